@@ -1,0 +1,270 @@
+//! Owned packet buffers with headroom.
+//!
+//! A [`PacketBuf`] is one contiguous `BytesMut` with a movable start. On
+//! transmit, the sender allocates once with room in front for every header
+//! below it ([`MAX_HEADROOM`] covers Ethernet + IPv4 with options + TCP with
+//! options), writes its payload, and each lower layer *pushes* its header
+//! into that headroom: the payload is never moved. On receive, each layer
+//! *pulls* its header off the front and truncates trailing padding, handing
+//! the rest up in the same allocation; payloads given to sockets are
+//! zero-copy [`Bytes`] slices of the received frame.
+//!
+//! Allocation is amortised by a [`BufferPool`] that recycles the `BytesMut`
+//! of buffers that were consumed (transmitted, or dropped after parsing).
+//!
+//! Deliberately not here: scatter-gather chains. Every packet is one slice,
+//! which keeps parsing simple and matches what TAP and pcap want.
+
+use bytes::{Bytes, BytesMut};
+
+/// Headroom reserved in front of every transmitted payload: Ethernet (14) +
+/// IPv4 with maximal options (60) + TCP with maximal options (60), rounded
+/// up to a cache line.
+pub const MAX_HEADROOM: usize = 192;
+
+/// A packet under construction or being taken apart, with free space in
+/// front of the data for headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PacketBuf {
+    buf: BytesMut,
+    head: usize,
+}
+
+impl PacketBuf {
+    /// An empty packet with `headroom` bytes free in front and room for
+    /// `capacity` bytes of data.
+    pub fn with_headroom(headroom: usize, capacity: usize) -> PacketBuf {
+        let mut buf = BytesMut::with_capacity(headroom + capacity);
+        buf.resize(headroom, 0);
+        PacketBuf {
+            buf,
+            head: headroom,
+        }
+    }
+
+    /// A packet holding a copy of `payload` with `headroom` bytes in front.
+    pub fn from_payload(headroom: usize, payload: &[u8]) -> PacketBuf {
+        let mut p = PacketBuf::with_headroom(headroom, payload.len());
+        p.buf.extend_from_slice(payload);
+        p
+    }
+
+    /// A packet whose data is all of `buf` (a received frame), no headroom.
+    pub fn from_bytes_mut(buf: BytesMut) -> PacketBuf {
+        PacketBuf { buf, head: 0 }
+    }
+
+    /// The bytes of the packet from the current head to the end.
+    pub fn data(&self) -> &[u8] {
+        &self.buf[self.head..]
+    }
+
+    /// The bytes of the packet, mutable.
+    pub fn data_mut(&mut self) -> &mut [u8] {
+        &mut self.buf[self.head..]
+    }
+
+    /// Length of the data.
+    pub fn len(&self) -> usize {
+        self.buf.len() - self.head
+    }
+
+    /// Whether the data is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Free space in front of the data.
+    pub fn headroom(&self) -> usize {
+        self.head
+    }
+
+    /// Appends `bytes` at the end of the data (used while building a
+    /// payload; may grow the allocation).
+    pub fn extend_from_slice(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// Grows the data by `n` zero bytes at the end and returns them.
+    pub fn append_zeroed(&mut self, n: usize) -> &mut [u8] {
+        let old = self.buf.len();
+        self.buf.resize(old + n, 0);
+        &mut self.buf[old..]
+    }
+
+    /// Makes room for an `n`-byte header in front of the data and returns
+    /// it for the caller to fill. The new bytes hold stale contents.
+    ///
+    /// If the headroom is too small (a caller that did not reserve
+    /// [`MAX_HEADROOM`]) the data is moved once into a larger allocation
+    /// rather than failing; this is a slow path and is logged.
+    pub fn push_header(&mut self, n: usize) -> &mut [u8] {
+        if n > self.head {
+            log::debug!("packet buffer headroom {} < {}: reallocating", self.head, n);
+            let mut grown = PacketBuf::with_headroom(MAX_HEADROOM.max(n), self.len());
+            grown.buf.extend_from_slice(self.data());
+            *self = grown;
+        }
+        self.head -= n;
+        &mut self.buf[self.head..self.head + n]
+    }
+
+    /// Removes `n` bytes from the front of the data (a parsed header).
+    /// Returns false, leaving the packet unchanged, if fewer than `n` bytes
+    /// remain.
+    pub fn pull_header(&mut self, n: usize) -> bool {
+        if n > self.len() {
+            return false;
+        }
+        self.head += n;
+        true
+    }
+
+    /// Shortens the data to `len` bytes (drops link-layer padding); no-op if
+    /// it is already shorter.
+    pub fn truncate(&mut self, len: usize) {
+        if len < self.len() {
+            self.buf.truncate(self.head + len);
+        }
+    }
+
+    /// The data as immutable shared bytes, without copying.
+    pub fn freeze(self) -> Bytes {
+        let head = self.head;
+        self.buf.freeze().slice(head..)
+    }
+
+    /// The whole underlying allocation, for recycling into a
+    /// [`BufferPool`].
+    pub fn into_inner(self) -> BytesMut {
+        self.buf
+    }
+}
+
+/// A bounded free list of packet allocations.
+///
+/// `alloc` hands out a recycled allocation when one large enough is free
+/// and allocates otherwise; `recycle` takes back the allocation of a packet
+/// that is no longer needed. An allocation whose memory is still shared
+/// (a payload slice given to a socket) simply is not recycled.
+#[derive(Debug)]
+pub struct BufferPool {
+    free: Vec<BytesMut>,
+    max_free: usize,
+    buffer_size: usize,
+    allocated: u64,
+    reused: u64,
+}
+
+impl BufferPool {
+    /// A pool that keeps up to `max_free` allocations of `buffer_size`
+    /// bytes each.
+    pub fn new(max_free: usize, buffer_size: usize) -> BufferPool {
+        BufferPool {
+            free: Vec::with_capacity(max_free),
+            max_free,
+            buffer_size,
+            allocated: 0,
+            reused: 0,
+        }
+    }
+
+    /// A packet with `headroom` free bytes in front and room for `capacity`
+    /// bytes of data.
+    pub fn alloc(&mut self, headroom: usize, capacity: usize) -> PacketBuf {
+        let need = headroom + capacity;
+        if need <= self.buffer_size
+            && let Some(mut buf) = self.free.pop()
+        {
+            self.reused += 1;
+            buf.clear();
+            buf.resize(headroom, 0);
+            return PacketBuf {
+                buf,
+                head: headroom,
+            };
+        }
+        self.allocated += 1;
+        let mut p = PacketBuf::with_headroom(headroom, self.buffer_size.max(need) - headroom);
+        p.buf.truncate(headroom);
+        p
+    }
+
+    /// Returns a packet's allocation to the pool if it is uniquely owned
+    /// and of the pool's size; otherwise it is freed.
+    pub fn recycle(&mut self, packet: PacketBuf) {
+        self.recycle_bytes(packet.into_inner());
+    }
+
+    /// As [`BufferPool::recycle`], for a bare allocation.
+    pub fn recycle_bytes(&mut self, mut buf: BytesMut) {
+        if self.free.len() < self.max_free && buf.capacity() >= self.buffer_size {
+            buf.clear();
+            // `reserve` on a cleared, uniquely owned BytesMut reclaims the
+            // whole original allocation without allocating.
+            buf.reserve(self.buffer_size);
+            self.free.push(buf);
+        }
+    }
+
+    /// How many allocations were made fresh and how many were reused.
+    pub fn stats(&self) -> (u64, u64) {
+        (self.allocated, self.reused)
+    }
+}
+
+impl Default for BufferPool {
+    fn default() -> Self {
+        // Room for a 1500-byte MTU frame behind full headroom.
+        BufferPool::new(256, MAX_HEADROOM + 1514 + 64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn push_and_pull_headers_without_moving_payload() {
+        let mut p = PacketBuf::from_payload(MAX_HEADROOM, b"payload");
+        let payload_ptr = p.data().as_ptr();
+        p.push_header(8).copy_from_slice(b"UDPHEADR");
+        p.push_header(4).copy_from_slice(b"IPv4");
+        assert_eq!(p.data(), b"IPv4UDPHEADRpayload");
+        assert_eq!(p.headroom(), MAX_HEADROOM - 12);
+        assert!(p.pull_header(12));
+        assert_eq!(p.data().as_ptr(), payload_ptr);
+        assert!(!p.pull_header(100));
+        assert_eq!(p.data(), b"payload");
+        p.truncate(3);
+        assert_eq!(p.freeze(), Bytes::from_static(b"pay"));
+    }
+
+    #[test]
+    fn push_beyond_headroom_reallocates_instead_of_panicking() {
+        let mut p = PacketBuf::from_payload(2, b"xyz");
+        p.push_header(10).copy_from_slice(b"0123456789");
+        assert_eq!(p.data(), b"0123456789xyz");
+        assert_eq!(p.headroom(), MAX_HEADROOM - 10);
+    }
+
+    #[test]
+    fn pool_reuses_allocations() {
+        let mut pool = BufferPool::new(4, 2048);
+        let mut p = pool.alloc(MAX_HEADROOM, 100);
+        p.extend_from_slice(&[1; 100]);
+        let ptr = p.data().as_ptr() as usize - MAX_HEADROOM;
+        pool.recycle(p);
+        let q = pool.alloc(MAX_HEADROOM, 1000);
+        assert_eq!(q.data().as_ptr() as usize - MAX_HEADROOM, ptr);
+        assert!(q.is_empty());
+        assert_eq!(pool.stats(), (1, 1));
+        // Shared memory is not recycled.
+        let frozen = {
+            let mut p = pool.alloc(0, 10);
+            p.extend_from_slice(b"abc");
+            p.freeze()
+        };
+        assert_eq!(&frozen[..], b"abc");
+    }
+}

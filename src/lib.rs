@@ -1,0 +1,10 @@
+//! netstrata: a TCP/IP stack in user space.
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod buf;
+pub mod checksum;
+pub mod error;
+pub mod link;
+pub mod rand;
+pub mod time;

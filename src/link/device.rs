@@ -1,0 +1,94 @@
+//! The boundary between the stack and a network device.
+//!
+//! A [`Device`] moves whole Ethernet frames (without FCS) as owned
+//! [`PacketBuf`]s. Devices compose as decorators: the fault injector and the
+//! pcap writer each wrap any device and are devices themselves.
+
+use crate::buf::PacketBuf;
+use crate::time::Instant;
+
+/// Which checksums the device handles so that the stack need not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ChecksumOffload {
+    /// The device fills IPv4/ICMP/UDP/TCP checksums on transmit; the stack
+    /// leaves them zero.
+    pub tx: bool,
+    /// The device has verified checksums of received frames (and drops bad
+    /// ones); the stack skips verification.
+    pub rx: bool,
+}
+
+/// What a device can do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeviceCaps {
+    /// The largest IP packet the link carries (the Ethernet payload size),
+    /// e.g. 1500.
+    pub mtu: usize,
+    /// Checksum offload.
+    pub checksum: ChecksumOffload,
+}
+
+impl Default for DeviceCaps {
+    fn default() -> Self {
+        DeviceCaps {
+            mtu: 1500,
+            checksum: ChecksumOffload::default(),
+        }
+    }
+}
+
+/// Why a device refused a frame.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DeviceError {
+    /// The device's transmit queue is full; the frame was dropped.
+    #[error("transmit queue full")]
+    QueueFull,
+    /// The frame is larger than the link allows.
+    #[error("frame of {len} bytes exceeds the link's maximum of {max}")]
+    TooLarge {
+        /// Frame length.
+        len: usize,
+        /// Largest frame allowed.
+        max: usize,
+    },
+    /// The device is down or detached.
+    #[error("device is down")]
+    Down,
+    /// An operating-system error.
+    #[error("device I/O error: {0}")]
+    Io(std::io::ErrorKind),
+}
+
+/// A network device carrying Ethernet frames.
+pub trait Device {
+    /// What the device can do.
+    fn capabilities(&self) -> DeviceCaps;
+
+    /// The next received frame, if one is ready at `now`.
+    fn receive(&mut self, now: Instant) -> Option<PacketBuf>;
+
+    /// Sends a frame (the buffer's data is the whole Ethernet frame).
+    fn transmit(&mut self, now: Instant, frame: PacketBuf) -> Result<(), DeviceError>;
+
+    /// The earliest instant at which the device will have a frame that it
+    /// does not have now (a delayed frame in a simulated link), if any.
+    fn poll_at(&self) -> Option<Instant> {
+        None
+    }
+}
+
+impl<D: Device + ?Sized> Device for &mut D {
+    fn capabilities(&self) -> DeviceCaps {
+        (**self).capabilities()
+    }
+    fn receive(&mut self, now: Instant) -> Option<PacketBuf> {
+        (**self).receive(now)
+    }
+    fn transmit(&mut self, now: Instant, frame: PacketBuf) -> Result<(), DeviceError> {
+        (**self).transmit(now, frame)
+    }
+    fn poll_at(&self) -> Option<Instant> {
+        (**self).poll_at()
+    }
+}
