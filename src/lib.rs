@@ -5,6 +5,7 @@
 pub mod buf;
 pub mod checksum;
 pub mod error;
+pub mod internet;
 pub mod link;
 pub mod rand;
 pub mod time;

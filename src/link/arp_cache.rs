@@ -1,0 +1,587 @@
+//! The ARP neighbour cache: address resolution as a sans-IO state machine.
+//!
+//! Implements the resolution side of RFC 826 with the timing discipline of
+//! RFC 1122 §2.3.2.1 (flood prevention: at most one request per destination
+//! per retry interval) and §2.3.2.2 (queue at least one packet while
+//! resolving). Each destination is in one of three states:
+//!
+//! - **Pending**: requests are being sent with exponential backoff starting
+//!   at [`ArpConfig::retry_initial`] (short, because the first frame on a
+//!   new link is often lost), capped at [`ArpConfig::retry_max`]; packets
+//!   for it wait in a bounded per-destination queue. Waiting on one
+//!   destination never blocks another.
+//! - **Resolved**: the MAC is known until the entry expires; shortly before
+//!   expiry, a use of the entry triggers a unicast refresh request while the
+//!   old mapping stays in use (like Linux's PROBE state), so a busy flow
+//!   never stalls on re-resolution.
+//! - **Failed**: after [`ArpConfig::max_requests`] unanswered requests the
+//!   queued packets are dropped and counted, and new packets to that
+//!   destination are dropped at once until the hold-down ends.
+//!
+//! The cache holds at most [`ArpConfig::capacity`] entries and at most
+//! [`ArpConfig::max_pending`] destinations in resolution; when full it
+//! evicts the resolved or failed entry closest to expiry (a scan, which
+//! only happens when the cache is full).
+//!
+//! Not here: proxy ARP, ARP for multiple interfaces, static entries beyond
+//! [`ArpCache::insert_static`].
+
+use std::collections::{HashMap, VecDeque};
+use std::net::Ipv4Addr;
+
+use crate::buf::PacketBuf;
+use crate::link::ethernet::EthernetAddress;
+use crate::time::{Duration, Instant};
+
+/// Timing and size limits of the cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArpConfig {
+    /// Most entries held.
+    pub capacity: usize,
+    /// Most destinations being resolved at once.
+    pub max_pending: usize,
+    /// Most packets queued per destination while it resolves.
+    pub queue_per_destination: usize,
+    /// How long a resolved entry is trusted.
+    pub reachable_time: Duration,
+    /// How long before expiry a used entry is refreshed by a unicast
+    /// request.
+    pub refresh_before: Duration,
+    /// Delay before the first retransmitted request.
+    pub retry_initial: Duration,
+    /// Largest delay between requests.
+    pub retry_max: Duration,
+    /// Requests sent before giving up.
+    pub max_requests: u32,
+    /// How long a failed destination drops packets before resolution is
+    /// tried again.
+    pub failed_holddown: Duration,
+}
+
+impl Default for ArpConfig {
+    fn default() -> Self {
+        ArpConfig {
+            capacity: 1024,
+            max_pending: 64,
+            queue_per_destination: 16,
+            reachable_time: Duration::from_secs(60),
+            refresh_before: Duration::from_secs(5),
+            retry_initial: Duration::from_millis(100),
+            retry_max: Duration::from_secs(1),
+            max_requests: 6,
+            failed_holddown: Duration::from_secs(1),
+        }
+    }
+}
+
+#[derive(Debug)]
+enum State {
+    Pending {
+        requests_sent: u32,
+        next_request: Instant,
+        queue: VecDeque<PacketBuf>,
+    },
+    Resolved {
+        mac: EthernetAddress,
+        expires: Instant,
+        refresh_sent: bool,
+        permanent: bool,
+    },
+    Failed {
+        until: Instant,
+    },
+}
+
+/// What to do with a packet for a destination.
+#[derive(Debug)]
+pub enum Resolution {
+    /// Send it to this MAC now. If `refresh` is set, also send a unicast
+    /// request to that MAC to refresh the entry.
+    Send {
+        /// The destination's MAC.
+        mac: EthernetAddress,
+        /// The packet, handed back.
+        packet: PacketBuf,
+        /// Whether to send a unicast refresh request.
+        refresh: bool,
+    },
+    /// The packet waits for resolution. If `send_request` is set, a
+    /// broadcast request must go out now (a new resolution).
+    Queued {
+        /// Whether to broadcast a request now.
+        send_request: bool,
+    },
+    /// The packet was not queued.
+    Dropped {
+        /// The packet, handed back for recycling.
+        packet: PacketBuf,
+        /// Why.
+        reason: ArpDrop,
+    },
+}
+
+/// Why the cache refused a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArpDrop {
+    /// The destination recently failed to resolve.
+    Failed,
+    /// The destination's queue is full.
+    QueueFull,
+    /// Too many destinations are being resolved.
+    TooManyPending,
+}
+
+/// A request the cache wants sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArpRequest {
+    /// The address to resolve.
+    pub target: Ipv4Addr,
+}
+
+/// The cache's counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ArpStats {
+    /// Requests asked for (first and retransmitted).
+    pub requests: u64,
+    /// Resolutions that failed.
+    pub failures: u64,
+    /// Packets dropped because their destination failed to resolve.
+    pub dropped_unresolved: u64,
+    /// Packets dropped because a queue or the pending table was full.
+    pub dropped_queue_full: u64,
+    /// Entries evicted to make room.
+    pub evictions: u64,
+}
+
+/// The neighbour cache.
+#[derive(Debug)]
+pub struct ArpCache {
+    config: ArpConfig,
+    entries: HashMap<Ipv4Addr, State>,
+    /// Destinations in the Pending state (at most `max_pending`).
+    pending: Vec<Ipv4Addr>,
+    stats: ArpStats,
+}
+
+impl ArpCache {
+    /// An empty cache.
+    pub fn new(config: ArpConfig) -> ArpCache {
+        ArpCache {
+            config,
+            entries: HashMap::new(),
+            pending: Vec::new(),
+            stats: ArpStats::default(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ArpConfig {
+        &self.config
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> ArpStats {
+        self.stats
+    }
+
+    /// Number of entries in any state.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether the cache is empty.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The MAC for `ip` if resolved and not expired.
+    pub fn lookup(&self, now: Instant, ip: Ipv4Addr) -> Option<EthernetAddress> {
+        match self.entries.get(&ip) {
+            Some(State::Resolved {
+                mac,
+                expires,
+                permanent,
+                ..
+            }) if *permanent || *expires > now => Some(*mac),
+            _ => None,
+        }
+    }
+
+    /// Adds an entry that never expires.
+    pub fn insert_static(&mut self, ip: Ipv4Addr, mac: EthernetAddress) {
+        self.make_room(Instant::ZERO, ip);
+        self.entries.insert(
+            ip,
+            State::Resolved {
+                mac,
+                expires: Instant::ZERO,
+                refresh_sent: false,
+                permanent: true,
+            },
+        );
+    }
+
+    /// Decides what to do with `packet` bound for `ip`.
+    pub fn resolve(&mut self, now: Instant, ip: Ipv4Addr, packet: PacketBuf) -> Resolution {
+        let cfg = self.config;
+        match self.entries.get_mut(&ip) {
+            Some(State::Resolved {
+                mac,
+                expires,
+                refresh_sent,
+                permanent,
+            }) => {
+                if *permanent || *expires > now {
+                    let refresh =
+                        !*permanent && !*refresh_sent && *expires < now + cfg.refresh_before;
+                    if refresh {
+                        *refresh_sent = true;
+                        self.stats.requests += 1;
+                    }
+                    return Resolution::Send {
+                        mac: *mac,
+                        packet,
+                        refresh,
+                    };
+                }
+                // Expired: resolve afresh below.
+            }
+            Some(State::Pending { queue, .. }) => {
+                if queue.len() >= cfg.queue_per_destination {
+                    self.stats.dropped_queue_full += 1;
+                    return Resolution::Dropped {
+                        packet,
+                        reason: ArpDrop::QueueFull,
+                    };
+                }
+                queue.push_back(packet);
+                return Resolution::Queued {
+                    send_request: false,
+                };
+            }
+            Some(State::Failed { until }) if *until > now => {
+                self.stats.dropped_unresolved += 1;
+                return Resolution::Dropped {
+                    packet,
+                    reason: ArpDrop::Failed,
+                };
+            }
+            Some(State::Failed { .. }) | None => {}
+        }
+        if self.pending.len() >= cfg.max_pending {
+            self.stats.dropped_queue_full += 1;
+            return Resolution::Dropped {
+                packet,
+                reason: ArpDrop::TooManyPending,
+            };
+        }
+        self.make_room(now, ip);
+        let mut queue = VecDeque::with_capacity(4);
+        queue.push_back(packet);
+        self.entries.insert(
+            ip,
+            State::Pending {
+                requests_sent: 1,
+                next_request: now + cfg.retry_initial,
+                queue,
+            },
+        );
+        self.pending.push(ip);
+        self.stats.requests += 1;
+        Resolution::Queued { send_request: true }
+    }
+
+    /// Records that `ip` is at `mac` (from an ARP packet). An existing
+    /// entry is always updated (RFC 826's merge); a new one is created only
+    /// if `create` (the packet was addressed to us). Returns the packets that
+    /// were waiting for this destination, to be sent now.
+    pub fn learn(
+        &mut self,
+        now: Instant,
+        ip: Ipv4Addr,
+        mac: EthernetAddress,
+        create: bool,
+    ) -> VecDeque<PacketBuf> {
+        if !mac.is_unicast() || ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() {
+            return VecDeque::new();
+        }
+        let expires = now + self.config.reachable_time;
+        let fresh = State::Resolved {
+            mac,
+            expires,
+            refresh_sent: false,
+            permanent: false,
+        };
+        match self.entries.get_mut(&ip) {
+            Some(State::Resolved {
+                permanent: true, ..
+            }) => VecDeque::new(),
+            Some(state @ State::Pending { .. }) => {
+                let old = core::mem::replace(state, fresh);
+                self.pending.retain(|p| *p != ip);
+                match old {
+                    State::Pending { queue, .. } => queue,
+                    _ => VecDeque::new(),
+                }
+            }
+            Some(state) => {
+                *state = fresh;
+                VecDeque::new()
+            }
+            None => {
+                if create {
+                    self.make_room(now, ip);
+                    self.entries.insert(ip, fresh);
+                }
+                VecDeque::new()
+            }
+        }
+    }
+
+    /// Advances timers: calls `send_request` for each retransmission due and
+    /// `dropped` with each packet discarded because its destination failed.
+    pub fn poll(
+        &mut self,
+        now: Instant,
+        mut send_request: impl FnMut(ArpRequest),
+        mut dropped: impl FnMut(PacketBuf),
+    ) {
+        let cfg = self.config;
+        let mut i = 0;
+        while i < self.pending.len() {
+            let ip = self.pending[i];
+            let Some(state) = self.entries.get_mut(&ip) else {
+                self.pending.swap_remove(i);
+                continue;
+            };
+            let State::Pending {
+                requests_sent,
+                next_request,
+                queue,
+            } = state
+            else {
+                self.pending.swap_remove(i);
+                continue;
+            };
+            if *next_request > now {
+                i += 1;
+                continue;
+            }
+            if *requests_sent >= cfg.max_requests {
+                log::debug!("ARP resolution of {ip} failed after {requests_sent} requests");
+                self.stats.failures += 1;
+                for p in queue.drain(..) {
+                    self.stats.dropped_unresolved += 1;
+                    dropped(p);
+                }
+                *state = State::Failed {
+                    until: now + cfg.failed_holddown,
+                };
+                self.pending.swap_remove(i);
+                continue;
+            }
+            let backoff = cfg
+                .retry_initial
+                .saturating_mul(1u32 << (*requests_sent).min(16))
+                .min(cfg.retry_max);
+            *requests_sent += 1;
+            *next_request = now + backoff;
+            self.stats.requests += 1;
+            send_request(ArpRequest { target: ip });
+            i += 1;
+        }
+    }
+
+    /// When [`ArpCache::poll`] next has work (a retransmission or a
+    /// give-up), if ever.
+    pub fn poll_at(&self) -> Option<Instant> {
+        self.pending
+            .iter()
+            .filter_map(|ip| match self.entries.get(ip) {
+                Some(State::Pending { next_request, .. }) => Some(*next_request),
+                _ => None,
+            })
+            .min()
+    }
+
+    fn make_room(&mut self, now: Instant, incoming: Ipv4Addr) {
+        if self.entries.len() < self.config.capacity || self.entries.contains_key(&incoming) {
+            return;
+        }
+        // Evict the non-pending, non-permanent entry closest to expiry.
+        let victim = self
+            .entries
+            .iter()
+            .filter_map(|(ip, s)| match s {
+                State::Resolved {
+                    expires,
+                    permanent: false,
+                    ..
+                } => Some((*expires, *ip)),
+                State::Failed { until } => Some((*until, *ip)),
+                _ => None,
+            })
+            .min();
+        if let Some((_, ip)) = victim {
+            log::trace!("ARP cache full at {now}: evicting {ip}");
+            self.entries.remove(&ip);
+            self.stats.evictions += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+    const B: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
+
+    fn pkt(n: u8) -> PacketBuf {
+        PacketBuf::from_payload(0, &[n])
+    }
+
+    fn t(ms: u64) -> Instant {
+        Instant::from_millis(ms)
+    }
+
+    #[test]
+    fn resolve_queue_then_learn_flushes() {
+        let mut c = ArpCache::new(ArpConfig::default());
+        assert!(matches!(
+            c.resolve(t(0), A, pkt(1)),
+            Resolution::Queued { send_request: true }
+        ));
+        assert!(matches!(
+            c.resolve(t(1), A, pkt(2)),
+            Resolution::Queued {
+                send_request: false
+            }
+        ));
+        let mac = EthernetAddress::local(1);
+        let flushed = c.learn(t(2), A, mac, false);
+        assert_eq!(
+            flushed.iter().map(|p| p.data()[0]).collect::<Vec<_>>(),
+            vec![1, 2]
+        );
+        assert!(
+            matches!(c.resolve(t(3), A, pkt(3)), Resolution::Send { mac: m, refresh: false, .. } if m == mac)
+        );
+        assert_eq!(c.lookup(t(3), A), Some(mac));
+    }
+
+    #[test]
+    fn retries_back_off_then_fail_and_hold_down() {
+        let cfg = ArpConfig::default();
+        let mut c = ArpCache::new(cfg);
+        c.resolve(t(0), A, pkt(1));
+        let mut sent = vec![];
+        let mut dropped = 0;
+        let mut now = t(0);
+        for _ in 0..100 {
+            let Some(next) = c.poll_at() else { break };
+            now = next;
+            c.poll(now, |r| sent.push((now, r.target)), |_| dropped += 1);
+        }
+        let times: Vec<u64> = sent.iter().map(|(t, _)| t.total_millis()).collect();
+        assert_eq!(times, vec![100, 300, 700, 1500, 2500]);
+        assert_eq!(dropped, 1);
+        assert_eq!(c.stats().failures, 1);
+        assert_eq!(c.stats().requests, u64::from(cfg.max_requests));
+        assert!(matches!(
+            c.resolve(now + Duration::from_millis(10), A, pkt(2)),
+            Resolution::Dropped {
+                reason: ArpDrop::Failed,
+                ..
+            }
+        ));
+        assert!(matches!(
+            c.resolve(now + cfg.failed_holddown, A, pkt(3)),
+            Resolution::Queued { send_request: true }
+        ));
+    }
+
+    #[test]
+    fn waiting_destination_does_not_block_others() {
+        let mut c = ArpCache::new(ArpConfig::default());
+        c.resolve(t(0), A, pkt(1));
+        c.learn(t(0), B, EthernetAddress::local(2), true);
+        assert!(matches!(
+            c.resolve(t(1), B, pkt(2)),
+            Resolution::Send { .. }
+        ));
+    }
+
+    #[test]
+    fn queues_and_table_are_bounded() {
+        let cfg = ArpConfig {
+            capacity: 8,
+            max_pending: 4,
+            queue_per_destination: 2,
+            ..ArpConfig::default()
+        };
+        let mut c = ArpCache::new(cfg);
+        c.resolve(t(0), A, pkt(1));
+        c.resolve(t(0), A, pkt(2));
+        assert!(matches!(
+            c.resolve(t(0), A, pkt(3)),
+            Resolution::Dropped {
+                reason: ArpDrop::QueueFull,
+                ..
+            }
+        ));
+        for i in 0..3 {
+            c.resolve(t(0), Ipv4Addr::new(10, 0, 0, i), pkt(0));
+        }
+        assert!(matches!(
+            c.resolve(t(0), Ipv4Addr::new(10, 0, 1, 1), pkt(0)),
+            Resolution::Dropped {
+                reason: ArpDrop::TooManyPending,
+                ..
+            }
+        ));
+        for i in 0..100u32 {
+            c.learn(
+                t(u64::from(i)),
+                Ipv4Addr::from(0x0b00_0000 + i),
+                EthernetAddress::local(i),
+                true,
+            );
+        }
+        assert!(c.len() <= cfg.capacity);
+        assert!(c.stats().evictions > 0);
+    }
+
+    #[test]
+    fn unsolicited_replies_do_not_create_entries() {
+        let mut c = ArpCache::new(ArpConfig::default());
+        c.learn(t(0), A, EthernetAddress::local(1), false);
+        assert_eq!(c.lookup(t(0), A), None);
+        // Broadcast MACs are never learned.
+        c.learn(t(0), A, EthernetAddress::BROADCAST, true);
+        assert_eq!(c.lookup(t(0), A), None);
+    }
+
+    #[test]
+    fn entries_expire_and_refresh_before_expiry() {
+        let cfg = ArpConfig::default();
+        let mut c = ArpCache::new(cfg);
+        let mac = EthernetAddress::local(1);
+        c.learn(t(0), A, mac, true);
+        let near = Instant::ZERO + cfg.reachable_time - Duration::from_secs(1);
+        assert!(matches!(
+            c.resolve(near, A, pkt(1)),
+            Resolution::Send { refresh: true, .. }
+        ));
+        assert!(matches!(
+            c.resolve(near, A, pkt(1)),
+            Resolution::Send { refresh: false, .. }
+        ));
+        let after = Instant::ZERO + cfg.reachable_time;
+        assert_eq!(c.lookup(after, A), None);
+        assert!(matches!(
+            c.resolve(after, A, pkt(2)),
+            Resolution::Queued { send_request: true }
+        ));
+    }
+}

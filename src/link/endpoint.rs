@@ -1,0 +1,424 @@
+//! The link layer's endpoint: Ethernet framing plus ARP on one device.
+//!
+//! [`EthernetEndpoint`] owns the station's MAC address, its ARP cache and
+//! the link counters. On receive it filters frames by destination MAC,
+//! answers ARP (RFC 826's packet-reception algorithm), learns neighbours,
+//! and hands IPv4 payloads up as owned buffers with the Ethernet header
+//! pulled off. To the layer above it offers [`LinkEndpoint`]: send an IPv4
+//! datagram to a next hop, resolving the hop's MAC as needed.
+//!
+//! The device is passed in for each call rather than stored, so the same
+//! endpoint can be driven by a simulation, a runtime thread, or a test with
+//! a fake device.
+
+use std::net::Ipv4Addr;
+
+use crate::buf::{BufferPool, MAX_HEADROOM, PacketBuf};
+use crate::link::arp::{ArpPacket, ArpRepr, Operation};
+use crate::link::arp_cache::{ArpCache, ArpConfig, ArpStats, Resolution};
+use crate::link::device::{ChecksumOffload, Device, DeviceError};
+use crate::link::ethernet::{self, EtherType, EthernetAddress, EthernetRepr, Frame};
+use crate::time::Instant;
+
+/// Where a datagram goes on the link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NextHop {
+    /// A neighbour, by IPv4 address (resolved with ARP).
+    Unicast(Ipv4Addr),
+    /// Every station on the link.
+    Broadcast,
+}
+
+/// Why the link did not take a datagram.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LinkError {
+    /// The next hop recently failed to resolve.
+    #[error("next hop {0} did not answer ARP")]
+    Unresolved(Ipv4Addr),
+    /// The resolution queue for the next hop is full.
+    #[error("too many packets waiting for ARP resolution of {0}")]
+    QueueFull(Ipv4Addr),
+    /// The device refused the frame.
+    #[error(transparent)]
+    Device(#[from] DeviceError),
+}
+
+/// What the link layer offers the internet layer above it.
+pub trait LinkEndpoint {
+    /// The largest datagram the link carries.
+    fn mtu(&self) -> usize;
+    /// Which checksums the device computes or verifies.
+    fn checksum_offload(&self) -> ChecksumOffload;
+    /// A buffer with headroom for every header, for a payload of
+    /// `capacity` bytes.
+    fn alloc(&mut self, capacity: usize) -> PacketBuf;
+    /// Takes back a buffer that is no longer needed.
+    fn recycle(&mut self, packet: PacketBuf);
+    /// Sends an IPv4 datagram (the buffer's data) to `next_hop`. `Ok` means
+    /// sent or queued for resolution.
+    fn send_ipv4(
+        &mut self,
+        now: Instant,
+        next_hop: NextHop,
+        packet: PacketBuf,
+    ) -> Result<(), LinkError>;
+}
+
+/// Link-layer counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LinkStats {
+    /// Frames received from the device.
+    pub rx_frames: u64,
+    /// Bytes received from the device.
+    pub rx_bytes: u64,
+    /// Frames sent to the device.
+    pub tx_frames: u64,
+    /// Bytes sent to the device.
+    pub tx_bytes: u64,
+    /// Frames dropped: too short or unparsable header.
+    pub rx_malformed: u64,
+    /// Frames dropped: addressed to another station.
+    pub rx_not_for_us: u64,
+    /// Frames dropped: an EtherType this stack does not handle.
+    pub rx_unknown_ethertype: u64,
+    /// ARP packets dropped: malformed or not Ethernet/IPv4.
+    pub rx_arp_malformed: u64,
+    /// ARP packets claiming our own address from another MAC.
+    pub arp_conflicts: u64,
+    /// ARP requests for our address answered.
+    pub arp_replies_sent: u64,
+    /// Frames the device refused.
+    pub tx_device_errors: u64,
+    /// The ARP cache's counters.
+    pub arp: ArpStats,
+}
+
+/// Ethernet framing and ARP for one interface.
+#[derive(Debug)]
+pub struct EthernetEndpoint {
+    mac: EthernetAddress,
+    ipv4: Option<Ipv4Addr>,
+    mtu: usize,
+    checksum: ChecksumOffload,
+    arp: ArpCache,
+    pool: BufferPool,
+    stats: LinkStats,
+}
+
+impl EthernetEndpoint {
+    /// An endpoint with station address `mac` on a link of `mtu` bytes.
+    pub fn new(
+        mac: EthernetAddress,
+        mtu: usize,
+        checksum: ChecksumOffload,
+        arp: ArpConfig,
+    ) -> Self {
+        EthernetEndpoint {
+            mac,
+            ipv4: None,
+            mtu,
+            checksum,
+            arp: ArpCache::new(arp),
+            pool: BufferPool::new(256, MAX_HEADROOM + mtu + 64),
+            stats: LinkStats::default(),
+        }
+    }
+
+    /// The station address.
+    pub fn mac(&self) -> EthernetAddress {
+        self.mac
+    }
+
+    /// Sets the IPv4 address this station answers ARP for.
+    pub fn set_ipv4_addr(&mut self, addr: Option<Ipv4Addr>) {
+        self.ipv4 = addr;
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> LinkStats {
+        let mut s = self.stats;
+        s.arp = self.arp.stats();
+        s
+    }
+
+    /// The neighbour cache.
+    pub fn arp_cache(&self) -> &ArpCache {
+        &self.arp
+    }
+
+    /// The neighbour cache, mutable (static entries).
+    pub fn arp_cache_mut(&mut self) -> &mut ArpCache {
+        &mut self.arp
+    }
+
+    /// Binds this endpoint to a device for a series of sends.
+    pub fn with_device<'a, D: Device>(&'a mut self, device: &'a mut D) -> EthernetLink<'a, D> {
+        EthernetLink {
+            endpoint: self,
+            device,
+        }
+    }
+
+    /// Processes a received frame. Returns the IPv4 datagram it carried
+    /// (Ethernet header pulled; link padding still present), or `None` if
+    /// the frame was consumed (ARP) or dropped (counted).
+    pub fn receive<D: Device>(
+        &mut self,
+        now: Instant,
+        mut frame: PacketBuf,
+        device: &mut D,
+    ) -> Option<PacketBuf> {
+        self.stats.rx_frames += 1;
+        self.stats.rx_bytes += frame.len() as u64;
+        let repr = match Frame::new_checked(frame.data()).and_then(|f| EthernetRepr::parse(&f)) {
+            Ok(r) => r,
+            Err(e) => {
+                log::trace!("dropping frame: {e}");
+                self.stats.rx_malformed += 1;
+                self.pool.recycle(frame);
+                return None;
+            }
+        };
+        if repr.dst_addr != self.mac && !repr.dst_addr.is_broadcast() {
+            self.stats.rx_not_for_us += 1;
+            self.pool.recycle(frame);
+            return None;
+        }
+        frame.pull_header(ethernet::HEADER_LEN);
+        match repr.ethertype {
+            EtherType::Ipv4 => Some(frame),
+            EtherType::Arp => {
+                self.receive_arp(now, &frame, device);
+                self.pool.recycle(frame);
+                None
+            }
+            other => {
+                log::trace!("dropping frame with EtherType {other:?}");
+                self.stats.rx_unknown_ethertype += 1;
+                self.pool.recycle(frame);
+                None
+            }
+        }
+    }
+
+    fn receive_arp<D: Device>(&mut self, now: Instant, packet: &PacketBuf, device: &mut D) {
+        let repr = match ArpPacket::new_checked(packet.data()).and_then(|p| ArpRepr::parse(&p)) {
+            Ok(r) => r,
+            Err(e) => {
+                log::trace!("dropping ARP packet: {e}");
+                self.stats.rx_arp_malformed += 1;
+                return;
+            }
+        };
+        let Some(our_ip) = self.ipv4 else { return };
+        if repr.source_protocol_addr == our_ip && repr.source_hardware_addr != self.mac {
+            log::warn!(
+                "address conflict: {} claims {our_ip}, which is ours",
+                repr.source_hardware_addr
+            );
+            self.stats.arp_conflicts += 1;
+            return;
+        }
+        let for_us = repr.target_protocol_addr == our_ip;
+        // RFC 826: update an existing entry for the sender; add it if the
+        // packet is addressed to us.
+        let waiting = self.arp.learn(
+            now,
+            repr.source_protocol_addr,
+            repr.source_hardware_addr,
+            for_us,
+        );
+        for p in waiting {
+            let mac = repr.source_hardware_addr;
+            self.transmit(now, device, mac, EtherType::Ipv4, p);
+        }
+        if for_us && repr.operation == Operation::Request {
+            let reply = ArpRepr {
+                operation: Operation::Reply,
+                source_hardware_addr: self.mac,
+                source_protocol_addr: our_ip,
+                target_hardware_addr: repr.source_hardware_addr,
+                target_protocol_addr: repr.source_protocol_addr,
+            };
+            self.stats.arp_replies_sent += 1;
+            self.send_arp(now, device, repr.source_hardware_addr, reply);
+        }
+    }
+
+    /// Broadcasts a gratuitous ARP request for our own address (RFC 5227
+    /// §3 "ARP Announcement"), so neighbours update stale entries.
+    pub fn announce<D: Device>(&mut self, now: Instant, device: &mut D) {
+        let Some(ip) = self.ipv4 else { return };
+        let repr = ArpRepr {
+            operation: Operation::Request,
+            source_hardware_addr: self.mac,
+            source_protocol_addr: ip,
+            target_hardware_addr: EthernetAddress::UNSPECIFIED,
+            target_protocol_addr: ip,
+        };
+        self.send_arp(now, device, EthernetAddress::BROADCAST, repr);
+    }
+
+    fn send_request<D: Device>(
+        &mut self,
+        now: Instant,
+        device: &mut D,
+        target: Ipv4Addr,
+        dst_mac: EthernetAddress,
+    ) {
+        let Some(ip) = self.ipv4 else { return };
+        let repr = ArpRepr {
+            operation: Operation::Request,
+            source_hardware_addr: self.mac,
+            source_protocol_addr: ip,
+            target_hardware_addr: EthernetAddress::UNSPECIFIED,
+            target_protocol_addr: target,
+        };
+        self.send_arp(now, device, dst_mac, repr);
+    }
+
+    fn send_arp<D: Device>(
+        &mut self,
+        now: Instant,
+        device: &mut D,
+        dst: EthernetAddress,
+        repr: ArpRepr,
+    ) {
+        let mut p = self.pool.alloc(MAX_HEADROOM, repr.buffer_len());
+        repr.emit(&mut ArpPacket::new_unchecked(
+            p.append_zeroed(repr.buffer_len()),
+        ));
+        self.transmit(now, device, dst, EtherType::Arp, p);
+    }
+
+    fn transmit<D: Device>(
+        &mut self,
+        now: Instant,
+        device: &mut D,
+        dst: EthernetAddress,
+        ethertype: EtherType,
+        mut packet: PacketBuf,
+    ) {
+        let repr = EthernetRepr {
+            src_addr: self.mac,
+            dst_addr: dst,
+            ethertype,
+        };
+        repr.emit(&mut Frame::new_unchecked(
+            packet.push_header(ethernet::HEADER_LEN),
+        ));
+        let len = packet.len() as u64;
+        match device.transmit(now, packet) {
+            Ok(()) => {
+                self.stats.tx_frames += 1;
+                self.stats.tx_bytes += len;
+            }
+            Err(e) => {
+                log::debug!("device refused frame: {e}");
+                self.stats.tx_device_errors += 1;
+            }
+        }
+    }
+
+    /// Runs ARP timers: retransmits requests and drops packets whose
+    /// destination failed to resolve.
+    pub fn poll<D: Device>(&mut self, now: Instant, device: &mut D) {
+        let mut requests = Vec::new();
+        let mut dropped = Vec::new();
+        self.arp
+            .poll(now, |r| requests.push(r.target), |p| dropped.push(p));
+        for target in requests {
+            self.send_request(now, device, target, EthernetAddress::BROADCAST);
+        }
+        for p in dropped {
+            self.pool.recycle(p);
+        }
+    }
+
+    /// When [`EthernetEndpoint::poll`] next has work.
+    pub fn poll_at(&self) -> Option<Instant> {
+        self.arp.poll_at()
+    }
+
+    fn send_ipv4_on<D: Device>(
+        &mut self,
+        now: Instant,
+        device: &mut D,
+        next_hop: NextHop,
+        packet: PacketBuf,
+    ) -> Result<(), LinkError> {
+        let ip = match next_hop {
+            NextHop::Broadcast => {
+                self.transmit(
+                    now,
+                    device,
+                    EthernetAddress::BROADCAST,
+                    EtherType::Ipv4,
+                    packet,
+                );
+                return Ok(());
+            }
+            NextHop::Unicast(ip) => ip,
+        };
+        match self.arp.resolve(now, ip, packet) {
+            Resolution::Send {
+                mac,
+                packet,
+                refresh,
+            } => {
+                self.transmit(now, device, mac, EtherType::Ipv4, packet);
+                if refresh {
+                    self.send_request(now, device, ip, mac);
+                }
+                Ok(())
+            }
+            Resolution::Queued { send_request } => {
+                if send_request {
+                    log::debug!("resolving {ip}");
+                    self.send_request(now, device, ip, EthernetAddress::BROADCAST);
+                }
+                Ok(())
+            }
+            Resolution::Dropped { packet, reason } => {
+                self.pool.recycle(packet);
+                Err(match reason {
+                    crate::link::arp_cache::ArpDrop::Failed => LinkError::Unresolved(ip),
+                    _ => LinkError::QueueFull(ip),
+                })
+            }
+        }
+    }
+}
+
+/// An [`EthernetEndpoint`] bound to its device: the [`LinkEndpoint`] the
+/// internet layer sends through.
+#[derive(Debug)]
+pub struct EthernetLink<'a, D> {
+    endpoint: &'a mut EthernetEndpoint,
+    device: &'a mut D,
+}
+
+impl<D: Device> LinkEndpoint for EthernetLink<'_, D> {
+    fn mtu(&self) -> usize {
+        self.endpoint.mtu
+    }
+    fn checksum_offload(&self) -> ChecksumOffload {
+        self.endpoint.checksum
+    }
+    fn alloc(&mut self, capacity: usize) -> PacketBuf {
+        self.endpoint.pool.alloc(MAX_HEADROOM, capacity)
+    }
+    fn recycle(&mut self, packet: PacketBuf) {
+        self.endpoint.pool.recycle(packet);
+    }
+    fn send_ipv4(
+        &mut self,
+        now: Instant,
+        next_hop: NextHop,
+        packet: PacketBuf,
+    ) -> Result<(), LinkError> {
+        self.endpoint
+            .send_ipv4_on(now, self.device, next_hop, packet)
+    }
+}
