@@ -42,6 +42,10 @@ pub struct ArpConfig {
     pub max_pending: usize,
     /// Most packets queued per destination while it resolves.
     pub queue_per_destination: usize,
+    /// Most bytes queued per destination while it resolves (Linux's
+    /// `unres_qlen_bytes`); enough for the fragments of one 64 KiB
+    /// datagram.
+    pub queue_bytes_per_destination: usize,
     /// How long a resolved entry is trusted.
     pub reachable_time: Duration,
     /// How long before expiry a used entry is refreshed by a unicast
@@ -63,7 +67,8 @@ impl Default for ArpConfig {
         ArpConfig {
             capacity: 1024,
             max_pending: 64,
-            queue_per_destination: 16,
+            queue_per_destination: 64,
+            queue_bytes_per_destination: 128 * 1024,
             reachable_time: Duration::from_secs(60),
             refresh_before: Duration::from_secs(5),
             retry_initial: Duration::from_millis(100),
@@ -247,7 +252,10 @@ impl ArpCache {
                 // Expired: resolve afresh below.
             }
             Some(State::Pending { queue, .. }) => {
-                if queue.len() >= cfg.queue_per_destination {
+                let queued_bytes: usize = queue.iter().map(PacketBuf::len).sum();
+                if queue.len() >= cfg.queue_per_destination
+                    || queued_bytes + packet.len() > cfg.queue_bytes_per_destination
+                {
                     self.stats.dropped_queue_full += 1;
                     return Resolution::Dropped {
                         packet,

@@ -92,3 +92,18 @@ impl<D: Device + ?Sized> Device for &mut D {
         (**self).poll_at()
     }
 }
+
+impl<D: Device + ?Sized> Device for Box<D> {
+    fn capabilities(&self) -> DeviceCaps {
+        (**self).capabilities()
+    }
+    fn receive(&mut self, now: Instant) -> Option<PacketBuf> {
+        (**self).receive(now)
+    }
+    fn transmit(&mut self, now: Instant, frame: PacketBuf) -> Result<(), DeviceError> {
+        (**self).transmit(now, frame)
+    }
+    fn poll_at(&self) -> Option<Instant> {
+        (**self).poll_at()
+    }
+}

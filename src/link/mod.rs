@@ -3,6 +3,9 @@
 //! - [`ethernet`]: the Ethernet II header.
 //! - [`arp`]: the ARP packet format (RFC 826); [`arp_cache`]: resolution.
 //! - [`device`]: the [`Device`] trait every network device implements.
+//! - [`memory`]: an in-memory Ethernet switch, the default network.
+//! - [`fault`]: a seeded fault-injecting device wrapper.
+//! - [`pcap`]: a device wrapper that records every frame in a pcap file.
 //! - [`endpoint`]: [`EthernetEndpoint`], framing and ARP on one device, and
 //!   the [`LinkEndpoint`] trait it offers the internet layer above.
 
@@ -11,8 +14,14 @@ pub mod arp_cache;
 pub mod device;
 pub mod endpoint;
 pub mod ethernet;
+pub mod fault;
+pub mod memory;
+pub mod pcap;
 
 pub use arp_cache::{ArpCache, ArpConfig};
 pub use device::{ChecksumOffload, Device, DeviceCaps, DeviceError};
 pub use endpoint::{EthernetEndpoint, EthernetLink, LinkEndpoint, LinkError, LinkStats, NextHop};
 pub use ethernet::{EtherType, EthernetAddress};
+pub use fault::{FaultConfig, FaultInjector, FaultStats};
+pub use memory::{MemoryNetwork, MemoryPort, PortStats};
+pub use pcap::{PcapMode, PcapSink, PcapWriter};

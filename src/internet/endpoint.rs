@@ -1,0 +1,899 @@
+//! The IPv4 endpoint of a host: receive validation, reassembly, ICMP, and
+//! the send path with routing and fragmentation.
+//!
+//! Receive (RFC 1122 §3.2.1): datagrams are validated ([`Ipv4Repr::parse`]),
+//! accepted only if addressed to this host or a broadcast address (this is
+//! a host, not a router: nothing is forwarded), reassembled if fragmented
+//! (RFC 791 §3.2), and then handled by ICMP here or handed up through
+//! [`TransportDispatcher`]. The transport answers with a [`Disposition`];
+//! a datagram nobody takes is answered with an ICMP destination
+//! unreachable (RFC 1122 §3.2.2.1, §4.1.3.1), rate limited (RFC 1812
+//! §4.3.2.8) and never in answer to an ICMP error, a broadcast or a
+//! non-initial fragment (RFC 1122 §3.2.2).
+//!
+//! ICMP (RFC 792): echo requests are answered in place — the request's own
+//! buffer becomes the reply, its checksum updated incrementally (RFC 1624)
+//! — so even a 64 KiB ping is answered without copying its data. Echo
+//! replies go to ping sockets ([`crate::internet::ping`]); destination
+//! unreachable and time exceeded are matched to the transport socket whose
+//! datagram they quote.
+//!
+//! Send: the route gives the next hop and source address; datagrams larger
+//! than the link MTU are fragmented (RFC 791 §3.2) unless Don't Fragment is
+//! asked for. Datagrams to the host's own address loop back.
+//!
+//! To the transport layer above it offers [`IpSender`].
+
+use std::collections::VecDeque;
+use std::net::Ipv4Addr;
+
+use bytes::BytesMut;
+
+use crate::buf::PacketBuf;
+use crate::checksum;
+use crate::error::ParseError;
+use crate::internet::fragment::{self, FragmentKey, Reassembler, ReassemblyConfig};
+use crate::internet::icmpv4::{
+    self, DstUnreachable, Icmpv4Message, Icmpv4Packet, Icmpv4Repr, TimeExceeded,
+};
+use crate::internet::ipv4::{self, Ipv4Cidr, Ipv4Packet, Ipv4Repr, Protocol};
+use crate::internet::ping::{self, PingSockets};
+use crate::internet::route::{NoRoute, RouteDecision, RoutingTable};
+use crate::link::{ChecksumOffload, LinkEndpoint, LinkError, NextHop};
+use crate::rand::Rng;
+use crate::ratelimit::TokenBucket;
+use crate::time::Instant;
+
+/// Configuration of the IPv4 endpoint.
+#[derive(Debug, Clone)]
+pub struct Ipv4Config {
+    /// The host's address and its connected subnet.
+    pub address: Ipv4Cidr,
+    /// The default gateway, if any.
+    pub gateway: Option<Ipv4Addr>,
+    /// TTL of datagrams sent.
+    pub ttl: u8,
+    /// Reassembly limits.
+    pub reassembly: ReassemblyConfig,
+    /// Largest burst of ICMP errors sent at once.
+    pub icmp_error_burst: u32,
+    /// Sustained rate of ICMP errors sent.
+    pub icmp_errors_per_second: u32,
+    /// Whether to answer echo requests sent to a broadcast address (Linux
+    /// does not by default: `icmp_echo_ignore_broadcasts`).
+    pub answer_broadcast_echo: bool,
+    /// Most datagrams waiting on the loopback queue.
+    pub loopback_queue: usize,
+}
+
+impl Ipv4Config {
+    /// Defaults for a host at `address`.
+    pub fn new(address: Ipv4Cidr) -> Ipv4Config {
+        Ipv4Config {
+            address,
+            gateway: None,
+            ttl: ipv4::DEFAULT_TTL,
+            reassembly: ReassemblyConfig::default(),
+            icmp_error_burst: 50,
+            icmp_errors_per_second: 1000,
+            answer_broadcast_echo: false,
+            loopback_queue: 256,
+        }
+    }
+}
+
+/// What the internet layer tells the transport layer about a datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpMeta {
+    /// Source address.
+    pub src: Ipv4Addr,
+    /// Destination address (ours, or a broadcast address).
+    pub dst: Ipv4Addr,
+    /// Transport protocol.
+    pub protocol: Protocol,
+    /// TTL as received.
+    pub ttl: u8,
+    /// Whether it was sent to a broadcast address.
+    pub broadcast: bool,
+    /// Whether the device already verified transport checksums.
+    pub checksum_verified: bool,
+}
+
+/// What the transport layer did with a datagram.
+#[derive(Debug)]
+pub enum Disposition {
+    /// Taken by a socket.
+    Delivered,
+    /// Dropped by the transport layer (malformed, bad checksum, queue full;
+    /// the transport counts it).
+    Dropped,
+    /// No socket is bound to the destination port; the payload is handed
+    /// back so the ICMP error can quote it.
+    PortUnreachable(PacketBuf),
+    /// The protocol is not implemented; the payload is handed back.
+    ProtocolUnreachable(PacketBuf),
+}
+
+/// An ICMP error about a datagram this host sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IcmpError {
+    /// The host or router that reported it.
+    pub reporter: Ipv4Addr,
+    /// What went wrong.
+    pub kind: IcmpErrorKind,
+    /// The transport protocol of the quoted datagram.
+    pub protocol: Protocol,
+    /// Our address, from the quoted datagram.
+    pub local_addr: Ipv4Addr,
+    /// Our port, from the quoted datagram.
+    pub local_port: u16,
+    /// The remote address the datagram was sent to.
+    pub remote_addr: Ipv4Addr,
+    /// The remote port.
+    pub remote_port: u16,
+}
+
+/// The kinds of ICMP error a transport socket is told about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IcmpErrorKind {
+    /// Destination unreachable.
+    Unreachable(DstUnreachable),
+    /// Fragmentation needed (path MTU discovery, RFC 1191).
+    FragmentationNeeded {
+        /// The next hop's MTU, if the router said.
+        mtu: u16,
+    },
+    /// Time exceeded in transit or in reassembly.
+    TimeExceeded(TimeExceeded),
+}
+
+/// The transport layer as the internet layer sees it: it takes datagrams
+/// and ICMP errors. Implemented by [`crate::transport`].
+pub trait TransportDispatcher {
+    /// A datagram for protocol `meta.protocol`, its IP header removed.
+    /// `ip` is available to send replies at once.
+    fn receive<S: IpSender>(
+        &mut self,
+        now: Instant,
+        meta: &IpMeta,
+        payload: PacketBuf,
+        ip: &mut S,
+    ) -> Disposition;
+
+    /// An ICMP error quoting a datagram this host sent.
+    fn icmp_error(&mut self, now: Instant, error: &IcmpError);
+}
+
+/// Why the internet layer did not send a datagram.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum IpSendError {
+    /// No route reaches the destination.
+    #[error(transparent)]
+    NoRoute(#[from] NoRoute),
+    /// The datagram exceeds the MTU and may not be fragmented.
+    #[error("datagram of {len} bytes exceeds the path MTU of {mtu} and Don't Fragment is set")]
+    TooBig {
+        /// Datagram length.
+        len: usize,
+        /// Path MTU.
+        mtu: usize,
+    },
+    /// The datagram exceeds the IPv4 maximum of 65535 bytes.
+    #[error("datagram of {0} bytes exceeds the IPv4 maximum of 65535")]
+    TooLarge(usize),
+    /// The link refused it.
+    #[error(transparent)]
+    Link(#[from] LinkError),
+}
+
+/// What the internet layer offers the transport layer above it.
+pub trait IpSender {
+    /// How `dst` is reached, and from which source address.
+    fn route(&self, dst: Ipv4Addr) -> Result<RouteDecision, NoRoute>;
+    /// The largest datagram sent without fragmentation.
+    fn mtu(&self) -> usize;
+    /// Which checksums the device computes.
+    fn checksum_offload(&self) -> ChecksumOffload;
+    /// A buffer with headroom for every header below the transport.
+    fn alloc(&mut self, capacity: usize) -> PacketBuf;
+    /// Takes back a buffer no longer needed.
+    fn recycle(&mut self, packet: PacketBuf);
+    /// Sends `packet` (a transport header and payload) from `src` to `dst`.
+    fn send(
+        &mut self,
+        now: Instant,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        protocol: Protocol,
+        packet: PacketBuf,
+    ) -> Result<(), IpSendError>;
+}
+
+/// IPv4 and ICMP counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IpStats {
+    /// Datagrams received from the link.
+    pub rx_packets: u64,
+    /// Datagrams dropped: malformed header or lengths.
+    pub rx_malformed: u64,
+    /// Datagrams dropped: bad header checksum.
+    pub rx_bad_checksum: u64,
+    /// Datagrams dropped: not addressed to this host.
+    pub rx_not_for_us: u64,
+    /// Datagrams dropped: a source address no host may have.
+    pub rx_bad_source: u64,
+    /// Fragments received.
+    pub rx_fragments: u64,
+    /// Datagrams reassembled from fragments.
+    pub reassembled: u64,
+    /// Fragments dropped by the reassembler (malformed, overlapping, over
+    /// limits).
+    pub reassembly_dropped: u64,
+    /// Reassemblies abandoned after the timeout.
+    pub reassembly_timeouts: u64,
+    /// Datagrams delivered to the transport layer or ICMP.
+    pub rx_delivered: u64,
+    /// Datagrams for a closed port.
+    pub rx_no_port: u64,
+    /// Datagrams for an unknown protocol.
+    pub rx_no_protocol: u64,
+    /// Datagrams sent (before fragmentation).
+    pub tx_packets: u64,
+    /// Fragments sent.
+    pub tx_fragments: u64,
+    /// Datagrams not sent: no route.
+    pub tx_no_route: u64,
+    /// Datagrams not sent: the link refused them (ARP failure, queue full).
+    pub tx_link_errors: u64,
+    /// Datagrams looped back to this host.
+    pub loopback: u64,
+    /// ICMP messages dropped: malformed or bad checksum.
+    pub icmp_rx_malformed: u64,
+    /// Echo requests received.
+    pub icmp_rx_echo_requests: u64,
+    /// Echo replies sent.
+    pub icmp_tx_echo_replies: u64,
+    /// ICMP errors received.
+    pub icmp_rx_errors: u64,
+    /// ICMP errors sent.
+    pub icmp_tx_errors: u64,
+    /// ICMP errors not sent because of the rate limit.
+    pub icmp_rate_limited: u64,
+}
+
+/// The IPv4 endpoint of one interface.
+#[derive(Debug)]
+pub struct Ipv4Endpoint {
+    config: Ipv4Config,
+    routes: RoutingTable,
+    next_ident: u16,
+    reassembler: Reassembler,
+    icmp_limiter: TokenBucket,
+    pings: PingSockets,
+    loopback: VecDeque<PacketBuf>,
+    stats: IpStats,
+}
+
+impl Ipv4Endpoint {
+    /// An endpoint with the given configuration; `rng` picks the first IP
+    /// identification.
+    pub fn new(config: Ipv4Config, rng: &mut Rng) -> Ipv4Endpoint {
+        let mut routes = RoutingTable::new();
+        routes.add_connected(config.address);
+        if let Some(gw) = config.gateway
+            && let Err(e) = routes.set_default_gateway(gw)
+        {
+            log::warn!("ignoring default gateway: {e}");
+        }
+        Ipv4Endpoint {
+            reassembler: Reassembler::new(config.reassembly.clone()),
+            icmp_limiter: TokenBucket::new(config.icmp_error_burst, config.icmp_errors_per_second),
+            next_ident: rng.next_u32() as u16,
+            pings: PingSockets::new(rng.next_u64()),
+            loopback: VecDeque::new(),
+            routes,
+            config,
+            stats: IpStats::default(),
+        }
+    }
+
+    /// The host address.
+    pub fn address(&self) -> Ipv4Addr {
+        self.config.address.address()
+    }
+
+    /// The host address with its prefix.
+    pub fn cidr(&self) -> Ipv4Cidr {
+        self.config.address
+    }
+
+    /// The routing table.
+    pub fn routes(&self) -> &RoutingTable {
+        &self.routes
+    }
+
+    /// The routing table, mutable.
+    pub fn routes_mut(&mut self) -> &mut RoutingTable {
+        &mut self.routes
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> IpStats {
+        self.stats
+    }
+
+    /// The reassembler (for its counters).
+    pub fn reassembler(&self) -> &Reassembler {
+        &self.reassembler
+    }
+
+    /// Ping sockets.
+    pub fn pings(&self) -> &PingSockets {
+        &self.pings
+    }
+
+    /// Ping sockets, mutable.
+    pub fn pings_mut(&mut self) -> &mut PingSockets {
+        &mut self.pings
+    }
+
+    /// Binds this endpoint to the link below for a series of sends.
+    pub fn with_link<'a, L: LinkEndpoint>(&'a mut self, link: &'a mut L) -> Ipv4Tx<'a, L> {
+        Ipv4Tx { ip: self, link }
+    }
+
+    fn is_broadcast(&self, addr: Ipv4Addr) -> bool {
+        addr.is_broadcast() || self.config.address.broadcast() == Some(addr)
+    }
+
+    /// Processes a datagram from the link (its data starts at the IPv4
+    /// header; link padding may follow it).
+    pub fn receive<L: LinkEndpoint, U: TransportDispatcher>(
+        &mut self,
+        now: Instant,
+        mut packet: PacketBuf,
+        link: &mut L,
+        upper: &mut U,
+    ) {
+        self.stats.rx_packets += 1;
+        let verify = !link.checksum_offload().rx;
+        let parsed = Ipv4Packet::new_checked(packet.data())
+            .and_then(|p| Ipv4Repr::parse(&p, verify).map(|r| (r, p.header_len())));
+        let (mut repr, header_len) = match parsed {
+            Ok(r) => r,
+            Err(e) => {
+                log::trace!("dropping IPv4 datagram: {e}");
+                if e == ParseError::BadChecksum {
+                    self.stats.rx_bad_checksum += 1;
+                } else {
+                    self.stats.rx_malformed += 1;
+                }
+                link.recycle(packet);
+                return;
+            }
+        };
+        let broadcast = self.is_broadcast(repr.dst_addr);
+        if repr.dst_addr != self.address() && !broadcast {
+            self.stats.rx_not_for_us += 1;
+            link.recycle(packet);
+            return;
+        }
+        // RFC 1122 §3.2.1.3: a source that is broadcast or multicast is
+        // discarded.
+        if self.is_broadcast(repr.src_addr) || repr.src_addr.is_multicast() {
+            self.stats.rx_bad_source += 1;
+            link.recycle(packet);
+            return;
+        }
+        packet.pull_header(header_len);
+        packet.truncate(repr.payload_len);
+
+        if repr.is_fragment() {
+            self.stats.rx_fragments += 1;
+            let key = FragmentKey {
+                src: repr.src_addr,
+                dst: repr.dst_addr,
+                protocol: u8::from(repr.protocol),
+                ident: repr.ident,
+            };
+            let offset = usize::from(repr.frag_offset);
+            match self
+                .reassembler
+                .add(now, key, offset, repr.more_frags, packet.freeze())
+            {
+                Ok(Some(done)) => {
+                    self.stats.reassembled += 1;
+                    repr.payload_len = done.payload.len();
+                    repr.more_frags = false;
+                    repr.frag_offset = 0;
+                    let bytes = done
+                        .payload
+                        .try_into_mut()
+                        .unwrap_or_else(|b| BytesMut::from(&b[..]));
+                    packet = PacketBuf::from_bytes_mut(bytes);
+                }
+                Ok(None) => return,
+                Err(e) => {
+                    log::debug!("dropping fragment from {}: {e}", repr.src_addr);
+                    self.stats.reassembly_dropped += 1;
+                    return;
+                }
+            }
+        }
+
+        let meta = IpMeta {
+            src: repr.src_addr,
+            dst: repr.dst_addr,
+            protocol: repr.protocol,
+            ttl: repr.ttl,
+            broadcast,
+            checksum_verified: !verify,
+        };
+        if repr.protocol == Protocol::Icmp {
+            self.receive_icmp(now, &repr, &meta, packet, link, upper);
+            return;
+        }
+        let mut tx = Ipv4Tx {
+            ip: &mut *self,
+            link: &mut *link,
+        };
+        match upper.receive(now, &meta, packet, &mut tx) {
+            Disposition::Delivered => self.stats.rx_delivered += 1,
+            Disposition::Dropped => {}
+            Disposition::PortUnreachable(payload) => {
+                self.stats.rx_no_port += 1;
+                self.send_icmp_error(
+                    now,
+                    link,
+                    &repr,
+                    payload,
+                    Icmpv4Repr::dst_unreachable(DstUnreachable::PortUnreachable, 0, &[]),
+                );
+            }
+            Disposition::ProtocolUnreachable(payload) => {
+                self.stats.rx_no_protocol += 1;
+                self.send_icmp_error(
+                    now,
+                    link,
+                    &repr,
+                    payload,
+                    Icmpv4Repr::dst_unreachable(DstUnreachable::ProtoUnreachable, 0, &[]),
+                );
+            }
+        }
+    }
+
+    fn receive_icmp<L: LinkEndpoint, U: TransportDispatcher>(
+        &mut self,
+        now: Instant,
+        ip_repr: &Ipv4Repr,
+        meta: &IpMeta,
+        mut packet: PacketBuf,
+        link: &mut L,
+        upper: &mut U,
+    ) {
+        let verify = !meta.checksum_verified;
+        let repr = match Icmpv4Packet::new_checked(packet.data())
+            .and_then(|p| Icmpv4Repr::parse(&Icmpv4Packet::new_unchecked(p.into_inner()), verify))
+        {
+            Ok(r) => r,
+            Err(e) => {
+                log::trace!("dropping ICMP message from {}: {e}", meta.src);
+                self.stats.icmp_rx_malformed += 1;
+                link.recycle(packet);
+                return;
+            }
+        };
+        self.stats.rx_delivered += 1;
+        match repr {
+            Icmpv4Repr::EchoRequest { .. } => {
+                self.stats.icmp_rx_echo_requests += 1;
+                if meta.broadcast && !self.config.answer_broadcast_echo {
+                    link.recycle(packet);
+                    return;
+                }
+                // Turn the request into the reply in place: only the type
+                // changes, so the checksum is updated incrementally.
+                let mut icmp = Icmpv4Packet::new_unchecked(packet.data_mut());
+                let old = u16::from(u8::from(Icmpv4Message::EchoRequest)) << 8;
+                let new = u16::from(u8::from(Icmpv4Message::EchoReply)) << 8;
+                let cks = icmp.checksum();
+                icmp.set_msg_type(Icmpv4Message::EchoReply);
+                if link.checksum_offload().tx {
+                    icmp.set_checksum(0);
+                } else {
+                    icmp.set_checksum(checksum::update(cks, old, new));
+                }
+                let dst = ip_repr.src_addr;
+                match self.send_datagram(now, link, None, dst, Protocol::Icmp, packet, false) {
+                    Ok(()) => self.stats.icmp_tx_echo_replies += 1,
+                    Err(e) => log::debug!("echo reply to {dst} not sent: {e}"),
+                }
+            }
+            Icmpv4Repr::EchoReply {
+                ident,
+                seq_no,
+                data,
+            } => {
+                self.pings
+                    .deliver_reply(now, meta.src, ident, seq_no, meta.ttl, data);
+                link.recycle(packet);
+            }
+            Icmpv4Repr::DstUnreachable {
+                reason,
+                next_hop_mtu,
+                invoking,
+            } => {
+                self.stats.icmp_rx_errors += 1;
+                let kind = if reason == DstUnreachable::FragRequired {
+                    IcmpErrorKind::FragmentationNeeded { mtu: next_hop_mtu }
+                } else {
+                    IcmpErrorKind::Unreachable(reason)
+                };
+                self.deliver_icmp_error(now, meta.src, kind, invoking, upper);
+                link.recycle(packet);
+            }
+            Icmpv4Repr::TimeExceeded { reason, invoking } => {
+                self.stats.icmp_rx_errors += 1;
+                self.deliver_icmp_error(
+                    now,
+                    meta.src,
+                    IcmpErrorKind::TimeExceeded(reason),
+                    invoking,
+                    upper,
+                );
+                link.recycle(packet);
+            }
+            Icmpv4Repr::Other { msg_type, .. } => {
+                log::trace!("ignoring ICMP {msg_type:?} from {}", meta.src);
+                link.recycle(packet);
+            }
+        }
+    }
+
+    fn deliver_icmp_error<U: TransportDispatcher>(
+        &mut self,
+        now: Instant,
+        reporter: Ipv4Addr,
+        kind: IcmpErrorKind,
+        invoking: &[u8],
+        upper: &mut U,
+    ) {
+        let Some(q) = icmpv4::quoted_addrs_and_ports(invoking) else {
+            self.stats.icmp_rx_malformed += 1;
+            return;
+        };
+        if q.src_addr != self.address() {
+            return;
+        }
+        let protocol = Protocol::from(q.protocol);
+        if protocol == Protocol::Icmp {
+            // The quoted ICMP header's identifier sits where ports would be.
+            if let [_, _, _, _, a, b, ..] = *q.transport {
+                self.pings
+                    .deliver_error(now, reporter, u16::from_be_bytes([a, b]), kind);
+            }
+            return;
+        }
+        log::debug!(
+            "ICMP {kind:?} from {reporter} about {protocol} {}:{} -> {}:{}",
+            q.src_addr,
+            q.src_port,
+            q.dst_addr,
+            q.dst_port
+        );
+        upper.icmp_error(
+            now,
+            &IcmpError {
+                reporter,
+                kind,
+                protocol,
+                local_addr: q.src_addr,
+                local_port: q.src_port,
+                remote_addr: q.dst_addr,
+                remote_port: q.dst_port,
+            },
+        );
+    }
+
+    /// Sends an ICMP error about the datagram `original` whose payload is
+    /// `payload`. The `error` repr supplies the type, code and MTU; the
+    /// quote is built here.
+    fn send_icmp_error<L: LinkEndpoint>(
+        &mut self,
+        now: Instant,
+        link: &mut L,
+        original: &Ipv4Repr,
+        payload: PacketBuf,
+        error: Icmpv4Repr<'_>,
+    ) {
+        // RFC 1122 §3.2.2: never about a broadcast, a non-initial fragment,
+        // or from an address that does not identify a single host.
+        if self.is_broadcast(original.dst_addr)
+            || original.frag_offset != 0
+            || original.src_addr.is_unspecified()
+            || original.src_addr.is_loopback()
+        {
+            link.recycle(payload);
+            return;
+        }
+        if !self.icmp_limiter.try_take(now) {
+            self.stats.icmp_rate_limited += 1;
+            link.recycle(payload);
+            return;
+        }
+        // The quote: the original header (without options) and as much of
+        // the payload as fits in 576 bytes (RFC 1812 §4.3.2.3).
+        let quoted_payload = payload.len().min(icmpv4::MAX_QUOTE - ipv4::HEADER_LEN);
+        let mut quote = [0u8; icmpv4::MAX_QUOTE];
+        let quote_len = ipv4::HEADER_LEN + quoted_payload;
+        {
+            let mut header = Ipv4Packet::new_unchecked(&mut quote[..]);
+            original.emit(&mut header, true);
+        }
+        quote[ipv4::HEADER_LEN..quote_len].copy_from_slice(&payload.data()[..quoted_payload]);
+        link.recycle(payload);
+        let repr = match error {
+            Icmpv4Repr::DstUnreachable {
+                reason,
+                next_hop_mtu,
+                ..
+            } => Icmpv4Repr::dst_unreachable(reason, next_hop_mtu, &quote[..quote_len]),
+            Icmpv4Repr::TimeExceeded { reason, .. } => {
+                Icmpv4Repr::time_exceeded(reason, &quote[..quote_len])
+            }
+            _ => return,
+        };
+        let mut p = link.alloc(repr.buffer_len());
+        let fill = !link.checksum_offload().tx;
+        repr.emit(
+            &mut Icmpv4Packet::new_unchecked(p.append_zeroed(repr.buffer_len())),
+            fill,
+        );
+        match self.send_datagram(now, link, None, original.src_addr, Protocol::Icmp, p, false) {
+            Ok(()) => self.stats.icmp_tx_errors += 1,
+            Err(e) => log::debug!("ICMP error to {} not sent: {e}", original.src_addr),
+        }
+    }
+
+    /// Transmits the echo requests ping sockets have queued.
+    fn send_pending_pings<L: LinkEndpoint>(&mut self, now: Instant, link: &mut L) {
+        let mut pending = Vec::new();
+        self.pings.take_pending(now, &mut pending);
+        for req in pending {
+            let len = icmpv4::HEADER_LEN + req.payload_len;
+            let mut p = link.alloc(len);
+            let mut icmp = Icmpv4Packet::new_unchecked(p.append_zeroed(len));
+            icmp.set_msg_type(Icmpv4Message::EchoRequest);
+            icmp.set_msg_code(0);
+            icmp.set_echo_ident(req.ident);
+            icmp.set_echo_seq_no(req.seq_no);
+            ping::fill_echo_data(icmp.data_mut(), now);
+            if link.checksum_offload().tx {
+                icmp.set_checksum(0);
+            } else {
+                icmp.fill_checksum();
+            }
+            if let Err(e) = self.send_datagram(now, link, None, req.dst, Protocol::Icmp, p, false) {
+                log::debug!("echo request to {} not sent: {e}", req.dst);
+                self.pings.deliver_send_error(req.ident, req.seq_no, e);
+            }
+        }
+    }
+
+    fn next_ident(&mut self) -> u16 {
+        self.next_ident = self.next_ident.wrapping_add(1);
+        self.next_ident
+    }
+
+    /// Sends `packet` (an IP payload) to `dst`, fragmenting it if needed.
+    #[allow(clippy::too_many_arguments)]
+    pub fn send_datagram<L: LinkEndpoint>(
+        &mut self,
+        now: Instant,
+        link: &mut L,
+        src: Option<Ipv4Addr>,
+        dst: Ipv4Addr,
+        protocol: Protocol,
+        mut packet: PacketBuf,
+        dont_frag: bool,
+    ) -> Result<(), IpSendError> {
+        let route = match self.routes.lookup(dst) {
+            Ok(r) => r,
+            Err(e) => {
+                self.stats.tx_no_route += 1;
+                link.recycle(packet);
+                return Err(e.into());
+            }
+        };
+        let total = ipv4::HEADER_LEN + packet.len();
+        if total > ipv4::MAX_DATAGRAM_LEN {
+            link.recycle(packet);
+            return Err(IpSendError::TooLarge(total));
+        }
+        let mut repr = Ipv4Repr {
+            src_addr: src.unwrap_or(route.source),
+            dst_addr: dst,
+            protocol,
+            payload_len: packet.len(),
+            ttl: self.config.ttl,
+            tos: 0,
+            ident: self.next_ident(),
+            dont_frag,
+            more_frags: false,
+            frag_offset: 0,
+        };
+        let fill = !link.checksum_offload().tx;
+        self.stats.tx_packets += 1;
+        if dst == self.address() || dst.is_loopback() {
+            // Loop back: checksums are computed (the receive path verifies
+            // them) and the datagram waits for the next poll.
+            repr.emit(
+                &mut Ipv4Packet::new_unchecked(packet.push_header(ipv4::HEADER_LEN)),
+                true,
+            );
+            if self.loopback.len() < self.config.loopback_queue {
+                self.stats.loopback += 1;
+                self.loopback.push_back(packet);
+            }
+            return Ok(());
+        }
+        let next_hop = if route.broadcast {
+            NextHop::Broadcast
+        } else {
+            NextHop::Unicast(route.next_hop)
+        };
+        let mtu = link.mtu();
+        if total <= mtu {
+            repr.emit(
+                &mut Ipv4Packet::new_unchecked(packet.push_header(ipv4::HEADER_LEN)),
+                fill,
+            );
+            return link.send_ipv4(now, next_hop, packet).map_err(|e| {
+                self.stats.tx_link_errors += 1;
+                e.into()
+            });
+        }
+        if dont_frag {
+            link.recycle(packet);
+            return Err(IpSendError::TooBig { len: total, mtu });
+        }
+        let plan = match fragment::fragment_offsets(packet.len(), mtu, ipv4::HEADER_LEN) {
+            Ok(plan) => plan,
+            Err(_) => {
+                link.recycle(packet);
+                return Err(IpSendError::TooBig { len: total, mtu });
+            }
+        };
+        let mut result = Ok(());
+        for piece in plan {
+            let (offset, len, more) = (piece.offset, piece.len, piece.more_fragments);
+            let mut frag = link.alloc(len);
+            frag.extend_from_slice(&packet.data()[offset..offset + len]);
+            repr.payload_len = len;
+            repr.frag_offset = offset as u16;
+            repr.more_frags = more;
+            repr.emit(
+                &mut Ipv4Packet::new_unchecked(frag.push_header(ipv4::HEADER_LEN)),
+                fill,
+            );
+            self.stats.tx_fragments += 1;
+            if let Err(e) = link.send_ipv4(now, next_hop, frag) {
+                self.stats.tx_link_errors += 1;
+                result = Err(e.into());
+                break;
+            }
+        }
+        link.recycle(packet);
+        result
+    }
+
+    /// Runs timers (reassembly timeouts) and delivers looped-back
+    /// datagrams.
+    pub fn poll<L: LinkEndpoint, U: TransportDispatcher>(
+        &mut self,
+        now: Instant,
+        link: &mut L,
+        upper: &mut U,
+    ) {
+        let expired: Vec<fragment::Expired> = self.reassembler.expire(now).collect();
+        for e in expired {
+            self.stats.reassembly_timeouts += 1;
+            // RFC 792 / RFC 1122 §3.3.2: report the timeout to the sender
+            // if the first fragment (with the transport header) arrived.
+            if let Some(first) = e.first_fragment {
+                log::debug!(
+                    "reassembly of datagram {} from {} timed out",
+                    e.key.ident,
+                    e.key.src
+                );
+                let original = Ipv4Repr {
+                    src_addr: e.key.src,
+                    dst_addr: e.key.dst,
+                    protocol: Protocol::from(e.key.protocol),
+                    payload_len: first.len(),
+                    ttl: self.config.ttl,
+                    tos: 0,
+                    ident: e.key.ident,
+                    dont_frag: false,
+                    more_frags: true,
+                    frag_offset: 0,
+                };
+                let mut payload = link.alloc(first.len());
+                payload.extend_from_slice(&first);
+                self.send_icmp_error(
+                    now,
+                    link,
+                    &original,
+                    payload,
+                    Icmpv4Repr::time_exceeded(TimeExceeded::FragReassemblyExceeded, &[]),
+                );
+            }
+        }
+        // Bounded: only what was queued before this poll.
+        for _ in 0..self.loopback.len() {
+            let Some(p) = self.loopback.pop_front() else {
+                break;
+            };
+            self.receive(now, p, link, upper);
+        }
+        self.pings.expire(now);
+        self.send_pending_pings(now, link);
+    }
+
+    /// When [`Ipv4Endpoint::poll`] next has work.
+    pub fn poll_at(&self, now: Instant) -> Option<Instant> {
+        if !self.loopback.is_empty() || self.pings.has_pending() {
+            return Some(now);
+        }
+        [self.reassembler.poll_at(), self.pings.poll_at()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+}
+
+/// An [`Ipv4Endpoint`] bound to the link below it: the [`IpSender`] the
+/// transport layer sends through.
+#[derive(Debug)]
+pub struct Ipv4Tx<'a, L> {
+    ip: &'a mut Ipv4Endpoint,
+    link: &'a mut L,
+}
+
+impl<L: LinkEndpoint> IpSender for Ipv4Tx<'_, L> {
+    fn route(&self, dst: Ipv4Addr) -> Result<RouteDecision, NoRoute> {
+        if dst == self.ip.address() {
+            return Ok(RouteDecision {
+                next_hop: dst,
+                source: dst,
+                broadcast: false,
+            });
+        }
+        self.ip.routes.lookup(dst)
+    }
+    fn mtu(&self) -> usize {
+        self.link.mtu()
+    }
+    fn checksum_offload(&self) -> ChecksumOffload {
+        self.link.checksum_offload()
+    }
+    fn alloc(&mut self, capacity: usize) -> PacketBuf {
+        self.link.alloc(capacity)
+    }
+    fn recycle(&mut self, packet: PacketBuf) {
+        self.link.recycle(packet);
+    }
+    fn send(
+        &mut self,
+        now: Instant,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        protocol: Protocol,
+        packet: PacketBuf,
+    ) -> Result<(), IpSendError> {
+        self.ip
+            .send_datagram(now, self.link, Some(src), dst, protocol, packet, false)
+    }
+}

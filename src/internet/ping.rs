@@ -1,0 +1,451 @@
+//! Ping: ICMP echo request sockets (RFC 792, "Echo or Echo Reply Message").
+//!
+//! A ping socket has a random identifier; requests carry it and a sequence
+//! number, and replies are matched on both. Each request's send time is
+//! remembered here (the caller's clock), so the round-trip time does not
+//! depend on what the peer echoes back; the data still begins with the send
+//! time in microseconds, as Linux's `ping` does with its timeval, followed
+//! by the same incrementing byte pattern.
+//!
+//! Requests are queued by [`PingSockets::send`] and transmitted by the next
+//! poll of the interface; replies, ICMP errors and timeouts come back as
+//! [`PingEvent`]s. Queues are bounded; lookups are by identifier in O(1).
+
+use std::collections::{HashMap, VecDeque};
+use std::net::Ipv4Addr;
+
+use crate::internet::endpoint::{IcmpErrorKind, IpSendError};
+use crate::rand::Rng;
+use crate::time::{Duration, Instant};
+
+/// A ping socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PingHandle(usize);
+
+/// A reply to one of our requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EchoReply {
+    /// Who answered.
+    pub from: Ipv4Addr,
+    /// The request's sequence number.
+    pub seq_no: u16,
+    /// TTL of the reply as received.
+    pub ttl: u8,
+    /// ICMP message length (header and data), as `ping` reports it.
+    pub icmp_len: usize,
+    /// Time from sending the request to receiving the reply.
+    pub rtt: Duration,
+}
+
+/// Something that happened to a ping socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PingEvent {
+    /// A reply arrived.
+    Reply(EchoReply),
+    /// An ICMP error about one of our requests.
+    Error {
+        /// Who reported it.
+        reporter: Ipv4Addr,
+        /// What it says.
+        kind: IcmpErrorKind,
+    },
+    /// The request could not be sent (no route, ARP failure...).
+    SendFailed {
+        /// Its sequence number.
+        seq_no: u16,
+        /// Why.
+        error: IpSendError,
+    },
+    /// No reply came within the socket's timeout.
+    Timeout {
+        /// Where the request went.
+        dst: Ipv4Addr,
+        /// Its sequence number.
+        seq_no: u16,
+    },
+}
+
+/// Why a ping could not be sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PingError {
+    /// The handle does not name an open ping socket.
+    #[error("no such ping socket")]
+    InvalidHandle,
+    /// Too many requests are waiting for a reply.
+    #[error("too many echo requests outstanding (at most {0})")]
+    TooManyOutstanding(usize),
+    /// The requested size does not fit in a datagram.
+    #[error("payload of {0} bytes is larger than the 65507 an echo request can carry")]
+    TooLarge(usize),
+}
+
+/// Largest ping payload (65535 - 20 - 8).
+pub const MAX_PAYLOAD: usize = 65507;
+const MAX_OUTSTANDING: usize = 256;
+const MAX_EVENTS: usize = 256;
+
+#[derive(Debug, Clone, Copy)]
+struct Outstanding {
+    dst: Ipv4Addr,
+    seq_no: u16,
+    sent: Option<Instant>,
+    payload_len: usize,
+}
+
+#[derive(Debug)]
+struct PingSocket {
+    ident: u16,
+    timeout: Duration,
+    outstanding: VecDeque<Outstanding>,
+    events: VecDeque<PingEvent>,
+}
+
+/// A request ready to be transmitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PendingEcho {
+    /// Destination.
+    pub dst: Ipv4Addr,
+    /// Identifier.
+    pub ident: u16,
+    /// Sequence number.
+    pub seq_no: u16,
+    /// Data length.
+    pub payload_len: usize,
+}
+
+/// All ping sockets of an interface.
+#[derive(Debug)]
+pub struct PingSockets {
+    rng: Rng,
+    sockets: Vec<Option<PingSocket>>,
+    by_ident: HashMap<u16, usize>,
+    unmatched_replies: u64,
+}
+
+impl PingSockets {
+    /// No sockets; identifiers are drawn from a generator seeded by `seed`.
+    pub fn new(seed: u64) -> PingSockets {
+        PingSockets {
+            rng: Rng::new(seed),
+            sockets: Vec::new(),
+            by_ident: HashMap::new(),
+            unmatched_replies: 0,
+        }
+    }
+
+    /// Opens a socket whose requests time out after `timeout`.
+    pub fn open(&mut self, timeout: Duration) -> PingHandle {
+        let ident = loop {
+            let id = self.rng.next_u32() as u16;
+            if !self.by_ident.contains_key(&id) {
+                break id;
+            }
+        };
+        let socket = PingSocket {
+            ident,
+            timeout,
+            outstanding: VecDeque::new(),
+            events: VecDeque::new(),
+        };
+        let slot = match self.sockets.iter().position(Option::is_none) {
+            Some(i) => {
+                self.sockets[i] = Some(socket);
+                i
+            }
+            None => {
+                self.sockets.push(Some(socket));
+                self.sockets.len() - 1
+            }
+        };
+        self.by_ident.insert(ident, slot);
+        PingHandle(slot)
+    }
+
+    /// Closes a socket; outstanding requests are forgotten.
+    pub fn close(&mut self, handle: PingHandle) {
+        if let Some(s) = self.sockets.get_mut(handle.0).and_then(Option::take) {
+            self.by_ident.remove(&s.ident);
+        }
+    }
+
+    /// The identifier a socket's requests carry.
+    pub fn ident(&self, handle: PingHandle) -> Option<u16> {
+        self.socket(handle).map(|s| s.ident)
+    }
+
+    fn socket(&self, h: PingHandle) -> Option<&PingSocket> {
+        self.sockets.get(h.0).and_then(Option::as_ref)
+    }
+
+    fn socket_mut(&mut self, h: PingHandle) -> Option<&mut PingSocket> {
+        self.sockets.get_mut(h.0).and_then(Option::as_mut)
+    }
+
+    /// Queues an echo request with `payload_len` bytes of data to `dst`.
+    pub fn send(
+        &mut self,
+        handle: PingHandle,
+        dst: Ipv4Addr,
+        seq_no: u16,
+        payload_len: usize,
+    ) -> Result<(), PingError> {
+        if payload_len > MAX_PAYLOAD {
+            return Err(PingError::TooLarge(payload_len));
+        }
+        let s = self.socket_mut(handle).ok_or(PingError::InvalidHandle)?;
+        if s.outstanding.len() >= MAX_OUTSTANDING {
+            return Err(PingError::TooManyOutstanding(MAX_OUTSTANDING));
+        }
+        s.outstanding.push_back(Outstanding {
+            dst,
+            seq_no,
+            sent: None,
+            payload_len,
+        });
+        Ok(())
+    }
+
+    /// The next event of a socket.
+    pub fn recv(&mut self, handle: PingHandle) -> Option<PingEvent> {
+        self.socket_mut(handle)?.events.pop_front()
+    }
+
+    /// Replies that matched no outstanding request.
+    pub fn unmatched_replies(&self) -> u64 {
+        self.unmatched_replies
+    }
+
+    /// Takes the requests waiting to be transmitted, marking them sent at
+    /// `now`.
+    pub(crate) fn take_pending(&mut self, now: Instant, out: &mut Vec<PendingEcho>) {
+        for s in self.sockets.iter_mut().flatten() {
+            for o in s.outstanding.iter_mut().filter(|o| o.sent.is_none()) {
+                o.sent = Some(now);
+                out.push(PendingEcho {
+                    dst: o.dst,
+                    ident: s.ident,
+                    seq_no: o.seq_no,
+                    payload_len: o.payload_len,
+                });
+            }
+        }
+    }
+
+    /// Whether any request waits to be transmitted.
+    pub(crate) fn has_pending(&self) -> bool {
+        self.sockets
+            .iter()
+            .flatten()
+            .any(|s| s.outstanding.iter().any(|o| o.sent.is_none()))
+    }
+
+    fn push_event(s: &mut PingSocket, e: PingEvent) {
+        if s.events.len() < MAX_EVENTS {
+            s.events.push_back(e);
+        }
+    }
+
+    pub(crate) fn deliver_reply(
+        &mut self,
+        now: Instant,
+        from: Ipv4Addr,
+        ident: u16,
+        seq_no: u16,
+        ttl: u8,
+        data: &[u8],
+    ) {
+        let Some(s) = self
+            .by_ident
+            .get(&ident)
+            .copied()
+            .and_then(|i| self.sockets.get_mut(i))
+            .and_then(Option::as_mut)
+        else {
+            self.unmatched_replies += 1;
+            return;
+        };
+        let Some(pos) = s
+            .outstanding
+            .iter()
+            .position(|o| o.seq_no == seq_no && o.dst == from && o.sent.is_some())
+        else {
+            self.unmatched_replies += 1;
+            return;
+        };
+        let Some(o) = s.outstanding.remove(pos) else {
+            return;
+        };
+        let sent = o.sent.unwrap_or(now);
+        Self::push_event(
+            s,
+            PingEvent::Reply(EchoReply {
+                from,
+                seq_no,
+                ttl,
+                icmp_len: 8 + data.len(),
+                rtt: now - sent,
+            }),
+        );
+    }
+
+    pub(crate) fn deliver_error(
+        &mut self,
+        _now: Instant,
+        reporter: Ipv4Addr,
+        ident: u16,
+        kind: IcmpErrorKind,
+    ) {
+        if let Some(s) = self
+            .by_ident
+            .get(&ident)
+            .copied()
+            .and_then(|i| self.sockets.get_mut(i))
+            .and_then(Option::as_mut)
+        {
+            Self::push_event(s, PingEvent::Error { reporter, kind });
+        }
+    }
+
+    pub(crate) fn deliver_send_error(&mut self, ident: u16, seq_no: u16, error: IpSendError) {
+        if let Some(s) = self
+            .by_ident
+            .get(&ident)
+            .copied()
+            .and_then(|i| self.sockets.get_mut(i))
+            .and_then(Option::as_mut)
+        {
+            s.outstanding.retain(|o| o.seq_no != seq_no);
+            Self::push_event(s, PingEvent::SendFailed { seq_no, error });
+        }
+    }
+
+    /// Turns requests older than their socket's timeout into timeout
+    /// events.
+    pub(crate) fn expire(&mut self, now: Instant) {
+        for s in self.sockets.iter_mut().flatten() {
+            while let Some(o) = s.outstanding.front().copied() {
+                match o.sent {
+                    Some(sent) if sent + s.timeout <= now => {
+                        s.outstanding.pop_front();
+                        Self::push_event(
+                            s,
+                            PingEvent::Timeout {
+                                dst: o.dst,
+                                seq_no: o.seq_no,
+                            },
+                        );
+                    }
+                    _ => break,
+                }
+            }
+        }
+    }
+
+    /// The earliest timeout.
+    pub(crate) fn poll_at(&self) -> Option<Instant> {
+        self.sockets
+            .iter()
+            .flatten()
+            .filter_map(|s| {
+                s.outstanding
+                    .front()
+                    .and_then(|o| o.sent.map(|t| t + s.timeout))
+            })
+            .min()
+    }
+}
+
+/// Fills an echo request's data: the send time in microseconds (8 bytes,
+/// big-endian) and then the byte pattern 0x08, 0x09, ... as `ping` does.
+pub fn fill_echo_data(data: &mut [u8], now: Instant) {
+    let ts = now.total_micros().to_be_bytes();
+    for (i, b) in data.iter_mut().enumerate() {
+        *b = if i < 8 { ts[i] } else { i as u8 };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DST: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
+
+    #[test]
+    fn reply_matches_request_and_measures_rtt() {
+        let mut p = PingSockets::new(1);
+        let h = p.open(Duration::from_secs(1));
+        let ident = p.ident(h).unwrap();
+        p.send(h, DST, 1, 56).unwrap();
+        assert!(p.has_pending());
+        let mut out = vec![];
+        p.take_pending(Instant::from_millis(10), &mut out);
+        assert_eq!(
+            out,
+            vec![PendingEcho {
+                dst: DST,
+                ident,
+                seq_no: 1,
+                payload_len: 56
+            }]
+        );
+        assert!(!p.has_pending());
+        // Wrong ident, wrong seq, wrong source: ignored.
+        p.deliver_reply(
+            Instant::from_millis(11),
+            DST,
+            ident.wrapping_add(1),
+            1,
+            64,
+            &[0; 56],
+        );
+        p.deliver_reply(Instant::from_millis(11), DST, ident, 2, 64, &[0; 56]);
+        p.deliver_reply(
+            Instant::from_millis(11),
+            Ipv4Addr::new(1, 1, 1, 1),
+            ident,
+            1,
+            64,
+            &[0; 56],
+        );
+        assert_eq!(p.unmatched_replies(), 3);
+        p.deliver_reply(Instant::from_millis(12), DST, ident, 1, 63, &[0; 56]);
+        match p.recv(h) {
+            Some(PingEvent::Reply(r)) => {
+                assert_eq!(r.rtt, Duration::from_millis(2));
+                assert_eq!(r.icmp_len, 64);
+                assert_eq!(r.ttl, 63);
+            }
+            other => panic!("{other:?}"),
+        }
+        // A duplicate is not a second reply.
+        p.deliver_reply(Instant::from_millis(13), DST, ident, 1, 63, &[0; 56]);
+        assert_eq!(p.recv(h), None);
+    }
+
+    #[test]
+    fn timeouts_and_errors() {
+        let mut p = PingSockets::new(2);
+        let h = p.open(Duration::from_secs(1));
+        p.send(h, DST, 7, 0).unwrap();
+        p.take_pending(Instant::from_secs(5), &mut vec![]);
+        assert_eq!(p.poll_at(), Some(Instant::from_secs(6)));
+        p.expire(Instant::from_millis(5999));
+        assert_eq!(p.recv(h), None);
+        p.expire(Instant::from_secs(6));
+        assert_eq!(
+            p.recv(h),
+            Some(PingEvent::Timeout {
+                dst: DST,
+                seq_no: 7
+            })
+        );
+        assert_eq!(p.poll_at(), None);
+        assert_eq!(
+            p.send(h, DST, 1, MAX_PAYLOAD + 1),
+            Err(PingError::TooLarge(MAX_PAYLOAD + 1))
+        );
+        p.close(h);
+        assert_eq!(p.send(h, DST, 1, 1), Err(PingError::InvalidHandle));
+    }
+}

@@ -1,0 +1,676 @@
+//! An in-memory Ethernet: a learning switch with any number of ports.
+//!
+//! [`MemoryNetwork`] is a virtual Ethernet switch; every interface attached
+//! to it gets a [`MemoryPort`], which is a [`Device`]. This is the network
+//! everything runs on without privileges: simulations, tests and examples.
+//!
+//! The switch behaves like a transparent bridge (IEEE 802.1D §7.7–§7.8,
+//! reduced to what a single switch needs): it learns which port each
+//! unicast source address was last seen on, forwards a frame whose
+//! destination it has learned to that port only, and floods broadcast,
+//! multicast and unknown unicast frames to every other port. A frame is
+//! never sent back to the port it came from (a unicast frame for a station
+//! learned on the sending port is filtered). A station that moves is
+//! relearned on its new port the first time it sends.
+//!
+//! Frames move without copying: the transmitted [`PacketBuf`] itself is
+//! queued at the destination port; only flooding clones it, once per extra
+//! port. Each port has a bounded receive queue (1024 frames unless
+//! configured); frames arriving at a full queue are dropped and counted,
+//! as a switch with a full output buffer does.
+//!
+//! Ports can be driven from one thread (a simulation owning every port) or
+//! from many (one stack per thread): state is behind `Arc<Mutex<..>>`.
+//! The switch's table and each port's queue have their own locks; a port
+//! receiving takes only its own. A port can register a *waker*, a callback
+//! run (outside every lock) each time a frame is queued for it, so that a
+//! runtime thread may sleep until work arrives.
+//!
+//! Deliberately not here: delay, loss and other impairments (wrap a port
+//! in a [`FaultInjector`](super::fault::FaultInjector)); address ageing
+//! (ports' clocks need not share an epoch, so the switch keeps no time:
+//! entries live until their port detaches or the station moves); VLANs;
+//! spanning tree (there is one switch, so no loops). The learning table is
+//! bounded at [`MAX_LEARNED`] addresses; beyond that new stations are not
+//! learned and frames for them are flooded.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use crate::buf::PacketBuf;
+use crate::link::device::{Device, DeviceCaps, DeviceError};
+use crate::link::ethernet::{EthernetAddress, HEADER_LEN};
+use crate::time::Instant;
+
+/// Receive-queue length of each port unless configured otherwise.
+pub const DEFAULT_QUEUE_LIMIT: usize = 1024;
+
+/// Most source addresses the switch remembers.
+pub const MAX_LEARNED: usize = 4096;
+
+/// A callback run when a frame is queued for a port.
+type Waker = Arc<dyn Fn() + Send + Sync>;
+
+/// Counters of one port. "Received" means delivered into the port's queue
+/// by the switch, whether or not the stack has taken it out yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PortStats {
+    /// Frames the port transmitted into the switch.
+    pub tx_frames: u64,
+    /// Bytes of those frames.
+    pub tx_bytes: u64,
+    /// Frames refused on transmit: larger than the MTU allows
+    /// ([`DeviceError::TooLarge`]) or shorter than an Ethernet header (runts,
+    /// silently discarded as a switch does).
+    pub tx_refused: u64,
+    /// Frames queued for this port.
+    pub rx_frames: u64,
+    /// Bytes of those frames.
+    pub rx_bytes: u64,
+    /// Frames for this port dropped because its receive queue was full.
+    pub rx_dropped: u64,
+}
+
+/// One port's receive side, shared between the switch and the port.
+struct PortState {
+    queue: VecDeque<PacketBuf>,
+    stats: PortStats,
+    waker: Option<Waker>,
+}
+
+/// The switch proper: the ports and the learned addresses.
+struct Switch {
+    /// Indexed by port id; `None` once the port has detached. Ids are not
+    /// reused.
+    ports: Vec<Option<Arc<Mutex<PortState>>>>,
+    /// Learned station → port id.
+    table: BTreeMap<EthernetAddress, usize>,
+}
+
+struct Shared {
+    mtu: usize,
+    queue_limit: usize,
+    switch: Mutex<Switch>,
+}
+
+/// Locks a mutex, carrying on if a thread panicked while holding it: the
+/// protected state (queues and counters) stays consistent at every step.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A virtual Ethernet switch. Cloning gives another handle to the same
+/// switch.
+#[derive(Clone)]
+pub struct MemoryNetwork {
+    shared: Arc<Shared>,
+}
+
+impl MemoryNetwork {
+    /// A switch for a link with the given MTU (largest Ethernet payload,
+    /// e.g. 1500) and per-port queues of [`DEFAULT_QUEUE_LIMIT`] frames.
+    pub fn new(mtu: usize) -> MemoryNetwork {
+        MemoryNetwork::with_queue_limit(mtu, DEFAULT_QUEUE_LIMIT)
+    }
+
+    /// A switch whose ports each queue at most `queue_limit` received
+    /// frames.
+    pub fn with_queue_limit(mtu: usize, queue_limit: usize) -> MemoryNetwork {
+        MemoryNetwork {
+            shared: Arc::new(Shared {
+                mtu,
+                queue_limit,
+                switch: Mutex::new(Switch {
+                    ports: Vec::new(),
+                    table: BTreeMap::new(),
+                }),
+            }),
+        }
+    }
+
+    /// Two ports of a fresh switch: a virtual cable between two
+    /// interfaces.
+    pub fn pair(mtu: usize) -> (MemoryPort, MemoryPort) {
+        let net = MemoryNetwork::new(mtu);
+        (net.attach(), net.attach())
+    }
+
+    /// Attaches a new port. The port detaches when dropped.
+    pub fn attach(&self) -> MemoryPort {
+        let state = Arc::new(Mutex::new(PortState {
+            queue: VecDeque::new(),
+            stats: PortStats::default(),
+            waker: None,
+        }));
+        let mut sw = lock(&self.shared.switch);
+        let id = sw.ports.len();
+        sw.ports.push(Some(Arc::clone(&state)));
+        drop(sw);
+        MemoryPort {
+            shared: Arc::clone(&self.shared),
+            id,
+            state,
+        }
+    }
+
+    /// The link MTU.
+    pub fn mtu(&self) -> usize {
+        self.shared.mtu
+    }
+
+    /// The receive-queue limit of each port.
+    pub fn queue_limit(&self) -> usize {
+        self.shared.queue_limit
+    }
+
+    /// How many ports are attached.
+    pub fn port_count(&self) -> usize {
+        lock(&self.shared.switch)
+            .ports
+            .iter()
+            .filter(|p| p.is_some())
+            .count()
+    }
+
+    /// The id of the port on which `station` was learned, if any.
+    pub fn lookup(&self, station: EthernetAddress) -> Option<usize> {
+        lock(&self.shared.switch).table.get(&station).copied()
+    }
+}
+
+impl fmt::Debug for MemoryNetwork {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryNetwork")
+            .field("mtu", &self.shared.mtu)
+            .field("queue_limit", &self.shared.queue_limit)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Queues `frame` at a port; returns the port's waker to run once every
+/// lock is released, or `None` if there is none or the frame was dropped.
+fn enqueue(port: &Mutex<PortState>, limit: usize, frame: PacketBuf) -> Option<Waker> {
+    let mut p = lock(port);
+    if p.queue.len() >= limit {
+        p.stats.rx_dropped += 1;
+        log::trace!(
+            "memory port queue full: dropping {}-byte frame",
+            frame.len()
+        );
+        return None;
+    }
+    p.stats.rx_frames += 1;
+    p.stats.rx_bytes += frame.len() as u64;
+    p.queue.push_back(frame);
+    p.waker.clone()
+}
+
+/// One attachment to a [`MemoryNetwork`]; a [`Device`]. `Send`, so it can
+/// be moved to the thread that runs its stack.
+pub struct MemoryPort {
+    shared: Arc<Shared>,
+    id: usize,
+    state: Arc<Mutex<PortState>>,
+}
+
+impl MemoryPort {
+    /// The port's number on its switch (attachment order, from 0).
+    pub fn id(&self) -> usize {
+        self.id
+    }
+
+    /// A handle to the switch this port is attached to.
+    pub fn network(&self) -> MemoryNetwork {
+        MemoryNetwork {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    /// The port's counters.
+    pub fn stats(&self) -> PortStats {
+        lock(&self.state).stats
+    }
+
+    /// Frames waiting in the receive queue.
+    pub fn queued(&self) -> usize {
+        lock(&self.state).queue.len()
+    }
+
+    /// Registers a callback run every time a frame is queued for this port
+    /// (from whichever thread transmitted it, with no lock held, so it may
+    /// itself use the network). Replaces any earlier waker.
+    pub fn set_waker(&self, waker: Box<dyn Fn() + Send + Sync>) {
+        lock(&self.state).waker = Some(Arc::from(waker));
+    }
+
+    /// Removes the waker.
+    pub fn clear_waker(&self) {
+        lock(&self.state).waker = None;
+    }
+
+    fn refuse(&self) {
+        lock(&self.state).stats.tx_refused += 1;
+    }
+}
+
+impl fmt::Debug for MemoryPort {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryPort")
+            .field("id", &self.id)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Device for MemoryPort {
+    fn capabilities(&self) -> DeviceCaps {
+        DeviceCaps {
+            mtu: self.shared.mtu,
+            ..DeviceCaps::default()
+        }
+    }
+
+    fn receive(&mut self, _now: Instant) -> Option<PacketBuf> {
+        lock(&self.state).queue.pop_front()
+    }
+
+    /// Forwards the frame through the switch. Refuses frames longer than
+    /// MTU + 14 with [`DeviceError::TooLarge`]; discards (and counts) frames
+    /// shorter than an Ethernet header.
+    fn transmit(&mut self, _now: Instant, frame: PacketBuf) -> Result<(), DeviceError> {
+        let len = frame.len();
+        let max = self.shared.mtu.saturating_add(HEADER_LEN);
+        if len > max {
+            self.refuse();
+            return Err(DeviceError::TooLarge { len, max });
+        }
+        let data = frame.data();
+        let addrs = match (data.get(0..6), data.get(6..12)) {
+            (Some(d), Some(s)) if len >= HEADER_LEN => {
+                EthernetAddress::from_bytes(d).zip(EthernetAddress::from_bytes(s))
+            }
+            _ => None,
+        };
+        let Some((dst, src)) = addrs else {
+            log::debug!("memory port {}: discarding {len}-byte runt", self.id);
+            self.refuse();
+            return Ok(());
+        };
+
+        let limit = self.shared.queue_limit;
+        let mut wakers: Vec<Waker> = Vec::new();
+        let mut unicast_waker: Option<Waker> = None;
+        {
+            let mut sw = lock(&self.shared.switch);
+            if src.is_unicast() {
+                let known = sw.table.contains_key(&src);
+                if known || sw.table.len() < MAX_LEARNED {
+                    sw.table.insert(src, self.id);
+                }
+            }
+            let learned = if dst.is_multicast() {
+                None
+            } else {
+                sw.table.get(&dst).copied()
+            };
+            match learned {
+                Some(port) if port == self.id => {
+                    log::trace!("memory port {}: filtered frame for {dst}", self.id);
+                }
+                Some(port) => {
+                    if let Some(Some(target)) = sw.ports.get(port) {
+                        unicast_waker = enqueue(target, limit, frame);
+                    }
+                }
+                None => {
+                    // Flood: clone for every eligible port but the last,
+                    // which gets the frame itself.
+                    let eligible = |(i, p): &(usize, &Option<Arc<Mutex<PortState>>>)| {
+                        *i != self.id && p.is_some()
+                    };
+                    let last = sw.ports.iter().enumerate().rev().find(eligible);
+                    if let Some((last, _)) = last {
+                        for (_, p) in sw.ports.iter().enumerate().take(last).filter(eligible) {
+                            if let Some(p) = p
+                                && let Some(w) = enqueue(p, limit, frame.clone())
+                            {
+                                wakers.push(w);
+                            }
+                        }
+                        if let Some(Some(p)) = sw.ports.get(last)
+                            && let Some(w) = enqueue(p, limit, frame)
+                        {
+                            wakers.push(w);
+                        }
+                    }
+                }
+            }
+        }
+        {
+            let mut me = lock(&self.state);
+            me.stats.tx_frames += 1;
+            me.stats.tx_bytes += len as u64;
+        }
+        if let Some(w) = unicast_waker {
+            w();
+        }
+        for w in wakers {
+            w();
+        }
+        Ok(())
+    }
+}
+
+impl Drop for MemoryPort {
+    /// Detaches the port: it gets no more frames and the switch forgets
+    /// the stations learned on it.
+    fn drop(&mut self) {
+        let mut sw = lock(&self.shared.switch);
+        if let Some(slot) = sw.ports.get_mut(self.id) {
+            *slot = None;
+        }
+        let id = self.id;
+        sw.table.retain(|_, port| *port != id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::buf::MAX_HEADROOM;
+    use proptest::prelude::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    const T: Instant = Instant::ZERO;
+
+    fn mac(n: u32) -> EthernetAddress {
+        EthernetAddress::local(n)
+    }
+
+    fn frame(dst: EthernetAddress, src: EthernetAddress, payload: &[u8]) -> PacketBuf {
+        let mut p = PacketBuf::from_payload(MAX_HEADROOM, payload);
+        let h = p.push_header(HEADER_LEN);
+        h[0..6].copy_from_slice(&dst.0);
+        h[6..12].copy_from_slice(&src.0);
+        h[12..14].copy_from_slice(&[0x08, 0x00]);
+        p
+    }
+
+    fn drain(p: &mut MemoryPort) -> Vec<Vec<u8>> {
+        std::iter::from_fn(|| p.receive(T))
+            .map(|f| f.data().to_vec())
+            .collect()
+    }
+
+    #[test]
+    fn pair_carries_frames_both_ways_without_copying() {
+        let (mut a, mut b) = MemoryNetwork::pair(1500);
+        assert_eq!(a.capabilities().mtu, 1500);
+        let f = frame(mac(2), mac(1), b"hello");
+        let ptr = f.data().as_ptr();
+        a.transmit(T, f).unwrap();
+        // Unknown unicast is flooded; with two ports that is just b.
+        let got = b.receive(T).unwrap();
+        assert_eq!(got.data().as_ptr(), ptr, "frame was copied");
+        assert_eq!(&got.data()[HEADER_LEN..], b"hello");
+        assert!(b.receive(T).is_none());
+        assert!(a.receive(T).is_none());
+        b.transmit(T, frame(mac(1), mac(2), b"back")).unwrap();
+        assert_eq!(&a.receive(T).unwrap().data()[HEADER_LEN..], b"back");
+        let s = a.stats();
+        assert_eq!((s.tx_frames, s.tx_bytes), (1, 19));
+        assert_eq!((s.rx_frames, s.rx_bytes, s.rx_dropped), (1, 18, 0));
+    }
+
+    #[test]
+    fn learns_and_forwards_unicast_to_learned_port_only() {
+        let net = MemoryNetwork::new(1500);
+        let mut a = net.attach();
+        let mut b = net.attach();
+        let mut c = net.attach();
+        assert_eq!(net.port_count(), 3);
+
+        // b is not yet known: flooded to b and c, never back to a.
+        a.transmit(T, frame(mac(2), mac(1), b"1")).unwrap();
+        assert_eq!(drain(&mut b).len(), 1);
+        assert_eq!(drain(&mut c).len(), 1);
+        assert!(drain(&mut a).is_empty());
+        assert_eq!(net.lookup(mac(1)), Some(a.id()));
+        assert_eq!(net.lookup(mac(2)), None);
+
+        // a has been learned: b's reply goes to a only.
+        b.transmit(T, frame(mac(1), mac(2), b"2")).unwrap();
+        assert_eq!(drain(&mut a).len(), 1);
+        assert!(drain(&mut c).is_empty());
+        assert_eq!(net.lookup(mac(2)), Some(b.id()));
+
+        // Now both are learned: a → b reaches b only.
+        for _ in 0..5 {
+            a.transmit(T, frame(mac(2), mac(1), b"3")).unwrap();
+        }
+        assert_eq!(drain(&mut b).len(), 5);
+        assert!(drain(&mut c).is_empty());
+        assert!(drain(&mut a).is_empty());
+        assert_eq!(c.stats().rx_frames, 1);
+    }
+
+    #[test]
+    fn floods_broadcast_and_multicast_to_all_other_ports() {
+        let net = MemoryNetwork::new(1500);
+        let mut ports: Vec<_> = (0..4).map(|_| net.attach()).collect();
+        // Everyone is learned first; that must not stop flooding.
+        for (i, p) in ports.iter_mut().enumerate() {
+            p.transmit(T, frame(EthernetAddress::BROADCAST, mac(i as u32), b"hi"))
+                .unwrap();
+        }
+        for p in ports.iter_mut() {
+            assert_eq!(drain(p).len(), 3);
+        }
+        let multicast = EthernetAddress([0x01, 0x00, 0x5e, 0, 0, 1]);
+        ports[0]
+            .transmit(T, frame(multicast, mac(0), b"m"))
+            .unwrap();
+        assert!(drain(&mut ports[0]).is_empty());
+        for p in ports[1..].iter_mut() {
+            assert_eq!(
+                drain(p),
+                vec![frame(multicast, mac(0), b"m").data().to_vec()]
+            );
+        }
+        // A multicast source address is never learned.
+        ports[1]
+            .transmit(T, frame(mac(0), multicast, b"x"))
+            .unwrap();
+        assert_eq!(net.lookup(multicast), None);
+    }
+
+    #[test]
+    fn filters_unicast_for_a_station_on_the_sending_port() {
+        let (mut a, mut b) = MemoryNetwork::pair(1500);
+        a.transmit(T, frame(mac(2), mac(1), b"")).unwrap();
+        drain(&mut b);
+        // mac(1) lives behind a; a frame from a to mac(1) goes nowhere.
+        a.transmit(T, frame(mac(1), mac(3), b"")).unwrap();
+        assert!(drain(&mut a).is_empty());
+        assert!(drain(&mut b).is_empty());
+        assert_eq!(a.stats().tx_frames, 2);
+    }
+
+    #[test]
+    fn station_move_is_relearned() {
+        let net = MemoryNetwork::new(1500);
+        let mut a = net.attach();
+        let mut b = net.attach();
+        let mut c = net.attach();
+        b.transmit(T, frame(mac(1), mac(9), b"")).unwrap();
+        assert_eq!(net.lookup(mac(9)), Some(b.id()));
+        c.transmit(T, frame(mac(1), mac(9), b"")).unwrap();
+        assert_eq!(net.lookup(mac(9)), Some(c.id()));
+        drain(&mut a);
+        drain(&mut b);
+        drain(&mut c);
+        a.transmit(T, frame(mac(9), mac(1), b"")).unwrap();
+        assert!(drain(&mut b).is_empty());
+        assert_eq!(drain(&mut c).len(), 1);
+    }
+
+    #[test]
+    fn detached_port_is_forgotten() {
+        let net = MemoryNetwork::new(1500);
+        let mut a = net.attach();
+        let mut b = net.attach();
+        let mut c = net.attach();
+        b.transmit(T, frame(mac(1), mac(2), b"")).unwrap();
+        assert_eq!(net.lookup(mac(2)), Some(1));
+        drop(b);
+        assert_eq!(net.port_count(), 2);
+        assert_eq!(net.lookup(mac(2)), None);
+        drain(&mut a);
+        drain(&mut c);
+        // Unknown again: flooded to c.
+        a.transmit(T, frame(mac(2), mac(1), b"")).unwrap();
+        assert_eq!(drain(&mut c).len(), 1);
+        // New ports get fresh ids.
+        assert_eq!(net.attach().id(), 3);
+    }
+
+    #[test]
+    fn refuses_frames_over_mtu_and_discards_runts() {
+        let (mut a, mut b) = MemoryNetwork::pair(100);
+        let ok = frame(mac(2), mac(1), &[0; 100]);
+        assert_eq!(ok.len(), 114);
+        a.transmit(T, ok).unwrap();
+        assert_eq!(
+            a.transmit(T, frame(mac(2), mac(1), &[0; 101])),
+            Err(DeviceError::TooLarge { len: 115, max: 114 })
+        );
+        for n in [0, 5, 11, 13] {
+            a.transmit(T, PacketBuf::from_payload(0, &vec![0xff; n]))
+                .unwrap();
+        }
+        assert_eq!(drain(&mut b).len(), 1);
+        let s = a.stats();
+        assert_eq!((s.tx_frames, s.tx_refused), (1, 5));
+    }
+
+    #[test]
+    fn receive_queue_is_bounded_and_drops_are_counted() {
+        let net = MemoryNetwork::with_queue_limit(1500, 4);
+        assert_eq!(net.queue_limit(), 4);
+        let mut a = net.attach();
+        let mut b = net.attach();
+        for i in 0..6u8 {
+            a.transmit(T, frame(mac(2), mac(1), &[i])).unwrap();
+        }
+        assert_eq!(b.queued(), 4);
+        let got = drain(&mut b);
+        // The oldest four are kept (tail drop).
+        let firsts: Vec<u8> = got.iter().map(|f| f[HEADER_LEN]).collect();
+        assert_eq!(firsts, [0, 1, 2, 3]);
+        let s = b.stats();
+        assert_eq!((s.rx_frames, s.rx_dropped), (4, 2));
+        assert_eq!(a.stats().tx_frames, 6);
+        // Room again after draining.
+        a.transmit(T, frame(mac(2), mac(1), b"")).unwrap();
+        assert_eq!(b.queued(), 1);
+    }
+
+    #[test]
+    fn waker_runs_when_a_frame_is_queued() {
+        let net = MemoryNetwork::with_queue_limit(1500, 2);
+        let mut a = net.attach();
+        let b = net.attach();
+        let c = net.attach();
+        let count = Arc::new(AtomicUsize::new(0));
+        let c2 = Arc::clone(&count);
+        b.set_waker(Box::new(move || {
+            c2.fetch_add(1, Ordering::SeqCst);
+        }));
+        a.transmit(T, frame(EthernetAddress::BROADCAST, mac(1), b""))
+            .unwrap();
+        a.transmit(T, frame(mac(2), mac(1), b"")).unwrap();
+        // Queue full: dropped, no wake-up.
+        a.transmit(T, frame(mac(2), mac(1), b"")).unwrap();
+        assert_eq!(count.load(Ordering::SeqCst), 2);
+        assert_eq!(c.queued(), 2);
+        b.clear_waker();
+        a.transmit(T, frame(EthernetAddress::BROADCAST, mac(1), b""))
+            .unwrap();
+        assert_eq!(count.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn waker_may_use_the_network() {
+        // The waker runs with no lock held, so it can transmit itself.
+        let net = MemoryNetwork::new(1500);
+        let mut a = net.attach();
+        let b = net.attach();
+        let echo = Mutex::new(net.attach());
+        b.set_waker(Box::new(move || {
+            let _ = lock(&echo).transmit(T, frame(mac(1), mac(99), b"echo"));
+        }));
+        a.transmit(T, frame(mac(2), mac(1), b"")).unwrap();
+        assert_eq!(
+            drain(&mut a),
+            vec![frame(mac(1), mac(99), b"echo").data().to_vec()]
+        );
+    }
+
+    #[test]
+    fn ports_work_across_threads() {
+        fn assert_send<T: Send>() {}
+        assert_send::<MemoryPort>();
+        assert_send::<MemoryNetwork>();
+
+        let (mut a, mut b) = MemoryNetwork::pair(1500);
+        let (tx, rx) = std::sync::mpsc::channel();
+        b.set_waker(Box::new(move || {
+            let _ = tx.send(());
+        }));
+        let sender = std::thread::spawn(move || {
+            for i in 0..100u32 {
+                a.transmit(T, frame(mac(2), mac(1), &i.to_be_bytes()))
+                    .unwrap();
+            }
+            a
+        });
+        let mut seen = Vec::new();
+        while seen.len() < 100 {
+            rx.recv().unwrap();
+            while let Some(f) = b.receive(T) {
+                seen.push(u32::from_be_bytes(
+                    f.data()[HEADER_LEN..].try_into().unwrap(),
+                ));
+            }
+        }
+        let a = sender.join().unwrap();
+        assert_eq!(seen, (0..100).collect::<Vec<_>>());
+        assert_eq!(a.stats().tx_frames, 100);
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_frames_never_panic_and_never_return_to_sender(
+            frames in proptest::collection::vec(
+                (0usize..3, proptest::collection::vec(any::<u8>(), 0..80)),
+                0..40,
+            )
+        ) {
+            let net = MemoryNetwork::with_queue_limit(50, 8);
+            let mut ports: Vec<_> = (0..3).map(|_| net.attach()).collect();
+            for (from, bytes) in frames {
+                let f = PacketBuf::from_payload(0, &bytes);
+                let before: Vec<u64> = ports.iter().map(|p| p.stats().rx_frames).collect();
+                let r = ports[from].transmit(T, f);
+                prop_assert_eq!(r.is_err(), bytes.len() > 64);
+                prop_assert_eq!(ports[from].stats().rx_frames, before[from]);
+            }
+            for p in ports.iter_mut() {
+                let s = p.stats();
+                prop_assert!(p.queued() <= 8);
+                prop_assert_eq!(drain(p).len() as u64, s.rx_frames);
+            }
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! UDP (RFC 768): the datagram format and sockets.
+
+pub mod packet;
+pub mod socket;
+
+pub use packet::{UdpPacket, UdpRepr};
+pub use socket::{
+    BindError, UdpConfig, UdpHandle, UdpRecvError, UdpSendError, UdpSocketStats, UdpSockets,
+    UdpStats,
+};

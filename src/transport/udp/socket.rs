@@ -1,0 +1,520 @@
+//! UDP sockets: binding, sending and receiving datagrams (RFC 768, RFC 1122
+//! §4.1).
+//!
+//! Sockets live in a slab and are found by local port through a hash map,
+//! so demultiplexing is O(1) whatever the number of sockets. Received
+//! payloads are zero-copy [`Bytes`] slices of the frame they arrived in;
+//! sent payloads are copied once, from the caller's slice into a buffer
+//! with headroom for every header. Both queues are bounded: a full receive
+//! queue drops (and counts) new datagrams, a full send queue refuses the
+//! send with [`UdpSendError::QueueFull`].
+//!
+//! Ephemeral ports are chosen at random from 49152–65535 with bounded
+//! probing (RFC 6056 §3.3.1, "Algorithm 1"). ICMP errors about a socket's
+//! datagrams are kept for [`UdpSockets::take_error`], as
+//! `std::net::UdpSocket::take_error` reports them.
+//!
+//! Not here: multicast membership, `SO_REUSEPORT`-style sharing of a port,
+//! IPv6.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use bytes::Bytes;
+
+use crate::buf::{MAX_HEADROOM, PacketBuf};
+use crate::internet::{Disposition, IcmpError, IpMeta, IpSender, Protocol};
+use crate::rand::Rng;
+use crate::time::Instant;
+use crate::transport::udp::packet::{self, UdpPacket, UdpRepr};
+
+/// A UDP socket of an interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UdpHandle(usize);
+
+/// Queue limits of a UDP socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UdpConfig {
+    /// Most datagrams waiting to be read.
+    pub rx_datagrams: usize,
+    /// Most payload bytes waiting to be read.
+    pub rx_bytes: usize,
+    /// Most datagrams waiting to be sent.
+    pub tx_datagrams: usize,
+}
+
+impl Default for UdpConfig {
+    fn default() -> Self {
+        UdpConfig {
+            rx_datagrams: 256,
+            rx_bytes: 256 * 1024,
+            tx_datagrams: 256,
+        }
+    }
+}
+
+/// Why a socket could not be bound.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BindError {
+    /// Another socket has the port.
+    #[error("address in use: port {0} is already bound")]
+    AddrInUse(u16),
+    /// The address is not one of this interface's.
+    #[error("cannot bind to {0}: not an address of this interface")]
+    AddrNotAvailable(Ipv4Addr),
+    /// Every ephemeral port is taken.
+    #[error("no free ephemeral port")]
+    NoEphemeralPort,
+}
+
+/// Why a datagram could not be queued for sending.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UdpSendError {
+    /// The handle does not name an open socket.
+    #[error("no such UDP socket")]
+    InvalidHandle,
+    /// The destination is unspecified or port 0.
+    #[error("cannot send to {0}: address or port is zero")]
+    Unaddressable(SocketAddrV4),
+    /// The socket is not connected (for `send`).
+    #[error("socket is not connected")]
+    NotConnected,
+    /// The payload is too large for one datagram.
+    #[error("payload of {0} bytes exceeds the UDP maximum of 65507")]
+    TooLarge(usize),
+    /// The send queue is full; try again after the next poll.
+    #[error("send queue full")]
+    QueueFull,
+}
+
+/// Why nothing was received.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UdpRecvError {
+    /// The handle does not name an open socket.
+    #[error("no such UDP socket")]
+    InvalidHandle,
+    /// No datagram is waiting.
+    #[error("no datagram waiting")]
+    WouldBlock,
+}
+
+/// The largest UDP payload in an IPv4 datagram (65535 - 20 - 8).
+pub const MAX_PAYLOAD: usize = 65507;
+
+/// Counters of one socket.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UdpSocketStats {
+    /// Datagrams queued for the reader.
+    pub rx_datagrams: u64,
+    /// Datagrams dropped because the receive queue was full.
+    pub rx_dropped_full: u64,
+    /// Datagrams sent.
+    pub tx_datagrams: u64,
+    /// Datagrams that could not be sent (no route, ARP failure).
+    pub tx_errors: u64,
+}
+
+/// Counters of the UDP layer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UdpStats {
+    /// Datagrams received.
+    pub rx_datagrams: u64,
+    /// Dropped: header or length malformed.
+    pub rx_malformed: u64,
+    /// Dropped: bad checksum.
+    pub rx_bad_checksum: u64,
+    /// Dropped: no socket on the port (answered with port unreachable).
+    pub rx_no_socket: u64,
+    /// Dropped: a socket's receive queue was full.
+    pub rx_queue_full: u64,
+    /// Datagrams sent.
+    pub tx_datagrams: u64,
+    /// Datagrams not sent (no route, link refused).
+    pub tx_errors: u64,
+}
+
+#[derive(Debug)]
+struct UdpSocket {
+    local: SocketAddrV4,
+    remote: Option<SocketAddrV4>,
+    rx: VecDeque<(Bytes, SocketAddrV4)>,
+    rx_bytes: usize,
+    tx: VecDeque<(PacketBuf, SocketAddrV4)>,
+    queued_for_tx: bool,
+    error: Option<IcmpError>,
+    config: UdpConfig,
+    stats: UdpSocketStats,
+}
+
+/// All UDP sockets of an interface.
+#[derive(Debug)]
+pub struct UdpSockets {
+    local_addr: Ipv4Addr,
+    sockets: Vec<Option<UdpSocket>>,
+    free: Vec<usize>,
+    by_port: HashMap<u16, usize>,
+    /// Sockets with datagrams to send, each once.
+    tx_ready: VecDeque<usize>,
+    rng: Rng,
+    config: UdpConfig,
+    stats: UdpStats,
+}
+
+const EPHEMERAL_FIRST: u16 = 49152;
+const EPHEMERAL_COUNT: u16 = 16384;
+
+impl UdpSockets {
+    /// No sockets. `local_addr` is the interface address sockets may bind
+    /// to; `seed` drives ephemeral port selection.
+    pub fn new(local_addr: Ipv4Addr, config: UdpConfig, seed: u64) -> UdpSockets {
+        UdpSockets {
+            local_addr,
+            sockets: Vec::new(),
+            free: Vec::new(),
+            by_port: HashMap::new(),
+            tx_ready: VecDeque::new(),
+            rng: Rng::new(seed),
+            config,
+            stats: UdpStats::default(),
+        }
+    }
+
+    /// Layer counters.
+    pub fn stats(&self) -> UdpStats {
+        self.stats
+    }
+
+    fn socket(&self, h: UdpHandle) -> Option<&UdpSocket> {
+        self.sockets.get(h.0).and_then(Option::as_ref)
+    }
+
+    fn socket_mut(&mut self, h: UdpHandle) -> Option<&mut UdpSocket> {
+        self.sockets.get_mut(h.0).and_then(Option::as_mut)
+    }
+
+    /// Binds a socket to `addr`. Port 0 picks a free ephemeral port;
+    /// address 0.0.0.0 accepts datagrams to any of the interface's
+    /// addresses (and broadcasts).
+    pub fn bind(&mut self, addr: SocketAddrV4) -> Result<UdpHandle, BindError> {
+        let ip = *addr.ip();
+        if !ip.is_unspecified() && ip != self.local_addr {
+            return Err(BindError::AddrNotAvailable(ip));
+        }
+        let port = match addr.port() {
+            0 => self.ephemeral_port()?,
+            p if self.by_port.contains_key(&p) => return Err(BindError::AddrInUse(p)),
+            p => p,
+        };
+        let socket = UdpSocket {
+            local: SocketAddrV4::new(ip, port),
+            remote: None,
+            rx: VecDeque::new(),
+            rx_bytes: 0,
+            tx: VecDeque::new(),
+            queued_for_tx: false,
+            error: None,
+            config: self.config,
+            stats: UdpSocketStats::default(),
+        };
+        let slot = match self.free.pop() {
+            Some(i) => {
+                self.sockets[i] = Some(socket);
+                i
+            }
+            None => {
+                self.sockets.push(Some(socket));
+                self.sockets.len() - 1
+            }
+        };
+        self.by_port.insert(port, slot);
+        Ok(UdpHandle(slot))
+    }
+
+    fn ephemeral_port(&mut self) -> Result<u16, BindError> {
+        let start = self.rng.below(u64::from(EPHEMERAL_COUNT)) as u16;
+        (0..EPHEMERAL_COUNT)
+            .map(|i| EPHEMERAL_FIRST + (start + i) % EPHEMERAL_COUNT)
+            .find(|p| !self.by_port.contains_key(p))
+            .ok_or(BindError::NoEphemeralPort)
+    }
+
+    /// Closes a socket; queued datagrams are discarded.
+    pub fn close(&mut self, h: UdpHandle) {
+        if let Some(s) = self.sockets.get_mut(h.0).and_then(Option::take) {
+            self.by_port.remove(&s.local.port());
+            self.free.push(h.0);
+        }
+    }
+
+    /// The local address of a socket.
+    pub fn local_addr(&self, h: UdpHandle) -> Option<SocketAddrV4> {
+        self.socket(h).map(|s| s.local)
+    }
+
+    /// The peer of a connected socket.
+    pub fn peer_addr(&self, h: UdpHandle) -> Option<SocketAddrV4> {
+        self.socket(h).and_then(|s| s.remote)
+    }
+
+    /// Counters of a socket.
+    pub fn socket_stats(&self, h: UdpHandle) -> Option<UdpSocketStats> {
+        self.socket(h).map(|s| s.stats)
+    }
+
+    /// Sets the socket's peer: `send` goes there and only datagrams from
+    /// there are received.
+    pub fn connect(&mut self, h: UdpHandle, remote: SocketAddrV4) -> Result<(), UdpSendError> {
+        if remote.ip().is_unspecified() || remote.port() == 0 {
+            return Err(UdpSendError::Unaddressable(remote));
+        }
+        self.socket_mut(h)
+            .ok_or(UdpSendError::InvalidHandle)?
+            .remote = Some(remote);
+        Ok(())
+    }
+
+    /// Queues `data` as one datagram to `dst`; it is sent at the next poll.
+    pub fn send_to(
+        &mut self,
+        h: UdpHandle,
+        data: &[u8],
+        dst: SocketAddrV4,
+    ) -> Result<(), UdpSendError> {
+        if dst.ip().is_unspecified() || dst.port() == 0 {
+            return Err(UdpSendError::Unaddressable(dst));
+        }
+        if data.len() > MAX_PAYLOAD {
+            return Err(UdpSendError::TooLarge(data.len()));
+        }
+        let s = self
+            .sockets
+            .get_mut(h.0)
+            .and_then(Option::as_mut)
+            .ok_or(UdpSendError::InvalidHandle)?;
+        if s.tx.len() >= s.config.tx_datagrams {
+            return Err(UdpSendError::QueueFull);
+        }
+        s.tx.push_back((PacketBuf::from_payload(MAX_HEADROOM, data), dst));
+        if !s.queued_for_tx {
+            s.queued_for_tx = true;
+            self.tx_ready.push_back(h.0);
+        }
+        Ok(())
+    }
+
+    /// Queues `data` to the connected peer.
+    pub fn send(&mut self, h: UdpHandle, data: &[u8]) -> Result<(), UdpSendError> {
+        let remote = self
+            .socket(h)
+            .ok_or(UdpSendError::InvalidHandle)?
+            .remote
+            .ok_or(UdpSendError::NotConnected)?;
+        self.send_to(h, data, remote)
+    }
+
+    /// Whether a datagram can be queued now.
+    pub fn can_send(&self, h: UdpHandle) -> bool {
+        self.socket(h)
+            .is_some_and(|s| s.tx.len() < s.config.tx_datagrams)
+    }
+
+    /// Whether a datagram is waiting to be read.
+    pub fn can_recv(&self, h: UdpHandle) -> bool {
+        self.socket(h).is_some_and(|s| !s.rx.is_empty())
+    }
+
+    /// The next datagram and its sender, without copying.
+    pub fn recv_from(&mut self, h: UdpHandle) -> Result<(Bytes, SocketAddrV4), UdpRecvError> {
+        let s = self.socket_mut(h).ok_or(UdpRecvError::InvalidHandle)?;
+        let (data, from) = s.rx.pop_front().ok_or(UdpRecvError::WouldBlock)?;
+        s.rx_bytes -= data.len();
+        Ok((data, from))
+    }
+
+    /// Takes the last ICMP error reported about this socket's datagrams.
+    pub fn take_error(&mut self, h: UdpHandle) -> Option<IcmpError> {
+        self.socket_mut(h)?.error.take()
+    }
+
+    /// Whether any socket has datagrams to send.
+    pub fn has_pending_tx(&self) -> bool {
+        !self.tx_ready.is_empty()
+    }
+
+    /// Sends every queued datagram through `ip`.
+    pub fn dispatch<S: IpSender>(&mut self, now: Instant, ip: &mut S) {
+        let fill = !ip.checksum_offload().tx;
+        while let Some(i) = self.tx_ready.pop_front() {
+            let Some(s) = self.sockets.get_mut(i).and_then(Option::as_mut) else {
+                continue;
+            };
+            s.queued_for_tx = false;
+            while let Some((mut p, dst)) = s.tx.pop_front() {
+                let src = if s.local.ip().is_unspecified() {
+                    match ip.route(*dst.ip()) {
+                        Ok(r) => r.source,
+                        Err(e) => {
+                            log::debug!("UDP to {dst}: {e}");
+                            s.stats.tx_errors += 1;
+                            self.stats.tx_errors += 1;
+                            continue;
+                        }
+                    }
+                } else {
+                    *s.local.ip()
+                };
+                let repr = UdpRepr {
+                    src_port: s.local.port(),
+                    dst_port: dst.port(),
+                    payload_len: p.len(),
+                };
+                p.push_header(packet::HEADER_LEN);
+                repr.emit(
+                    &mut UdpPacket::new_unchecked(p.data_mut()),
+                    src,
+                    *dst.ip(),
+                    fill,
+                );
+                match ip.send(now, src, *dst.ip(), Protocol::Udp, p) {
+                    Ok(()) => {
+                        s.stats.tx_datagrams += 1;
+                        self.stats.tx_datagrams += 1;
+                    }
+                    Err(e) => {
+                        log::debug!("UDP datagram to {dst} not sent: {e}");
+                        s.stats.tx_errors += 1;
+                        self.stats.tx_errors += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Handles a received datagram (the IP payload).
+    pub fn receive(&mut self, meta: &IpMeta, mut payload: PacketBuf) -> Disposition {
+        self.stats.rx_datagrams += 1;
+        let parsed = UdpPacket::new_checked(payload.data())
+            .and_then(|p| UdpRepr::parse(&p, meta.src, meta.dst, !meta.checksum_verified));
+        let repr = match parsed {
+            Ok(r) => r,
+            Err(e) => {
+                log::trace!("dropping UDP datagram from {}: {e}", meta.src);
+                if e == crate::error::ParseError::BadChecksum {
+                    self.stats.rx_bad_checksum += 1;
+                } else {
+                    self.stats.rx_malformed += 1;
+                }
+                return Disposition::Dropped;
+            }
+        };
+        let from = SocketAddrV4::new(meta.src, repr.src_port);
+        let socket = self
+            .by_port
+            .get(&repr.dst_port)
+            .and_then(|&i| self.sockets.get_mut(i))
+            .and_then(Option::as_mut)
+            .filter(|s| s.local.ip().is_unspecified() || *s.local.ip() == meta.dst)
+            .filter(|s| s.remote.is_none_or(|r| r == from));
+        let Some(s) = socket else {
+            self.stats.rx_no_socket += 1;
+            return Disposition::PortUnreachable(payload);
+        };
+        if s.rx.len() >= s.config.rx_datagrams || s.rx_bytes + repr.payload_len > s.config.rx_bytes
+        {
+            s.stats.rx_dropped_full += 1;
+            self.stats.rx_queue_full += 1;
+            return Disposition::Dropped;
+        }
+        payload.pull_header(packet::HEADER_LEN);
+        payload.truncate(repr.payload_len);
+        let data = payload.freeze();
+        s.rx_bytes += data.len();
+        s.rx.push_back((data, from));
+        s.stats.rx_datagrams += 1;
+        Disposition::Delivered
+    }
+
+    /// Records an ICMP error for the socket whose datagram it quotes.
+    pub fn icmp_error(&mut self, error: &IcmpError) {
+        if let Some(s) = self
+            .by_port
+            .get(&error.local_port)
+            .and_then(|&i| self.sockets.get_mut(i))
+            .and_then(Option::as_mut)
+        {
+            s.error = Some(*error);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ME: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+
+    #[test]
+    fn bind_rules() {
+        let mut u = UdpSockets::new(ME, UdpConfig::default(), 1);
+        let a = u.bind(SocketAddrV4::new(ME, 53)).unwrap();
+        assert_eq!(
+            u.bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 53)),
+            Err(BindError::AddrInUse(53))
+        );
+        assert_eq!(
+            u.bind(SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 54)),
+            Err(BindError::AddrNotAvailable(Ipv4Addr::new(10, 0, 0, 1)))
+        );
+        let e = u.bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)).unwrap();
+        let port = u.local_addr(e).unwrap().port();
+        assert!(port >= EPHEMERAL_FIRST);
+        u.close(a);
+        assert!(u.bind(SocketAddrV4::new(ME, 53)).is_ok());
+    }
+
+    #[test]
+    fn ephemeral_ports_exhaust_cleanly() {
+        let mut u = UdpSockets::new(ME, UdpConfig::default(), 9);
+        for _ in 0..EPHEMERAL_COUNT {
+            u.bind(SocketAddrV4::new(ME, 0)).unwrap();
+        }
+        assert_eq!(
+            u.bind(SocketAddrV4::new(ME, 0)),
+            Err(BindError::NoEphemeralPort)
+        );
+    }
+
+    #[test]
+    fn send_errors_are_typed() {
+        let mut u = UdpSockets::new(
+            ME,
+            UdpConfig {
+                tx_datagrams: 1,
+                ..UdpConfig::default()
+            },
+            1,
+        );
+        let h = u.bind(SocketAddrV4::new(ME, 1000)).unwrap();
+        let dst = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 2), 7);
+        assert_eq!(u.send(h, b"x"), Err(UdpSendError::NotConnected));
+        assert!(matches!(
+            u.send_to(h, b"x", SocketAddrV4::new(ME, 0)),
+            Err(UdpSendError::Unaddressable(_))
+        ));
+        assert_eq!(
+            u.send_to(h, &vec![0; MAX_PAYLOAD + 1], dst),
+            Err(UdpSendError::TooLarge(MAX_PAYLOAD + 1))
+        );
+        u.send_to(h, b"x", dst).unwrap();
+        assert_eq!(u.send_to(h, b"y", dst), Err(UdpSendError::QueueFull));
+        assert_eq!(u.recv_from(h), Err(UdpRecvError::WouldBlock));
+        assert_eq!(
+            u.send_to(UdpHandle(99), b"x", dst),
+            Err(UdpSendError::InvalidHandle)
+        );
+        assert_eq!(u.recv_from(UdpHandle(99)), Err(UdpRecvError::InvalidHandle));
+    }
+}

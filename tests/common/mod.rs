@@ -1,0 +1,45 @@
+//! Shared set-up for end-to-end tests: hosts on an in-memory switch with a
+//! virtual clock.
+#![allow(dead_code)]
+
+use std::net::Ipv4Addr;
+
+use netstrata::link::{Device, FaultConfig, FaultInjector, MemoryNetwork};
+use netstrata::sim::{HostId, Simulation};
+use netstrata::{Interface, InterfaceConfig};
+
+/// 192.0.2.N/24 (TEST-NET-1, documentation addresses: never routed).
+pub fn addr(n: u8) -> Ipv4Addr {
+    Ipv4Addr::new(192, 0, 2, n)
+}
+
+/// Adds host `n` (address 192.0.2.n, MAC 02:00:00:00:00:n) to `net`,
+/// optionally behind a fault injector on its receive side.
+pub fn add_host(
+    sim: &mut Simulation,
+    net: &MemoryNetwork,
+    n: u8,
+    faults: Option<(FaultConfig, u64)>,
+) -> HostId {
+    let port = net.attach();
+    let caps = port.capabilities();
+    let cfg = InterfaceConfig::new(
+        netstrata::link::EthernetAddress::local(u32::from(n)),
+        format!("192.0.2.{n}/24").parse().unwrap(),
+    )
+    .with_seed(u64::from(n) * 7919);
+    let iface = Interface::new(cfg, caps);
+    let device: Box<dyn Device + Send> = match faults {
+        Some((f, seed)) => Box::new(FaultInjector::new(port, seed).with_rx(f.clone()).with_tx(f)),
+        None => Box::new(port),
+    };
+    sim.add_host(iface, device)
+}
+
+/// A simulation with `n` hosts 192.0.2.1 ..= 192.0.2.n on one switch.
+pub fn network(n: u8, mtu: usize) -> (Simulation, Vec<HostId>) {
+    let net = MemoryNetwork::new(mtu);
+    let mut sim = Simulation::new();
+    let ids = (1..=n).map(|i| add_host(&mut sim, &net, i, None)).collect();
+    (sim, ids)
+}
