@@ -1,7 +1,59 @@
 //! netstrata: a TCP/IP stack in user space.
+//!
+//! # A tour of the layers
+//!
+//! Each layer is a module, and each talks only to its neighbours through
+//! traits; dependencies point down.
+//!
+//! - [`link`]: Ethernet II, ARP and devices. [`link::EthernetEndpoint`]
+//!   frames datagrams and resolves next hops; it offers the layer above
+//!   [`link::LinkEndpoint`]. Devices ([`link::Device`]) compose:
+//!   [`link::MemoryNetwork`] ports, wrapped in [`link::FaultInjector`] or
+//!   [`link::PcapWriter`].
+//! - [`internet`]: IPv4, ICMP, routing, fragmentation and ping.
+//!   [`internet::Ipv4Endpoint`] hands datagrams up through
+//!   [`internet::TransportDispatcher`] and offers [`internet::IpSender`].
+//! - [`transport`]: UDP sockets, and the TCP segment format.
+//! - [`application`]: DNS and HTTP (planned).
+//!
+//! [`Interface`] wires one host's layers to one device and is driven by
+//! [`Interface::poll`] with the current time; [`sim::Simulation`] runs
+//! several hosts on a virtual clock. Shared plumbing: [`buf`] (packet
+//! buffers with headroom), [`checksum`] (RFC 1071), [`time`], [`rand`].
+//!
+//! # Example
+//!
+//! Two hosts on an in-memory switch exchange a UDP datagram:
+//!
+//! ```
+//! use std::net::{Ipv4Addr, SocketAddrV4};
+//! use netstrata::link::{Device, EthernetAddress, MemoryNetwork};
+//! use netstrata::sim::Simulation;
+//! use netstrata::{Duration, Interface, InterfaceConfig};
+//!
+//! let net = MemoryNetwork::new(1500);
+//! let mut sim = Simulation::new();
+//! let mut host = |n: u32| {
+//!     let port = net.attach();
+//!     let cidr = format!("192.0.2.{n}/24").parse().unwrap();
+//!     let cfg = InterfaceConfig::new(EthernetAddress::local(n), cidr);
+//!     sim.add_host(Interface::new(cfg, port.capabilities()), Box::new(port))
+//! };
+//! let (a, b) = (host(1), host(2));
+//! let any = |port| SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port);
+//! let rx = sim.iface(b).udp().bind(any(7)).unwrap();
+//! let tx = sim.iface(a).udp().bind(any(0)).unwrap();
+//! let dst = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 2), 7);
+//! sim.iface(a).udp().send_to(tx, b"hello", dst).unwrap();
+//! assert!(sim.run_while_not(Duration::from_secs(1), |s| s.iface(b).udp().can_recv(rx)));
+//! let (data, from) = sim.iface(b).udp().recv_from(rx).unwrap();
+//! assert_eq!(&data[..], b"hello");
+//! assert_eq!(*from.ip(), Ipv4Addr::new(192, 0, 2, 1));
+//! ```
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod application;
 pub mod buf;
 pub mod checksum;
 pub mod error;

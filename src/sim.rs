@@ -85,6 +85,12 @@ impl Simulation {
             for h in &mut self.hosts {
                 busy |= h.iface.poll(now, &mut h.device);
             }
+            // A host's poll may have released a delayed frame into another
+            // host's device: that is work too.
+            busy |= self
+                .hosts
+                .iter()
+                .any(|h| h.device.poll_at().is_some_and(|t| t <= now));
             if !busy {
                 return;
             }

@@ -71,8 +71,10 @@ pub trait Device {
     /// Sends a frame (the buffer's data is the whole Ethernet frame).
     fn transmit(&mut self, now: Instant, frame: PacketBuf) -> Result<(), DeviceError>;
 
-    /// The earliest instant at which the device will have a frame that it
-    /// does not have now (a delayed frame in a simulated link), if any.
+    /// The earliest instant at which the device has a frame to deliver:
+    /// an instant at or before the present means a frame is ready now; a
+    /// later one, that a delayed frame (in a simulated link) becomes ready
+    /// then. `None` if nothing is pending.
     fn poll_at(&self) -> Option<Instant> {
         None
     }

@@ -275,6 +275,12 @@ impl Device for MemoryPort {
         lock(&self.state).queue.pop_front()
     }
 
+    /// A queued frame is ready at any instant: reported as
+    /// [`Instant::ZERO`].
+    fn poll_at(&self) -> Option<Instant> {
+        (!lock(&self.state).queue.is_empty()).then_some(Instant::ZERO)
+    }
+
     /// Forwards the frame through the switch. Refuses frames longer than
     /// MTU + 14 with [`DeviceError::TooLarge`]; discards (and counts) frames
     /// shorter than an Ethernet header.
