@@ -897,3 +897,361 @@ impl<L: LinkEndpoint> IpSender for Ipv4Tx<'_, L> {
             .send_datagram(now, self.link, Some(src), dst, protocol, packet, false)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The internet layer alone, between a fake link and a fake transport.
+    use super::*;
+    use crate::buf::MAX_HEADROOM;
+    use crate::internet::icmpv4::Icmpv4Message;
+    use crate::time::Duration;
+
+    const ME: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+    const PEER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
+
+    #[derive(Default)]
+    struct FakeLink {
+        mtu: usize,
+        sent: Vec<(NextHop, Vec<u8>)>,
+    }
+
+    impl LinkEndpoint for FakeLink {
+        fn mtu(&self) -> usize {
+            self.mtu
+        }
+        fn checksum_offload(&self) -> ChecksumOffload {
+            ChecksumOffload::default()
+        }
+        fn alloc(&mut self, capacity: usize) -> PacketBuf {
+            PacketBuf::with_headroom(MAX_HEADROOM, capacity)
+        }
+        fn recycle(&mut self, _packet: PacketBuf) {}
+        fn send_ipv4(
+            &mut self,
+            _now: Instant,
+            next_hop: NextHop,
+            packet: PacketBuf,
+        ) -> Result<(), LinkError> {
+            self.sent.push((next_hop, packet.data().to_vec()));
+            Ok(())
+        }
+    }
+
+    /// Takes UDP on port 7 only; everything else is "no socket", TCP is
+    /// "no protocol".
+    #[derive(Default)]
+    struct FakeTransport {
+        got: Vec<(IpMeta, Vec<u8>)>,
+        errors: Vec<IcmpError>,
+    }
+
+    impl TransportDispatcher for FakeTransport {
+        fn receive<S: IpSender>(
+            &mut self,
+            _now: Instant,
+            meta: &IpMeta,
+            payload: PacketBuf,
+            _ip: &mut S,
+        ) -> Disposition {
+            match meta.protocol {
+                Protocol::Udp if payload.data().get(2..4) == Some(&[0, 7][..]) => {
+                    self.got.push((*meta, payload.data().to_vec()));
+                    Disposition::Delivered
+                }
+                Protocol::Udp => Disposition::PortUnreachable(payload),
+                _ => Disposition::ProtocolUnreachable(payload),
+            }
+        }
+        fn icmp_error(&mut self, _now: Instant, error: &IcmpError) {
+            self.errors.push(*error);
+        }
+    }
+
+    fn endpoint() -> Ipv4Endpoint {
+        Ipv4Endpoint::new(
+            Ipv4Config::new("192.0.2.1/24".parse().unwrap()),
+            &mut Rng::new(1),
+        )
+    }
+
+    fn setup(mtu: usize) -> (Ipv4Endpoint, FakeLink, FakeTransport) {
+        let link = FakeLink {
+            mtu,
+            ..FakeLink::default()
+        };
+        (endpoint(), link, FakeTransport::default())
+    }
+
+    fn datagram(src: Ipv4Addr, dst: Ipv4Addr, protocol: Protocol, payload: &[u8]) -> PacketBuf {
+        let repr = Ipv4Repr {
+            src_addr: src,
+            dst_addr: dst,
+            protocol,
+            payload_len: payload.len(),
+            ttl: 64,
+            tos: 0,
+            ident: 0x1234,
+            dont_frag: false,
+            more_frags: false,
+            frag_offset: 0,
+        };
+        let mut p = PacketBuf::from_payload(MAX_HEADROOM, payload);
+        repr.emit(
+            &mut Ipv4Packet::new_unchecked(p.push_header(ipv4::HEADER_LEN)),
+            true,
+        );
+        p
+    }
+
+    /// An IPv4 datagram from PEER to ME carrying `repr`.
+    fn icmp_from_peer(repr: &Icmpv4Repr<'_>) -> PacketBuf {
+        let mut icmp = vec![0u8; repr.buffer_len()];
+        repr.emit(&mut Icmpv4Packet::new_unchecked(&mut icmp[..]), true);
+        datagram(PEER, ME, Protocol::Icmp, &icmp)
+    }
+
+    fn parse_sent(bytes: &[u8]) -> (Ipv4Repr, Vec<u8>) {
+        let p = Ipv4Packet::new_checked(bytes).unwrap();
+        (Ipv4Repr::parse(&p, true).unwrap(), p.payload().to_vec())
+    }
+
+    #[test]
+    fn delivers_to_transport_and_trims_padding() {
+        let (mut ip, mut link, mut up) = setup(1500);
+        let mut p = datagram(PEER, ME, Protocol::Udp, &[0, 1, 0, 7, 0, 8, 0, 0]);
+        p.extend_from_slice(&[0xee; 10]); // link padding
+        ip.receive(Instant::ZERO, p, &mut link, &mut up);
+        assert_eq!(up.got.len(), 1);
+        assert_eq!(up.got[0].1, vec![0, 1, 0, 7, 0, 8, 0, 0]);
+        assert_eq!(up.got[0].0.src, PEER);
+        assert_eq!(ip.stats().rx_delivered, 1);
+    }
+
+    #[test]
+    fn not_for_us_and_bad_source_are_dropped() {
+        let (mut ip, mut link, mut up) = setup(1500);
+        ip.receive(
+            Instant::ZERO,
+            datagram(PEER, Ipv4Addr::new(192, 0, 2, 9), Protocol::Udp, &[0; 8]),
+            &mut link,
+            &mut up,
+        );
+        ip.receive(
+            Instant::ZERO,
+            datagram(Ipv4Addr::new(192, 0, 2, 255), ME, Protocol::Udp, &[0; 8]),
+            &mut link,
+            &mut up,
+        );
+        assert!(up.got.is_empty() && link.sent.is_empty());
+        assert_eq!(ip.stats().rx_not_for_us, 1);
+        assert_eq!(ip.stats().rx_bad_source, 1);
+    }
+
+    #[test]
+    fn closed_port_and_unknown_protocol_get_icmp_errors() {
+        let (mut ip, mut link, mut up) = setup(1500);
+        let udp = [0x30, 0x39, 0, 9, 0, 12, 0, 0, b'a', b'b', b'c', b'd'];
+        ip.receive(
+            Instant::ZERO,
+            datagram(PEER, ME, Protocol::Udp, &udp),
+            &mut link,
+            &mut up,
+        );
+        ip.receive(
+            Instant::ZERO,
+            datagram(PEER, ME, Protocol::Unknown(253), b"xyzxyzxyz"),
+            &mut link,
+            &mut up,
+        );
+        assert_eq!(link.sent.len(), 2);
+        for ((hop, bytes), code) in link.sent.iter().zip([3u8, 2]) {
+            assert_eq!(*hop, NextHop::Unicast(PEER));
+            let (repr, icmp) = parse_sent(bytes);
+            assert_eq!(
+                (repr.src_addr, repr.dst_addr, repr.protocol),
+                (ME, PEER, Protocol::Icmp)
+            );
+            let msg = Icmpv4Packet::new_checked(&icmp[..]).unwrap();
+            assert!(msg.verify_checksum());
+            assert_eq!(
+                (msg.msg_type(), msg.msg_code()),
+                (Icmpv4Message::DstUnreachable, code)
+            );
+            // The quote: the original header and the start of its payload.
+            let q = icmpv4::quoted_addrs_and_ports(msg.data()).unwrap();
+            assert_eq!((q.src_addr, q.dst_addr), (PEER, ME));
+        }
+        let (_, icmp) = parse_sent(&link.sent[0].1);
+        assert_eq!(&icmp[8 + 20..], &udp[..]);
+        assert_eq!(ip.stats().rx_no_port, 1);
+        assert_eq!(ip.stats().rx_no_protocol, 1);
+    }
+
+    #[test]
+    fn no_icmp_error_about_broadcasts_and_errors_are_rate_limited() {
+        let (mut ip, mut link, mut up) = setup(1500);
+        let udp = [0x30, 0x39, 0, 9, 0, 8, 0, 0];
+        ip.receive(
+            Instant::ZERO,
+            datagram(PEER, Ipv4Addr::BROADCAST, Protocol::Udp, &udp),
+            &mut link,
+            &mut up,
+        );
+        assert!(link.sent.is_empty());
+        for _ in 0..200 {
+            ip.receive(
+                Instant::ZERO,
+                datagram(PEER, ME, Protocol::Udp, &udp),
+                &mut link,
+                &mut up,
+            );
+        }
+        assert_eq!(link.sent.len(), 50, "burst of 50");
+        assert_eq!(ip.stats().icmp_rate_limited, 150);
+        for _ in 0..200 {
+            ip.receive(
+                Instant::from_millis(100),
+                datagram(PEER, ME, Protocol::Udp, &udp),
+                &mut link,
+                &mut up,
+            );
+        }
+        // 100 ms at 1000/s refills 100 tokens, capped at the burst of 50.
+        assert_eq!(link.sent.len(), 100);
+    }
+
+    #[test]
+    fn echo_request_answered_in_place_with_valid_checksum() {
+        let (mut ip, mut link, mut up) = setup(1500);
+        let req = Icmpv4Repr::EchoRequest {
+            ident: 0x4242,
+            seq_no: 7,
+            data: b"abcdefgh",
+        };
+        ip.receive(Instant::ZERO, icmp_from_peer(&req), &mut link, &mut up);
+        let (repr, reply) = parse_sent(&link.sent[0].1);
+        assert_eq!((repr.src_addr, repr.dst_addr), (ME, PEER));
+        let msg = Icmpv4Packet::new_checked(&reply[..]).unwrap();
+        assert!(msg.verify_checksum());
+        assert_eq!(
+            Icmpv4Repr::parse(&msg, true).unwrap(),
+            Icmpv4Repr::EchoReply {
+                ident: 0x4242,
+                seq_no: 7,
+                data: b"abcdefgh"
+            }
+        );
+    }
+
+    #[test]
+    fn large_datagrams_are_fragmented_within_the_mtu() {
+        let (mut ip, mut link, _) = setup(576);
+        let payload: Vec<u8> = (0..3000u32).map(|i| i as u8).collect();
+        let p = PacketBuf::from_payload(MAX_HEADROOM, &payload);
+        ip.send_datagram(
+            Instant::ZERO,
+            &mut link,
+            None,
+            PEER,
+            Protocol::Udp,
+            p,
+            false,
+        )
+        .unwrap();
+        let mut rebuilt = vec![0u8; payload.len()];
+        let mut ident = None;
+        for (i, (_, bytes)) in link.sent.iter().enumerate() {
+            assert!(bytes.len() <= 576);
+            let (r, data) = parse_sent(bytes);
+            assert_eq!(
+                *ident.get_or_insert(r.ident),
+                r.ident,
+                "one ident for all fragments"
+            );
+            assert_eq!(r.more_frags, i + 1 < link.sent.len());
+            let off = usize::from(r.frag_offset);
+            rebuilt[off..off + data.len()].copy_from_slice(&data);
+        }
+        assert_eq!(link.sent.len(), 6); // 552-byte pieces: 5 × 552 + 240
+        assert_eq!(rebuilt, payload);
+        let too_big = PacketBuf::from_payload(MAX_HEADROOM, &payload);
+        assert!(matches!(
+            ip.send_datagram(
+                Instant::ZERO,
+                &mut link,
+                None,
+                PEER,
+                Protocol::Udp,
+                too_big,
+                true
+            ),
+            Err(IpSendError::TooBig {
+                len: 3020,
+                mtu: 576
+            })
+        ));
+    }
+
+    #[test]
+    fn no_route_is_a_typed_error() {
+        let (mut ip, mut link, _) = setup(1500);
+        let far = Ipv4Addr::new(198, 51, 100, 1);
+        let err = ip
+            .send_datagram(
+                Instant::ZERO,
+                &mut link,
+                None,
+                far,
+                Protocol::Udp,
+                PacketBuf::from_payload(MAX_HEADROOM, b"x"),
+                false,
+            )
+            .unwrap_err();
+        assert_eq!(err, IpSendError::NoRoute(NoRoute(far)));
+        assert_eq!(ip.stats().tx_no_route, 1);
+    }
+
+    #[test]
+    fn reassembly_timeout_sends_time_exceeded() {
+        let (mut ip, mut link, mut up) = setup(1500);
+        // The first of two fragments only.
+        let mut p = datagram(PEER, ME, Protocol::Udp, &[0u8; 16]);
+        {
+            let mut h = Ipv4Packet::new_unchecked(p.data_mut());
+            h.set_frag(false, true, 0);
+            h.fill_checksum();
+        }
+        ip.receive(Instant::ZERO, p, &mut link, &mut up);
+        let deadline = ip.poll_at(Instant::ZERO).unwrap();
+        assert_eq!(deadline, Instant::ZERO + Duration::from_secs(30));
+        ip.poll(deadline, &mut link, &mut up);
+        assert_eq!(ip.stats().reassembly_timeouts, 1);
+        let (_, icmp) = parse_sent(&link.sent[0].1);
+        let msg = Icmpv4Packet::new_checked(&icmp[..]).unwrap();
+        assert_eq!(
+            (msg.msg_type(), msg.msg_code()),
+            (Icmpv4Message::TimeExceeded, 1)
+        );
+    }
+
+    #[test]
+    fn icmp_errors_reach_the_transport() {
+        let (mut ip, mut link, mut up) = setup(1500);
+        // PEER says our UDP datagram ME:5000 -> PEER:53 hit a closed port.
+        let original = datagram(ME, PEER, Protocol::Udp, &[0x13, 0x88, 0, 53, 0, 8, 0, 0]);
+        let err = Icmpv4Repr::dst_unreachable(DstUnreachable::PortUnreachable, 0, original.data());
+        ip.receive(Instant::ZERO, icmp_from_peer(&err), &mut link, &mut up);
+        assert_eq!(up.errors.len(), 1);
+        let e = up.errors[0];
+        assert_eq!(
+            (e.local_port, e.remote_addr, e.remote_port),
+            (5000, PEER, 53)
+        );
+        assert_eq!(
+            e.kind,
+            IcmpErrorKind::Unreachable(DstUnreachable::PortUnreachable)
+        );
+        // Never an ICMP error about an ICMP error.
+        assert!(link.sent.is_empty());
+    }
+}

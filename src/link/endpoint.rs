@@ -422,3 +422,194 @@ impl<D: Device> LinkEndpoint for EthernetLink<'_, D> {
             .send_ipv4_on(now, self.device, next_hop, packet)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The link layer alone, against a fake device.
+    use super::*;
+    use crate::link::device::DeviceCaps;
+    use std::collections::VecDeque;
+
+    const ME: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+    const PEER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
+
+    #[derive(Default)]
+    struct FakeDevice {
+        sent: VecDeque<Vec<u8>>,
+    }
+
+    impl Device for FakeDevice {
+        fn capabilities(&self) -> DeviceCaps {
+            DeviceCaps::default()
+        }
+        fn receive(&mut self, _now: Instant) -> Option<PacketBuf> {
+            None
+        }
+        fn transmit(&mut self, _now: Instant, frame: PacketBuf) -> Result<(), DeviceError> {
+            self.sent.push_back(frame.data().to_vec());
+            Ok(())
+        }
+    }
+
+    fn endpoint() -> EthernetEndpoint {
+        let mut e = EthernetEndpoint::new(
+            EthernetAddress::local(1),
+            1500,
+            ChecksumOffload::default(),
+            ArpConfig::default(),
+        );
+        e.set_ipv4_addr(Some(ME));
+        e
+    }
+
+    fn arp_frame(dst: EthernetAddress, repr: ArpRepr) -> PacketBuf {
+        let mut p = PacketBuf::from_payload(MAX_HEADROOM, &[0; 28]);
+        repr.emit(&mut ArpPacket::new_unchecked(p.data_mut()));
+        let eth = EthernetRepr {
+            src_addr: repr.source_hardware_addr,
+            dst_addr: dst,
+            ethertype: EtherType::Arp,
+        };
+        eth.emit(&mut Frame::new_unchecked(
+            p.push_header(ethernet::HEADER_LEN),
+        ));
+        p
+    }
+
+    fn parse_arp(frame: &[u8]) -> (EthernetRepr, ArpRepr) {
+        let f = Frame::new_checked(frame).unwrap();
+        let eth = EthernetRepr::parse(&f).unwrap();
+        (
+            eth,
+            ArpRepr::parse(&ArpPacket::new_checked(f.payload()).unwrap()).unwrap(),
+        )
+    }
+
+    fn request(from_mac: EthernetAddress, from: Ipv4Addr, target: Ipv4Addr) -> ArpRepr {
+        ArpRepr {
+            operation: Operation::Request,
+            source_hardware_addr: from_mac,
+            source_protocol_addr: from,
+            target_hardware_addr: EthernetAddress::UNSPECIFIED,
+            target_protocol_addr: target,
+        }
+    }
+
+    #[test]
+    fn answers_requests_for_our_address_and_learns_the_asker() {
+        let (mut e, mut dev) = (endpoint(), FakeDevice::default());
+        let peer_mac = EthernetAddress::local(2);
+        let req = arp_frame(EthernetAddress::BROADCAST, request(peer_mac, PEER, ME));
+        assert!(e.receive(Instant::ZERO, req, &mut dev).is_none());
+        let (eth, reply) = parse_arp(&dev.sent.pop_front().unwrap());
+        assert_eq!((eth.dst_addr, eth.src_addr), (peer_mac, e.mac()));
+        assert_eq!(reply.operation, Operation::Reply);
+        assert_eq!(
+            (reply.source_protocol_addr, reply.source_hardware_addr),
+            (ME, e.mac())
+        );
+        assert_eq!(
+            (reply.target_protocol_addr, reply.target_hardware_addr),
+            (PEER, peer_mac)
+        );
+        assert_eq!(e.arp_cache().lookup(Instant::ZERO, PEER), Some(peer_mac));
+        // A request for someone else is not answered and teaches nothing new.
+        let other = arp_frame(
+            EthernetAddress::BROADCAST,
+            request(EthernetAddress::local(3), Ipv4Addr::new(192, 0, 2, 3), PEER),
+        );
+        e.receive(Instant::ZERO, other, &mut dev);
+        assert!(dev.sent.is_empty());
+        assert_eq!(
+            e.arp_cache()
+                .lookup(Instant::ZERO, Ipv4Addr::new(192, 0, 2, 3)),
+            None
+        );
+    }
+
+    #[test]
+    fn resolves_then_sends_queued_datagrams_in_order() {
+        let (mut e, mut dev) = (endpoint(), FakeDevice::default());
+        for n in 0..3u8 {
+            let p = PacketBuf::from_payload(MAX_HEADROOM, &[n; 20]);
+            e.with_device(&mut dev)
+                .send_ipv4(Instant::ZERO, NextHop::Unicast(PEER), p)
+                .unwrap();
+        }
+        // One request for three datagrams.
+        assert_eq!(dev.sent.len(), 1);
+        let (eth, req) = parse_arp(&dev.sent.pop_front().unwrap());
+        assert!(eth.dst_addr.is_broadcast());
+        assert_eq!(
+            (req.operation, req.target_protocol_addr),
+            (Operation::Request, PEER)
+        );
+        let peer_mac = EthernetAddress::local(2);
+        let reply = ArpRepr {
+            operation: Operation::Reply,
+            source_hardware_addr: peer_mac,
+            source_protocol_addr: PEER,
+            target_hardware_addr: e.mac(),
+            target_protocol_addr: ME,
+        };
+        e.receive(Instant::ZERO, arp_frame(e.mac(), reply), &mut dev);
+        let firsts: Vec<u8> = dev.sent.iter().map(|f| f[ethernet::HEADER_LEN]).collect();
+        assert_eq!(firsts, vec![0, 1, 2]);
+        assert!(
+            dev.sent
+                .iter()
+                .all(|f| f[0..6] == peer_mac.0 && f[12..14] == [0x08, 0x00])
+        );
+    }
+
+    #[test]
+    fn filters_frames_for_other_stations_and_unknown_types() {
+        let (mut e, mut dev) = (endpoint(), FakeDevice::default());
+        let mut frame = |dst: EthernetAddress, ty: EtherType| {
+            let mut p = PacketBuf::from_payload(MAX_HEADROOM, &[0x45; 40]);
+            EthernetRepr {
+                src_addr: EthernetAddress::local(9),
+                dst_addr: dst,
+                ethertype: ty,
+            }
+            .emit(&mut Frame::new_unchecked(
+                p.push_header(ethernet::HEADER_LEN),
+            ));
+            e.receive(Instant::ZERO, p, &mut dev)
+        };
+        assert!(frame(EthernetAddress::local(5), EtherType::Ipv4).is_none());
+        assert!(frame(EthernetAddress::local(1), EtherType::Ipv6).is_none());
+        let up = frame(EthernetAddress::local(1), EtherType::Ipv4).unwrap();
+        assert_eq!(up.data(), &[0x45; 40]);
+        assert!(
+            e.receive(
+                Instant::ZERO,
+                PacketBuf::from_payload(0, &[1, 2, 3]),
+                &mut dev
+            )
+            .is_none()
+        );
+        let s = e.stats();
+        assert_eq!(
+            (
+                s.rx_frames,
+                s.rx_not_for_us,
+                s.rx_unknown_ethertype,
+                s.rx_malformed
+            ),
+            (4, 1, 1, 1)
+        );
+    }
+
+    #[test]
+    fn conflicting_claim_of_our_address_is_counted_not_learned() {
+        let (mut e, mut dev) = (endpoint(), FakeDevice::default());
+        let liar = arp_frame(
+            EthernetAddress::BROADCAST,
+            request(EthernetAddress::local(66), ME, ME),
+        );
+        e.receive(Instant::ZERO, liar, &mut dev);
+        assert_eq!(e.stats().arp_conflicts, 1);
+        assert!(dev.sent.is_empty());
+    }
+}
