@@ -15,7 +15,7 @@
 //! Deliberately not here: scatter-gather chains. Every packet is one slice,
 //! which keeps parsing simple and matches what TAP and pcap want.
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 /// Headroom reserved in front of every transmitted payload: Ethernet (14) +
 /// IPv4 with maximal options (60) + TCP with maximal options (60), rounded
@@ -129,9 +129,13 @@ impl PacketBuf {
     }
 
     /// The data as immutable shared bytes, without copying.
-    pub fn freeze(self) -> Bytes {
-        let head = self.head;
-        self.buf.freeze().slice(head..)
+    pub fn freeze(mut self) -> Bytes {
+        // Drop the headroom from the `BytesMut` first (a pointer bump)
+        // rather than slicing the frozen `Bytes`: slicing a `Bytes` made
+        // from a whole `Vec` promotes it to the shared representation,
+        // which allocates, once per received datagram.
+        self.buf.advance(self.head);
+        self.buf.freeze()
     }
 
     /// The whole underlying allocation, for recycling into a
@@ -237,7 +241,9 @@ mod tests {
         assert!(!p.pull_header(100));
         assert_eq!(p.data(), b"payload");
         p.truncate(3);
-        assert_eq!(p.freeze(), Bytes::from_static(b"pay"));
+        let frozen = p.freeze();
+        assert_eq!(frozen, Bytes::from_static(b"pay"));
+        assert_eq!(frozen.as_ptr(), payload_ptr, "freeze copied");
     }
 
     #[test]
