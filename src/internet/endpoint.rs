@@ -352,7 +352,21 @@ impl Ipv4Endpoint {
     pub fn receive<L: LinkEndpoint, U: TransportDispatcher>(
         &mut self,
         now: Instant,
+        packet: PacketBuf,
+        link: &mut L,
+        upper: &mut U,
+    ) {
+        self.receive_datagram(now, packet, true, link, upper);
+    }
+
+    /// The receive path shared by datagrams from the link and looped-back
+    /// ones; `from_link` enables the checks that only make sense for the
+    /// former (our own address as the source).
+    fn receive_datagram<L: LinkEndpoint, U: TransportDispatcher>(
+        &mut self,
+        now: Instant,
         mut packet: PacketBuf,
+        from_link: bool,
         link: &mut L,
         upper: &mut U,
     ) {
@@ -380,8 +394,16 @@ impl Ipv4Endpoint {
             return;
         }
         // RFC 1122 §3.2.1.3: a source that is broadcast or multicast is
-        // discarded.
-        if self.is_broadcast(repr.src_addr) || repr.src_addr.is_multicast() {
+        // discarded, and so is 127/8 ("MUST NOT appear outside a host") or
+        // 0.0.0.0 other than to the limited broadcast (a host still
+        // learning its address, as with DHCP). Like Linux (a "martian
+        // source"), our own address arriving from the link is dropped too.
+        if self.is_broadcast(repr.src_addr)
+            || repr.src_addr.is_multicast()
+            || repr.src_addr.is_loopback()
+            || (repr.src_addr.is_unspecified() && !repr.dst_addr.is_broadcast())
+            || (from_link && repr.src_addr == self.address())
+        {
             self.stats.rx_bad_source += 1;
             link.recycle(packet);
             return;
@@ -389,7 +411,8 @@ impl Ipv4Endpoint {
         packet.pull_header(header_len);
         packet.truncate(repr.payload_len);
 
-        if repr.is_fragment() {
+        let reassembled = repr.is_fragment();
+        if reassembled {
             self.stats.rx_fragments += 1;
             let key = FragmentKey {
                 src: repr.src_addr,
@@ -428,7 +451,10 @@ impl Ipv4Endpoint {
             protocol: repr.protocol,
             ttl: repr.ttl,
             broadcast,
-            checksum_verified: !verify,
+            // A device verifies the checksums of whole frames; it cannot
+            // have verified the transport checksum of a datagram that
+            // arrived in pieces.
+            checksum_verified: !verify && !reassembled,
         };
         if repr.protocol == Protocol::Icmp {
             self.receive_icmp(now, &repr, &meta, packet, link, upper);
@@ -614,6 +640,18 @@ impl Ipv4Endpoint {
             || original.frag_offset != 0
             || original.src_addr.is_unspecified()
             || original.src_addr.is_loopback()
+        {
+            link.recycle(payload);
+            return;
+        }
+        // Nor about an ICMP error message (reachable here through a
+        // fragmented one whose reassembly timed out). Like Linux, a type
+        // beyond those assigned (18) counts as an error.
+        if original.protocol == Protocol::Icmp
+            && payload
+                .data()
+                .first()
+                .is_none_or(|&t| t > 18 || Icmpv4Message::from(t).is_error())
         {
             link.recycle(payload);
             return;
@@ -836,7 +874,7 @@ impl Ipv4Endpoint {
             let Some(p) = self.loopback.pop_front() else {
                 break;
             };
-            self.receive(now, p, link, upper);
+            self.receive_datagram(now, p, false, link, upper);
         }
         self.pings.expire(now);
         self.send_pending_pings(now, link);
@@ -1253,5 +1291,320 @@ mod tests {
         );
         // Never an ICMP error about an ICMP error.
         assert!(link.sent.is_empty());
+    }
+}
+
+#[cfg(test)]
+mod review_tests {
+    //! Regression tests from review: ICMP-about-ICMP, martian sources,
+    //! checksum offload and reassembly.
+    use super::*;
+    use crate::buf::MAX_HEADROOM;
+    use crate::time::Duration;
+
+    const ME: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+    const PEER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
+
+    /// A link that records what is sent.
+    #[derive(Default)]
+    struct FakeLink {
+        offload: ChecksumOffload,
+        sent: Vec<(NextHop, Vec<u8>)>,
+    }
+
+    impl LinkEndpoint for FakeLink {
+        fn mtu(&self) -> usize {
+            1500
+        }
+        fn checksum_offload(&self) -> ChecksumOffload {
+            self.offload
+        }
+        fn alloc(&mut self, capacity: usize) -> PacketBuf {
+            PacketBuf::with_headroom(MAX_HEADROOM, capacity)
+        }
+        fn recycle(&mut self, _packet: PacketBuf) {}
+        fn send_ipv4(
+            &mut self,
+            _now: Instant,
+            next_hop: NextHop,
+            packet: PacketBuf,
+        ) -> Result<(), LinkError> {
+            self.sent.push((next_hop, packet.data().to_vec()));
+            Ok(())
+        }
+    }
+
+    /// A transport that records what it is handed; no port is open unless
+    /// `open`.
+    #[derive(Default)]
+    struct FakeUpper {
+        open: bool,
+        received: Vec<IpMeta>,
+    }
+
+    impl TransportDispatcher for FakeUpper {
+        fn receive<S: IpSender>(
+            &mut self,
+            _now: Instant,
+            meta: &IpMeta,
+            payload: PacketBuf,
+            _ip: &mut S,
+        ) -> Disposition {
+            self.received.push(*meta);
+            if self.open {
+                Disposition::Delivered
+            } else {
+                Disposition::PortUnreachable(payload)
+            }
+        }
+        fn icmp_error(&mut self, _now: Instant, _error: &IcmpError) {}
+    }
+
+    fn endpoint() -> Ipv4Endpoint {
+        let cidr = Ipv4Cidr::new(ME, 24).unwrap();
+        Ipv4Endpoint::new(Ipv4Config::new(cidr), &mut Rng::new(1))
+    }
+
+    /// An IPv4 datagram (or fragment) carrying `payload`.
+    fn datagram(
+        src: Ipv4Addr,
+        protocol: Protocol,
+        payload: &[u8],
+        frag_offset: u16,
+        more_frags: bool,
+    ) -> PacketBuf {
+        let repr = Ipv4Repr {
+            src_addr: src,
+            dst_addr: ME,
+            protocol,
+            payload_len: payload.len(),
+            ttl: 64,
+            tos: 0,
+            ident: 77,
+            dont_frag: false,
+            more_frags,
+            frag_offset,
+        };
+        let mut p = PacketBuf::from_payload(MAX_HEADROOM, payload);
+        repr.emit(
+            &mut Ipv4Packet::new_unchecked(p.push_header(ipv4::HEADER_LEN)),
+            true,
+        );
+        p
+    }
+
+    fn icmp_types_sent(link: &FakeLink) -> Vec<u8> {
+        link.sent
+            .iter()
+            .filter(|(_, d)| d[9] == 1)
+            .map(|(_, d)| d[ipv4::HEADER_LEN])
+            .collect()
+    }
+
+    #[test]
+    fn no_time_exceeded_about_a_fragmented_icmp_error() {
+        // The first fragment of a port-unreachable message (type 3) whose
+        // second fragment never comes.
+        let mut error = vec![3u8, 3, 0, 0, 0, 0, 0, 0];
+        error.resize(16, 0);
+        let mut ip = endpoint();
+        let mut link = FakeLink::default();
+        let mut upper = FakeUpper::default();
+        let t0 = Instant::ZERO;
+        ip.receive(
+            t0,
+            datagram(PEER, Protocol::Icmp, &error, 0, true),
+            &mut link,
+            &mut upper,
+        );
+        ip.poll(t0 + Duration::from_secs(60), &mut link, &mut upper);
+        assert_eq!(ip.stats().reassembly_timeouts, 1);
+        assert_eq!(icmp_types_sent(&link), Vec::<u8>::new());
+
+        // An echo request in the same situation is reported.
+        let mut echo = vec![8u8, 0, 0, 0, 0, 1, 0, 1];
+        echo.resize(16, 0);
+        ip.receive(
+            t0,
+            datagram(PEER, Protocol::Icmp, &echo, 0, true),
+            &mut link,
+            &mut upper,
+        );
+        ip.poll(t0 + Duration::from_secs(120), &mut link, &mut upper);
+        assert_eq!(icmp_types_sent(&link), vec![11]);
+    }
+
+    #[test]
+    fn martian_sources_are_dropped() {
+        let mut ip = endpoint();
+        let mut link = FakeLink::default();
+        let mut upper = FakeUpper::default();
+        let udp = [0u8, 1, 0, 2, 0, 8, 0, 0];
+        for src in [Ipv4Addr::LOCALHOST, ME, Ipv4Addr::UNSPECIFIED] {
+            ip.receive(
+                Instant::ZERO,
+                datagram(src, Protocol::Udp, &udp, 0, false),
+                &mut link,
+                &mut upper,
+            );
+        }
+        assert_eq!(ip.stats().rx_bad_source, 3);
+        assert!(upper.received.is_empty());
+        assert!(link.sent.is_empty(), "no ICMP about martians");
+
+        // Our own datagrams to ourselves still arrive through loopback.
+        let p = PacketBuf::from_payload(MAX_HEADROOM, &udp);
+        ip.send_datagram(Instant::ZERO, &mut link, None, ME, Protocol::Udp, p, false)
+            .unwrap();
+        upper.open = true;
+        ip.poll(Instant::ZERO, &mut link, &mut upper);
+        assert_eq!(upper.received.len(), 1);
+        assert_eq!(upper.received[0].src, ME);
+    }
+
+    #[test]
+    fn reassembled_datagrams_are_not_marked_checksum_verified() {
+        let mut ip = endpoint();
+        let mut link = FakeLink {
+            offload: ChecksumOffload {
+                tx: false,
+                rx: true,
+            },
+            ..FakeLink::default()
+        };
+        let mut upper = FakeUpper {
+            open: true,
+            ..FakeUpper::default()
+        };
+        let whole = [0u8; 24];
+        ip.receive(
+            Instant::ZERO,
+            datagram(PEER, Protocol::Udp, &whole, 0, false),
+            &mut link,
+            &mut upper,
+        );
+        ip.receive(
+            Instant::ZERO,
+            datagram(PEER, Protocol::Udp, &whole[..16], 0, true),
+            &mut link,
+            &mut upper,
+        );
+        ip.receive(
+            Instant::ZERO,
+            datagram(PEER, Protocol::Udp, &whole[16..], 16, false),
+            &mut link,
+            &mut upper,
+        );
+        let verified: Vec<bool> = upper.received.iter().map(|m| m.checksum_verified).collect();
+        assert_eq!(verified, vec![true, false]);
+    }
+
+    #[test]
+    fn echo_reply_in_place_with_options_and_padding() {
+        // An echo request with one word of IP options (NOP NOP NOP EOL) and
+        // 10 bytes of link padding after it.
+        let mut icmp = vec![8u8, 0, 0, 0, 0x12, 0x34, 0, 7];
+        icmp.extend((0..37u8).map(|i| i.wrapping_mul(7)));
+        let c = checksum::checksum(&icmp);
+        icmp[2..4].copy_from_slice(&c.to_be_bytes());
+        let total = 24 + icmp.len();
+        let mut d = vec![0x46, 0, 0, 0, 0, 9, 0, 0, 64, 1, 0, 0];
+        d[2..4].copy_from_slice(&(total as u16).to_be_bytes());
+        d.extend_from_slice(&PEER.octets());
+        d.extend_from_slice(&ME.octets());
+        d.extend_from_slice(&[1, 1, 1, 0]);
+        d.extend_from_slice(&icmp);
+        d.extend_from_slice(&[0xee; 10]);
+        Ipv4Packet::new_unchecked(&mut d[..]).fill_checksum();
+        let frame = PacketBuf::from_payload(14, &d);
+
+        let mut ip = endpoint();
+        let mut link = FakeLink::default();
+        ip.receive(Instant::ZERO, frame, &mut link, &mut FakeUpper::default());
+        assert_eq!(link.sent.len(), 1);
+        let (hop, reply) = &link.sent[0];
+        assert_eq!(*hop, NextHop::Unicast(PEER));
+        let p = Ipv4Packet::new_checked(&reply[..]).unwrap();
+        let r = Ipv4Repr::parse(&p, true).unwrap();
+        assert_eq!(
+            (r.src_addr, r.dst_addr, r.protocol),
+            (ME, PEER, Protocol::Icmp)
+        );
+        // No padding carried over; data identical; checksum valid.
+        assert_eq!(reply.len(), 20 + icmp.len());
+        assert_eq!(p.payload()[0], 0);
+        assert_eq!(&p.payload()[1..2], &icmp[1..2]);
+        assert_eq!(&p.payload()[4..], &icmp[4..]);
+        assert_eq!(checksum::checksum(p.payload()), 0);
+    }
+
+    #[test]
+    fn fragments_share_ident_and_tile_the_payload() {
+        let mut ip = endpoint();
+        let mut link = FakeLink::default();
+        let payload: Vec<u8> = (0..4001u32).map(|i| i as u8).collect();
+        let p = PacketBuf::from_payload(MAX_HEADROOM, &payload);
+        ip.send_datagram(
+            Instant::ZERO,
+            &mut link,
+            None,
+            PEER,
+            Protocol::Udp,
+            p,
+            false,
+        )
+        .unwrap();
+        let mut next = 0;
+        let mut idents = Vec::new();
+        for (i, (_, f)) in link.sent.iter().enumerate() {
+            assert!(f.len() <= 1500);
+            let p = Ipv4Packet::new_checked(&f[..]).unwrap();
+            let r = Ipv4Repr::parse(&p, true).unwrap();
+            assert_eq!(usize::from(r.frag_offset), next);
+            assert_eq!(r.more_frags, i + 1 < link.sent.len());
+            assert!(!r.dont_frag);
+            assert_eq!(p.payload(), &payload[next..next + r.payload_len]);
+            next += r.payload_len;
+            idents.push(r.ident);
+        }
+        assert_eq!(next, payload.len());
+        assert_eq!(link.sent.len(), 3);
+        assert!(idents.iter().all(|&i| i == idents[0]));
+        // Too big with Don't Fragment: a typed error, nothing sent.
+        let p = PacketBuf::from_payload(MAX_HEADROOM, &payload);
+        assert!(matches!(
+            ip.send_datagram(Instant::ZERO, &mut link, None, PEER, Protocol::Udp, p, true),
+            Err(IpSendError::TooBig { .. })
+        ));
+        assert_eq!(link.sent.len(), 3);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn echo_reply_checksum_always_valid(
+            ident in proptest::prelude::any::<u16>(),
+            seq in proptest::prelude::any::<u16>(),
+            data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..1400),
+        ) {
+            let mut icmp = vec![8u8, 0, 0, 0];
+            icmp.extend_from_slice(&ident.to_be_bytes());
+            icmp.extend_from_slice(&seq.to_be_bytes());
+            icmp.extend_from_slice(&data);
+            let c = checksum::checksum(&icmp);
+            icmp[2..4].copy_from_slice(&c.to_be_bytes());
+            let mut ip = endpoint();
+            let mut link = FakeLink::default();
+            ip.receive(
+                Instant::ZERO,
+                datagram(PEER, Protocol::Icmp, &icmp, 0, false),
+                &mut link,
+                &mut FakeUpper::default(),
+            );
+            proptest::prop_assert_eq!(link.sent.len(), 1);
+            let reply = &link.sent[0].1[ipv4::HEADER_LEN..];
+            proptest::prop_assert_eq!(reply[0], 0);
+            proptest::prop_assert_eq!(&reply[4..], &icmp[4..]);
+            proptest::prop_assert_eq!(checksum::checksum(reply), 0);
+        }
     }
 }
