@@ -82,6 +82,12 @@ pub struct LinkStats {
     pub rx_not_for_us: u64,
     /// Frames dropped: an EtherType this stack does not handle.
     pub rx_unknown_ethertype: u64,
+    /// IPv4 datagrams for our unicast address that came in a link-layer
+    /// broadcast frame (RFC 1122 §3.3.6: "SHOULD silently discard").
+    pub rx_unicast_in_broadcast: u64,
+    /// ARP packets claiming to come from our own MAC (our own frames
+    /// reflected back, or forged), ignored.
+    pub rx_arp_from_self: u64,
     /// ARP packets dropped: malformed or not Ethernet/IPv4.
     pub rx_arp_malformed: u64,
     /// ARP packets claiming our own address from another MAC.
@@ -187,6 +193,20 @@ impl EthernetEndpoint {
         }
         frame.pull_header(ethernet::HEADER_LEN);
         match repr.ethertype {
+            EtherType::Ipv4
+                if repr.dst_addr.is_broadcast() && self.is_unicast_to_us(frame.data()) =>
+            {
+                // RFC 1122 §3.3.6: a datagram received in a link-layer
+                // broadcast must name a broadcast or multicast IP
+                // destination. Dropping it here also keeps the layers above
+                // from answering a link broadcast with an ICMP error
+                // (§3.2.2), which they could not tell apart. (Linux's
+                // `drop_unicast_in_l2_multicast`; by default Linux accepts
+                // the datagram but sends no ICMP error about it.)
+                self.stats.rx_unicast_in_broadcast += 1;
+                self.pool.recycle(frame);
+                None
+            }
             EtherType::Ipv4 => Some(frame),
             EtherType::Arp => {
                 self.receive_arp(now, &frame, device);
@@ -202,6 +222,15 @@ impl EthernetEndpoint {
         }
     }
 
+    /// Whether an IPv4 datagram (its header at the start of `datagram`) is
+    /// addressed to our own unicast address.
+    fn is_unicast_to_us(&self, datagram: &[u8]) -> bool {
+        match (datagram.get(16..20), self.ipv4) {
+            (Some(dst), Some(ours)) => dst == ours.octets(),
+            _ => false,
+        }
+    }
+
     fn receive_arp<D: Device>(&mut self, now: Instant, packet: &PacketBuf, device: &mut D) {
         let repr = match ArpPacket::new_checked(packet.data()).and_then(|p| ArpRepr::parse(&p)) {
             Ok(r) => r,
@@ -212,7 +241,13 @@ impl EthernetEndpoint {
             }
         };
         let Some(our_ip) = self.ipv4 else { return };
-        if repr.source_protocol_addr == our_ip && repr.source_hardware_addr != self.mac {
+        if repr.source_hardware_addr == self.mac {
+            // Our own request or announcement reflected back (or a forgery):
+            // learning from it would map our address to ourselves.
+            self.stats.rx_arp_from_self += 1;
+            return;
+        }
+        if repr.source_protocol_addr == our_ip {
             log::warn!(
                 "address conflict: {} claims {our_ip}, which is ours",
                 repr.source_hardware_addr
@@ -222,12 +257,15 @@ impl EthernetEndpoint {
         }
         let for_us = repr.target_protocol_addr == our_ip;
         // RFC 826: update an existing entry for the sender; add it if the
-        // packet is addressed to us.
+        // packet is a request addressed to us (we are about to talk to the
+        // sender). Like Linux with `arp_accept=0`, an unsolicited reply does
+        // not create an entry: otherwise anyone could fill the cache and
+        // evict real neighbours with replies nobody asked for.
         let waiting = self.arp.learn(
             now,
             repr.source_protocol_addr,
             repr.source_hardware_addr,
-            for_us,
+            for_us && repr.operation == Operation::Request,
         );
         for p in waiting {
             let mac = repr.source_hardware_addr;
@@ -611,5 +649,144 @@ mod tests {
         e.receive(Instant::ZERO, liar, &mut dev);
         assert_eq!(e.stats().arp_conflicts, 1);
         assert!(dev.sent.is_empty());
+    }
+}
+
+#[cfg(test)]
+mod review_tests {
+    //! Regression tests from review: broadcast-framed unicast, ARP from
+    //! ourselves, unsolicited replies.
+    use super::*;
+    use crate::link::device::DeviceCaps;
+    use std::collections::VecDeque;
+
+    const ME: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+    const PEER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
+
+    #[derive(Default)]
+    struct FakeDevice {
+        rx: VecDeque<PacketBuf>,
+        tx: Vec<Vec<u8>>,
+    }
+
+    impl Device for FakeDevice {
+        fn capabilities(&self) -> DeviceCaps {
+            DeviceCaps::default()
+        }
+        fn receive(&mut self, _now: Instant) -> Option<PacketBuf> {
+            self.rx.pop_front()
+        }
+        fn transmit(&mut self, _now: Instant, frame: PacketBuf) -> Result<(), DeviceError> {
+            self.tx.push(frame.data().to_vec());
+            Ok(())
+        }
+    }
+
+    fn endpoint() -> EthernetEndpoint {
+        let mut e = EthernetEndpoint::new(
+            EthernetAddress::local(1),
+            1500,
+            ChecksumOffload::default(),
+            ArpConfig::default(),
+        );
+        e.set_ipv4_addr(Some(ME));
+        e
+    }
+
+    fn frame(
+        dst: EthernetAddress,
+        src: EthernetAddress,
+        ethertype: EtherType,
+        body: &[u8],
+    ) -> PacketBuf {
+        let mut p = PacketBuf::from_payload(MAX_HEADROOM, body);
+        EthernetRepr {
+            src_addr: src,
+            dst_addr: dst,
+            ethertype,
+        }
+        .emit(&mut Frame::new_unchecked(
+            p.push_header(ethernet::HEADER_LEN),
+        ));
+        p
+    }
+
+    fn arp(op: Operation, sha: EthernetAddress, spa: Ipv4Addr, tpa: Ipv4Addr) -> PacketBuf {
+        let repr = ArpRepr {
+            operation: op,
+            source_hardware_addr: sha,
+            source_protocol_addr: spa,
+            target_hardware_addr: EthernetAddress::UNSPECIFIED,
+            target_protocol_addr: tpa,
+        };
+        let mut body = [0u8; 28];
+        repr.emit(&mut ArpPacket::new_unchecked(&mut body[..]));
+        frame(EthernetAddress::BROADCAST, sha, EtherType::Arp, &body)
+    }
+
+    #[test]
+    fn unicast_datagram_in_broadcast_frame_is_dropped() {
+        let mut e = endpoint();
+        let mut dev = FakeDevice::default();
+        let mut ip = [0u8; 28];
+        ip[0] = 0x45;
+        ip[16..20].copy_from_slice(&ME.octets());
+        let peer_mac = EthernetAddress::local(2);
+        let b = frame(EthernetAddress::BROADCAST, peer_mac, EtherType::Ipv4, &ip);
+        assert!(e.receive(Instant::ZERO, b, &mut dev).is_none());
+        assert_eq!(e.stats().rx_unicast_in_broadcast, 1);
+        // The same datagram in a unicast frame, or a broadcast datagram in
+        // a broadcast frame, goes up.
+        let u = frame(e.mac(), peer_mac, EtherType::Ipv4, &ip);
+        assert!(e.receive(Instant::ZERO, u, &mut dev).is_some());
+        ip[16..20].copy_from_slice(&Ipv4Addr::BROADCAST.octets());
+        let bb = frame(EthernetAddress::BROADCAST, peer_mac, EtherType::Ipv4, &ip);
+        assert!(e.receive(Instant::ZERO, bb, &mut dev).is_some());
+    }
+
+    #[test]
+    fn reflected_own_arp_is_ignored() {
+        let mut e = endpoint();
+        let mut dev = FakeDevice::default();
+        e.announce(Instant::ZERO, &mut dev);
+        let own = PacketBuf::from_payload(0, &dev.tx[0]);
+        assert!(e.receive(Instant::ZERO, own, &mut dev).is_none());
+        assert_eq!(e.arp_cache().lookup(Instant::ZERO, ME), None);
+        assert_eq!(dev.tx.len(), 1, "no reply to ourselves");
+        assert_eq!(e.stats().arp_conflicts, 0);
+        assert_eq!(e.stats().rx_arp_from_self, 1);
+    }
+
+    #[test]
+    fn requests_create_entries_unsolicited_replies_do_not() {
+        let mut e = endpoint();
+        let mut dev = FakeDevice::default();
+        let peer_mac = EthernetAddress::local(2);
+        let reply = arp(Operation::Reply, peer_mac, PEER, ME);
+        e.receive(Instant::ZERO, reply, &mut dev);
+        assert_eq!(e.arp_cache().lookup(Instant::ZERO, PEER), None);
+        let req = arp(Operation::Request, peer_mac, PEER, ME);
+        e.receive(Instant::ZERO, req, &mut dev);
+        assert_eq!(e.arp_cache().lookup(Instant::ZERO, PEER), Some(peer_mac));
+        // Answered, unicast to the asker, like Linux.
+        assert_eq!(dev.tx.len(), 1);
+        let f = Frame::new_checked(&dev.tx[0][..]).unwrap();
+        let r = EthernetRepr::parse(&f).unwrap();
+        assert_eq!((r.dst_addr, r.ethertype), (peer_mac, EtherType::Arp));
+        let a = ArpRepr::parse(&ArpPacket::new_checked(&dev.tx[0][14..]).unwrap()).unwrap();
+        assert_eq!(a.operation, Operation::Reply);
+        assert_eq!(
+            (a.source_hardware_addr, a.source_protocol_addr),
+            (e.mac(), ME)
+        );
+        assert_eq!(
+            (a.target_hardware_addr, a.target_protocol_addr),
+            (peer_mac, PEER)
+        );
+        // Once known, a reply (or gratuitous ARP) updates the entry.
+        let moved = EthernetAddress::local(3);
+        let garp = arp(Operation::Request, moved, PEER, PEER);
+        e.receive(Instant::ZERO, garp, &mut dev);
+        assert_eq!(e.arp_cache().lookup(Instant::ZERO, PEER), Some(moved));
     }
 }
