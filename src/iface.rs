@@ -90,6 +90,8 @@ pub struct Interface {
     transport: Transport,
     up: bool,
     rx_budget: usize,
+    /// The last poll stopped at the rx budget: the device may hold more.
+    rx_backlog: bool,
 }
 
 impl Interface {
@@ -107,6 +109,7 @@ impl Interface {
             transport: Transport { udp },
             up: false,
             rx_budget: config.rx_budget.max(1),
+            rx_backlog: false,
         }
     }
 
@@ -160,15 +163,18 @@ impl Interface {
             self.up = true;
             self.link.announce(now, device);
         }
-        for _ in 0..self.rx_budget {
+        let mut taken = 0;
+        while taken < self.rx_budget {
             let Some(frame) = device.receive(now) else {
                 break;
             };
+            taken += 1;
             if let Some(packet) = self.link.receive(now, frame, device) {
                 let mut link = self.link.with_device(device);
                 self.ip.receive(now, packet, &mut link, &mut self.transport);
             }
         }
+        self.rx_backlog = taken == self.rx_budget;
         self.link.poll(now, device);
         let mut link = self.link.with_device(device);
         self.ip.poll(now, &mut link, &mut self.transport);
@@ -179,9 +185,11 @@ impl Interface {
     }
 
     /// When [`Interface::poll`] should next be called if no frame arrives:
-    /// `Some(now)` if work is waiting, `None` if nothing is scheduled.
+    /// `Some(now)` if work is waiting (including frames left on the device
+    /// because the last poll used its whole rx budget), `None` if nothing
+    /// is scheduled.
     pub fn poll_at(&self, now: Instant) -> Option<Instant> {
-        if !self.up {
+        if !self.up || self.rx_backlog {
             return Some(now);
         }
         [
@@ -192,5 +200,52 @@ impl Interface {
         .into_iter()
         .flatten()
         .min()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::buf::PacketBuf;
+    use crate::link::DeviceError;
+    use std::collections::VecDeque;
+
+    #[derive(Default)]
+    struct FakeDevice {
+        rx: VecDeque<PacketBuf>,
+    }
+
+    impl Device for FakeDevice {
+        fn capabilities(&self) -> DeviceCaps {
+            DeviceCaps::default()
+        }
+        fn receive(&mut self, _now: Instant) -> Option<PacketBuf> {
+            self.rx.pop_front()
+        }
+        fn transmit(&mut self, _now: Instant, _frame: PacketBuf) -> Result<(), DeviceError> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn poll_at_says_come_back_when_the_rx_budget_ran_out() {
+        let mut cfg =
+            InterfaceConfig::new(EthernetAddress::local(1), "192.0.2.1/24".parse().unwrap());
+        cfg.rx_budget = 2;
+        let mut iface = Interface::new(cfg, DeviceCaps::default());
+        let mut dev = FakeDevice::default();
+        // Five frames for some other station.
+        for _ in 0..5 {
+            dev.rx.push_back(PacketBuf::from_payload(0, &[0x02; 60]));
+        }
+        let now = Instant::ZERO;
+        iface.poll(now, &mut dev);
+        assert_eq!(dev.rx.len(), 3);
+        assert_eq!(iface.poll_at(now), Some(now));
+        iface.poll(now, &mut dev);
+        assert_eq!(iface.poll_at(now), Some(now));
+        iface.poll(now, &mut dev);
+        assert!(dev.rx.is_empty());
+        assert_eq!(iface.poll_at(now), None);
     }
 }

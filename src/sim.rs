@@ -29,13 +29,21 @@ impl core::fmt::Debug for SimHost {
 }
 
 /// Hosts on a virtual clock.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Simulation {
     now: Instant,
     hosts: Vec<SimHost>,
     /// Largest number of poll rounds at one instant before the clock is
     /// forced forward (a livelock guard).
     pub max_rounds_per_instant: usize,
+}
+
+impl Default for Simulation {
+    /// As [`Simulation::new`]. (A derived `Default` would set
+    /// `max_rounds_per_instant` to 0, and `settle` would do nothing.)
+    fn default() -> Self {
+        Simulation::new()
+    }
 }
 
 /// Identifies a host in a [`Simulation`].
@@ -143,5 +151,19 @@ impl Simulation {
             }
             self.step(deadline - self.now);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_is_new() {
+        assert_eq!(
+            Simulation::default().max_rounds_per_instant,
+            Simulation::new().max_rounds_per_instant
+        );
+        assert!(Simulation::default().max_rounds_per_instant > 0);
     }
 }
