@@ -19,7 +19,7 @@ fn ping_once(
     size: usize,
     seq: u16,
 ) -> Option<PingEvent> {
-    let h = sim.iface(from).ping().open(Duration::from_secs(2));
+    let h = sim.iface(from).ping().open(Duration::from_secs(2)).unwrap();
     sim.iface(from).ping().send(h, to, seq, size).unwrap();
     let mut event = None;
     sim.run_while_not(Duration::from_secs(5), |s| {
@@ -196,7 +196,11 @@ fn three_hosts_all_reach_each_other() {
 fn unresolvable_neighbour_fails_without_blocking_others() {
     let (mut sim, h) = network(2, 1500);
     let ghost = addr(99);
-    let p = sim.iface(h[0]).ping().open(Duration::from_secs(10));
+    let p = sim
+        .iface(h[0])
+        .ping()
+        .open(Duration::from_secs(10))
+        .unwrap();
     sim.iface(h[0]).ping().send(p, ghost, 1, 56).unwrap();
     // Meanwhile host 2 is reachable.
     match ping_once(&mut sim, h[0], addr(2), 56, 2) {
@@ -225,7 +229,7 @@ fn arp_and_ping_recover_under_faults() {
         let a = add_host(&mut sim, &net, 1, Some((faults.clone(), seed)));
         let _b = add_host(&mut sim, &net, 2, Some((faults, seed + 1000)));
         // Like ping(8): one request a second until a reply comes.
-        let h = sim.iface(a).ping().open(Duration::from_secs(1));
+        let h = sim.iface(a).ping().open(Duration::from_secs(1)).unwrap();
         let mut replied = false;
         for seq in 1..=30u16 {
             sim.iface(a).ping().send(h, addr(2), seq, 1000).unwrap();
@@ -257,7 +261,7 @@ fn simulation_is_deterministic() {
             .with_jitter(Duration::from_millis(3));
         let a = add_host(&mut sim, &net, 1, Some((f.clone(), 5)));
         add_host(&mut sim, &net, 2, Some((f, 6)));
-        let h = sim.iface(a).ping().open(Duration::from_secs(1));
+        let h = sim.iface(a).ping().open(Duration::from_secs(1)).unwrap();
         for seq in 0..20 {
             sim.iface(a).ping().send(h, addr(2), seq, 3000).unwrap();
             sim.run_until(sim.now() + Duration::from_millis(200));

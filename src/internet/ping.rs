@@ -78,6 +78,9 @@ pub enum PingError {
     /// The requested size does not fit in a datagram.
     #[error("payload of {0} bytes is larger than the 65507 an echo request can carry")]
     TooLarge(usize),
+    /// All 65536 identifiers are taken by open sockets.
+    #[error("no free ICMP echo identifier: 65536 ping sockets are open")]
+    NoFreeIdentifier,
 }
 
 /// Largest ping payload (65535 - 20 - 8).
@@ -119,7 +122,11 @@ pub struct PendingEcho {
 pub struct PingSockets {
     rng: Rng,
     sockets: Vec<Option<PingSocket>>,
+    /// Indices of empty slots in `sockets`.
+    free: Vec<usize>,
     by_ident: HashMap<u16, usize>,
+    /// Requests queued by `send` and not yet taken for transmission.
+    unsent: usize,
     unmatched_replies: u64,
 }
 
@@ -129,26 +136,32 @@ impl PingSockets {
         PingSockets {
             rng: Rng::new(seed),
             sockets: Vec::new(),
+            free: Vec::new(),
             by_ident: HashMap::new(),
+            unsent: 0,
             unmatched_replies: 0,
         }
     }
 
-    /// Opens a socket whose requests time out after `timeout`.
-    pub fn open(&mut self, timeout: Duration) -> PingHandle {
-        let ident = loop {
-            let id = self.rng.next_u32() as u16;
-            if !self.by_ident.contains_key(&id) {
-                break id;
-            }
-        };
+    /// Opens a socket whose requests time out after `timeout`. Fails only
+    /// if every identifier is in use.
+    pub fn open(&mut self, timeout: Duration) -> Result<PingHandle, PingError> {
+        // A few random draws, then a bounded scan from a random start, so
+        // that a nearly full identifier space neither loops forever nor
+        // stops being random while it has room.
+        let start = self.rng.next_u32() as u16;
+        let ident = (0..8)
+            .map(|_| self.rng.next_u32() as u16)
+            .chain((0..=u16::MAX).map(|i| start.wrapping_add(i)))
+            .find(|id| !self.by_ident.contains_key(id))
+            .ok_or(PingError::NoFreeIdentifier)?;
         let socket = PingSocket {
             ident,
             timeout,
             outstanding: VecDeque::new(),
             events: VecDeque::new(),
         };
-        let slot = match self.sockets.iter().position(Option::is_none) {
+        let slot = match self.free.pop() {
             Some(i) => {
                 self.sockets[i] = Some(socket);
                 i
@@ -159,13 +172,15 @@ impl PingSockets {
             }
         };
         self.by_ident.insert(ident, slot);
-        PingHandle(slot)
+        Ok(PingHandle(slot))
     }
 
     /// Closes a socket; outstanding requests are forgotten.
     pub fn close(&mut self, handle: PingHandle) {
         if let Some(s) = self.sockets.get_mut(handle.0).and_then(Option::take) {
             self.by_ident.remove(&s.ident);
+            self.free.push(handle.0);
+            self.unsent -= s.outstanding.iter().filter(|o| o.sent.is_none()).count();
         }
     }
 
@@ -203,6 +218,7 @@ impl PingSockets {
             sent: None,
             payload_len,
         });
+        self.unsent += 1;
         Ok(())
     }
 
@@ -219,6 +235,10 @@ impl PingSockets {
     /// Takes the requests waiting to be transmitted, marking them sent at
     /// `now`.
     pub(crate) fn take_pending(&mut self, now: Instant, out: &mut Vec<PendingEcho>) {
+        if self.unsent == 0 {
+            return;
+        }
+        self.unsent = 0;
         for s in self.sockets.iter_mut().flatten() {
             for o in s.outstanding.iter_mut().filter(|o| o.sent.is_none()) {
                 o.sent = Some(now);
@@ -234,10 +254,7 @@ impl PingSockets {
 
     /// Whether any request waits to be transmitted.
     pub(crate) fn has_pending(&self) -> bool {
-        self.sockets
-            .iter()
-            .flatten()
-            .any(|s| s.outstanding.iter().any(|o| o.sent.is_none()))
+        self.unsent > 0
     }
 
     fn push_event(s: &mut PingSocket, e: PingEvent) {
@@ -315,7 +332,8 @@ impl PingSockets {
             .and_then(|i| self.sockets.get_mut(i))
             .and_then(Option::as_mut)
         {
-            s.outstanding.retain(|o| o.seq_no != seq_no);
+            s.outstanding
+                .retain(|o| o.seq_no != seq_no || o.sent.is_none());
             Self::push_event(s, PingEvent::SendFailed { seq_no, error });
         }
     }
@@ -374,7 +392,7 @@ mod tests {
     #[test]
     fn reply_matches_request_and_measures_rtt() {
         let mut p = PingSockets::new(1);
-        let h = p.open(Duration::from_secs(1));
+        let h = p.open(Duration::from_secs(1)).unwrap();
         let ident = p.ident(h).unwrap();
         p.send(h, DST, 1, 56).unwrap();
         assert!(p.has_pending());
@@ -426,7 +444,7 @@ mod tests {
     #[test]
     fn timeouts_and_errors() {
         let mut p = PingSockets::new(2);
-        let h = p.open(Duration::from_secs(1));
+        let h = p.open(Duration::from_secs(1)).unwrap();
         p.send(h, DST, 7, 0).unwrap();
         p.take_pending(Instant::from_secs(5), &mut vec![]);
         assert_eq!(p.poll_at(), Some(Instant::from_secs(6)));
@@ -447,5 +465,39 @@ mod tests {
         );
         p.close(h);
         assert_eq!(p.send(h, DST, 1, 1), Err(PingError::InvalidHandle));
+    }
+
+    #[test]
+    fn identifier_exhaustion_is_an_error_not_a_hang() {
+        let mut p = PingSockets::new(3);
+        let handles: Vec<PingHandle> = (0..=u16::MAX)
+            .map(|_| p.open(Duration::from_secs(1)).unwrap())
+            .collect();
+        assert_eq!(
+            p.open(Duration::from_secs(1)),
+            Err(PingError::NoFreeIdentifier)
+        );
+        let freed = p.ident(handles[1234]).unwrap();
+        p.close(handles[1234]);
+        let h = p.open(Duration::from_secs(1)).unwrap();
+        assert_eq!(p.ident(h), Some(freed));
+    }
+
+    #[test]
+    fn closing_a_socket_forgets_its_unsent_requests() {
+        let mut p = PingSockets::new(4);
+        let a = p.open(Duration::from_secs(1)).unwrap();
+        let b = p.open(Duration::from_secs(1)).unwrap();
+        p.send(a, DST, 1, 8).unwrap();
+        p.send(b, DST, 1, 8).unwrap();
+        p.close(a);
+        assert!(p.has_pending());
+        let mut out = vec![];
+        p.take_pending(Instant::ZERO, &mut out);
+        assert_eq!(out.len(), 1);
+        assert!(!p.has_pending());
+        p.send(b, DST, 2, 8).unwrap();
+        p.close(b);
+        assert!(!p.has_pending());
     }
 }
