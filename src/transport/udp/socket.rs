@@ -437,13 +437,19 @@ impl UdpSockets {
         Disposition::Delivered
     }
 
-    /// Records an ICMP error for the socket whose datagram it quotes.
+    /// Records an ICMP error for the socket whose datagram it quotes. The
+    /// quote must match the socket: its bound address if it has one, and
+    /// its peer if it is connected (a connected socket never sent to
+    /// anyone else, so anything else is stale or forged; RFC 5927 §4.1).
     pub fn icmp_error(&mut self, error: &IcmpError) {
+        let quoted_remote = SocketAddrV4::new(error.remote_addr, error.remote_port);
         if let Some(s) = self
             .by_port
             .get(&error.local_port)
             .and_then(|&i| self.sockets.get_mut(i))
             .and_then(Option::as_mut)
+            .filter(|s| s.local.ip().is_unspecified() || *s.local.ip() == error.local_addr)
+            .filter(|s| s.remote.is_none_or(|r| r == quoted_remote))
         {
             s.error = Some(*error);
         }
@@ -516,5 +522,32 @@ mod tests {
             Err(UdpSendError::InvalidHandle)
         );
         assert_eq!(u.recv_from(UdpHandle(99)), Err(UdpRecvError::InvalidHandle));
+    }
+
+    #[test]
+    fn icmp_errors_must_match_a_connected_peer() {
+        use crate::internet::IcmpErrorKind;
+        use crate::internet::icmpv4::DstUnreachable;
+        let mut u = UdpSockets::new(ME, UdpConfig::default(), 1);
+        let h = u.bind(SocketAddrV4::new(ME, 4000)).unwrap();
+        let peer = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 2), 53);
+        u.connect(h, peer).unwrap();
+        let error = |remote: SocketAddrV4| IcmpError {
+            reporter: *remote.ip(),
+            kind: IcmpErrorKind::Unreachable(DstUnreachable::PortUnreachable),
+            protocol: Protocol::Udp,
+            local_addr: ME,
+            local_port: 4000,
+            remote_addr: *remote.ip(),
+            remote_port: remote.port(),
+        };
+        u.icmp_error(&error(SocketAddrV4::new(
+            Ipv4Addr::new(198, 51, 100, 9),
+            53,
+        )));
+        u.icmp_error(&error(SocketAddrV4::new(*peer.ip(), 54)));
+        assert_eq!(u.take_error(h), None);
+        u.icmp_error(&error(peer));
+        assert_eq!(u.take_error(h), Some(error(peer)));
     }
 }
