@@ -195,14 +195,18 @@ impl BufferPool {
     }
 
     /// Returns a packet's allocation to the pool if it is uniquely owned
-    /// and of the pool's size; otherwise it is freed.
+    /// and of about the pool's size (at most twice it); otherwise it is
+    /// freed, so that a reassembled 64 KiB datagram does not sit in a
+    /// free list meant for MTU-sized frames.
     pub fn recycle(&mut self, packet: PacketBuf) {
         self.recycle_bytes(packet.into_inner());
     }
 
     /// As [`BufferPool::recycle`], for a bare allocation.
     pub fn recycle_bytes(&mut self, mut buf: BytesMut) {
-        if self.free.len() < self.max_free && buf.capacity() >= self.buffer_size {
+        let size_ok =
+            (self.buffer_size..=self.buffer_size.saturating_mul(2)).contains(&buf.capacity());
+        if self.free.len() < self.max_free && size_ok {
             buf.clear();
             // `reserve` on a cleared, uniquely owned BytesMut reclaims the
             // whole original allocation without allocating.
@@ -272,5 +276,13 @@ mod tests {
             p.freeze()
         };
         assert_eq!(&frozen[..], b"abc");
+    }
+
+    #[test]
+    fn pool_does_not_hoard_huge_allocations() {
+        let mut pool = BufferPool::new(4, 2048);
+        pool.recycle(PacketBuf::with_headroom(0, 65536));
+        let _ = pool.alloc(MAX_HEADROOM, 100);
+        assert_eq!(pool.stats(), (1, 0));
     }
 }
