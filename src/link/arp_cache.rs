@@ -85,6 +85,8 @@ enum State {
         requests_sent: u32,
         next_request: Instant,
         queue: VecDeque<PacketBuf>,
+        /// Total length of the packets in `queue`.
+        queued_bytes: usize,
     },
     Resolved {
         mac: EthernetAddress,
@@ -251,10 +253,13 @@ impl ArpCache {
                 }
                 // Expired: resolve afresh below.
             }
-            Some(State::Pending { queue, .. }) => {
-                let queued_bytes: usize = queue.iter().map(PacketBuf::len).sum();
+            Some(State::Pending {
+                queue,
+                queued_bytes,
+                ..
+            }) => {
                 if queue.len() >= cfg.queue_per_destination
-                    || queued_bytes + packet.len() > cfg.queue_bytes_per_destination
+                    || *queued_bytes + packet.len() > cfg.queue_bytes_per_destination
                 {
                     self.stats.dropped_queue_full += 1;
                     return Resolution::Dropped {
@@ -262,6 +267,7 @@ impl ArpCache {
                         reason: ArpDrop::QueueFull,
                     };
                 }
+                *queued_bytes += packet.len();
                 queue.push_back(packet);
                 return Resolution::Queued {
                     send_request: false,
@@ -284,6 +290,7 @@ impl ArpCache {
             };
         }
         self.make_room(now, ip);
+        let queued_bytes = packet.len();
         let mut queue = VecDeque::with_capacity(4);
         queue.push_back(packet);
         self.entries.insert(
@@ -292,6 +299,7 @@ impl ArpCache {
                 requests_sent: 1,
                 next_request: now + cfg.retry_initial,
                 queue,
+                queued_bytes,
             },
         );
         self.pending.push(ip);
@@ -366,6 +374,7 @@ impl ArpCache {
                 requests_sent,
                 next_request,
                 queue,
+                ..
             } = state
             else {
                 self.pending.swap_remove(i);
@@ -591,5 +600,29 @@ mod tests {
             c.resolve(after, A, pkt(2)),
             Resolution::Queued { send_request: true }
         ));
+    }
+
+    #[test]
+    fn queue_bytes_are_bounded() {
+        let cfg = ArpConfig {
+            queue_bytes_per_destination: 100,
+            ..ArpConfig::default()
+        };
+        let mut c = ArpCache::new(cfg);
+        let big = || PacketBuf::from_payload(0, &[0; 40]);
+        c.resolve(t(0), A, big());
+        c.resolve(t(0), A, big());
+        assert!(matches!(
+            c.resolve(t(0), A, big()),
+            Resolution::Dropped {
+                reason: ArpDrop::QueueFull,
+                ..
+            }
+        ));
+        assert!(matches!(
+            c.resolve(t(0), A, PacketBuf::from_payload(0, &[0; 20])),
+            Resolution::Queued { .. }
+        ));
+        assert_eq!(c.learn(t(1), A, EthernetAddress::local(1), false).len(), 3);
     }
 }
