@@ -13,7 +13,10 @@
 //!
 //! ICMP (RFC 792): echo requests are answered in place — the request's own
 //! buffer becomes the reply, its checksum updated incrementally (RFC 1624)
-//! — so even a 64 KiB ping is answered without copying its data. Echo
+//! — so a request that fits the MTU is answered without copying its data
+//! (a larger one is copied once, fragment by fragment, on the way out).
+//! IP options of the request (Record Route, Timestamp) are not echoed
+//! (RFC 1122 §3.2.2.6 SHOULD; Linux does). Echo
 //! replies go to ping sockets ([`crate::internet::ping`]); destination
 //! unreachable and time exceeded are matched to the transport socket whose
 //! datagram they quote.
