@@ -62,7 +62,13 @@ fn ms(d: Duration) -> String {
 
 fn ping(sim: &mut Simulation, from: HostId, to: Ipv4Addr, size: usize, count: u16) {
     println!("PING {to} {size}({}) bytes of data.", size + 28);
-    let h = sim.iface(from).ping().open(Duration::from_secs(1));
+    let h = match sim.iface(from).ping().open(Duration::from_secs(1)) {
+        Ok(h) => h,
+        Err(e) => {
+            println!("ping: {e}");
+            return;
+        }
+    };
     let (mut received, mut rtts) = (0, Vec::new());
     for seq in 1..=count {
         if let Err(e) = sim.iface(from).ping().send(h, to, seq, size) {
@@ -121,7 +127,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // ARP: the first ping resolves B; watch when the cache learns it.
     let start = sim.now();
-    let h = sim.iface(a).ping().open(Duration::from_secs(1));
+    let h = sim.iface(a).ping().open(Duration::from_secs(1))?;
     sim.iface(a).ping().send(h, addr_b, 0, 0)?;
     let resolved = sim.run_while_not(Duration::from_secs(5), |s| {
         let now = s.now();

@@ -102,7 +102,7 @@ fn capture_run(path: &Path) {
         };
         sim.add_host(iface, dev);
     }
-    let p = sim.iface(0).ping().open(Duration::from_secs(1));
+    let p = sim.iface(0).ping().open(Duration::from_secs(1)).unwrap();
     for (seq, size) in [(1u16, 56usize), (2, 4000), (3, 1), (4, 20000)] {
         sim.iface(0).ping().send(p, addr(2), seq, size).unwrap();
         sim.run_until(sim.now() + Duration::from_millis(100));
