@@ -21,6 +21,7 @@ use crate::link::{ArpConfig, Device, DeviceCaps, EthernetAddress, EthernetEndpoi
 use crate::rand::Rng;
 use crate::time::Instant;
 use crate::transport::Transport;
+use crate::transport::tcp::{TcpConfig, TcpLayerStats, TcpSockets};
 use crate::transport::udp::{UdpConfig, UdpSockets, UdpStats};
 
 /// How to set up an interface.
@@ -34,6 +35,8 @@ pub struct InterfaceConfig {
     pub arp: ArpConfig,
     /// UDP socket queue limits.
     pub udp: UdpConfig,
+    /// Default options of TCP sockets.
+    pub tcp: TcpConfig,
     /// Seed for every random choice the stack makes (IP identification,
     /// ephemeral ports, ping identifiers): the same seed replays the same
     /// run.
@@ -51,6 +54,7 @@ impl InterfaceConfig {
             ipv4: Ipv4Config::new(address),
             arp: ArpConfig::default(),
             udp: UdpConfig::default(),
+            tcp: TcpConfig::default(),
             seed: 0x6e65_7473_7472_6174,
             rx_budget: 256,
         }
@@ -80,6 +84,9 @@ pub struct Counters {
     pub reassembly: ReassemblyStats,
     /// UDP.
     pub udp: UdpStats,
+    /// TCP (layer-wide; per-connection counters are in
+    /// [`crate::transport::tcp::TcpInfo`]).
+    pub tcp: TcpLayerStats,
 }
 
 /// One host's stack on one device.
@@ -103,10 +110,11 @@ impl Interface {
         link.set_ipv4_addr(Some(address));
         let ip = Ipv4Endpoint::new(config.ipv4, &mut rng);
         let udp = UdpSockets::new(address, config.udp, rng.next_u64());
+        let tcp = TcpSockets::new(address, caps.mtu, config.tcp, rng.next_u64());
         Interface {
             link,
             ip,
-            transport: Transport { udp },
+            transport: Transport { udp, tcp },
             up: false,
             rx_budget: config.rx_budget.max(1),
             rx_backlog: false,
@@ -126,6 +134,11 @@ impl Interface {
     /// UDP sockets.
     pub fn udp(&mut self) -> &mut UdpSockets {
         &mut self.transport.udp
+    }
+
+    /// TCP listeners and connections.
+    pub fn tcp(&mut self) -> &mut TcpSockets {
+        &mut self.transport.tcp
     }
 
     /// Ping sockets.
@@ -150,6 +163,7 @@ impl Interface {
             ip: self.ip.stats(),
             reassembly: self.ip.reassembler().stats(),
             udp: self.transport.udp.stats(),
+            tcp: self.transport.tcp.stats(),
         }
     }
 

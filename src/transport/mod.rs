@@ -11,6 +11,7 @@ pub mod udp;
 use crate::buf::PacketBuf;
 use crate::internet::{Disposition, IcmpError, IpMeta, IpSender, Protocol, TransportDispatcher};
 use crate::time::Instant;
+use tcp::TcpSockets;
 use udp::UdpSockets;
 
 /// The transport protocols of one interface.
@@ -18,44 +19,51 @@ use udp::UdpSockets;
 pub struct Transport {
     /// UDP sockets.
     pub udp: UdpSockets,
+    /// TCP listeners and connections.
+    pub tcp: TcpSockets,
 }
 
 impl Transport {
-    /// Sends whatever sockets have queued.
+    /// Runs timers and sends whatever sockets have queued.
     pub fn dispatch<S: IpSender>(&mut self, now: Instant, ip: &mut S) {
         self.udp.dispatch(now, ip);
+        self.tcp.dispatch(now, ip);
     }
 
     /// Whether any socket has something to send now.
     pub fn has_pending_tx(&self) -> bool {
-        self.udp.has_pending_tx()
+        self.udp.has_pending_tx() || self.tcp.has_ready()
     }
 
     /// When the transport layer next needs a poll (timers), if ever.
     pub fn poll_at(&self, now: Instant) -> Option<Instant> {
-        self.has_pending_tx().then_some(now)
+        if self.udp.has_pending_tx() {
+            return Some(now);
+        }
+        self.tcp.poll_at(now)
     }
 }
 
 impl TransportDispatcher for Transport {
     fn receive<S: IpSender>(
         &mut self,
-        _now: Instant,
+        now: Instant,
         meta: &IpMeta,
         payload: PacketBuf,
-        _ip: &mut S,
+        ip: &mut S,
     ) -> Disposition {
         match meta.protocol {
             Protocol::Udp => self.udp.receive(meta, payload),
-            // TCP's state machine is not implemented yet: like a host
-            // without it, say so.
+            Protocol::Tcp => self.tcp.receive(now, meta, payload, ip),
             _ => Disposition::ProtocolUnreachable(payload),
         }
     }
 
-    fn icmp_error(&mut self, _now: Instant, error: &IcmpError) {
-        if error.protocol == Protocol::Udp {
-            self.udp.icmp_error(error);
+    fn icmp_error(&mut self, now: Instant, error: &IcmpError) {
+        match error.protocol {
+            Protocol::Udp => self.udp.icmp_error(error),
+            Protocol::Tcp => self.tcp.icmp_error(now, error),
+            _ => {}
         }
     }
 }

@@ -1,8 +1,35 @@
-//! TCP (RFC 9293). This issue: the segment format and sequence numbers; the
-//! state machine comes next.
+//! TCP (RFC 9293).
+//!
+//! - [`segment`] and [`seq`]: the segment format and sequence numbers.
+//! - [`connection`]: one connection's state machine, sans-IO.
+//! - [`sockets`]: [`TcpSockets`], listeners, connections, O(1)
+//!   demultiplexing and the timer heap.
+//! - [`send_buffer`], [`recv_buffer`]: the byte buffers, with out-of-order
+//!   reassembly and SACK block generation on the receive side.
+//! - [`rtt`]: the retransmission timeout (RFC 6298).
+//! - [`congestion`]: congestion control (NewReno, CUBIC).
+//! - [`scoreboard`]: SACK-based loss recovery bookkeeping (RFC 6675).
+//! - [`isn`]: initial sequence numbers (RFC 6528).
 
+pub mod congestion;
+pub mod connection;
+pub mod isn;
+pub mod recv_buffer;
+pub mod rtt;
+pub mod scoreboard;
 pub mod segment;
+pub mod send_buffer;
 pub mod seq;
+pub mod sockets;
 
+pub use congestion::{CongestionAlgorithm, CongestionControl, Cubic, NewReno};
+pub use connection::{Connection, State, TcpConfig, TcpError, TcpInfo, TcpSocketError, TcpStats};
+pub use recv_buffer::{Insert, RecvBuffer};
+pub use rtt::{RttConfig, RttEstimator};
+pub use scoreboard::Scoreboard;
 pub use segment::{TcpFlags, TcpOption, TcpOptions, TcpPacket, TcpRepr};
+pub use send_buffer::SendBuffer;
 pub use seq::SeqNumber;
+pub use sockets::{
+    AcceptError, ListenerHandle, TcpBindError, TcpCallError, TcpHandle, TcpLayerStats, TcpSockets,
+};

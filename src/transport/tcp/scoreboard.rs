@@ -1,0 +1,1917 @@
+//! Sender-side loss-recovery bookkeeping: the SACK scoreboard and the
+//! conservative SACK-based loss recovery of RFC 6675, and the little that
+//! NewReno (RFC 6582) needs when the peer does not SACK.
+//!
+//! [`Scoreboard`] remembers which parts of the send sequence space
+//! `[SND.UNA, SND.NXT)` the peer has selectively acknowledged (RFC 2018 §3,
+//! RFC 6675 §3) as a short sorted list of disjoint ranges, and answers the
+//! questions of RFC 6675 §4: `IsLost` ([`Scoreboard::is_lost`]), `SetPipe`
+//! ([`Scoreboard::pipe`]) and `NextSeg` ([`Scoreboard::next_seg`]). It also
+//! recognises D-SACK blocks (RFC 2883 §4) and reports them instead of
+//! recording them. [`RecoveryState`] decides when loss recovery starts
+//! (RFC 6675 §5 steps 1-4, RFC 6582 §3.2 step 2) and ends, classifies
+//! full and partial ACKs (RFC 6582 §3.2 step 3), and keeps `RecoveryPoint`
+//! (a.k.a. NewReno's `recover`), `HighRxt` and `RescueRxt`.
+//!
+//! # Sequence numbers: exclusive ends
+//!
+//! RFC 6675 names *octets*: HighACK is the highest octet cumulatively
+//! acknowledged, HighData the highest octet sent, HighRxt the highest octet
+//! retransmitted. This module uses half-open ranges and names the first
+//! octet *after* each, as TCP's own variables do:
+//!
+//! | RFC 6675            | here                                                |
+//! |---------------------|-----------------------------------------------------|
+//! | HighACK + 1         | `snd_una`                                           |
+//! | HighData + 1        | `snd_nxt` (pass SND.MAX if SND.NXT is ever rewound) |
+//! | HighRxt + 1         | `high_rxt`                                          |
+//! | RescueRxt + 1       | `rescue_rxt`                                        |
+//! | RecoveryPoint + 1   | [`RecoveryState::recovery_point`]                   |
+//!
+//! So "S1 <= HighRxt" reads `s1 < high_rxt`, "HighACK > RescueRxt" reads
+//! `snd_una > rescue_rxt`, and "a cumulative ACK for RecoveryPoint" reads
+//! `snd_una >= recovery_point`. All comparisons are modulo 2^32: ranges are
+//! kept as offsets from SND.UNA, so nothing breaks across the wrap.
+//!
+//! # Costs
+//!
+//! At most [`MAX_SACK_RANGES`] ranges are kept (a few hundred bytes per
+//! connection, allocated on the first SACK). Every query is linear in the
+//! number of ranges, never in bytes or segments, and exact to the octet:
+//! `IsLost` can only change where SACKed data begins, so `SetPipe` counts
+//! whole holes at a time.
+//!
+//! # Deliberately not here
+//!
+//! Congestion-window arithmetic (ssthresh, cwnd, Limited Transmit's
+//! allowance, PRR of RFC 6937): a congestion-control trait owns those and
+//! acts on [`RecoveryEvent`]s. The send buffer and what it holds: NextSeg
+//! answers "new data" and the caller knows whether there is any. The
+//! RFC 5681 §2 judgement of a duplicate ACK without SACK (no payload, same
+//! window, no SYN/FIN): the connection makes it and passes a `bool`.
+//! Timers. RACK-TLP (RFC 8985), FACK, D-SACK based undo (RFC 3708), and
+//! detecting SACK reneging: with no such test, a retransmission timeout
+//! clears the scoreboard as RFC 2018 and RFC 6675 §5.1 recommend.
+
+use core::borrow::Borrow;
+
+use super::seq::SeqNumber;
+
+/// DupThresh of RFC 6675 §2 (and RFC 5681 §3.2): duplicate ACKs, or SACKed
+/// ranges above a hole, that mark it lost.
+pub const DUP_THRESH: usize = 3;
+
+/// The most SACKed ranges a [`Scoreboard`] keeps. A peer can report at most
+/// four new blocks per ACK, and each ACK that fills a hole merges ranges,
+/// so this is rarely reached; when it is, the highest range is forgotten
+/// (see [`Scoreboard::on_ack`]).
+pub const MAX_SACK_RANGES: usize = 64;
+
+/// No SACK blocks, for [`Scoreboard::on_ack`] on an ACK without any (a bare
+/// `[]` leaves the block type ambiguous).
+pub const NO_SACK: [(SeqNumber, SeqNumber); 0] = [];
+
+/// What one ACK told the [`Scoreboard`] ([`Scoreboard::on_ack`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AckInfo {
+    /// Octets by which SND.UNA advanced since the previous call (0 on the
+    /// first call, or when SND.UNA did not move).
+    pub newly_acked: usize,
+    /// Octets SACKed by this ACK that were neither acknowledged nor SACKed
+    /// before.
+    pub newly_sacked: usize,
+    /// A duplicate ACK in the sense of RFC 6675 §2 ("DupAck"): it SACKs
+    /// previously unacknowledged, un-SACKed octets between HighACK and
+    /// HighData, i.e. `newly_sacked > 0`. Unlike RFC 5681's definition this
+    /// holds even if the ACK also carries data, changes the window or
+    /// advances the cumulative ACK. For a peer that does not SACK, this is
+    /// always false: the connection judges duplicates by RFC 5681 §2.
+    pub dup_ack: bool,
+    /// The first block was a D-SACK (RFC 2883 §4): it starts below the
+    /// cumulative ACK, or lies within the second block. It reports data
+    /// received twice and is not recorded.
+    pub dsack: bool,
+    /// SACK blocks ignored as invalid: empty or inverted, starting below
+    /// SND.UNA (other than the D-SACK), or ending beyond SND.NXT.
+    pub invalid_blocks: usize,
+    /// The end (exclusive) of the highest SACKed range after this ACK: one
+    /// past RFC 6675's "highest octet covered by any received SACK".
+    pub highest_sacked: Option<SeqNumber>,
+    /// Octets SACKed in all, after this ACK.
+    pub sacked_bytes: usize,
+    /// Discontiguous SACKed ranges, after this ACK.
+    pub sacked_ranges: usize,
+}
+
+/// What to send next during loss recovery: RFC 6675 §4 `NextSeg ()`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NextSeg {
+    /// Rules 1 and 3: retransmit `len` octets (at most SMSS, none of them
+    /// SACKed) from `seq`. Afterwards call
+    /// [`RecoveryState::on_retransmit`] (RFC 6675 §5 step C.2).
+    Retransmit {
+        /// The first octet to retransmit.
+        seq: SeqNumber,
+        /// How many octets.
+        len: usize,
+    },
+    /// Rule 2: send up to SMSS octets of new data from SND.NXT. Returned only
+    /// when the caller said new data is available and the peer's window
+    /// allows it.
+    NewData,
+    /// Rule 4: the one "rescue" retransmission per recovery, of `len` octets
+    /// from `seq`, ending at the highest outstanding un-SACKed octet.
+    /// Afterwards call [`RecoveryState::on_rescue_retransmit`]; HighRxt is
+    /// not updated.
+    Rescue {
+        /// The first octet to retransmit.
+        seq: SeqNumber,
+        /// How many octets.
+        len: usize,
+    },
+    /// Rule 5: nothing to send.
+    None,
+}
+
+/// The SACK scoreboard of RFC 6675 §3: which octets of `[SND.UNA, SND.NXT)`
+/// the peer has selectively acknowledged.
+///
+/// Call [`Scoreboard::on_ack`] for every acceptable ACK, with or without SACK
+/// blocks, so that data below SND.UNA is forgotten as it is acknowledged.
+#[derive(Clone, Debug, Default)]
+pub struct Scoreboard {
+    /// SND.UNA at the last [`Scoreboard::on_ack`]; `None` before the first.
+    base: Option<SeqNumber>,
+    /// SACKed ranges `[start, end)` as offsets from `base`: sorted, disjoint,
+    /// never adjacent, never empty, within the window of the last ACK, and
+    /// at most [`MAX_SACK_RANGES`] of them.
+    ranges: Vec<(u32, u32)>,
+    /// Octets in `ranges`.
+    sacked: usize,
+}
+
+/// The number of octets in `[snd_una, snd_nxt)`; 0 if `snd_nxt` is not after
+/// `snd_una`.
+fn window(snd_una: SeqNumber, snd_nxt: SeqNumber) -> u32 {
+    u32::try_from(snd_nxt - snd_una).unwrap_or(0)
+}
+
+/// The offset of `seq` from `snd_una`, clamped to `[0, win]`.
+fn clamp_offset(seq: SeqNumber, snd_una: SeqNumber, win: u32) -> u32 {
+    u32::try_from(seq - snd_una).map_or(0, |d| d.min(win))
+}
+
+/// IsLost's test for an octet with `count` discontiguous SACKed ranges and
+/// `bytes` SACKed octets above it (RFC 6675 §4).
+fn lost_by(count: usize, bytes: u64, smss: usize) -> bool {
+    count >= DUP_THRESH || bytes > (DUP_THRESH as u64 - 1).saturating_mul(smss as u64)
+}
+
+/// A view of the ranges as offsets from some SND.UNA, clipped to a window:
+/// what [`Scoreboard::pipe`] and [`Scoreboard::next_seg`] work on.
+struct Window {
+    ranges: [(u32, u32); MAX_SACK_RANGES],
+    len: usize,
+    win: u32,
+}
+
+impl Window {
+    fn ranges(&self) -> &[(u32, u32)] {
+        &self.ranges[..self.len]
+    }
+
+    /// Octets SACKed in `ranges()[k..]`.
+    fn bytes_from(&self, k: usize) -> u64 {
+        self.ranges()[k..]
+            .iter()
+            .map(|&(s, e)| u64::from(e - s))
+            .sum()
+    }
+}
+
+impl Scoreboard {
+    /// An empty scoreboard.
+    pub fn new() -> Scoreboard {
+        Scoreboard::default()
+    }
+
+    /// Updates the scoreboard from one ACK (RFC 6675 §4 `Update ()`):
+    /// forgets everything below `snd_una`, then records the SACK blocks.
+    ///
+    /// `snd_una` is SND.UNA after processing this ACK's acknowledgment
+    /// number; `snd_nxt` is one past the highest octet ever sent (SND.MAX if
+    /// the connection rewinds SND.NXT after a timeout, since blocks may still
+    /// cover data sent before it). `sack_blocks` are the blocks in the order
+    /// received (the first one may be a D-SACK): a slice, an array, or
+    /// `repr.sack_ranges.iter().flatten()`, or [`NO_SACK`].
+    ///
+    /// Blocks are validated much as Linux does (`tcp_is_sackblock_valid`): a block
+    /// that is empty or inverted, that starts below `snd_una` (unless it is
+    /// the first block, which is then a D-SACK), or that ends beyond
+    /// `snd_nxt` is ignored whole and counted in
+    /// [`AckInfo::invalid_blocks`]. A block that starts at or after
+    /// `snd_una` overlapping what is already SACKed is merged.
+    ///
+    /// When a new range would be the 65th, the highest range is forgotten
+    /// (or the new one, if it is the highest). SACK information is advisory
+    /// (RFC 2018 §8): forgetting some only makes the sender more cautious,
+    /// counting those octets in flight and possibly resending them.
+    ///
+    /// A SACKed range that SND.UNA passes is dropped; SACK blocks are never
+    /// "un-SACKed" by later ACKs that omit them (the peer may renege, RFC
+    /// 2018 §8, but only a retransmission timeout acts on that:
+    /// [`Scoreboard::on_retransmit_timeout`]).
+    pub fn on_ack<I>(&mut self, snd_una: SeqNumber, sack_blocks: I, snd_nxt: SeqNumber) -> AckInfo
+    where
+        I: IntoIterator,
+        I::Item: Borrow<(SeqNumber, SeqNumber)>,
+    {
+        let mut info = AckInfo::default();
+        let win = window(snd_una, snd_nxt);
+        if let Some(base) = self.base {
+            match u32::try_from(snd_una - base) {
+                Ok(advance) => {
+                    info.newly_acked = advance as usize;
+                    self.advance(advance, win);
+                }
+                Err(_) => {
+                    log::debug!(
+                        "SND.UNA moved back from {base} to {snd_una}: clearing SACK scoreboard"
+                    );
+                    self.clear();
+                }
+            }
+        }
+        self.base = Some(snd_una);
+
+        let mut blocks = sack_blocks.into_iter().map(|b| *b.borrow());
+        let first = blocks.next();
+        let second = blocks.next();
+        if let Some(first) = first {
+            if is_dsack(first, second, snd_una) {
+                log::trace!("D-SACK {}-{} (ack {snd_una})", first.0, first.1);
+                info.dsack = true;
+            } else {
+                self.record(first, snd_una, win, &mut info);
+            }
+        }
+        for block in second.into_iter().chain(blocks) {
+            self.record(block, snd_una, win, &mut info);
+        }
+
+        info.dup_ack = info.newly_sacked > 0;
+        info.highest_sacked = self.highest_sacked();
+        info.sacked_bytes = self.sacked;
+        info.sacked_ranges = self.ranges.len();
+        info
+    }
+
+    /// Moves the base forward by `advance` octets and clips to `win`.
+    fn advance(&mut self, advance: u32, win: u32) {
+        self.ranges.retain_mut(|(s, e)| {
+            *s = s.saturating_sub(advance);
+            *e = e.saturating_sub(advance).min(win);
+            s < e
+        });
+        self.sacked = self.ranges.iter().map(|&(s, e)| (e - s) as usize).sum();
+    }
+
+    /// Validates and records one (non-D-SACK) block.
+    fn record(
+        &mut self,
+        (left, right): (SeqNumber, SeqNumber),
+        snd_una: SeqNumber,
+        win: u32,
+        info: &mut AckInfo,
+    ) {
+        let l = left.wrapping_distance(snd_una);
+        let r = right.wrapping_distance(snd_una);
+        if l < r && r <= win {
+            info.newly_sacked += self.insert(l, r);
+        } else {
+            log::trace!(
+                "ignoring SACK block {left}-{right} outside {snd_una}..{}",
+                snd_una + win as usize
+            );
+            info.invalid_blocks += 1;
+        }
+    }
+
+    /// Adds `[l, r)` (offsets from `base`, `l < r`), merging with overlapping
+    /// or adjacent ranges; returns how many octets were not SACKed before.
+    fn insert(&mut self, l: u32, r: u32) -> usize {
+        // ranges[i..j] overlap or touch [l, r).
+        let i = self.ranges.partition_point(|&(_, e)| e < l);
+        let j = self.ranges.partition_point(|&(s, _)| s <= r);
+        if i == j {
+            if self.ranges.len() >= MAX_SACK_RANGES {
+                if i >= self.ranges.len() {
+                    log::trace!("SACK scoreboard full: dropping the highest block");
+                    return 0;
+                }
+                log::trace!("SACK scoreboard full: forgetting the highest range");
+                if let Some((s, e)) = self.ranges.pop() {
+                    self.sacked -= (e - s) as usize;
+                }
+            }
+            self.ranges.insert(i, (l, r));
+            self.sacked += (r - l) as usize;
+            return (r - l) as usize;
+        }
+        let touched = &self.ranges[i..j];
+        let covered: u32 = touched
+            .iter()
+            .map(|&(s, e)| e.min(r).saturating_sub(s.max(l)))
+            .sum();
+        let before: u32 = touched.iter().map(|&(s, e)| e - s).sum();
+        let merged = (l.min(touched[0].0), r.max(touched[touched.len() - 1].1));
+        self.ranges.drain(i + 1..j);
+        self.ranges[i] = merged;
+        self.sacked = self.sacked - before as usize + (merged.1 - merged.0) as usize;
+        (r - l - covered) as usize
+    }
+
+    /// Forgets all SACK information (SND.UNA is remembered).
+    pub fn clear(&mut self) {
+        self.ranges.clear();
+        self.sacked = 0;
+    }
+
+    /// What to do on a retransmission timeout (RFC 6675 §5.1): clears the
+    /// scoreboard.
+    ///
+    /// RFC 6675 §5.1 keeps RFC 2018's advice: the sender SHOULD expunge SACK
+    /// information on a timeout, "since the timeout might indicate that the
+    /// data receiver has reneged", and MUST ignore it in choosing what to
+    /// retransmit. Retaining it is allowed only "as long as robust tests for
+    /// reneging are present" (Errata 1610), which this module lacks. ACKs
+    /// after the timeout rebuild the scoreboard through
+    /// [`Scoreboard::on_ack`], as §5.1 asks.
+    pub fn on_retransmit_timeout(&mut self) {
+        self.clear();
+    }
+
+    /// No octet is SACKed.
+    pub fn is_empty(&self) -> bool {
+        self.ranges.is_empty()
+    }
+
+    /// Octets SACKed in all.
+    pub fn sacked_bytes(&self) -> usize {
+        self.sacked
+    }
+
+    /// The number of discontiguous SACKed ranges.
+    pub fn range_count(&self) -> usize {
+        self.ranges.len()
+    }
+
+    /// The SACKed ranges `[start, end)`, in ascending order.
+    pub fn ranges(&self) -> impl DoubleEndedIterator<Item = (SeqNumber, SeqNumber)> + '_ {
+        let base = self.base.unwrap_or_default();
+        self.ranges
+            .iter()
+            .map(move |&(s, e)| (base.wrapping_add(s), base.wrapping_add(e)))
+    }
+
+    /// One past the highest SACKed octet, if any.
+    pub fn highest_sacked(&self) -> Option<SeqNumber> {
+        self.ranges().next_back().map(|(_, end)| end)
+    }
+
+    /// The signed offset of `seq` from the base.
+    fn offset(&self, seq: SeqNumber) -> i64 {
+        i64::from(seq - self.base.unwrap_or_default())
+    }
+
+    /// Octet `seq` has been SACKed.
+    pub fn is_sacked(&self, seq: SeqNumber) -> bool {
+        let o = self.offset(seq);
+        self.ranges
+            .iter()
+            .any(|&(s, e)| i64::from(s) <= o && o < i64::from(e))
+    }
+
+    /// RFC 6675 §4 `IsLost (SeqNum)`: octet `seq` is deemed lost when
+    /// [`DUP_THRESH`] discontiguous SACKed ranges, or more than
+    /// `(DUP_THRESH - 1) * smss` SACKed octets, lie above it.
+    pub fn is_lost(&self, seq: SeqNumber, smss: usize) -> bool {
+        let o = self.offset(seq);
+        let (mut count, mut bytes) = (0, 0u64);
+        for &(s, e) in &self.ranges {
+            let from = i64::from(s).max(o + 1);
+            let e = i64::from(e);
+            if e > from {
+                count += 1;
+                bytes += (e - from) as u64;
+            }
+        }
+        lost_by(count, bytes, smss)
+    }
+
+    /// The ranges as offsets from `snd_una`, clipped to `[snd_una, snd_nxt)`.
+    fn window(&self, snd_una: SeqNumber, snd_nxt: SeqNumber) -> Window {
+        let win = window(snd_una, snd_nxt);
+        let shift = self.offset(snd_una);
+        let mut w = Window {
+            ranges: [(0, 0); MAX_SACK_RANGES],
+            len: 0,
+            win,
+        };
+        for &(s, e) in &self.ranges {
+            let s = (i64::from(s) - shift).clamp(0, i64::from(win));
+            let e = (i64::from(e) - shift).clamp(0, i64::from(win));
+            if s < e && w.len < MAX_SACK_RANGES {
+                // In [0, win], so these fit.
+                w.ranges[w.len] = (s as u32, e as u32);
+                w.len += 1;
+            }
+        }
+        w
+    }
+
+    /// RFC 6675 §4 `SetPipe ()`: the octets in flight, by the algorithm's
+    /// estimate. Each un-SACKed octet `S1` of `[snd_una, snd_nxt)` counts
+    /// once if `IsLost (S1)` is false (§4 (a)) and once more if it was
+    /// retransmitted, `S1 < high_rxt` (§4 (b)).
+    ///
+    /// Exact to the octet, in time linear in the number of ranges: every
+    /// octet of one hole between SACKed ranges has the same SACKed data
+    /// above it, so IsLost is decided per hole.
+    pub fn pipe(
+        &self,
+        snd_una: SeqNumber,
+        snd_nxt: SeqNumber,
+        high_rxt: SeqNumber,
+        smss: usize,
+    ) -> usize {
+        let w = self.window(snd_una, snd_nxt);
+        let rxt = clamp_offset(high_rxt, snd_una, w.win);
+        let mut pipe = 0u64;
+        let (mut count, mut bytes) = (0, 0u64);
+        // Walk the holes from the top: [end of range k, start of range k+1).
+        let mut upper = w.win;
+        let mut hole = |lo: u32, hi: u32, lost: bool| {
+            if !lost {
+                pipe += u64::from(hi - lo);
+            }
+            pipe += u64::from(hi.min(rxt).saturating_sub(lo));
+        };
+        for &(s, e) in w.ranges().iter().rev() {
+            hole(e, upper, lost_by(count, bytes, smss));
+            count += 1;
+            bytes += u64::from(e - s);
+            upper = s;
+        }
+        hole(0, upper, lost_by(count, bytes, smss));
+        usize::try_from(pipe).unwrap_or(usize::MAX)
+    }
+
+    /// RFC 6675 §4 `NextSeg ()`: what to send next during loss recovery.
+    ///
+    /// 1. The lowest un-SACKed octet at or above `high_rxt` that lies below
+    ///    some SACKed octet and is lost (IsLost): retransmit from it.
+    /// 2. Otherwise, if `new_data_ready` (unsent data exists and the peer's
+    ///    window allows it): [`NextSeg::NewData`].
+    /// 3. Otherwise, that same octet even though not deemed lost.
+    /// 4. Otherwise, if `rescue_rxt` is `None` or `snd_una > rescue_rxt`
+    ///    (HighACK > RescueRxt), and some outstanding octet is un-SACKed:
+    ///    a rescue retransmission ending at the highest such octet.
+    /// 5. Otherwise [`NextSeg::None`].
+    ///
+    /// Retransmissions are at most `smss` octets (at least 1) and stop short
+    /// of SACKed data. `high_rxt` and `rescue_rxt` are one past the RFC's
+    /// HighRxt and RescueRxt ([module docs](self)); [`RecoveryState::next_seg`]
+    /// supplies them.
+    pub fn next_seg(
+        &self,
+        snd_una: SeqNumber,
+        snd_nxt: SeqNumber,
+        high_rxt: SeqNumber,
+        rescue_rxt: Option<SeqNumber>,
+        smss: usize,
+        new_data_ready: bool,
+    ) -> NextSeg {
+        let smss = u32::try_from(smss.max(1)).unwrap_or(u32::MAX);
+        let w = self.window(snd_una, snd_nxt);
+        let ranges = w.ranges();
+
+        // Rules 1 and 3 share their candidate: the lowest un-SACKed octet at
+        // or above HighRxt + 1 (1.a) with SACKed data above it (1.b). IsLost
+        // only weakens going up, so if it fails there, it fails above too.
+        let mut c = clamp_offset(high_rxt, snd_una, w.win);
+        let mut k = ranges.partition_point(|&(_, e)| e <= c);
+        if let Some(&(s, e)) = ranges.get(k) {
+            if s <= c {
+                c = e;
+                k += 1;
+            }
+        }
+        let candidate = ranges.get(k).map(|&(next, _)| {
+            let seg = NextSeg::Retransmit {
+                seq: snd_una + c as usize,
+                len: (next - c).min(smss) as usize,
+            };
+            (
+                seg,
+                lost_by(ranges.len() - k, w.bytes_from(k), smss as usize),
+            )
+        });
+
+        match candidate {
+            Some((seg, true)) => return seg,
+            _ if new_data_ready => return NextSeg::NewData,
+            Some((seg, false)) => return seg,
+            None => {}
+        }
+
+        let rescue_allowed = rescue_rxt.is_none_or(|r| snd_una - r > 0);
+        if rescue_allowed {
+            // The highest hole: above the last range, or just below it.
+            let hole = match ranges.last() {
+                None => Some((0, w.win)),
+                Some(&(_, e)) if e < w.win => Some((e, w.win)),
+                Some(&(s, _)) if s > 0 => {
+                    let lo = ranges.len().checked_sub(2).map_or(0, |p| ranges[p].1);
+                    Some((lo, s))
+                }
+                Some(_) => None,
+            };
+            if let Some((lo, hi)) = hole.filter(|&(lo, hi)| lo < hi) {
+                let start = lo.max(hi.saturating_sub(smss));
+                return NextSeg::Rescue {
+                    seq: snd_una + start as usize,
+                    len: (hi - start) as usize,
+                };
+            }
+        }
+        NextSeg::None
+    }
+
+    /// The first segment to retransmit at the start of recovery (RFC 6675 §5
+    /// step 4.3, RFC 6582 partial ACKs): from `snd_una`, at most `smss`
+    /// octets (at least 1), stopping before the next SACKed octet above
+    /// `snd_una`. `None` if nothing is outstanding.
+    pub fn head_segment(
+        &self,
+        snd_una: SeqNumber,
+        snd_nxt: SeqNumber,
+        smss: usize,
+    ) -> Option<(SeqNumber, usize)> {
+        let w = self.window(snd_una, snd_nxt);
+        if w.win == 0 {
+            return None;
+        }
+        // SND.UNA itself is never in order at the peer, whatever a broken
+        // SACK says, so the segment includes it and stops at the first
+        // SACKed octet after it.
+        let end = w
+            .ranges()
+            .iter()
+            .find_map(|&(s, e)| Some(s.max(1)).filter(|&s| s < e))
+            .unwrap_or(w.win);
+        Some((snd_una, (end as usize).min(smss.max(1))))
+    }
+}
+
+/// RFC 2883 §4: the first block is a D-SACK if it starts below the
+/// cumulative ACK, or lies within the second block.
+fn is_dsack(
+    (left, right): (SeqNumber, SeqNumber),
+    second: Option<(SeqNumber, SeqNumber)>,
+    snd_una: SeqNumber,
+) -> bool {
+    if right - left <= 0 {
+        return false;
+    }
+    left - snd_una < 0
+        || second.is_some_and(|(l2, r2)| r2 - l2 > 0 && left - l2 >= 0 && r2 - right >= 0)
+}
+
+/// What an ACK means for loss recovery ([`RecoveryState::on_ack`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecoveryEvent {
+    /// Nothing for loss recovery: outside recovery, not a duplicate ACK (an
+    /// ACK of new data resets the duplicate count).
+    None,
+    /// Outside recovery, a duplicate ACK that did not start recovery:
+    /// `count` is DupAcks. Below DupThresh, Limited Transmit (RFC 3042,
+    /// RFC 6675 §5 step 3) may send new data. At or above it, recovery was
+    /// refused because the cumulative ACK has not reached
+    /// [`RecoveryState::recover`] (RFC 6582 §3.2 step 2, RFC 6675 §5.1):
+    /// do not retransmit or reduce ssthresh.
+    DupAck {
+        /// DupAcks, the duplicate ACKs counted since the last cumulative ACK.
+        count: u32,
+    },
+    /// Loss recovery starts (fast retransmit, RFC 6675 §5 step 4, RFC 6582
+    /// §3.2 step 2): reduce ssthresh and cwnd, retransmit `len` octets from
+    /// `seq`, then (with SACK) run the transmission loop (step C).
+    /// HighRxt and RescueRxt already cover this segment (step 4.3).
+    Enter {
+        /// SND.UNA: the first octet to retransmit.
+        seq: SeqNumber,
+        /// How many octets (at most SMSS, stopping before SACKed data).
+        len: usize,
+    },
+    /// In recovery, the cumulative ACK advanced but not to the recovery
+    /// point: a partial ACK (RFC 6582 §3.2 step 3). NewReno retransmits
+    /// [`Scoreboard::head_segment`] and deflates cwnd; with SACK, NextSeg
+    /// decides.
+    PartialAck,
+    /// In recovery, an ACK that acknowledged no new data (NewReno inflates
+    /// cwnd for a duplicate, RFC 5681 §3.2 step 4; with SACK, pipe shrinks).
+    RecoveryAck,
+    /// A full ACK: the cumulative ACK reached the recovery point, and loss
+    /// recovery is over (RFC 6675 §5 step 4.1, RFC 6582 §3.2 step 3).
+    Exit,
+}
+
+/// The loss recovery phase itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Phase {
+    /// RecoveryPoint + 1: SND.NXT at entry.
+    point: SeqNumber,
+    /// HighRxt + 1.
+    high_rxt: SeqNumber,
+    /// RescueRxt + 1.
+    rescue_rxt: SeqNumber,
+}
+
+/// Entering and leaving loss recovery: DupAcks, RecoveryPoint (NewReno's
+/// `recover`), HighRxt and RescueRxt (RFC 6675 §5, RFC 6582 §3.2).
+///
+/// It decides; it does no congestion-window arithmetic. See the [module
+/// docs](self) for the exclusive-end convention of every sequence number
+/// here.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RecoveryState {
+    phase: Option<Phase>,
+    /// RecoveryPoint + 1 of the last recovery or timeout while the cumulative
+    /// ACK has not reached it: no new recovery may start until it does.
+    recover: Option<SeqNumber>,
+    dup_acks: u32,
+}
+
+impl RecoveryState {
+    /// Not in recovery, with no previous loss event (RFC 6582's `recover =
+    /// ISS` amounts to the same).
+    pub fn new() -> RecoveryState {
+        RecoveryState::default()
+    }
+
+    /// In a loss recovery phase.
+    pub fn in_recovery(&self) -> bool {
+        self.phase.is_some()
+    }
+
+    /// One past RecoveryPoint during recovery: SND.NXT when it began. The
+    /// ACK that reaches it ends recovery.
+    pub fn recovery_point(&self) -> Option<SeqNumber> {
+        self.phase.map(|p| p.point)
+    }
+
+    /// One past NewReno's `recover` (RFC 6582 §3.2), while it still guards:
+    /// until the cumulative ACK reaches it, duplicate ACKs cannot start a new
+    /// recovery. Set on entering recovery and on a timeout.
+    pub fn recover(&self) -> Option<SeqNumber> {
+        self.recover
+    }
+
+    /// DupAcks: duplicate ACKs counted since the last cumulative ACK.
+    pub fn dup_acks(&self) -> u32 {
+        self.dup_acks
+    }
+
+    /// One past HighRxt, during recovery.
+    pub fn high_rxt(&self) -> Option<SeqNumber> {
+        self.phase.map(|p| p.high_rxt)
+    }
+
+    /// One past RescueRxt, during recovery.
+    pub fn rescue_rxt(&self) -> Option<SeqNumber> {
+        self.phase.map(|p| p.rescue_rxt)
+    }
+
+    /// `ack` acknowledges everything up to the recovery point (RFC 6582's
+    /// full ACK). True outside recovery.
+    pub fn is_full_ack(&self, ack: SeqNumber) -> bool {
+        self.phase.is_none_or(|p| ack - p.point >= 0)
+    }
+
+    /// Processes one ACK, after [`Scoreboard::on_ack`] (RFC 6675 §5, RFC 6582
+    /// §3.2).
+    ///
+    /// `advanced`: the cumulative ACK moved ([`AckInfo::newly_acked`] > 0).
+    /// `dup_ack`: a duplicate ACK, [`AckInfo::dup_ack`] with SACK, or the
+    /// connection's RFC 5681 §2 judgement without. `snd_una` and `snd_nxt`
+    /// as for [`Scoreboard::on_ack`].
+    ///
+    /// A cumulative ACK resets DupAcks; outside recovery a duplicate then
+    /// increments it (both, for an ACK that is both, as RFC 6675 §5 says).
+    /// Recovery starts when DupAcks reaches [`DUP_THRESH`] or IsLost
+    /// (HighACK + 1) holds, unless the ACK has not yet reached
+    /// [`RecoveryState::recover`], and ends when it reaches the recovery
+    /// point. The exiting ACK is not also counted as a duplicate.
+    pub fn on_ack(
+        &mut self,
+        scoreboard: &Scoreboard,
+        snd_una: SeqNumber,
+        snd_nxt: SeqNumber,
+        advanced: bool,
+        dup_ack: bool,
+        smss: usize,
+    ) -> RecoveryEvent {
+        // Once reached, `recover` guards nothing: forget it before SND.UNA
+        // runs 2^31 past it and comparisons turn around.
+        if self.recover.is_some_and(|r| snd_una - r >= 0) {
+            self.recover = None;
+        }
+        if advanced {
+            self.dup_acks = 0;
+        }
+        if let Some(phase) = self.phase {
+            if snd_una - phase.point >= 0 {
+                self.phase = None;
+                return RecoveryEvent::Exit;
+            }
+            return if advanced {
+                RecoveryEvent::PartialAck
+            } else {
+                RecoveryEvent::RecoveryAck
+            };
+        }
+        if !dup_ack {
+            return RecoveryEvent::None;
+        }
+        self.dup_acks = self.dup_acks.saturating_add(1);
+        let lost = self.dup_acks as usize >= DUP_THRESH || scoreboard.is_lost(snd_una, smss);
+        if lost && self.recover.is_none() {
+            if let Some((seq, len)) = scoreboard.head_segment(snd_una, snd_nxt, smss) {
+                // Step 4.1: RecoveryPoint = HighData; RFC 6582: recover =
+                // highest sequence number transmitted. Step 4.3: HighRxt =
+                // RescueRxt = the end of this retransmission.
+                let end = seq + len;
+                self.phase = Some(Phase {
+                    point: snd_nxt,
+                    high_rxt: end,
+                    rescue_rxt: end,
+                });
+                self.recover = Some(snd_nxt);
+                return RecoveryEvent::Enter { seq, len };
+            }
+        }
+        RecoveryEvent::DupAck {
+            count: self.dup_acks,
+        }
+    }
+
+    /// Records a retransmission of `len` octets from `seq` chosen by NextSeg
+    /// rules 1 or 3 (RFC 6675 §5 step C.2: HighRxt becomes the highest octet
+    /// retransmitted). Ignored outside recovery.
+    pub fn on_retransmit(&mut self, seq: SeqNumber, len: usize) {
+        if let Some(phase) = &mut self.phase {
+            let end = seq + len;
+            if end - phase.high_rxt > 0 {
+                phase.high_rxt = end;
+            }
+        }
+    }
+
+    /// Records the rescue retransmission (NextSeg rule 4): RescueRxt becomes
+    /// RecoveryPoint, so there is no other in this recovery. Ignored outside
+    /// recovery.
+    pub fn on_rescue_retransmit(&mut self) {
+        if let Some(phase) = &mut self.phase {
+            phase.rescue_rxt = phase.point;
+        }
+    }
+
+    /// A retransmission timeout (RFC 6675 §5.1, RFC 6582 §4): recovery
+    /// ends, RecoveryPoint (`recover`) becomes `high_data`, one past the
+    /// highest octet sent (SND.MAX), and no new recovery may start until the
+    /// cumulative ACK reaches it. Clear the scoreboard too
+    /// ([`Scoreboard::on_retransmit_timeout`]).
+    pub fn on_retransmit_timeout(&mut self, high_data: SeqNumber) {
+        self.phase = None;
+        self.recover = Some(high_data);
+        self.dup_acks = 0;
+    }
+
+    /// NextSeg with this recovery's HighRxt and RescueRxt
+    /// ([`Scoreboard::next_seg`]). Outside recovery only rule 2 applies.
+    pub fn next_seg(
+        &self,
+        scoreboard: &Scoreboard,
+        snd_una: SeqNumber,
+        snd_nxt: SeqNumber,
+        smss: usize,
+        new_data_ready: bool,
+    ) -> NextSeg {
+        match self.phase {
+            Some(p) => scoreboard.next_seg(
+                snd_una,
+                snd_nxt,
+                p.high_rxt,
+                Some(p.rescue_rxt),
+                smss,
+                new_data_ready,
+            ),
+            None if new_data_ready => NextSeg::NewData,
+            None => NextSeg::None,
+        }
+    }
+
+    /// SetPipe with this recovery's HighRxt ([`Scoreboard::pipe`]); outside
+    /// recovery nothing counts as retransmitted.
+    pub fn pipe(
+        &self,
+        scoreboard: &Scoreboard,
+        snd_una: SeqNumber,
+        snd_nxt: SeqNumber,
+        smss: usize,
+    ) -> usize {
+        let high_rxt = self.phase.map_or(snd_una, |p| p.high_rxt);
+        scoreboard.pipe(snd_una, snd_nxt, high_rxt, smss)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Initial sequence numbers to run every scenario from: plain, just
+    /// before the 2^32 wrap, and just before the 2^31 sign flip.
+    const BASES: [u32; 3] = [1000, u32::MAX - 2500, (1 << 31) - 700];
+    const SMSS: usize = 1000;
+
+    fn at(base: u32, off: u32) -> SeqNumber {
+        SeqNumber(base.wrapping_add(off))
+    }
+
+    fn check_invariants(sb: &Scoreboard) {
+        assert!(sb.ranges.len() <= MAX_SACK_RANGES);
+        for &(s, e) in &sb.ranges {
+            assert!(s < e, "empty range {s}..{e}");
+        }
+        for w in sb.ranges.windows(2) {
+            assert!(w[0].1 < w[1].0, "unsorted or adjacent: {w:?}");
+        }
+        let sum: usize = sb.ranges.iter().map(|&(s, e)| (e - s) as usize).sum();
+        assert_eq!(sum, sb.sacked_bytes());
+    }
+
+    /// Ranges as offsets from `base`.
+    fn offs(sb: &Scoreboard, base: u32) -> Vec<(u32, u32)> {
+        sb.ranges()
+            .map(|(s, e)| {
+                (
+                    s.wrapping_distance(SeqNumber(base)),
+                    e.wrapping_distance(SeqNumber(base)),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn merges_overlapping_and_adjacent_blocks() {
+        for b in BASES {
+            let mut sb = Scoreboard::new();
+            let (una, nxt) = (at(b, 0), at(b, 10_000));
+            let i = sb.on_ack(una, [(at(b, 2000), at(b, 3000))], nxt);
+            assert_eq!(
+                (i.newly_sacked, i.dup_ack, i.sacked_ranges),
+                (1000, true, 1)
+            );
+            assert_eq!(i.highest_sacked, Some(at(b, 3000)));
+            let i = sb.on_ack(
+                una,
+                [(at(b, 5000), at(b, 6000)), (at(b, 2000), at(b, 3000))],
+                nxt,
+            );
+            assert_eq!(
+                (i.newly_sacked, i.sacked_ranges, i.sacked_bytes),
+                (1000, 2, 2000)
+            );
+            // Adjacent on the left of one, overlapping the other: all merge.
+            let i = sb.on_ack(una, [(at(b, 3000), at(b, 5500))], nxt);
+            assert_eq!(
+                (i.newly_sacked, i.sacked_ranges, i.sacked_bytes),
+                (2000, 1, 4000)
+            );
+            assert_eq!(offs(&sb, b), vec![(2000, 6000)]);
+            // Repeating it (a stale block) is no news and no DupAck.
+            let i = sb.on_ack(una, [(at(b, 2500), at(b, 4000))], nxt);
+            assert_eq!((i.newly_sacked, i.dup_ack, i.invalid_blocks), (0, false, 0));
+            // A block covering several ranges and holes.
+            sb.on_ack(
+                una,
+                [(at(b, 7000), at(b, 7100)), (at(b, 8000), at(b, 8100))],
+                nxt,
+            );
+            let i = sb.on_ack(una, [(at(b, 1000), at(b, 9000))], nxt);
+            assert_eq!(i.newly_sacked, 8000 - 4000 - 200);
+            assert_eq!(offs(&sb, b), vec![(1000, 9000)]);
+            check_invariants(&sb);
+        }
+    }
+
+    #[test]
+    fn invalid_blocks_are_ignored() {
+        for b in BASES {
+            let mut sb = Scoreboard::new();
+            let (una, nxt) = (at(b, 0), at(b, 5000));
+            let bad = [
+                (at(b, 1000), at(b, 1000)),                   // empty
+                (at(b, 2000), at(b, 1000)),                   // inverted
+                (at(b, 4000), at(b, 5001)),                   // beyond SND.NXT
+                (at(b, 0).wrapping_add(1 << 31), at(b, 100)), // half the space away
+                (at(b, 0) - 100usize, at(b, 500)),            // straddles SND.UNA, not first
+                (at(b, 0) - 300usize, at(b, 0) - 100usize),   // below SND.UNA, not first
+            ];
+            let blocks = [(at(b, 3000), at(b, 3500))]
+                .into_iter()
+                .chain(bad)
+                .collect::<Vec<_>>();
+            let i = sb.on_ack(una, &blocks, nxt);
+            assert_eq!(
+                (i.invalid_blocks, i.newly_sacked, i.dsack),
+                (bad.len(), 500, false)
+            );
+            assert_eq!(offs(&sb, b), vec![(3000, 3500)]);
+            // Up to SND.NXT exactly, and from SND.UNA exactly, are fine.
+            let i = sb.on_ack(
+                una,
+                [(at(b, 4500), at(b, 5000)), (at(b, 0), at(b, 10))],
+                nxt,
+            );
+            assert_eq!((i.invalid_blocks, i.newly_sacked), (0, 510));
+            // An empty window accepts nothing.
+            let i = Scoreboard::new().on_ack(una, [(at(b, 4500), at(b, 5000))], una);
+            assert_eq!((i.invalid_blocks, i.sacked_bytes), (1, 0));
+            // Nor does a window that is negative.
+            let i = Scoreboard::new().on_ack(una, [(at(b, 4500), at(b, 5000))], una - 1usize);
+            assert_eq!((i.invalid_blocks, i.sacked_bytes), (1, 0));
+            check_invariants(&sb);
+        }
+    }
+
+    #[test]
+    fn dsack_detected_not_recorded() {
+        for b in BASES {
+            let mut sb = Scoreboard::new();
+            let (una, nxt) = (at(b, 3000), at(b, 10_000));
+            // Below the cumulative ACK (RFC 2883 §4.1.1 and 4.1.2).
+            let i = sb.on_ack(una, [(at(b, 1000), at(b, 2000))], nxt);
+            assert!(i.dsack && !i.dup_ack);
+            assert_eq!((i.invalid_blocks, i.sacked_bytes), (0, 0));
+            // Straddling it also counts (Linux's test: left edge below ack).
+            let i = sb.on_ack(
+                una,
+                [(at(b, 2000), at(b, 4000)), (at(b, 5000), at(b, 6000))],
+                nxt,
+            );
+            assert!(i.dsack && i.dup_ack);
+            assert_eq!(offs(&sb, b), vec![(5000, 6000)]);
+            // Within the second block (RFC 2883 §4.2.1): the second is recorded.
+            let i = sb.on_ack(
+                una,
+                [(at(b, 7200), at(b, 7400)), (at(b, 7000), at(b, 8000))],
+                nxt,
+            );
+            assert!(i.dsack);
+            assert_eq!((i.newly_sacked, i.sacked_ranges), (1000, 2));
+            // Equal to the second block: still a D-SACK.
+            let i = sb.on_ack(
+                una,
+                [(at(b, 7000), at(b, 8000)), (at(b, 7000), at(b, 8000))],
+                nxt,
+            );
+            assert!(i.dsack && !i.dup_ack);
+            // A D-SACK block is only ever the first one.
+            let i = sb.on_ack(
+                una,
+                [(at(b, 9000), at(b, 9500)), (at(b, 1000), at(b, 2000))],
+                nxt,
+            );
+            assert!(!i.dsack);
+            assert_eq!((i.invalid_blocks, i.newly_sacked), (1, 500));
+            // Not contained: an ordinary block.
+            let i = sb.on_ack(
+                una,
+                [(at(b, 6900), at(b, 7100)), (at(b, 7000), at(b, 8000))],
+                nxt,
+            );
+            assert!(!i.dsack);
+            assert_eq!(i.newly_sacked, 100);
+            check_invariants(&sb);
+        }
+    }
+
+    #[test]
+    fn cumulative_ack_discards_sacked_data_below_it() {
+        for b in BASES {
+            let mut sb = Scoreboard::new();
+            let nxt = at(b, 10_000);
+            sb.on_ack(
+                at(b, 0),
+                [(at(b, 1000), at(b, 2000)), (at(b, 3000), at(b, 4000))],
+                nxt,
+            );
+            // Into the middle of the first range (a receiver that reneged on
+            // part of it, or a stale view): the rest stays.
+            let i = sb.on_ack(at(b, 1500), NO_SACK, nxt);
+            assert_eq!(
+                (i.newly_acked, i.sacked_bytes, i.sacked_ranges),
+                (1500, 1500, 2)
+            );
+            assert_eq!(offs(&sb, b), vec![(1500, 2000), (3000, 4000)]);
+            // Past it: gone. The peer repeats a stale block, now below the ACK:
+            // it is taken for a D-SACK, not recorded.
+            let i = sb.on_ack(at(b, 2500), [(at(b, 1000), at(b, 2000))], nxt);
+            assert_eq!(
+                (i.newly_acked, i.sacked_bytes, i.newly_sacked),
+                (1000, 1000, 0)
+            );
+            assert!(i.dsack && !i.dup_ack);
+            assert!(!sb.is_sacked(at(b, 1999)) && sb.is_sacked(at(b, 3000)));
+            // Past everything: empty.
+            let i = sb.on_ack(at(b, 5000), NO_SACK, nxt);
+            assert_eq!((i.sacked_bytes, i.highest_sacked), (0, None));
+            assert!(sb.is_empty());
+            // SND.UNA going backwards (a caller bug) forgets everything.
+            sb.on_ack(at(b, 5000), [(at(b, 6000), at(b, 7000))], nxt);
+            let i = sb.on_ack(at(b, 4000), NO_SACK, nxt);
+            assert_eq!((i.newly_acked, i.sacked_bytes), (0, 0));
+            // SND.NXT shrinking (also a caller bug) clips.
+            sb.on_ack(at(b, 4000), [(at(b, 6000), at(b, 7000))], nxt);
+            sb.on_ack(at(b, 4000), NO_SACK, at(b, 6500));
+            assert_eq!(offs(&sb, b), vec![(6000, 6500)]);
+            check_invariants(&sb);
+        }
+    }
+
+    #[test]
+    fn memory_is_bounded() {
+        for b in BASES {
+            let mut sb = Scoreboard::new();
+            let (una, nxt) = (at(b, 0), at(b, 1_000_000));
+            // 100 disjoint blocks, lowest first: the ones above 64 are dropped.
+            for k in 0..100 {
+                let i = sb.on_ack(una, [(at(b, 100 + 20 * k), at(b, 110 + 20 * k))], nxt);
+                assert_eq!(i.newly_sacked, if k < 64 { 10 } else { 0 });
+                assert!(i.sacked_ranges <= MAX_SACK_RANGES);
+            }
+            assert_eq!(sb.range_count(), MAX_SACK_RANGES);
+            assert_eq!(sb.highest_sacked(), Some(at(b, 110 + 20 * 63)));
+            // A lower one displaces the highest range.
+            let i = sb.on_ack(una, [(at(b, 10), at(b, 20))], nxt);
+            assert_eq!((i.newly_sacked, i.sacked_ranges), (10, MAX_SACK_RANGES));
+            assert_eq!(sb.highest_sacked(), Some(at(b, 110 + 20 * 62)));
+            // A merging one needs no room.
+            let i = sb.on_ack(una, [(at(b, 100), at(b, 130))], nxt);
+            assert_eq!((i.newly_sacked, i.sacked_ranges), (10, MAX_SACK_RANGES - 1));
+            check_invariants(&sb);
+            assert!(sb.ranges.capacity() <= 2 * MAX_SACK_RANGES);
+        }
+    }
+
+    #[test]
+    fn is_lost_thresholds() {
+        for b in BASES {
+            let mut sb = Scoreboard::new();
+            let (una, nxt) = (at(b, 0), at(b, 20_000));
+            // Exactly (DupThresh - 1) * SMSS octets above: not yet lost.
+            sb.on_ack(una, [(at(b, 1000), at(b, 3000))], nxt);
+            assert!(!sb.is_lost(at(b, 0), SMSS));
+            assert!(!sb.is_lost(at(b, 999), SMSS));
+            // One more octet: lost, but only below where the SACKed data
+            // starts to fall short.
+            sb.on_ack(una, [(at(b, 3000), at(b, 3001))], nxt);
+            assert!(sb.is_lost(at(b, 0), SMSS) && sb.is_lost(at(b, 999), SMSS));
+            assert!(!sb.is_lost(at(b, 1000), SMSS) && !sb.is_lost(at(b, 3001), SMSS));
+            // A smaller SMSS lowers the byte threshold.
+            assert!(sb.is_lost(at(b, 1500), 500) && !sb.is_lost(at(b, 2002), 500));
+            // Three discontiguous tiny ranges also make it lost; two do not.
+            let mut sb = Scoreboard::new();
+            sb.on_ack(
+                una,
+                [(at(b, 5000), at(b, 5001)), (at(b, 6000), at(b, 6001))],
+                nxt,
+            );
+            assert!(!sb.is_lost(at(b, 0), SMSS));
+            sb.on_ack(una, [(at(b, 7000), at(b, 7001))], nxt);
+            assert!(sb.is_lost(at(b, 0), SMSS) && sb.is_lost(at(b, 4999), SMSS));
+            // Inside the first range, only two ranges lie above... plus the
+            // rest of its own: none here since it is one octet long.
+            assert!(!sb.is_lost(at(b, 5000), SMSS));
+            assert!(!sb.is_lost(at(b, 5001), SMSS));
+            // Above everything SACKed: never lost.
+            assert!(!sb.is_lost(at(b, 7001), SMSS));
+            assert!(!Scoreboard::new().is_lost(at(b, 0), SMSS));
+        }
+    }
+
+    #[test]
+    fn pipe_by_hand() {
+        for b in BASES {
+            let mut sb = Scoreboard::new();
+            let (una, nxt) = (at(b, 0), at(b, 10_000));
+            // Nothing SACKed, nothing retransmitted: FlightSize.
+            assert_eq!(sb.pipe(una, nxt, una, SMSS), 10_000);
+            // Hole 0..1000 (lost: 3000 SACKed above), SACK 1000..4000, hole
+            // 4000..5000 (not lost), SACK 5000..5001, hole up to 10000.
+            sb.on_ack(
+                una,
+                [(at(b, 1000), at(b, 4000)), (at(b, 5000), at(b, 5001))],
+                nxt,
+            );
+            assert_eq!(sb.pipe(una, nxt, una, SMSS), 1000 + 4999);
+            // 0..1000 retransmitted: counted once more.
+            assert_eq!(sb.pipe(una, nxt, at(b, 1000), SMSS), 1000 + 1000 + 4999);
+            // HighRxt beyond a non-lost hole counts it twice.
+            assert_eq!(
+                sb.pipe(una, nxt, at(b, 4500), SMSS),
+                1000 + 1000 + 4999 + 500
+            );
+            // HighRxt beyond SND.NXT is clamped.
+            assert_eq!(
+                sb.pipe(una, nxt, at(b, 20_000), SMSS),
+                1000 + 4999 + 1000 + 1000 + 4999
+            );
+            // A stale HighRxt below SND.UNA counts nothing.
+            assert_eq!(sb.pipe(una, nxt, una - 5usize, SMSS), 1000 + 4999);
+            // Empty and negative windows.
+            assert_eq!(sb.pipe(una, una, una, SMSS), 0);
+            assert_eq!(sb.pipe(una, una - 1usize, una, SMSS), 0);
+        }
+    }
+
+    #[test]
+    fn next_seg_rule_order() {
+        for b in BASES {
+            let mut sb = Scoreboard::new();
+            let (una, nxt) = (at(b, 0), at(b, 10_000));
+            // Holes at 0..1000 and 4000..5000; SACKed 1000..4000, 5000..7000;
+            // the tail 7000..10000 unSACKed.
+            sb.on_ack(
+                una,
+                [(at(b, 1000), at(b, 4000)), (at(b, 5000), at(b, 7000))],
+                nxt,
+            );
+            let rtx = |seq, len| NextSeg::Retransmit {
+                seq: at(b, seq),
+                len,
+            };
+            // Rule 1 beats new data.
+            assert_eq!(sb.next_seg(una, nxt, una, None, SMSS, true), rtx(0, 1000));
+            // A smaller SMSS gives a smaller segment.
+            assert_eq!(sb.next_seg(una, nxt, una, None, 300, true), rtx(0, 300));
+            // Partly retransmitted: continue after HighRxt.
+            assert_eq!(
+                sb.next_seg(una, nxt, at(b, 300), None, SMSS, true),
+                rtx(300, 700)
+            );
+            // The next hole (4000) has only 2000 SACKed octets above it: not
+            // lost, so new data (rule 2) comes first, then rule 3.
+            assert!(!sb.is_lost(at(b, 4000), SMSS));
+            assert_eq!(
+                sb.next_seg(una, nxt, at(b, 1000), None, SMSS, true),
+                NextSeg::NewData
+            );
+            assert_eq!(
+                sb.next_seg(una, nxt, at(b, 1000), None, SMSS, false),
+                rtx(4000, 1000)
+            );
+            // HighRxt inside a SACKed range skips to its end.
+            assert_eq!(
+                sb.next_seg(una, nxt, at(b, 2000), None, SMSS, false),
+                rtx(4000, 1000)
+            );
+            // One more SACK above makes 4000 lost: rule 1 again.
+            sb.on_ack(una, [(at(b, 8000), at(b, 8001))], nxt);
+            assert_eq!(
+                sb.next_seg(una, nxt, at(b, 1000), None, SMSS, true),
+                rtx(4000, 1000)
+            );
+            // Rule 3 takes the hole 7000..8000 below that SACK ...
+            assert_eq!(
+                sb.next_seg(una, nxt, at(b, 7000), None, SMSS, false),
+                rtx(7000, 1000)
+            );
+            // ... but never looks above the highest SACKed octet; rule 4
+            // does: a rescue ending at the highest unSACKed octet, 9999.
+            let rescue = NextSeg::Rescue {
+                seq: at(b, 9000),
+                len: 1000,
+            };
+            assert_eq!(
+                sb.next_seg(una, nxt, at(b, 8001), None, SMSS, false),
+                rescue
+            );
+            // ... only once SND.UNA has passed RescueRxt.
+            assert_eq!(
+                sb.next_seg(una, nxt, at(b, 8001), Some(at(b, 0)), SMSS, false),
+                NextSeg::None
+            );
+            assert_eq!(
+                sb.next_seg(una, nxt, at(b, 8001), Some(una - 1usize), SMSS, false),
+                rescue
+            );
+            // Everything past the top is SACKed: the rescue takes the highest
+            // hole below it, capped by SMSS and by the range below.
+            let top = at(b, 10_000);
+            sb.on_ack(una, [(at(b, 8001), top)], nxt);
+            assert_eq!(
+                sb.next_seg(una, nxt, top, None, SMSS, false),
+                NextSeg::Rescue {
+                    seq: at(b, 7000),
+                    len: 1000
+                }
+            );
+            assert_eq!(
+                sb.next_seg(una, nxt, top, None, 5000, false),
+                NextSeg::Rescue {
+                    seq: at(b, 7000),
+                    len: 1000
+                }
+            );
+            // All SACKed: nothing to rescue.
+            let mut full = Scoreboard::new();
+            full.on_ack(una, [(una, nxt)], nxt);
+            assert_eq!(
+                full.next_seg(una, nxt, una, None, SMSS, false),
+                NextSeg::None
+            );
+            // Nothing outstanding: only new data.
+            let empty = Scoreboard::new();
+            assert_eq!(
+                empty.next_seg(una, una, una, None, SMSS, true),
+                NextSeg::NewData
+            );
+            assert_eq!(
+                empty.next_seg(una, una, una, None, SMSS, false),
+                NextSeg::None
+            );
+            // SMSS 0 is treated as 1, never as an empty segment.
+            assert_eq!(sb.next_seg(una, nxt, una, None, 0, false), rtx(0, 1));
+        }
+    }
+
+    #[test]
+    fn head_segment_stops_before_sacked_data() {
+        let b = BASES[1];
+        let mut sb = Scoreboard::new();
+        let (una, nxt) = (at(b, 0), at(b, 10_000));
+        assert_eq!(sb.head_segment(una, nxt, SMSS), Some((una, 1000)));
+        assert_eq!(sb.head_segment(una, at(b, 400), SMSS), Some((una, 400)));
+        assert_eq!(sb.head_segment(una, una, SMSS), None);
+        sb.on_ack(una, [(at(b, 600), at(b, 900))], nxt);
+        assert_eq!(sb.head_segment(una, nxt, SMSS), Some((una, 600)));
+        // A (bogus) SACK of SND.UNA itself does not stop it.
+        sb.on_ack(una, [(at(b, 0), at(b, 1))], nxt);
+        assert_eq!(sb.head_segment(una, nxt, SMSS), Some((una, 600)));
+        sb.on_ack(una, [(at(b, 0), at(b, 100))], nxt);
+        assert_eq!(sb.head_segment(una, nxt, SMSS), Some((una, 1)));
+    }
+
+    /// One ACK from the peer: cumulative ACK and SACK blocks (offsets).
+    fn ack(
+        sb: &mut Scoreboard,
+        rs: &mut RecoveryState,
+        b: u32,
+        una: u32,
+        sacks: &[(u32, u32)],
+        nxt: u32,
+    ) -> (AckInfo, RecoveryEvent) {
+        let blocks: Vec<_> = sacks.iter().map(|&(l, r)| (at(b, l), at(b, r))).collect();
+        let info = sb.on_ack(at(b, una), &blocks, at(b, nxt));
+        let ev = rs.on_ack(
+            sb,
+            at(b, una),
+            at(b, nxt),
+            info.newly_acked > 0,
+            info.dup_ack,
+            SMSS,
+        );
+        (info, ev)
+    }
+
+    /// RFC 6675 with one segment lost out of ten.
+    #[test]
+    fn rfc6675_single_loss() {
+        for b in BASES {
+            let (mut sb, mut rs) = (Scoreboard::new(), RecoveryState::new());
+            let nxt = 10_000;
+            // Segments 0..10 of 1000 octets; segment 1 is lost. Segment 0's
+            // ACK is ordinary.
+            assert_eq!(ack(&mut sb, &mut rs, b, 0, &[], nxt).1, RecoveryEvent::None);
+            assert_eq!(
+                ack(&mut sb, &mut rs, b, 1000, &[], nxt).1,
+                RecoveryEvent::None
+            );
+            assert_eq!(
+                ack(&mut sb, &mut rs, b, 1000, &[(2000, 3000)], nxt).1,
+                RecoveryEvent::DupAck { count: 1 }
+            );
+            assert_eq!(
+                ack(&mut sb, &mut rs, b, 1000, &[(2000, 4000)], nxt).1,
+                RecoveryEvent::DupAck { count: 2 }
+            );
+            assert!(!sb.is_lost(at(b, 1000), SMSS));
+            // The third DupAck: fast retransmit of segment 1 (step 4.3).
+            let (_, ev) = ack(&mut sb, &mut rs, b, 1000, &[(2000, 5000)], nxt);
+            assert_eq!(
+                ev,
+                RecoveryEvent::Enter {
+                    seq: at(b, 1000),
+                    len: 1000
+                }
+            );
+            assert!(rs.in_recovery());
+            assert_eq!(rs.recovery_point(), Some(at(b, nxt)));
+            assert_eq!(
+                (rs.high_rxt(), rs.rescue_rxt()),
+                (Some(at(b, 2000)), Some(at(b, 2000)))
+            );
+            // Step 4.4: pipe = segments 5..10 plus the retransmission.
+            assert_eq!(rs.pipe(&sb, at(b, 1000), at(b, nxt), SMSS), 6000);
+            // NextSeg: nothing to retransmit; new data if any, else nothing
+            // (no rescue before the first retransmission is acknowledged).
+            assert_eq!(
+                rs.next_seg(&sb, at(b, 1000), at(b, nxt), SMSS, true),
+                NextSeg::NewData
+            );
+            assert_eq!(
+                rs.next_seg(&sb, at(b, 1000), at(b, nxt), SMSS, false),
+                NextSeg::None
+            );
+            // More DupAcks shrink pipe; they are not counted in recovery.
+            let (_, ev) = ack(&mut sb, &mut rs, b, 1000, &[(2000, 7000)], nxt);
+            assert_eq!(ev, RecoveryEvent::RecoveryAck);
+            assert_eq!(rs.dup_acks(), 3);
+            assert_eq!(rs.pipe(&sb, at(b, 1000), at(b, nxt), SMSS), 4000);
+            // The retransmission arrives: everything is acknowledged.
+            let (info, ev) = ack(&mut sb, &mut rs, b, nxt, &[], nxt);
+            assert_eq!((info.newly_acked, ev), (9000, RecoveryEvent::Exit));
+            assert!(!rs.in_recovery() && sb.is_empty());
+            assert_eq!((rs.recover(), rs.dup_acks()), (None, 0));
+            // A loss in the next window starts a new recovery at once.
+            let nxt = 20_000;
+            for k in 1..3 {
+                let (_, ev) = ack(
+                    &mut sb,
+                    &mut rs,
+                    b,
+                    10_000,
+                    &[(11_000, 11_000 + 1000 * k)],
+                    nxt,
+                );
+                assert_eq!(ev, RecoveryEvent::DupAck { count: k });
+            }
+            let (_, ev) = ack(&mut sb, &mut rs, b, 10_000, &[(11_000, 14_000)], nxt);
+            assert_eq!(
+                ev,
+                RecoveryEvent::Enter {
+                    seq: at(b, 10_000),
+                    len: 1000
+                }
+            );
+        }
+    }
+
+    /// RFC 6675 with two segments lost from one window, a partial ACK and
+    /// the rescue retransmission.
+    #[test]
+    fn rfc6675_multiple_losses() {
+        for b in BASES {
+            let (mut sb, mut rs) = (Scoreboard::new(), RecoveryState::new());
+            let nxt = 10_000;
+            let (una, snd_nxt) = (at(b, 1000), at(b, nxt));
+            ack(&mut sb, &mut rs, b, 1000, &[], nxt);
+            // Segments 1 and 4 lost; 9 lost too (the tail).
+            ack(&mut sb, &mut rs, b, 1000, &[(2000, 3000)], nxt);
+            ack(&mut sb, &mut rs, b, 1000, &[(2000, 4000)], nxt);
+            let (_, ev) = ack(
+                &mut sb,
+                &mut rs,
+                b,
+                1000,
+                &[(5000, 6000), (2000, 4000)],
+                nxt,
+            );
+            assert_eq!(
+                ev,
+                RecoveryEvent::Enter {
+                    seq: una,
+                    len: 1000
+                }
+            );
+            // Segment 4 has one SACKed segment above: not lost. With new data
+            // to send, that goes first (rule 2), else rule 3 retransmits it.
+            assert_eq!(rs.next_seg(&sb, una, snd_nxt, SMSS, true), NextSeg::NewData);
+            assert_eq!(
+                rs.next_seg(&sb, una, snd_nxt, SMSS, false),
+                NextSeg::Retransmit {
+                    seq: at(b, 4000),
+                    len: 1000
+                }
+            );
+            // Segments 6 and 7 arrive: now segment 4 is lost (rule 1).
+            let (_, ev) = ack(
+                &mut sb,
+                &mut rs,
+                b,
+                1000,
+                &[(5000, 8000), (2000, 4000)],
+                nxt,
+            );
+            assert_eq!(ev, RecoveryEvent::RecoveryAck);
+            assert!(sb.is_lost(at(b, 4000), SMSS));
+            let seg = rs.next_seg(&sb, una, snd_nxt, SMSS, true);
+            assert_eq!(
+                seg,
+                NextSeg::Retransmit {
+                    seq: at(b, 4000),
+                    len: 1000
+                }
+            );
+            rs.on_retransmit(at(b, 4000), 1000);
+            assert_eq!(rs.high_rxt(), Some(at(b, 5000)));
+            // pipe: holes 1 and 4 are lost but retransmitted (1 each); the
+            // tail 8000..10000 has nothing SACKed above it (1 each).
+            assert_eq!(rs.pipe(&sb, una, snd_nxt, SMSS), 1000 + 1000 + 2000);
+            // Nothing left below HighRxt; no rescue yet.
+            assert_eq!(rs.next_seg(&sb, una, snd_nxt, SMSS, false), NextSeg::None);
+            // Segment 1's retransmission arrives: a partial ACK up to 4000.
+            let (info, ev) = ack(&mut sb, &mut rs, b, 4000, &[(5000, 8000)], nxt);
+            assert_eq!((info.newly_acked, ev), (3000, RecoveryEvent::PartialAck));
+            assert!(rs.in_recovery() && !rs.is_full_ack(at(b, 4000)));
+            // HighACK is past RescueRxt now: rule 4 retransmits the tail.
+            let una = at(b, 4000);
+            let seg = rs.next_seg(&sb, una, snd_nxt, SMSS, false);
+            assert_eq!(
+                seg,
+                NextSeg::Rescue {
+                    seq: at(b, 9000),
+                    len: 1000
+                }
+            );
+            rs.on_rescue_retransmit();
+            assert_eq!(rs.rescue_rxt(), Some(snd_nxt));
+            assert_eq!(rs.high_rxt(), Some(at(b, 5000)));
+            // Segment 4's retransmission arrives: another partial ACK, with
+            // the tail still outstanding, but only one rescue per recovery.
+            let (_, ev) = ack(&mut sb, &mut rs, b, 8000, &[], nxt);
+            assert_eq!(ev, RecoveryEvent::PartialAck);
+            assert_eq!(rs.pipe(&sb, at(b, 8000), snd_nxt, SMSS), 2000);
+            assert_eq!(
+                rs.next_seg(&sb, at(b, 8000), snd_nxt, SMSS, false),
+                NextSeg::None
+            );
+            // The full ACK ends recovery.
+            let (_, ev) = ack(&mut sb, &mut rs, b, nxt, &[], nxt);
+            assert_eq!(ev, RecoveryEvent::Exit);
+            assert!(rs.is_full_ack(at(b, nxt)));
+        }
+    }
+
+    /// IsLost (HighACK + 1) starts recovery before three DupAcks when the
+    /// SACKs say so (RFC 6675 §5 step 2): here one ACK SACKs three segments.
+    #[test]
+    fn is_lost_starts_recovery_early() {
+        for b in BASES {
+            let (mut sb, mut rs) = (Scoreboard::new(), RecoveryState::new());
+            ack(&mut sb, &mut rs, b, 0, &[], 10_000);
+            let (_, ev) = ack(&mut sb, &mut rs, b, 0, &[(1000, 4000)], 10_000);
+            assert_eq!(
+                ev,
+                RecoveryEvent::Enter {
+                    seq: at(b, 0),
+                    len: 1000
+                }
+            );
+            assert_eq!(rs.dup_acks(), 1);
+        }
+    }
+
+    /// An ACK that both advances and SACKs new data resets DupAcks and then
+    /// counts as the first duplicate (RFC 6675 §2, §5).
+    #[test]
+    fn advancing_ack_with_new_sack_is_a_dupack() {
+        for b in BASES {
+            let (mut sb, mut rs) = (Scoreboard::new(), RecoveryState::new());
+            ack(&mut sb, &mut rs, b, 0, &[], 10_000);
+            ack(&mut sb, &mut rs, b, 0, &[(2000, 2500)], 10_000);
+            let (info, ev) = ack(&mut sb, &mut rs, b, 1000, &[(2000, 3000)], 10_000);
+            assert!(info.dup_ack && info.newly_acked == 1000);
+            assert_eq!(ev, RecoveryEvent::DupAck { count: 1 });
+        }
+    }
+
+    /// NewReno (RFC 6582) without SACK: DupAcks judged by the caller, full
+    /// and partial ACKs, and `recover` after a timeout.
+    #[test]
+    fn newreno() {
+        for b in BASES {
+            let (sb, mut rs) = (Scoreboard::new(), RecoveryState::new());
+            let nxt = at(b, 10_000);
+            let mut step =
+                |una: u32, advanced, dup| rs.on_ack(&sb, at(b, una), nxt, advanced, dup, SMSS);
+            assert_eq!(step(1000, true, false), RecoveryEvent::None);
+            assert_eq!(step(1000, false, true), RecoveryEvent::DupAck { count: 1 });
+            assert_eq!(step(1000, false, false), RecoveryEvent::None); // e.g. a window update
+            assert_eq!(step(1000, false, true), RecoveryEvent::DupAck { count: 2 });
+            assert_eq!(
+                step(1000, false, true),
+                RecoveryEvent::Enter {
+                    seq: at(b, 1000),
+                    len: 1000
+                }
+            );
+            assert_eq!(step(1000, false, true), RecoveryEvent::RecoveryAck);
+            assert_eq!(step(3000, true, false), RecoveryEvent::PartialAck);
+            assert_eq!(step(9999, true, false), RecoveryEvent::PartialAck);
+            assert_eq!(step(10_000, true, false), RecoveryEvent::Exit);
+            assert_eq!(rs.dup_acks(), 0);
+
+            // A timeout at SND.MAX = 20000, then go-back-N: duplicates of data
+            // the receiver already had must not start fast retransmit
+            // (RFC 6582 §4, RFC 6675 §5.1).
+            let (sb, mut rs) = (Scoreboard::new(), RecoveryState::new());
+            let max = at(b, 20_000);
+            let mut step =
+                |una: u32, advanced, dup| rs.on_ack(&sb, at(b, una), max, advanced, dup, SMSS);
+            step(10_000, true, false);
+            step(10_000, false, true);
+            rs.on_retransmit_timeout(max);
+            assert!(!rs.in_recovery());
+            assert_eq!((rs.recover(), rs.dup_acks()), (Some(max), 0));
+            let mut step =
+                |una: u32, advanced, dup| rs.on_ack(&sb, at(b, una), max, advanced, dup, SMSS);
+            assert_eq!(step(15_000, true, false), RecoveryEvent::None);
+            for k in 1..6 {
+                assert_eq!(
+                    step(15_000, false, true),
+                    RecoveryEvent::DupAck { count: k }
+                );
+            }
+            // Reaching `recover` re-arms fast retransmit.
+            assert_eq!(step(20_000, true, false), RecoveryEvent::None);
+            assert_eq!(rs.recover(), None);
+            let mut step = |una: u32, advanced, dup| {
+                rs.on_ack(&sb, at(b, una), at(b, 30_000), advanced, dup, SMSS)
+            };
+            step(20_000, false, true);
+            step(20_000, false, true);
+            assert_eq!(
+                step(20_000, false, true),
+                RecoveryEvent::Enter {
+                    seq: at(b, 20_000),
+                    len: 1000
+                }
+            );
+        }
+    }
+
+    /// A timeout during SACK recovery ends it, clears the scoreboard, and
+    /// the next ACKs rebuild it (RFC 6675 §5.1).
+    #[test]
+    fn timeout_during_recovery() {
+        for b in BASES {
+            let (mut sb, mut rs) = (Scoreboard::new(), RecoveryState::new());
+            ack(&mut sb, &mut rs, b, 0, &[], 10_000);
+            let (_, ev) = ack(&mut sb, &mut rs, b, 0, &[(1000, 4000)], 10_000);
+            assert!(matches!(ev, RecoveryEvent::Enter { .. }));
+            sb.on_retransmit_timeout();
+            rs.on_retransmit_timeout(at(b, 10_000));
+            assert!(sb.is_empty() && !rs.in_recovery());
+            assert_eq!(rs.high_rxt(), None);
+            // On ACK after the timeout: SACK info comes back, but no recovery
+            // until HighACK reaches the recovery point.
+            let (info, ev) = ack(&mut sb, &mut rs, b, 0, &[(1000, 6000)], 10_000);
+            assert_eq!(
+                (info.newly_sacked, ev),
+                (5000, RecoveryEvent::DupAck { count: 1 })
+            );
+            // Out of recovery, these helpers do nothing or only rule 2.
+            rs.on_retransmit(at(b, 0), 1000);
+            rs.on_rescue_retransmit();
+            assert_eq!(
+                rs,
+                RecoveryState {
+                    phase: None,
+                    recover: Some(at(b, 10_000)),
+                    dup_acks: 1
+                }
+            );
+            assert_eq!(
+                rs.next_seg(&sb, at(b, 0), at(b, 10_000), SMSS, false),
+                NextSeg::None
+            );
+            assert_eq!(
+                rs.next_seg(&sb, at(b, 0), at(b, 10_000), SMSS, true),
+                NextSeg::NewData
+            );
+            // 0..1000 is lost and was not retransmitted in a recovery.
+            assert_eq!(rs.pipe(&sb, at(b, 0), at(b, 10_000), SMSS), 4000);
+        }
+    }
+
+    #[test]
+    fn accepts_option_arrays_and_slices() {
+        let mut sb = Scoreboard::new();
+        let sack_ranges = [
+            Some((SeqNumber(10), SeqNumber(20))),
+            None,
+            Some((SeqNumber(30), SeqNumber(40))),
+        ];
+        let i = sb.on_ack(SeqNumber(0), sack_ranges.iter().flatten(), SeqNumber(100));
+        assert_eq!(i.newly_sacked, 20);
+        let slice: &[(SeqNumber, SeqNumber)] = &[(SeqNumber(50), SeqNumber(60))];
+        assert_eq!(
+            sb.on_ack(SeqNumber(0), slice, SeqNumber(100)).newly_sacked,
+            10
+        );
+        assert_eq!(
+            sb.on_ack(SeqNumber(0), NO_SACK, SeqNumber(100))
+                .newly_sacked,
+            0
+        );
+    }
+
+    /// A per-octet model of RFC 6675, written from the text.
+    #[derive(Debug)]
+    struct Model {
+        /// Octet offsets from the initial base: SND.UNA and SND.NXT.
+        una: u32,
+        nxt: u32,
+        /// SACKed octets, by offset.
+        sacked: Vec<bool>,
+    }
+
+    impl Model {
+        fn sacked(&self, o: u32) -> bool {
+            o >= self.una && o < self.nxt && self.sacked.get(o as usize).copied().unwrap_or(false)
+        }
+
+        /// (discontiguous SACKed runs, SACKed octets) strictly above `o`.
+        fn above(&self, o: i64) -> (usize, u64) {
+            let (mut runs, mut bytes, mut prev) = (0, 0, false);
+            let from = (o + 1).max(i64::from(self.una)) as u32;
+            for x in from..self.nxt {
+                let s = self.sacked(x);
+                if s {
+                    bytes += 1;
+                    if !prev {
+                        runs += 1;
+                    }
+                }
+                prev = s;
+            }
+            (runs, bytes)
+        }
+
+        fn is_lost(&self, o: i64, smss: usize) -> bool {
+            let (runs, bytes) = self.above(o);
+            runs >= DUP_THRESH || bytes > 2 * smss as u64
+        }
+
+        fn pipe(&self, high_rxt: i64, smss: usize) -> usize {
+            let mut pipe = 0;
+            for s1 in self.una..self.nxt {
+                if self.sacked(s1) {
+                    continue;
+                }
+                if !self.is_lost(i64::from(s1), smss) {
+                    pipe += 1;
+                }
+                if i64::from(s1) < high_rxt {
+                    pipe += 1;
+                }
+            }
+            pipe
+        }
+
+        /// Un-SACKed octets from `o` up, at most `smss`.
+        fn run(&self, o: u32, smss: usize) -> usize {
+            (o..self.nxt)
+                .take_while(|&x| !self.sacked(x))
+                .take(smss)
+                .count()
+        }
+
+        fn next_seg(
+            &self,
+            base: u32,
+            high_rxt: i64,
+            rescue: Option<i64>,
+            smss: usize,
+            new: bool,
+        ) -> NextSeg {
+            let smss = smss.max(1);
+            let seq = |o: u32| at(base, o);
+            let highest = (self.una..self.nxt).rev().find(|&x| self.sacked(x));
+            let cand = (self.una..self.nxt).find(|&x| {
+                i64::from(x) >= high_rxt && !self.sacked(x) && highest.is_some_and(|h| x < h)
+            });
+            if let Some(c) = cand {
+                if self.is_lost(i64::from(c), smss) {
+                    return NextSeg::Retransmit {
+                        seq: seq(c),
+                        len: self.run(c, smss),
+                    };
+                }
+            }
+            if new {
+                return NextSeg::NewData;
+            }
+            if let Some(c) = cand {
+                return NextSeg::Retransmit {
+                    seq: seq(c),
+                    len: self.run(c, smss),
+                };
+            }
+            if rescue.is_none_or(|r| i64::from(self.una) > r) {
+                if let Some(h) = (self.una..self.nxt).rev().find(|&x| !self.sacked(x)) {
+                    let mut start = h;
+                    while start > self.una
+                        && !self.sacked(start - 1)
+                        && (h + 1 - (start - 1)) as usize <= smss
+                    {
+                        start -= 1;
+                    }
+                    return NextSeg::Rescue {
+                        seq: seq(start),
+                        len: (h + 1 - start) as usize,
+                    };
+                }
+            }
+            NextSeg::None
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    struct Step {
+        acked: u32,
+        sent: u32,
+        blocks: Vec<(i32, i32)>,
+        smss: usize,
+        high_rxt: i32,
+        rescue: Option<i32>,
+        new_data: bool,
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        (
+            0..40u32,
+            0..60u32,
+            proptest::collection::vec((-20..130i32, prop_oneof![-3..12i32, -3..50i32]), 0..5),
+            1..25usize,
+            -5..130i32,
+            proptest::option::of(-5..130i32),
+            any::<bool>(),
+        )
+            .prop_map(
+                |(acked, sent, blocks, smss, high_rxt, rescue, new_data)| Step {
+                    acked,
+                    sent,
+                    blocks: blocks.into_iter().map(|(l, len)| (l, l + len)).collect(),
+                    smss,
+                    high_rxt,
+                    rescue,
+                    new_data,
+                },
+            )
+    }
+
+    fn base() -> impl Strategy<Value = u32> {
+        prop_oneof![
+            any::<u32>(),
+            (0..300u32).prop_map(|k| u32::MAX - k),
+            (0..300u32).prop_map(|k| (1 << 31) - k)
+        ]
+    }
+
+    const MAX_WINDOW: u32 = 120;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(400))]
+
+        /// The scoreboard, IsLost, SetPipe, NextSeg and the head segment
+        /// against the per-octet model, over windows small enough to count.
+        #[test]
+        fn matches_per_octet_model(base in base(), start in 0..50u32, steps in proptest::collection::vec(step(), 1..12)) {
+            let mut sb = Scoreboard::new();
+            let mut m = Model { una: start, nxt: start + 60, sacked: vec![false; 2000] };
+            let seq = |o: i64| SeqNumber(base.wrapping_add(o as u32));
+            sb.on_ack(seq(i64::from(m.una)), NO_SACK, seq(i64::from(m.nxt)));
+            for st in steps {
+                let acked = st.acked.min(m.nxt - m.una);
+                m.una += acked;
+                m.nxt += st.sent.min(MAX_WINDOW - (m.nxt - m.una));
+                let (una, win) = (i64::from(m.una), m.nxt - m.una);
+                let blocks: Vec<_> = st.blocks.iter().map(|&(l, r)| (seq(una + i64::from(l)), seq(una + i64::from(r)))).collect();
+                let info = sb.on_ack(seq(una), &blocks, seq(i64::from(m.nxt)));
+                check_invariants(&sb);
+
+                // The model's Update ().
+                let (mut newly, mut invalid, mut dsack) = (0, 0, false);
+                for (k, &(l, r)) in st.blocks.iter().enumerate() {
+                    if k == 0 && r > l {
+                        let contained = st.blocks.get(1).is_some_and(|&(l2, r2)| r2 > l2 && l >= l2 && r <= r2);
+                        if l < 0 || contained {
+                            dsack = true;
+                            continue;
+                        }
+                    }
+                    if 0 <= l && l < r && r <= win as i32 {
+                        for o in (m.una + l as u32)..(m.una + r as u32) {
+                            if !m.sacked[o as usize] {
+                                m.sacked[o as usize] = true;
+                                newly += 1;
+                            }
+                        }
+                    } else {
+                        invalid += 1;
+                    }
+                }
+                let (runs, bytes) = m.above(una - 1);
+                let highest = (m.una..m.nxt).rev().find(|&x| m.sacked(x)).map(|h| seq(i64::from(h) + 1));
+                prop_assert_eq!(info, AckInfo {
+                    newly_acked: acked as usize,
+                    newly_sacked: newly,
+                    dup_ack: newly > 0,
+                    dsack,
+                    invalid_blocks: invalid,
+                    highest_sacked: highest,
+                    sacked_bytes: bytes as usize,
+                    sacked_ranges: runs,
+                });
+
+                for o in (una - 3)..(i64::from(m.nxt) + 3) {
+                    prop_assert_eq!(sb.is_sacked(seq(o)), o >= 0 && m.sacked(o as u32), "is_sacked {}", o);
+                    prop_assert_eq!(sb.is_lost(seq(o), st.smss), m.is_lost(o, st.smss), "is_lost {}", o);
+                }
+                let high_rxt = una + i64::from(st.high_rxt);
+                let rescue = st.rescue.map(|r| una + i64::from(r));
+                prop_assert_eq!(
+                    sb.pipe(seq(una), seq(i64::from(m.nxt)), seq(high_rxt), st.smss),
+                    m.pipe(high_rxt, st.smss)
+                );
+                prop_assert_eq!(
+                    sb.next_seg(seq(una), seq(i64::from(m.nxt)), seq(high_rxt), rescue.map(seq), st.smss, st.new_data),
+                    m.next_seg(base, high_rxt, rescue, st.smss, st.new_data)
+                );
+                let head = (win > 0).then(|| {
+                    let end = (m.una + 1..m.nxt).find(|&x| m.sacked(x)).unwrap_or(m.nxt);
+                    (seq(una), ((end - m.una) as usize).min(st.smss))
+                });
+                prop_assert_eq!(sb.head_segment(seq(una), seq(i64::from(m.nxt)), st.smss), head);
+            }
+        }
+
+        /// Arbitrary sequence numbers never panic, whatever the caller or peer
+        /// says, and the scoreboard's invariants survive.
+        #[test]
+        fn arbitrary_input_never_panics(
+            calls in proptest::collection::vec(
+                (any::<u32>(), any::<u32>(), proptest::collection::vec((any::<u32>(), any::<u32>()), 0..6),
+                 any::<u32>(), proptest::option::of(any::<u32>()), 0..3000usize, any::<(bool, bool, bool)>()),
+                1..20,
+            )
+        ) {
+            let (mut sb, mut rs) = (Scoreboard::new(), RecoveryState::new());
+            for (una, nxt, blocks, q, rescue, smss, (adv, dup, new)) in calls {
+                let (una, nxt, q) = (SeqNumber(una), SeqNumber(nxt), SeqNumber(q));
+                let blocks: Vec<_> = blocks.into_iter().map(|(l, r)| (SeqNumber(l), SeqNumber(r))).collect();
+                let info = sb.on_ack(una, &blocks, nxt);
+                check_invariants(&sb);
+                prop_assert!(info.sacked_bytes <= window(una, nxt) as usize);
+                prop_assert!(info.invalid_blocks <= blocks.len());
+                let _ = sb.is_lost(q, smss);
+                let _ = sb.is_sacked(q);
+                prop_assert!(sb.pipe(una, nxt, q, smss) <= 2 * window(una, nxt) as usize);
+                match sb.next_seg(una, nxt, q, rescue.map(SeqNumber), smss, new) {
+                    NextSeg::Retransmit { len, .. } | NextSeg::Rescue { len, .. } => {
+                        prop_assert!(len >= 1 && len <= smss.max(1));
+                    }
+                    NextSeg::NewData | NextSeg::None => {}
+                }
+                let _ = sb.head_segment(una, nxt, smss);
+                let _ = rs.on_ack(&sb, una, nxt, adv, dup, smss);
+                rs.on_retransmit(q, smss);
+                if new {
+                    rs.on_rescue_retransmit();
+                }
+                let _ = rs.next_seg(&sb, una, nxt, smss, new);
+                let _ = rs.pipe(&sb, una, nxt, smss);
+                if adv && dup && new {
+                    sb.on_retransmit_timeout();
+                    rs.on_retransmit_timeout(nxt);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,239 @@
+//! TCP end to end over the in-memory link: handshakes, transfers both ways,
+//! closes, refusals, and byte-exact delivery under seeded faults.
+
+mod common;
+
+use std::net::SocketAddrV4;
+
+use common::{add_host, addr, network};
+use netstrata::link::{FaultConfig, MemoryNetwork};
+use netstrata::sim::{HostId, Simulation};
+use netstrata::transport::tcp::{State, TcpError, TcpHandle};
+use netstrata::{Duration, Instant};
+
+/// The byte at position `i` of a test stream (not periodic at any small
+/// period, so misplaced data is caught).
+fn pattern(i: u64) -> u8 {
+    let x = i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (x >> 56) as u8 ^ (i as u8)
+}
+
+/// Drives a one-way transfer of `len` bytes from `src`'s connection to
+/// `dst`'s; returns the virtual time it took, or panics with context.
+fn transfer(
+    sim: &mut Simulation,
+    src: (HostId, TcpHandle),
+    dst: (HostId, TcpHandle),
+    len: u64,
+    timeout: Duration,
+) -> Duration {
+    let start = sim.now();
+    let (mut sent, mut received) = (0u64, 0u64);
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut chunk = vec![0u8; 64 * 1024];
+    let mut closed = false;
+    let deadline = start + timeout;
+    while received < len || !sim.iface(dst.0).tcp().recv_eof(dst.1) {
+        assert!(
+            sim.now() < deadline,
+            "transfer stuck at {received}/{len} bytes (sent {sent}) after {:?}; sender {:?}, receiver {:?}",
+            sim.now() - start,
+            sim.iface(src.0).tcp().info(src.1),
+            sim.iface(dst.0).tcp().info(dst.1)
+        );
+        while sent < len {
+            let n = ((len - sent) as usize).min(chunk.len());
+            for (i, b) in chunk[..n].iter_mut().enumerate() {
+                *b = pattern(sent + i as u64);
+            }
+            let k = sim
+                .iface(src.0)
+                .tcp()
+                .send(src.1, &chunk[..n])
+                .expect("send");
+            sent += k as u64;
+            if k < n {
+                break;
+            }
+        }
+        if sent == len && !closed {
+            let now = sim.now();
+            sim.iface(src.0).tcp().shutdown(now, src.1).unwrap();
+            closed = true;
+        }
+        loop {
+            let n = sim.iface(dst.0).tcp().recv(dst.1, &mut buf).expect("recv");
+            if n == 0 {
+                break;
+            }
+            for (i, b) in buf[..n].iter().enumerate() {
+                let at = received + i as u64;
+                assert_eq!(*b, pattern(at), "byte {at} corrupt");
+            }
+            received += n as u64;
+        }
+        assert!(received <= len);
+        if received == len && sim.iface(dst.0).tcp().recv_eof(dst.1) {
+            break;
+        }
+        sim.step(Duration::from_millis(50));
+    }
+    sim.now() - start
+}
+
+/// Host `server` listens on port 80, `client` connects; returns both ends.
+fn connected(sim: &mut Simulation, client: HostId, server: HostId) -> (TcpHandle, TcpHandle) {
+    let server_addr = sim.iface(server).ipv4_addr();
+    let l = sim
+        .iface(server)
+        .tcp()
+        .listen(SocketAddrV4::new(server_addr, 80), 16)
+        .unwrap();
+    let now = sim.now();
+    let c = sim
+        .iface(client)
+        .tcp()
+        .connect(now, SocketAddrV4::new(server_addr, 80))
+        .unwrap();
+    let mut accepted = None;
+    assert!(
+        sim.run_while_not(Duration::from_secs(30), |s| {
+            if accepted.is_none() {
+                accepted = s.iface(server).tcp().accept(l).ok();
+            }
+            accepted.is_some() && s.iface(client).tcp().state(c) == Ok(State::Established)
+        }),
+        "no connection: client {:?}",
+        sim.iface(client).tcp().info(c)
+    );
+    (c, accepted.unwrap())
+}
+
+#[test]
+fn handshake_transfer_and_close() {
+    let (mut sim, h) = network(2, 1500);
+    let (c, s) = connected(&mut sim, h[0], h[1]);
+    assert_eq!(
+        sim.iface(h[1]).tcp().peer_addr(s).unwrap(),
+        sim.iface(h[0]).tcp().local_addr(c).unwrap()
+    );
+    transfer(
+        &mut sim,
+        (h[0], c),
+        (h[1], s),
+        1_000_000,
+        Duration::from_secs(60),
+    );
+    // The server closes too; both ends finish.
+    let now = sim.now();
+    sim.iface(h[1]).tcp().shutdown(now, s).unwrap();
+    sim.run_until(sim.now() + Duration::from_secs(1));
+    assert_eq!(sim.iface(h[0]).tcp().state(c), Ok(State::TimeWait));
+    assert_eq!(sim.iface(h[1]).tcp().state(s), Ok(State::Closed));
+    assert!(sim.iface(h[0]).tcp().recv_eof(c));
+}
+
+#[test]
+fn transfer_in_both_directions_at_once() {
+    let (mut sim, h) = network(2, 1500);
+    let (c, s) = connected(&mut sim, h[0], h[1]);
+    // Interleave: a->b then b->a on the same connection (half-closes).
+    transfer(
+        &mut sim,
+        (h[1], s),
+        (h[0], c),
+        300_000,
+        Duration::from_secs(60),
+    );
+    transfer(
+        &mut sim,
+        (h[0], c),
+        (h[1], s),
+        300_000,
+        Duration::from_secs(60),
+    );
+}
+
+#[test]
+fn connection_refused_by_closed_port() {
+    let (mut sim, h) = network(2, 1500);
+    let now = sim.now();
+    let c = sim
+        .iface(h[0])
+        .tcp()
+        .connect(now, SocketAddrV4::new(addr(2), 81))
+        .unwrap();
+    assert!(
+        sim.run_while_not(Duration::from_secs(5), |s| s.iface(h[0]).tcp().state(c)
+            == Ok(State::Closed))
+    );
+    assert_eq!(
+        sim.iface(h[0]).tcp().error(c),
+        Ok(Some(TcpError::ConnectionRefused))
+    );
+    assert_eq!(sim.iface(h[1]).counters().tcp.rst_sent, 1);
+}
+
+#[test]
+fn connect_to_silent_host_times_out() {
+    let (mut sim, h) = network(2, 1500);
+    let now = sim.now();
+    // Nobody has 192.0.2.77: ARP fails, SYNs go nowhere.
+    let c = sim
+        .iface(h[0])
+        .tcp()
+        .connect(now, SocketAddrV4::new(addr(77), 80))
+        .unwrap();
+    assert!(
+        sim.run_while_not(Duration::from_secs(300), |s| s.iface(h[0]).tcp().state(c)
+            == Ok(State::Closed))
+    );
+    assert_eq!(sim.iface(h[0]).tcp().error(c), Ok(Some(TcpError::TimedOut)));
+}
+
+fn faulty_pair(seed: u64, faults: FaultConfig) -> (Simulation, HostId, HostId) {
+    let net = MemoryNetwork::new(1500);
+    let mut sim = Simulation::new();
+    let a = add_host(&mut sim, &net, 1, Some((faults.clone(), seed)));
+    let b = add_host(&mut sim, &net, 2, Some((faults, seed ^ 0xdead_beef)));
+    (sim, a, b)
+}
+
+fn lossy(loss: f64) -> FaultConfig {
+    FaultConfig::default()
+        .with_loss(loss / 2.0) // applied on both tx and rx of each host
+        .with_duplicate(0.01)
+        .with_reorder(0.02, Duration::from_millis(3))
+        .with_corrupt(0.005)
+        .with_delay(Duration::from_millis(5))
+}
+
+#[test]
+fn exact_delivery_under_faults_many_seeds() {
+    for loss in [0.0, 0.01, 0.05] {
+        for seed in 0..8u64 {
+            let (mut sim, a, b) = faulty_pair(seed, lossy(loss));
+            let (c, s) = connected(&mut sim, a, b);
+            transfer(&mut sim, (a, c), (b, s), 200_000, Duration::from_secs(600));
+            transfer(&mut sim, (b, s), (a, c), 100_000, Duration::from_secs(600));
+            let _ = Instant::ZERO;
+        }
+    }
+}
+
+#[test]
+fn debug_print_stats() {
+    let (mut sim, a, b) = faulty_pair(3, lossy(0.05));
+    let (c, s) = connected(&mut sim, a, b);
+    let t = transfer(
+        &mut sim,
+        (a, c),
+        (b, s),
+        2_000_000,
+        Duration::from_secs(600),
+    );
+    eprintln!("took {t:?}");
+    eprintln!("sender {:#?}", sim.iface(a).tcp().info(c));
+    eprintln!("receiver {:#?}", sim.iface(b).tcp().info(s));
+    eprintln!("counters a {:#?}", sim.iface(a).counters().tcp);
+}
