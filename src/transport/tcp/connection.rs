@@ -369,6 +369,12 @@ pub struct Connection {
 
     // Timers (absolute deadlines).
     rto_at: Option<Instant>,
+    /// Tail loss probe timer (RFC 8985 §7).
+    tlp_at: Option<Instant>,
+    /// Send a tail loss probe now.
+    tlp_due: bool,
+    /// A probe is out and no ACK has advanced since.
+    tlp_outstanding: bool,
     delack_at: Option<Instant>,
     persist_at: Option<Instant>,
     persist_backoff: u32,
@@ -476,6 +482,9 @@ impl Connection {
             rescue_rxt: None,
             retries: 0,
             rto_at: None,
+            tlp_at: None,
+            tlp_due: false,
+            tlp_outstanding: false,
             delack_at: None,
             persist_at: None,
             persist_backoff: 0,
@@ -1167,10 +1176,13 @@ impl Connection {
         }
 
         // The retransmission timer (RFC 6298 §5.2–5.3).
+        self.tlp_outstanding = false;
         if self.snd_una == self.snd_max {
             self.rto_at = None;
+            self.tlp_at = None;
         } else {
             self.rto_at = Some(now + self.rtt.rto());
+            self.schedule_tlp(now);
         }
 
         if fin_acked {
@@ -1187,10 +1199,20 @@ impl Connection {
         if self.recovery.is_some() {
             return;
         }
-        let lost = if self.sack_ok {
-            self.dupacks >= DUP_THRESH || self.scoreboard.is_lost(self.snd_una, self.mss())
+        // Early retransmit (RFC 5827 §3.1): with fewer than four segments
+        // outstanding and nothing new to send, three duplicate ACKs can
+        // never come; lower the threshold to the outstanding segments - 1.
+        let mss = self.mss();
+        let outstanding = self.flight_size().div_ceil(mss) as u32;
+        let thresh = if outstanding < 4 && self.unsent_data() == 0 {
+            outstanding.saturating_sub(1).max(1)
         } else {
-            self.dupacks >= DUP_THRESH
+            DUP_THRESH
+        };
+        let lost = if self.sack_ok {
+            self.dupacks >= thresh || self.scoreboard.is_lost(self.snd_una, mss)
+        } else {
+            self.dupacks >= thresh
         };
         // RFC 6582 §3.2 step 2: not again for losses of a window already
         // recovered (`recover` is the highest sequence sent when the last
@@ -1212,6 +1234,7 @@ impl Connection {
         self.recover = self.snd_max;
         self.high_rxt = self.snd_una;
         self.rescue_rxt = None;
+        self.tlp_at = None;
         self.cc.on_congestion_event(now, self.flight_size());
         self.rtx_una = true;
         self.rtt_probe = None;
@@ -1292,11 +1315,12 @@ impl Connection {
     /// The earliest instant this connection needs attention, `now` if it
     /// has something to send.
     pub fn poll_at(&self, now: Instant) -> Option<Instant> {
-        if self.rst_now || self.ack_now || self.probe_now || self.wants_to_send() {
+        if self.rst_now || self.ack_now || self.probe_now || self.tlp_due || self.wants_to_send() {
             return Some(now);
         }
         [
             self.rto_at,
+            self.tlp_at,
             self.delack_at,
             self.persist_at,
             self.keepalive_at,
@@ -1330,6 +1354,9 @@ impl Connection {
         }
         if self.rto_at.is_some_and(|t| t <= now) {
             self.on_rto(now);
+        } else if self.tlp_at.is_some_and(|t| t <= now) {
+            self.tlp_at = None;
+            self.tlp_due = true;
         }
         if self.persist_at.is_some_and(|t| t <= now) {
             self.persist_at = None;
@@ -1385,6 +1412,9 @@ impl Connection {
         );
         self.retries += 1;
         self.stats.timeouts += 1;
+        self.tlp_at = None;
+        self.tlp_due = false;
+        self.tlp_outstanding = false;
         self.cc.on_retransmit_timeout(now, self.flight_size());
         self.rtt.on_timeout();
         self.rtt_probe = None;
@@ -1430,7 +1460,15 @@ impl Connection {
         } else {
             distance(self.snd_una, self.snd_nxt)
         };
-        let cwnd_room = self.cc.cwnd().saturating_sub(in_flight);
+        // Limited transmit (RFC 3042): each of the first two duplicate ACKs
+        // lets one new segment out beyond the congestion window, so a small
+        // window still produces the three duplicates fast retransmit needs.
+        let limited = if self.recovery.is_none() {
+            self.dupacks.min(2) as usize * self.mss()
+        } else {
+            0
+        };
+        let cwnd_room = (self.cc.cwnd() + limited).saturating_sub(in_flight);
         let peer_room = (self.snd_una + self.snd_wnd) - self.snd_nxt;
         cwnd_room.min(peer_room.max(0) as usize)
     }
@@ -1589,6 +1627,12 @@ impl Connection {
         if let Some(out) = self.poll_new_data(now) {
             return Some(out);
         }
+        if self.tlp_due {
+            self.tlp_due = false;
+            if let Some(out) = self.tail_loss_probe(now) {
+                return Some(out);
+            }
+        }
         if self.probe_now {
             self.probe_now = false;
             // A zero-window or keep-alive probe: one old sequence number,
@@ -1739,6 +1783,59 @@ impl Connection {
         None
     }
 
+    /// Arms the tail loss probe timer (RFC 8985 §7.2): two smoothed RTTs
+    /// after the last send or ACK, plus a worst-case delayed ACK when only
+    /// one segment is out, and never later than the retransmission timer.
+    fn schedule_tlp(&mut self, now: Instant) {
+        self.tlp_at = None;
+        if !self.sack_ok || self.recovery.is_some() || self.tlp_outstanding {
+            return;
+        }
+        let Some(srtt) = self.rtt.srtt() else { return };
+        if self.snd_una == self.snd_max || !self.state.is_synchronized() {
+            return;
+        }
+        let mut pto = srtt * 2;
+        if self.flight_size() <= self.mss() {
+            pto += Duration::from_millis(200);
+        } else {
+            pto += Duration::from_millis(2);
+        }
+        let at = now + pto;
+        if self.rto_at.is_none_or(|rto| at < rto) {
+            self.tlp_at = Some(at);
+        }
+    }
+
+    /// Sends the tail loss probe (RFC 8985 §7.3): a new segment if one may
+    /// go, else the last segment sent again, so that a loss at the tail of
+    /// a flight is reported by SACK and repaired by fast recovery rather
+    /// than by the retransmission timer.
+    fn tail_loss_probe(&mut self, now: Instant) -> Option<Outgoing> {
+        if self.snd_una == self.snd_max || self.recovery.is_some() {
+            return None;
+        }
+        let mss = self.mss();
+        let peer_room = (self.snd_una + self.snd_wnd) - self.snd_nxt;
+        let out = if self.unsent_data() > 0 && peer_room > 0 {
+            let len = self.unsent_data().min(mss).min(peer_room as usize);
+            self.data_segment(now, self.snd_nxt, len, false)
+        } else {
+            // The last data segment (the FIN rides along if it is due).
+            let data_end = self.snd_una + self.send_buf.len();
+            let start = if distance(self.snd_una, data_end) > mss {
+                data_end - mss
+            } else {
+                self.snd_una
+            };
+            self.data_segment(now, start, distance(start, data_end), true)
+        }?;
+        self.tlp_outstanding = true;
+        self.tlp_at = None;
+        self.rto_at = Some(now + self.rtt.rto());
+        Some(out)
+    }
+
     fn arm_persist(&mut self, now: Instant) {
         if self.persist_at.is_none() {
             let backoff = 1u32 << self.persist_backoff.min(10);
@@ -1795,6 +1892,9 @@ impl Connection {
         }
         if self.rto_at.is_none() {
             self.rto_at = Some(now + self.rtt.rto());
+        }
+        if !retransmission {
+            self.schedule_tlp(now);
         }
         self.stats.bytes_sent += len as u64;
         self.finish_output(&repr);
