@@ -65,11 +65,23 @@ pub fn write_header<W: Write + ?Sized>(w: &mut W) -> io::Result<()> {
 /// longer than [`SNAPLEN`] are cut (the record keeps the original length).
 /// Seconds beyond the 32-bit field (after 2106) saturate.
 pub fn write_record<W: Write + ?Sized>(w: &mut W, ts: Instant, frame: &[u8]) -> io::Result<()> {
+    write_record_cut(w, ts, frame, SNAPLEN)
+}
+
+/// As [`write_record`], keeping at most `snaplen` bytes of the frame (like
+/// `tcpdump -s`): enough for the headers of a bulk transfer without the
+/// payload.
+pub fn write_record_cut<W: Write + ?Sized>(
+    w: &mut W,
+    ts: Instant,
+    frame: &[u8],
+    snaplen: u32,
+) -> io::Result<()> {
     let micros = ts.total_micros();
     let secs = u32::try_from(micros / 1_000_000).unwrap_or(u32::MAX);
     let usecs = (micros % 1_000_000) as u32;
     let orig_len = u32::try_from(frame.len()).unwrap_or(u32::MAX);
-    let incl_len = orig_len.min(SNAPLEN);
+    let incl_len = orig_len.min(snaplen.min(SNAPLEN));
     let mut h = [0u8; RECORD_HEADER_LEN];
     h[0..4].copy_from_slice(&secs.to_le_bytes());
     h[4..8].copy_from_slice(&usecs.to_le_bytes());
@@ -97,6 +109,7 @@ pub struct PcapStats {
 pub struct PcapSink<W: Write> {
     writer: W,
     base: Duration,
+    snaplen: u32,
     stats: PcapStats,
 }
 
@@ -107,6 +120,7 @@ impl<W: Write> PcapSink<W> {
         let mut sink = PcapSink {
             writer,
             base: Duration::from_secs(base_secs),
+            snaplen: SNAPLEN,
             stats: PcapStats::default(),
         };
         if let Err(e) = write_header(&mut sink.writer) {
@@ -125,13 +139,19 @@ impl<W: Write> PcapSink<W> {
         }
     }
 
+    /// Keeps at most `snaplen` bytes of each frame from now on (at most
+    /// [`SNAPLEN`]).
+    pub fn set_snaplen(&mut self, snaplen: u32) {
+        self.snaplen = snaplen.clamp(1, SNAPLEN);
+    }
+
     /// Records `frame` as seen at `now`. Returns whether it was written.
     pub fn record(&mut self, now: Instant, frame: &[u8]) -> bool {
         if self.stats.error.is_some() {
             self.stats.lost += 1;
             return false;
         }
-        match write_record(&mut self.writer, now + self.base, frame) {
+        match write_record_cut(&mut self.writer, now + self.base, frame, self.snaplen) {
             Ok(()) => {
                 self.stats.written += 1;
                 true
@@ -211,6 +231,13 @@ impl<D: Device, W: Write> PcapWriter<D, W> {
             sink: PcapSink::new(writer, base_secs),
             mode: PcapMode::Both,
         }
+    }
+
+    /// Builder: keep at most `snaplen` bytes of each frame (headers only
+    /// for long captures).
+    pub fn with_snaplen(mut self, snaplen: u32) -> Self {
+        self.sink.set_snaplen(snaplen);
+        self
     }
 
     /// Builder: which directions to record.
@@ -366,6 +393,14 @@ mod tests {
         write_header(&mut out).unwrap();
         let big: Vec<u8> = (0..70_000u32).map(|i| i as u8).collect();
         write_record(&mut out, Instant::ZERO, &big).unwrap();
+        let mut cut = Vec::new();
+        write_record_cut(&mut cut, Instant::ZERO, &big, 100).unwrap();
+        assert_eq!(cut.len(), RECORD_HEADER_LEN + 100);
+        assert_eq!(u32::from_le_bytes(cut[8..12].try_into().unwrap()), 100);
+        assert_eq!(
+            u32::from_le_bytes(cut[12..16].try_into().unwrap()),
+            big.len() as u32
+        );
         let (_, recs) = parse(&out);
         assert_eq!(recs[0].orig_len, 70_000);
         assert_eq!(recs[0].data, big[..65535]);
