@@ -134,6 +134,9 @@ pub struct IcmpError {
     pub remote_addr: Ipv4Addr,
     /// The remote port.
     pub remote_port: u16,
+    /// The first 8 bytes of the quoted transport header (for TCP, the
+    /// ports and the sequence number, which RFC 5927 §4.1 checks).
+    pub transport_header: [u8; 8],
 }
 
 /// The kinds of ICMP error a transport socket is told about.
@@ -622,6 +625,7 @@ impl Ipv4Endpoint {
                 local_port: q.src_port,
                 remote_addr: q.dst_addr,
                 remote_port: q.dst_port,
+                transport_header: q.transport.first_chunk::<8>().copied().unwrap_or_default(),
             },
         );
     }

@@ -38,6 +38,8 @@ use std::net::SocketAddrV4;
 
 use bytes::Bytes;
 
+use crate::internet::IcmpErrorKind;
+use crate::internet::icmpv4::DstUnreachable;
 use crate::ratelimit::TokenBucket;
 use crate::time::{Duration, Instant};
 use crate::transport::tcp::congestion::{CongestionAlgorithm, CongestionControl};
@@ -1305,6 +1307,43 @@ impl Connection {
             // Our FIN is not acknowledged yet (that would be FIN-WAIT-2).
             State::FinWait1 => self.state = State::Closing,
             State::FinWait2 => self.enter_time_wait(now),
+            _ => {}
+        }
+    }
+
+    /// An ICMP error quoting a segment of ours that started at `seq`.
+    ///
+    /// Errors that don't quote a sequence number in `[SND.UNA, SND.MAX)`
+    /// are ignored (RFC 5927 §4.1). While connecting, port and protocol
+    /// unreachable are hard errors that refuse the connection (RFC 1122
+    /// §4.2.3.9, as Linux does); in a synchronized state every error is
+    /// soft and the connection carries on (RFC 5927 §4.2, RFC 5461).
+    /// "Fragmentation needed" lowers the MSS to the reported path MTU
+    /// (RFC 1191 §6.3) and retransmits at once.
+    pub fn on_icmp_error(&mut self, _now: Instant, kind: IcmpErrorKind, seq: SeqNumber) {
+        if !(seq_le(self.snd_una, seq) && seq_lt(seq, self.snd_max)) {
+            return;
+        }
+        match kind {
+            IcmpErrorKind::Unreachable(
+                DstUnreachable::PortUnreachable | DstUnreachable::ProtoUnreachable,
+            ) if self.state == State::SynSent => self.fail(TcpError::ConnectionRefused),
+            IcmpErrorKind::FragmentationNeeded { mtu } if mtu >= 68 => {
+                let mss = usize::from(mtu).saturating_sub(40).max(64);
+                if mss < self.peer_mss {
+                    log::debug!(
+                        "{} -> {}: path MTU {mtu}, MSS now {mss}",
+                        self.local,
+                        self.remote
+                    );
+                    self.peer_mss = mss;
+                    self.cc.set_mss(self.mss());
+                    // Resend what was too big (RFC 1191 §6.5).
+                    if self.state.is_synchronized() {
+                        self.snd_nxt = self.snd_una;
+                    }
+                }
+            }
             _ => {}
         }
     }

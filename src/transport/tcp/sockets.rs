@@ -794,13 +794,20 @@ impl TcpSockets {
         emit_segment(now, local, remote, &repr, None, ip, &mut self.stats);
     }
 
-    /// An ICMP error about one of our segments (RFC 5927 §4: only
-    /// soft errors are taken; they do not abort established connections).
-    pub fn icmp_error(&mut self, _now: Instant, error: &IcmpError) {
+    /// An ICMP error about one of our segments. Only errors quoting a
+    /// sequence number we have outstanding are believed (RFC 5927 §4.1);
+    /// see [`Connection::on_icmp_error`] for what each does.
+    pub fn icmp_error(&mut self, now: Instant, error: &IcmpError) {
         let local = SocketAddrV4::new(error.local_addr, error.local_port);
         let remote = SocketAddrV4::new(error.remote_addr, error.remote_port);
-        if self.demux.contains_key(&(local, remote)) {
-            log::debug!("ICMP {:?} for TCP {local} -> {remote}", error.kind);
+        let Some(&index) = self.demux.get(&(local, remote)) else {
+            return;
+        };
+        let h = &error.transport_header;
+        let seq = SeqNumber(u32::from_be_bytes([h[4], h[5], h[6], h[7]]));
+        if let Some(e) = self.slots[index as usize].entry.as_mut() {
+            e.conn.on_icmp_error(now, error.kind, seq);
+            self.mark_ready(index);
         }
     }
 

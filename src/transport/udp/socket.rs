@@ -540,6 +540,7 @@ mod tests {
             local_port: 4000,
             remote_addr: *remote.ip(),
             remote_port: remote.port(),
+            transport_header: [0; 8],
         };
         u.icmp_error(&error(SocketAddrV4::new(
             Ipv4Addr::new(198, 51, 100, 9),
