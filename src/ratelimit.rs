@@ -27,11 +27,24 @@ impl TokenBucket {
     /// Takes a token if one is available at `now`.
     pub fn try_take(&mut self, now: Instant) -> bool {
         if self.tokens < self.burst {
-            let elapsed = now - self.last_refill;
-            let new = (elapsed.as_micros() / self.interval.as_micros().max(1)) as u64;
+            let interval = u64::try_from(self.interval.as_micros())
+                .unwrap_or(u64::MAX)
+                .max(1);
+            let elapsed = u64::try_from((now - self.last_refill).as_micros()).unwrap_or(u64::MAX);
+            let new = elapsed / interval;
             if new > 0 {
-                self.tokens = (u64::from(self.tokens) + new).min(u64::from(self.burst)) as u32;
-                self.last_refill = now;
+                let tokens = u64::from(self.tokens).saturating_add(new);
+                if tokens >= u64::from(self.burst) {
+                    self.tokens = self.burst;
+                    self.last_refill = now;
+                } else {
+                    // Keep the part of an interval already elapsed: moving
+                    // the refill mark to `now` would drop it, and with
+                    // events arriving a little faster than one an interval
+                    // the bucket would refill at about half its rate.
+                    self.tokens = tokens as u32;
+                    self.last_refill += Duration::from_micros(new * interval);
+                }
             }
         } else {
             self.last_refill = now;
@@ -60,5 +73,21 @@ mod tests {
         assert!(!b.try_take(t0 + Duration::from_millis(100)));
         let later = t0 + Duration::from_secs(10);
         assert_eq!((0..10).filter(|_| b.try_take(later)).count(), 3);
+    }
+
+    /// Regression: the part of an interval elapsed before a refill used to
+    /// be dropped, so events 0.9 intervals apart got a token only every
+    /// other time once the burst was spent.
+    #[test]
+    fn refill_keeps_partial_intervals() {
+        let mut b = TokenBucket::new(2, 1000); // one token per millisecond
+        let t0 = Instant::from_secs(1);
+        assert!(b.try_take(t0));
+        // Events every 0.9 ms for 90 ms: the token left over and the 90 that
+        // accrue (the bucket never fills) are all taken.
+        let granted = (1..=100)
+            .filter(|i| b.try_take(t0 + Duration::from_micros(900 * i)))
+            .count();
+        assert_eq!(granted, 91);
     }
 }

@@ -517,6 +517,16 @@ impl Ipv4Endpoint {
                 return;
             }
         };
+        // An error whose quote is unreadable is malformed, like a bad
+        // checksum: counted once, as malformed, not also as delivered.
+        if let Some(invoking) = repr.invoking()
+            && icmpv4::quoted_addrs_and_ports(invoking).is_none()
+        {
+            log::trace!("dropping ICMP error from {}: unreadable quote", meta.src);
+            self.stats.icmp_rx_malformed += 1;
+            link.recycle(packet);
+            return;
+        }
         self.stats.rx_delivered += 1;
         match repr {
             Icmpv4Repr::EchoRequest { .. } => {
@@ -592,8 +602,8 @@ impl Ipv4Endpoint {
         invoking: &[u8],
         upper: &mut U,
     ) {
+        // Unreadable quotes were counted and dropped in `receive_icmp`.
         let Some(q) = icmpv4::quoted_addrs_and_ports(invoking) else {
-            self.stats.icmp_rx_malformed += 1;
             return;
         };
         if q.src_addr != self.address() {
@@ -601,8 +611,14 @@ impl Ipv4Endpoint {
         }
         let protocol = Protocol::from(q.protocol);
         if protocol == Protocol::Icmp {
-            // The quoted ICMP header's identifier sits where ports would be.
-            if let [_, _, _, _, a, b, ..] = *q.transport {
+            // Only an echo request of ours concerns a ping socket (as on
+            // Linux); its identifier sits after the type, code and
+            // checksum. Any other quoted ICMP message (an error we sent,
+            // an echo reply) concerns no socket, whatever those bytes hold.
+            let echo_request = u8::from(Icmpv4Message::EchoRequest);
+            if let [t, 0, _, _, a, b, ..] = *q.transport
+                && t == echo_request
+            {
                 self.pings
                     .deliver_error(now, reporter, u16::from_be_bytes([a, b]), kind);
             }

@@ -216,6 +216,8 @@ impl ArpCache {
 
     /// Adds an entry that never expires.
     pub fn insert_static(&mut self, ip: Ipv4Addr, mac: EthernetAddress) {
+        // Static entries are the administrator's choice: added even if the
+        // cache is full of entries that cannot be evicted.
         self.make_room(Instant::ZERO, ip);
         self.entries.insert(
             ip,
@@ -289,7 +291,15 @@ impl ArpCache {
                 reason: ArpDrop::TooManyPending,
             };
         }
-        self.make_room(now, ip);
+        // A cache full of resolutions in progress takes no more: the
+        // capacity bounds every entry, pending ones included.
+        if !self.make_room(now, ip) {
+            self.stats.dropped_queue_full += 1;
+            return Resolution::Dropped {
+                packet,
+                reason: ArpDrop::TooManyPending,
+            };
+        }
         let queued_bytes = packet.len();
         let mut queue = VecDeque::with_capacity(4);
         queue.push_back(packet);
@@ -345,8 +355,7 @@ impl ArpCache {
                 VecDeque::new()
             }
             None => {
-                if create {
-                    self.make_room(now, ip);
+                if create && self.make_room(now, ip) {
                     self.entries.insert(ip, fresh);
                 }
                 VecDeque::new()
@@ -421,9 +430,13 @@ impl ArpCache {
             .min()
     }
 
-    fn make_room(&mut self, now: Instant, incoming: Ipv4Addr) {
+    /// Makes room for an entry for `incoming`, evicting one if the cache is
+    /// full. Returns false if it is full of entries that cannot be evicted
+    /// (pending and permanent ones): possible when `capacity` is configured
+    /// at or below `max_pending`.
+    fn make_room(&mut self, now: Instant, incoming: Ipv4Addr) -> bool {
         if self.entries.len() < self.config.capacity || self.entries.contains_key(&incoming) {
-            return;
+            return true;
         }
         // Evict the non-pending, non-permanent entry closest to expiry.
         let victim = self
@@ -443,7 +456,9 @@ impl ArpCache {
             log::trace!("ARP cache full at {now}: evicting {ip}");
             self.entries.remove(&ip);
             self.stats.evictions += 1;
+            return true;
         }
+        false
     }
 }
 
@@ -460,6 +475,39 @@ mod tests {
 
     fn t(ms: u64) -> Instant {
         Instant::from_millis(ms)
+    }
+
+    /// Regression: with `capacity` at or below `max_pending`, resolutions
+    /// in progress (which cannot be evicted) used to grow the cache past
+    /// its capacity.
+    #[test]
+    fn capacity_bounds_pending_entries() {
+        let mut c = ArpCache::new(ArpConfig {
+            capacity: 2,
+            max_pending: 8,
+            ..ArpConfig::default()
+        });
+        for n in 1..=2 {
+            assert!(matches!(
+                c.resolve(t(0), Ipv4Addr::new(192, 0, 2, n), pkt(n)),
+                Resolution::Queued { send_request: true }
+            ));
+        }
+        assert!(matches!(
+            c.resolve(t(0), Ipv4Addr::new(192, 0, 2, 3), pkt(3)),
+            Resolution::Dropped {
+                reason: ArpDrop::TooManyPending,
+                ..
+            }
+        ));
+        // Nor does an ARP request addressed to us add an entry.
+        c.learn(
+            t(0),
+            Ipv4Addr::new(192, 0, 2, 4),
+            EthernetAddress::local(4),
+            true,
+        );
+        assert_eq!(c.len(), 2);
     }
 
     #[test]
