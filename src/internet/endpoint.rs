@@ -254,6 +254,8 @@ pub struct IpStats {
     pub tx_link_errors: u64,
     /// Datagrams looped back to this host.
     pub loopback: u64,
+    /// Datagrams to this host dropped because the loopback queue was full.
+    pub loopback_dropped: u64,
     /// ICMP messages dropped: malformed or bad checksum.
     pub icmp_rx_malformed: u64,
     /// Echo requests received.
@@ -797,6 +799,9 @@ impl Ipv4Endpoint {
             if self.loopback.len() < self.config.loopback_queue {
                 self.stats.loopback += 1;
                 self.loopback.push_back(packet);
+            } else {
+                // Like a full device queue: dropped, counted, not an error.
+                self.stats.loopback_dropped += 1;
             }
             return Ok(());
         }
