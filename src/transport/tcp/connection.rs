@@ -115,7 +115,9 @@ pub struct TcpConfig {
     pub nodelay: bool,
     /// Congestion control algorithm.
     pub congestion: CongestionAlgorithm,
-    /// Retransmission timer bounds.
+    /// Retransmission timer bounds. Default: Linux's (RTO at least
+    /// SRTT + 200 ms), which keeps delayed ACKs from causing spurious
+    /// timeouts on paths with a steady RTT.
     pub rtt: RttConfig,
     /// SYN (or SYN-ACK) retransmissions before giving up (Linux: 6).
     pub syn_retries: u32,
@@ -149,7 +151,7 @@ impl Default for TcpConfig {
             recv_buffer: 256 * 1024,
             nodelay: false,
             congestion: CongestionAlgorithm::default(),
-            rtt: RttConfig::default(),
+            rtt: RttConfig::linux(),
             syn_retries: 6,
             max_retransmissions: 15,
             msl: Duration::from_secs(30),
