@@ -777,7 +777,11 @@ impl Connection {
         }
         match self.state {
             State::SynSent => self.enter_closed(),
-            State::SynReceived | State::Established => {
+            // RFC 9293 §3.10.4: in SYN-RECEIVED the FIN waits until the
+            // handshake completes (the ACK of our SYN then moves the
+            // connection straight to FIN-WAIT-1).
+            State::SynReceived => self.fin_queued = true,
+            State::Established => {
                 self.fin_queued = true;
                 self.state = State::FinWait1;
             }
