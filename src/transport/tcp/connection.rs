@@ -1716,6 +1716,10 @@ impl Connection {
 
     fn poll_handshake(&mut self, now: Instant) -> Option<Outgoing> {
         if !self.syn_due {
+            // Nothing but the SYN (or SYN-ACK) goes out before the
+            // handshake completes; an ACK asked for meanwhile is moot.
+            self.ack_now = false;
+            self.probe_now = false;
             return None;
         }
         self.syn_due = false;
