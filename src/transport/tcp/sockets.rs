@@ -624,6 +624,9 @@ impl TcpSockets {
         let data = if repr.payload_len > 0 {
             payload.freeze()
         } else {
+            // A pure ACK: its buffer goes back to the pool, to carry one
+            // of our segments next.
+            ip.recycle(payload);
             Bytes::new()
         };
 
