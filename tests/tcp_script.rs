@@ -1,0 +1,1178 @@
+//! TCP segment by segment: packetdrill-style scripts against one
+//! `TcpSockets`, each a short story of one behaviour and the RFC it
+//! follows. The syntax is described in `script/mod.rs`; in brief, `<` is a
+//! segment the peer sends, `>` one the stack must send at exactly that
+//! (virtual) millisecond, sequence numbers are relative to each side's ISN,
+//! and the other lines are user calls and checks.
+//!
+//! The stack's MSS is 1460 (MTU 1500). Most scripts use a peer that offers
+//! an MSS of 1000 and nothing else, so segments are round numbers and
+//! windows unscaled, and establish at 100 ms: the handshake's RTT sample
+//! of 100 ms gives SRTT 100, RTTVAR 50, RTO = 100 + 4·50 = 300 ms.
+
+mod script;
+
+use netstrata::transport::tcp::{CongestionAlgorithm, TcpConfig};
+use netstrata::{Duration, Instant};
+use script::Script;
+
+/// Active open to a peer offering only MSS 1000: ESTABLISHED at 100 ms.
+fn established(config: TcpConfig) -> Script {
+    established_with(config, "<mss 1000>")
+}
+
+/// Active open; the peer's SYN-ACK carries `options`. ESTABLISHED at
+/// 100 ms, with our ACK of the SYN-ACK matched.
+fn established_with(config: TcpConfig, options: &str) -> Script {
+    let mut s = Script::new(config);
+    s.run(&format!(
+        "
+        0    connect
+        0    > S 0:0(0)
+        +100 < S. 0:0(0) ack 1 win 65535 {options}
+        +0   > . 1:1(0) ack 1
+        "
+    ));
+    s
+}
+
+/// The first 16 data segments are ACKed at once (the quick-ack phase of
+/// slow start, as Linux does); runs them so delayed ACKs can be seen. The
+/// peer's next byte is then 16001.
+fn after_quickack(s: &mut Script) {
+    let mut text = String::new();
+    for i in 0..16 {
+        let (a, b) = (1 + 1000 * i, 1001 + 1000 * i);
+        text += &format!("+0 < . {a}:{b}(1000) ack 1\n+0 > . 1:1(0) ack {b}\n");
+    }
+    s.run(&text);
+}
+
+fn newreno() -> TcpConfig {
+    TcpConfig {
+        congestion: CongestionAlgorithm::NewReno,
+        ..TcpConfig::default()
+    }
+}
+
+// ----------------------------------------------------------------------
+// Opening: options negotiated (RFC 7323 §2.2, §3.2; RFC 2018 §2;
+// RFC 9293 §3.7.1).
+
+#[test]
+fn active_open_peer_offers_everything() {
+    // Our SYN offers everything; the peer does too, so everything is on:
+    // our windows are scaled by 3 (256 KiB buffer), timestamps echo the
+    // peer's, and the MSS leaves room for the 12-byte timestamp option.
+    let mut s = Script::default();
+    s.run(
+        "
+        0    connect
+        0    > S 0:0(0) win 65535 <mss 1460,sackOK,TS val 0 ecr 0,wscale 3>
+        +50  < S. 0:0(0) ack 1 win 65535 <mss 1460,sackOK,TS val 700 ecr 0,wscale 7>
+        +0   > . 1:1(0) ack 1 win 32768 <TS val 50 ecr 700>
+        +0   state ESTABLISHED
+        +10  send 3000
+        +0   > . 1:1449(1448) ack 1 win 32768 <TS val 60 ecr 700>
+        +0   > . 1449:2897(1448) ack 1 win 32768 <TS val 60 ecr 700>
+        +0   > P. 2897:3001(104) ack 1 win 32768 <TS val 60 ecr 700>
+        // Out of order: SACK is permitted, so the duplicate ACK carries
+        // a block.
+        +10  < . 1001:2001(1000) ack 3001 win 500 <TS val 710 ecr 60>
+        +0   > . 3001:3001(0) ack 1 win 32768 <TS val 70 ecr 700,sack 1001:2001>
+        ",
+    );
+    // The peer's window of 500 is scaled by its shift of 7.
+    assert_eq!(s.tcp.info(s.handle()).unwrap().peer_window, 500 << 7);
+    assert_eq!(s.tcp.info(s.handle()).unwrap().mss, 1448);
+}
+
+#[test]
+fn active_open_peer_offers_nothing() {
+    // No options at all: MSS 536 (RFC 9293 §3.7.1), no scaling (our
+    // window is the 16-bit maximum), no timestamps, no SACK.
+    let mut s = Script::default();
+    s.run(
+        "
+        0    connect
+        0    > S 0:0(0) win 65535 <mss 1460,sackOK,TS val 0 ecr 0,wscale 3>
+        +50  < S. 0:0(0) ack 1 win 8000
+        +0   > . 1:1(0) ack 1 win 65535 <>
+        +10  send 1000
+        +0   > . 1:537(536) ack 1 win 65535 <>
+        +0   > P. 537:1001(464) ack 1 win 65535 <>
+        // Out of order, but SACK was not permitted: a plain duplicate ACK.
+        +10  < . 1001:2001(1000) ack 1001
+        +0   > . 1001:1001(0) ack 1 win 65535 <>
+        ",
+    );
+    assert_eq!(s.tcp.info(s.handle()).unwrap().peer_window, 8000);
+}
+
+#[test]
+fn active_open_window_scale_only_if_both_offer() {
+    // The peer scales; so do we.
+    let mut s = Script::default();
+    s.run(
+        "
+        0    connect
+        0    > S 0:0(0) win 65535 <mss 1460,sackOK,TS val 0 ecr 0,wscale 3>
+        +50  < S. 0:0(0) ack 1 win 1000 <mss 1460,wscale 0>
+        +0   > . 1:1(0) ack 1 win 32768 <>
+        ",
+    );
+    // We do not offer it: a peer's wscale in the SYN-ACK is ignored
+    // (RFC 7323 §2.2), both directions unscaled.
+    let mut s = Script::new(TcpConfig {
+        window_scaling: false,
+        ..TcpConfig::default()
+    });
+    s.run(
+        "
+        0    connect
+        0    > S 0:0(0) win 65535 <mss 1460,sackOK,TS val 0 ecr 0>
+        +50  < S. 0:0(0) ack 1 win 1000 <mss 1460,wscale 5>
+        +0   > . 1:1(0) ack 1 win 65535 <>
+        ",
+    );
+    assert_eq!(s.tcp.info(s.handle()).unwrap().peer_window, 1000);
+}
+
+#[test]
+fn active_open_timestamps_only() {
+    // Timestamps alone: echoed from then on, 12 bytes off the MSS.
+    let mut s = Script::default();
+    s.run(
+        "
+        0    connect
+        0    > S 0:0(0) win 65535 <mss 1460,sackOK,TS val 0 ecr 0,wscale 3>
+        +50  < S. 0:0(0) ack 1 win 65535 <mss 1460,TS val 9000 ecr 0>
+        +0   > . 1:1(0) ack 1 win 65535 <TS val 50 ecr 9000>
+        +20  send 2000
+        +0   > . 1:1449(1448) ack 1 <TS val 70 ecr 9000>
+        +0   > P. 1449:2001(552) ack 1 <TS val 70 ecr 9000>
+        +30  < . 1:1(0) ack 2001 <TS val 9030 ecr 70>
+        +10  < P. 1:11(10) ack 2001 <TS val 9040 ecr 70>
+        +0   > . 2001:2001(0) ack 11 <TS val 110 ecr 9040>
+        ",
+    );
+}
+
+#[test]
+fn active_open_sack_only() {
+    // SACK alone: SACK blocks, no timestamps, no scaling.
+    let mut s = Script::default();
+    s.run(
+        "
+        0    connect
+        0    > S 0:0(0) win 65535 <mss 1460,sackOK,TS val 0 ecr 0,wscale 3>
+        +50  < S. 0:0(0) ack 1 win 65535 <mss 1000,sackOK>
+        +0   > . 1:1(0) ack 1 win 65535 <>
+        +10  < . 2001:3001(1000) ack 1
+        +0   > . 1:1(0) ack 1 <sack 2001:3001>
+        ",
+    );
+}
+
+#[test]
+fn passive_open_syn_ack_mirrors_the_syn() {
+    // Everything offered: everything answered.
+    let mut s = Script::default();
+    s.run(
+        "
+        0    listen
+        +10  < S 0:0(0) win 65535 <mss 1000,sackOK,TS val 500 ecr 0,wscale 2>
+        +0   > S. 0:0(0) ack 1 win 65535 <mss 1460,sackOK,TS val 10 ecr 500,wscale 3>
+        +0   accept none
+        +40  < . 1:1(0) ack 1 win 1000 <TS val 540 ecr 10>
+        +0   accept
+        +0   state ESTABLISHED
+        +0   send 10
+        +0   > P. 1:11(10) ack 1 win 32768 <TS val 50 ecr 540>
+        ",
+    );
+    assert_eq!(s.tcp.info(s.handle()).unwrap().peer_window, 4000);
+    // Only SACK offered: only SACK (and our MSS) answered.
+    s.run(
+        "
+        +0   peer 50001
+        +0   < S 0:0(0) win 65535 <mss 1000,sackOK>
+        +0   > S. 0:0(0) ack 1 win 65535 <mss 1460,sackOK>
+        +0   peer 50002
+        +0   < S 0:0(0) win 65535
+        +0   > S. 0:0(0) ack 1 win 65535 <mss 1460>
+        +0   peer 50003
+        +0   < S 0:0(0) win 65535 <wscale 9>
+        +0   > S. 0:0(0) ack 1 win 65535 <mss 1460,wscale 3>
+        ",
+    );
+}
+
+#[test]
+fn passive_open_lost_syn_ack() {
+    // The SYN-ACK is lost: the peer's retransmitted SYN is answered with
+    // the SYN-ACK again at once; without it the SYN-ACK is retransmitted
+    // on the 1 s initial RTO.
+    let mut s = Script::default();
+    s.run(
+        "
+        0     listen
+        0     < S 0:0(0) win 65535 <mss 1000>
+        0     > S. 0:0(0) ack 1 <mss 1460>
+        1000  > S. 0:0(0) ack 1 <mss 1460>
+        +500  < S 0:0(0) win 65535 <mss 1000>
+        +0    > S. 0:0(0) ack 1 <mss 1460>
+        +10   < . 1:1(0) ack 1
+        +0    accept
+        +0    state ESTABLISHED
+        ",
+    );
+}
+
+#[test]
+fn syn_ack_with_bad_ack_in_syn_received_is_reset() {
+    // RFC 9293 §3.10.7.4, SYN-RECEIVED: an unacceptable ACK gets
+    // <SEQ=SEG.ACK><CTL=RST>, and the half-open connection stays.
+    let mut s = Script::default();
+    s.run(
+        "
+        0     listen
+        0     < S 0:0(0) win 65535 <mss 1000>
+        0     > S. 0:0(0) ack 1 <mss 1460>
+        +10   < . 1:1(0) ack 77
+        +0    > R 77:77(0) win 0
+        +10   < . 1:1(0) ack 1
+        +0    accept
+        ",
+    );
+}
+
+// ----------------------------------------------------------------------
+// SYN retransmission (RFC 6298 §2.1, §5.5; RFC 9293 §3.8.3).
+
+#[test]
+fn syn_retransmitted_with_backoff_then_gives_up() {
+    // 1 s initial RTO, doubling: SYNs at 0, 1, 3, 7, 15, 31, 63 s, and after
+    // syn_retries (6) retransmissions the connect fails at 127 s — as
+    // Linux's default tcp_syn_retries = 6.
+    let mut s = Script::default();
+    s.run(
+        "
+        0       connect
+        0       > S 0:0(0) <mss 1460,sackOK,TS val 0 ecr 0,wscale 3>
+        1s      > S 0:0(0) <mss 1460,sackOK,TS val 1000 ecr 0,wscale 3>
+        3s      > S 0:0(0)
+        7s      > S 0:0(0)
+        15s     > S 0:0(0)
+        31s     > S 0:0(0)
+        63s     > S 0:0(0)
+        126.9s  state SYN-SENT
+        127s    state CLOSED
+        +0      error TimedOut
+        +100s   > none
+        ",
+    );
+}
+
+#[test]
+fn syn_retransmitted_then_answered() {
+    // After a lost SYN the RTO is 3 s when data transfer begins (RFC 6298
+    // §5.7), the handshake RTT not being measurable (Karn).
+    let mut s = Script::default();
+    s.run(
+        "
+        0       connect
+        0       > S 0:0(0)
+        1s      > S 0:0(0)
+        +100    < S. 0:0(0) ack 1 win 65535 <mss 1000>
+        +0      > . 1:1(0) ack 1
+        +0      send 1000
+        +0      > P. 1:1001(1000) ack 1
+        +3s     > P. 1:1001(1000) ack 1
+        ",
+    );
+}
+
+// ----------------------------------------------------------------------
+// Simultaneous open (RFC 9293 §3.5, figure 8).
+
+#[test]
+fn simultaneous_open() {
+    let mut s = Script::default();
+    s.run(
+        "
+        0     connect
+        0     > S 0:0(0) <mss 1460,sackOK,TS val 0 ecr 0,wscale 3>
+        // The SYNs cross: we answer with a SYN-ACK that offers only what
+        // the peer's SYN offered.
+        +10   < S 0:0(0) win 65535 <mss 1000>
+        +0    > S. 0:0(0) ack 1 win 65535 <mss 1460>
+        +0    state SYN-RECEIVED
+        // The peer's SYN-ACK completes the handshake (figure 8, line 6).
+        +10   < S. 0:0(0) ack 1 win 65535 <mss 1000>
+        +0    state ESTABLISHED
+        +0    send 10
+        +0    > P. 1:11(10) ack 1
+        ",
+    );
+}
+
+// ----------------------------------------------------------------------
+// Resets (RFC 9293 §3.10.7.1, §3.10.7.3).
+
+#[test]
+fn closed_port_answers_with_rst() {
+    let mut s = Script::default();
+    s.run(
+        "
+        0    local 9
+        // With an ACK: <SEQ=SEG.ACK><CTL=RST>.
+        0    < . 0:0(0) ack 5000
+        +0   > R 5000:5000(0) win 0 <>
+        +0   < P. 0:100(100) ack 7
+        +0   > R 7:7(0) win 0 <>
+        // Without: <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>, SYN and FIN
+        // counting in the length.
+        +0   < S 0:0(0)
+        +0   > R. 0:0(0) ack 1 win 0 <>
+        +0   < P 0:100(100)
+        +0   > R. 0:0(0) ack 100 win 0 <>
+        +0   < SF 0:0(0)
+        +0   > R. 0:0(0) ack 2 win 0 <>
+        // A RST is never answered.
+        +0   < R 0:0(0)
+        +0   < R. 0:0(0) ack 1
+        +1s  > none
+        ",
+    );
+    let st = s.tcp.stats();
+    assert_eq!((st.rx_no_socket, st.rst_sent), (7, 5));
+}
+
+#[test]
+fn rst_in_syn_sent() {
+    // An acceptable ACK with RST: refused.
+    let mut s = Script::default();
+    s.run(
+        "
+        0    connect
+        0    > S 0:0(0)
+        // RST without ACK, or with an unacceptable ACK: ignored.
+        +10  < R 0:0(0)
+        +0   < R. 0:0(0) ack 5
+        +0   state SYN-SENT
+        // An unacceptable ACK without RST: answered with RST.
+        +0   < . 0:0(0) ack 5
+        +0   > R 5:5(0)
+        +0   state SYN-SENT
+        +10  < R. 0:0(0) ack 1
+        +0   state CLOSED
+        +0   error ConnectionRefused
+        +10s > none
+        ",
+    );
+}
+
+// ----------------------------------------------------------------------
+// RFC 5961: blind in-window attacks.
+
+#[test]
+fn rst_in_window_gets_challenge_ack_exact_rst_resets() {
+    let mut s = established(TcpConfig::default());
+    s.run(
+        "
+        // In the window but not at RCV.NXT: a challenge ACK (§3.2).
+        +10  < R 500:500(0)
+        +0   > . 1:1(0) ack 1
+        +0   state ESTABLISHED
+        +0   < R. 64000:64000(0) ack 1
+        +0   > . 1:1(0) ack 1
+        // Outside the window: ignored.
+        +0   < R 70000:70000(0)
+        +0   < R -5:-5(0)
+        +0   state ESTABLISHED
+        // Exactly RCV.NXT: reset.
+        +10  < R 1:1(0)
+        +0   state CLOSED
+        +0   error ConnectionReset
+        +1s  > none
+        ",
+    );
+    assert_eq!(s.tcp.info(s.handle()).unwrap().stats.challenge_acks, 2);
+}
+
+#[test]
+fn syn_in_established_gets_challenge_ack() {
+    // RFC 5961 §4.2: whatever its sequence number.
+    let mut s = established(TcpConfig::default());
+    s.run(
+        "
+        +10  < S 1000:1000(0) win 1000
+        +0   > . 1:1(0) ack 1
+        +0   < S 900000:900000(0) win 1000
+        +0   > . 1:1(0) ack 1
+        +0   < S. 0:0(0) ack 1 win 65535 <mss 1000>
+        +0   > . 1:1(0) ack 1
+        +0   state ESTABLISHED
+        ",
+    );
+}
+
+#[test]
+fn unacceptable_acks() {
+    let mut s = established(TcpConfig::default());
+    s.run(
+        "
+        +10  send 1000
+        +0   > P. 1:1001(1000) ack 1
+        // It acknowledges data not yet sent: ACK and drop, data included
+        // (RFC 9293 §3.10.7.4; RFC 5961 §5.2).
+        +10  < P. 1:101(100) ack 5000
+        +0   > . 1001:1001(0) ack 1
+        // Too old (below SND.UNA - MAX.SND.WND): challenge ACK, dropped.
+        +0   < . 1:101(100) ack -70000
+        +0   > . 1001:1001(0) ack 1
+        // Old but within MAX.SND.WND: acceptable, the data is taken.
+        +0   < P. 1:101(100) ack -60000
+        +0   > . 1001:1001(0) ack 101
+        +0   recv 100
+        ",
+    );
+}
+
+#[test]
+fn challenge_acks_are_rate_limited() {
+    // RFC 5961 §7: at most 10 at once per connection, then 10 per second.
+    let mut s = established(TcpConfig::default());
+    let mut text = String::new();
+    for _ in 0..10 {
+        text += "+0 < R 500:500(0)\n+0 > . 1:1(0) ack 1\n";
+    }
+    text += "+0 < R 500:500(0)\n+0 < S 500:500(0)\n+99 > none\n";
+    text += "+1 < R 500:500(0)\n+0 > . 1:1(0) ack 1\n+0 < R 500:500(0)\n+1s > none\n";
+    s.run(&text);
+    assert_eq!(s.tcp.info(s.handle()).unwrap().stats.challenge_acks, 11);
+}
+
+// ----------------------------------------------------------------------
+// Receiving: delayed ACKs, out of order, SACK (RFC 9293 §3.8.6.3; RFC
+// 5681 §4.2; RFC 2018; RFC 2883).
+
+#[test]
+fn delayed_ack() {
+    let mut s = established(TcpConfig::default());
+    after_quickack(&mut s);
+    s.run(
+        "
+        // A lone full segment: ACKed when the 40 ms timer fires.
+        +100 < . 16001:17001(1000) ack 1
+        +40  > . 1:1(0) ack 17001
+        // Every second full segment: at once.
+        +100 < . 17001:18001(1000) ack 1
+        +5   < . 18001:19001(1000) ack 1
+        +0   > . 1:1(0) ack 19001
+        // A small pushed segment (end of a message): at once, which breaks
+        // the Nagle / delayed ACK stall of request-response exchanges.
+        +100 < P. 19001:19101(100) ack 1
+        +0   > . 1:1(0) ack 19101
+        // A small segment without PSH: delayed.
+        +100 < . 19101:19201(100) ack 1
+        +40  > . 1:1(0) ack 19201
+        ",
+    );
+}
+
+#[test]
+fn out_of_order_and_sack() {
+    let mut s = established_with(TcpConfig::default(), "<mss 1000,sackOK>");
+    after_quickack(&mut s);
+    s.run(
+        "
+        // A hole: duplicate ACK at once, with the block (RFC 5681 §4.2).
+        +100 < . 17001:18001(1000) ack 1
+        +0   > . 1:1(0) ack 16001 <sack 17001:18001>
+        // Another block: the newest first (RFC 2018 §4).
+        +0   < . 19001:20001(1000) ack 1
+        +0   > . 1:1(0) ack 16001 <sack 19001:20001 17001:18001>
+        // The first hole filled: ACK at once.
+        +10  < . 16001:17001(1000) ack 1
+        +0   > . 1:1(0) ack 18001 <sack 19001:20001>
+        +10  < . 18001:19001(1000) ack 1
+        +0   > . 1:1(0) ack 20001 <>
+        // A duplicate: D-SACK (RFC 2883 §4) at once.
+        +10  < . 18001:19001(1000) ack 1
+        +0   > . 1:1(0) ack 20001 <sack 18001:19001>
+        // Partly old: D-SACK of the old part, the rest taken.
+        +10  < . 19501:20501(1000) ack 1
+        +0   > . 1:1(0) ack 20501 <sack 19501:20001>
+        +0   recv 20500
+        ",
+    );
+}
+
+#[test]
+fn out_of_order_without_sack_is_plain_dup_ack() {
+    let mut s = established(TcpConfig::default());
+    after_quickack(&mut s);
+    s.run(
+        "
+        +100 < . 17001:18001(1000) ack 1
+        +0   > . 1:1(0) ack 16001 <>
+        +0   < . 18001:19001(1000) ack 1
+        +0   > . 1:1(0) ack 16001 <>
+        +0   < . 16001:17001(1000) ack 1
+        +0   > . 1:1(0) ack 19001 <>
+        +0   < . 18001:19001(1000) ack 1
+        +0   > . 1:1(0) ack 19001 <>
+        ",
+    );
+}
+
+#[test]
+fn reading_does_not_send_useless_window_updates() {
+    // The peer does not scale, so the most we can advertise is 65535; our
+    // 256 KiB buffer is far larger. Reading cannot move the advertised
+    // edge, so it must not send an ACK: to the sender such an ACK is a
+    // duplicate ACK, and three of them a spurious fast retransmit.
+    let mut s = established(TcpConfig::default());
+    s.run(
+        "
+        +10  < P. 1:1001(1000) ack 1
+        +0   > . 1:1(0) ack 1001 win 65535
+        +10  recv 300
+        +0   recv 300
+        +0   recv 300
+        +0   recv 100
+        +1s  > none
+        ",
+    );
+}
+
+// ----------------------------------------------------------------------
+// Retransmission timeout (RFC 6298).
+
+#[test]
+fn retransmission_timeout_backoff_and_karn() {
+    let mut s = established(newreno());
+    s.run(
+        "
+        // A sample of 100 ms: SRTT 100, RTTVAR 37.5, RTO 250.
+        +100 send 1000
+        +0   > P. 1:1001(1000) ack 1
+        +100 < . 1:1(0) ack 1001
+        // Lost: retransmitted after 250 ms, then 500 ms later.
+        +100 send 1000
+        +0   > P. 1001:2001(1000) ack 1
+        +250 > P. 1001:2001(1000) ack 1
+        +500 > P. 1001:2001(1000) ack 1
+        // The ACK of a retransmission is ambiguous: no sample, and the
+        // backed-off RTO (1000 ms) stays until a valid sample (Karn's
+        // algorithm, RFC 6298 §3 and the note after §5.7; Linux too).
+        +50  < . 1:1(0) ack 2001
+        +10  send 1000
+        +0   > P. 2001:3001(1000) ack 1
+        +1000 > P. 2001:3001(1000) ack 1
+        +10  < . 1:1(0) ack 3001
+        // A valid sample (100 ms) collapses it: RTTVAR 28.125, RTO 212.5.
+        +10  send 1000
+        +0   > P. 3001:4001(1000) ack 1
+        +100 < . 1:1(0) ack 4001
+        +0   send 1000
+        +0   > P. 4001:5001(1000) ack 1
+        +212.5 > P. 4001:5001(1000) ack 1
+        ",
+    );
+    let info = s.tcp.info(s.handle()).unwrap();
+    assert_eq!(info.srtt, Some(Duration::from_millis(100)));
+    assert_eq!(info.stats.timeouts, 4);
+}
+
+#[test]
+fn retransmission_timeout_resends_everything_outstanding() {
+    // Go-back-N after a timeout, one segment (the loss window) first,
+    // then slow start (RFC 5681 §3.1, RFC 6298 §5.4).
+    let mut s = established(newreno());
+    s.run(
+        "
+        +100 send 3000
+        +0   > . 1:1001(1000) ack 1
+        +0   > . 1001:2001(1000) ack 1
+        +0   > P. 2001:3001(1000) ack 1
+        +300 > . 1:1001(1000) ack 1
+        +10  < . 1:1(0) ack 1001
+        +0   > . 1001:2001(1000) ack 1
+        +0   > P. 2001:3001(1000) ack 1
+        +10  < . 1:1(0) ack 3001
+        +1s  > none
+        ",
+    );
+}
+
+#[test]
+fn gives_up_after_max_retransmissions() {
+    let mut s = established(TcpConfig {
+        max_retransmissions: 3,
+        ..TcpConfig::default()
+    });
+    s.run(
+        "
+        +100 send 100
+        +0   > P. 1:101(100) ack 1
+        +300 > P. 1:101(100) ack 1
+        +600 > P. 1:101(100) ack 1
+        +1200 > P. 1:101(100) ack 1
+        +2400 state CLOSED
+        +0   error TimedOut
+        ",
+    );
+}
+
+// ----------------------------------------------------------------------
+// Fast retransmit and recovery (RFC 5681 §3.2, RFC 6582, RFC 6675).
+
+#[test]
+fn fast_retransmit_newreno() {
+    // No SACK: NewReno. Segments 2 and 4 of 6 are lost.
+    let mut s = established(newreno());
+    s.run(
+        "
+        +100 send 6000
+        +0   > . 1:1001(1000) ack 1
+        +0   > . 1001:2001(1000) ack 1
+        +0   > . 2001:3001(1000) ack 1
+        +0   > . 3001:4001(1000) ack 1
+        +0   > . 4001:5001(1000) ack 1
+        +0   > P. 5001:6001(1000) ack 1
+        +100 < . 1:1(0) ack 1001
+        +0   < . 1:1(0) ack 1001
+        +0   < . 1:1(0) ack 1001
+        // The third duplicate: fast retransmit.
+        +0   < . 1:1(0) ack 1001
+        +0   > . 1001:2001(1000) ack 1
+        +0   < . 1:1(0) ack 1001
+        // A partial ACK: the next hole is retransmitted at once (RFC 6582
+        // §3.2 step 5).
+        +100 < . 1:1(0) ack 3001
+        +0   > . 3001:4001(1000) ack 1
+        // The full ACK ends recovery.
+        +100 < . 1:1(0) ack 6001
+        +1s  > none
+        ",
+    );
+    let info = s.tcp.info(s.handle()).unwrap();
+    assert!(!info.in_recovery);
+    assert_eq!(info.stats.fast_retransmits, 1);
+    assert_eq!(info.stats.timeouts, 0);
+    // ssthresh = FlightSize / 2 when the loss was found (RFC 5681 (4)).
+    assert_eq!(info.ssthresh, 2500);
+}
+
+#[test]
+fn sack_recovery() {
+    // With SACK: RFC 6675. Segments 2 and 5 of 8 are lost; the
+    // scoreboard finds both holes.
+    let mut s = established_with(newreno(), "<mss 1000,sackOK>");
+    s.run(
+        "
+        +100 send 8000
+        +0   > . 1:1001(1000) ack 1
+        +0   > . 1001:2001(1000) ack 1
+        +0   > . 2001:3001(1000) ack 1
+        +0   > . 3001:4001(1000) ack 1
+        +0   > . 4001:5001(1000) ack 1
+        +0   > . 5001:6001(1000) ack 1
+        +0   > . 6001:7001(1000) ack 1
+        +0   > P. 7001:8001(1000) ack 1
+        +100 < . 1:1(0) ack 1001
+        +0   < . 1:1(0) ack 1001 <sack 2001:3001>
+        +0   < . 1:1(0) ack 1001 <sack 2001:4001>
+        // Three segments SACKed above the hole: lost (RFC 6675 IsLost).
+        +0   < . 1:1(0) ack 1001 <sack 5001:6001 2001:4001>
+        +0   > . 1001:2001(1000) ack 1
+        // 4001 is not yet lost by IsLost (only 2000 bytes SACKed above
+        // it), but it is an unSACKed hole below the highest SACK and the
+        // pipe (3000) is below cwnd (3500 = 7000 / 2): NextSeg rule 3.
+        +0   < . 1:1(0) ack 1001 <sack 5001:7001 2001:4001>
+        +0   > . 4001:5001(1000) ack 1
+        // Nothing is left for rules 1-3, the pipe (2000) is below cwnd: the
+        // one rescue retransmission of the recovery (rule 4), which must
+        // include the highest unSACKed byte — here the segment just
+        // retransmitted (RFC 6675 does not exclude it; Linux has no rescue
+        // retransmission).
+        +0   < . 1:1(0) ack 1001 <sack 5001:8001 2001:4001>
+        +0   > . 4001:5001(1000) ack 1
+        +100 < . 1:1(0) ack 4001 <sack 5001:8001>
+        +100 < . 1:1(0) ack 8001
+        +1s  > none
+        ",
+    );
+    let info = s.tcp.info(s.handle()).unwrap();
+    assert!(!info.in_recovery);
+    assert_eq!(info.stats.fast_retransmits, 1);
+    assert_eq!(info.stats.timeouts, 0);
+}
+
+// ----------------------------------------------------------------------
+// Flow control (RFC 9293 §3.8.6).
+
+#[test]
+fn zero_window_probes_with_backoff() {
+    let mut s = established(TcpConfig::default());
+    s.run(
+        "
+        +100 send 1000
+        +0   > P. 1:1001(1000) ack 1
+        // SRTT 100 ms, RTO 250 ms: the window closes.
+        +100 < . 1:1(0) ack 1001 win 0
+        +100 send 2000
+        // Probes on the persist timer, one old byte's sequence number
+        // (RFC 9293 §3.8.6.1), backing off: 250, 500, 1000 ms.
+        +250 > . 1000:1000(0) ack 1
+        +10  < . 1:1(0) ack 1001 win 0
+        +490 > . 1000:1000(0) ack 1
+        +1000 > . 1000:1000(0) ack 1
+        // The window opens: sending resumes at once.
+        +100 < . 1:1(0) ack 1001 win 5000
+        +0   > . 1001:2001(1000) ack 1
+        +0   > P. 2001:3001(1000) ack 1
+        ",
+    );
+    assert_eq!(s.tcp.info(s.handle()).unwrap().stats.window_probes, 3);
+}
+
+#[test]
+fn receiver_silly_window_avoidance() {
+    // A 4000-byte buffer. RFC 9293 §3.8.6.2.2: the advertised right edge
+    // moves only by at least min(buffer/2, MSS) = 1460 bytes.
+    let mut s = established(TcpConfig {
+        recv_buffer: 4000,
+        ..TcpConfig::default()
+    });
+    s.run(
+        "
+        +10  < . 1:1001(1000) ack 1
+        +0   > . 1:1(0) ack 1001 win 3000
+        +0   < . 1001:2001(1000) ack 1
+        +0   > . 1:1(0) ack 2001 win 2000
+        +0   < . 2001:3001(1000) ack 1
+        +0   > . 1:1(0) ack 3001 win 1000
+        +0   < . 3001:4001(1000) ack 1
+        +0   > . 1:1(0) ack 4001 win 0
+        // Reading 1000 bytes would open the window by less than 1460:
+        // no window update.
+        +10  recv 1000
+        +100 > none
+        // 500 more make 1500: the update goes out.
+        +0   recv 500
+        +0   > . 1:1(0) ack 4001 win 1500
+        +0   recv 2500
+        +0   > . 1:1(0) ack 4001 win 4000
+        ",
+    );
+}
+
+#[test]
+fn sender_honours_the_peer_window() {
+    let mut s = established(TcpConfig::default());
+    s.run(
+        "
+        +10  < . 1:1(0) ack 1 win 2500
+        +0   send 5000
+        +0   > . 1:1001(1000) ack 1
+        +0   > . 1001:2001(1000) ack 1
+        // 500 bytes of window left: less than an MSS and less than half
+        // the largest window the peer offered, so the sender waits
+        // (sender SWS avoidance, RFC 9293 §3.8.6.2.1).
+        +100 < . 1:1(0) ack 2001 win 3000
+        +0   > . 2001:3001(1000) ack 1
+        +0   > . 3001:4001(1000) ack 1
+        +0   > P. 4001:5001(1000) ack 1
+        ",
+    );
+}
+
+// ----------------------------------------------------------------------
+// Nagle (RFC 9293 §3.7.4, Minshall's variant).
+
+#[test]
+fn nagle_holds_a_second_small_segment() {
+    let mut s = established(TcpConfig::default());
+    s.run(
+        "
+        +10  send 100
+        +0   > P. 1:101(100) ack 1
+        +0   send 100
+        +0   send 100
+        +100 < . 1:1(0) ack 101
+        +0   > P. 101:301(200) ack 1
+        // A full segment goes even while a small one is out; the small
+        // rest waits.
+        +0   send 1500
+        +0   > . 301:1301(1000) ack 1
+        +100 < . 1:1(0) ack 1301
+        +0   > P. 1301:1801(500) ack 1
+        ",
+    );
+}
+
+#[test]
+fn nodelay_sends_small_segments_at_once() {
+    let mut s = established(TcpConfig::default());
+    s.run(
+        "
+        +10  nodelay
+        +0   send 100
+        +0   > P. 1:101(100) ack 1
+        +0   send 100
+        +0   > P. 101:201(100) ack 1
+        ",
+    );
+}
+
+// ----------------------------------------------------------------------
+// Closing (RFC 9293 §3.6, §3.10.4, §3.10.7.4 eighth).
+
+#[test]
+fn active_close() {
+    let mut s = established(TcpConfig::default());
+    s.run(
+        "
+        +10  shutdown
+        +0   > F. 1:1(0) ack 1
+        +0   state FIN-WAIT-1
+        +10  < . 1:1(0) ack 2
+        +0   state FIN-WAIT-2
+        +10  < F. 1:1(0) ack 2
+        +0   > . 2:2(0) ack 2
+        +0   state TIME-WAIT
+        +0   recv eof
+        // TIME-WAIT lasts 2·MSL (2 × 30 s).
+        +59.999s state TIME-WAIT
+        +1   state CLOSED
+        +0   error none
+        +0   conns 1
+        +0   close
+        +0   conns 0
+        ",
+    );
+}
+
+#[test]
+fn active_close_with_close_releases_everything() {
+    let mut s = established(TcpConfig::default());
+    s.run(
+        "
+        +10  close
+        +0   > F. 1:1(0) ack 1
+        +10  < F. 1:1(0) ack 2
+        +0   > . 2:2(0) ack 2
+        +0   conns 1
+        +60s conns 0
+        ",
+    );
+}
+
+#[test]
+fn passive_close() {
+    let mut s = established(TcpConfig::default());
+    s.run(
+        "
+        +10  < F. 1:1(0) ack 1
+        +0   > . 1:1(0) ack 2
+        +0   state CLOSE-WAIT
+        +0   recv eof
+        // We may still send.
+        +10  send 100
+        +0   > P. 1:101(100) ack 2
+        +10  shutdown
+        +0   > F. 101:101(0) ack 2
+        +0   state LAST-ACK
+        +10  < . 2:2(0) ack 102
+        +0   state CLOSED
+        +0   error none
+        ",
+    );
+}
+
+#[test]
+fn simultaneous_close() {
+    let mut s = established(TcpConfig::default());
+    s.run(
+        "
+        +10  shutdown
+        +0   > F. 1:1(0) ack 1
+        // The FINs cross.
+        +5   < F. 1:1(0) ack 1
+        +0   > . 2:2(0) ack 2
+        +0   state CLOSING
+        +5   < . 2:2(0) ack 2
+        +0   state TIME-WAIT
+        +60s state CLOSED
+        ",
+    );
+}
+
+#[test]
+fn half_close_keeps_receiving() {
+    let mut s = established(TcpConfig::default());
+    s.run(
+        "
+        +10  send 100
+        +0   > P. 1:101(100) ack 1
+        // Nagle holds the next small write...
+        +0   send 400
+        // ...but not once the FIN follows it, and the FIN rides on it.
+        +0   shutdown
+        +0   > FP. 101:501(400) ack 1
+        +10  < . 1:1(0) ack 502
+        +0   state FIN-WAIT-2
+        +10  < P. 1:1001(1000) ack 502
+        +0   > . 502:502(0) ack 1001
+        +0   recv 1000
+        +10  < F. 1001:1001(0) ack 502
+        +0   > . 502:502(0) ack 1002
+        +0   state TIME-WAIT
+        +0   recv eof
+        ",
+    );
+    assert!(s.tcp.send(s.handle(), b"x").is_err());
+}
+
+#[test]
+fn fin_retransmitted() {
+    let mut s = established(TcpConfig::default());
+    s.run(
+        "
+        +10  shutdown
+        +0   > F. 1:1(0) ack 1
+        +300 > F. 1:1(0) ack 1
+        +600 > F. 1:1(0) ack 1
+        +10  < F. 1:1(0) ack 2
+        +0   > . 2:2(0) ack 2
+        +0   state TIME-WAIT
+        ",
+    );
+}
+
+#[test]
+fn retransmitted_fin_in_time_wait_is_acked_and_restarts_the_timer() {
+    let mut s = established(TcpConfig::default());
+    s.run(
+        "
+        +10  shutdown
+        +0   > F. 1:1(0) ack 1
+        +10  < F. 1:1(0) ack 2
+        +0   > . 2:2(0) ack 2
+        +0   state TIME-WAIT
+        // Our ACK was lost; the peer retransmits its FIN.
+        +30s < F. 1:1(0) ack 2
+        +0   > . 2:2(0) ack 2
+        // 2·MSL again from here (RFC 9293 §3.10.7.4, TIME-WAIT).
+        +59.999s state TIME-WAIT
+        +1   state CLOSED
+        ",
+    );
+}
+
+#[test]
+fn close_with_unread_data_resets() {
+    // RFC 2525 §2.17, as Linux. The RST carries <SEQ=SND.NXT> (RFC 9293
+    // §3.10.5; Linux also sets ACK).
+    let mut s = established(TcpConfig::default());
+    s.run(
+        "
+        +10  < P. 1:101(100) ack 1
+        +0   > . 1:1(0) ack 101
+        +10  close
+        +0   > R 1:1(0) win 0
+        +0   conns 0
+        +10  < . 101:101(0) ack 1
+        +0   > R 1:1(0) win 0
+        ",
+    );
+}
+
+#[test]
+fn abort_resets() {
+    let mut s = established(TcpConfig::default());
+    s.run(
+        "
+        +10  send 100
+        +0   > P. 1:101(100) ack 1
+        +10  abort
+        +0   > R 101:101(0) win 0
+        +0   conns 0
+        +1s  > none
+        ",
+    );
+}
+
+// ----------------------------------------------------------------------
+// PAWS (RFC 7323 §5).
+
+#[test]
+fn paws_drops_old_timestamps() {
+    let mut s = established_with(TcpConfig::default(), "<mss 1012,TS val 700 ecr 0>");
+    s.run(
+        "
+        +10  < P. 1:101(100) ack 1 <TS val 800 ecr 100>
+        +0   > . 1:1(0) ack 101 <TS val 110 ecr 800>
+        // An older timestamp: dropped, with an ACK (§5.3 R1).
+        +10  < P. 101:201(100) ack 1 <TS val 750 ecr 100>
+        +0   > . 1:1(0) ack 101 <TS val 120 ecr 800>
+        +10  < P. 101:201(100) ack 1 <TS val 810 ecr 100>
+        +0   > . 1:1(0) ack 201 <TS val 130 ecr 810>
+        +0   recv 200
+        // A RST is not subject to PAWS.
+        +10  < R 201:201(0) <TS val 1 ecr 0>
+        +0   state CLOSED
+        ",
+    );
+    assert_eq!(s.tcp.info(s.handle()).unwrap().stats.rejected, 1);
+}
+
+// ----------------------------------------------------------------------
+// Keep-alive (RFC 9293 §3.8.4) and the user timeout (RFC 5482).
+
+#[test]
+fn keepalive_probes_then_timeout() {
+    let mut s = established(TcpConfig {
+        keepalive: Some(Duration::from_secs(10)),
+        keepalive_interval: Duration::from_secs(1),
+        keepalive_probes: 3,
+        ..TcpConfig::default()
+    });
+    s.run(
+        "
+        // Idle for 10 s: a probe (one old sequence number, no data).
+        10.1s  > . 0:0(0) ack 1
+        +10    < . 1:1(0) ack 1
+        // Answered: idle again from the answer.
+        20.11s > . 0:0(0) ack 1
+        +1s    > . 0:0(0) ack 1
+        +1s    > . 0:0(0) ack 1
+        // Three probes unanswered: dead (Linux also sends a RST here).
+        +1s    state CLOSED
+        +0     error TimedOut
+        +100s  > none
+        ",
+    );
+}
+
+#[test]
+fn user_timeout() {
+    let mut s = established(TcpConfig {
+        user_timeout: Some(Duration::from_secs(2)),
+        ..TcpConfig::default()
+    });
+    s.run(
+        "
+        // Idle for a while first: the timeout counts from when the data
+        // was sent, not from the last ACK.
+        5s     send 100
+        +0     > P. 1:101(100) ack 1
+        +300   > P. 1:101(100) ack 1
+        +600   > P. 1:101(100) ack 1
+        +1099  state ESTABLISHED
+        +1     state CLOSED
+        +0     error TimedOut
+        ",
+    );
+}
+
+// ----------------------------------------------------------------------
+// Listener backlog and accept queue.
+
+#[test]
+fn syn_flood_beyond_backlog_is_dropped() {
+    let mut s = Script::default();
+    s.run(
+        "
+        0     listen 2
+        // An established connection, not yet accepted... then accepted.
+        +0    peer 40000
+        +0    < S 0:0(0) win 65535 <mss 1000>
+        +0    > S. 0:0(0) ack 1 <mss 1460>
+        +10   < . 1:1(0) ack 1
+        +0    accept
+        // Two half-open connections fill the backlog.
+        +10   peer 50001
+        +0    < S 0:0(0) win 65535 <mss 1000>
+        +0    > S. 0:0(0) ack 1
+        +0    peer 50002
+        +0    < S 0:0(0) win 65535 <mss 1000>
+        +0    > S. 0:0(0) ack 1
+        // The third is dropped, silently.
+        +0    peer 50003
+        +0    < S 0:0(0) win 65535 <mss 1000>
+        +0    conns 3
+        // The established connection is unaffected.
+        +0    peer 40000
+        +0    < P. 1:101(100) ack 1
+        +0    > . 1:1(0) ack 101
+        +0    recv 100
+        +0    send 10
+        +0    > P. 1:11(10) ack 101
+        // Half-open ones time out their SYN-ACK on their own.
+        1010  peer 50001
+        +0    > S. 0:0(0) ack 1
+        +0    > S. 0:0(0) ack 1
+        ",
+    );
+    assert_eq!(s.tcp.stats().syn_backlog_drops, 1);
+}
+
+#[test]
+fn accept_queue_in_order_and_bounded() {
+    let mut s = Script::default();
+    s.run(
+        "
+        0     listen 2
+        +0    peer 50001
+        +0    < S 0:0(0) win 65535 <mss 1000>
+        +0    > S. 0:0(0) ack 1
+        +0    peer 50002
+        +0    < S 0:0(0) win 65535 <mss 1000>
+        +0    > S. 0:0(0) ack 1
+        +10   peer 50002
+        +0    < . 1:1(0) ack 1
+        +0    peer 50001
+        +0    < . 1:1(0) ack 1
+        // Two established, unaccepted: the accept queue is full, a new SYN
+        // is dropped.
+        +0    peer 50003
+        +0    < S 0:0(0) win 65535 <mss 1000>
+        +0    conns 2
+        // In the order they were established.
+        +0    peer 50002
+        +0    accept
+        +0    peer 50001
+        +0    accept
+        +0    accept none
+        // Room again.
+        +0    peer 50003
+        +0    < S 0:0(0) win 65535 <mss 1000>
+        +0    > S. 0:0(0) ack 1
+        ",
+    );
+}
+
+// ----------------------------------------------------------------------
+// Malformed input.
+
+#[test]
+fn bad_checksum_dropped_and_counted() {
+    let mut s = established(TcpConfig::default());
+    s.run(
+        "
+        +10  < P. 1:101(100) ack 1 badcsum
+        +0   < R 1:1(0) badcsum
+        +1s  > none
+        +0   state ESTABLISHED
+        +0   < P. 1:101(100) ack 1
+        +0   > . 1:1(0) ack 101
+        ",
+    );
+    assert_eq!(s.tcp.stats().rx_bad_checksum, 2);
+    let _ = Instant::ZERO;
+}
