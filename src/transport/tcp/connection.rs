@@ -1487,11 +1487,19 @@ impl Connection {
 
     fn fin_pending(&self) -> bool {
         // The FIN is due once all data is sent, and not yet sent at this
-        // position (after go-back-N it is resent).
-        self.fin_queued && self.state.is_synchronized() && self.unsent_data() == 0 && {
-            let fin = self.snd_una + self.send_buf.len();
-            self.snd_nxt == fin
-        }
+        // position (after go-back-N it is resent). Only in the states where
+        // it is unacknowledged (RFC 9293 §3.3.2): once acknowledged
+        // (FIN-WAIT-2, TIME-WAIT) SND.NXT equals this position again.
+        self.fin_queued
+            && matches!(
+                self.state,
+                State::FinWait1 | State::Closing | State::LastAck
+            )
+            && self.unsent_data() == 0
+            && {
+                let fin = self.snd_una + self.send_buf.len();
+                self.snd_nxt == fin
+            }
     }
 
     fn send_window(&self) -> usize {
