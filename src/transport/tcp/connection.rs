@@ -1547,7 +1547,12 @@ impl Connection {
 
     fn nagle_allows(&self, len: usize) -> bool {
         let mss = self.mss();
-        if len >= mss || self.config.nodelay {
+        // Nagle and sender SWS avoidance hold back new data only (RFC 9293
+        // §3.7.4, §3.8.6.2.1): data resent after a timeout (go-back-N,
+        // SND.NXT below the highest sent) goes as soon as the window allows,
+        // or a lost small segment — the outstanding one Minshall's rule
+        // waits for — would never be retransmitted.
+        if len >= mss || self.config.nodelay || seq_lt(self.snd_nxt, self.snd_max) {
             return true;
         }
         // All queued data fits: send it if no small segment is
