@@ -900,6 +900,10 @@ impl Connection {
             if let Some((_, sent)) = self.rtt_probe {
                 self.rtt.sample(now - sent);
             }
+        } else {
+            // RFC 6298 §5.7: the SYN (or SYN-ACK) was retransmitted, so the
+            // RTO is at least 3 s as data transfer begins.
+            self.rtt.apply_syn_loss_fallback();
         }
         self.rtt_probe = None;
         self.retries = 0;
@@ -1161,7 +1165,10 @@ impl Connection {
         if let Some(rtt) = sample {
             self.rtt.sample(rtt);
         }
-        self.rtt.reset_backoff();
+        // Karn (RFC 6298 §3, note after §5.7): only a valid sample (taken
+        // above) collapses a backed-off RTO; the ACK of a retransmission
+        // leaves it in force.
+        self.rtt.on_new_ack();
 
         let flight = self.flight_size();
         match self.recovery {
@@ -1430,8 +1437,9 @@ impl Connection {
                     }
                     self.retries += 1;
                     self.stats.timeouts += 1;
+                    // Back off, doubling (RFC 6298 §5.5); the 3 s of §5.7
+                    // applies once the handshake completes.
                     self.rtt.on_timeout();
-                    self.rtt.apply_syn_loss_fallback();
                     self.cc.on_handshake_loss();
                     self.rtt_probe = None;
                 }
