@@ -230,17 +230,20 @@ fn passive_open_lost_syn_ack() {
 }
 
 #[test]
-fn syn_ack_with_bad_ack_in_syn_received_is_reset() {
-    // RFC 9293 §3.10.7.4, SYN-RECEIVED: an unacceptable ACK gets
-    // <SEQ=SEG.ACK><CTL=RST>, and the half-open connection stays.
+fn unacceptable_segments_in_syn_received() {
     let mut s = Script::default();
     s.run(
         "
         0     listen
         0     < S 0:0(0) win 65535 <mss 1000>
         0     > S. 0:0(0) ack 1 <mss 1460>
+        // RFC 9293 §3.10.7.4, SYN-RECEIVED: an unacceptable ACK gets
+        // <SEQ=SEG.ACK><CTL=RST>, and the half-open connection stays.
         +10   < . 1:1(0) ack 77
         +0    > R 77:77(0) win 0
+        // A segment outside the window gets an ACK, as in any state.
+        +0    < P. 300000:300100(100) ack 1
+        +0    > . 1:1(0) ack 1
         +10   < . 1:1(0) ack 1
         +0    accept
         ",

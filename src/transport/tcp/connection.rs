@@ -945,6 +945,35 @@ impl Connection {
             self.ack_now = true;
             return Handled::Ok;
         }
+        // The peer's SYN again in SYN-RECEIVED (RFC 9293 §3.5). It lies
+        // left of the window, so it is recognised before the window test:
+        // alone, it is a retransmission because our SYN-ACK was lost, and
+        // gets the SYN-ACK again (as Linux does); acknowledging our SYN, it
+        // is the SYN-ACK of a simultaneous open, which completes the
+        // handshake (figure 8, line 6).
+        if self.state == State::SynReceived
+            && !rst
+            && seg.flags.contains(TcpFlags::SYN)
+            && seg.seq_number + 1 == self.rcv_nxt
+        {
+            match seg.ack_number {
+                None => {
+                    self.syn_due = true;
+                    return Handled::Ok;
+                }
+                Some(ack) if seq_lt(self.snd_una, ack) && seq_le(ack, self.snd_max) => {
+                    // The window of a SYN is never scaled (RFC 7323 §2.2).
+                    self.on_syn_acked(now, ack, seg, usize::from(seg.window_len));
+                    self.state = if self.fin_queued {
+                        State::FinWait1
+                    } else {
+                        State::Established
+                    };
+                    return Handled::Ok;
+                }
+                Some(_) => {}
+            }
+        }
         if !self.acceptable(seg) {
             self.stats.rejected += 1;
             if !rst {
@@ -977,13 +1006,8 @@ impl Connection {
             self.challenge_ack(now);
             return Handled::Ok;
         }
-        // SYN in a synchronized state (RFC 5961 §4.2), or a retransmitted
-        // SYN in SYN-RECEIVED (the SYN-ACK was lost: answer it again).
+        // SYN in a synchronized state (RFC 5961 §4.2).
         if seg.flags.contains(TcpFlags::SYN) {
-            if self.state == State::SynReceived && seg.seq_number + 1 == self.rcv_nxt {
-                self.syn_due = true;
-                return Handled::Ok;
-            }
             self.challenge_ack(now);
             return Handled::Ok;
         }
@@ -1737,8 +1761,13 @@ impl Connection {
 
     fn poll_handshake(&mut self, now: Instant) -> Option<Outgoing> {
         if !self.syn_due {
-            // Nothing but the SYN (or SYN-ACK) goes out before the
-            // handshake completes; an ACK asked for meanwhile is moot.
+            // An ACK owed in SYN-RECEIVED, for an unacceptable segment
+            // (RFC 9293 §3.10.7.4): send it, or `poll_at` would keep
+            // reporting it due.
+            if self.state == State::SynReceived {
+                return self.poll_ack(now);
+            }
+            // Nothing else goes out before the handshake completes.
             self.ack_now = false;
             self.probe_now = false;
             return None;
