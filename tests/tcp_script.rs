@@ -505,10 +505,13 @@ fn out_of_order_and_sack() {
         // A duplicate: D-SACK (RFC 2883 §4) at once.
         +10  < . 18001:19001(1000) ack 1
         +0   > . 1:1(0) ack 20001 <sack 18001:19001>
-        // Partly old: D-SACK of the old part, the rest taken.
+        // Partly old: D-SACK of the old part, the rest taken (and put in
+        // its place: `recv` checks every byte).
         +10  < . 19501:20501(1000) ack 1
         +0   > . 1:1(0) ack 20501 <sack 19501:20001>
-        +0   recv 20500
+        +10  < . 20001:22001(2000) ack 1
+        +0   > . 1:1(0) ack 22001 <sack 20001:20501>
+        +0   recv 22000
         ",
     );
 }

@@ -978,6 +978,18 @@ impl Connection {
             self.stats.rejected += 1;
             if !rst {
                 self.ack_now = true;
+                // Wholly old data (a spurious retransmission, most often):
+                // report it in a D-SACK block (RFC 2883 §4), as for data
+                // partly old in `receive_data`.
+                if self.sack_ok && seg.payload_len > 0 && seq_lt(seg.seq_number, self.rcv_nxt) {
+                    let end = seg.seq_number + seg.payload_len;
+                    let end = if seq_lt(self.rcv_nxt, end) {
+                        self.rcv_nxt
+                    } else {
+                        end
+                    };
+                    self.dsack = Some((seg.seq_number, end));
+                }
             }
             // A retransmitted FIN in TIME-WAIT restarts the timer.
             if self.state == State::TimeWait && seg.flags.contains(TcpFlags::FIN) {
@@ -1292,8 +1304,11 @@ impl Connection {
         // Trim to what we have room for: the offset space of the receive
         // buffer starts at IRS + 1.
         let rel = seg.seq_number - self.rcv_nxt;
-        let offset = (self.recv_buf.next_expected() as i64 + i64::from(rel)).max(0) as u64;
         let skip = if rel < 0 { (-rel) as usize } else { 0 };
+        // The offset of the first byte kept: old bytes (RFC 9293 §3.10.7.4,
+        // "straddle the boundary") are skipped, and what follows them goes
+        // at RCV.NXT, not where the segment began.
+        let offset = self.recv_buf.next_expected() + rel.max(0) as u64;
         if skip > 0 && self.sack_ok {
             // Report the duplicate in a D-SACK block (RFC 2883 §4).
             let end = seg.seq_number + skip.min(payload.len());
