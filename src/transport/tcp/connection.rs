@@ -748,7 +748,12 @@ impl Connection {
     }
 
     fn window_update_worthwhile(&self) -> bool {
-        let edge = self.rcv_nxt + self.recv_buf.window();
+        // The edge an update could advertise: the free space, but no more
+        // than the window field carries (65535 << Rcv.Wind.Shift, RFC 7323
+        // §2.3). Beyond that reading moves nothing, and an ACK would be a
+        // duplicate ACK to the peer.
+        let max = 65535usize << self.rcv_wscale;
+        let edge = self.rcv_nxt + self.recv_buf.window().min(max);
         let grow = edge - self.rcv_adv;
         let threshold = (self.recv_buf.capacity() / 2).min(2 * self.our_mss).max(1);
         grow > 0 && grow as usize >= threshold
