@@ -1119,6 +1119,7 @@ fn syn_flood_beyond_backlog_is_dropped() {
         +0    recv 100
         +0    send 10
         +0    > P. 1:11(10) ack 101
+        +10   < . 101:101(0) ack 11
         // Half-open ones retransmit their SYN-ACK on their own.
         1020  peer 50001
         +0    > S. 0:0(0) ack 1

@@ -755,7 +755,11 @@ impl Connection {
         let max = 65535usize << self.rcv_wscale;
         let edge = self.rcv_nxt + self.recv_buf.window().min(max);
         let grow = edge - self.rcv_adv;
-        let threshold = (self.recv_buf.capacity() / 2).min(2 * self.our_mss).max(1);
+        // RFC 9293 §3.8.6.2.2: worth it once the edge moves by
+        // min(Fr·RCV.BUFF, MSS), Fr = 1/2 — the threshold
+        // `window_to_advertise` applies, so the update is never held back
+        // while the ACK that carries it could already open the window.
+        let threshold = (self.recv_buf.capacity() / 2).min(self.our_mss).max(1);
         grow > 0 && grow as usize >= threshold
     }
 
