@@ -930,7 +930,14 @@ impl Connection {
     /// RFC 9293 §3.10.7.4, first check: is the segment in the window?
     fn acceptable(&self, seg: &TcpRepr) -> bool {
         let len = seg.segment_len();
-        let wnd = self.rcv_wnd();
+        // A RST must fall in the window we advertised (RFC 5961 §3.2), not
+        // in the larger free space data is accepted into: that would widen
+        // the range a blind attacker has to hit.
+        let wnd = if seg.flags.contains(TcpFlags::RST) {
+            (self.rcv_adv - self.rcv_nxt).max(0) as usize
+        } else {
+            self.rcv_wnd()
+        };
         let seq = seg.seq_number;
         let in_window = |s: SeqNumber| seq_le(self.rcv_nxt, s) && seq_lt(s, self.rcv_nxt + wnd);
         match (len, wnd) {
