@@ -1441,7 +1441,10 @@ impl Connection {
 
     fn user_timeout_at(&self) -> Option<Instant> {
         let t = self.config.user_timeout?;
-        (self.snd_una != self.snd_max).then(|| self.progress_at + t)
+        // Not once closed: the connection that timed out keeps its unACKed
+        // data, and an expired deadline would make `poll_at` say "now"
+        // forever.
+        (self.state != State::Closed && self.snd_una != self.snd_max).then(|| self.progress_at + t)
     }
 
     /// Handles every timer that has expired at `now`.
@@ -1898,6 +1901,10 @@ impl Connection {
             let seq = self.snd_nxt;
             let repr = self.base_repr(now, seq, TcpFlags::FIN);
             self.snd_nxt = seq + 1;
+            if self.snd_una == self.snd_max {
+                // Nothing was outstanding: the user timeout starts now.
+                self.progress_at = now;
+            }
             if seq_lt(self.snd_max, self.snd_nxt) {
                 self.snd_max = self.snd_nxt;
             }
@@ -2008,6 +2015,11 @@ impl Connection {
         let end = seq + len + usize::from(send_fin);
         if seq_lt(self.snd_nxt, end) || seq == self.snd_nxt {
             self.snd_nxt = end;
+        }
+        if self.snd_una == self.snd_max {
+            // Nothing was outstanding: the user timeout (RFC 5482) counts
+            // from now, not from the last ACK, however long ago.
+            self.progress_at = now;
         }
         if seq_lt(self.snd_max, end) {
             self.snd_max = end;
