@@ -209,6 +209,23 @@ fn passive_open_syn_ack_mirrors_the_syn() {
 }
 
 #[test]
+fn passive_open_with_data_on_the_third_segment() {
+    let mut s = Script::default();
+    s.run(
+        "
+        0     listen
+        0     < S 0:0(0) win 65535 <mss 1000>
+        0     > S. 0:0(0) ack 1 <mss 1460>
+        // The ACK completing the handshake carries data: both are taken.
+        +10   < P. 1:101(100) ack 1
+        +0    > . 1:1(0) ack 101
+        +0    accept
+        +0    recv 100
+        ",
+    );
+}
+
+#[test]
 fn passive_open_lost_syn_ack() {
     // The SYN-ACK is lost: the peer's retransmitted SYN is answered with
     // the SYN-ACK again at once; without it the SYN-ACK is retransmitted
@@ -364,8 +381,11 @@ fn rst_in_syn_sent() {
         +10  < R 0:0(0)
         +0   < R. 0:0(0) ack 5
         +0   state SYN-SENT
-        // An unacceptable ACK without RST: answered with RST.
+        // An unacceptable ACK without RST, SYN-ACK or not: answered with
+        // <SEQ=SEG.ACK><CTL=RST>.
         +0   < . 0:0(0) ack 5
+        +0   > R 5:5(0)
+        +0   < S. 0:0(0) ack 5 win 65535
         +0   > R 5:5(0)
         +0   state SYN-SENT
         +10  < R. 0:0(0) ack 1
@@ -445,14 +465,24 @@ fn unacceptable_acks() {
 
 #[test]
 fn challenge_acks_are_rate_limited() {
-    // RFC 5961 §7: at most 10 at once per connection, then 10 per second.
+    // RFC 5961 §7 asks for a limit on challenge ACKs; this stack allows a
+    // burst of 10 per connection, refilled at 10 per second.
     let mut s = established(TcpConfig::default());
     let mut text = String::new();
     for _ in 0..10 {
         text += "+0 < R 500:500(0)\n+0 > . 1:1(0) ack 1\n";
     }
-    text += "+0 < R 500:500(0)\n+0 < S 500:500(0)\n+99 > none\n";
-    text += "+1 < R 500:500(0)\n+0 > . 1:1(0) ack 1\n+0 < R 500:500(0)\n+1s > none\n";
+    text += "
+        // The bucket is empty: RST and SYN alike go unanswered.
+        +0   < R 500:500(0)
+        +0   < S 500:500(0)
+        +99  > none
+        // 100 ms later one token is back.
+        +1   < R 500:500(0)
+        +0   > . 1:1(0) ack 1
+        +0   < R 500:500(0)
+        +1s  > none
+    ";
     s.run(&text);
     assert_eq!(s.tcp.info(s.handle()).unwrap().stats.challenge_acks, 11);
 }
@@ -481,6 +511,21 @@ fn delayed_ack() {
         // A small segment without PSH: delayed.
         +100 < . 19101:19201(100) ack 1
         +40  > . 1:1(0) ack 19201
+        ",
+    );
+}
+
+#[test]
+fn delayed_ack_rides_on_data() {
+    let mut s = established(TcpConfig::default());
+    after_quickack(&mut s);
+    s.run(
+        "
+        +100 < . 16001:17001(1000) ack 1
+        // Data sent before the timer carries the ACK; the timer is off.
+        +10  send 100
+        +0   > P. 1:101(100) ack 17001
+        +100 > none
         ",
     );
 }
@@ -591,6 +636,27 @@ fn retransmission_timeout_backoff_and_karn() {
     let info = s.tcp.info(s.handle()).unwrap();
     assert_eq!(info.srtt, Some(Duration::from_millis(100)));
     assert_eq!(info.stats.timeouts, 4);
+}
+
+#[test]
+fn timestamps_measure_rtt_even_across_retransmissions() {
+    // With timestamps the ACK of a retransmission echoes the
+    // retransmission's TSval: an unambiguous sample (RFC 7323 §4.1), which
+    // collapses the backoff at once.
+    let mut s = established_with(newreno(), "<mss 1012,TS val 700 ecr 0>");
+    s.run(
+        "
+        +100 send 1000
+        +0   > P. 1:1001(1000) ack 1 <TS val 200 ecr 700>
+        +300 > P. 1:1001(1000) ack 1 <TS val 500 ecr 700>
+        +50  < . 1:1(0) ack 1001 <TS val 800 ecr 500>
+        // Sample 50 ms: SRTT 50 + (50 - 100)/8 = 93.75, RTTVAR 50 -> 50,
+        // RTO 293.75 ms, not the backed-off 600.
+        +10  send 1000
+        +0   > P. 1001:2001(1000) ack 1 <TS val 560 ecr 800>
+        +293.75 > P. 1001:2001(1000) ack 1 <TS val 853 ecr 800>
+        ",
+    );
 }
 
 #[test]
@@ -764,6 +830,12 @@ fn receiver_silly_window_avoidance() {
         +0   > . 1:1(0) ack 3001 win 1000
         +0   < . 3001:4001(1000) ack 1
         +0   > . 1:1(0) ack 4001 win 0
+        // The peer's zero-window probes, with or without a byte, are
+        // answered with the closed window; the byte is not taken.
+        +10  < . 4000:4000(0) ack 1
+        +0   > . 1:1(0) ack 4001 win 0
+        +10  < . 4001:4002(1) ack 1
+        +0   > . 1:1(0) ack 4001 win 0
         // Reading 1000 bytes would open the window by less than 1460:
         // no window update.
         +10  recv 1000
@@ -896,6 +968,43 @@ fn passive_close() {
         +10  < . 2:2(0) ack 102
         +0   state CLOSED
         +0   error none
+        ",
+    );
+}
+
+#[test]
+fn fin_before_the_data_waits_for_it() {
+    let mut s = established(TcpConfig::default());
+    s.run(
+        "
+        // The FIN arrives first (reordered): ACKed as out of order, held.
+        +10  < F. 1001:1001(0) ack 1
+        +0   > . 1:1(0) ack 1
+        +0   state ESTABLISHED
+        // The data fills the gap; the FIN is taken with it.
+        +10  < . 1:1001(1000) ack 1
+        +0   > . 1:1(0) ack 1002
+        +0   state CLOSE-WAIT
+        +0   recv 1000
+        +0   recv eof
+        ",
+    );
+}
+
+#[test]
+fn close_in_syn_sent() {
+    // RFC 9293 §3.10.4: CLOSE in SYN-SENT just deletes the connection.
+    let mut s = Script::default();
+    s.run(
+        "
+        0    connect
+        0    > S 0:0(0)
+        +10  close
+        +0   conns 0
+        +10s > none
+        // A late SYN-ACK finds no connection: RST (§3.10.7.1).
+        +0   < S. 0:0(0) ack 1 win 65535
+        +0   > R 1:1(0)
         ",
     );
 }
@@ -1037,6 +1146,27 @@ fn paws_drops_old_timestamps() {
     assert_eq!(s.tcp.info(s.handle()).unwrap().stats.rejected, 1);
 }
 
+#[test]
+fn delayed_ack_echoes_the_earliest_unacknowledged_timestamp() {
+    // RFC 7323 §4.3: TS.Recent moves only for a segment at or before the
+    // last ACK sent, so an ACK covering two segments echoes the first's.
+    let mut s = established_with(TcpConfig::default(), "<mss 1012,TS val 700 ecr 0>");
+    let mut text = String::new();
+    for i in 0..16 {
+        let (a, b, t) = (1 + 1000 * i, 1001 + 1000 * i, 701 + i);
+        text += &format!("+0 < . {a}:{b}(1000) ack 1 <TS val {t} ecr 100>\n");
+        text += &format!("+0 > . 1:1(0) ack {b} <TS val 100 ecr {t}>\n");
+    }
+    text += "
+        +100 < . 16001:17001(1000) ack 1 <TS val 800 ecr 100>
+        +10  < . 17001:18001(1000) ack 1 <TS val 810 ecr 100>
+        +0   > . 1:1(0) ack 18001 <TS val 210 ecr 800>
+        +10  < . 18001:19001(1000) ack 1 <TS val 820 ecr 100>
+        +40  > . 1:1(0) ack 19001 <TS val 260 ecr 820>
+    ";
+    s.run(&text);
+}
+
 // ----------------------------------------------------------------------
 // Keep-alive (RFC 9293 §3.8.4) and the user timeout (RFC 5482).
 
@@ -1159,6 +1289,70 @@ fn accept_queue_in_order_and_bounded() {
         +0    accept none
         // Room again.
         +0    peer 50003
+        +0    < S 0:0(0) win 65535 <mss 1000>
+        +0    > S. 0:0(0) ack 1
+        ",
+    );
+}
+
+#[test]
+fn accept_queue_overflow_resets_the_newcomer() {
+    // Two half-open and one waiting fit a backlog of 2 (each bound is
+    // separate); when the third completes the queue is full: reset, as
+    // Linux with tcp_abort_on_overflow, rather than leave the peer
+    // believing it was accepted.
+    let mut s = Script::default();
+    s.run(
+        "
+        0     listen 2
+        +0    peer 50001
+        +0    < S 0:0(0) win 65535 <mss 1000>
+        +0    > S. 0:0(0) ack 1
+        +0    peer 50002
+        +0    < S 0:0(0) win 65535 <mss 1000>
+        +0    > S. 0:0(0) ack 1
+        +0    peer 50001
+        +0    < . 1:1(0) ack 1
+        +0    peer 50003
+        +0    < S 0:0(0) win 65535 <mss 1000>
+        +0    > S. 0:0(0) ack 1
+        +0    peer 50002
+        +0    < . 1:1(0) ack 1
+        +0    peer 50003
+        +0    < . 1:1(0) ack 1
+        +0    > R 1:1(0)
+        +0    conns 2
+        ",
+    );
+    assert_eq!(s.tcp.stats().syn_backlog_drops, 1);
+}
+
+#[test]
+fn half_open_connections_go_away() {
+    // Reset by the peer, or out of SYN-ACK retransmissions: the slot in
+    // the backlog is free again.
+    let mut s = Script::default();
+    s.run(
+        "
+        0     listen 1
+        +0    < S 0:0(0) win 65535 <mss 1000>
+        +0    > S. 0:0(0) ack 1
+        +10   < R 1:1(0)
+        +0    conns 0
+        +0    < S 0:0(0) win 65535 <mss 1000>
+        +0    > S. 0:0(0) ack 1
+        // Full: another peer's SYN is dropped.
+        +0    peer 50001
+        +0    < S 0:0(0) win 65535 <mss 1000>
+        +0    peer 50000
+        +1s   > S. 0:0(0) ack 1
+        +2s   > S. 0:0(0) ack 1
+        +4s   > S. 0:0(0) ack 1
+        +8s   > S. 0:0(0) ack 1
+        +16s  > S. 0:0(0) ack 1
+        +32s  > S. 0:0(0) ack 1
+        +64s  conns 0
+        +0    peer 50001
         +0    < S 0:0(0) win 65535 <mss 1000>
         +0    > S. 0:0(0) ack 1
         ",

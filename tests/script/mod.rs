@@ -28,13 +28,14 @@
 //! trailing `badcsum` corrupts an injected segment's checksum.
 //!
 //! Sequence numbers are **relative**, as in packetdrill: the stack's
-//! numbers count from its ISS (learned from its first SYN or SYN-ACK), the
+//! numbers count from its ISS (learned from its first SYN or SYN-ACK; one
+//! with another ISS starts a new connection on the same ports), the
 //! peer's from [`PEER_ISN`] (chosen just below 2^32, so every script also
-//! crosses the sequence number wrap). Timestamps the stack sends count from
-//! its timestamp offset, so `TS val 50` means "sent at 50 ms"; the peer's
-//! are written as sent. SACK blocks and ACKs use the numbering of the side
-//! they acknowledge. A connection whose ISS is not known (a closed port)
-//! uses absolute numbers.
+//! crosses the sequence number wrap). Timestamps the stack sends count
+//! from its timestamp offset, so `TS val 50` means "sent at 50 ms"; the
+//! peer's are written as sent. SACK blocks and ACKs use the numbering of
+//! the side they acknowledge. A connection whose ISS is not known (a
+//! closed port) uses absolute numbers.
 //!
 //! **Matching** an outbound line: it must be the next segment the stack
 //! sent, sent exactly at the line's time, with exactly these flags,
@@ -400,8 +401,13 @@ impl Script {
                 .conns
                 .entry((repr.src_port, repr.dst_port))
                 .or_default();
-            if repr.flags.contains(TcpFlags::SYN) && conn.iss.is_none() {
-                conn.iss = Some(repr.seq_number.0);
+            if repr.flags.contains(TcpFlags::SYN) && conn.iss != Some(repr.seq_number.0) {
+                // A first SYN, or a new connection on the same ports.
+                *conn = Conn {
+                    iss: Some(repr.seq_number.0),
+                    handle: conn.handle.take(),
+                    ..Conn::default()
+                };
             }
             if let Some((tsval, _)) = repr.timestamp
                 && conn.ts_base.is_none()
@@ -648,7 +654,10 @@ impl Script {
                     .tcp
                     .connect_with(now, remote, Some(self.local_port), self.config.clone())
                     .map_err(|e| format!("{e:?}"))?;
-                self.conn().handle = Some(h);
+                *self.conn() = Conn {
+                    handle: Some(h),
+                    ..Conn::default()
+                };
             }
             "listen" => {
                 let backlog = if words.len() > 1 {
