@@ -13,7 +13,7 @@
 mod script;
 
 use netstrata::Duration;
-use netstrata::transport::tcp::{CongestionAlgorithm, TcpConfig};
+use netstrata::transport::tcp::{CongestionAlgorithm, RttConfig, TcpConfig};
 use script::Script;
 
 /// Active open to a peer offering only MSS 1000: ESTABLISHED at 100 ms.
@@ -51,6 +51,19 @@ fn after_quickack(s: &mut Script) {
 fn newreno() -> TcpConfig {
     TcpConfig {
         congestion: CongestionAlgorithm::NewReno,
+        ..rfc6298()
+    }
+}
+
+/// The RTO arithmetic of RFC 6298 exactly (G = 1 ms), rather than the
+/// default Linux-like floor of SRTT + 200 ms, so scripts can state the
+/// RFC's numbers.
+fn rfc6298() -> TcpConfig {
+    TcpConfig {
+        rtt: RttConfig {
+            granularity: Duration::from_millis(1),
+            ..RttConfig::linux()
+        },
         ..TcpConfig::default()
     }
 }
@@ -789,7 +802,7 @@ fn sack_recovery() {
 
 #[test]
 fn zero_window_probes_with_backoff() {
-    let mut s = established(TcpConfig::default());
+    let mut s = established(rfc6298());
     s.run(
         "
         +100 send 1000
