@@ -949,6 +949,38 @@ fn active_close() {
 }
 
 #[test]
+fn orphan_in_fin_wait_2_is_released_after_the_fin_timeout() {
+    // The peer acknowledges our FIN but never sends its own: after close,
+    // the connection waits 60 s (Linux's tcp_fin_timeout), not forever.
+    let mut s = established(TcpConfig::default());
+    s.run(
+        "
+        +10  close
+        +0   > F. 1:1(0) ack 1
+        +10  < . 1:1(0) ack 2
+        +0   conns 1
+        +59.999s conns 1
+        +1   conns 0
+        ",
+    );
+}
+
+#[test]
+fn half_closed_connection_waits_in_fin_wait_2() {
+    // Only shut down for writing: the application still reads, so there
+    // is no timeout.
+    let mut s = established(TcpConfig::default());
+    s.run(
+        "
+        +10  shutdown
+        +0   > F. 1:1(0) ack 1
+        +10  < . 1:1(0) ack 2
+        +3600s state FIN-WAIT-2
+        ",
+    );
+}
+
+#[test]
 fn active_close_with_close_releases_everything() {
     let mut s = established(TcpConfig::default());
     s.run(

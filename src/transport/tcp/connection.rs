@@ -136,6 +136,9 @@ pub struct TcpConfig {
     pub keepalive_probes: u32,
     /// Abort if sent data stays unacknowledged this long.
     pub user_timeout: Option<Duration>,
+    /// How long a closed connection waits in FIN-WAIT-2 for the peer's FIN
+    /// (Linux: 60 s).
+    pub fin_wait2_timeout: Duration,
     /// Offer window scaling (RFC 7323).
     pub window_scaling: bool,
     /// Offer timestamps (RFC 7323).
@@ -160,6 +163,7 @@ impl Default for TcpConfig {
             keepalive_interval: Duration::from_secs(75),
             keepalive_probes: 9,
             user_timeout: None,
+            fin_wait2_timeout: Duration::from_secs(60),
             window_scaling: true,
             timestamps: true,
             sack: true,
@@ -399,6 +403,12 @@ pub struct Connection {
     rst_now: bool,
     /// Send (or resend) our SYN or SYN-ACK.
     syn_due: bool,
+    /// The application closed (not just shut down writing).
+    closed_by_user: bool,
+    /// Zero-window probes sent since the peer last answered.
+    probes_unanswered: u32,
+    /// When a segment with data last went out (for the restart window).
+    last_data_sent: Instant,
     /// A duplicate segment to report in the next ACK (D-SACK).
     dsack: Option<(SeqNumber, SeqNumber)>,
     /// Rate limit of challenge ACKs (RFC 5961 §7).
@@ -502,6 +512,9 @@ impl Connection {
             probe_now: false,
             rst_now: false,
             syn_due: false,
+            closed_by_user: false,
+            probes_unanswered: 0,
+            last_data_sent: now,
             dsack: None,
             challenge: TokenBucket::new(10, 10),
             stats: TcpStats::default(),
@@ -809,7 +822,20 @@ impl Connection {
             self.abort();
             return;
         }
+        self.closed_by_user = true;
         self.shutdown_write(now);
+        if self.state == State::FinWait2 {
+            self.arm_fin_wait2(now);
+        }
+    }
+
+    /// An orphaned connection waits in FIN-WAIT-2 for the peer's FIN at
+    /// most [`TcpConfig::fin_wait2_timeout`] (Linux's `tcp_fin_timeout`);
+    /// RFC 9293 would wait forever, which lets a peer pin memory.
+    fn arm_fin_wait2(&mut self, now: Instant) {
+        if self.closed_by_user && self.state == State::FinWait2 {
+            self.time_wait_at = Some(now + self.config.fin_wait2_timeout);
+        }
     }
 
     /// Aborts: a RST goes out and the connection is gone (RFC 9293
@@ -1107,6 +1133,7 @@ impl Connection {
     /// The ACK field (§3.10.7.4, fifth). Returns false if the segment is to
     /// be dropped.
     fn process_ack(&mut self, now: Instant, seg: &TcpRepr, ack: SeqNumber) -> bool {
+        self.probes_unanswered = 0;
         // Acks something not yet sent: ACK and drop.
         if seq_lt(self.snd_max, ack) {
             self.ack_now = true;
@@ -1254,7 +1281,10 @@ impl Connection {
 
         if fin_acked {
             match self.state {
-                State::FinWait1 => self.state = State::FinWait2,
+                State::FinWait1 => {
+                    self.state = State::FinWait2;
+                    self.arm_fin_wait2(now);
+                }
                 State::Closing => self.enter_time_wait(now),
                 State::LastAck => self.enter_closed(),
                 _ => {}
@@ -1470,6 +1500,13 @@ impl Connection {
         }
         if self.persist_at.is_some_and(|t| t <= now) {
             self.persist_at = None;
+            // The peer answers probes while it lives; one that never does
+            // is as dead as one that never acknowledges data.
+            if self.probes_unanswered >= self.config.max_retransmissions {
+                self.fail(TcpError::TimedOut);
+                return;
+            }
+            self.probes_unanswered += 1;
             self.probe_now = true;
             self.stats.window_probes += 1;
         }
@@ -1875,12 +1912,19 @@ impl Connection {
     }
 
     fn poll_new_data(&mut self, now: Instant) -> Option<Outgoing> {
-        // Skip ranges the peer already SACKed when resending after an RTO.
-        while self.sack_ok
-            && seq_lt(self.snd_nxt, self.snd_max)
-            && self.scoreboard.is_sacked(self.snd_nxt)
-        {
-            self.snd_nxt += 1;
+        // Skip ranges the peer already SACKed when resending after an RTO
+        // (the ranges are sorted and disjoint: one pass).
+        if self.sack_ok && seq_lt(self.snd_nxt, self.snd_max) {
+            for (start, end) in self.scoreboard.ranges() {
+                if seq_le(start, self.snd_nxt) && seq_lt(self.snd_nxt, end) {
+                    self.snd_nxt = end;
+                }
+            }
+        }
+        // Restart window after idleness (RFC 5681 §4.1): a sender idle for
+        // longer than an RTO must not burst a stale congestion window.
+        if self.snd_una == self.snd_max && now - self.last_data_sent > self.rtt.rto() {
+            self.cc.on_idle_restart(now);
         }
         let unsent = self.unsent_data();
         let window = self.send_window();
@@ -2039,6 +2083,7 @@ impl Connection {
             self.schedule_tlp(now);
         }
         self.stats.bytes_sent += len as u64;
+        self.last_data_sent = now;
         self.finish_output(&repr);
         Some(Outgoing {
             repr,

@@ -144,6 +144,9 @@ struct Entry {
     ready: bool,
     /// The deadline of this connection's entry in the timer heap.
     scheduled: Option<Instant>,
+    /// Consecutive services that sent nothing although the connection was
+    /// due (a livelock guard).
+    idle_services: u8,
 }
 
 #[derive(Debug, Default)]
@@ -402,6 +405,7 @@ impl TcpSockets {
             orphan: false,
             ready: false,
             scheduled: None,
+            idle_services: 0,
         });
         self.demux.insert(tuple, index);
         self.live += 1;
@@ -897,7 +901,27 @@ impl TcpSockets {
             self.remove(index);
             return;
         }
-        match e.conn.poll_at(now) {
+        let mut due = e.conn.poll_at(now);
+        if sent > 0 {
+            e.idle_services = 0;
+        } else if due.is_some_and(|t| t <= now) {
+            // Due, yet nothing was sent: a timer has expired. Run it (the
+            // next round sends what it produces). A connection that still
+            // claims to be due after that is not allowed to spin the
+            // caller: it is looked at again in a millisecond.
+            e.conn.on_timer(now);
+            due = e.conn.poll_at(now);
+            e.idle_services = e.idle_services.saturating_add(1);
+            if e.idle_services > 2 && due.is_some_and(|t| t <= now) {
+                log::debug!(
+                    "{} -> {}: due with nothing to send",
+                    e.conn.local(),
+                    e.conn.remote()
+                );
+                due = Some(now + Duration::from_millis(1));
+            }
+        }
+        match due {
             Some(t) if t <= now && !e.ready => {
                 e.ready = true;
                 self.ready.push_back(index);
