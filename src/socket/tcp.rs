@@ -1,0 +1,415 @@
+//! `std::net`-like TCP sockets on a [`Runtime`].
+
+use std::io::{self, ErrorKind, Read, Write};
+use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::sync::{Arc, Mutex};
+
+use crate::socket::{Runtime, Shared, Stack, deadline, first_v4};
+use crate::transport::tcp::{
+    AcceptError, ListenerHandle, State, TcpBindError, TcpCallError, TcpError, TcpHandle, TcpInfo,
+    TcpSocketError,
+};
+
+/// Backlog of a listener made by [`TcpListener::bind`] (std's is 128).
+const DEFAULT_BACKLOG: usize = 128;
+
+pub(crate) fn bind_error(e: TcpBindError) -> io::Error {
+    let kind = match e {
+        TcpBindError::AddrInUse(_) | TcpBindError::InUse(..) => ErrorKind::AddrInUse,
+        TcpBindError::AddrNotAvailable(_) | TcpBindError::NoEphemeralPort => {
+            ErrorKind::AddrNotAvailable
+        }
+        TcpBindError::Unaddressable(_) => ErrorKind::InvalidInput,
+    };
+    io::Error::new(kind, e.to_string())
+}
+
+pub(crate) fn tcp_error(e: TcpError) -> io::Error {
+    let kind = match e {
+        TcpError::ConnectionRefused => ErrorKind::ConnectionRefused,
+        TcpError::ConnectionReset => ErrorKind::ConnectionReset,
+        TcpError::TimedOut => ErrorKind::TimedOut,
+        TcpError::ConnectionAborted => ErrorKind::ConnectionAborted,
+    };
+    io::Error::new(kind, e)
+}
+
+pub(crate) fn call_error(e: TcpCallError) -> io::Error {
+    match e {
+        TcpCallError::InvalidHandle => io::Error::new(ErrorKind::NotConnected, "socket is closed"),
+        TcpCallError::Socket(TcpSocketError::Failed(e)) => tcp_error(e),
+        TcpCallError::Socket(TcpSocketError::WriteShutdown) => {
+            io::Error::new(ErrorKind::BrokenPipe, "the write side is shut down")
+        }
+        TcpCallError::Socket(TcpSocketError::NotConnected(s)) => io::Error::new(
+            ErrorKind::NotConnected,
+            format!("not connected (state {s})"),
+        ),
+    }
+}
+
+/// A TCP socket listening for connections, like [`std::net::TcpListener`].
+#[derive(Debug)]
+pub struct TcpListener {
+    shared: Arc<Shared>,
+    handle: ListenerHandle,
+}
+
+impl TcpListener {
+    /// Listens on `addr` (port 0 picks a free port; address 0.0.0.0 or the
+    /// interface's).
+    pub fn bind(rt: &Runtime, addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+        TcpListener::bind_with_backlog(rt, addr, DEFAULT_BACKLOG)
+    }
+
+    /// As [`TcpListener::bind`], with a backlog of `backlog` half-open and
+    /// as many unaccepted connections.
+    pub fn bind_with_backlog(
+        rt: &Runtime,
+        addr: impl ToSocketAddrs,
+        backlog: usize,
+    ) -> io::Result<TcpListener> {
+        let addr = first_v4(addr)?;
+        let shared = rt.shared().clone();
+        let handle = shared
+            .lock()
+            .iface
+            .tcp()
+            .listen(addr, backlog)
+            .map_err(bind_error)?;
+        Ok(TcpListener { shared, handle })
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        let mut g = self.shared.lock();
+        g.iface
+            .tcp()
+            .listener_addr(self.handle)
+            .map(SocketAddr::V4)
+            .ok_or_else(|| io::Error::new(ErrorKind::NotConnected, "listener closed"))
+    }
+
+    /// Waits for a connection.
+    pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        let h = self
+            .shared
+            .wait_for(None, |s| match s.iface.tcp().accept(self.handle) {
+                Ok(h) => Some(Ok(h)),
+                Err(AcceptError::WouldBlock) => None,
+                Err(e) => Some(Err(io::Error::new(ErrorKind::NotConnected, e.to_string()))),
+            })?;
+        let stream = TcpStream::from_handle(self.shared.clone(), h);
+        let peer = stream.peer_addr()?;
+        Ok((stream, peer))
+    }
+
+    /// An endless iterator over accepted connections.
+    pub fn incoming(&self) -> Incoming<'_> {
+        Incoming { listener: self }
+    }
+}
+
+impl Drop for TcpListener {
+    fn drop(&mut self) {
+        self.shared.lock().iface.tcp().close_listener(self.handle);
+        self.shared.kick();
+    }
+}
+
+/// Iterator of [`TcpListener::incoming`].
+#[derive(Debug)]
+pub struct Incoming<'a> {
+    listener: &'a TcpListener,
+}
+
+impl Iterator for Incoming<'_> {
+    type Item = io::Result<TcpStream>;
+    fn next(&mut self) -> Option<io::Result<TcpStream>> {
+        Some(self.listener.accept().map(|(s, _)| s))
+    }
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Timeouts {
+    read: Option<std::time::Duration>,
+    write: Option<std::time::Duration>,
+}
+
+/// A TCP connection, like [`std::net::TcpStream`]. Reads and writes block
+/// (up to the timeouts set); dropping it closes the connection gracefully.
+#[derive(Debug)]
+pub struct TcpStream {
+    shared: Arc<Shared>,
+    handle: TcpHandle,
+    timeouts: Mutex<Timeouts>,
+}
+
+impl TcpStream {
+    fn from_handle(shared: Arc<Shared>, handle: TcpHandle) -> TcpStream {
+        TcpStream {
+            shared,
+            handle,
+            timeouts: Mutex::new(Timeouts::default()),
+        }
+    }
+
+    /// Connects to `addr`, waiting as long as the SYN retries allow
+    /// (about two minutes by default).
+    pub fn connect(rt: &Runtime, addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
+        TcpStream::connect_inner(rt, addr, None)
+    }
+
+    /// Connects to `addr`, giving up with `TimedOut` after `timeout`.
+    pub fn connect_timeout(
+        rt: &Runtime,
+        addr: &SocketAddr,
+        timeout: std::time::Duration,
+    ) -> io::Result<TcpStream> {
+        if timeout.is_zero() {
+            return Err(io::Error::new(
+                ErrorKind::InvalidInput,
+                "cannot connect with a zero timeout",
+            ));
+        }
+        TcpStream::connect_inner(rt, addr, Some(timeout))
+    }
+
+    fn connect_inner(
+        rt: &Runtime,
+        addr: impl ToSocketAddrs,
+        timeout: Option<std::time::Duration>,
+    ) -> io::Result<TcpStream> {
+        let addr = first_v4(addr)?;
+        let shared = rt.shared().clone();
+        let handle = {
+            let mut g = shared.lock();
+            let now = g.now();
+            if let Err(e) = g.iface.ipv4().routes().lookup(*addr.ip()) {
+                return Err(io::Error::new(ErrorKind::HostUnreachable, e.to_string()));
+            }
+            g.iface.tcp().connect(now, addr).map_err(bind_error)?
+        };
+        shared.kick();
+        let stream = TcpStream::from_handle(shared, handle);
+        let r = stream.shared.wait_for(deadline(timeout), |s| {
+            let tcp = s.iface.tcp();
+            match tcp.state(handle) {
+                Ok(State::SynSent | State::SynReceived) => None,
+                Ok(State::Closed) => Some(Err(match tcp.error(handle) {
+                    Ok(Some(e)) => tcp_error(e),
+                    _ => io::Error::new(ErrorKind::ConnectionAborted, "connection closed"),
+                })),
+                Ok(_) => Some(Ok(())),
+                Err(e) => Some(Err(call_error(e))),
+            }
+        });
+        match r {
+            Ok(()) => Ok(stream),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                // The connect timeout: abort the attempt quietly.
+                let mut g = stream.shared.lock();
+                let _ = g.iface.tcp().abort(handle);
+                drop(g);
+                // Dropping `stream` now finds the handle released.
+                Err(io::Error::new(ErrorKind::TimedOut, "connection timed out"))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Stack, TcpHandle) -> T) -> T {
+        let mut g = self.shared.lock();
+        f(&mut g, self.handle)
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.with(|s, h| {
+            s.iface
+                .tcp()
+                .peer_addr(h)
+                .map(SocketAddr::V4)
+                .map_err(call_error)
+        })
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.with(|s, h| {
+            s.iface
+                .tcp()
+                .local_addr(h)
+                .map(SocketAddr::V4)
+                .map_err(call_error)
+        })
+    }
+
+    /// Shuts down reading, writing or both. Shutting down reading only
+    /// marks the stream so reads return 0 (TCP cannot tell the peer).
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        if matches!(how, Shutdown::Write | Shutdown::Both) {
+            self.with(|s, h| {
+                let now = s.now();
+                s.iface.tcp().shutdown(now, h).map_err(call_error)
+            })?;
+            self.shared.kick();
+        }
+        Ok(())
+    }
+
+    /// Turns Nagle's algorithm off (`true`) or on.
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        self.with(|s, h| s.iface.tcp().set_nodelay(h, nodelay).map_err(call_error))
+    }
+
+    /// Whether Nagle's algorithm is off.
+    pub fn nodelay(&self) -> io::Result<bool> {
+        self.with(|s, h| {
+            s.iface
+                .tcp()
+                .connection(h)
+                .map(|c| c.config().nodelay)
+                .map_err(call_error)
+        })
+    }
+
+    /// Sets the read timeout (`None`: block forever). A zero duration is
+    /// an error, as in std.
+    pub fn set_read_timeout(&self, t: Option<std::time::Duration>) -> io::Result<()> {
+        if t.is_some_and(|t| t.is_zero()) {
+            return Err(io::Error::new(ErrorKind::InvalidInput, "zero timeout"));
+        }
+        self.timeouts.lock().unwrap_or_else(|p| p.into_inner()).read = t;
+        Ok(())
+    }
+
+    /// Sets the write timeout.
+    pub fn set_write_timeout(&self, t: Option<std::time::Duration>) -> io::Result<()> {
+        if t.is_some_and(|t| t.is_zero()) {
+            return Err(io::Error::new(ErrorKind::InvalidInput, "zero timeout"));
+        }
+        self.timeouts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .write = t;
+        Ok(())
+    }
+
+    /// The read timeout.
+    pub fn read_timeout(&self) -> io::Result<Option<std::time::Duration>> {
+        Ok(self.timeouts.lock().unwrap_or_else(|p| p.into_inner()).read)
+    }
+
+    /// The write timeout.
+    pub fn write_timeout(&self) -> io::Result<Option<std::time::Duration>> {
+        Ok(self
+            .timeouts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .write)
+    }
+
+    /// Statistics and estimates of the connection (state, RTT, cwnd,
+    /// retransmissions...).
+    pub fn info(&self) -> io::Result<TcpInfo> {
+        self.with(|s, h| s.iface.tcp().info(h).map_err(call_error))
+    }
+
+    /// Waits until everything written has been acknowledged by the peer
+    /// (or `timeout` passes).
+    pub fn wait_acked(&self, timeout: Option<std::time::Duration>) -> io::Result<()> {
+        let h = self.handle;
+        self.shared.wait_for(deadline(timeout), |s| {
+            let tcp = s.iface.tcp();
+            if let Ok(Some(e)) = tcp.error(h) {
+                return Some(Err(tcp_error(e)));
+            }
+            match tcp.state(h) {
+                Err(e) => Some(Err(call_error(e))),
+                Ok(_) if tcp.send_queue(h) == 0 => Some(Ok(())),
+                Ok(_) => None,
+            }
+        })
+    }
+
+    fn read_inner(&self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let timeout = self.timeouts.lock().unwrap_or_else(|p| p.into_inner()).read;
+        let h = self.handle;
+        self.shared.wait_for(deadline(timeout), |s| {
+            let tcp = s.iface.tcp();
+            match tcp.recv(h, buf) {
+                Ok(0) if tcp.recv_eof(h) => Some(Ok(0)),
+                Ok(0) => match tcp.state(h) {
+                    // Closed without a FIN from the peer and no error:
+                    // nothing more will come.
+                    Ok(State::Closed | State::TimeWait) => Some(Ok(0)),
+                    _ => None,
+                },
+                Ok(n) => Some(Ok(n)),
+                Err(e) => Some(Err(call_error(e))),
+            }
+        })
+    }
+
+    fn write_inner(&self, buf: &[u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let timeout = self
+            .timeouts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .write;
+        let h = self.handle;
+        self.shared
+            .wait_for(deadline(timeout), |s| match s.iface.tcp().send(h, buf) {
+                Ok(0) => None,
+                Ok(n) => Some(Ok(n)),
+                Err(e) => Some(Err(call_error(e))),
+            })
+    }
+}
+
+impl Read for TcpStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read_inner(buf)
+    }
+}
+
+impl Read for &TcpStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read_inner(buf)
+    }
+}
+
+impl Write for TcpStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_inner(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Write for &TcpStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_inner(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for TcpStream {
+    fn drop(&mut self) {
+        let mut g = self.shared.lock();
+        let now = g.now();
+        let _ = g.iface.tcp().close(now, self.handle);
+        drop(g);
+        self.shared.kick();
+    }
+}

@@ -1,0 +1,231 @@
+//! The blocking, std-like socket API on real threads over the in-memory
+//! network: two runtimes, each driving its own interface.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Ipv4Addr, Shutdown, SocketAddr};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use netstrata::link::{Device, EthernetAddress, MemoryNetwork};
+use netstrata::socket::{Runtime, TcpListener, TcpStream, UdpSocket};
+use netstrata::{Interface, InterfaceConfig};
+
+fn runtime(net: &MemoryNetwork, n: u8) -> Runtime {
+    let port = net.attach();
+    let cidr = format!("192.0.2.{n}/24").parse().unwrap();
+    let cfg =
+        InterfaceConfig::new(EthernetAddress::local(u32::from(n)), cidr).with_seed(u64::from(n));
+    Runtime::on_memory_port(Interface::new(cfg, port.capabilities()), port).unwrap()
+}
+
+fn pair() -> (Runtime, Runtime) {
+    let net = MemoryNetwork::new(1500);
+    (runtime(&net, 1), runtime(&net, 2))
+}
+
+const A: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+const B: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
+
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i.wrapping_mul(2654435761) >> 7) as u8)
+        .collect()
+}
+
+#[test]
+fn tcp_echo_full_duplex_across_threads() {
+    let (a, b) = pair();
+    let listener = TcpListener::bind(&b, "0.0.0.0:7").unwrap();
+    assert_eq!(listener.local_addr().unwrap(), "0.0.0.0:7".parse().unwrap());
+    let server = thread::spawn(move || {
+        let (s, peer) = listener.accept().unwrap();
+        assert_eq!(peer.ip(), std::net::IpAddr::V4(A));
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut total = 0;
+        loop {
+            let n = (&s).read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            (&s).write_all(&buf[..n]).unwrap();
+            total += n;
+        }
+        total
+    });
+    let c = TcpStream::connect(&a, (B, 7)).unwrap();
+    assert_eq!(c.peer_addr().unwrap(), SocketAddr::from((B, 7)));
+    let data = pattern(3_000_000);
+    let mut echoed = Vec::new();
+    thread::scope(|scope| {
+        scope.spawn(|| {
+            (&c).write_all(&data).unwrap();
+            c.shutdown(Shutdown::Write).unwrap();
+        });
+        (&c).read_to_end(&mut echoed).unwrap();
+    });
+    assert_eq!(server.join().unwrap(), data.len());
+    assert!(echoed == data, "echo differs");
+    let info = c.info().unwrap();
+    assert!(info.srtt.is_some());
+}
+
+#[test]
+fn many_streams_on_many_threads() {
+    let (a, b) = pair();
+    let listener = TcpListener::bind(&b, (B, 9000)).unwrap();
+    const N: usize = 16;
+    thread::scope(|scope| {
+        scope.spawn(|| {
+            let mut handlers = Vec::new();
+            for s in listener.incoming().take(N) {
+                let s = s.unwrap();
+                handlers.push(thread::spawn(move || {
+                    let mut got = Vec::new();
+                    (&s).read_to_end(&mut got).unwrap();
+                    (&s).write_all(&(got.len() as u64).to_be_bytes()).unwrap();
+                    got
+                }));
+            }
+            for (i, h) in handlers.into_iter().enumerate() {
+                let got = h.join().unwrap();
+                assert!(!got.is_empty(), "handler {i}");
+            }
+        });
+        for i in 0..N {
+            let a = &a;
+            scope.spawn(move || {
+                let s = TcpStream::connect(a, (B, 9000)).unwrap();
+                s.set_nodelay(true).unwrap();
+                let data = pattern(10_000 + i * 1000);
+                (&s).write_all(&data).unwrap();
+                s.shutdown(Shutdown::Write).unwrap();
+                let mut len = [0u8; 8];
+                (&s).read_exact(&mut len).unwrap();
+                assert_eq!(u64::from_be_bytes(len), data.len() as u64);
+            });
+        }
+    });
+}
+
+#[test]
+fn connection_refused_and_timeouts() {
+    let (a, _b) = pair();
+    let e = TcpStream::connect(&a, (B, 1)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ConnectionRefused);
+    // Nobody at .99: the connect timeout fires.
+    let t = Instant::now();
+    let e = TcpStream::connect_timeout(
+        &a,
+        &SocketAddr::from((Ipv4Addr::new(192, 0, 2, 99), 80)),
+        Duration::from_millis(300),
+    )
+    .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::TimedOut);
+    assert!(t.elapsed() < Duration::from_secs(5));
+    // Out of the subnet and no gateway: no route.
+    let e = TcpStream::connect(&a, (Ipv4Addr::new(203, 0, 113, 1), 80)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::HostUnreachable);
+    // Address in use.
+    let _l = TcpListener::bind(&a, (A, 80)).unwrap();
+    assert_eq!(
+        TcpListener::bind(&a, (A, 80)).unwrap_err().kind(),
+        ErrorKind::AddrInUse
+    );
+}
+
+#[test]
+fn read_timeout_and_dropping_closes_gracefully() {
+    let (a, b) = pair();
+    let listener = TcpListener::bind(&b, (B, 5000)).unwrap();
+    let c = TcpStream::connect(&a, (B, 5000)).unwrap();
+    let (s, _) = listener.accept().unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let mut buf = [0u8; 16];
+    assert_eq!(
+        (&s).read(&mut buf).unwrap_err().kind(),
+        ErrorKind::WouldBlock
+    );
+    assert!(s.set_read_timeout(Some(Duration::ZERO)).is_err());
+    (&c).write_all(b"last words").unwrap();
+    drop(c); // FIN after the data
+    let mut got = Vec::new();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    (&s).read_to_end(&mut got).unwrap();
+    assert_eq!(got, b"last words");
+}
+
+#[test]
+fn udp_send_recv_connect_and_errors() {
+    let (a, b) = pair();
+    let server = UdpSocket::bind(&b, (B, 53)).unwrap();
+    let client = UdpSocket::bind(&a, "0.0.0.0:0").unwrap();
+    let port = client.local_addr().unwrap().port();
+    assert!(port >= 49152);
+    client.send_to(b"query", (B, 53)).unwrap();
+    let mut buf = [0u8; 100];
+    let (n, from) = server.recv_from(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"query");
+    assert_eq!(from, SocketAddr::from((A, port)));
+    server.send_to(b"answer", from).unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let n = client.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"answer");
+    // A big datagram, fragmented.
+    let big = pattern(8000);
+    client.send_to(&big, (B, 53)).unwrap();
+    let mut bigbuf = vec![0u8; 9000];
+    let (n, _) = server.recv_from(&mut bigbuf).unwrap();
+    assert_eq!(&bigbuf[..n], &big[..]);
+    // Connected to a closed port: the next recv reports it.
+    client.connect((B, 54)).unwrap();
+    client.send(b"anyone?").unwrap();
+    let e = client.recv(&mut buf).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ConnectionRefused);
+    // Read timeout on an idle socket.
+    server
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    assert_eq!(
+        server.recv_from(&mut buf).unwrap_err().kind(),
+        ErrorKind::WouldBlock
+    );
+}
+
+#[test]
+fn ping_as_a_call() {
+    let (a, _b) = pair();
+    let r = a.ping(B, 1, 56, netstrata::Duration::from_secs(2)).unwrap();
+    assert_eq!(r.from, B);
+    assert_eq!(r.icmp_len, 64);
+    let e = a
+        .ping(
+            Ipv4Addr::new(192, 0, 2, 77),
+            1,
+            56,
+            netstrata::Duration::from_millis(500),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::HostUnreachable),
+        "{e}"
+    );
+}
+
+#[test]
+fn idle_runtime_sleeps() {
+    // An idle stack does not spin: once ARP announcements are out and no
+    // timer is pending, the runtime's thread sleeps until something
+    // happens.
+    let (a, _b) = pair();
+    thread::sleep(Duration::from_millis(100));
+    let before = a.poll_rounds();
+    thread::sleep(Duration::from_millis(500));
+    let woke = a.poll_rounds() - before;
+    assert!(woke <= 2, "an idle runtime woke {woke} times in 500 ms");
+    // And it does wake for work.
+    a.ping(B, 1, 8, netstrata::Duration::from_secs(2)).unwrap();
+    assert!(a.poll_rounds() > before + woke);
+}
