@@ -6,6 +6,7 @@
 //! - [`memory`]: an in-memory Ethernet switch, the default network.
 //! - [`fault`]: a seeded fault-injecting device wrapper.
 //! - [`pcap`]: a device wrapper that records every frame in a pcap file.
+//! - `tap` (Linux only): a TAP device, frames to and from the host kernel.
 //! - [`endpoint`]: [`EthernetEndpoint`], framing and ARP on one device, and
 //!   the [`LinkEndpoint`] trait it offers the internet layer above.
 
@@ -17,6 +18,8 @@ pub mod ethernet;
 pub mod fault;
 pub mod memory;
 pub mod pcap;
+#[cfg(target_os = "linux")]
+pub mod tap;
 
 pub use arp_cache::{ArpCache, ArpConfig};
 pub use device::{ChecksumOffload, Device, DeviceCaps, DeviceError};
@@ -25,3 +28,5 @@ pub use ethernet::{EtherType, EthernetAddress};
 pub use fault::{FaultConfig, FaultInjector, FaultStats};
 pub use memory::{MemoryNetwork, MemoryPort, PortStats};
 pub use pcap::{PcapMode, PcapSink, PcapWriter};
+#[cfg(target_os = "linux")]
+pub use tap::{TapDevice, TapError, TapStats, TapWaker};

@@ -1,0 +1,1178 @@
+//! A Linux TAP device: Ethernet frames to and from the host's kernel.
+//!
+//! [`TapDevice`] attaches to a TAP interface through `/dev/net/tun` (see
+//! the kernel's `Documentation/networking/tuntap.rst`) and is a
+//! [`Device`]: every frame the kernel sends out of the interface is
+//! [received](Device::receive) by the stack, and every frame the stack
+//! [transmits](Device::transmit) arrives at the kernel as if it had come
+//! in on the wire. The interface is opened with `IFF_TAP | IFF_NO_PI`, so
+//! each `read(2)` and `write(2)` is exactly one Ethernet frame without FCS
+//! and without the 4-byte packet-information prefix.
+//!
+//! # Privileges
+//!
+//! [`TapDevice::open`] attaches to the interface of the given name if it
+//! exists, and otherwise asks the kernel to create it. Creating one needs
+//! `CAP_NET_ADMIN`; such an interface is not persistent and disappears when
+//! the device is dropped. Without privileges, have an administrator create
+//! a persistent TAP owned by your user once:
+//!
+//! ```text
+//! ip tuntap add dev tap0 mode tap user $USER
+//! ip addr add 198.18.0.1/24 dev tap0
+//! ip link set tap0 up
+//! ```
+//!
+//! The interface's MTU and MAC address are read when it is opened. The MAC
+//! is the *kernel's* address on the link: the stack is another host on the
+//! same link and must use an address of its own (for instance
+//! [`EthernetAddress::local`]) that differs from
+//! [`TapDevice::kernel_mac`].
+//!
+//! # Checksums
+//!
+//! A plain TAP (no `IFF_VNET_HDR`) carries complete frames both ways: the
+//! kernel fills in every checksum before handing a frame over and verifies
+//! every checksum of the frames it is given, so no offload is advertised.
+//!
+//! # Waiting
+//!
+//! All I/O is non-blocking. A runtime sleeps in [`TapDevice::wait`] until
+//! the interface has a frame or another thread calls
+//! [`TapWaker::wake`] (an `eventfd(2)`), with a timeout taken from the
+//! stack's next deadline.
+//!
+//! # Unsafe code
+//!
+//! This module is the only place in the crate that calls the operating
+//! system directly. The unsafe calls (`ioctl`, `socket`, `eventfd`,
+//! `ppoll`) sit in the private `sys` module, each with the reason it is
+//! sound; reads and writes go through `std::fs::File`.
+//!
+//! Deliberately not here: TUN (IP-only) mode, multiqueue (`IFF_MULTI_QUEUE`),
+//! the virtio-net header (`IFF_VNET_HDR`, which would give checksum and
+//! segmentation offload), configuring the interface (addresses, routes,
+//! link state: that is the administrator's job, done with `ip`), and
+//! noticing MTU changes made after the interface was opened.
+
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::sync::Arc;
+
+use crate::buf::{BufferPool, PacketBuf};
+use crate::link::device::{Device, DeviceCaps, DeviceError};
+use crate::link::ethernet::{EthernetAddress, HEADER_LEN};
+use crate::time::{Duration, Instant};
+
+/// The clone device through which TUN/TAP interfaces are reached.
+pub const TUN_PATH: &str = "/dev/net/tun";
+
+/// Longest interface name, in bytes (`IFNAMSIZ` less the terminating NUL).
+pub const MAX_NAME_LEN: usize = libc::IFNAMSIZ - 1;
+
+/// Room beyond MTU + Ethernet header accepted on receive: one 802.1Q tag.
+pub const RX_SLACK: usize = 4;
+
+/// Allocations the receive pool keeps for reuse.
+const POOL_FREE: usize = 64;
+
+/// Why a TAP device could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TapError {
+    /// `/dev/net/tun` does not exist, or the driver behind it is missing.
+    #[error("{TUN_PATH} not found: load the tun module (`modprobe tun`)")]
+    NoDevice,
+    /// The caller may not open the clone device or attach to the interface.
+    #[error(
+        "permission denied attaching to TAP interface `{name}` ({syscall}): needs \
+         CAP_NET_ADMIN, or a persistent TAP owned by this user \
+         (`ip tuntap add dev {name} mode tap user $USER`)"
+    )]
+    PermissionDenied {
+        /// The interface name asked for.
+        name: String,
+        /// The call that was refused.
+        syscall: &'static str,
+    },
+    /// The name cannot be an interface name.
+    #[error("invalid interface name `{name}`: {reason}")]
+    InvalidName {
+        /// The name asked for.
+        name: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The interface exists but is not a TAP device (it is a TUN, or not a
+    /// TUN/TAP interface at all).
+    #[error("interface `{name}` exists but is not a TAP device")]
+    NotTap {
+        /// The interface name.
+        name: String,
+    },
+    /// Another file descriptor is already attached to the interface.
+    #[error("TAP interface `{name}` is busy: another process has it open")]
+    Busy {
+        /// The interface name.
+        name: String,
+    },
+    /// Any other failure, with the system call that failed.
+    #[error("{syscall} failed for TAP interface `{name}`: {source}")]
+    Io {
+        /// The interface name.
+        name: String,
+        /// The failing call, e.g. `ioctl(TUNSETIFF)`.
+        syscall: &'static str,
+        /// The operating system's error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Maps the failure of `syscall` while opening interface `name` to a
+/// [`TapError`] that says what to do about it.
+fn open_error(name: &str, syscall: &'static str, err: io::Error) -> TapError {
+    let opening_node = syscall == SYSCALL_OPEN;
+    match err.raw_os_error() {
+        Some(libc::ENOENT | libc::ENODEV | libc::ENXIO) if opening_node => TapError::NoDevice,
+        Some(libc::EACCES | libc::EPERM) if opening_node || syscall == SYSCALL_SETIFF => {
+            TapError::PermissionDenied {
+                name: name.to_owned(),
+                syscall,
+            }
+        }
+        Some(libc::EINVAL) if syscall == SYSCALL_SETIFF => TapError::NotTap {
+            name: name.to_owned(),
+        },
+        Some(libc::EBUSY) if syscall == SYSCALL_SETIFF => TapError::Busy {
+            name: name.to_owned(),
+        },
+        _ => TapError::Io {
+            name: name.to_owned(),
+            syscall,
+            source: err,
+        },
+    }
+}
+
+const SYSCALL_OPEN: &str = "open(/dev/net/tun)";
+const SYSCALL_SETIFF: &str = "ioctl(TUNSETIFF)";
+const SYSCALL_SOCKET: &str = "socket(AF_INET, SOCK_DGRAM)";
+const SYSCALL_MTU: &str = "ioctl(SIOCGIFMTU)";
+const SYSCALL_HWADDR: &str = "ioctl(SIOCGIFHWADDR)";
+const SYSCALL_EVENTFD: &str = "eventfd";
+
+/// Checks `name` the way the kernel does (`dev_valid_name`): 1 to 15
+/// bytes, not `.` or `..`, no `/`, `:` or whitespace. A `%d` template
+/// (`tap%d`) is allowed: the kernel picks the number.
+fn validate_name(name: &str) -> Result<(), TapError> {
+    let bad = |reason| {
+        Err(TapError::InvalidName {
+            name: name.to_owned(),
+            reason,
+        })
+    };
+    if name.is_empty() {
+        return bad("empty");
+    }
+    if name.len() > MAX_NAME_LEN {
+        return bad("longer than 15 bytes");
+    }
+    if name == "." || name == ".." {
+        return bad("`.` and `..` are reserved");
+    }
+    if name
+        .bytes()
+        .any(|b| b == b'/' || b == b':' || b == 0 || b.is_ascii_whitespace())
+    {
+        return bad("contains `/`, `:`, NUL or whitespace");
+    }
+    Ok(())
+}
+
+/// Maps a failed `write(2)` of a frame to the device error the stack sees.
+fn transmit_error(err: &io::Error) -> DeviceError {
+    match err.raw_os_error() {
+        // EIO: the interface is administratively down; EBADFD: it was
+        // deleted while we held it.
+        Some(libc::EIO | libc::EBADFD) => DeviceError::Down,
+        _ if err.kind() == io::ErrorKind::WouldBlock => DeviceError::QueueFull,
+        _ => DeviceError::Io(err.kind()),
+    }
+}
+
+/// Largest frame accepted on receive for a link of `mtu`: MTU + Ethernet
+/// header + [`RX_SLACK`].
+fn max_rx_frame(mtu: usize) -> usize {
+    mtu.saturating_add(HEADER_LEN + RX_SLACK)
+}
+
+/// Largest frame the stack may transmit on a link of `mtu`.
+fn max_tx_frame(mtu: usize) -> usize {
+    mtu.saturating_add(HEADER_LEN)
+}
+
+/// Counters of one TAP device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TapStats {
+    /// Frames read from the interface and handed to the stack.
+    pub rx_frames: u64,
+    /// Bytes of those frames.
+    pub rx_bytes: u64,
+    /// Reads that failed (other than "nothing to read"), and frames
+    /// discarded because they were longer than MTU + 14 + 4.
+    pub rx_errors: u64,
+    /// Frames written to the interface.
+    pub tx_frames: u64,
+    /// Bytes of those frames.
+    pub tx_bytes: u64,
+    /// Frames refused before writing: longer than MTU + 14
+    /// ([`DeviceError::TooLarge`]) or shorter than an Ethernet header
+    /// (discarded silently, as a switch does).
+    pub tx_refused: u64,
+    /// Writes refused because the kernel's queue was full.
+    pub tx_queue_full: u64,
+    /// Writes that failed otherwise (interface down, deleted, ...).
+    pub tx_errors: u64,
+}
+
+/// A TAP interface opened for the stack; a [`Device`].
+///
+/// The file descriptors are closed when the device is dropped (the
+/// wake-up eventfd once every [`TapWaker`] is gone as well); a
+/// non-persistent interface then disappears.
+pub struct TapDevice {
+    file: File,
+    name: String,
+    mtu: usize,
+    kernel_mac: EthernetAddress,
+    pool: BufferPool,
+    stats: TapStats,
+    wake: Arc<File>,
+}
+
+impl TapDevice {
+    /// Opens the TAP interface `name`, creating it if it does not exist
+    /// (which needs `CAP_NET_ADMIN`; see the module documentation), and
+    /// reads its MTU and MAC address.
+    ///
+    /// The descriptor is non-blocking and close-on-exec. A `%d` template
+    /// such as `tap%d` lets the kernel choose a free name;
+    /// [`TapDevice::name`] reports the one it chose.
+    pub fn open(name: &str) -> Result<TapDevice, TapError> {
+        validate_name(name)?;
+        // std opens every file with O_CLOEXEC.
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(TUN_PATH)
+            .map_err(|e| open_error(name, SYSCALL_OPEN, e))?;
+        let actual = sys::tun_set_iff_tap(file.as_fd(), name)
+            .map_err(|e| open_error(name, SYSCALL_SETIFF, e))?;
+        let ctl = sys::control_socket().map_err(|e| open_error(&actual, SYSCALL_SOCKET, e))?;
+        let mtu = sys::interface_mtu(ctl.as_fd(), &actual)
+            .map_err(|e| open_error(&actual, SYSCALL_MTU, e))?;
+        let mac = sys::interface_mac(ctl.as_fd(), &actual)
+            .map_err(|e| open_error(&actual, SYSCALL_HWADDR, e))?;
+        drop(ctl);
+        let dev = TapDevice::from_parts(file, actual, mtu, EthernetAddress(mac))
+            .map_err(|e| open_error(name, SYSCALL_EVENTFD, e))?;
+        log::debug!(
+            "opened TAP `{}`: mtu {}, kernel MAC {}",
+            dev.name,
+            dev.mtu,
+            dev.kernel_mac
+        );
+        Ok(dev)
+    }
+
+    /// A device over an already configured frame descriptor `file`
+    /// (non-blocking, one frame per read and write).
+    fn from_parts(
+        file: File,
+        name: String,
+        mtu: usize,
+        kernel_mac: EthernetAddress,
+    ) -> io::Result<TapDevice> {
+        let wake = File::from(sys::eventfd_nonblocking()?);
+        Ok(TapDevice {
+            file,
+            name,
+            mtu,
+            kernel_mac,
+            // One extra byte so that a frame longer than allowed shows
+            // up as a read that fills the buffer.
+            pool: BufferPool::new(POOL_FREE, max_rx_frame(mtu) + 1),
+            stats: TapStats::default(),
+            wake: Arc::new(wake),
+        })
+    }
+
+    /// The interface's name (as the kernel reported it).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The interface's MTU when it was opened.
+    pub fn mtu(&self) -> usize {
+        self.mtu
+    }
+
+    /// The kernel's MAC address on this link. The stack must use a
+    /// different one.
+    pub fn kernel_mac(&self) -> EthernetAddress {
+        self.kernel_mac
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> TapStats {
+        self.stats
+    }
+
+    /// A handle that interrupts [`TapDevice::wait`] from any thread.
+    pub fn waker(&self) -> TapWaker {
+        TapWaker {
+            fd: Arc::clone(&self.wake),
+        }
+    }
+
+    /// Blocks until the interface has a frame to read, a wake-up was
+    /// requested through a [`TapWaker`], or `timeout` (if any) passes.
+    ///
+    /// Returns `Ok(true)` if there may be work (a frame is readable or a
+    /// wake-up came; a pending wake-up is consumed), `Ok(false)` if the
+    /// timeout passed. A signal interrupting the wait also gives
+    /// `Ok(true)`: callers poll and wait again. An error is returned if
+    /// the interface is gone (deleted while open) or `ppoll(2)` fails.
+    pub fn wait(&self, timeout: Option<Duration>) -> io::Result<bool> {
+        let [tap, wake] = match sys::poll_in([self.file.as_fd(), self.wake.as_fd()], timeout) {
+            Ok(r) => r,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(true),
+            Err(e) => return Err(e),
+        };
+        if wake.readable {
+            self.drain_wake();
+        }
+        if tap.error && !tap.readable {
+            return Err(io::Error::other(format!(
+                "TAP interface `{}` reports an error (deleted while open?)",
+                self.name
+            )));
+        }
+        Ok(tap.readable || wake.readable)
+    }
+
+    /// Resets the eventfd counter so that the next wait blocks again.
+    fn drain_wake(&self) {
+        let mut counter = [0u8; 8];
+        match (&*self.wake).read(&mut counter) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => log::debug!("TAP `{}`: draining wake-up eventfd: {e}", self.name),
+        }
+    }
+}
+
+impl AsRawFd for TapDevice {
+    /// The descriptor of the TAP interface, for a caller's own event loop
+    /// (readable when a frame is waiting).
+    fn as_raw_fd(&self) -> RawFd {
+        self.file.as_raw_fd()
+    }
+}
+
+impl AsFd for TapDevice {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.file.as_fd()
+    }
+}
+
+impl fmt::Debug for TapDevice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TapDevice")
+            .field("name", &self.name)
+            .field("fd", &self.file.as_raw_fd())
+            .field("mtu", &self.mtu)
+            .field("kernel_mac", &self.kernel_mac)
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Device for TapDevice {
+    /// The interface MTU; no checksum offload (see the module docs).
+    fn capabilities(&self) -> DeviceCaps {
+        DeviceCaps {
+            mtu: self.mtu,
+            ..DeviceCaps::default()
+        }
+    }
+
+    /// One non-blocking `read(2)`: the next frame, or `None` if there is
+    /// none (or the read failed, which is counted and logged). Frames
+    /// longer than MTU + 14 + 4 are discarded and counted.
+    fn receive(&mut self, _now: Instant) -> Option<PacketBuf> {
+        let max = max_rx_frame(self.mtu);
+        let mut p = self.pool.alloc(0, max + 1);
+        let res = (&self.file).read(p.append_zeroed(max + 1));
+        match res {
+            Ok(n) if n <= max => {
+                p.truncate(n);
+                self.stats.rx_frames += 1;
+                self.stats.rx_bytes += n as u64;
+                Some(p)
+            }
+            Ok(n) => {
+                log::debug!(
+                    "TAP `{}`: discarding frame of at least {n} bytes (max {max})",
+                    self.name
+                );
+                self.stats.rx_errors += 1;
+                self.pool.recycle(p);
+                None
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.pool.recycle(p);
+                None
+            }
+            Err(e) => {
+                log::debug!("TAP `{}`: read failed: {e}", self.name);
+                self.stats.rx_errors += 1;
+                self.pool.recycle(p);
+                None
+            }
+        }
+    }
+
+    /// One non-blocking `write(2)` of the whole frame. Frames longer than
+    /// MTU + 14 are refused with [`DeviceError::TooLarge`]; frames shorter
+    /// than an Ethernet header are discarded (and counted). A full kernel
+    /// queue gives [`DeviceError::QueueFull`]; an interface that is down or
+    /// deleted, [`DeviceError::Down`]. The frame's allocation is kept for
+    /// reuse by [`receive`](Device::receive) when it is of the right size.
+    fn transmit(&mut self, _now: Instant, frame: PacketBuf) -> Result<(), DeviceError> {
+        let len = frame.len();
+        let max = max_tx_frame(self.mtu);
+        if len > max {
+            self.stats.tx_refused += 1;
+            return Err(DeviceError::TooLarge { len, max });
+        }
+        if len < HEADER_LEN {
+            log::debug!("TAP `{}`: discarding {len}-byte runt", self.name);
+            self.stats.tx_refused += 1;
+            return Ok(());
+        }
+        let res = (&self.file).write(frame.data());
+        self.pool.recycle(frame);
+        match res {
+            Ok(n) if n == len => {
+                self.stats.tx_frames += 1;
+                self.stats.tx_bytes += len as u64;
+                Ok(())
+            }
+            Ok(n) => {
+                // A TAP write is all or nothing; a short count means the
+                // descriptor is not what we think it is.
+                log::debug!("TAP `{}`: short write {n} of {len}", self.name);
+                self.stats.tx_errors += 1;
+                Err(DeviceError::Io(io::ErrorKind::WriteZero))
+            }
+            Err(e) => {
+                let err = transmit_error(&e);
+                if err == DeviceError::QueueFull {
+                    self.stats.tx_queue_full += 1;
+                } else {
+                    log::debug!("TAP `{}`: write failed: {e}", self.name);
+                    self.stats.tx_errors += 1;
+                }
+                Err(err)
+            }
+        }
+    }
+
+    /// [`Instant::ZERO`] if a frame is waiting now (a zero-timeout
+    /// `ppoll(2)`), `None` otherwise. A real device cannot tell when the
+    /// next frame will come: use [`TapDevice::wait`] to sleep until then.
+    fn poll_at(&self) -> Option<Instant> {
+        match sys::poll_in([self.file.as_fd()], Some(Duration::ZERO)) {
+            Ok([r]) if r.readable => Some(Instant::ZERO),
+            _ => None,
+        }
+    }
+}
+
+/// Interrupts [`TapDevice::wait`] from another thread. Cheap to clone;
+/// keeps the wake-up eventfd open while it lives.
+#[derive(Clone)]
+pub struct TapWaker {
+    fd: Arc<File>,
+}
+
+impl TapWaker {
+    /// Makes the current or next [`TapDevice::wait`] return at once.
+    /// Wake-ups do not accumulate: several before a wait end one wait.
+    pub fn wake(&self) {
+        match (&*self.fd).write(&1u64.to_ne_bytes()) {
+            Ok(_) => {}
+            // The counter is saturated: a wake-up is pending anyway.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => log::debug!("TAP waker: eventfd write failed: {e}"),
+        }
+    }
+}
+
+impl fmt::Debug for TapWaker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TapWaker")
+            .field("eventfd", &self.fd.as_raw_fd())
+            .finish()
+    }
+}
+
+/// The converted form of a wait timeout for `ppoll(2)`: whole seconds
+/// (clamped to what `time_t` holds) and nanoseconds.
+fn timespec_parts(d: Duration) -> (libc::time_t, libc::c_long) {
+    let secs = libc::time_t::try_from(d.as_secs()).unwrap_or(libc::time_t::MAX);
+    // subsec_nanos() < 10^9 fits every c_long.
+    (secs, libc::c_long::from(d.subsec_nanos() as i32))
+}
+
+/// Readiness of one descriptor after a poll.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct Readiness {
+    /// `POLLIN`.
+    readable: bool,
+    /// `POLLERR`, `POLLHUP` or `POLLNVAL`.
+    error: bool,
+}
+
+/// The system calls, each wrapped in a safe function.
+// Casts between C integer types are needed on some targets and not others
+// (`Ioctl` and `c_char` differ between glibc, musl and architectures).
+#[allow(unsafe_code, clippy::unnecessary_cast)]
+mod sys {
+    use std::io;
+    use std::mem;
+    use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+    use std::ptr;
+
+    use super::{Duration, MAX_NAME_LEN, Readiness, timespec_parts};
+
+    /// An `ifreq` with the interface name filled in. `name` must be at
+    /// most [`MAX_NAME_LEN`] bytes (checked by the caller; longer names
+    /// are cut, never overflow).
+    fn ifreq_named(name: &str) -> libc::ifreq {
+        // SAFETY: `ifreq` is a plain C struct of byte arrays, integers,
+        // `sockaddr`s and one raw pointer inside a union; all-zero bytes
+        // are a valid value of each (the pointer is null).
+        let mut req: libc::ifreq = unsafe { mem::zeroed() };
+        for (dst, src) in req.ifr_name.iter_mut().zip(name.bytes().take(MAX_NAME_LEN)) {
+            *dst = src as libc::c_char;
+        }
+        req
+    }
+
+    /// The NUL-terminated name in an `ifreq`.
+    fn ifreq_name(req: &libc::ifreq) -> String {
+        let bytes: Vec<u8> = req
+            .ifr_name
+            .iter()
+            .take_while(|&&c| c != 0)
+            .map(|&c| c as u8)
+            .collect();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    /// `ioctl(fd, request, &mut req)` for the requests that take an
+    /// `ifreq`.
+    ///
+    /// # Safety
+    ///
+    /// `request` must be one that reads and writes at most one `struct
+    /// ifreq` through its argument (TUNSETIFF, SIOCGIFMTU, SIOCGIFHWADDR).
+    unsafe fn ioctl_ifreq(
+        fd: BorrowedFd<'_>,
+        request: libc::c_ulong,
+        req: &mut libc::ifreq,
+    ) -> io::Result<()> {
+        // SAFETY: `fd` is open for the duration of the call (it is
+        // borrowed); `req` is a valid, exclusively borrowed `ifreq`, and
+        // the caller guarantees the request accesses nothing beyond it.
+        let rc = unsafe {
+            libc::ioctl(
+                fd.as_raw_fd(),
+                request as libc::Ioctl,
+                req as *mut libc::ifreq,
+            )
+        };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// Attaches the open `/dev/net/tun` descriptor to TAP interface
+    /// `name` (`IFF_TAP | IFF_NO_PI`); returns the interface's actual
+    /// name.
+    pub(super) fn tun_set_iff_tap(fd: BorrowedFd<'_>, name: &str) -> io::Result<String> {
+        let mut req = ifreq_named(name);
+        // The flags are 0x1002, well within c_short.
+        req.ifr_ifru.ifru_flags = (libc::IFF_TAP | libc::IFF_NO_PI) as libc::c_short;
+        // SAFETY: TUNSETIFF reads and writes back one `struct ifreq`.
+        unsafe { ioctl_ifreq(fd, libc::TUNSETIFF as libc::c_ulong, &mut req)? };
+        Ok(ifreq_name(&req))
+    }
+
+    /// A close-on-exec `AF_INET` datagram socket for interface ioctls.
+    pub(super) fn control_socket() -> io::Result<OwnedFd> {
+        // SAFETY: socket(2) takes no pointers.
+        let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `fd` was just returned by socket(2), is open, and is
+        // owned by nothing else.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    }
+
+    /// The MTU of interface `name` (SIOCGIFMTU).
+    pub(super) fn interface_mtu(sock: BorrowedFd<'_>, name: &str) -> io::Result<usize> {
+        let mut req = ifreq_named(name);
+        // SAFETY: SIOCGIFMTU reads the name and writes `ifru_mtu` of one
+        // `struct ifreq`.
+        unsafe { ioctl_ifreq(sock, libc::SIOCGIFMTU, &mut req)? };
+        // SAFETY: the kernel filled the `ifru_mtu` member; any bit
+        // pattern is a valid c_int.
+        let mtu = unsafe { req.ifr_ifru.ifru_mtu };
+        usize::try_from(mtu).map_err(|_| io::Error::other(format!("negative MTU {mtu}")))
+    }
+
+    /// The hardware address of Ethernet interface `name` (SIOCGIFHWADDR).
+    pub(super) fn interface_mac(sock: BorrowedFd<'_>, name: &str) -> io::Result<[u8; 6]> {
+        let mut req = ifreq_named(name);
+        // SAFETY: SIOCGIFHWADDR reads the name and writes `ifru_hwaddr`
+        // of one `struct ifreq`.
+        unsafe { ioctl_ifreq(sock, libc::SIOCGIFHWADDR, &mut req)? };
+        // SAFETY: the kernel filled the `ifru_hwaddr` member, a plain
+        // `sockaddr` of integers.
+        let addr = unsafe { req.ifr_ifru.ifru_hwaddr };
+        if addr.sa_family != libc::ARPHRD_ETHER {
+            return Err(io::Error::other(format!(
+                "hardware type {} is not Ethernet",
+                addr.sa_family
+            )));
+        }
+        let mut mac = [0u8; 6];
+        for (dst, src) in mac.iter_mut().zip(addr.sa_data.iter()) {
+            *dst = *src as u8;
+        }
+        Ok(mac)
+    }
+
+    /// A non-blocking, close-on-exec eventfd with counter zero.
+    pub(super) fn eventfd_nonblocking() -> io::Result<OwnedFd> {
+        // SAFETY: eventfd(2) takes no pointers.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `fd` was just returned by eventfd(2), is open, and is
+        // owned by nothing else.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    }
+
+    /// Waits until one of `fds` is readable (or in error) or `timeout`
+    /// passes (`None`: no limit), with `ppoll(2)`. An interrupted wait
+    /// is reported as `ErrorKind::Interrupted`.
+    pub(super) fn poll_in<const N: usize>(
+        fds: [BorrowedFd<'_>; N],
+        timeout: Option<Duration>,
+    ) -> io::Result<[Readiness; N]> {
+        let mut pfds = fds.map(|fd| libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        });
+        let ts = timeout.map(|d| {
+            let (tv_sec, tv_nsec) = timespec_parts(d);
+            libc::timespec { tv_sec, tv_nsec }
+        });
+        let ts_ptr = ts
+            .as_ref()
+            .map_or(ptr::null(), |t| t as *const libc::timespec);
+        // SAFETY: `pfds` is a valid array of N `pollfd`s, exclusively
+        // borrowed for the call, and its descriptors stay open (they are
+        // borrowed); `ts_ptr` is null or points at a live `timespec`; a
+        // null signal mask leaves the mask unchanged.
+        let rc = unsafe { libc::ppoll(pfds.as_mut_ptr(), N as libc::nfds_t, ts_ptr, ptr::null()) };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(pfds.map(|p| Readiness {
+            readable: p.revents & libc::POLLIN != 0,
+            error: p.revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::OwnedFd;
+    use std::os::unix::net::UnixDatagram;
+    use std::sync::mpsc;
+    use std::time::Instant as StdInstant;
+
+    const T: Instant = Instant::ZERO;
+    const MTU: usize = 100;
+
+    /// A device whose "interface" is one end of a datagram socket pair:
+    /// like a TAP, it moves whole frames, one per read or write.
+    fn fake() -> (TapDevice, UnixDatagram) {
+        let (ours, peer) = UnixDatagram::pair().unwrap();
+        ours.set_nonblocking(true).unwrap();
+        peer.set_nonblocking(true).unwrap();
+        let file = File::from(OwnedFd::from(ours));
+        let dev = TapDevice::from_parts(
+            file,
+            "fake0".to_owned(),
+            MTU,
+            EthernetAddress([0x02, 0, 0, 0, 0, 0xfe]),
+        )
+        .unwrap();
+        (dev, peer)
+    }
+
+    fn frame(len: usize, fill: u8) -> PacketBuf {
+        PacketBuf::from_payload(0, &vec![fill; len])
+    }
+
+    #[test]
+    fn names_are_checked_like_the_kernel_does() {
+        for good in ["tap0", "nstap-t4194304", "a", "tap%d", "fifteen-bytes-x"] {
+            assert!(validate_name(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "sixteen-bytes-xx",
+            ".",
+            "..",
+            "a/b",
+            "a:b",
+            "a b",
+            "a\tb",
+            "a\0b",
+        ] {
+            let err = validate_name(bad).unwrap_err();
+            assert!(matches!(err, TapError::InvalidName { .. }), "{bad:?}");
+            assert!(err.to_string().contains("invalid interface name"));
+        }
+        assert!(matches!(
+            TapDevice::open("much-too-long-for-linux"),
+            Err(TapError::InvalidName { .. })
+        ));
+    }
+
+    #[test]
+    fn open_errors_say_what_to_do() {
+        let os = io::Error::from_raw_os_error;
+        let e = open_error("tap0", SYSCALL_OPEN, os(libc::ENOENT));
+        assert!(matches!(e, TapError::NoDevice));
+        assert!(e.to_string().contains("load the tun module"), "{e}");
+        assert!(matches!(
+            open_error("tap0", SYSCALL_OPEN, os(libc::ENODEV)),
+            TapError::NoDevice
+        ));
+        for (syscall, errno) in [(SYSCALL_OPEN, libc::EACCES), (SYSCALL_SETIFF, libc::EPERM)] {
+            let e = open_error("tap0", syscall, os(errno));
+            assert!(matches!(e, TapError::PermissionDenied { .. }), "{e:?}");
+            let msg = e.to_string();
+            assert!(msg.contains("CAP_NET_ADMIN"), "{msg}");
+            assert!(
+                msg.contains("ip tuntap add dev tap0 mode tap user $USER"),
+                "{msg}"
+            );
+            assert!(msg.contains(syscall), "{msg}");
+        }
+        assert!(matches!(
+            open_error("lo", SYSCALL_SETIFF, os(libc::EINVAL)),
+            TapError::NotTap { .. }
+        ));
+        let e = open_error("tap0", SYSCALL_SETIFF, os(libc::EBUSY));
+        assert!(matches!(e, TapError::Busy { .. }));
+        assert!(e.to_string().contains("busy"), "{e}");
+        // Anything else names the call; errnos only mean something
+        // special for the call they came from.
+        let e = open_error("tap0", SYSCALL_MTU, os(libc::ENODEV));
+        assert!(matches!(e, TapError::Io { .. }));
+        let msg = e.to_string();
+        assert!(
+            msg.contains("ioctl(SIOCGIFMTU)") && msg.contains("tap0"),
+            "{msg}"
+        );
+        assert!(std::error::Error::source(&e).is_some());
+        assert!(matches!(
+            open_error("tap0", SYSCALL_EVENTFD, os(libc::EMFILE)),
+            TapError::Io { .. }
+        ));
+    }
+
+    #[test]
+    fn write_errors_map_to_device_errors() {
+        let os = io::Error::from_raw_os_error;
+        assert_eq!(transmit_error(&os(libc::EAGAIN)), DeviceError::QueueFull);
+        assert_eq!(transmit_error(&os(libc::EIO)), DeviceError::Down);
+        assert_eq!(transmit_error(&os(libc::EBADFD)), DeviceError::Down);
+        assert_eq!(
+            transmit_error(&os(libc::EINVAL)),
+            DeviceError::Io(io::ErrorKind::InvalidInput)
+        );
+        assert_eq!(
+            transmit_error(&os(libc::ENOBUFS)),
+            DeviceError::Io(os(libc::ENOBUFS).kind())
+        );
+    }
+
+    #[test]
+    fn frame_size_limits() {
+        assert_eq!(max_rx_frame(1500), 1518);
+        assert_eq!(max_tx_frame(1500), 1514);
+        assert_eq!(max_rx_frame(usize::MAX), usize::MAX);
+        assert_eq!(max_tx_frame(usize::MAX), usize::MAX);
+    }
+
+    #[test]
+    fn timeouts_convert_to_timespec() {
+        assert_eq!(timespec_parts(Duration::ZERO), (0, 0));
+        assert_eq!(
+            timespec_parts(Duration::from_micros(1_500_250)),
+            (1, 500_250_000)
+        );
+        assert_eq!(timespec_parts(Duration::MAX).0, libc::time_t::MAX);
+        assert_eq!(timespec_parts(Duration::MAX).1, 999_999_999);
+    }
+
+    #[test]
+    fn receive_reads_one_frame_at_a_time() {
+        let (mut dev, peer) = fake();
+        assert_eq!(dev.receive(T), None);
+        assert_eq!(dev.poll_at(), None);
+        peer.send(&[1; 60]).unwrap();
+        peer.send(&[2; MTU + HEADER_LEN + RX_SLACK]).unwrap();
+        assert_eq!(dev.poll_at(), Some(Instant::ZERO));
+        let a = dev.receive(T).unwrap();
+        assert_eq!(a.data(), &[1; 60][..]);
+        let b = dev.receive(T).unwrap();
+        assert_eq!(b.len(), MTU + 18);
+        assert!(b.data().iter().all(|&x| x == 2));
+        assert_eq!(dev.receive(T), None);
+        assert_eq!(dev.poll_at(), None);
+        let s = dev.stats();
+        assert_eq!((s.rx_frames, s.rx_bytes, s.rx_errors), (2, 60 + 118, 0));
+    }
+
+    #[test]
+    fn oversized_received_frames_are_discarded() {
+        let (mut dev, peer) = fake();
+        peer.send(&[7; MTU + 19]).unwrap();
+        peer.send(&[8; 500]).unwrap();
+        peer.send(&[9; 14]).unwrap();
+        assert_eq!(dev.receive(T), None);
+        assert_eq!(dev.receive(T), None);
+        assert_eq!(dev.receive(T).unwrap().data(), &[9; 14][..]);
+        let s = dev.stats();
+        assert_eq!((s.rx_frames, s.rx_errors), (1, 2));
+    }
+
+    #[test]
+    fn transmit_writes_whole_frames_and_checks_sizes() {
+        let (mut dev, peer) = fake();
+        assert_eq!(dev.capabilities().mtu, MTU);
+        assert_eq!(dev.capabilities().checksum, Default::default());
+        dev.transmit(T, frame(MTU + HEADER_LEN, 0xaa)).unwrap();
+        dev.transmit(T, frame(HEADER_LEN, 0xbb)).unwrap();
+        assert_eq!(
+            dev.transmit(T, frame(MTU + HEADER_LEN + 1, 0)),
+            Err(DeviceError::TooLarge {
+                len: MTU + 15,
+                max: MTU + 14
+            })
+        );
+        // Runts are discarded, not written.
+        dev.transmit(T, frame(13, 0xcc)).unwrap();
+        dev.transmit(T, frame(0, 0xcc)).unwrap();
+        let mut buf = [0u8; 512];
+        let n = peer.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], &[0xaa; MTU + HEADER_LEN][..]);
+        let n = peer.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], &[0xbb; HEADER_LEN][..]);
+        assert_eq!(
+            peer.recv(&mut buf).unwrap_err().kind(),
+            io::ErrorKind::WouldBlock
+        );
+        let s = dev.stats();
+        assert_eq!(
+            (s.tx_frames, s.tx_bytes, s.tx_refused),
+            (2, (MTU + 28) as u64, 3)
+        );
+    }
+
+    #[test]
+    fn full_queue_is_reported_and_transmitted_buffers_feed_receive() {
+        let (mut dev, peer) = fake();
+        let mut full = None;
+        // A datagram socket's queue holds a few hundred frames at most.
+        for i in 0..100_000 {
+            match dev.transmit(T, frame(60, 1)) {
+                Ok(()) => {}
+                Err(e) => {
+                    full = Some((i, e));
+                    break;
+                }
+            }
+        }
+        let (sent, err) = full.expect("queue never filled");
+        assert_eq!(err, DeviceError::QueueFull);
+        let s = dev.stats();
+        assert_eq!((s.tx_frames, s.tx_queue_full), (sent as u64, 1));
+        // Draining makes room again.
+        let mut buf = [0u8; 128];
+        while peer.recv(&mut buf).is_ok() {}
+        dev.transmit(T, frame(60, 1)).unwrap();
+        // Transmitted frames are too small to recycle, but a received one
+        // dropped back into the pool is reused.
+        peer.send(&[3; 20]).unwrap();
+        let p = dev.receive(T).unwrap();
+        dev.pool.recycle(p);
+        peer.send(&[4; 20]).unwrap();
+        let _ = dev.receive(T).unwrap();
+        assert_eq!(dev.pool.stats(), (1, 1));
+    }
+
+    #[test]
+    fn transmit_on_a_closed_peer_is_an_error() {
+        let (mut dev, peer) = fake();
+        drop(peer);
+        let err = dev.transmit(T, frame(60, 0)).unwrap_err();
+        assert!(matches!(err, DeviceError::Io(_)), "{err:?}");
+        assert_eq!(dev.stats().tx_errors, 1);
+    }
+
+    #[test]
+    fn wait_times_out_and_sees_frames() {
+        let (dev, peer) = fake();
+        let t0 = StdInstant::now();
+        assert!(!dev.wait(Some(Duration::from_millis(20))).unwrap());
+        assert!(t0.elapsed() >= Duration::from_millis(20));
+        assert!(!dev.wait(Some(Duration::ZERO)).unwrap());
+        peer.send(&[0; 20]).unwrap();
+        assert!(dev.wait(None).unwrap());
+        // Still readable: waiting does not consume the frame.
+        assert!(dev.wait(Some(Duration::ZERO)).unwrap());
+    }
+
+    #[test]
+    fn waker_interrupts_wait_from_another_thread() {
+        fn assert_send_sync<T: Send + Sync + Clone>() {}
+        assert_send_sync::<TapWaker>();
+        let (dev, _peer) = fake();
+        let waker = dev.waker();
+        // Several wake-ups before a wait end that one wait only.
+        waker.wake();
+        waker.clone().wake();
+        assert!(dev.wait(Some(Duration::from_secs(5))).unwrap());
+        assert!(!dev.wait(Some(Duration::ZERO)).unwrap());
+
+        let (tx, rx) = mpsc::channel();
+        let t = std::thread::spawn(move || {
+            rx.recv().unwrap();
+            std::thread::sleep(Duration::from_millis(30));
+            waker.wake();
+        });
+        let t0 = StdInstant::now();
+        tx.send(()).unwrap();
+        assert!(dev.wait(Some(Duration::from_secs(10))).unwrap());
+        let waited = t0.elapsed();
+        assert!(waited < Duration::from_secs(5), "{waited:?}");
+        t.join().unwrap();
+        assert!(!dev.wait(Some(Duration::ZERO)).unwrap());
+        // The waker outlives the device harmlessly.
+        let w = dev.waker();
+        drop(dev);
+        w.wake();
+    }
+
+    #[test]
+    fn debug_output_names_the_interface() {
+        let (dev, _peer) = fake();
+        let s = format!("{dev:?} {:?}", dev.waker());
+        assert!(s.contains("fake0") && s.contains("TapWaker"), "{s}");
+        assert!(dev.as_raw_fd() >= 0);
+    }
+
+    // -----------------------------------------------------------------
+    // The real thing, when the test runs with CAP_NET_ADMIN.
+    // -----------------------------------------------------------------
+
+    /// Deletes the interface when dropped, whatever happened.
+    struct InterfaceGuard(String);
+
+    impl Drop for InterfaceGuard {
+        fn drop(&mut self) {
+            if std::path::Path::new(&format!("/sys/class/net/{}", self.0)).exists() {
+                let _ = std::process::Command::new("ip")
+                    .args(["link", "del", "dev", &self.0])
+                    .stderr(std::process::Stdio::null())
+                    .status();
+            }
+        }
+    }
+
+    fn sysfs(name: &str, attr: &str) -> String {
+        std::fs::read_to_string(format!("/sys/class/net/{name}/{attr}"))
+            .unwrap()
+            .trim()
+            .to_owned()
+    }
+
+    fn ip(args: &[&str]) -> bool {
+        std::process::Command::new("ip")
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    /// Receives until `want` accepts a frame or `limit` passes.
+    fn receive_until(
+        dev: &mut TapDevice,
+        limit: Duration,
+        mut want: impl FnMut(&[u8]) -> bool,
+    ) -> Option<Vec<u8>> {
+        let deadline = StdInstant::now() + limit;
+        while let Some(left) = deadline.checked_duration_since(StdInstant::now()) {
+            dev.wait(Some(left.min(Duration::from_millis(100))))
+                .unwrap();
+            while let Some(f) = dev.receive(T) {
+                if want(f.data()) {
+                    return Some(f.data().to_vec());
+                }
+            }
+        }
+        None
+    }
+
+    #[test]
+    fn real_tap_when_privileged() {
+        use crate::link::arp::{ArpPacket, Operation};
+        use core::net::Ipv4Addr;
+
+        let name = format!("nstap-t{}", std::process::id());
+        let guard = InterfaceGuard(name.clone());
+        let mut dev = match TapDevice::open(&name) {
+            Ok(dev) => dev,
+            Err(e @ (TapError::PermissionDenied { .. } | TapError::NoDevice)) => {
+                println!("skipped: needs CAP_NET_ADMIN ({e})");
+                return;
+            }
+            Err(e) => panic!("opening {name}: {e}"),
+        };
+        assert_eq!(dev.name(), name);
+        assert_eq!(dev.mtu(), sysfs(&name, "mtu").parse::<usize>().unwrap());
+        assert_eq!(dev.capabilities().mtu, dev.mtu());
+        assert_eq!(dev.kernel_mac().to_string(), sysfs(&name, "address"));
+        assert!(dev.kernel_mac().is_unicast());
+        // Descriptor flags.
+        let fl = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", dev.as_raw_fd())).unwrap();
+        let flags = fl
+            .lines()
+            .find_map(|l| l.strip_prefix("flags:"))
+            .map(|v| u32::from_str_radix(v.trim(), 8).unwrap())
+            .unwrap();
+        assert_ne!(flags & libc::O_NONBLOCK as u32, 0, "not non-blocking");
+        assert_ne!(flags & libc::O_CLOEXEC as u32, 0, "not close-on-exec");
+
+        // The kernel's refusals, mapped.
+        assert!(matches!(TapDevice::open(&name), Err(TapError::Busy { .. })));
+        assert!(matches!(
+            TapDevice::open("lo"),
+            Err(TapError::NotTap { .. })
+        ));
+
+        // While the link is down the kernel sends nothing: only a wake-up
+        // ends the wait, promptly.
+        let waker = dev.waker();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            waker.wake();
+        });
+        let t0 = StdInstant::now();
+        assert!(dev.wait(Some(Duration::from_secs(10))).unwrap());
+        assert!(t0.elapsed() < Duration::from_secs(5));
+        t.join().unwrap();
+        // Writing to a link that is down.
+        assert_eq!(dev.transmit(T, frame(60, 0xff)), Err(DeviceError::Down));
+
+        if !ip(&["-V"]) {
+            println!("`ip` not found: skipping the frame exchange");
+            return;
+        }
+        // Traffic stays on this link: 198.18.77.0/24 (RFC 2544 benchmark
+        // space) is routed to the TAP and nowhere else.
+        let kernel_ip = Ipv4Addr::new(198, 18, 77, 1);
+        let stack_ip = Ipv4Addr::new(198, 18, 77, 2);
+        assert!(ip(&["addr", "add", "198.18.77.1/24", "dev", &name]));
+        assert!(ip(&["link", "set", "dev", &name, "up"]));
+
+        // A datagram to the stack's address makes the kernel ask for it.
+        let udp = std::net::UdpSocket::bind((kernel_ip, 0)).unwrap();
+        udp.send_to(b"hello tap", (stack_ip, 9)).unwrap();
+        let kmac = dev.kernel_mac();
+        let request = receive_until(&mut dev, Duration::from_secs(5), |f| {
+            f.len() >= 14 + 28
+                && f[12..14] == [0x08, 0x06]
+                && ArpPacket::new_checked(&f[14..]).is_ok_and(|a| {
+                    a.operation() == Operation::Request && a.target_protocol_addr() == stack_ip
+                })
+        })
+        .expect("no ARP request from the kernel");
+        assert_eq!(&request[6..12], kmac.as_bytes());
+
+        // Answer it; the kernel accepts the frame and sends the datagram.
+        let our_mac = EthernetAddress([0x02, 0x4e, 0x53, 0, 0, 0x02]);
+        assert_ne!(our_mac, kmac);
+        let rx_before: u64 = sysfs(&name, "statistics/rx_packets").parse().unwrap();
+        let mut reply = vec![0u8; 14 + 28];
+        reply[0..6].copy_from_slice(kmac.as_bytes());
+        reply[6..12].copy_from_slice(our_mac.as_bytes());
+        reply[12..14].copy_from_slice(&[0x08, 0x06]);
+        {
+            let mut arp = ArpPacket::new_unchecked(&mut reply[14..]);
+            arp.set_ethernet_ipv4();
+            arp.set_operation(Operation::Reply);
+            arp.set_sender_hardware_addr(our_mac);
+            arp.set_sender_protocol_addr(stack_ip);
+            arp.set_target_hardware_addr(kmac);
+            arp.set_target_protocol_addr(kernel_ip);
+        }
+        dev.transmit(T, PacketBuf::from_payload(0, &reply)).unwrap();
+        let datagram = receive_until(&mut dev, Duration::from_secs(5), |f| {
+            f.len() >= 14 + 20 + 8 && f[0..6] == our_mac.0 && f[12..14] == [0x08, 0x00]
+        })
+        .expect("the queued datagram never came");
+        assert!(datagram.ends_with(b"hello tap"));
+        let rx_after: u64 = sysfs(&name, "statistics/rx_packets").parse().unwrap();
+        assert!(rx_after > rx_before, "{rx_before} -> {rx_after}");
+        let s = dev.stats();
+        assert!(s.rx_frames >= 2 && s.tx_frames == 1, "{s:?}");
+
+        drop(dev);
+        // Not persistent: gone with its descriptor.
+        assert!(!std::path::Path::new(&format!("/sys/class/net/{name}")).exists());
+        drop(guard);
+    }
+}
