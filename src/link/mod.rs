@@ -29,4 +29,4 @@ pub use fault::{FaultConfig, FaultInjector, FaultStats};
 pub use memory::{MemoryNetwork, MemoryPort, PortStats};
 pub use pcap::{PcapMode, PcapSink, PcapWriter};
 #[cfg(target_os = "linux")]
-pub use tap::{TapDevice, TapError, TapStats, TapWaker};
+pub use tap::{TapDevice, TapError, TapSleeper, TapStats, TapWaker};

@@ -245,7 +245,7 @@ pub struct TapStats {
 /// wake-up eventfd once every [`TapWaker`] is gone as well); a
 /// non-persistent interface then disappears.
 pub struct TapDevice {
-    file: File,
+    file: Arc<File>,
     name: String,
     mtu: usize,
     kernel_mac: EthernetAddress,
@@ -300,7 +300,7 @@ impl TapDevice {
     ) -> io::Result<TapDevice> {
         let wake = File::from(sys::eventfd_nonblocking()?);
         Ok(TapDevice {
-            file,
+            file: Arc::new(file),
             name,
             mtu,
             kernel_mac,
@@ -349,30 +349,17 @@ impl TapDevice {
     /// `Ok(true)`: callers poll and wait again. An error is returned if
     /// the interface is gone (deleted while open) or `ppoll(2)` fails.
     pub fn wait(&self, timeout: Option<Duration>) -> io::Result<bool> {
-        let [tap, wake] = match sys::poll_in([self.file.as_fd(), self.wake.as_fd()], timeout) {
-            Ok(r) => r,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(true),
-            Err(e) => return Err(e),
-        };
-        if wake.readable {
-            self.drain_wake();
-        }
-        if tap.error && !tap.readable {
-            return Err(io::Error::other(format!(
-                "TAP interface `{}` reports an error (deleted while open?)",
-                self.name
-            )));
-        }
-        Ok(tap.readable || wake.readable)
+        self.sleeper().wait(timeout)
     }
 
-    /// Resets the eventfd counter so that the next wait blocks again.
-    fn drain_wake(&self) {
-        let mut counter = [0u8; 8];
-        match (&*self.wake).read(&mut counter) {
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(e) => log::debug!("TAP `{}`: draining wake-up eventfd: {e}", self.name),
+    /// A handle that waits for this device's readiness (and its waker)
+    /// from wherever the device itself has gone — a runtime thread holding
+    /// the device inside a [`crate::link::PcapWriter`], say.
+    pub fn sleeper(&self) -> TapSleeper {
+        TapSleeper {
+            tap: Arc::clone(&self.file),
+            wake: Arc::clone(&self.wake),
+            name: self.name.clone(),
         }
     }
 }
@@ -418,7 +405,7 @@ impl Device for TapDevice {
     fn receive(&mut self, _now: Instant) -> Option<PacketBuf> {
         let max = max_rx_frame(self.mtu);
         let mut p = self.pool.alloc(0, max + 1);
-        let res = (&self.file).read(p.append_zeroed(max + 1));
+        let res = (&*self.file).read(p.append_zeroed(max + 1));
         match res {
             Ok(n) if n <= max => {
                 p.truncate(n);
@@ -466,7 +453,7 @@ impl Device for TapDevice {
             self.stats.tx_refused += 1;
             return Ok(());
         }
-        let res = (&self.file).write(frame.data());
+        let res = (&*self.file).write(frame.data());
         self.pool.recycle(frame);
         match res {
             Ok(n) if n == len => {
@@ -501,6 +488,50 @@ impl Device for TapDevice {
         match sys::poll_in([self.file.as_fd()], Some(Duration::ZERO)) {
             Ok([r]) if r.readable => Some(Instant::ZERO),
             _ => None,
+        }
+    }
+}
+
+/// Waits until a TAP device has a frame or its [`TapWaker`] is woken
+/// ([`TapDevice::sleeper`]).
+#[derive(Debug, Clone)]
+pub struct TapSleeper {
+    tap: Arc<File>,
+    wake: Arc<File>,
+    name: String,
+}
+
+impl TapSleeper {
+    /// Blocks until a frame is readable, a wake-up was requested, or
+    /// `timeout` passes. `Ok(true)` when ready or woken, `Ok(false)` on
+    /// timeout; an error if the interface went away.
+    pub fn wait(&self, timeout: Option<Duration>) -> io::Result<bool> {
+        let [tap, wake] = match sys::poll_in([self.tap.as_fd(), self.wake.as_fd()], timeout) {
+            Ok(r) => r,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(true),
+            Err(e) => return Err(e),
+        };
+        if wake.readable {
+            let mut counter = [0u8; 8];
+            match (&*self.wake).read(&mut counter) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => log::debug!("TAP `{}`: draining wake-up eventfd: {e}", self.name),
+            }
+        }
+        if tap.error && !tap.readable {
+            return Err(io::Error::other(format!(
+                "TAP interface `{}` reports an error (deleted while open?)",
+                self.name
+            )));
+        }
+        Ok(tap.readable || wake.readable)
+    }
+
+    /// The waker that interrupts [`TapSleeper::wait`].
+    pub fn waker(&self) -> TapWaker {
+        TapWaker {
+            fd: Arc::clone(&self.wake),
         }
     }
 }

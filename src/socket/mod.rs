@@ -107,6 +107,26 @@ impl Sleeper for ParkSleeper {
     }
 }
 
+#[cfg(target_os = "linux")]
+impl Sleeper for crate::link::TapSleeper {
+    fn sleep(&mut self, timeout: Option<Duration>) {
+        if let Err(e) = self.wait(timeout) {
+            // The interface went away: don't spin on it.
+            log::warn!("TAP wait failed: {e}");
+            std::thread::sleep(
+                timeout
+                    .unwrap_or(Duration::from_millis(100))
+                    .min(Duration::from_millis(100)),
+            );
+        }
+    }
+
+    fn waker(&self) -> Waker {
+        let w = crate::link::TapSleeper::waker(self);
+        Arc::new(move || w.wake())
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }

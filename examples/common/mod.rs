@@ -1,0 +1,221 @@
+//! What the command-line tools share: the link options, a small logger,
+//! and opening the stack on a TAP device.
+//!
+//! Link options: `--tap NAME --ip A.B.C.D/PREFIX [--gateway A.B.C.D]
+//! [--mac XX:XX:XX:XX:XX:XX] [--pcap FILE]`, plus `-v` (or `RUST_LOG`)
+//! for logs. Bad arguments print a clear message and exit with status 2.
+#![allow(dead_code)]
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::process::exit;
+
+use netstrata::internet::Ipv4Cidr;
+use netstrata::link::{Device, EthernetAddress};
+use netstrata::socket::Runtime;
+use netstrata::{Interface, InterfaceConfig};
+
+/// The options every tool takes to attach to a link.
+#[derive(Debug, Clone)]
+pub struct LinkOptions {
+    pub tap: String,
+    pub ip: Ipv4Cidr,
+    pub gateway: Option<Ipv4Addr>,
+    pub mac: Option<EthernetAddress>,
+    pub pcap: Option<PathBuf>,
+    pub verbose: u8,
+}
+
+pub const LINK_USAGE: &str = "--tap NAME --ip A.B.C.D/PREFIX [--gateway A.B.C.D] [--mac XX:XX:XX:XX:XX:XX] [--pcap FILE] [-v]";
+
+/// Prints `msg` and the usage, and exits with status 2.
+pub fn usage_error(tool: &str, usage: &str, msg: &str) -> ! {
+    eprintln!("{tool}: {msg}");
+    eprintln!("usage: {tool} {LINK_USAGE} {usage}");
+    exit(2)
+}
+
+/// Parses the command line: link options are taken out, the rest is
+/// returned in order for the tool to parse.
+pub fn parse_args(tool: &str, usage: &str) -> (LinkOptions, Vec<String>) {
+    let mut args = std::env::args().skip(1);
+    let mut rest = Vec::new();
+    let (mut tap, mut ip, mut gateway, mut mac, mut pcap, mut verbose) =
+        (None, None, None, None, None, 0u8);
+    while let Some(a) = args.next() {
+        let mut value = |name: &str| {
+            args.next()
+                .unwrap_or_else(|| usage_error(tool, usage, &format!("{name} needs a value")))
+        };
+        match a.as_str() {
+            "--tap" => tap = Some(value("--tap")),
+            "--ip" => {
+                let v = value("--ip");
+                ip = Some(
+                    v.parse::<Ipv4Cidr>()
+                        .unwrap_or_else(|e| usage_error(tool, usage, &e.to_string())),
+                );
+            }
+            "--gateway" => {
+                let v = value("--gateway");
+                gateway = Some(v.parse::<Ipv4Addr>().unwrap_or_else(|_| {
+                    usage_error(tool, usage, &format!("invalid gateway address {v:?}"))
+                }));
+            }
+            "--mac" => {
+                let v = value("--mac");
+                mac = Some(
+                    v.parse::<EthernetAddress>()
+                        .unwrap_or_else(|e| usage_error(tool, usage, &e.to_string())),
+                );
+            }
+            "--pcap" => pcap = Some(PathBuf::from(value("--pcap"))),
+            "-v" => verbose += 1,
+            "-vv" => verbose += 2,
+            "-h" | "--help" => {
+                println!("usage: {tool} {LINK_USAGE} {usage}");
+                exit(0)
+            }
+            _ => rest.push(a),
+        }
+    }
+    let tap = tap.unwrap_or_else(|| usage_error(tool, usage, "--tap NAME is required"));
+    let ip = ip.unwrap_or_else(|| usage_error(tool, usage, "--ip A.B.C.D/PREFIX is required"));
+    init_logging(verbose);
+    (
+        LinkOptions {
+            tap,
+            ip,
+            gateway,
+            mac,
+            pcap,
+            verbose,
+        },
+        rest,
+    )
+}
+
+/// Parses a number, or exits with status 2.
+pub fn parse_num<T: std::str::FromStr>(
+    tool: &str,
+    usage: &str,
+    name: &str,
+    v: Option<&String>,
+) -> T {
+    let v = v.unwrap_or_else(|| usage_error(tool, usage, &format!("{name} needs a value")));
+    v.parse()
+        .unwrap_or_else(|_| usage_error(tool, usage, &format!("invalid value {v:?} for {name}")))
+}
+
+/// Opens the TAP device and starts the stack on it.
+pub fn open(tool: &str, opts: &LinkOptions) -> Runtime {
+    match try_open(opts) {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("{tool}: {e}");
+            exit(1)
+        }
+    }
+}
+
+fn try_open(opts: &LinkOptions) -> Result<Runtime, Box<dyn std::error::Error>> {
+    let tap = netstrata::link::TapDevice::open(&opts.tap)?;
+    let sleeper = tap.sleeper();
+    // Our own MAC, distinct from the kernel's side of the TAP.
+    let mac = opts
+        .mac
+        .unwrap_or_else(|| EthernetAddress::local(u32::from(opts.ip.address())));
+    let mut cfg = InterfaceConfig::new(mac, opts.ip);
+    if let Some(gw) = opts.gateway {
+        cfg = cfg.with_gateway(gw);
+    }
+    let cfg = cfg.with_seed(seed());
+    let iface = Interface::new(cfg, tap.capabilities());
+    log::info!(
+        "{} on {}: {} {}",
+        env!("CARGO_PKG_NAME"),
+        opts.tap,
+        mac,
+        opts.ip
+    );
+    Ok(match &opts.pcap {
+        Some(path) => {
+            let wall = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            let file = BufWriter::new(File::create(path)?);
+            let dev = netstrata::link::PcapWriter::new(tap, file, wall);
+            Runtime::new(iface, dev, sleeper)?
+        }
+        None => Runtime::new(iface, tap, sleeper)?,
+    })
+}
+
+/// Randomness for ISNs and ports: from the OS clock and pid (the core
+/// takes a seed; the edge picks it).
+fn seed() -> u64 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    t ^ (u64::from(std::process::id()) << 32)
+}
+
+struct StderrLogger {
+    level: log::LevelFilter,
+    filters: Vec<(String, log::LevelFilter)>,
+}
+
+impl log::Log for StderrLogger {
+    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
+        let level = self
+            .filters
+            .iter()
+            .filter(|(prefix, _)| m.target().starts_with(prefix.as_str()))
+            .map(|(_, l)| *l)
+            .next_back()
+            .unwrap_or(self.level);
+        m.level() <= level
+    }
+    fn log(&self, r: &log::Record<'_>) {
+        if self.enabled(r.metadata()) {
+            eprintln!("[{} {}] {}", r.level(), r.target(), r.args());
+        }
+    }
+    fn flush(&self) {}
+}
+
+/// A minimal `RUST_LOG` reader: `level` or `target=level,...`; `-v` means
+/// debug, `-vv` trace.
+fn init_logging(verbose: u8) {
+    let mut level = match verbose {
+        0 => log::LevelFilter::Warn,
+        1 => log::LevelFilter::Debug,
+        _ => log::LevelFilter::Trace,
+    };
+    let mut filters = Vec::new();
+    if let Ok(spec) = std::env::var("RUST_LOG") {
+        for part in spec.split(',').filter(|p| !p.is_empty()) {
+            match part.split_once('=') {
+                Some((target, l)) => {
+                    if let Ok(l) = l.parse() {
+                        filters.push((target.to_string(), l));
+                    }
+                }
+                None => {
+                    if let Ok(l) = part.parse() {
+                        level = l;
+                    }
+                }
+            }
+        }
+    }
+    let max = filters.iter().map(|(_, l)| *l).fold(level, |a, b| a.max(b));
+    let logger: &'static StderrLogger = Box::leak(Box::new(StderrLogger { level, filters }));
+    if log::set_logger(logger).is_ok() {
+        log::set_max_level(max);
+    }
+}
