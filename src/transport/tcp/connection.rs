@@ -411,6 +411,9 @@ pub struct Connection {
     last_data_sent: Instant,
     /// A duplicate segment to report in the next ACK (D-SACK).
     dsack: Option<(SeqNumber, SeqNumber)>,
+    /// Our timestamp clock when the last retransmission timeout fired:
+    /// echoes older than it give no RTT sample.
+    rto_ts: Option<u32>,
     /// Rate limit of challenge ACKs (RFC 5961 §7).
     challenge: TokenBucket,
     stats: TcpStats,
@@ -516,6 +519,7 @@ impl Connection {
             probes_unanswered: 0,
             last_data_sent: now,
             dsack: None,
+            rto_ts: None,
             challenge: TokenBucket::new(10, 10),
             stats: TcpStats::default(),
             config,
@@ -1231,8 +1235,15 @@ impl Connection {
             && let Some((_, tsecr)) = seg.timestamp
             && tsecr != 0
         {
+            // Karn's rule for timestamps: an echo of a segment sent before
+            // the last timeout measures the backoff, not the path (the
+            // receiver echoes an old TS.Recent for a duplicate, RFC 7323
+            // §4.3), and would inflate SRTT to seconds under heavy loss.
+            let after_timeout = self
+                .rto_ts
+                .is_none_or(|t| (tsecr.wrapping_sub(t) as i32) >= 0);
             let ms = self.ts_now(now).wrapping_sub(tsecr);
-            if ms < 60_000 {
+            if after_timeout && ms < 60_000 {
                 sample = Some(Duration::from_millis(u64::from(ms)));
             }
         } else if let Some((end, sent)) = self.rtt_probe
@@ -1563,6 +1574,7 @@ impl Connection {
         self.tlp_at = None;
         self.tlp_due = false;
         self.tlp_outstanding = false;
+        self.rto_ts = Some(self.ts_now(now));
         self.cc.on_retransmit_timeout(now, self.flight_size());
         self.rtt.on_timeout();
         self.rtt_probe = None;
