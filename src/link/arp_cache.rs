@@ -57,6 +57,9 @@ pub struct ArpConfig {
     pub retry_max: Duration,
     /// Requests sent before giving up.
     pub max_requests: u32,
+    /// How long past expiry an entry is still used while being
+    /// re-confirmed by unicast probes.
+    pub stale_time: Duration,
     /// How long a failed destination drops packets before resolution is
     /// tried again.
     pub failed_holddown: Duration,
@@ -74,6 +77,7 @@ impl Default for ArpConfig {
             retry_initial: Duration::from_millis(100),
             retry_max: Duration::from_secs(1),
             max_requests: 6,
+            stale_time: Duration::from_secs(60),
             failed_holddown: Duration::from_secs(1),
         }
     }
@@ -91,7 +95,8 @@ enum State {
     Resolved {
         mac: EthernetAddress,
         expires: Instant,
-        refresh_sent: bool,
+        /// When a refresh (unicast) request last went out.
+        probed_at: Option<Instant>,
         permanent: bool,
     },
     Failed {
@@ -224,7 +229,7 @@ impl ArpCache {
             State::Resolved {
                 mac,
                 expires: Instant::ZERO,
-                refresh_sent: false,
+                probed_at: None,
                 permanent: true,
             },
         );
@@ -237,14 +242,20 @@ impl ArpCache {
             Some(State::Resolved {
                 mac,
                 expires,
-                refresh_sent,
+                probed_at,
                 permanent,
             }) => {
-                if *permanent || *expires > now {
-                    let refresh =
-                        !*permanent && !*refresh_sent && *expires < now + cfg.refresh_before;
+                // Fresh, or stale but within the grace period: keep using
+                // the known MAC (like Linux's STALE/PROBE states) and probe
+                // it by unicast, at most once per retry interval, from
+                // shortly before expiry on. A flow never stalls on
+                // re-resolution of a neighbour that is still there.
+                if *permanent || now < *expires + cfg.stale_time {
+                    let refresh = !*permanent
+                        && *expires < now + cfg.refresh_before
+                        && probed_at.is_none_or(|t| now >= t + cfg.retry_max);
                     if refresh {
-                        *refresh_sent = true;
+                        *probed_at = Some(now);
                         self.stats.requests += 1;
                     }
                     return Resolution::Send {
@@ -335,7 +346,7 @@ impl ArpCache {
         let fresh = State::Resolved {
             mac,
             expires,
-            refresh_sent: false,
+            probed_at: None,
             permanent: false,
         };
         match self.entries.get_mut(&ip) {
@@ -642,10 +653,25 @@ mod tests {
             c.resolve(near, A, pkt(1)),
             Resolution::Send { refresh: false, .. }
         ));
+        // Expired but within the stale grace: still used, probed again
+        // once per retry interval.
         let after = Instant::ZERO + cfg.reachable_time;
         assert_eq!(c.lookup(after, A), None);
         assert!(matches!(
             c.resolve(after, A, pkt(2)),
+            Resolution::Send { refresh: true, mac: m, .. } if m == mac
+        ));
+        assert!(matches!(
+            c.resolve(after, A, pkt(2)),
+            Resolution::Send { refresh: false, .. }
+        ));
+        // A reply renews it.
+        c.learn(after, A, mac, false);
+        assert_eq!(c.lookup(after, A), Some(mac));
+        // Never confirmed within the grace: resolved afresh.
+        let gone = after + cfg.reachable_time + cfg.stale_time;
+        assert!(matches!(
+            c.resolve(gone, A, pkt(3)),
             Resolution::Queued { send_request: true }
         ));
     }

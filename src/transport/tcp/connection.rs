@@ -46,7 +46,7 @@ use crate::transport::tcp::congestion::{CongestionAlgorithm, CongestionControl};
 use crate::transport::tcp::recv_buffer::RecvBuffer;
 use crate::transport::tcp::rtt::{RttConfig, RttEstimator};
 use crate::transport::tcp::scoreboard::{NextSeg, Scoreboard};
-use crate::transport::tcp::segment::{TcpFlags, TcpRepr};
+use crate::transport::tcp::segment::{HEADER_LEN, TcpFlags, TcpRepr};
 use crate::transport::tcp::send_buffer::SendBuffer;
 use crate::transport::tcp::seq::SeqNumber;
 
@@ -2067,6 +2067,20 @@ impl Connection {
             flags.insert(TcpFlags::FIN);
         }
         let mut repr = self.base_repr(now, seq, flags);
+        // Options beyond the timestamps (SACK blocks) come out of the
+        // payload: options and data together never exceed the peer's MSS
+        // (RFC 9293 §3.7.1, RFC 6691 §2), or the datagram would exceed the
+        // MTU and be fragmented. A shortened segment carries neither the
+        // FIN nor PSH (more data follows it).
+        let room = (self.peer_mss + HEADER_LEN).saturating_sub(repr.header_len());
+        let shortened = len > room && room > 0;
+        let (len, send_fin) = if shortened {
+            repr.flags.remove(TcpFlags::FIN);
+            repr.flags.remove(TcpFlags::PSH);
+            (room, false)
+        } else {
+            (len, send_fin)
+        };
         repr.payload_len = len;
         let end = seq + len + usize::from(send_fin);
         if seq_lt(self.snd_nxt, end) || seq == self.snd_nxt {
@@ -2080,7 +2094,7 @@ impl Connection {
         if seq_lt(self.snd_max, end) {
             self.snd_max = end;
         }
-        if len < self.mss() {
+        if len < self.mss() && !shortened {
             self.snd_sml = end;
         }
         if retransmission {
