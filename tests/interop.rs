@@ -1,0 +1,1317 @@
+//! Interop with the Linux kernel: netstrata's command-line tools
+//! (`examples/`) on a TAP device, against the kernel's own ARP, ICMP, UDP
+//! and TCP and ordinary tools (ping, python3, socat, tcpdump, tshark), with
+//! random loss from nftables and a bottleneck from tc's `tbf`.
+//!
+//! Each test makes a network namespace `nsi<pid>-<test>` holding one TAP,
+//! `tap0`: the kernel is 198.18.0.1/24 on it, netstrata 198.18.0.2 with MAC
+//! 02:00:c6:12:00:02 (the tools' default for that address, passed
+//! explicitly). Those two addresses, in the RFC 2544 benchmarking range
+//! 198.18.0.0/15, are the only ones used, and nothing leaves the namespace.
+//!
+//! Needs root (namespaces, TAP devices) and the packages `.ci/run`
+//! installs. Without root each test prints `SKIPPED (needs root): ...` and
+//! passes; when `CI` is set, a test that cannot set up its namespace fails
+//! instead. With root:
+//!
+//! ```text
+//! sudo -E env "PATH=$PATH" cargo test --test interop -- --nocapture
+//! ```
+//!
+//! The tests build the tools themselves (`cargo build --examples`, same
+//! target directory and profile as this test binary) and take turns (one
+//! lock), so the throughput figures they print are not shared between
+//! concurrent transfers. Every wait is bounded and kills what it waited
+//! for; a guard kills whatever is left in a namespace and deletes it, even
+//! when a test fails.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufWriter, Read};
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::thread;
+use std::time::{Duration, Instant};
+
+const TAP: &str = "tap0";
+const KERNEL_IP: &str = "198.18.0.1";
+const KERNEL_CIDR: &str = "198.18.0.1/24";
+const STACK_IP: &str = "198.18.0.2";
+const STACK_CIDR: &str = "198.18.0.2/24";
+const STACK_MAC: &str = "02:00:c6:12:00:02";
+/// The random file sent each way in the TCP tests.
+const BLOB_LEN: usize = 32 << 20;
+/// A port nothing listens on, on either side.
+const CLOSED_PORT: &str = "9";
+
+/// One test at a time: transfers measure throughput, and the machine has
+/// two cores.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn in_ci() -> bool {
+    std::env::var_os("CI").is_some()
+}
+
+// ---------------------------------------------------------------------------
+// Set-up: root, tools, the example binaries, a namespace.
+
+/// Whether the effective user is root (from `/proc/self/status`).
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(|e| e == "0"))
+        })
+        .unwrap_or(false)
+}
+
+fn on_path(tool: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path)
+            .chain(["/usr/sbin".into(), "/sbin".into()])
+            .any(|dir| dir.join(tool).is_file())
+    })
+}
+
+/// A namespace for `test`, or `None` after printing why this machine
+/// cannot run it. In CI a test that cannot set itself up fails instead.
+fn setup(test: &str, tools: &[&str]) -> Option<Netns> {
+    let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let skip = |kind: &str, why: String| {
+        assert!(
+            !in_ci(),
+            "{test}: the interop suite cannot set itself up in CI ({kind}): {why}"
+        );
+        eprintln!("SKIPPED ({kind}): {test}: {why}");
+        None
+    };
+    if !is_root() {
+        return skip(
+            "needs root",
+            "creates network namespaces and TAP devices; run \
+             `sudo -E env \"PATH=$PATH\" cargo test --test interop`"
+                .into(),
+        );
+    }
+    let missing: Vec<&str> = ["ip", "kill"]
+        .iter()
+        .chain(tools)
+        .copied()
+        .filter(|t| !on_path(t))
+        .collect();
+    if !missing.is_empty() {
+        return skip(
+            "missing tools",
+            format!("{missing:?} not installed (`bash .ci/run` installs them)"),
+        );
+    }
+    if !Path::new("/dev/net/tun").exists() {
+        return skip(
+            "no TUN/TAP",
+            "/dev/net/tun does not exist (`modprobe tun`)".into(),
+        );
+    }
+    examples_dir();
+    match Netns::create(test, serial) {
+        Ok(ns) => Some(ns),
+        Err(e) => skip("cannot create a namespace", e),
+    }
+}
+
+/// Where the example binaries are, after building them once per run with
+/// the target directory and profile of this test binary.
+fn examples_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        // <target>/<profile>/deps/interop-<hash>
+        let exe = std::env::current_exe().expect("path of the test binary");
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("test binary in <target>/<profile>/deps");
+        let target_dir = profile_dir.parent().expect("a target directory");
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "--quiet", "--examples", "--manifest-path"])
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
+            .arg("--target-dir")
+            .arg(target_dir);
+        match profile_dir.file_name().and_then(|n| n.to_str()) {
+            Some("debug") => {}
+            Some("release") => {
+                cmd.arg("--release");
+            }
+            Some(other) => {
+                cmd.args(["--profile", other]);
+            }
+            None => panic!("cannot tell the profile from {}", exe.display()),
+        }
+        let built = Proc::spawn("cargo build --examples", cmd).finish(Duration::from_secs(600));
+        built.assert_success();
+        let dir = profile_dir.join("examples");
+        for tool in ["ping", "udp_echo", "tcp_sink", "tcp_source"] {
+            assert!(
+                dir.join(tool).is_file(),
+                "{} missing after building the examples",
+                dir.join(tool).display()
+            );
+        }
+        dir
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Child processes with bounded waits.
+
+/// Everything a child wrote to one of its pipes, read by a thread.
+#[derive(Clone, Default)]
+struct Pipe {
+    buf: Arc<Mutex<Vec<u8>>>,
+    eof: Arc<AtomicBool>,
+}
+
+impl Pipe {
+    fn drain(mut r: impl Read + Send + 'static) -> Pipe {
+        let pipe = Pipe::default();
+        let p = pipe.clone();
+        thread::spawn(move || {
+            let mut chunk = [0u8; 8192];
+            while let Ok(n) = r.read(&mut chunk) {
+                if n == 0 {
+                    break;
+                }
+                p.buf.lock().unwrap().extend_from_slice(&chunk[..n]);
+            }
+            p.eof.store(true, Ordering::SeqCst);
+        });
+        pipe
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.buf.lock().unwrap()).into_owned()
+    }
+}
+
+/// A running child. Dropping it kills it.
+struct Proc {
+    label: String,
+    child: Option<Child>,
+    out: Pipe,
+    err: Pipe,
+}
+
+/// How a child ended, and what it printed.
+struct Finished {
+    label: String,
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+/// The last `max` bytes of `s`, for failure messages.
+fn tail(s: &str, max: usize) -> &str {
+    let mut start = s.len().saturating_sub(max);
+    while !s.is_char_boundary(start) {
+        start += 1;
+    }
+    &s[start..]
+}
+
+impl Proc {
+    fn spawn(label: &str, mut cmd: Command) -> Proc {
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("{label}: cannot start {cmd:?}: {e}"));
+        let out = Pipe::drain(child.stdout.take().expect("piped stdout"));
+        let err = Pipe::drain(child.stderr.take().expect("piped stderr"));
+        Proc {
+            label: label.to_string(),
+            child: Some(child),
+            out,
+            err,
+        }
+    }
+
+    fn transcript(&self) -> String {
+        format!(
+            "--- {} stdout:\n{}\n--- stderr:\n{}",
+            self.label,
+            tail(&self.out.text(), 4000),
+            tail(&self.err.text(), 4000)
+        )
+    }
+
+    fn child(&mut self) -> &mut Child {
+        self.child.as_mut().expect("the child is still ours")
+    }
+
+    /// Waits until the child has printed `needle` (stdout or stderr).
+    fn wait_for_output(&mut self, needle: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.out.text().contains(needle) || self.err.text().contains(needle) {
+                return;
+            }
+            if let Ok(Some(status)) = self.child().try_wait() {
+                panic!(
+                    "{} exited ({status}) before printing {needle:?}\n{}",
+                    self.label,
+                    self.transcript()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{}: no {needle:?} within {timeout:?}\n{}",
+                self.label,
+                self.transcript()
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Sends SIGINT (as Ctrl-C would).
+    fn interrupt(&mut self) {
+        let pid = self.child().id().to_string();
+        let _ = Command::new("kill").args(["-INT", &pid]).status();
+    }
+
+    /// Waits for the child to exit; kills it and fails after `timeout`.
+    fn finish(mut self, timeout: Duration) -> Finished {
+        let deadline = Instant::now() + timeout;
+        let status = loop {
+            match self.child().try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(10)),
+                Ok(None) => {
+                    let mut child = self.child.take().expect("the child is still ours");
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!(
+                        "{}: still running after {timeout:?}, killed\n{}",
+                        self.label,
+                        self.transcript()
+                    );
+                }
+                Err(e) => panic!("{}: wait failed: {e}", self.label),
+            }
+        };
+        self.child = None;
+        // Let the readers reach end of file (bounded: something the child
+        // started could still hold a pipe open).
+        for _ in 0..200 {
+            if self.out.eof.load(Ordering::SeqCst) && self.err.eof.load(Ordering::SeqCst) {
+                break;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+        Finished {
+            label: self.label.clone(),
+            status,
+            stdout: self.out.text(),
+            stderr: self.err.text(),
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Finished {
+    fn transcript(&self) -> String {
+        format!(
+            "--- {} ({}) stdout:\n{}\n--- stderr:\n{}",
+            self.label,
+            self.status,
+            tail(&self.stdout, 4000),
+            tail(&self.stderr, 4000)
+        )
+    }
+
+    fn assert_success(&self) -> &Finished {
+        assert!(
+            self.status.success(),
+            "{} failed\n{}",
+            self.label,
+            self.transcript()
+        );
+        self
+    }
+
+    /// Asserts that stdout has a line starting with `prefix`; returns it.
+    fn line_starting(&self, prefix: &str) -> &str {
+        self.stdout
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no line {prefix:?}...\n{}", self.transcript()))
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The namespace guard.
+
+/// A network namespace with `tap0` configured as the kernel's side, and a
+/// scratch directory. Dropping it kills every process left in the
+/// namespace (all started by this test), deletes the namespace (and with
+/// it its devices and rules) and the directory.
+struct Netns {
+    name: String,
+    dir: PathBuf,
+    // Dropped after `drop` has cleaned up, so the next test waits for it.
+    _serial: MutexGuard<'static, ()>,
+}
+
+impl Netns {
+    fn create(test: &str, serial: MutexGuard<'static, ()>) -> Result<Netns, String> {
+        let name = format!("nsi{}-{test}", std::process::id());
+        let dir = std::env::temp_dir().join(format!("netstrata-{name}"));
+        let add = Proc::spawn("ip netns add", {
+            let mut c = Command::new("ip");
+            c.args(["netns", "add", &name]);
+            c
+        })
+        .finish(Duration::from_secs(10));
+        if !add.status.success() {
+            return Err(format!(
+                "`ip netns add {name}` failed: {}",
+                add.stderr.trim()
+            ));
+        }
+        // From here on the guard cleans up.
+        let ns = Netns {
+            name,
+            dir,
+            _serial: serial,
+        };
+        std::fs::create_dir_all(&ns.dir).map_err(|e| format!("{}: {e}", ns.dir.display()))?;
+        for args in [
+            &["ip", "link", "set", "lo", "up"][..],
+            &["ip", "tuntap", "add", "dev", TAP, "mode", "tap"],
+            &["ip", "addr", "add", KERNEL_CIDR, "dev", TAP],
+            &["ip", "link", "set", TAP, "up"],
+        ] {
+            let done = ns.run(args, Duration::from_secs(10));
+            if !done.status.success() {
+                return Err(format!(
+                    "`{}` failed: {}",
+                    args.join(" "),
+                    done.stderr.trim()
+                ));
+            }
+        }
+        // No IPv6 chatter (router solicitations, MLD) on the link.
+        let _ = ns.run(
+            &[
+                "sysctl",
+                "-q",
+                "-w",
+                "net.ipv6.conf.all.disable_ipv6=1",
+                "net.ipv6.conf.default.disable_ipv6=1",
+            ],
+            Duration::from_secs(10),
+        );
+        Ok(ns)
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.name]).args(args);
+        c
+    }
+
+    fn spawn(&self, args: &[&str]) -> Proc {
+        Proc::spawn(&args.join(" "), self.cmd(args))
+    }
+
+    fn run(&self, args: &[&str], timeout: Duration) -> Finished {
+        self.spawn(args).finish(timeout)
+    }
+
+    /// Runs a quick command that must succeed; returns its stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let done = self.run(args, Duration::from_secs(30));
+        done.assert_success();
+        done.stdout
+    }
+
+    /// Starts a netstrata tool on the namespace's TAP.
+    fn spawn_tool(&self, tool: &str, args: &[&str]) -> Proc {
+        let path = examples_dir().join(tool);
+        let path = path.to_str().expect("UTF-8 path");
+        let mut all = vec![path, "--tap", TAP, "--ip", STACK_CIDR, "--mac", STACK_MAC];
+        all.extend_from_slice(args);
+        let mut p = self.spawn(&all);
+        p.label = format!("{tool} {}", args.join(" "));
+        p
+    }
+
+    fn run_tool(&self, tool: &str, args: &[&str], timeout: Duration) -> Finished {
+        self.spawn_tool(tool, args).finish(timeout)
+    }
+
+    fn path(&self, file: &str) -> PathBuf {
+        self.dir.join(file)
+    }
+
+    /// The namespace's IP counters (`/proc/net/snmp`, `Ip:` rows).
+    fn ip_counters(&self) -> HashMap<String, i64> {
+        let snmp = self.ok(&["cat", "/proc/net/snmp"]);
+        let rows: Vec<&str> = snmp.lines().filter(|l| l.starts_with("Ip:")).collect();
+        assert_eq!(rows.len(), 2, "unexpected /proc/net/snmp:\n{snmp}");
+        rows[0]
+            .split_whitespace()
+            .zip(rows[1].split_whitespace())
+            .skip(1)
+            .map(|(k, v)| (k.to_string(), v.parse().unwrap_or(-1)))
+            .collect()
+    }
+
+    /// Waits until a kernel socket listens on TCP `port`.
+    fn wait_listening(&self, port: u16, listener: &mut Proc) {
+        let filter = format!("sport = :{port}");
+        for _ in 0..200 {
+            if !self.ok(&["ss", "-Hltn", &filter]).trim().is_empty() {
+                return;
+            }
+            if let Ok(Some(status)) = listener.child().try_wait() {
+                panic!(
+                    "{} exited ({status}) before listening\n{}",
+                    listener.label,
+                    listener.transcript()
+                );
+            }
+            thread::sleep(Duration::from_millis(25));
+        }
+        panic!("nothing listens on port {port}\n{}", listener.transcript());
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        // Whatever still runs in the namespace was started by this test.
+        for _ in 0..50 {
+            let pids = Command::new("ip")
+                .args(["netns", "pids", &self.name])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default();
+            let pids: Vec<&str> = pids.split_whitespace().collect();
+            if pids.is_empty() {
+                break;
+            }
+            for pid in pids {
+                let _ = Command::new("kill").args(["-KILL", pid]).status();
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Shared steps.
+
+/// Writes `len` pseudo-random bytes (fixed seed) to `path`.
+fn write_blob(path: &Path, len: usize) {
+    let mut rng = netstrata::rand::Rng::new(0x6e65_7473_7472_6174);
+    let mut data = Vec::with_capacity(len);
+    while data.len() < len {
+        data.extend_from_slice(&rng.next_u64().to_le_bytes());
+    }
+    data.truncate(len);
+    std::fs::write(path, data).expect("write the test file");
+}
+
+fn sha256(path: &Path) -> String {
+    let out = Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .expect("run sha256sum");
+    assert!(out.status.success(), "sha256sum {} failed", path.display());
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .expect("a digest")
+        .to_string()
+}
+
+fn assert_same_file(sent: &Path, received: &Path) {
+    let (a, b) = (sha256(sent), sha256(received));
+    let len = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    assert_eq!(
+        a,
+        b,
+        "{} ({} bytes) differs from {} ({} bytes)",
+        received.display(),
+        len(received),
+        sent.display(),
+        len(sent)
+    );
+}
+
+/// The `N bytes in S s = G Gbit/s` line of tcp_source and tcp_sink.
+fn rate(done: &Finished) -> (u64, f64) {
+    let line = done
+        .stdout
+        .lines()
+        .find(|l| l.ends_with(" Gbit/s"))
+        .unwrap_or_else(|| panic!("no throughput line\n{}", done.transcript()));
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let bytes = words.first().and_then(|w| w.parse().ok());
+    let gbit = words
+        .get(words.len().wrapping_sub(2))
+        .and_then(|w| w.parse().ok());
+    match (bytes, gbit) {
+        (Some(b), Some(g)) => (b, g),
+        _ => panic!("cannot parse {line:?}"),
+    }
+}
+
+/// A figure tcp_source prints to stderr: `retransmissions N, timeouts M`.
+fn sender_stat(done: &Finished, name: &str) -> u64 {
+    done.stderr
+        .split(&format!("{name} "))
+        .nth(1)
+        .and_then(|s| s.split(',').next())
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} count\n{}", done.transcript()))
+}
+
+/// netstrata's `tcp_source` sends to socat on the kernel's side, which
+/// writes `out`. Returns tcp_source's run (exit 0 asserted).
+fn netstrata_to_linux(ns: &Netns, port: u16, source: &[&str], out: &Path) -> Finished {
+    let listen = format!("TCP-LISTEN:{port},reuseaddr");
+    let open = format!("OPEN:{},creat,trunc", out.display());
+    let mut socat = ns.spawn(&["socat", "-u", &listen, &open]);
+    ns.wait_listening(port, &mut socat);
+    let dst = format!("{KERNEL_IP}:{port}");
+    let mut args = vec!["--connect", &dst];
+    args.extend_from_slice(source);
+    let sent = ns.run_tool("tcp_source", &args, Duration::from_secs(150));
+    sent.assert_success();
+    socat.finish(Duration::from_secs(20)).assert_success();
+    sent
+}
+
+/// socat on the kernel's side sends `file` to netstrata's `tcp_sink`,
+/// which writes `out`. Returns tcp_sink's run (exit 0 asserted).
+fn linux_to_netstrata(ns: &Netns, port: u16, file: &Path, out: &Path) -> Finished {
+    let port_arg = port.to_string();
+    let out_arg = out.to_str().expect("UTF-8 path");
+    let mut sink = ns.spawn_tool("tcp_sink", &["--port", &port_arg, "-o", out_arg]);
+    sink.wait_for_output("listening on", Duration::from_secs(10));
+    let from = format!("FILE:{}", file.display());
+    let to = format!("TCP:{STACK_IP}:{port}");
+    ns.run(&["socat", "-u", &from, &to], Duration::from_secs(150))
+        .assert_success();
+    let received = sink.finish(Duration::from_secs(60));
+    received.assert_success();
+    received
+}
+
+/// Sends `blob` both ways and checks both copies; returns the Gbit/s of
+/// netstrata → Linux and Linux → netstrata, and netstrata's
+/// retransmissions as a sender.
+fn tcp_both_ways(ns: &Netns, blob: &Path, what: &str) -> (f64, f64, u64) {
+    let out_a = ns.path("from-netstrata");
+    let sent = netstrata_to_linux(ns, 5001, &["--file", blob.to_str().unwrap()], &out_a);
+    assert_eq!(rate(&sent).0, BLOB_LEN as u64);
+    assert_same_file(blob, &out_a);
+    let _ = std::fs::remove_file(&out_a);
+
+    let out_b = ns.path("to-netstrata");
+    let received = linux_to_netstrata(ns, 5002, blob, &out_b);
+    assert_eq!(rate(&received).0, BLOB_LEN as u64);
+    assert_same_file(blob, &out_b);
+    let _ = std::fs::remove_file(&out_b);
+
+    let (up, down) = (rate(&sent).1, rate(&received).1);
+    let rtx = sender_stat(&sent, "retransmissions");
+    let rto = sender_stat(&sent, "timeouts");
+    eprintln!(
+        "interop: TCP {what}: netstrata -> Linux {up:.3} Gbit/s ({rtx} retransmissions, \
+         {rto} timeouts), Linux -> netstrata {down:.3} Gbit/s ({} MiB each way, sha256 equal)",
+        BLOB_LEN >> 20
+    );
+    (up, down, rtx)
+}
+
+const UDP_CLIENT: &str = r#"
+import os, socket, sys
+server = (sys.argv[1], int(sys.argv[2]))
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[3], 0))
+s.settimeout(3.0)
+for size in map(int, sys.argv[4:]):
+    data = os.urandom(size)
+    s.sendto(data, server)
+    try:
+        echo, frm = s.recvfrom(65535)
+    except socket.timeout:
+        print("timeout", size)
+        continue
+    if echo == data:
+        print("ok", size, "%s:%d" % frm)
+    else:
+        diff = next((i for i, (a, b) in enumerate(zip(echo, data)) if a != b), min(len(echo), size))
+        print("mismatch", size, "len", len(echo), "first-difference-at", diff, "%s:%d" % frm)
+"#;
+
+/// Echoes datagrams of `sizes` bytes off netstrata's `udp_echo` (which
+/// must be running on port 7); asserts every echo is byte-exact and from
+/// netstrata's port 7.
+fn udp_round_trips(ns: &Netns, sizes: &[usize]) {
+    let sizes: Vec<String> = sizes.iter().map(usize::to_string).collect();
+    let mut args = vec!["python3", "-c", UDP_CLIENT, STACK_IP, "7", KERNEL_IP];
+    args.extend(sizes.iter().map(String::as_str));
+    let done = ns.run(&args, Duration::from_secs(60));
+    done.assert_success();
+    let lines: Vec<&str> = done.stdout.lines().collect();
+    assert_eq!(lines.len(), sizes.len(), "{}", done.transcript());
+    for (line, size) in lines.iter().zip(&sizes) {
+        assert_eq!(
+            *line,
+            format!("ok {size} {STACK_IP}:7"),
+            "datagram of {size} bytes\n{}",
+            done.transcript()
+        );
+    }
+}
+
+const CONNECT_CLIENT: &str = r#"
+import errno, socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.settimeout(5.0)
+try:
+    s.connect((sys.argv[1], int(sys.argv[2])))
+    print("connected")
+except ConnectionRefusedError:
+    print("ECONNREFUSED")
+except OSError as e:
+    print("error", errno.errorcode.get(e.errno, e.errno), e)
+"#;
+
+/// A closed netstrata port refuses a Linux connect (netstrata must be up).
+fn linux_connect_refused(ns: &Netns) {
+    let done = ns.run(
+        &["python3", "-c", CONNECT_CLIENT, STACK_IP, CLOSED_PORT],
+        Duration::from_secs(20),
+    );
+    done.assert_success();
+    assert_eq!(done.stdout.trim(), "ECONNREFUSED", "{}", done.transcript());
+}
+
+/// netstrata's connect to a closed kernel port fails at once with
+/// "refused".
+fn netstrata_connect_refused(ns: &Netns) {
+    let dst = format!("{KERNEL_IP}:{CLOSED_PORT}");
+    let start = Instant::now();
+    let done = ns.run_tool(
+        "tcp_source",
+        &["--connect", &dst, "--bytes", "1"],
+        Duration::from_secs(30),
+    );
+    let took = start.elapsed();
+    assert!(
+        !done.status.success(),
+        "tcp_source succeeded\n{}",
+        done.transcript()
+    );
+    assert!(
+        done.stderr.to_lowercase().contains("refused"),
+        "no \"refused\" in stderr\n{}",
+        done.transcript()
+    );
+    assert!(
+        took < Duration::from_secs(5),
+        "refusal took {took:?}: not from the first RST"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// The tests.
+
+#[test]
+fn addresses_stay_in_the_benchmarking_range() {
+    for a in [KERNEL_IP, STACK_IP] {
+        let a: Ipv4Addr = a.parse().unwrap();
+        assert_eq!(
+            u32::from(a) & 0xfffe_0000,
+            0xc612_0000,
+            "{a} not in 198.18.0.0/15"
+        );
+    }
+    let stack: Ipv4Addr = STACK_IP.parse().unwrap();
+    assert_eq!(
+        netstrata::link::EthernetAddress::local(u32::from(stack)).to_string(),
+        STACK_MAC,
+        "STACK_MAC is the tools' default MAC for STACK_IP"
+    );
+}
+
+/// ARP both ways; Linux pings netstrata (56 and 4000 bytes), netstrata's
+/// `ping` pings Linux.
+#[test]
+fn ping_both_ways() {
+    let Some(ns) = setup("ping", &["ping"]) else {
+        return;
+    };
+    let neigh = |ns: &Netns| ns.ok(&["ip", "neigh", "show", STACK_IP, "dev", TAP]);
+    assert_eq!(neigh(&ns).trim(), "", "the kernel knows netstrata already");
+
+    // Linux -> netstrata: the kernel has to ARP for 198.18.0.2 first.
+    let mut echo = ns.spawn_tool("udp_echo", &["--port", "7"]);
+    echo.wait_for_output("echoing on", Duration::from_secs(10));
+    let before = ns.ip_counters();
+    let small = ns.run(
+        &["ping", "-n", "-c", "3", "-i", "0.2", "-W", "2", STACK_IP],
+        Duration::from_secs(20),
+    );
+    small.assert_success();
+    for seq in 1..=3 {
+        small.line_starting(&format!(
+            "64 bytes from {STACK_IP}: icmp_seq={seq} ttl=64 time="
+        ));
+    }
+    assert!(
+        small
+            .stdout
+            .contains("3 packets transmitted, 3 received, 0% packet loss"),
+        "{}",
+        small.transcript()
+    );
+    let entry = neigh(&ns);
+    assert!(
+        entry.contains(&format!("lladdr {STACK_MAC}"))
+            && !entry.contains("FAILED")
+            && !entry.contains("INCOMPLETE"),
+        "kernel neighbour entry for netstrata: {entry:?}"
+    );
+
+    let big = ns.run(
+        &[
+            "ping", "-n", "-c", "2", "-i", "0.2", "-W", "2", "-s", "4000", STACK_IP,
+        ],
+        Duration::from_secs(20),
+    );
+    big.assert_success();
+    for seq in 1..=2 {
+        big.line_starting(&format!(
+            "4008 bytes from {STACK_IP}: icmp_seq={seq} ttl=64 time="
+        ));
+    }
+    let after = ns.ip_counters();
+    let delta = |k: &str| after[k] - before[k];
+    // Each 4028-byte request left in three fragments; each reply came back
+    // in fragments from netstrata and was reassembled.
+    assert_eq!(delta("FragCreates"), 6, "{before:?} -> {after:?}");
+    assert_eq!(delta("ReasmOKs"), 2, "{before:?} -> {after:?}");
+    assert_eq!(delta("ReasmFails"), 0, "{before:?} -> {after:?}");
+    drop(echo);
+
+    // netstrata -> Linux: a fresh stack ARPs for the kernel.
+    ns.ok(&["ip", "neigh", "flush", "dev", TAP]);
+    let before = ns.ip_counters();
+    let mut running = ns.spawn_tool("ping", &[KERNEL_IP, "-c", "3", "-i", "0.3"]);
+    running.wait_for_output("icmp_seq=1 ", Duration::from_secs(10));
+    // The kernel learnt netstrata's address from its ARP request. (Only
+    // while a tool holds the TAP: without carrier the kernel forgets it.)
+    let entry = neigh(&ns);
+    assert!(
+        entry.contains(&format!("lladdr {STACK_MAC}")),
+        "kernel neighbour entry for netstrata: {entry:?}"
+    );
+    let ping = running.finish(Duration::from_secs(20));
+    ping.assert_success();
+    for seq in 1..=3 {
+        let line = ping.line_starting(&format!(
+            "64 bytes from {KERNEL_IP}: icmp_seq={seq} ttl=64 time="
+        ));
+        let ms: f64 = line
+            .rsplit_once("time=")
+            .and_then(|(_, t)| t.strip_suffix(" ms"))
+            .and_then(|t| t.parse().ok())
+            .unwrap_or_else(|| panic!("bad time in {line:?}"));
+        assert!((0.0..1000.0).contains(&ms), "{line}");
+    }
+    assert!(
+        ping.stdout
+            .contains("3 packets transmitted, 3 received, 0% packet loss"),
+        "{}",
+        ping.transcript()
+    );
+
+    let big = ns.run_tool(
+        "ping",
+        &[KERNEL_IP, "-c", "1", "-s", "4000"],
+        Duration::from_secs(20),
+    );
+    big.assert_success();
+    big.line_starting(&format!(
+        "4008 bytes from {KERNEL_IP}: icmp_seq=1 ttl=64 time="
+    ));
+    let after = ns.ip_counters();
+    let delta = |k: &str| after[k] - before[k];
+    assert_eq!(delta("ReasmOKs"), 1, "{before:?} -> {after:?}");
+    assert_eq!(delta("FragCreates"), 3, "{before:?} -> {after:?}");
+}
+
+/// UDP datagrams of 1 to 8000 bytes from a Linux socket come back from
+/// netstrata's `udp_echo` byte for byte.
+#[test]
+fn udp_echo_is_byte_exact() {
+    let Some(ns) = setup("udp", &["python3"]) else {
+        return;
+    };
+    let sizes = [
+        1usize, 2, 17, 100, 548, 1000, 1471, 1472, 1473, 1480, 2000, 2952, 2953, 4000, 8000,
+    ];
+    let mut echo = ns.spawn_tool("udp_echo", &["--port", "7"]);
+    echo.wait_for_output("echoing on", Duration::from_secs(10));
+    let before = ns.ip_counters();
+    udp_round_trips(&ns, &sizes);
+    let after = ns.ip_counters();
+    let delta = |k: &str| after[k] - before[k];
+    // Datagrams over 1472 bytes travel as fragments of at most 1480 bytes
+    // of IP payload: the kernel made them one way and reassembled
+    // netstrata's the other.
+    let fragmented: Vec<usize> = sizes.iter().copied().filter(|&s| s + 8 > 1480).collect();
+    let fragments: usize = fragmented.iter().map(|s| (s + 8).div_ceil(1480)).sum();
+    assert_eq!(
+        delta("FragCreates"),
+        fragments as i64,
+        "{before:?} -> {after:?}"
+    );
+    assert_eq!(
+        delta("ReasmOKs"),
+        fragmented.len() as i64,
+        "{before:?} -> {after:?}"
+    );
+    assert_eq!(delta("ReasmFails"), 0, "{before:?} -> {after:?}");
+    drop(echo);
+}
+
+/// TCP both ways against the kernel with socat, 32 MiB of random data and
+/// a `--bytes` stream; sha256 must match.
+#[test]
+fn tcp_both_ways_against_socat() {
+    let Some(ns) = setup("tcp", &["socat", "sha256sum", "ss"]) else {
+        return;
+    };
+    // A generated stream: N bytes of 0x5a.
+    let n: usize = 8 << 20;
+    let out = ns.path("bytes");
+    let n_arg = n.to_string();
+    let sent = netstrata_to_linux(&ns, 5000, &["--bytes", &n_arg], &out);
+    assert_eq!(rate(&sent).0, n as u64);
+    let data = std::fs::read(&out).expect("read socat's file");
+    assert_eq!(data.len(), n);
+    assert!(data.iter().all(|&b| b == 0x5a), "corrupted --bytes stream");
+    drop(data);
+
+    let blob = ns.path("blob");
+    write_blob(&blob, BLOB_LEN);
+    tcp_both_ways(&ns, &blob, "clean link");
+}
+
+/// The same transfers with ~3% random loss each way (nftables), and the
+/// counters prove packets were dropped.
+#[test]
+fn tcp_survives_random_loss() {
+    let Some(ns) = setup("loss", &["socat", "sha256sum", "ss", "nft"]) else {
+        return;
+    };
+    // One packet per skb: otherwise a rule drops a whole 64 KiB GSO burst.
+    ns.ok(&["ip", "link", "set", TAP, "gso_max_segs", "1"]);
+    // On the device's ingress and egress hooks, drops are link loss: on the
+    // inet output hook the kernel's TCP would see a local error instead.
+    let netdev = format!(
+        "table netdev lossy {{
+           chain rx {{ type filter hook ingress device \"{TAP}\" priority 0; meta protocol ip numgen random mod 100 < 3 counter drop; }}
+           chain tx {{ type filter hook egress device \"{TAP}\" priority 0; meta protocol ip numgen random mod 100 < 3 counter drop; }}
+         }}"
+    );
+    let inet = format!(
+        "table inet lossy {{
+           chain rx {{ type filter hook input priority 0; iifname \"{TAP}\" numgen random mod 100 < 3 counter drop; }}
+           chain tx {{ type filter hook output priority 0; oifname \"{TAP}\" numgen random mod 100 < 3 counter drop; }}
+         }}"
+    );
+    let rules = ns.path("lossy.nft");
+    std::fs::write(&rules, &netdev).unwrap();
+    let rules_arg = rules.to_str().unwrap();
+    let table = if ns
+        .run(&["nft", "-f", rules_arg], Duration::from_secs(10))
+        .status
+        .success()
+    {
+        "netdev"
+    } else {
+        eprintln!("interop: no nftables egress hook; dropping on the inet input/output hooks");
+        std::fs::write(&rules, &inet).unwrap();
+        ns.ok(&["nft", "-f", rules_arg]);
+        "inet"
+    };
+
+    let blob = ns.path("blob");
+    write_blob(&blob, BLOB_LEN);
+    let (_, _, rtx) = tcp_both_ways(&ns, &blob, "3% random loss each way");
+    assert!(rtx > 0, "netstrata never retransmitted through 3% loss");
+
+    let listing = ns.ok(&["nft", "list", "table", table, "lossy"]);
+    let drops: Vec<u64> = listing
+        .split("counter packets ")
+        .skip(1)
+        .filter_map(|s| s.split_whitespace().next()?.parse().ok())
+        .collect();
+    assert_eq!(drops.len(), 2, "{listing}");
+    assert!(
+        drops.iter().all(|&d| d > 100),
+        "too few drops: {drops:?}\n{listing}"
+    );
+    eprintln!(
+        "interop: nftables ({table}) dropped {} packets to netstrata and {} from it",
+        drops[0], drops[1]
+    );
+}
+
+/// The same transfers through a 50 Mbit/s token bucket: on the kernel's
+/// egress (root qdisc) and, through an ifb device, on its ingress.
+#[test]
+fn tcp_through_a_bottleneck() {
+    let Some(ns) = setup("tbf", &["socat", "sha256sum", "ss", "tc"]) else {
+        return;
+    };
+    let tbf = [
+        "tbf", "rate", "50mbit", "burst", "32kbit", "latency", "50ms",
+    ];
+    let mut args = vec!["tc", "qdisc", "add", "dev", TAP, "root"];
+    args.extend_from_slice(&tbf);
+    ns.ok(&args);
+    let ifb = "ifbtap";
+    let shaped_in = ns
+        .run(
+            &["ip", "link", "add", ifb, "type", "ifb"],
+            Duration::from_secs(10),
+        )
+        .status
+        .success();
+    if shaped_in {
+        ns.ok(&["ip", "link", "set", ifb, "up"]);
+        let mut args = vec!["tc", "qdisc", "add", "dev", ifb, "root"];
+        args.extend_from_slice(&tbf);
+        ns.ok(&args);
+        ns.ok(&[
+            "tc", "qdisc", "add", "dev", TAP, "handle", "ffff:", "ingress",
+        ]);
+        ns.ok(&[
+            "tc", "filter", "add", "dev", TAP, "parent", "ffff:", "protocol", "ip", "u32", "match",
+            "u32", "0", "0", "action", "mirred", "egress", "redirect", "dev", ifb,
+        ]);
+    } else {
+        eprintln!("interop: no ifb device: netstrata -> Linux is not shaped");
+    }
+
+    let blob = ns.path("blob");
+    write_blob(&blob, BLOB_LEN);
+    let (up, down, _) = tcp_both_ways(&ns, &blob, "50 Mbit/s tbf bottleneck");
+
+    let sent_through = |dev: &str| -> u64 {
+        let stats = ns.ok(&["tc", "-s", "qdisc", "show", "dev", dev]);
+        stats
+            .split("Sent ")
+            .nth(1)
+            .and_then(|s| s.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no byte count in {stats}"))
+    };
+    assert!(sent_through(TAP) > BLOB_LEN as u64, "tbf bypassed");
+    // Goodput at most the token rate (less headers), and not starved.
+    assert!(
+        (0.02..0.051).contains(&down),
+        "Linux -> netstrata {down} Gbit/s"
+    );
+    if shaped_in {
+        assert!(sent_through(ifb) > BLOB_LEN as u64, "ifb tbf bypassed");
+        assert!(
+            (0.02..0.051).contains(&up),
+            "netstrata -> Linux {up} Gbit/s"
+        );
+    }
+}
+
+/// Connecting to a closed port is refused by an RST, each way.
+#[test]
+fn closed_ports_refuse_both_ways() {
+    let Some(ns) = setup("refused", &["python3", "socat"]) else {
+        return;
+    };
+    netstrata_connect_refused(&ns);
+
+    let mut sink = ns.spawn_tool("tcp_sink", &["--port", "5001"]);
+    sink.wait_for_output("listening on", Duration::from_secs(10));
+    linux_connect_refused(&ns);
+    let to = format!("TCP:{STACK_IP}:{CLOSED_PORT}");
+    let socat = ns.run(&["socat", "-u", "/dev/null", &to], Duration::from_secs(20));
+    assert!(!socat.status.success(), "{}", socat.transcript());
+    assert!(
+        socat.stderr.contains("Connection refused"),
+        "{}",
+        socat.transcript()
+    );
+    drop(sink);
+}
+
+// ---------------------------------------------------------------------------
+// The capture.
+
+/// What tshark must never report, from netstrata or from the kernel.
+const BAD_FILTER: &str = "_ws.malformed || _ws.expert.severity == \"Error\" || \
+     ip.checksum.status == \"Bad\" || udp.checksum.status == \"Bad\" || \
+     icmp.checksum.status == \"Bad\" || tcp.checksum.status == \"Bad\"";
+
+/// Runs tshark over `pcap` with checksum validation on.
+fn tshark(pcap: &Path, filter: Option<&str>, fields: &[&str]) -> Vec<Vec<String>> {
+    let mut cmd = Command::new("tshark");
+    cmd.arg("-n").arg("-r").arg(pcap).args([
+        "-o",
+        "ip.check_checksum:TRUE",
+        "-o",
+        "udp.check_checksum:TRUE",
+        "-o",
+        "tcp.check_checksum:TRUE",
+        "-T",
+        "fields",
+        "-E",
+        "occurrence=f",
+    ]);
+    if let Some(f) = filter {
+        cmd.args(["-Y", f]);
+    }
+    for f in fields {
+        cmd.args(["-e", f]);
+    }
+    let done = Proc::spawn("tshark", cmd).finish(Duration::from_secs(120));
+    done.assert_success();
+    done.stdout
+        .lines()
+        .map(|l| l.split('\t').map(str::to_string).collect())
+        .collect()
+}
+
+/// The frames of a classic pcap file (either byte order, µs or ns).
+fn pcap_frames(path: &Path) -> Vec<Vec<u8>> {
+    let data = std::fs::read(path).expect("read the capture");
+    assert!(data.len() >= 24, "capture too short");
+    let magic = [data[0], data[1], data[2], data[3]];
+    let le = match magic {
+        [0xd4, 0xc3, 0xb2, 0xa1] | [0x4d, 0x3c, 0xb2, 0xa1] => true,
+        [0xa1, 0xb2, 0xc3, 0xd4] | [0xa1, 0xb2, 0x3c, 0x4d] => false,
+        _ => panic!("not a classic pcap file: magic {magic:02x?}"),
+    };
+    let u32_at = |i: usize| {
+        let b = [data[i], data[i + 1], data[i + 2], data[i + 3]];
+        if le {
+            u32::from_le_bytes(b)
+        } else {
+            u32::from_be_bytes(b)
+        }
+    };
+    let mut frames = Vec::new();
+    let mut at = 24;
+    while at + 16 <= data.len() {
+        let len = u32_at(at + 8) as usize;
+        let start = at + 16;
+        assert!(start + len <= data.len(), "truncated record at {at}");
+        frames.push(data[start..start + len].to_vec());
+        at = start + len;
+    }
+    frames
+}
+
+/// Writes a negative control from a real capture: three of netstrata's
+/// frames (UDP, TCP with data, ICMP echo reply), each intact and then with
+/// one payload byte flipped, and the ICMP one once more with its TTL
+/// changed. tshark must flag exactly the four damaged frames.
+fn negative_control(capture: &Path, listing: &[Vec<String>], dir: &Path) {
+    let frames = pcap_frames(capture);
+    assert_eq!(
+        frames.len(),
+        listing.len(),
+        "tshark and the pcap reader disagree"
+    );
+    let pick = |what: &str, ok: &dyn Fn(&[String]) -> bool| -> Vec<u8> {
+        let row = listing
+            .iter()
+            .find(|r| r[1] == STACK_MAC && r[3] == "0" && r[4] == "0" && ok(r))
+            .unwrap_or_else(|| panic!("no unfragmented {what} frame from netstrata"));
+        frames[row[0].parse::<usize>().expect("frame number") - 1].clone()
+    };
+    let udp = pick("UDP", &|r| r[2].contains(":ip:udp") && r[5].is_empty());
+    let tcp = pick("TCP data", &|r| r[6].parse::<u32>().is_ok_and(|n| n > 0));
+    let icmp = pick("ICMP echo reply", &|r| r[5] == "0");
+    // Flip the last byte of the IP packet (not Ethernet padding).
+    let flip_last = |f: &[u8]| {
+        let mut f = f.to_vec();
+        let ip_len = usize::from(u16::from_be_bytes([f[16], f[17]]));
+        f[14 + ip_len - 1] ^= 0x01;
+        f
+    };
+    let mut ttl = icmp.clone();
+    ttl[14 + 8] ^= 0x01;
+    let control = [
+        udp.clone(),
+        flip_last(&udp),
+        tcp.clone(),
+        flip_last(&tcp),
+        icmp.clone(),
+        flip_last(&icmp),
+        ttl,
+    ];
+    let path = dir.join("control.pcap");
+    let mut sink =
+        netstrata::link::PcapSink::new(BufWriter::new(File::create(&path).unwrap()), 1_700_000_000);
+    for (i, f) in control.iter().enumerate() {
+        sink.record(netstrata::Instant::from_micros(i as u64), f);
+    }
+    drop(sink.into_inner());
+    let bad: Vec<String> = tshark(&path, Some(BAD_FILTER), &["frame.number"])
+        .into_iter()
+        .map(|r| r[0].clone())
+        .collect();
+    assert_eq!(bad, ["2", "4", "6", "7"], "tshark's verdict on the control");
+}
+
+/// A whole run (ARP, pings, UDP, TCP, refused connections) captured with
+/// tcpdump on the kernel's side of the TAP: tshark finds nothing malformed,
+/// no expert error and no bad checksum, and the same filter does flag
+/// damaged copies of netstrata's frames.
+#[test]
+fn capture_of_a_whole_run_is_clean() {
+    let Some(ns) = setup(
+        "pcap",
+        &["tcpdump", "tshark", "python3", "socat", "ping", "ss"],
+    ) else {
+        return;
+    };
+    let pcap = ns.path("run.pcap");
+    let pcap_arg = pcap.to_str().unwrap();
+    let mut tcpdump = ns.spawn(&[
+        "tcpdump", "-n", "-U", "-B", "16384", "-i", TAP, "-w", pcap_arg,
+    ]);
+    tcpdump.wait_for_output("listening on", Duration::from_secs(20));
+
+    let mut echo = ns.spawn_tool("udp_echo", &["--port", "7"]);
+    echo.wait_for_output("echoing on", Duration::from_secs(10));
+    for size in ["56", "4000"] {
+        ns.run(
+            &[
+                "ping", "-n", "-c", "2", "-i", "0.2", "-W", "2", "-s", size, STACK_IP,
+            ],
+            Duration::from_secs(20),
+        )
+        .assert_success();
+    }
+    udp_round_trips(&ns, &[1, 100, 1472, 1473, 8000]);
+    linux_connect_refused(&ns);
+    drop(echo);
+
+    ns.run_tool(
+        "ping",
+        &[KERNEL_IP, "-c", "2", "-i", "0.2", "-s", "3000"],
+        Duration::from_secs(20),
+    )
+    .assert_success();
+    let blob = ns.path("blob");
+    write_blob(&blob, 4 << 20);
+    let out = ns.path("from-netstrata");
+    netstrata_to_linux(&ns, 5001, &["--file", blob.to_str().unwrap()], &out);
+    assert_same_file(&blob, &out);
+    let out = ns.path("to-netstrata");
+    linux_to_netstrata(&ns, 5002, &blob, &out);
+    assert_same_file(&blob, &out);
+    netstrata_connect_refused(&ns);
+
+    tcpdump.interrupt();
+    let dump = tcpdump.finish(Duration::from_secs(20));
+    dump.assert_success();
+    eprintln!(
+        "interop: tcpdump: {}",
+        dump.stderr.lines().collect::<Vec<_>>().join("; ")
+    );
+
+    let listing = tshark(
+        &pcap,
+        None,
+        &[
+            "frame.number",
+            "eth.src",
+            "frame.protocols",
+            "ip.flags.mf",
+            "ip.frag_offset",
+            "icmp.type",
+            "tcp.len",
+            "tcp.flags.reset",
+            "arp.opcode",
+        ],
+    );
+    let ours: Vec<&Vec<String>> = listing.iter().filter(|r| r[1] == STACK_MAC).collect();
+    let has = |what: &str, ok: &dyn Fn(&[String]) -> bool| {
+        assert!(
+            ours.iter().any(|r| ok(r)),
+            "no {what} from netstrata in the capture"
+        );
+    };
+    has("ARP request", &|r| r[8] == "1");
+    has("ARP reply", &|r| r[8] == "2");
+    has("ICMP echo request", &|r| r[5] == "8");
+    has("ICMP echo reply", &|r| r[5] == "0");
+    has("first fragment", &|r| r[3] == "1" && r[4] == "0");
+    has("last fragment", &|r| {
+        r[3] == "0" && r[4] != "0" && !r[4].is_empty()
+    });
+    has("UDP datagram", &|r| r[2].contains(":udp"));
+    has("TCP data", &|r| r[6].parse::<u32>().is_ok_and(|n| n > 1000));
+    has("TCP reset", &|r| r[7] == "1");
+    assert!(
+        ours.len() > 2000,
+        "only {} frames from netstrata",
+        ours.len()
+    );
+
+    let bad = tshark(&pcap, Some(BAD_FILTER), &["frame.number", "eth.src"]);
+    let (bad_ours, bad_kernel): (Vec<_>, Vec<_>) = bad.iter().partition(|r| r[1] == STACK_MAC);
+    assert!(
+        bad_ours.is_empty(),
+        "tshark flags {} of netstrata's frames: {bad_ours:?}",
+        bad_ours.len()
+    );
+    assert!(
+        bad_kernel.is_empty(),
+        "tshark flags {} of the kernel's frames: {bad_kernel:?}",
+        bad_kernel.len()
+    );
+    eprintln!(
+        "interop: capture of {} frames ({} from netstrata): none malformed, no expert error, no bad checksum",
+        listing.len(),
+        ours.len()
+    );
+
+    negative_control(&pcap, &listing, &ns.dir);
+}
