@@ -1902,8 +1902,12 @@ impl Connection {
                 ) {
                     NextSeg::Retransmit { seq, len } => (seq, len),
                     NextSeg::Rescue { seq, len } => {
-                        self.rescue_rxt = Some(self.snd_max);
-                        (seq, len)
+                        // RFC 6675 §4 rule 4: RescueRxt = RecoveryPoint, and
+                        // HighRxt is not advanced by a rescue, so holes
+                        // found later below it are still repaired by SACK.
+                        self.rescue_rxt = self.recovery.or(Some(self.snd_max));
+                        let out = self.data_segment(now, seq, len, true)?;
+                        return Some(out);
                     }
                     NextSeg::NewData | NextSeg::None => return None,
                 }
