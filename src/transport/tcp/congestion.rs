@@ -5,7 +5,7 @@
 //! algorithms implement it:
 //!
 //! - [`NewReno`]: RFC 5681 slow start and congestion avoidance with
-//!   appropriate byte counting (RFC 3465, L = 2), the initial window of RFC
+//!   appropriate byte counting (RFC 3465, with L = 64 rather than 2: see `ABC_L`), the initial window of RFC
 //!   6928, and the window reductions of RFC 5681 §3.1–3.2 that NewReno fast
 //!   recovery (RFC 6582) builds on.
 //! - [`Cubic`] (the default): RFC 9438, with C = 0.4, β = 0.7, fast
@@ -109,8 +109,13 @@ pub const MAX_CWND: usize = 1 << 30;
 /// values are clamped (the MSS option is 16 bits).
 pub const MAX_MSS: usize = u16::MAX as usize;
 
-/// RFC 3465 §2.2: at most L·SMSS of window growth per ACK in slow start.
-const ABC_L: usize = 2;
+/// Window growth per ACK in slow start is capped at L·SMSS. RFC 3465 §2.2
+/// suggests L = 2 against bursts from stretch ACKs; but this stack's
+/// receivers (like Linux with GRO) acknowledge a whole batch of segments
+/// at once, and with L = 2 slow start then grows by 2 segments per round
+/// trip instead of doubling. Linux counts every acknowledged segment;
+/// so does this, up to 64 segments per ACK.
+const ABC_L: usize = 64;
 
 /// The initial window of RFC 6928 §2: min(10·MSS, max(2·MSS, 14600)) bytes,
 /// for an MSS clamped to `1..=MAX_MSS`.
@@ -809,10 +814,14 @@ mod tests {
 
     #[test]
     fn slow_start_byte_counting_limit() {
-        // A stretch ACK for 5 segments grows the window by only 2 (L = 2).
+        // A stretch ACK for 5 segments counts all 5 (as Linux), up to
+        // ABC_L segments.
         let mut cc = NewReno::new(MSS);
         cc.on_ack(Instant::ZERO, 5 * MSS, None, 10 * MSS);
-        assert_eq!(cc.cwnd(), 12 * MSS);
+        assert_eq!(cc.cwnd(), 15 * MSS);
+        let mut cc = NewReno::new(MSS);
+        cc.on_ack(Instant::ZERO, 100 * MSS, None, 100 * MSS);
+        assert_eq!(cc.cwnd(), (10 + ABC_L) * MSS);
     }
 
     #[test]
