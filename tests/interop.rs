@@ -1315,3 +1315,76 @@ fn capture_of_a_whole_run_is_clean() {
 
     negative_control(&pcap, &listing, &ns.dir);
 }
+
+/// The tools answer bad arguments with a clear message and exit status 2
+/// (no root needed: they fail before touching a device).
+#[test]
+fn tools_reject_bad_arguments_with_status_2() {
+    let dir = examples_dir();
+    let cases: [(&str, &[&str], &str); 6] = [
+        (
+            "ping",
+            &["--ip", "198.18.0.2/24", "198.18.0.1"],
+            "--tap NAME is required",
+        ),
+        (
+            "ping",
+            &["--tap", "t0", "--ip", "198.18.0.2/33", "198.18.0.1"],
+            "invalid IPv4 prefix",
+        ),
+        (
+            "ping",
+            &[
+                "--tap",
+                "t0",
+                "--ip",
+                "198.18.0.2/24",
+                "-c",
+                "x",
+                "198.18.0.1",
+            ],
+            "invalid value",
+        ),
+        (
+            "udp_echo",
+            &["--tap", "t0", "--ip", "198.18.0.2/24"],
+            "--port PORT is required",
+        ),
+        (
+            "tcp_source",
+            &[
+                "--tap",
+                "t0",
+                "--ip",
+                "198.18.0.2/24",
+                "--connect",
+                "198.18.0.1:1",
+            ],
+            "exactly one of --file and --bytes",
+        ),
+        (
+            "tcp_sink",
+            &[
+                "--tap",
+                "t0",
+                "--ip",
+                "198.18.0.2/24",
+                "--port",
+                "1",
+                "--mac",
+                "zz",
+            ],
+            "invalid MAC address",
+        ),
+    ];
+    for (tool, args, message) in cases {
+        let out = Command::new(dir.join(tool))
+            .args(args)
+            .output()
+            .expect("run the tool");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{tool} {args:?}: {stderr}");
+        assert!(stderr.contains(message), "{tool} {args:?}: {stderr}");
+        assert!(stderr.contains("usage:"), "{tool} {args:?}: {stderr}");
+    }
+}
