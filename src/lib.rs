@@ -63,6 +63,7 @@ pub mod link;
 pub mod rand;
 pub mod ratelimit;
 pub mod sim;
+pub mod slab;
 pub mod socket;
 pub mod time;
 pub mod transport;

@@ -16,6 +16,7 @@ use std::net::Ipv4Addr;
 
 use crate::internet::endpoint::{IcmpErrorKind, IpSendError};
 use crate::rand::Rng;
+use crate::slab::Slab;
 use crate::time::{Duration, Instant};
 
 /// A ping socket.
@@ -121,9 +122,7 @@ pub struct PendingEcho {
 #[derive(Debug)]
 pub struct PingSockets {
     rng: Rng,
-    sockets: Vec<Option<PingSocket>>,
-    /// Indices of empty slots in `sockets`.
-    free: Vec<usize>,
+    sockets: Slab<PingSocket>,
     by_ident: HashMap<u16, usize>,
     /// Requests queued by `send` and not yet taken for transmission.
     unsent: usize,
@@ -135,8 +134,7 @@ impl PingSockets {
     pub fn new(seed: u64) -> PingSockets {
         PingSockets {
             rng: Rng::new(seed),
-            sockets: Vec::new(),
-            free: Vec::new(),
+            sockets: Slab::new(),
             by_ident: HashMap::new(),
             unsent: 0,
             unmatched_replies: 0,
@@ -161,25 +159,15 @@ impl PingSockets {
             outstanding: VecDeque::new(),
             events: VecDeque::new(),
         };
-        let slot = match self.free.pop() {
-            Some(i) => {
-                self.sockets[i] = Some(socket);
-                i
-            }
-            None => {
-                self.sockets.push(Some(socket));
-                self.sockets.len() - 1
-            }
-        };
+        let slot = self.sockets.insert(socket);
         self.by_ident.insert(ident, slot);
         Ok(PingHandle(slot))
     }
 
     /// Closes a socket; outstanding requests are forgotten.
     pub fn close(&mut self, handle: PingHandle) {
-        if let Some(s) = self.sockets.get_mut(handle.0).and_then(Option::take) {
+        if let Some(s) = self.sockets.remove(handle.0) {
             self.by_ident.remove(&s.ident);
-            self.free.push(handle.0);
             self.unsent -= s.outstanding.iter().filter(|o| o.sent.is_none()).count();
         }
     }
@@ -190,11 +178,11 @@ impl PingSockets {
     }
 
     fn socket(&self, h: PingHandle) -> Option<&PingSocket> {
-        self.sockets.get(h.0).and_then(Option::as_ref)
+        self.sockets.get(h.0)
     }
 
     fn socket_mut(&mut self, h: PingHandle) -> Option<&mut PingSocket> {
-        self.sockets.get_mut(h.0).and_then(Option::as_mut)
+        self.sockets.get_mut(h.0)
     }
 
     /// Queues an echo request with `payload_len` bytes of data to `dst`.
@@ -239,7 +227,7 @@ impl PingSockets {
             return;
         }
         self.unsent = 0;
-        for s in self.sockets.iter_mut().flatten() {
+        for s in self.sockets.iter_mut() {
             for o in s.outstanding.iter_mut().filter(|o| o.sent.is_none()) {
                 o.sent = Some(now);
                 out.push(PendingEcho {
@@ -277,7 +265,6 @@ impl PingSockets {
             .get(&ident)
             .copied()
             .and_then(|i| self.sockets.get_mut(i))
-            .and_then(Option::as_mut)
         else {
             self.unmatched_replies += 1;
             return;
@@ -318,7 +305,6 @@ impl PingSockets {
             .get(&ident)
             .copied()
             .and_then(|i| self.sockets.get_mut(i))
-            .and_then(Option::as_mut)
         {
             Self::push_event(s, PingEvent::Error { reporter, kind });
         }
@@ -330,7 +316,6 @@ impl PingSockets {
             .get(&ident)
             .copied()
             .and_then(|i| self.sockets.get_mut(i))
-            .and_then(Option::as_mut)
         {
             s.outstanding
                 .retain(|o| o.seq_no != seq_no || o.sent.is_none());
@@ -341,7 +326,7 @@ impl PingSockets {
     /// Turns requests older than their socket's timeout into timeout
     /// events.
     pub(crate) fn expire(&mut self, now: Instant) {
-        for s in self.sockets.iter_mut().flatten() {
+        for s in self.sockets.iter_mut() {
             while let Some(o) = s.outstanding.front().copied() {
                 match o.sent {
                     Some(sent) if sent + s.timeout <= now => {
@@ -364,7 +349,6 @@ impl PingSockets {
     pub(crate) fn poll_at(&self) -> Option<Instant> {
         self.sockets
             .iter()
-            .flatten()
             .filter_map(|s| {
                 s.outstanding
                     .front()

@@ -25,6 +25,7 @@ use bytes::Bytes;
 use crate::buf::{MAX_HEADROOM, PacketBuf};
 use crate::internet::{Disposition, IcmpError, IpMeta, IpSender, Protocol};
 use crate::rand::Rng;
+use crate::slab::Slab;
 use crate::time::Instant;
 use crate::transport::udp::packet::{self, UdpPacket, UdpRepr};
 
@@ -153,8 +154,7 @@ struct UdpSocket {
 #[derive(Debug)]
 pub struct UdpSockets {
     local_addr: Ipv4Addr,
-    sockets: Vec<Option<UdpSocket>>,
-    free: Vec<usize>,
+    sockets: Slab<UdpSocket>,
     by_port: HashMap<u16, usize>,
     /// Sockets with datagrams to send, each once.
     tx_ready: VecDeque<usize>,
@@ -172,8 +172,7 @@ impl UdpSockets {
     pub fn new(local_addr: Ipv4Addr, config: UdpConfig, seed: u64) -> UdpSockets {
         UdpSockets {
             local_addr,
-            sockets: Vec::new(),
-            free: Vec::new(),
+            sockets: Slab::new(),
             by_port: HashMap::new(),
             tx_ready: VecDeque::new(),
             rng: Rng::new(seed),
@@ -188,11 +187,11 @@ impl UdpSockets {
     }
 
     fn socket(&self, h: UdpHandle) -> Option<&UdpSocket> {
-        self.sockets.get(h.0).and_then(Option::as_ref)
+        self.sockets.get(h.0)
     }
 
     fn socket_mut(&mut self, h: UdpHandle) -> Option<&mut UdpSocket> {
-        self.sockets.get_mut(h.0).and_then(Option::as_mut)
+        self.sockets.get_mut(h.0)
     }
 
     /// Binds a socket to `addr`. Port 0 picks a free ephemeral port;
@@ -219,16 +218,7 @@ impl UdpSockets {
             config: self.config,
             stats: UdpSocketStats::default(),
         };
-        let slot = match self.free.pop() {
-            Some(i) => {
-                self.sockets[i] = Some(socket);
-                i
-            }
-            None => {
-                self.sockets.push(Some(socket));
-                self.sockets.len() - 1
-            }
-        };
+        let slot = self.sockets.insert(socket);
         self.by_port.insert(port, slot);
         Ok(UdpHandle(slot))
     }
@@ -243,9 +233,8 @@ impl UdpSockets {
 
     /// Closes a socket; queued datagrams are discarded.
     pub fn close(&mut self, h: UdpHandle) {
-        if let Some(s) = self.sockets.get_mut(h.0).and_then(Option::take) {
+        if let Some(s) = self.sockets.remove(h.0) {
             self.by_port.remove(&s.local.port());
-            self.free.push(h.0);
         }
     }
 
@@ -292,7 +281,6 @@ impl UdpSockets {
         let s = self
             .sockets
             .get_mut(h.0)
-            .and_then(Option::as_mut)
             .ok_or(UdpSendError::InvalidHandle)?;
         if s.tx.len() >= s.config.tx_datagrams {
             return Err(UdpSendError::QueueFull);
@@ -348,7 +336,7 @@ impl UdpSockets {
     pub fn dispatch<S: IpSender>(&mut self, now: Instant, ip: &mut S) {
         let fill = !ip.checksum_offload().tx;
         while let Some(i) = self.tx_ready.pop_front() {
-            let Some(s) = self.sockets.get_mut(i).and_then(Option::as_mut) else {
+            let Some(s) = self.sockets.get_mut(i) else {
                 continue;
             };
             s.queued_for_tx = false;
@@ -415,7 +403,6 @@ impl UdpSockets {
             .by_port
             .get(&repr.dst_port)
             .and_then(|&i| self.sockets.get_mut(i))
-            .and_then(Option::as_mut)
             .filter(|s| s.local.ip().is_unspecified() || *s.local.ip() == meta.dst)
             .filter(|s| s.remote.is_none_or(|r| r == from));
         let Some(s) = socket else {
@@ -447,7 +434,6 @@ impl UdpSockets {
             .by_port
             .get(&error.local_port)
             .and_then(|&i| self.sockets.get_mut(i))
-            .and_then(Option::as_mut)
             .filter(|s| s.local.ip().is_unspecified() || *s.local.ip() == error.local_addr)
             .filter(|s| s.remote.is_none_or(|r| r == quoted_remote))
         {
