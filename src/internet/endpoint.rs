@@ -975,10 +975,21 @@ mod tests {
     const ME: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
     const PEER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
 
-    #[derive(Default)]
-    struct FakeLink {
-        mtu: usize,
-        sent: Vec<(NextHop, Vec<u8>)>,
+    /// A link that records what is sent (shared with `review_tests`).
+    pub(super) struct FakeLink {
+        pub(super) mtu: usize,
+        pub(super) offload: ChecksumOffload,
+        pub(super) sent: Vec<(NextHop, Vec<u8>)>,
+    }
+
+    impl Default for FakeLink {
+        fn default() -> Self {
+            FakeLink {
+                mtu: 1500,
+                offload: ChecksumOffload::default(),
+                sent: Vec::new(),
+            }
+        }
     }
 
     impl LinkEndpoint for FakeLink {
@@ -986,7 +997,7 @@ mod tests {
             self.mtu
         }
         fn checksum_offload(&self) -> ChecksumOffload {
-            ChecksumOffload::default()
+            self.offload
         }
         fn alloc(&mut self, capacity: usize) -> PacketBuf {
             PacketBuf::with_headroom(MAX_HEADROOM, capacity)
@@ -1333,34 +1344,7 @@ mod review_tests {
     const ME: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
     const PEER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
 
-    /// A link that records what is sent.
-    #[derive(Default)]
-    struct FakeLink {
-        offload: ChecksumOffload,
-        sent: Vec<(NextHop, Vec<u8>)>,
-    }
-
-    impl LinkEndpoint for FakeLink {
-        fn mtu(&self) -> usize {
-            1500
-        }
-        fn checksum_offload(&self) -> ChecksumOffload {
-            self.offload
-        }
-        fn alloc(&mut self, capacity: usize) -> PacketBuf {
-            PacketBuf::with_headroom(MAX_HEADROOM, capacity)
-        }
-        fn recycle(&mut self, _packet: PacketBuf) {}
-        fn send_ipv4(
-            &mut self,
-            _now: Instant,
-            next_hop: NextHop,
-            packet: PacketBuf,
-        ) -> Result<(), LinkError> {
-            self.sent.push((next_hop, packet.data().to_vec()));
-            Ok(())
-        }
-    }
+    use super::tests::FakeLink;
 
     /// A transport that records what it is handed; no port is open unless
     /// `open`.
