@@ -16,12 +16,19 @@
 //! [`MAX_POINTER_JUMPS`] times, names are capped at 255 octets, and header
 //! counts never size an allocation on their own.
 //!
-//! Not here yet: the stub resolver and the responder (they come later and
-//! sit on the socket API), EDNS option parsing, DNSSEC record types, and
-//! zone-file text beyond domain names.
+//! On top of the codec, written against the socket API only (through the
+//! small traits of [`transport`], so they also run over `std::net`):
+//! [`resolver`], a stub resolver with retries, TCP fallback and a cache,
+//! and [`responder`], an authoritative server for one static zone.
+//!
+//! Not here yet: EDNS option parsing, DNSSEC record types, and zone-file
+//! text beyond domain names.
 
 mod message;
 mod name;
+pub mod resolver;
+pub mod responder;
+pub mod transport;
 
 pub use message::{
     Class, Header, MAX_POINTER_JUMPS, Message, Opcode, Question, Rcode, Record, RecordData,
