@@ -154,7 +154,7 @@ fn examples_dir() -> &'static Path {
         let built = Proc::spawn("cargo build --examples", cmd).finish(Duration::from_secs(600));
         built.assert_success();
         let dir = profile_dir.join("examples");
-        for tool in ["ping", "udp_echo", "tcp_sink", "tcp_source"] {
+        for tool in ["ping", "udp_echo", "tcp_sink", "tcp_source", "dns_lookup"] {
             assert!(
                 dir.join(tool).is_file(),
                 "{} missing after building the examples",
@@ -1321,7 +1321,7 @@ fn capture_of_a_whole_run_is_clean() {
 #[test]
 fn tools_reject_bad_arguments_with_status_2() {
     let dir = examples_dir();
-    let cases: [(&str, &[&str], &str); 6] = [
+    let cases: [(&str, &[&str], &str); 8] = [
         (
             "ping",
             &["--ip", "198.18.0.2/24", "198.18.0.1"],
@@ -1375,6 +1375,26 @@ fn tools_reject_bad_arguments_with_status_2() {
                 "zz",
             ],
             "invalid MAC address",
+        ),
+        (
+            "dns_lookup",
+            &["--tap", "t0", "--ip", "198.18.0.2/24", "example.com"],
+            "--server IP is required",
+        ),
+        (
+            "dns_lookup",
+            &[
+                "--tap",
+                "t0",
+                "--ip",
+                "198.18.0.2/24",
+                "--server",
+                "198.18.0.1",
+                "--type",
+                "BOGUS",
+                "x",
+            ],
+            "unknown type",
         ),
     ];
     for (tool, args, message) in cases {
