@@ -1408,3 +1408,56 @@ fn tools_reject_bad_arguments_with_status_2() {
         assert!(stderr.contains("usage:"), "{tool} {args:?}: {stderr}");
     }
 }
+
+/// `dns_lookup` against dnsmasq serving a small zone in the namespace: A,
+/// CNAME, MX and TXT answers, and NXDOMAIN with a clear non-zero exit.
+#[test]
+fn dns_lookup_against_dnsmasq() {
+    let Some(ns) = setup("dns", &["dnsmasq"]) else {
+        return;
+    };
+    let mut dnsmasq = ns.spawn(&[
+        "dnsmasq",
+        "--no-daemon",
+        "--no-resolv",
+        "--no-hosts",
+        "--bind-interfaces",
+        "--listen-address=198.18.0.1",
+        "--port=53",
+        "--local=/test/",
+        "--host-record=a.test,198.18.0.50",
+        "--cname=www.test,a.test",
+        "--mx-host=test,mail.test,10",
+        "--txt-record=t.test,\"hello netstrata\"",
+        "--log-queries",
+    ]);
+    // dnsmasq logs to stderr once it listens.
+    dnsmasq.wait_for_output("started", Duration::from_secs(10));
+    let lookup = |args: &[&str]| {
+        let mut all = vec!["--server", "198.18.0.1"];
+        all.extend_from_slice(args);
+        ns.run_tool("dns_lookup", &all, Duration::from_secs(20))
+    };
+    let a = lookup(&["a.test"]);
+    a.assert_success();
+    assert_eq!(a.stdout.trim(), "198.18.0.50", "{}", a.transcript());
+    let cname = lookup(&["www.test"]);
+    cname.assert_success();
+    let lines: Vec<&str> = cname.stdout.lines().map(str::trim).collect();
+    assert!(lines.contains(&"a.test."), "{}", cname.transcript());
+    assert!(lines.contains(&"198.18.0.50"), "{}", cname.transcript());
+    let mx = lookup(&["--type", "MX", "test"]);
+    mx.assert_success();
+    assert_eq!(mx.stdout.trim(), "10 mail.test.", "{}", mx.transcript());
+    let txt = lookup(&["--type", "TXT", "t.test"]);
+    txt.assert_success();
+    assert!(
+        txt.stdout.contains("hello netstrata"),
+        "{}",
+        txt.transcript()
+    );
+    let nx = lookup(&["nosuch.test"]);
+    assert!(!nx.status.success(), "{}", nx.transcript());
+    assert!(nx.stderr.contains("no such domain"), "{}", nx.transcript());
+    drop(dnsmasq);
+}
