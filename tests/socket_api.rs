@@ -229,3 +229,41 @@ fn idle_runtime_sleeps() {
     a.ping(B, 1, 8, netstrata::Duration::from_secs(2)).unwrap();
     assert!(a.poll_rounds() > before + woke);
 }
+
+#[test]
+fn listener_close_unblocks_accept_and_nonblocking_accept() {
+    let (a, b) = pair();
+    let listener = std::sync::Arc::new(TcpListener::bind(&b, (B, 8080)).unwrap());
+    listener.set_nonblocking(true).unwrap();
+    assert_eq!(listener.accept().unwrap_err().kind(), ErrorKind::WouldBlock);
+    let _c = TcpStream::connect(&a, (B, 8080)).unwrap();
+    let t = Instant::now();
+    loop {
+        match listener.accept() {
+            Ok((_, peer)) => break assert_eq!(peer.ip(), A),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                assert!(t.elapsed() < Duration::from_secs(5));
+                thread::sleep(Duration::from_millis(1));
+            }
+            Err(e) => panic!("accept: {e}"),
+        }
+    }
+    listener.set_nonblocking(false).unwrap();
+    // A blocked accept returns once another thread closes the listener.
+    let l2 = listener.clone();
+    let blocked = thread::spawn(move || l2.accept().map(|_| ()));
+    thread::sleep(Duration::from_millis(50));
+    listener.close();
+    let e = blocked.join().unwrap().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotConnected);
+    assert_eq!(
+        TcpStream::connect(&a, (B, 8080)).unwrap_err().kind(),
+        ErrorKind::ConnectionRefused
+    );
+    // The port is free again; the closed listener's handle, reused by the
+    // new listener, is not closed a second time when the old one drops.
+    let again = TcpListener::bind(&b, (B, 8080)).unwrap();
+    drop(listener);
+    let _c = TcpStream::connect(&a, (B, 8080)).unwrap();
+    again.accept().unwrap();
+}

@@ -2,6 +2,7 @@
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::socket::{Runtime, Shared, Stack, deadline, first_v4};
@@ -53,6 +54,10 @@ pub(crate) fn call_error(e: TcpCallError) -> io::Error {
 pub struct TcpListener {
     shared: Arc<Shared>,
     handle: ListenerHandle,
+    /// Set (under the stack lock) once the listener is closed; the
+    /// stack may then reuse `handle` for another listener.
+    closed: AtomicBool,
+    nonblocking: AtomicBool,
 }
 
 impl TcpListener {
@@ -77,7 +82,12 @@ impl TcpListener {
             .tcp()
             .listen(addr, backlog)
             .map_err(bind_error)?;
-        Ok(TcpListener { shared, handle })
+        Ok(TcpListener {
+            shared,
+            handle,
+            closed: AtomicBool::new(false),
+            nonblocking: AtomicBool::new(false),
+        })
     }
 
     /// The address it listens on.
@@ -90,18 +100,53 @@ impl TcpListener {
             .ok_or_else(|| io::Error::new(ErrorKind::NotConnected, "listener closed"))
     }
 
-    /// Waits for a connection.
+    /// Waits for a connection (or, in non-blocking mode, fails with
+    /// `WouldBlock` if none is waiting). Fails with `NotConnected` once
+    /// the listener is [closed](TcpListener::close).
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let h = self
-            .shared
-            .wait_for(None, |s| match s.iface.tcp().accept(self.handle) {
+        let h = self.shared.wait_for(None, |s| {
+            if self.closed.load(Ordering::Acquire) {
+                return Some(Err(io::Error::new(
+                    ErrorKind::NotConnected,
+                    "listener closed",
+                )));
+            }
+            match s.iface.tcp().accept(self.handle) {
                 Ok(h) => Some(Ok(h)),
+                Err(AcceptError::WouldBlock) if self.nonblocking.load(Ordering::Relaxed) => {
+                    Some(Err(io::Error::new(
+                        ErrorKind::WouldBlock,
+                        "no connection waiting",
+                    )))
+                }
                 Err(AcceptError::WouldBlock) => None,
                 Err(e) => Some(Err(io::Error::new(ErrorKind::NotConnected, e.to_string()))),
-            })?;
+            }
+        })?;
         let stream = TcpStream::from_handle(self.shared.clone(), h);
         let peer = stream.peer_addr()?;
         Ok((stream, peer))
+    }
+
+    /// Moves the listener into or out of non-blocking mode, like
+    /// [`std::net::TcpListener::set_nonblocking`].
+    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        self.nonblocking.store(nonblocking, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Stops listening, from any thread: connections not yet accepted are
+    /// reset, new SYNs are refused, and `accept` calls blocked on other
+    /// threads return `NotConnected`. This is how a server shuts down
+    /// gracefully while its accept loop is blocked (`std::net` has no
+    /// equivalent). Closing twice, or dropping after closing, is harmless.
+    pub fn close(&self) {
+        let mut g = self.shared.lock();
+        if !self.closed.swap(true, Ordering::AcqRel) {
+            g.iface.tcp().close_listener(self.handle);
+        }
+        drop(g);
+        self.shared.kick();
     }
 
     /// An endless iterator over accepted connections.
@@ -112,8 +157,7 @@ impl TcpListener {
 
 impl Drop for TcpListener {
     fn drop(&mut self) {
-        self.shared.lock().iface.tcp().close_listener(self.handle);
-        self.shared.kick();
+        self.close();
     }
 }
 
