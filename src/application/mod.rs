@@ -4,9 +4,9 @@
 //!   RFC 3596 and RFC 2782, and SOA for RFC 2308), a stub resolver (UDP
 //!   with TCP fallback, CNAME chains, a TTL cache with negative caching)
 //!   and an authoritative responder for a static zone.
-//! - [`http`]: HTTP/1.1 message syntax (RFC 9112): an incremental parser for
-//!   request and response heads with limits, body framing, and the chunked
-//!   transfer coding.
+//! - [`http`]: HTTP/1.1 (RFC 9110, RFC 9112): an incremental parser for
+//!   request and response heads with limits, body framing, the chunked
+//!   transfer coding, and connections over any `Read + Write` stream.
 //!
 //! The protocol logic is generic over small traits (datagram sockets,
 //! `Read + Write` streams), implemented for netstrata's sockets and for
@@ -14,3 +14,12 @@
 
 pub mod dns;
 pub mod http;
+
+/// Whether an I/O error means a timeout passed (std gives `WouldBlock` or
+/// `TimedOut` depending on the platform; netstrata gives `WouldBlock`).
+pub fn is_timeout(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+    )
+}

@@ -50,14 +50,7 @@ pub trait Network {
     fn connect_stream(&self, to: SocketAddr, timeout: Duration) -> io::Result<Self::Stream>;
 }
 
-/// Whether an I/O error means a timeout passed (std gives `WouldBlock` or
-/// `TimedOut` depending on the platform; netstrata gives `WouldBlock`).
-pub fn is_timeout(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-    )
-}
+pub use crate::application::is_timeout;
 
 impl DatagramSocket for UdpSocket {
     fn send_to(&self, buf: &[u8], to: SocketAddr) -> io::Result<usize> {

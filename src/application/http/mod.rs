@@ -15,6 +15,9 @@
 //!   (RFC 9112 §7.1), and [`encode_chunk`] / [`encode_last_chunk`] write it.
 //! - [`RequestHead::write_to`] and [`ResponseHead::write_to`] serialise
 //!   heads.
+//! - [`Connection`] puts the codec on a `Read + Write` stream: it reads
+//!   heads and hands out a [`BodyReader`] for the body, keeping pipelined
+//!   bytes for the next message; [`ChunkedWriter`] writes a chunked body.
 //!
 //! Parsing is strict, because leniency in framing is what request
 //! smuggling feeds on:
@@ -38,9 +41,11 @@
 //! come later on top of the socket API.
 
 mod chunked;
+mod conn;
 mod parse;
 
 pub use chunked::{ChunkedDecoder, encode_chunk, encode_last_chunk};
+pub use conn::{BodyReader, ChunkedWriter, Connection, ReadError};
 pub use parse::{
     BodyKind, Headers, RequestHead, ResponseHead, Status, Version, parse_request, parse_response,
     request_body_kind, response_body_kind,
