@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use netstrata::application::dns::resolver::{ResolveError, Resolver, ResolverConfig};
 use netstrata::application::dns::responder::{Zone, serve_tcp, serve_udp};
-use netstrata::application::dns::transport::{DatagramSocket, StdNetwork};
 use netstrata::application::dns::{Class, Message, Name, Record, RecordData, RecordType};
+use netstrata::application::net::{DatagramSocket, StdNetwork};
 use netstrata::link::{Device, EthernetAddress, MemoryNetwork};
 use netstrata::socket::{Runtime, TcpListener, TcpStream, UdpSocket};
 use netstrata::{Interface, InterfaceConfig};

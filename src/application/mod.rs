@@ -4,6 +4,8 @@
 //!   RFC 3596 and RFC 2782, and SOA for RFC 2308), a stub resolver (UDP
 //!   with TCP fallback, CNAME chains, a TTL cache with negative caching)
 //!   and an authoritative responder for a static zone.
+//! - [`net`]: the socket traits (datagram socket, byte stream, listener,
+//!   network) the protocols are written against, for netstrata and std.
 //! - [`http`]: HTTP/1.1 (RFC 9110, RFC 9112): an incremental parser for
 //!   request and response heads with limits, body framing, the chunked
 //!   transfer coding, and connections over any `Read + Write` stream.
@@ -14,6 +16,7 @@
 
 pub mod dns;
 pub mod http;
+pub mod net;
 
 /// Whether an I/O error means a timeout passed (std gives `WouldBlock` or
 /// `TimedOut` depending on the platform; netstrata gives `WouldBlock`).

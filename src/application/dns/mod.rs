@@ -17,7 +17,8 @@
 //! counts never size an allocation on their own.
 //!
 //! On top of the codec, written against the socket API only (through the
-//! small traits of [`transport`], so they also run over `std::net`):
+//! small traits of [`crate::application::net`], so they also run over
+//! `std::net`; [`transport`] holds the TCP framing):
 //! [`resolver`], a stub resolver with retries, TCP fallback and a cache,
 //! and [`responder`], an authoritative server for one static zone.
 //!

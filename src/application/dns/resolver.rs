@@ -30,10 +30,12 @@ use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use super::transport::{DatagramSocket, DnsStream, Network, is_timeout, read_framed, write_framed};
+use super::transport::{read_framed, write_framed};
 use super::{
     Class, DnsError, Header, Message, Name, Question, Rcode, Record, RecordData, RecordType,
 };
+use crate::application::is_timeout;
+use crate::application::net::{ByteStream, DatagramSocket, Network};
 use crate::rand::Rng;
 
 /// The most datagrams one try reads before it gives up, so that a flood

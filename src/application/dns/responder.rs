@@ -19,10 +19,10 @@ use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use super::transport::{
-    DatagramSocket, DnsStream, StreamListener, is_timeout, read_framed, write_framed,
-};
+use super::transport::{read_framed, write_framed};
 use super::{Class, Header, Message, Name, Opcode, Rcode, Record, RecordData, RecordType};
+use crate::application::is_timeout;
+use crate::application::net::{ByteStream, DatagramSocket, StreamListener};
 
 /// The largest UDP answer without EDNS (RFC 1035 §2.3.4).
 pub const UDP_MAX: usize = 512;
@@ -260,7 +260,7 @@ pub fn serve_tcp<L: StreamListener>(
     Ok(served)
 }
 
-fn serve_stream<S: DnsStream>(stream: &mut S, zone: &Zone, served: &mut u64) -> io::Result<()> {
+fn serve_stream<S: ByteStream>(stream: &mut S, zone: &Zone, served: &mut u64) -> io::Result<()> {
     stream.set_timeouts(Some(TCP_IDLE))?;
     for _ in 0..TCP_QUERIES {
         let Some(query) = read_framed(stream)? else {

@@ -1,0 +1,130 @@
+//! The few socket operations the application protocols need, as traits,
+//! so that the same protocol code runs over netstrata's sockets
+//! ([`crate::socket`]) and over [`std::net`].
+//!
+//! [`DatagramSocket`] is a UDP socket; [`Network`] makes a client's
+//! sockets (the DNS resolver's fresh UDP socket per query, its TCP
+//! connection for a truncated answer, the HTTP client's connections);
+//! [`StreamListener`] and [`ByteStream`] serve TCP. The two
+//! implementations are [`StdNetwork`] and `&`[`Runtime`]. Not here: IPv6
+//! sources for netstrata (the stack is IPv4 only).
+
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::socket::{Runtime, TcpListener, TcpStream, UdpSocket};
+
+/// A UDP socket: what DNS over UDP needs of one.
+pub trait DatagramSocket {
+    /// Sends one datagram to `to`.
+    fn send_to(&self, buf: &[u8], to: SocketAddr) -> io::Result<usize>;
+    /// Receives one datagram (waits up to the read timeout).
+    fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)>;
+    /// Sets the read timeout (`None`: wait forever; zero is an error).
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()>;
+}
+
+/// A TCP connection: a byte stream with timeouts.
+pub trait ByteStream: Read + Write {
+    /// Sets both the read and the write timeout.
+    fn set_timeouts(&self, timeout: Option<Duration>) -> io::Result<()>;
+}
+
+/// A TCP listener.
+pub trait StreamListener {
+    /// The connections it accepts.
+    type Stream: ByteStream;
+    /// Waits for a connection.
+    fn accept_stream(&self) -> io::Result<(Self::Stream, SocketAddr)>;
+}
+
+/// Where a client gets its sockets.
+pub trait Network {
+    /// Its UDP sockets.
+    type Datagram: DatagramSocket;
+    /// Its TCP connections.
+    type Stream: ByteStream;
+    /// Binds a UDP socket to `local` (port 0: an ephemeral port).
+    fn bind_datagram(&self, local: SocketAddr) -> io::Result<Self::Datagram>;
+    /// Connects to `to`, giving up after `timeout`.
+    fn connect_stream(&self, to: SocketAddr, timeout: Duration) -> io::Result<Self::Stream>;
+}
+
+impl DatagramSocket for UdpSocket {
+    fn send_to(&self, buf: &[u8], to: SocketAddr) -> io::Result<usize> {
+        UdpSocket::send_to(self, buf, to)
+    }
+    fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        UdpSocket::recv_from(self, buf)
+    }
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        UdpSocket::set_read_timeout(self, timeout)
+    }
+}
+
+impl DatagramSocket for std::net::UdpSocket {
+    fn send_to(&self, buf: &[u8], to: SocketAddr) -> io::Result<usize> {
+        std::net::UdpSocket::send_to(self, buf, to)
+    }
+    fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        std::net::UdpSocket::recv_from(self, buf)
+    }
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        std::net::UdpSocket::set_read_timeout(self, timeout)
+    }
+}
+
+impl ByteStream for TcpStream {
+    fn set_timeouts(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.set_read_timeout(timeout)?;
+        self.set_write_timeout(timeout)
+    }
+}
+
+impl ByteStream for std::net::TcpStream {
+    fn set_timeouts(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.set_read_timeout(timeout)?;
+        self.set_write_timeout(timeout)
+    }
+}
+
+impl StreamListener for TcpListener {
+    type Stream = TcpStream;
+    fn accept_stream(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        self.accept()
+    }
+}
+
+impl StreamListener for std::net::TcpListener {
+    type Stream = std::net::TcpStream;
+    fn accept_stream(&self) -> io::Result<(std::net::TcpStream, SocketAddr)> {
+        self.accept()
+    }
+}
+
+/// The operating system's sockets ([`std::net`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StdNetwork;
+
+impl Network for StdNetwork {
+    type Datagram = std::net::UdpSocket;
+    type Stream = std::net::TcpStream;
+    fn bind_datagram(&self, local: SocketAddr) -> io::Result<std::net::UdpSocket> {
+        std::net::UdpSocket::bind(local)
+    }
+    fn connect_stream(&self, to: SocketAddr, timeout: Duration) -> io::Result<std::net::TcpStream> {
+        std::net::TcpStream::connect_timeout(&to, timeout)
+    }
+}
+
+impl Network for &Runtime {
+    type Datagram = UdpSocket;
+    type Stream = TcpStream;
+    fn bind_datagram(&self, local: SocketAddr) -> io::Result<UdpSocket> {
+        UdpSocket::bind(self, local)
+    }
+    fn connect_stream(&self, to: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
+        TcpStream::connect_timeout(self, &to, timeout)
+    }
+}
