@@ -14,6 +14,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::socket::{Runtime, TcpListener, TcpStream, UdpSocket};
+use crate::transport::tcp::State;
 
 /// A UDP socket: what DNS over UDP needs of one.
 pub trait DatagramSocket {
@@ -27,8 +28,24 @@ pub trait DatagramSocket {
 
 /// A TCP connection: a byte stream with timeouts.
 pub trait ByteStream: Read + Write {
+    /// Sets the read timeout (`None`: wait forever; zero is an error). A
+    /// read that times out fails with `WouldBlock` or `TimedOut`.
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()>;
+    /// Sets the write timeout, as the read timeout.
+    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()>;
     /// Sets both the read and the write timeout.
-    fn set_timeouts(&self, timeout: Option<Duration>) -> io::Result<()>;
+    fn set_timeouts(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.set_read_timeout(timeout)?;
+        self.set_write_timeout(timeout)
+    }
+    /// Whether a connection that has sat idle is still open: the peer has
+    /// neither closed it nor sent anything since, so a new request may go
+    /// out on it (the HTTP client asks before reusing a kept-alive
+    /// connection). Answered without blocking; a stream that cannot tell
+    /// says `true`.
+    fn is_idle_open(&self) -> bool {
+        true
+    }
 }
 
 /// A TCP listener.
@@ -76,16 +93,36 @@ impl DatagramSocket for std::net::UdpSocket {
 }
 
 impl ByteStream for TcpStream {
-    fn set_timeouts(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.set_read_timeout(timeout)?;
-        self.set_write_timeout(timeout)
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        TcpStream::set_read_timeout(self, timeout)
+    }
+    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        TcpStream::set_write_timeout(self, timeout)
+    }
+    /// Open while the connection is established: the peer's FIN moves it
+    /// to CLOSE-WAIT, a reset to CLOSED.
+    fn is_idle_open(&self) -> bool {
+        self.info().is_ok_and(|i| i.state == State::Established)
     }
 }
 
 impl ByteStream for std::net::TcpStream {
-    fn set_timeouts(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.set_read_timeout(timeout)?;
-        self.set_write_timeout(timeout)
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        std::net::TcpStream::set_read_timeout(self, timeout)
+    }
+    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        std::net::TcpStream::set_write_timeout(self, timeout)
+    }
+    /// Peeks without blocking: end of stream (the peer closed), bytes
+    /// nobody asked for, or an error all mean the connection is not fit
+    /// for a new request.
+    fn is_idle_open(&self) -> bool {
+        if self.set_nonblocking(true).is_err() {
+            return false;
+        }
+        let peeked = self.peek(&mut [0u8; 1]);
+        let open = matches!(&peeked, Err(e) if e.kind() == io::ErrorKind::WouldBlock);
+        self.set_nonblocking(false).is_ok() && open
     }
 }
 

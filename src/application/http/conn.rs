@@ -168,18 +168,24 @@ impl<S: Read + Write> Connection<S> {
     /// head just read. Read it to the end (or call
     /// [`BodyReader::drain`]) before reading the next head.
     pub fn body(&mut self, kind: BodyKind) -> BodyReader<'_, S> {
-        let state = match kind {
-            BodyKind::None | BodyKind::ContentLength(0) => BodyState::Done,
-            BodyKind::ContentLength(n) => BodyState::Length(n),
-            BodyKind::Chunked => BodyState::Chunked(Box::new(ChunkedDecoder::new(&self.limits))),
-            BodyKind::CloseDelimited => BodyState::UntilClose,
-        };
-        BodyReader {
-            conn: self,
-            state,
-            decoded: Vec::new(),
-            decoded_pos: 0,
-            trailers: None,
+        let cursor = BodyCursor::new(kind, &self.limits);
+        BodyReader { conn: self, cursor }
+    }
+
+    /// Copies from the buffer, or failing that from the stream, into
+    /// `out`.
+    fn read_buffered(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.has_buffered() {
+            let n = out.len().min(self.buf.len() - self.pos);
+            out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+            self.pos += n;
+            return Ok(n);
+        }
+        loop {
+            match self.stream.read(out) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => return other,
+            }
         }
     }
 }
@@ -192,15 +198,11 @@ enum BodyState {
     Done,
 }
 
-/// Reads one message body from a [`Connection`], undoing the chunked
-/// coding; `read` returns 0 at the end of the body.
-///
-/// A malformed chunked body, or a connection closed before the framing
-/// says the body ends, is an `io::Error` of kind `InvalidData` (wrapping
-/// the [`HttpError`]) or `UnexpectedEof`.
+/// How far the reading of one body has got, kept apart from the
+/// connection it is read from: [`BodyReader`] pairs it with a borrowed
+/// connection, the client's response with one it owns.
 #[derive(Debug)]
-pub struct BodyReader<'a, S> {
-    conn: &'a mut Connection<S>,
+pub(super) struct BodyCursor {
     state: BodyState,
     /// Decoded chunk data not yet handed out.
     decoded: Vec<u8>,
@@ -208,69 +210,75 @@ pub struct BodyReader<'a, S> {
     trailers: Option<Headers>,
 }
 
-impl<S: Read + Write> BodyReader<'_, S> {
+impl BodyCursor {
+    /// The start of a body framed as `kind`.
+    pub(super) fn new(kind: BodyKind, limits: &Limits) -> BodyCursor {
+        let state = match kind {
+            BodyKind::None | BodyKind::ContentLength(0) => BodyState::Done,
+            BodyKind::ContentLength(n) => BodyState::Length(n),
+            BodyKind::Chunked => BodyState::Chunked(Box::new(ChunkedDecoder::new(limits))),
+            BodyKind::CloseDelimited => BodyState::UntilClose,
+        };
+        BodyCursor {
+            state,
+            decoded: Vec::new(),
+            decoded_pos: 0,
+            trailers: None,
+        }
+    }
+
     /// Whether the whole body has been read.
-    pub fn is_done(&self) -> bool {
+    pub(super) fn is_done(&self) -> bool {
         matches!(self.state, BodyState::Done) && self.decoded_pos == self.decoded.len()
     }
 
     /// The trailer fields of a chunked body, once it has been read to the
     /// end.
-    pub fn trailers(&self) -> Option<&Headers> {
+    pub(super) fn trailers(&self) -> Option<&Headers> {
         self.trailers.as_ref()
     }
 
-    /// Reads and discards the rest of the body, but no more than `limit`
-    /// bytes of it; returns whether the body ended within the limit (if
-    /// not, the connection is no longer usable for another message).
-    pub fn drain(&mut self, limit: u64) -> io::Result<bool> {
-        let mut scratch = [0u8; 8192];
-        let mut total = 0u64;
-        while total <= limit {
-            let n = self.read(&mut scratch)?;
-            if n == 0 {
-                return Ok(true);
+    /// Reads body bytes from `conn` into `out`; 0 at the end of the body.
+    pub(super) fn read<S: Read + Write>(
+        &mut self,
+        conn: &mut Connection<S>,
+        out: &mut [u8],
+    ) -> io::Result<usize> {
+        if out.is_empty() {
+            return Ok(0);
+        }
+        match self.state {
+            BodyState::Done => Ok(0),
+            BodyState::Length(left) => {
+                let want = out.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+                let n = conn.read_buffered(&mut out[..want])?;
+                if n == 0 {
+                    return Err(truncated());
+                }
+                let left = left - n as u64;
+                self.state = if left == 0 {
+                    BodyState::Done
+                } else {
+                    BodyState::Length(left)
+                };
+                Ok(n)
             }
-            total += n as u64;
-        }
-        Ok(false)
-    }
-
-    /// Reads the whole body into a vector, failing with `InvalidData` if
-    /// it is longer than `limit`.
-    pub fn read_to_vec(&mut self, limit: u64) -> io::Result<Vec<u8>> {
-        let mut out = Vec::new();
-        self.by_ref()
-            .take(limit.saturating_add(1))
-            .read_to_end(&mut out)?;
-        if out.len() as u64 > limit {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("body longer than {limit} bytes"),
-            ));
-        }
-        Ok(out)
-    }
-
-    /// Copies from the connection's buffer, or failing that from the
-    /// stream, into `out`.
-    fn read_raw(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        let conn = &mut *self.conn;
-        if conn.has_buffered() {
-            let n = out.len().min(conn.buf.len() - conn.pos);
-            out[..n].copy_from_slice(&conn.buf[conn.pos..conn.pos + n]);
-            conn.pos += n;
-            return Ok(n);
-        }
-        loop {
-            match conn.stream.read(out) {
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                other => return other,
+            BodyState::UntilClose => {
+                let n = conn.read_buffered(out)?;
+                if n == 0 {
+                    self.state = BodyState::Done;
+                }
+                Ok(n)
             }
+            BodyState::Chunked(_) => self.read_chunked(conn, out),
         }
     }
 
-    fn read_chunked(&mut self, out: &mut [u8]) -> io::Result<usize> {
+    fn read_chunked<S: Read + Write>(
+        &mut self,
+        conn: &mut Connection<S>,
+        out: &mut [u8],
+    ) -> io::Result<usize> {
         loop {
             if self.decoded_pos < self.decoded.len() {
                 let n = out.len().min(self.decoded.len() - self.decoded_pos);
@@ -288,7 +296,6 @@ impl<S: Read + Write> BodyReader<'_, S> {
             }
             self.decoded.clear();
             self.decoded_pos = 0;
-            let conn = &mut *self.conn;
             if !conn.has_buffered() && conn.fill()? == 0 {
                 return Err(truncated());
             }
@@ -307,36 +314,75 @@ fn truncated() -> io::Error {
     )
 }
 
+/// Reads and discards the rest of `body`, but no more than `limit` bytes
+/// of it; returns whether it ended within the limit.
+pub(super) fn drain_body(body: &mut impl Read, limit: u64) -> io::Result<bool> {
+    let mut scratch = [0u8; 8192];
+    let mut total = 0u64;
+    while total <= limit {
+        let n = body.read(&mut scratch)?;
+        if n == 0 {
+            return Ok(true);
+        }
+        total += n as u64;
+    }
+    Ok(false)
+}
+
+/// Reads all of `body` into a vector, or `None` if it is longer than
+/// `limit` (having read `limit + 1` bytes of it).
+pub(super) fn read_body_bounded(body: &mut impl Read, limit: u64) -> io::Result<Option<Vec<u8>>> {
+    let mut out = Vec::new();
+    body.take(limit.saturating_add(1)).read_to_end(&mut out)?;
+    Ok((out.len() as u64 <= limit).then_some(out))
+}
+
+/// Reads one message body from a [`Connection`], undoing the chunked
+/// coding; `read` returns 0 at the end of the body.
+///
+/// A malformed chunked body, or a connection closed before the framing
+/// says the body ends, is an `io::Error` of kind `InvalidData` (wrapping
+/// the [`HttpError`]) or `UnexpectedEof`.
+#[derive(Debug)]
+pub struct BodyReader<'a, S> {
+    conn: &'a mut Connection<S>,
+    cursor: BodyCursor,
+}
+
+impl<S: Read + Write> BodyReader<'_, S> {
+    /// Whether the whole body has been read.
+    pub fn is_done(&self) -> bool {
+        self.cursor.is_done()
+    }
+
+    /// The trailer fields of a chunked body, once it has been read to the
+    /// end.
+    pub fn trailers(&self) -> Option<&Headers> {
+        self.cursor.trailers()
+    }
+
+    /// Reads and discards the rest of the body, but no more than `limit`
+    /// bytes of it; returns whether the body ended within the limit (if
+    /// not, the connection is no longer usable for another message).
+    pub fn drain(&mut self, limit: u64) -> io::Result<bool> {
+        drain_body(self, limit)
+    }
+
+    /// Reads the whole body into a vector, failing with `InvalidData` if
+    /// it is longer than `limit`.
+    pub fn read_to_vec(&mut self, limit: u64) -> io::Result<Vec<u8>> {
+        read_body_bounded(self, limit)?.ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("body longer than {limit} bytes"),
+            )
+        })
+    }
+}
+
 impl<S: Read + Write> Read for BodyReader<'_, S> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        if out.is_empty() {
-            return Ok(0);
-        }
-        match self.state {
-            BodyState::Done => Ok(0),
-            BodyState::Length(left) => {
-                let want = out.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-                let n = self.read_raw(&mut out[..want])?;
-                if n == 0 {
-                    return Err(truncated());
-                }
-                let left = left - n as u64;
-                self.state = if left == 0 {
-                    BodyState::Done
-                } else {
-                    BodyState::Length(left)
-                };
-                Ok(n)
-            }
-            BodyState::UntilClose => {
-                let n = self.read_raw(out)?;
-                if n == 0 {
-                    self.state = BodyState::Done;
-                }
-                Ok(n)
-            }
-            BodyState::Chunked(_) => self.read_chunked(out),
-        }
+        self.cursor.read(self.conn, out)
     }
 }
 
