@@ -1,6 +1,7 @@
-//! HTTP/1.1 message syntax (RFC 9112) as a pure, incremental codec.
+//! HTTP/1.1 (RFC 9112): a pure, incremental codec for the message syntax,
+//! connections over any byte stream, and a client.
 //!
-//! This module turns bytes into message heads and message bodies and back,
+//! The codec turns bytes into message heads and message bodies and back,
 //! with no I/O: the caller owns the buffers and the connection.
 //!
 //! - [`parse_request`] and [`parse_response`] are push parsers in the style
@@ -18,6 +19,10 @@
 //! - [`Connection`] puts the codec on a `Read + Write` stream: it reads
 //!   heads and hands out a [`BodyReader`] for the body, keeping pipelined
 //!   bytes for the next message; [`ChunkedWriter`] writes a chunked body.
+//! - [`client`] is an HTTP/1.1 client on [`Connection`], over any
+//!   [`Network`](crate::application::net::Network): URLs, name resolution,
+//!   persistent connections with an idle pool, retries, redirects and
+//!   timeouts.
 //!
 //! Parsing is strict, because leniency in framing is what request
 //! smuggling feeds on:
@@ -35,16 +40,17 @@
 //! Every limit is checked as soon as the buffer shows it is exceeded, so a
 //! peer cannot make the caller buffer an unbounded head.
 //!
-//! Not implemented here: the semantics of RFC 9110 (methods, caching,
-//! conditional requests, content codings), validation of the request-target
-//! beyond its character set, and the client and server themselves, which
-//! come later on top of the socket API.
+//! Not implemented here: the semantics of RFC 9110 beyond what the client
+//! needs (caching, conditional requests, content codings), validation of
+//! the request-target beyond its character set, and the server.
 
 mod chunked;
+pub mod client;
 mod conn;
 mod parse;
 
 pub use chunked::{ChunkedDecoder, encode_chunk, encode_last_chunk};
+pub use client::{Client, ClientError, Url};
 pub use conn::{BodyReader, ChunkedWriter, Connection, ReadError};
 pub use parse::{
     BodyKind, Headers, RequestHead, ResponseHead, Status, Version, parse_request, parse_response,
