@@ -81,6 +81,7 @@
 mod pool;
 mod resolve;
 mod response;
+mod timed;
 mod url;
 
 use std::fmt;
@@ -93,6 +94,7 @@ use self::pool::{Pool, PoolKey};
 pub use self::resolve::{LookupError, NoResolver, Resolve, SystemResolver};
 use self::response::Body;
 pub use self::response::Response;
+use self::timed::TimedStream;
 pub use self::url::{DEFAULT_PORT, Host, Url, UrlError};
 use super::parse::{is_field_byte, is_token};
 use super::{
@@ -117,10 +119,6 @@ const REDIRECT_DRAIN: u64 = 64 * 1024;
 
 /// Bodies up to this size go out in the same write as the head.
 const INLINE_BODY: usize = 16 * 1024;
-
-/// Bodies are written in slices of this size, the time limit checked
-/// before each.
-const WRITE_SLICE: usize = 64 * 1024;
 
 /// Fields the client writes itself, refused from the caller.
 const RESERVED_FIELDS: [&str; 3] = ["content-length", "transfer-encoding", "expect"];
@@ -660,7 +658,7 @@ impl<N: Network, R: Resolve> Client<N, R> {
         &self,
         url: &Url,
         deadline: Option<Instant>,
-    ) -> Result<Connection<N::Stream>, ClientError> {
+    ) -> Result<Connection<TimedStream<N::Stream>>, ClientError> {
         let addrs = match url.host() {
             Host::Ipv4(a) => vec![*a],
             Host::Name(name) => {
@@ -675,14 +673,18 @@ impl<N: Network, R: Resolve> Client<N, R> {
         let mut error = ClientError::NoAddress(url.host().to_string());
         for ip in addrs {
             let addr = SocketAddr::from((ip, url.port()));
-            let timeout = match deadline {
-                Some(d) => time_left(d, Some(self.config.connect_timeout))
-                    .ok_or(ClientError::Timeout(Phase::Connect))?,
-                None => self.config.connect_timeout,
-            };
+            let mut timeout = self.config.connect_timeout;
+            if let Some(deadline) = deadline {
+                let left = deadline
+                    .checked_duration_since(Instant::now())
+                    .filter(|d| !d.is_zero())
+                    .ok_or(ClientError::Timeout(Phase::Connect))?;
+                timeout = timeout.min(left);
+            }
             match self.net.connect_stream(addr, timeout) {
                 Ok(stream) => {
                     log::debug!("connected to {addr}");
+                    let stream = TimedStream::new(stream);
                     return Ok(Connection::new(stream, self.config.limits));
                 }
                 Err(e) if is_timeout(&e) => error = ClientError::ConnectTimeout(addr),
@@ -732,12 +734,21 @@ impl<N: Network, R: Resolve> Client<N, R> {
     /// Sends `request` on `conn` and reads the response head.
     fn exchange(
         &self,
-        mut conn: Connection<N::Stream>,
+        mut conn: Connection<TimedStream<N::Stream>>,
         request: &Request,
         key: PoolKey,
         expect: bool,
         deadline: Option<Instant>,
     ) -> Result<Response<N::Stream>, Failed> {
+        let config = &self.config;
+        conn.stream_mut()
+            .set_limits(config.read_timeout, config.write_timeout, deadline)
+            .map_err(|source| {
+                Failed::unanswered(ClientError::Io {
+                    phase: Phase::Send,
+                    source,
+                })
+            })?;
         let mut out = Vec::with_capacity(512);
         self.request_head(request, expect).write_to(&mut out);
         let body = request.body.as_slice();
@@ -745,27 +756,23 @@ impl<N: Network, R: Resolve> Client<N, R> {
         if inline {
             out.extend_from_slice(body);
         }
-        self.send_bytes(&mut conn, &out, deadline)
-            .map_err(Failed::unanswered)?;
+        send_bytes(&mut conn, &out).map_err(Failed::unanswered)?;
         if !expect && !inline {
-            self.send_bytes(&mut conn, body, deadline)
-                .map_err(Failed::unanswered)?;
+            send_bytes(&mut conn, body).map_err(Failed::unanswered)?;
         }
         let mut body_sent = !expect;
+        if expect {
+            conn.stream_mut()
+                .set_read_timeout(Some(config.expect_wait))
+                .map_err(|source| {
+                    Failed::answered(ClientError::Io {
+                        phase: Phase::Head,
+                        source,
+                    })
+                })?;
+        }
         let mut interim = 0;
         let head = loop {
-            let timeout = if body_sent {
-                self.config.read_timeout
-            } else {
-                Some(self.config.expect_wait)
-            };
-            arm(
-                conn.stream(),
-                ByteStream::set_read_timeout,
-                timeout,
-                deadline,
-            )
-            .map_err(|e| Failed::answered(e.during(Phase::Head)))?;
             match conn.read_response_head() {
                 Ok(head) if head.status >= 200 => break head,
                 Ok(head) if head.status == 101 => {
@@ -777,14 +784,14 @@ impl<N: Network, R: Resolve> Client<N, R> {
                         return Err(Failed::answered(ClientError::TooManyInterim(MAX_INTERIM)));
                     }
                     if head.status == 100 && !body_sent {
-                        self.send_bytes(&mut conn, body, deadline)
+                        send_body_after_wait(&mut conn, body, config.read_timeout)
                             .map_err(Failed::answered)?;
                         body_sent = true;
                     }
                 }
                 Err(e) if !body_sent && e.is_timeout() => {
                     log::debug!("no 100 (Continue) in time: sending the body");
-                    self.send_bytes(&mut conn, body, deadline)
+                    send_body_after_wait(&mut conn, body, config.read_timeout)
                         .map_err(Failed::answered)?;
                     body_sent = true;
                 }
@@ -806,50 +813,18 @@ impl<N: Network, R: Resolve> Client<N, R> {
                 }
             }
         };
-        self.response(conn, request, key, head, body_sent, deadline)
+        self.response(conn, request, key, head, body_sent)
             .map_err(Failed::answered)
-    }
-
-    /// Writes `bytes` in slices, each within the write timeout and the
-    /// request's time limit.
-    fn send_bytes(
-        &self,
-        conn: &mut Connection<N::Stream>,
-        bytes: &[u8],
-        deadline: Option<Instant>,
-    ) -> Result<(), ClientError> {
-        let failed = |e: io::Error| {
-            if is_timeout(&e) {
-                ClientError::Timeout(Phase::Send)
-            } else {
-                ClientError::Io {
-                    phase: Phase::Send,
-                    source: e,
-                }
-            }
-        };
-        for slice in bytes.chunks(WRITE_SLICE) {
-            arm(
-                conn.stream(),
-                ByteStream::set_write_timeout,
-                self.config.write_timeout,
-                deadline,
-            )
-            .map_err(|e| e.during(Phase::Send))?;
-            conn.stream_mut().write_all(slice).map_err(failed)?;
-        }
-        conn.stream_mut().flush().map_err(failed)
     }
 
     /// The response to `request`, whose head has been read from `conn`.
     fn response(
         &self,
-        conn: Connection<N::Stream>,
+        conn: Connection<TimedStream<N::Stream>>,
         request: &Request,
         key: PoolKey,
         head: ResponseHead,
         body_sent: bool,
-        deadline: Option<Instant>,
     ) -> Result<Response<N::Stream>, ClientError> {
         let kind = response_body_kind(&head, &request.method)?;
         // RFC 9112 §9.3, §9.6: persistent unless either side says close,
@@ -868,7 +843,7 @@ impl<N: Network, R: Resolve> Client<N, R> {
             && self.pool.is_enabled()
             && !has_token(&request.headers, "connection", "close");
         let keep = keep.then(|| (self.pool.clone(), key));
-        let body = Body::new(conn, kind, keep, deadline, self.config.read_timeout);
+        let body = Body::new(conn, kind, keep);
         Ok(Response::new(head, request.url.clone(), kind, body))
     }
 
@@ -962,44 +937,41 @@ fn head_error(e: ReadError) -> ClientError {
     }
 }
 
-/// Why a timeout could not be set.
-enum ArmError {
-    /// The request's time limit has passed.
-    Expired,
-    Io(io::Error),
+/// Writes `bytes` (the timeouts and the deadline are the stream's).
+fn send_bytes<S: ByteStream>(
+    conn: &mut Connection<TimedStream<S>>,
+    bytes: &[u8],
+) -> Result<(), ClientError> {
+    let stream = conn.stream_mut();
+    stream
+        .write_all(bytes)
+        .and_then(|()| stream.flush())
+        .map_err(|e| {
+            if is_timeout(&e) {
+                ClientError::Timeout(Phase::Send)
+            } else {
+                ClientError::Io {
+                    phase: Phase::Send,
+                    source: e,
+                }
+            }
+        })
 }
 
-impl ArmError {
-    fn during(self, phase: Phase) -> ClientError {
-        match self {
-            ArmError::Expired => ClientError::Timeout(phase),
-            ArmError::Io(source) => ClientError::Io { phase, source },
-        }
-    }
-}
-
-/// Sets a stream timeout (with `set`) to `timeout` cut to what is left
-/// before `deadline`.
-fn arm<S: ByteStream>(
-    stream: &S,
-    set: fn(&S, Option<Duration>) -> io::Result<()>,
-    timeout: Option<Duration>,
-    deadline: Option<Instant>,
-) -> Result<(), ArmError> {
-    let timeout = match deadline {
-        Some(d) => Some(time_left(d, timeout).ok_or(ArmError::Expired)?),
-        None => timeout,
-    };
-    set(stream, timeout).map_err(ArmError::Io)
-}
-
-/// `limit` (or no limit), cut to what is left before `deadline`; `None`
-/// once the deadline has passed.
-fn time_left(deadline: Instant, limit: Option<Duration>) -> Option<Duration> {
-    let left = deadline
-        .checked_duration_since(Instant::now())
-        .filter(|d| !d.is_zero())?;
-    Some(limit.map_or(left, |l| l.min(left)))
+/// Sends a body held back for a 100 (Continue), and goes back to the
+/// normal read timeout.
+fn send_body_after_wait<S: ByteStream>(
+    conn: &mut Connection<TimedStream<S>>,
+    body: &[u8],
+    read_timeout: Option<Duration>,
+) -> Result<(), ClientError> {
+    send_bytes(conn, body)?;
+    conn.stream_mut()
+        .set_read_timeout(read_timeout)
+        .map_err(|source| ClientError::Io {
+            phase: Phase::Head,
+            source,
+        })
 }
 
 #[cfg(test)]

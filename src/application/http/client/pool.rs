@@ -14,6 +14,7 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use super::timed::TimedStream;
 use super::url::Host;
 use crate::application::http::Connection;
 use crate::application::net::ByteStream;
@@ -25,7 +26,7 @@ pub(super) type PoolKey = (Host, u16);
 #[derive(Debug)]
 struct Idle<S> {
     key: PoolKey,
-    conn: Connection<S>,
+    conn: Connection<TimedStream<S>>,
     since: Instant,
 }
 
@@ -58,7 +59,7 @@ impl<S: ByteStream> Pool<S> {
 
     /// Takes the newest usable idle connection for `key`, closing the
     /// expired and dead ones met on the way.
-    pub(super) fn take(&self, key: &PoolKey, now: Instant) -> Option<Connection<S>> {
+    pub(super) fn take(&self, key: &PoolKey, now: Instant) -> Option<Connection<TimedStream<S>>> {
         let mut closed = Vec::new();
         let found = {
             let mut idle = self.lock();
@@ -68,7 +69,7 @@ impl<S: ByteStream> Pool<S> {
                     break None;
                 };
                 let entry = idle.remove(i);
-                if entry.conn.stream().is_idle_open() {
+                if entry.conn.stream().get_ref().is_idle_open() {
                     break Some(entry.conn);
                 }
                 log::debug!("pooled connection to {}:{} was closed", key.0, key.1);
@@ -82,7 +83,7 @@ impl<S: ByteStream> Pool<S> {
 
     /// Keeps `conn` for reuse, evicting the connection idle longest if
     /// the pool is full.
-    pub(super) fn put(&self, key: PoolKey, conn: Connection<S>, now: Instant) {
+    pub(super) fn put(&self, key: PoolKey, conn: Connection<TimedStream<S>>, now: Instant) {
         if !self.is_enabled() {
             return;
         }
@@ -161,13 +162,16 @@ mod tests {
         }
     }
 
-    fn conn(id: u32) -> (Connection<Stub>, Arc<AtomicBool>) {
+    fn conn(id: u32) -> (Connection<TimedStream<Stub>>, Arc<AtomicBool>) {
         let open = Arc::new(AtomicBool::new(true));
         let stub = Stub {
             id,
             open: open.clone(),
         };
-        (Connection::new(stub, Limits::default()), open)
+        (
+            Connection::new(TimedStream::new(stub), Limits::default()),
+            open,
+        )
     }
 
     fn key(n: u8, port: u16) -> PoolKey {
@@ -182,11 +186,11 @@ mod tests {
         pool.put(key(1, 80), conn(2).0, t0);
         pool.put(key(1, 81), conn(3).0, t0);
         assert_eq!(pool.len(), 3);
-        assert_eq!(pool.take(&key(1, 80), t0).unwrap().stream().id, 2);
-        assert_eq!(pool.take(&key(1, 80), t0).unwrap().stream().id, 1);
+        assert_eq!(pool.take(&key(1, 80), t0).unwrap().stream().get_ref().id, 2);
+        assert_eq!(pool.take(&key(1, 80), t0).unwrap().stream().get_ref().id, 1);
         assert!(pool.take(&key(1, 80), t0).is_none());
         assert!(pool.take(&key(2, 81), t0).is_none());
-        assert_eq!(pool.take(&key(1, 81), t0).unwrap().stream().id, 3);
+        assert_eq!(pool.take(&key(1, 81), t0).unwrap().stream().get_ref().id, 3);
         assert_eq!(pool.len(), 0);
     }
 
@@ -204,7 +208,10 @@ mod tests {
         let later = t0 + Duration::from_secs(11);
         assert!(pool.take(&key(2, 80), later).is_none());
         assert_eq!(pool.len(), 1);
-        assert_eq!(pool.take(&key(3, 80), later).unwrap().stream().id, 3);
+        assert_eq!(
+            pool.take(&key(3, 80), later).unwrap().stream().get_ref().id,
+            3
+        );
         // A connection the peer closed while idle is not handed out.
         let (c, open) = conn(4);
         pool.put(key(4, 80), c, t0);

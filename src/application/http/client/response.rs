@@ -4,9 +4,10 @@
 
 use std::io::{self, Read, Write};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::pool::{Pool, PoolKey};
+use super::timed::TimedStream;
 use super::url::Url;
 use super::{ClientError, Phase};
 use crate::application::http::conn::{BodyCursor, drain_body, read_body_bounded};
@@ -34,31 +35,24 @@ pub struct Response<S: ByteStream> {
 pub(super) struct Body<S: ByteStream> {
     /// `None` once the body is read (and the connection kept or closed),
     /// or after a read failed.
-    conn: Option<Connection<S>>,
+    conn: Option<Connection<TimedStream<S>>>,
     cursor: BodyCursor,
     /// Where the connection goes when the body ends, if it may be kept.
     keep: Option<(Arc<Pool<S>>, PoolKey)>,
-    /// The end of the whole request, if it has a time limit.
-    deadline: Option<Instant>,
-    read_timeout: Option<Duration>,
     failed: bool,
 }
 
 impl<S: ByteStream> Body<S> {
     pub(super) fn new(
-        conn: Connection<S>,
+        conn: Connection<TimedStream<S>>,
         kind: BodyKind,
         keep: Option<(Arc<Pool<S>>, PoolKey)>,
-        deadline: Option<Instant>,
-        read_timeout: Option<Duration>,
     ) -> Body<S> {
         let cursor = BodyCursor::new(kind, conn.limits());
         let mut body = Body {
             conn: Some(conn),
             cursor,
             keep,
-            deadline,
-            read_timeout,
             failed: false,
         };
         if body.cursor.is_done() {
@@ -89,20 +83,7 @@ impl<S: ByteStream> Read for Body<S> {
         let Some(conn) = self.conn.as_mut() else {
             return Ok(0);
         };
-        let result = match self.deadline {
-            Some(deadline) => match super::time_left(deadline, self.read_timeout) {
-                Some(timeout) => conn
-                    .stream()
-                    .set_read_timeout(Some(timeout))
-                    .and_then(|()| self.cursor.read(conn, out)),
-                None => Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "the request's time limit passed",
-                )),
-            },
-            None => self.cursor.read(conn, out),
-        };
-        match result {
+        match self.cursor.read(conn, out) {
             Ok(n) => {
                 if self.cursor.is_done() {
                     self.release();

@@ -1,0 +1,107 @@
+//! A stream whose reads and writes each wait no longer than their
+//! timeout, and none past the request's deadline.
+//!
+//! Socket timeouts bound one read or one write; a response head trickled
+//! in a byte at a time never trips them. With a deadline set, the socket
+//! timeout is cut to the time left before every read and write, and once
+//! the deadline has passed they fail with `TimedOut` without touching the
+//! socket.
+
+use std::io::{self, Read, Write};
+use std::time::{Duration, Instant};
+
+use crate::application::net::ByteStream;
+
+/// A client connection's stream, with the limits of the request it
+/// carries.
+#[derive(Debug)]
+pub(super) struct TimedStream<S> {
+    inner: S,
+    read_timeout: Option<Duration>,
+    write_timeout: Option<Duration>,
+    deadline: Option<Instant>,
+}
+
+impl<S: ByteStream> TimedStream<S> {
+    pub(super) fn new(inner: S) -> TimedStream<S> {
+        TimedStream {
+            inner,
+            read_timeout: None,
+            write_timeout: None,
+            deadline: None,
+        }
+    }
+
+    /// The socket.
+    pub(super) fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// Sets the limits for a request: `None` timeouts wait forever, a
+    /// `None` deadline leaves only the timeouts.
+    pub(super) fn set_limits(
+        &mut self,
+        read_timeout: Option<Duration>,
+        write_timeout: Option<Duration>,
+        deadline: Option<Instant>,
+    ) -> io::Result<()> {
+        self.deadline = deadline;
+        self.write_timeout = write_timeout;
+        if deadline.is_none() {
+            self.inner.set_write_timeout(write_timeout)?;
+        }
+        self.set_read_timeout(read_timeout)
+    }
+
+    /// Changes the read timeout alone (to wait briefly for a 100).
+    pub(super) fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        self.read_timeout = timeout;
+        if self.deadline.is_none() {
+            self.inner.set_read_timeout(timeout)?;
+        }
+        Ok(())
+    }
+
+    /// With a deadline, sets a socket timeout (with `set`) to `timeout`
+    /// cut to the time left.
+    fn before(
+        &self,
+        set: fn(&S, Option<Duration>) -> io::Result<()>,
+        timeout: Option<Duration>,
+    ) -> io::Result<()> {
+        let Some(deadline) = self.deadline else {
+            return Ok(());
+        };
+        let left = time_left(deadline, timeout).ok_or_else(|| {
+            io::Error::new(io::ErrorKind::TimedOut, "the request's time limit passed")
+        })?;
+        set(&self.inner, Some(left))
+    }
+}
+
+impl<S: ByteStream> Read for TimedStream<S> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.before(S::set_read_timeout, self.read_timeout)?;
+        self.inner.read(buf)
+    }
+}
+
+impl<S: ByteStream> Write for TimedStream<S> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.before(S::set_write_timeout, self.write_timeout)?;
+        self.inner.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// `limit` (or no limit), cut to what is left before `deadline`; `None`
+/// once the deadline has passed.
+fn time_left(deadline: Instant, limit: Option<Duration>) -> Option<Duration> {
+    let left = deadline
+        .checked_duration_since(Instant::now())
+        .filter(|d| !d.is_zero())?;
+    Some(limit.map_or(left, |l| l.min(left)))
+}
