@@ -1,6 +1,8 @@
 //! The DNS resolver against the DNS responder: over the in-memory network
 //! with two runtimes, and over `std::net` on loopback.
 
+mod common;
+
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -12,19 +14,10 @@ use netstrata::application::dns::resolver::{ResolveError, Resolver, ResolverConf
 use netstrata::application::dns::responder::{Zone, serve_tcp, serve_udp};
 use netstrata::application::dns::{Class, Message, Name, Record, RecordData, RecordType};
 use netstrata::application::net::{DatagramSocket, StdNetwork};
-use netstrata::link::{Device, EthernetAddress, MemoryNetwork};
+use netstrata::link::MemoryNetwork;
 use netstrata::socket::{Runtime, TcpListener, TcpStream, UdpSocket};
-use netstrata::{Interface, InterfaceConfig};
 
 const SERVER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
-
-fn runtime(net: &MemoryNetwork, n: u8) -> Runtime {
-    let port = net.attach();
-    let cidr = format!("192.0.2.{n}/24").parse().unwrap();
-    let cfg =
-        InterfaceConfig::new(EthernetAddress::local(u32::from(n)), cidr).with_seed(u64::from(n));
-    Runtime::on_memory_port(Interface::new(cfg, port.capabilities()), port).unwrap()
-}
 
 fn n(s: &str) -> Name {
     s.parse().unwrap()
@@ -40,16 +33,7 @@ fn rec(name: &str, ttl: u32, data: RecordData) -> Record {
 }
 
 fn zone() -> Zone {
-    let soa = RecordData::Soa {
-        mname: n("ns.example.test"),
-        rname: n("admin.example.test"),
-        serial: 1,
-        refresh: 60,
-        retry: 60,
-        expire: 600,
-        minimum: 30,
-    };
-    let mut z = Zone::new(rec("example.test", 3600, soa)).unwrap();
+    let mut z = common::example_zone();
     let a = |x| RecordData::A(Ipv4Addr::new(192, 0, 2, x));
     z.add(rec("www.example.test", 300, a(10))).unwrap();
     z.add(rec("www.example.test", 100, a(11))).unwrap();
@@ -121,8 +105,8 @@ struct Fixture {
 impl Fixture {
     fn new(drop_first: usize) -> Fixture {
         let net = MemoryNetwork::new(1500);
-        let client = runtime(&net, 1);
-        let server = Arc::new(runtime(&net, 2));
+        let client = common::runtime(&net, 1);
+        let server = Arc::new(common::runtime(&net, 2));
         let stop = Arc::new(AtomicBool::new(false));
         let seen = Arc::new(AtomicUsize::new(0));
         let sock = Lossy {
@@ -262,8 +246,8 @@ fn lost_queries_are_retried() {
 #[test]
 fn forged_reply_is_ignored() {
     let net = MemoryNetwork::new(1500);
-    let client = runtime(&net, 1);
-    let server = runtime(&net, 2);
+    let client = common::runtime(&net, 1);
+    let server = common::runtime(&net, 2);
     let sock = UdpSocket::bind(&server, (SERVER, 53)).unwrap();
     let forger = UdpSocket::bind(&server, (SERVER, 5353)).unwrap();
     let responder = thread::spawn(move || {

@@ -154,7 +154,14 @@ fn examples_dir() -> &'static Path {
         let built = Proc::spawn("cargo build --examples", cmd).finish(Duration::from_secs(600));
         built.assert_success();
         let dir = profile_dir.join("examples");
-        for tool in ["ping", "udp_echo", "tcp_sink", "tcp_source", "dns_lookup"] {
+        for tool in [
+            "ping",
+            "udp_echo",
+            "tcp_sink",
+            "tcp_source",
+            "dns_lookup",
+            "http_get",
+        ] {
             assert!(
                 dir.join(tool).is_file(),
                 "{} missing after building the examples",
@@ -1321,7 +1328,7 @@ fn capture_of_a_whole_run_is_clean() {
 #[test]
 fn tools_reject_bad_arguments_with_status_2() {
     let dir = examples_dir();
-    let cases: [(&str, &[&str], &str); 8] = [
+    let cases: [(&str, &[&str], &str); 10] = [
         (
             "ping",
             &["--ip", "198.18.0.2/24", "198.18.0.1"],
@@ -1396,6 +1403,28 @@ fn tools_reject_bad_arguments_with_status_2() {
             ],
             "unknown type",
         ),
+        (
+            "http_get",
+            &[
+                "--tap",
+                "t0",
+                "--ip",
+                "198.18.0.2/24",
+                "http://example.com/",
+            ],
+            "give a DNS server with --dns",
+        ),
+        (
+            "http_get",
+            &[
+                "--tap",
+                "t0",
+                "--ip",
+                "198.18.0.2/24",
+                "https://198.18.0.1/",
+            ],
+            "https is not supported",
+        ),
     ];
     for (tool, args, message) in cases {
         let out = Command::new(dir.join(tool))
@@ -1409,14 +1438,10 @@ fn tools_reject_bad_arguments_with_status_2() {
     }
 }
 
-/// `dns_lookup` against dnsmasq serving a small zone in the namespace: A,
-/// CNAME, MX and TXT answers, and NXDOMAIN with a clear non-zero exit.
-#[test]
-fn dns_lookup_against_dnsmasq() {
-    let Some(ns) = setup("dns", &["dnsmasq"]) else {
-        return;
-    };
-    let mut dnsmasq = ns.spawn(&[
+/// dnsmasq answering for `test.` on the kernel's address, with `records`
+/// (more dnsmasq options), once it listens.
+fn spawn_dnsmasq(ns: &Netns, records: &[&str]) -> Proc {
+    let mut args = vec![
         "dnsmasq",
         "--no-daemon",
         "--no-resolv",
@@ -1425,14 +1450,31 @@ fn dns_lookup_against_dnsmasq() {
         "--listen-address=198.18.0.1",
         "--port=53",
         "--local=/test/",
-        "--host-record=a.test,198.18.0.50",
-        "--cname=www.test,a.test",
-        "--mx-host=test,mail.test,10",
-        "--txt-record=t.test,\"hello netstrata\"",
-        "--log-queries",
-    ]);
+    ];
+    args.extend_from_slice(records);
+    let mut dnsmasq = ns.spawn(&args);
     // dnsmasq logs to stderr once it listens.
     dnsmasq.wait_for_output("started", Duration::from_secs(10));
+    dnsmasq
+}
+
+/// `dns_lookup` against dnsmasq serving a small zone in the namespace: A,
+/// CNAME, MX and TXT answers, and NXDOMAIN with a clear non-zero exit.
+#[test]
+fn dns_lookup_against_dnsmasq() {
+    let Some(ns) = setup("dns", &["dnsmasq"]) else {
+        return;
+    };
+    let dnsmasq = spawn_dnsmasq(
+        &ns,
+        &[
+            "--host-record=a.test,198.18.0.50",
+            "--cname=www.test,a.test",
+            "--mx-host=test,mail.test,10",
+            "--txt-record=t.test,\"hello netstrata\"",
+            "--log-queries",
+        ],
+    );
     let lookup = |args: &[&str]| {
         let mut all = vec!["--server", "198.18.0.1"];
         all.extend_from_slice(args);
@@ -1459,5 +1501,99 @@ fn dns_lookup_against_dnsmasq() {
     let nx = lookup(&["nosuch.test"]);
     assert!(!nx.status.success(), "{}", nx.transcript());
     assert!(nx.stderr.contains("no such domain"), "{}", nx.transcript());
+    drop(dnsmasq);
+}
+
+/// `http_get` against Python's `http.server` in the namespace, the name
+/// resolved through dnsmasq: a 4 MiB file byte for byte, a small body on
+/// stdout, HEAD, a 404 and an unfollowed redirect (exit status 1), a
+/// redirect followed with `-L`, NXDOMAIN and a refused connection.
+#[test]
+fn http_get_against_python_http_server() {
+    let Some(ns) = setup("http", &["python3", "dnsmasq", "sha256sum"]) else {
+        return;
+    };
+    let www = ns.path("www");
+    std::fs::create_dir_all(www.join("sub")).expect("create the served directory");
+    let blob = www.join("blob.bin");
+    write_blob(&blob, 4 << 20);
+    std::fs::write(www.join("sub/a.txt"), "in a subdirectory\n").expect("write a.txt");
+    let dnsmasq = spawn_dnsmasq(&ns, &["--host-record=web.test,198.18.0.1"]);
+    let www_dir = www.to_str().expect("UTF-8 path");
+    let mut python = ns.spawn(&[
+        "python3",
+        "-m",
+        "http.server",
+        "8080",
+        "--bind",
+        KERNEL_IP,
+        "--directory",
+        www_dir,
+    ]);
+    ns.wait_listening(8080, &mut python);
+    let get = |args: &[&str]| {
+        let mut all = vec!["--dns", KERNEL_IP];
+        all.extend_from_slice(args);
+        ns.run_tool("http_get", &all, Duration::from_secs(60))
+    };
+    let out = ns.path("out.bin");
+    let start = Instant::now();
+    let big = get(&[
+        "-o",
+        out.to_str().expect("UTF-8 path"),
+        "http://web.test:8080/blob.bin",
+    ]);
+    let took = start.elapsed();
+    big.assert_success();
+    assert!(
+        big.stderr.contains("HTTP/1.0 200 OK"),
+        "{}",
+        big.transcript()
+    );
+    assert_same_file(&blob, &out);
+    eprintln!(
+        "http_get: 4 MiB from python3 http.server in {took:?} ({:.1} MB/s, process start included)",
+        (4 << 20) as f64 / took.as_secs_f64() / 1e6
+    );
+    let small = get(&["http://web.test:8080/sub/a.txt"]);
+    small.assert_success();
+    assert_eq!(
+        small.stdout,
+        "in a subdirectory\n",
+        "{}",
+        small.transcript()
+    );
+    let head = get(&["-I", "http://198.18.0.1:8080/blob.bin"]);
+    head.assert_success();
+    assert!(head.stdout.is_empty(), "{}", head.transcript());
+    assert!(
+        head.stderr.contains("HTTP/1.0 200 OK"),
+        "{}",
+        head.transcript()
+    );
+    let missing = get(&["http://web.test:8080/missing"]);
+    assert_eq!(missing.status.code(), Some(1), "{}", missing.transcript());
+    assert!(missing.stderr.contains(" 404 "), "{}", missing.transcript());
+    let moved = get(&["http://web.test:8080/sub"]);
+    assert_eq!(moved.status.code(), Some(1), "{}", moved.transcript());
+    assert!(moved.stderr.contains(" 301 "), "{}", moved.transcript());
+    let followed = get(&["-L", "http://web.test:8080/sub"]);
+    followed.assert_success();
+    assert!(
+        followed.stdout.contains("a.txt"),
+        "{}",
+        followed.transcript()
+    );
+    let nx = get(&["http://nosuch.test:8080/"]);
+    assert_eq!(nx.status.code(), Some(1), "{}", nx.transcript());
+    assert!(nx.stderr.contains("no such domain"), "{}", nx.transcript());
+    let refused = get(&[&format!("http://{KERNEL_IP}:{CLOSED_PORT}/")]);
+    assert_eq!(refused.status.code(), Some(1), "{}", refused.transcript());
+    assert!(
+        refused.stderr.contains("cannot connect"),
+        "{}",
+        refused.transcript()
+    );
+    drop(python);
     drop(dnsmasq);
 }

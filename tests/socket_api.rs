@@ -1,26 +1,19 @@
 //! The blocking, std-like socket API on real threads over the in-memory
 //! network: two runtimes, each driving its own interface.
 
+mod common;
+
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use netstrata::link::{Device, EthernetAddress, MemoryNetwork};
+use netstrata::link::MemoryNetwork;
 use netstrata::socket::{Runtime, TcpListener, TcpStream, UdpSocket};
-use netstrata::{Interface, InterfaceConfig};
-
-fn runtime(net: &MemoryNetwork, n: u8) -> Runtime {
-    let port = net.attach();
-    let cidr = format!("192.0.2.{n}/24").parse().unwrap();
-    let cfg =
-        InterfaceConfig::new(EthernetAddress::local(u32::from(n)), cidr).with_seed(u64::from(n));
-    Runtime::on_memory_port(Interface::new(cfg, port.capabilities()), port).unwrap()
-}
 
 fn pair() -> (Runtime, Runtime) {
     let net = MemoryNetwork::new(1500);
-    (runtime(&net, 1), runtime(&net, 2))
+    (common::runtime(&net, 1), common::runtime(&net, 2))
 }
 
 const A: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);

@@ -154,9 +154,9 @@ fn try_open(opts: &LinkOptions) -> Result<Runtime, Box<dyn std::error::Error>> {
     })
 }
 
-/// Randomness for ISNs and ports: from the OS clock and pid (the core
-/// takes a seed; the edge picks it).
-fn seed() -> u64 {
+/// Randomness for ISNs, ports and DNS query IDs: from the OS clock and
+/// pid (the core takes a seed; the edge picks it).
+pub fn seed() -> u64 {
     let t = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)

@@ -4,8 +4,11 @@
 
 use std::net::Ipv4Addr;
 
-use netstrata::link::{Device, FaultConfig, FaultInjector, MemoryNetwork};
+use netstrata::application::dns::responder::Zone;
+use netstrata::application::dns::{Class, Name, Record, RecordData};
+use netstrata::link::{Device, EthernetAddress, FaultConfig, FaultInjector, MemoryNetwork};
 use netstrata::sim::{HostId, Simulation};
+use netstrata::socket::Runtime;
 use netstrata::{Interface, InterfaceConfig};
 
 /// 192.0.2.N/24 (TEST-NET-1, documentation addresses: never routed).
@@ -42,4 +45,36 @@ pub fn network(n: u8, mtu: usize) -> (Simulation, Vec<HostId>) {
     let mut sim = Simulation::new();
     let ids = (1..=n).map(|i| add_host(&mut sim, &net, i, None)).collect();
     (sim, ids)
+}
+
+/// Host `n` (192.0.2.n/24, MAC 02:00:00:00:00:n, seed n) on `net`, run by
+/// a socket runtime on its own thread in real time.
+pub fn runtime(net: &MemoryNetwork, n: u8) -> Runtime {
+    let port = net.attach();
+    let cidr = format!("192.0.2.{n}/24").parse().unwrap();
+    let cfg =
+        InterfaceConfig::new(EthernetAddress::local(u32::from(n)), cidr).with_seed(u64::from(n));
+    Runtime::on_memory_port(Interface::new(cfg, port.capabilities()), port).unwrap()
+}
+
+/// A zone for `example.test` holding only its SOA (negative answers are
+/// cached for 30 s); tests add their records.
+pub fn example_zone() -> Zone {
+    let n = |s: &str| s.parse::<Name>().unwrap();
+    let soa = RecordData::Soa {
+        mname: n("ns.example.test"),
+        rname: n("admin.example.test"),
+        serial: 1,
+        refresh: 60,
+        retry: 60,
+        expire: 600,
+        minimum: 30,
+    };
+    Zone::new(Record {
+        name: n("example.test"),
+        class: Class::In,
+        ttl: 3600,
+        data: soa,
+    })
+    .unwrap()
 }
