@@ -8,7 +8,8 @@
 //!   network) the protocols are written against, for netstrata and std.
 //! - [`http`]: HTTP/1.1 (RFC 9110, RFC 9112): an incremental parser for
 //!   request and response heads with limits, body framing, the chunked
-//!   transfer coding, and connections over any `Read + Write` stream.
+//!   transfer coding, connections over any `Read + Write` stream, and a
+//!   client (URLs, name resolution, persistent connections, redirects).
 //!
 //! The protocol logic is generic over small traits (datagram sockets,
 //! `Read + Write` streams), implemented for netstrata's sockets and for

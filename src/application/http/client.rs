@@ -205,7 +205,7 @@ pub enum ClientError {
     #[error("timed out {0}")]
     Timeout(Phase),
     /// The connection failed.
-    #[error("I/O error {phase}: {source}")]
+    #[error("I/O error while {phase}: {source}")]
     Io {
         /// When.
         phase: Phase,
@@ -213,7 +213,7 @@ pub enum ClientError {
         source: io::Error,
     },
     /// The server closed the connection before the response was whole.
-    #[error("connection closed by the server {0}")]
+    #[error("connection closed by the server while {0}")]
     Closed(Phase),
     /// The response is not valid HTTP/1.1 or exceeds the limits.
     #[error("malformed response: {0}")]
@@ -412,6 +412,16 @@ impl Failed {
         Failed {
             error,
             unanswered: true,
+        }
+    }
+
+    /// A failure to send: the server cannot have answered, and may have
+    /// closed the connection, unless the write timed out (a server that
+    /// stops reading is not one to send the request to again).
+    fn sending(error: ClientError) -> Failed {
+        Failed {
+            unanswered: !error.is_timeout(),
+            error,
         }
     }
 
@@ -756,9 +766,9 @@ impl<N: Network, R: Resolve> Client<N, R> {
         if inline {
             out.extend_from_slice(body);
         }
-        send_bytes(&mut conn, &out).map_err(Failed::unanswered)?;
+        send_bytes(&mut conn, &out).map_err(Failed::sending)?;
         if !expect && !inline {
-            send_bytes(&mut conn, body).map_err(Failed::unanswered)?;
+            send_bytes(&mut conn, body).map_err(Failed::sending)?;
         }
         let mut body_sent = !expect;
         if expect {
