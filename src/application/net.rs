@@ -10,7 +10,7 @@
 //! sources for netstrata (the stack is IPv4 only).
 
 use std::io::{self, Read, Write};
-use std::net::SocketAddr;
+use std::net::{Shutdown, SocketAddr};
 use std::time::Duration;
 
 use crate::socket::{Runtime, TcpListener, TcpStream, UdpSocket};
@@ -27,6 +27,10 @@ pub trait DatagramSocket {
 }
 
 /// A TCP connection: a byte stream with timeouts.
+///
+/// A timeout is `None` (wait forever) or a positive duration; zero is an
+/// error, as in std. An expired timeout fails the read or write with
+/// `WouldBlock` or `TimedOut` ([`is_timeout`](super::is_timeout)).
 pub trait ByteStream: Read + Write {
     /// Sets the read timeout (`None`: wait forever; zero is an error). A
     /// read that times out fails with `WouldBlock` or `TimedOut`.
@@ -46,6 +50,12 @@ pub trait ByteStream: Read + Write {
     fn is_idle_open(&self) -> bool {
         true
     }
+    /// Turns Nagle's algorithm off (`true`) or on (RFC 9293 §3.7.4); a
+    /// peer that writes whole messages at once wants it off.
+    fn set_nodelay(&self, nodelay: bool) -> io::Result<()>;
+    /// Shuts down the write side: the peer reads the end of the stream
+    /// after the data written so far, and reading goes on.
+    fn shutdown_write(&self) -> io::Result<()>;
 }
 
 /// A TCP listener.
@@ -104,6 +114,12 @@ impl ByteStream for TcpStream {
     fn is_idle_open(&self) -> bool {
         self.info().is_ok_and(|i| i.state == State::Established)
     }
+    fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        TcpStream::set_nodelay(self, nodelay)
+    }
+    fn shutdown_write(&self) -> io::Result<()> {
+        self.shutdown(Shutdown::Write)
+    }
 }
 
 impl ByteStream for std::net::TcpStream {
@@ -123,6 +139,12 @@ impl ByteStream for std::net::TcpStream {
         let peeked = self.peek(&mut [0u8; 1]);
         let open = matches!(&peeked, Err(e) if e.kind() == io::ErrorKind::WouldBlock);
         self.set_nonblocking(false).is_ok() && open
+    }
+    fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        std::net::TcpStream::set_nodelay(self, nodelay)
+    }
+    fn shutdown_write(&self) -> io::Result<()> {
+        self.shutdown(Shutdown::Write)
     }
 }
 
