@@ -23,6 +23,11 @@
 //!   [`Network`](crate::application::net::Network): URLs, name resolution,
 //!   persistent connections with an idle pool, retries, redirects and
 //!   timeouts.
+//! - [`server`] is an HTTP/1.1 server on that: a [`Handler`](server::Handler)
+//!   trait, [`serve_connection`](server::serve_connection) for one
+//!   connection over any byte stream, and a threaded
+//!   [`Server`](server::Server) with limits against abusive clients and
+//!   graceful shutdown; [`StaticFiles`] serves a directory.
 //!
 //! Parsing is strict, because leniency in framing is what request
 //! smuggling feeds on:
@@ -40,14 +45,16 @@
 //! Every limit is checked as soon as the buffer shows it is exceeded, so a
 //! peer cannot make the caller buffer an unbounded head.
 //!
-//! Not implemented here: the semantics of RFC 9110 beyond what the client
-//! needs (caching, conditional requests, content codings), validation of
-//! the request-target beyond its character set, and the server.
+//! Not implemented here: most of the semantics of RFC 9110 (caching,
+//! conditional requests, ranges, content codings); what the client and
+//! the server do implement is listed in [`client`] and [`server`].
 
 mod chunked;
 pub mod client;
 mod conn;
 mod parse;
+pub mod server;
+mod static_files;
 
 pub use chunked::{ChunkedDecoder, encode_chunk, encode_last_chunk};
 pub use client::{Client, ClientError, Url};
@@ -56,6 +63,7 @@ pub use parse::{
     BodyKind, Headers, RequestHead, ResponseHead, Status, Version, parse_request, parse_response,
     request_body_kind, response_body_kind,
 };
+pub use static_files::StaticFiles;
 
 /// Limits on what a parser accepts, so that a peer cannot make it buffer
 /// without bound.

@@ -1,0 +1,123 @@
+//! The server's limits and timeouts.
+
+use std::time::Duration;
+
+use crate::application::http::Limits;
+
+/// Limits and timeouts of the server, against slow and abusive clients
+/// as much as for resource control.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// Limits on request heads and chunked bodies (request line, header
+    /// count and size, chunk lines, trailers).
+    pub limits: Limits,
+    /// How long a connection may wait for the first byte of a request,
+    /// the first included: the keep-alive timeout (default 15 s). It
+    /// ends the connection quietly.
+    pub idle_timeout: Duration,
+    /// How long a head may take from its first byte to its last (default
+    /// 10 s), however steadily the bytes trickle in: what stops a
+    /// slowloris. It is answered 408 and the connection closed.
+    pub head_timeout: Duration,
+    /// How long one read of a body may wait (default 30 s); the request
+    /// then fails with 408.
+    pub read_timeout: Duration,
+    /// How long one write may wait for the client to make room (default
+    /// 30 s); the connection then fails.
+    pub write_timeout: Duration,
+    /// Requests served on one connection before it is closed (default
+    /// 1000); the last response says `Connection: close`.
+    pub max_requests_per_connection: u64,
+    /// Largest request body accepted (default 8 MiB). A larger
+    /// Content-Length is answered 413 before the body is read; a chunked
+    /// body that grows past it fails the handler's read and is answered
+    /// 413.
+    pub max_body_size: u64,
+    /// How much of a body the handler left unread the server reads and
+    /// discards to keep the connection (default 256 KiB); more closes
+    /// it. The same bound applies to what a client sends after the
+    /// server decided to close.
+    pub max_drain: u64,
+    /// How long discarding may take: an unread body before the next
+    /// request, and the lingering close of RFC 9112 §9.6 that keeps a
+    /// closing connection readable until the client has seen the
+    /// response (default 2 s).
+    pub linger: Duration,
+    /// Connections served at once by [`Server`](super::Server) (default
+    /// 512). At the limit the server stops accepting, and new
+    /// connections wait in the listener's backlog until one closes.
+    pub max_connections: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            limits: Limits::default(),
+            idle_timeout: Duration::from_secs(15),
+            head_timeout: Duration::from_secs(10),
+            read_timeout: Duration::from_secs(30),
+            write_timeout: Duration::from_secs(30),
+            max_requests_per_connection: 1000,
+            max_body_size: 8 * 1024 * 1024,
+            max_drain: 256 * 1024,
+            linger: Duration::from_secs(2),
+            max_connections: 512,
+        }
+    }
+}
+
+/// Why a [`ServerConfig`] cannot be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A timeout is zero.
+    #[error("{0} must not be zero")]
+    ZeroTimeout(&'static str),
+    /// `max_connections` or `max_requests_per_connection` is zero.
+    #[error("{0} must be at least 1")]
+    ZeroCount(&'static str),
+}
+
+impl ServerConfig {
+    /// Checks that every timeout and count is positive.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        for (name, t) in [
+            ("idle_timeout", self.idle_timeout),
+            ("head_timeout", self.head_timeout),
+            ("read_timeout", self.read_timeout),
+            ("write_timeout", self.write_timeout),
+            ("linger", self.linger),
+        ] {
+            if t.is_zero() {
+                return Err(ConfigError::ZeroTimeout(name));
+            }
+        }
+        if self.max_connections == 0 {
+            return Err(ConfigError::ZeroCount("max_connections"));
+        }
+        if self.max_requests_per_connection == 0 {
+            return Err(ConfigError::ZeroCount("max_requests_per_connection"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation() {
+        assert_eq!(ServerConfig::default().validate(), Ok(()));
+        let c = ServerConfig {
+            head_timeout: Duration::ZERO,
+            ..ServerConfig::default()
+        };
+        assert_eq!(c.validate(), Err(ConfigError::ZeroTimeout("head_timeout")));
+        let c = ServerConfig {
+            max_connections: 0,
+            ..ServerConfig::default()
+        };
+        assert_eq!(c.validate(), Err(ConfigError::ZeroCount("max_connections")));
+    }
+}

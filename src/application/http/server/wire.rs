@@ -1,0 +1,240 @@
+//! The server's side of a connection's byte stream: deadlines that span
+//! many reads, the shutdown flag, and the interim `100 Continue`.
+//!
+//! A read timeout alone does not stop a slowloris: a client that sends a
+//! head one byte per second never lets a 30-second read timeout expire.
+//! [`Wire`] therefore tracks a deadline per phase of the exchange and
+//! shrinks the read timeout before each read so that no read waits past
+//! it.
+
+use std::cell::Cell;
+use std::io::{self, Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::application::is_timeout;
+use crate::application::net::ByteStream;
+
+/// How often a connection waiting for a request looks at the shutdown
+/// flag: the bound on how long a graceful shutdown waits for idle
+/// keep-alive connections to close.
+pub(super) const SHUTDOWN_POLL: Duration = Duration::from_millis(100);
+
+/// The interim response to `Expect: 100-continue` (RFC 9110 §15.2.1).
+const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
+/// What the stream is waiting for, which decides how long a read may
+/// block.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Phase {
+    /// The first byte of a request, until `deadline` (the keep-alive
+    /// timeout), giving up early if the server shuts down. The first byte
+    /// starts [`Phase::Head`].
+    Idle { deadline: Instant },
+    /// The rest of a head, which must be complete by `deadline`; each read
+    /// also waits no longer than the read timeout.
+    Head { deadline: Instant },
+    /// A body: each read waits up to the read timeout.
+    Body,
+    /// Bytes read only to be thrown away, until `deadline`: a body the
+    /// handler left unread, or what a client sends after the server
+    /// decided to close (RFC 9112 §9.6).
+    Discard { deadline: Instant },
+}
+
+/// Which limit a timed-out read ran into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Expired {
+    /// The keep-alive timeout passed with no request.
+    Idle,
+    /// The head did not arrive within the head timeout.
+    Head,
+    /// One read waited longer than the read timeout.
+    Read,
+    /// The server is shutting down and no request had started.
+    Shutdown,
+    /// Discarding took too long.
+    Discard,
+}
+
+/// The state of a [`Wire`] that the connection loop changes while the
+/// wire itself is borrowed by a body reader: it lives beside the
+/// connection and the wire refers to it.
+#[derive(Debug)]
+pub(super) struct WireControl {
+    phase: Cell<Phase>,
+    expired: Cell<Option<Expired>>,
+    continue_pending: Cell<bool>,
+}
+
+impl WireControl {
+    pub(super) fn new() -> WireControl {
+        WireControl {
+            phase: Cell::new(Phase::Body),
+            expired: Cell::new(None),
+            continue_pending: Cell::new(false),
+        }
+    }
+
+    pub(super) fn set_phase(&self, phase: Phase) {
+        self.phase.set(phase);
+        self.expired.set(None);
+    }
+
+    /// Which limit the last failed read ran into, if it timed out.
+    pub(super) fn expired(&self) -> Option<Expired> {
+        self.expired.get()
+    }
+
+    /// Sends `100 Continue` before the next read from the stream: the
+    /// client waits for it before sending the body (RFC 9110 §10.1.1), so
+    /// it goes out only once the handler reads, and never if the handler
+    /// answers without reading.
+    pub(super) fn set_continue_pending(&self, pending: bool) {
+        self.continue_pending.set(pending);
+    }
+}
+
+/// A [`ByteStream`] with per-phase deadlines.
+#[derive(Debug)]
+pub(super) struct Wire<'a, S> {
+    inner: S,
+    control: &'a WireControl,
+    read_timeout: Duration,
+    head_timeout: Duration,
+    shutdown: &'a AtomicBool,
+    /// The read timeout last set on `inner`.
+    applied: Option<Duration>,
+    pub(super) bytes_read: u64,
+    pub(super) bytes_written: u64,
+}
+
+impl<'a, S: ByteStream> Wire<'a, S> {
+    pub(super) fn new(
+        inner: S,
+        control: &'a WireControl,
+        read_timeout: Duration,
+        head_timeout: Duration,
+        shutdown: &'a AtomicBool,
+    ) -> Wire<'a, S> {
+        Wire {
+            inner,
+            control,
+            read_timeout,
+            head_timeout,
+            shutdown,
+            applied: None,
+            bytes_read: 0,
+            bytes_written: 0,
+        }
+    }
+
+    pub(super) fn stream(&self) -> &S {
+        &self.inner
+    }
+
+    /// The read timeout and what its expiry means, for a read now; or the
+    /// limit already passed.
+    fn next_wait(&self, now: Instant) -> Result<(Duration, Option<Expired>), Expired> {
+        let until = |deadline: Instant, kind: Expired, cap: Duration, cap_kind| {
+            let left = deadline.saturating_duration_since(now);
+            if left.is_zero() {
+                Err(kind)
+            } else if left <= cap {
+                Ok((left, Some(kind)))
+            } else {
+                Ok((cap, cap_kind))
+            }
+        };
+        match self.control.phase.get() {
+            Phase::Idle { deadline } => {
+                if self.shutdown.load(Ordering::Acquire) {
+                    return Err(Expired::Shutdown);
+                }
+                // A poll tick that expires only means: look at the flag.
+                until(deadline, Expired::Idle, SHUTDOWN_POLL, None)
+            }
+            Phase::Head { deadline } => until(
+                deadline,
+                Expired::Head,
+                self.read_timeout,
+                Some(Expired::Read),
+            ),
+            Phase::Body => Ok((self.read_timeout, Some(Expired::Read))),
+            Phase::Discard { deadline } => until(
+                deadline,
+                Expired::Discard,
+                self.read_timeout,
+                Some(Expired::Read),
+            ),
+        }
+    }
+
+    fn apply_read_timeout(&mut self, timeout: Duration) -> io::Result<()> {
+        // Zero means "no timeout" to neither std nor netstrata: it is an
+        // error. A millisecond is the finest step either honours.
+        let timeout = timeout.max(Duration::from_millis(1));
+        if self.applied != Some(timeout) {
+            self.inner.set_read_timeout(Some(timeout))?;
+            self.applied = Some(timeout);
+        }
+        Ok(())
+    }
+
+    fn expire(&mut self, kind: Expired) -> io::Error {
+        self.control.expired.set(Some(kind));
+        let what = match kind {
+            Expired::Idle => "keep-alive timeout",
+            Expired::Head => "request head timeout",
+            Expired::Read => "read timeout",
+            Expired::Shutdown => "server shutting down",
+            Expired::Discard => "discarding took too long",
+        };
+        io::Error::new(io::ErrorKind::TimedOut, what)
+    }
+}
+
+impl<S: ByteStream> Read for Wire<'_, S> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.control.continue_pending.replace(false) {
+            self.write_all(CONTINUE)?;
+            self.flush()?;
+        }
+        loop {
+            let (timeout, on_timeout) = match self.next_wait(Instant::now()) {
+                Ok(wait) => wait,
+                Err(kind) => return Err(self.expire(kind)),
+            };
+            self.apply_read_timeout(timeout)?;
+            match self.inner.read(buf) {
+                Ok(n) => {
+                    if n > 0 {
+                        if let Phase::Idle { .. } = self.control.phase.get() {
+                            let deadline = Instant::now() + self.head_timeout;
+                            self.control.phase.set(Phase::Head { deadline });
+                        }
+                    }
+                    self.bytes_read += n as u64;
+                    return Ok(n);
+                }
+                Err(e) if is_timeout(&e) => match on_timeout {
+                    Some(kind) => return Err(self.expire(kind)),
+                    None => continue,
+                },
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+impl<S: ByteStream> Write for Wire<'_, S> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(data)?;
+        self.bytes_written += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
