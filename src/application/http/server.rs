@@ -25,10 +25,39 @@
 //!   directory.
 //!
 //! Not implemented: HTTP/2 and upgrades (101), CONNECT (answered 501),
-//! TLS, content codings, ranges, and conditional requests; a body is
-//! read with a timeout per read but no overall deadline (only its size
-//! is bounded). With blocking threads, idle keep-alive connections look
+//! TLS, content codings, ranges, conditional requests, and handing the
+//! trailer fields of a chunked request body to the handler (they are
+//! read and dropped); a body is read with a timeout per read but no
+//! overall deadline (only its size is bounded), and a response body
+//! cannot borrow from the request. With blocking threads, idle keep-alive connections look
 //! at the shutdown flag every 100 ms rather than being woken.
+//!
+//! A handler is usually a closure (annotate its argument so that it takes
+//! a request of any lifetime). Here one connection is served over std's
+//! loopback:
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use std::net::{TcpListener, TcpStream};
+//! use netstrata::application::http::server::{serve_connection, Request, Response, ServerConfig};
+//!
+//! let hello = |req: &mut Request<'_>| Response::text(200, format!("hello {}\n", req.path()));
+//! let listener = TcpListener::bind("127.0.0.1:0")?;
+//! let addr = listener.local_addr()?;
+//! let server = std::thread::spawn(move || {
+//!     let (stream, peer) = listener.accept()?;
+//!     serve_connection(stream, peer, &hello, &ServerConfig::default())
+//! });
+//! let mut client = TcpStream::connect(addr)?;
+//! client.write_all(b"GET /you HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
+//! let mut reply = String::new();
+//! client.read_to_string(&mut reply)?;
+//! assert!(reply.starts_with("HTTP/1.1 200 OK\r\n"));
+//! assert!(reply.ends_with("\r\n\r\nhello /you\n"));
+//! drop(client); // the server waits for the client's close (lingering close)
+//! assert_eq!(server.join().unwrap()?.requests, 1);
+//! # Ok::<(), std::io::Error>(())
+//! ```
 //!
 //! [`Limits`]: super::Limits
 
@@ -58,7 +87,9 @@ use connection::Context;
 ///
 /// Called on the connection's thread, so it may block (reading the
 /// body, doing I/O of its own); many connections call it at once. A
-/// panic is caught and answered 500.
+/// panic is caught and answered 500. Closures
+/// `Fn(&mut Request<'_>) -> Response` are handlers, and so is `Arc<H>`
+/// for a handler `H` (`Arc<dyn Handler>` included).
 pub trait Handler: Send + Sync {
     /// The response to `req`. The body need not be read: the server
     /// discards what is left (within bounds) or closes the connection.
