@@ -65,6 +65,8 @@ mod config;
 mod connection;
 mod date;
 mod message;
+#[cfg(test)]
+mod test_stream;
 mod wire;
 
 pub use config::{ConfigError, ServerConfig};

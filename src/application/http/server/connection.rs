@@ -223,7 +223,7 @@ fn exchange<S: ByteStream, H: Handler + ?Sized>(
         }
         Err(ReadError::Http(e)) => {
             log::debug!("{peer}: malformed request: {e}");
-            return reject(conn, requests, e.status(), Version::Http11);
+            return reject(conn, ctx, requests, e.status(), Version::Http11);
         }
         Err(e) if e.is_timeout() => {
             return Ok(match control.expired() {
@@ -233,7 +233,7 @@ fn exchange<S: ByteStream, H: Handler + ?Sized>(
                     // The head took too long; the client may be gone,
                     // so the answer is a courtesy.
                     log::debug!("{peer}: request head timed out");
-                    let _ = reject(conn, requests, 408, Version::Http11);
+                    let _ = reject(conn, ctx, requests, 408, Version::Http11);
                     close(ConnectionEnd::Rejected(408), true)
                 }
             });
@@ -250,7 +250,7 @@ fn exchange<S: ByteStream, H: Handler + ?Sized>(
                 head.method,
                 head.target
             );
-            return reject(conn, requests, status, version);
+            return reject(conn, ctx, requests, status, version);
         }
     };
     let keep_alive_requested = match version {
@@ -349,6 +349,7 @@ fn count_request(ctx: &Context<'_>, requests: &mut u64) {
 /// Answers a request the server refuses with `status`, closing.
 fn reject<S: ByteStream>(
     conn: &mut Connection<Wire<'_, S>>,
+    ctx: &Context<'_>,
     requests: &mut u64,
     status: u16,
     version: Version,
@@ -356,7 +357,7 @@ fn reject<S: ByteStream>(
     let response = Response::error(status);
     let plan = Plan::new(false, version, &response);
     write_response(conn.stream_mut(), response, &plan, false, version)?;
-    *requests += 1;
+    count_request(ctx, requests);
     Ok(close(ConnectionEnd::Rejected(status), true))
 }
 
@@ -657,43 +658,20 @@ fn linger_close<S: ByteStream>(
 mod tests {
     use super::*;
     use crate::application::http::conn::tests::Pieces;
+    use crate::application::http::server::test_stream::TestStream;
     use crate::application::http::{Limits, ReadError, response_body_kind};
     use std::time::Duration;
 
-    /// [`Pieces`] as a byte stream whose timeouts do nothing.
-    struct Fake(Pieces);
-
-    impl Read for Fake {
-        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-            self.0.read(out)
-        }
-    }
-
-    impl Write for Fake {
-        fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-            self.0.write(data)
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl ByteStream for &mut Fake {
-        fn set_read_timeout(&self, _: Option<Duration>) -> io::Result<()> {
-            Ok(())
-        }
-        fn set_write_timeout(&self, _: Option<Duration>) -> io::Result<()> {
-            Ok(())
-        }
-        fn set_nodelay(&self, _: bool) -> io::Result<()> {
-            Ok(())
-        }
-        fn shutdown_write(&self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-
     const PEER: &str = "192.0.2.9:4000";
+
+    /// A stream reading `input` `piece` bytes at a time.
+    fn fake(
+        input: &[u8],
+        piece: usize,
+    ) -> TestStream<impl FnMut(&mut [u8], Option<Duration>) -> io::Result<usize>> {
+        let mut pieces = Pieces::new(input, piece);
+        TestStream::new(move |out: &mut [u8], _| pieces.read(out))
+    }
 
     /// Serves `input` (read `piece` bytes at a time) with `handler`;
     /// returns what was written and the stats.
@@ -703,9 +681,9 @@ mod tests {
         config: &ServerConfig,
         handler: &dyn Handler,
     ) -> (Vec<u8>, ConnectionStats) {
-        let mut fake = Fake(Pieces::new(input, piece));
+        let mut fake = fake(input, piece);
         let stats = serve_connection(&mut fake, PEER.parse().unwrap(), handler, config).unwrap();
-        (fake.0.written, stats)
+        (fake.written, stats)
     }
 
     /// An answered response.
@@ -1116,7 +1094,7 @@ GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n";
         assert_eq!(a[0].header("connection"), Some("close"));
         assert_eq!(stats.end, ConnectionEnd::Close);
 
-        let mut fake = Fake(Pieces::new(b"GET /short HTTP/1.1\r\nHost: h\r\n\r\n", 1000));
+        let mut fake = fake(b"GET /short HTTP/1.1\r\nHost: h\r\n\r\n", 1000);
         let err =
             serve_connection(&mut fake, PEER.parse().unwrap(), &handler, &config()).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);

@@ -238,3 +238,77 @@ impl<S: ByteStream> Write for Wire<'_, S> {
         self.inner.flush()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use crate::application::http::server::test_stream::TestStream;
+
+    /// A stream on which every read waits its timeout out.
+    fn silent() -> TestStream<impl FnMut(&mut [u8], Option<Duration>) -> io::Result<usize>> {
+        TestStream::new(|_: &mut [u8], timeout: Option<Duration>| {
+            std::thread::sleep(timeout.unwrap_or(Duration::from_secs(1)));
+            Err(io::ErrorKind::WouldBlock.into())
+        })
+    }
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn head_deadline_caps_the_read_timeout() {
+        let shutdown = AtomicBool::new(false);
+        let control = WireControl::new();
+        let mut silent = silent();
+        let wire = Wire::new(&mut silent, &control, 30 * MS, 10 * MS, &shutdown);
+        let now = Instant::now();
+        control.set_phase(Phase::Head {
+            deadline: now + 100 * MS,
+        });
+        // Far from the deadline, a read waits the read timeout...
+        assert_eq!(wire.next_wait(now), Ok((30 * MS, Some(Expired::Read))));
+        // ...near it, only what is left of the head's time...
+        let late = now + 90 * MS;
+        assert_eq!(wire.next_wait(late), Ok((10 * MS, Some(Expired::Head))));
+        // ...and past it, nothing.
+        assert_eq!(wire.next_wait(now + 100 * MS), Err(Expired::Head));
+    }
+
+    #[test]
+    fn idle_polls_the_shutdown_flag() {
+        let shutdown = AtomicBool::new(false);
+        let control = WireControl::new();
+        let mut silent = silent();
+        let wire = Wire::new(&mut silent, &control, 30 * MS, 10 * MS, &shutdown);
+        let now = Instant::now();
+        control.set_phase(Phase::Idle {
+            deadline: now + Duration::from_secs(5),
+        });
+        assert_eq!(wire.next_wait(now), Ok((SHUTDOWN_POLL, None)));
+        shutdown.store(true, Ordering::Release);
+        assert_eq!(wire.next_wait(now), Err(Expired::Shutdown));
+    }
+
+    #[test]
+    fn an_idle_read_times_out_at_the_deadline_not_at_a_poll() {
+        let shutdown = AtomicBool::new(false);
+        let control = WireControl::new();
+        let mut silent = silent();
+        let mut wire = Wire::new(&mut silent, &control, 30 * MS, 10 * MS, &shutdown);
+        let start = Instant::now();
+        control.set_phase(Phase::Idle {
+            deadline: start + 250 * MS,
+        });
+        control.set_continue_pending(true);
+        let err = wire.read(&mut [0u8; 8]).unwrap_err();
+        let waited = start.elapsed();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(control.expired(), Some(Expired::Idle));
+        assert!(waited >= 240 * MS && waited < 2000 * MS, "{waited:?}");
+        // Polls of 100 ms, then the rest; the 100 Continue went first.
+        let timeouts = silent.read_timeouts.borrow().clone();
+        assert_eq!(timeouts.first(), Some(&SHUTDOWN_POLL));
+        assert!(timeouts.last().unwrap() <= &(100 * MS));
+        assert_eq!(silent.written, CONTINUE);
+    }
+}

@@ -1,0 +1,60 @@
+//! A byte stream for the server's unit tests.
+
+use std::cell::RefCell;
+use std::io::{self, Read, Write};
+use std::time::Duration;
+
+use crate::application::net::ByteStream;
+
+/// Reads come from `source`, which is given the read timeout last set;
+/// writes are recorded, and the other settings do nothing.
+pub(super) struct TestStream<F> {
+    source: F,
+    pub(super) read_timeouts: RefCell<Vec<Duration>>,
+    pub(super) written: Vec<u8>,
+}
+
+impl<F: FnMut(&mut [u8], Option<Duration>) -> io::Result<usize>> TestStream<F> {
+    pub(super) fn new(source: F) -> TestStream<F> {
+        TestStream {
+            source,
+            read_timeouts: RefCell::new(Vec::new()),
+            written: Vec::new(),
+        }
+    }
+}
+
+impl<F: FnMut(&mut [u8], Option<Duration>) -> io::Result<usize>> Read for TestStream<F> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let timeout = self.read_timeouts.borrow().last().copied();
+        (self.source)(out, timeout)
+    }
+}
+
+impl<F> Write for TestStream<F> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.written.extend_from_slice(data);
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<F: FnMut(&mut [u8], Option<Duration>) -> io::Result<usize>> ByteStream for &mut TestStream<F> {
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        if let Some(t) = timeout {
+            self.read_timeouts.borrow_mut().push(t);
+        }
+        Ok(())
+    }
+    fn set_write_timeout(&self, _: Option<Duration>) -> io::Result<()> {
+        Ok(())
+    }
+    fn set_nodelay(&self, _: bool) -> io::Result<()> {
+        Ok(())
+    }
+    fn shutdown_write(&self) -> io::Result<()> {
+        Ok(())
+    }
+}
