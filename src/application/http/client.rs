@@ -694,6 +694,11 @@ impl<N: Network, R: Resolve> Client<N, R> {
             match self.net.connect_stream(addr, timeout) {
                 Ok(stream) => {
                     log::debug!("connected to {addr}");
+                    // A request goes out as whole writes; Nagle would
+                    // hold the body back until the head is acknowledged.
+                    if let Err(e) = stream.set_nodelay(true) {
+                        log::debug!("cannot set TCP_NODELAY: {e}");
+                    }
                     let stream = TimedStream::new(stream);
                     return Ok(Connection::new(stream, self.config.limits));
                 }

@@ -157,6 +157,12 @@ mod tests {
         fn set_write_timeout(&self, _: Option<Duration>) -> io::Result<()> {
             Ok(())
         }
+        fn set_nodelay(&self, _: bool) -> io::Result<()> {
+            Ok(())
+        }
+        fn shutdown_write(&self) -> io::Result<()> {
+            Ok(())
+        }
         fn is_idle_open(&self) -> bool {
             self.open.load(Ordering::SeqCst)
         }

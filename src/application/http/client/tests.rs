@@ -111,6 +111,12 @@ impl ByteStream for FakeStream {
         assert_ne!(t, Some(Duration::ZERO));
         Ok(())
     }
+    fn set_nodelay(&self, _: bool) -> io::Result<()> {
+        Ok(())
+    }
+    fn shutdown_write(&self) -> io::Result<()> {
+        Ok(())
+    }
     fn is_idle_open(&self) -> bool {
         self.hidden_close || !self.steps.is_empty() || !self.sending.is_empty()
     }
