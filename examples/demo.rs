@@ -8,18 +8,37 @@
 //! written to `demo.pcap`, the first 256 bytes of each (open it with
 //! Wireshark or `tshark -r demo.pcap`).
 //!
+//! Part two is the application layer on the blocking socket API, on real
+//! threads and the wall clock: two fresh hosts on a new switch. Host B
+//! runs a DNS responder for the zone `demo.test` and an HTTP server; host
+//! A resolves `www.demo.test` (a CNAME to `web.demo.test`), fetches a page
+//! and then a 64 MiB file over one kept-alive connection, checks every
+//! byte, and B's server shuts down gracefully. Host A's frames go to
+//! `demo-web.pcap` (256 bytes of each), where tshark decodes the DNS and
+//! HTTP.
+//!
 //! Run with `cargo run --release --example demo`.
 
-use std::fs::File;
-use std::io::BufWriter;
-use std::net::{Ipv4Addr, SocketAddrV4};
+#[path = "common/mod.rs"]
+mod common;
 
+use std::io::Read;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use netstrata::application::dns::resolver::{Resolver, ResolverConfig};
+use netstrata::application::dns::responder::{Zone, serve_udp};
+use netstrata::application::dns::{Class, Name, Record, RecordData, RecordType};
+use netstrata::application::http::client::Client;
+use netstrata::application::http::server::{Request, Response, Server, ServerConfig};
 use netstrata::internet::ping::PingEvent;
-use netstrata::link::{
-    Device, EthernetAddress, FaultConfig, FaultInjector, MemoryNetwork, PcapWriter,
-};
+use netstrata::link::{Device, EthernetAddress, FaultConfig, FaultInjector, MemoryNetwork};
 use netstrata::sim::{HostId, Simulation};
+use netstrata::socket::{ParkSleeper, Runtime, TcpListener, UdpSocket};
 use netstrata::{Duration, Interface, InterfaceConfig};
+
+type DemoResult<T> = Result<T, Box<dyn std::error::Error>>;
 
 const LATENCY: Duration = Duration::from_micros(25);
 
@@ -40,16 +59,9 @@ fn add_host(
     let link =
         FaultInjector::new(port, u64::from(n)).with_tx(FaultConfig::default().with_delay(LATENCY));
     let device: Box<dyn Device + Send> = match capture {
-        Some(path) => {
-            let wall = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0);
-            // Headers only (256 bytes per frame), so the 100 MiB TCP
-            // transfer makes a capture of about 20 MB, not 100.
-            let file = BufWriter::new(File::create(path)?);
-            Box::new(PcapWriter::new(link, file, wall).with_snaplen(256))
-        }
+        // Headers only (256 bytes per frame), so the 100 MiB TCP transfer
+        // makes a capture of about 20 MB, not 100.
+        Some(path) => Box::new(common::capture(link, path)?.with_snaplen(256)),
         None => Box::new(link),
     };
     println!("  host {} {mac} {cidr}", (b'A' + n - 1) as char);
@@ -323,5 +335,249 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     drop(sim);
     println!("\nwrote demo.pcap (host A's view); read it with: tshark -r demo.pcap");
+    println!();
+    web_demo()?;
+    println!(
+        "\nwrote demo-web.pcap (host A's view); read it with: tshark -r demo-web.pcap -Y 'dns || http'"
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Part two: DNS and HTTP on the socket API.
+
+/// The size of the large file host A downloads.
+const LARGE: u64 = 64 << 20;
+
+/// A blocking-socket host on `net`: 192.0.2.`n`, its frames captured to
+/// `capture` (first 256 bytes of each) if given.
+fn runtime(net: &MemoryNetwork, n: u8, capture: Option<&str>) -> DemoResult<Runtime> {
+    let mac = EthernetAddress::local(u32::from(n));
+    let cidr = format!("192.0.2.{n}/24").parse()?;
+    let port = net.attach();
+    let iface = Interface::new(
+        InterfaceConfig::new(mac, cidr).with_seed(u64::from(n) + 100),
+        port.capabilities(),
+    );
+    println!("  host {} {mac} {cidr}", (b'A' + n - 1) as char);
+    let sleeper = ParkSleeper::for_memory_port(&port);
+    Ok(match capture {
+        Some(path) => {
+            let device = common::capture(port, path)?.with_snaplen(256);
+            Runtime::new(iface, device, sleeper)?
+        }
+        None => Runtime::new(iface, port, sleeper)?,
+    })
+}
+
+/// The zone host B serves: `www.demo.test` is a CNAME for
+/// `web.demo.test`, which is B.
+fn demo_zone(web: Ipv4Addr) -> DemoResult<Zone> {
+    let name = |s: &str| s.parse::<Name>();
+    let record = |owner: &str, data| -> DemoResult<Record> {
+        Ok(Record {
+            name: name(owner)?,
+            class: Class::In,
+            ttl: 300,
+            data,
+        })
+    };
+    let soa = RecordData::Soa {
+        mname: name("ns.demo.test")?,
+        rname: name("admin.demo.test")?,
+        serial: 1,
+        refresh: 3600,
+        retry: 600,
+        expire: 86400,
+        minimum: 60,
+    };
+    let mut zone = Zone::new(record("demo.test", soa)?)?;
+    zone.add(record("web.demo.test", RecordData::A(web))?)?;
+    zone.add(record(
+        "www.demo.test",
+        RecordData::Cname(name("web.demo.test")?),
+    )?)?;
+    Ok(zone)
+}
+
+/// An endless stream of pseudo-random bytes: byte `i` is byte `i % 8` of
+/// a hash of `i / 8`, so the stream is the same whatever the read sizes.
+/// The server generates the large file with it on the fly, and the client
+/// again to check what arrived.
+struct Pattern {
+    pos: u64,
+}
+
+impl Pattern {
+    fn word(index: u64) -> [u8; 8] {
+        // The SplitMix64 finaliser.
+        let mut z = index.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        (z ^ (z >> 31)).to_le_bytes()
+    }
+}
+
+impl Read for Pattern {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let mut done = 0;
+        while done < out.len() {
+            let offset = (self.pos % 8) as usize;
+            let n = (8 - offset).min(out.len() - done);
+            out[done..done + n].copy_from_slice(&Pattern::word(self.pos / 8)[offset..offset + n]);
+            self.pos += n as u64;
+            done += n;
+        }
+        Ok(out.len())
+    }
+}
+
+const PAGE: &str = "<!doctype html>\n<title>netstrata demo</title>\n<h1>Hello from host B</h1>\n<p>Served by netstrata's HTTP/1.1 server over netstrata's TCP.</p>\n<p><a href=\"/large.bin\">large.bin</a> (64 MiB)</p>\n";
+
+/// Host B's web site: the page, the large file, 404 for the rest.
+fn site(req: &mut Request<'_>) -> Response {
+    match (req.method(), req.path()) {
+        ("GET" | "HEAD", "/") => Response::html(200, PAGE),
+        ("GET" | "HEAD", "/large.bin") => Response::stream(
+            200,
+            "application/octet-stream",
+            Pattern { pos: 0 }.take(LARGE),
+            Some(LARGE),
+        ),
+        ("GET" | "HEAD", _) => Response::error(404),
+        _ => Response::error(405).with_header("Allow", "GET, HEAD"),
+    }
+}
+
+fn web_demo() -> DemoResult<()> {
+    let net = MemoryNetwork::new(1500);
+    println!(
+        "Part two: DNS and HTTP/1.1 over the blocking socket API (real threads, wall clock), on a new switch"
+    );
+    let a = runtime(&net, 1, Some("demo-web.pcap"))?;
+    let b = Arc::new(runtime(&net, 2, None)?);
+    let addr_b = b.ipv4_addr();
+
+    // Host B: the DNS responder on UDP port 53, on a thread of its own.
+    let zone = demo_zone(addr_b)?;
+    let dns_socket = UdpSocket::bind(&b, (addr_b, 53))?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let responder = {
+        let stop = stop.clone();
+        std::thread::spawn(move || serve_udp(&dns_socket, &zone, &stop))
+    };
+    // Host B: the HTTP server on port 80.
+    let server = Server::spawn(
+        TcpListener::bind(&b, (addr_b, 80))?,
+        site,
+        ServerConfig::default(),
+    )?;
+    println!(
+        "DNS: host B answers for demo.test on {addr_b}:53; HTTP: host B serves http://{addr_b}/"
+    );
+
+    // Host A: resolve the name, twice (the second answer is cached).
+    let dns_server = SocketAddr::from((addr_b, 53));
+    let config = ResolverConfig {
+        seed: 0x6465_6d6f,
+        ..ResolverConfig::default()
+    };
+    let mut resolver = Resolver::new(&a, dns_server, config);
+    let name: Name = "www.demo.test".parse()?;
+    let t = std::time::Instant::now();
+    let answer = resolver.resolve(&name, RecordType::A)?;
+    let took = t.elapsed();
+    for cname in &answer.cnames {
+        if let RecordData::Cname(target) = &cname.data {
+            println!("  {} is an alias for {target}", cname.name);
+        }
+    }
+    for record in &answer.records {
+        if let RecordData::A(ip) = record.data {
+            println!("  {} has address {ip} (TTL {} s)", record.name, record.ttl);
+        }
+    }
+    let t = std::time::Instant::now();
+    resolver.resolve(&name, RecordType::A)?;
+    println!(
+        "  resolved in {:.3} ms (ARP included); again from the cache in {:.3} ms",
+        took.as_secs_f64() * 1e3,
+        t.elapsed().as_secs_f64() * 1e3
+    );
+
+    // Host A: fetch the page and the large file, resolving through B.
+    let client = Client::new(&a).with_resolver(Mutex::new(resolver));
+    let t = std::time::Instant::now();
+    let mut page = client.get("http://www.demo.test/")?;
+    let body = page.read_to_vec(1 << 20)?;
+    println!(
+        "HTTP: GET http://www.demo.test/ -> {} ({} bytes, {}, {:.3} ms)",
+        page.status_line(),
+        body.len(),
+        String::from_utf8_lossy(page.headers().get("content-type").unwrap_or(b"?")),
+        t.elapsed().as_secs_f64() * 1e3
+    );
+    drop(page);
+    for line in String::from_utf8_lossy(&body).lines() {
+        println!("  | {line}");
+    }
+    let t = std::time::Instant::now();
+    let mut large = client.get("http://www.demo.test/large.bin")?;
+    println!(
+        "HTTP: GET http://www.demo.test/large.bin -> {} (Content-Length {})",
+        large.status_line(),
+        String::from_utf8_lossy(large.headers().get("content-length").unwrap_or(b"?")),
+    );
+    let (mut got, mut expected) = (vec![0u8; 256 * 1024], vec![0u8; 256 * 1024]);
+    let (mut total, mut pattern, mut intact) = (0u64, Pattern { pos: 0 }, true);
+    loop {
+        let n = large.read(&mut got)?;
+        if n == 0 {
+            break;
+        }
+        pattern.read_exact(&mut expected[..n])?;
+        intact &= got[..n] == expected[..n];
+        total += n as u64;
+    }
+    let secs = t.elapsed().as_secs_f64();
+    drop(large);
+    println!(
+        "  {} MiB received in {secs:.2} s ({:.2} Gbit/s), {}; connections kept for reuse: {}",
+        total >> 20,
+        total as f64 * 8.0 / secs / 1e9,
+        if intact && total == LARGE {
+            "every byte as sent"
+        } else {
+            "CONTENT MISMATCH"
+        },
+        client.idle_connections()
+    );
+
+    let stats = server.shutdown(std::time::Duration::from_secs(2));
+    println!(
+        "HTTP server shut down in {:.1} ms: {} connection(s), {} request(s), {} unfinished",
+        stats.elapsed.as_secs_f64() * 1e3,
+        stats.stats.connections_accepted,
+        stats.stats.requests,
+        stats.unfinished
+    );
+    stop.store(true, Ordering::Relaxed);
+    let answered = responder.join().map_err(|_| "DNS responder panicked")??;
+    println!("DNS responder stopped after {answered} queries");
+    drop(client);
+    let c = a.with_interface(|iface, _| iface.counters());
+    println!(
+        "host A: link rx {} tx {} frames | tcp segments rx {} tx {}, connections {} | udp rx {} tx {}",
+        c.link.rx_frames,
+        c.link.tx_frames,
+        c.tcp.rx_segments,
+        c.tcp.tx_segments,
+        c.tcp.established,
+        c.udp.rx_datagrams,
+        c.udp.tx_datagrams,
+    );
+    if !(intact && total == LARGE) {
+        return Err("the large file arrived damaged".into());
+    }
     Ok(())
 }

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::process::exit;
 
 use netstrata::internet::Ipv4Cidr;
-use netstrata::link::{Device, EthernetAddress};
+use netstrata::link::{Device, EthernetAddress, PcapWriter};
 use netstrata::socket::Runtime;
 use netstrata::{Interface, InterfaceConfig};
 
@@ -141,17 +141,23 @@ fn try_open(opts: &LinkOptions) -> Result<Runtime, Box<dyn std::error::Error>> {
         opts.ip
     );
     Ok(match &opts.pcap {
-        Some(path) => {
-            let wall = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0);
-            let file = BufWriter::new(File::create(path)?);
-            let dev = netstrata::link::PcapWriter::new(tap, file, wall);
-            Runtime::new(iface, dev, sleeper)?
-        }
+        Some(path) => Runtime::new(iface, capture(tap, path)?, sleeper)?,
         None => Runtime::new(iface, tap, sleeper)?,
     })
+}
+
+/// `device`, with every frame it sends and receives written to a pcap
+/// file at `path`, timestamps counted from the Unix time now.
+pub fn capture<D: Device>(
+    device: D,
+    path: impl AsRef<std::path::Path>,
+) -> std::io::Result<PcapWriter<D, BufWriter<File>>> {
+    let wall = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let file = BufWriter::new(File::create(path)?);
+    Ok(PcapWriter::new(device, file, wall))
 }
 
 /// Randomness for ISNs, ports and DNS query IDs: from the OS clock and
