@@ -14,7 +14,8 @@
 //!   [`internet::Ipv4Endpoint`] hands datagrams up through
 //!   [`internet::TransportDispatcher`] and offers [`internet::IpSender`].
 //! - [`transport`]: UDP sockets, and the TCP segment format.
-//! - [`application`]: DNS and HTTP (planned).
+//! - The [`application`] layer: DNS (codec, stub resolver, authoritative responder)
+//!   and HTTP/1.1 (codec, client, server), on the socket API.
 //!
 //! [`Interface`] wires one host's layers to one device and is driven by
 //! [`Interface::poll`] with the current time; [`sim::Simulation`] runs
