@@ -13,6 +13,8 @@
 
 mod common;
 
+use common::pattern;
+
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -38,13 +40,6 @@ use netstrata::socket::{TcpListener, UdpSocket};
 
 /// The size of the big body.
 const BIG: usize = 5 << 20;
-
-/// Bytes that differ at every offset, so that a misplaced slice shows.
-fn pattern(len: usize) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 7) as u8)
-        .collect()
-}
 
 // ---------------------------------------------------------------------------
 // The test server.

@@ -3,6 +3,8 @@
 
 mod common;
 
+use common::pattern;
+
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr};
 use std::thread;
@@ -18,12 +20,6 @@ fn pair() -> (Runtime, Runtime) {
 
 const A: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 const B: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
-
-fn pattern(len: usize) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i.wrapping_mul(2654435761) >> 7) as u8)
-        .collect()
-}
 
 #[test]
 fn tcp_echo_full_duplex_across_threads() {

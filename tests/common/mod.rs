@@ -78,3 +78,11 @@ pub fn example_zone() -> Zone {
     })
     .unwrap()
 }
+
+/// Bytes that differ at nearly every offset, so that a misplaced or
+/// repeated slice shows.
+pub fn pattern(len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 7) as u8)
+        .collect()
+}
