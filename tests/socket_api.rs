@@ -256,3 +256,45 @@ fn listener_close_unblocks_accept_and_nonblocking_accept() {
     let _c = TcpStream::connect(&a, (B, 8080)).unwrap();
     again.accept().unwrap();
 }
+
+#[test]
+fn shutdown_read_unblocks_a_reader() {
+    let (a, b) = pair();
+    let listener = TcpListener::bind(&b, (B, 5001)).unwrap();
+    let _c = TcpStream::connect(&a, (B, 5001)).unwrap();
+    let (s, _) = listener.accept().unwrap();
+    let s = std::sync::Arc::new(s);
+    let reader = {
+        let s = s.clone();
+        thread::spawn(move || (&*s).read(&mut [0u8; 16]))
+    };
+    thread::sleep(Duration::from_millis(50));
+    s.shutdown(Shutdown::Read).unwrap();
+    assert_eq!(reader.join().unwrap().unwrap(), 0);
+    assert_eq!((&*s).read(&mut [0u8; 16]).unwrap(), 0);
+}
+
+#[test]
+fn writing_to_a_closed_peer_fails_with_a_reset() {
+    // The server reads nothing more and closes; the client keeps writing.
+    // The server's stack resets the connection at the first data after
+    // the close (as Linux does), so the client's writes fail soon instead
+    // of filling buffers until a timeout.
+    let (a, b) = pair();
+    let listener = TcpListener::bind(&b, (B, 5002)).unwrap();
+    let c = TcpStream::connect(&a, (B, 5002)).unwrap();
+    let (s, _) = listener.accept().unwrap();
+    drop(s);
+    let t = Instant::now();
+    let chunk = [0x42u8; 1000];
+    let err = loop {
+        match (&c).write(&chunk) {
+            Ok(_) => assert!(t.elapsed() < Duration::from_secs(5), "writes never failed"),
+            Err(e) => break e,
+        }
+        thread::sleep(Duration::from_millis(1));
+    };
+    assert_eq!(err.kind(), ErrorKind::ConnectionReset, "{err}");
+    let stats = b.with_interface(|iface, _| iface.counters().tcp);
+    assert_eq!(stats.aborts_on_data, 1, "{stats:?}");
+}

@@ -966,6 +966,52 @@ fn orphan_in_fin_wait_2_is_released_after_the_fin_timeout() {
 }
 
 #[test]
+fn data_after_close_resets() {
+    // The application has closed: data that arrives can never be read, so
+    // the connection is reset (RFC 1122 §4.2.2.13; Linux's
+    // TCPAbortOnData), in FIN-WAIT-2 and in FIN-WAIT-1.
+    let mut s = established(TcpConfig::default());
+    s.run(
+        "
+        +10  close
+        +0   > F. 1:1(0) ack 1
+        +10  < . 1:1(0) ack 2
+        +0   conns 1
+        +10  < P. 1:101(100) ack 2
+        +0   > R 2:2(0) win 0
+        +0   conns 0
+        ",
+    );
+    let mut s = established(TcpConfig::default());
+    s.run(
+        "
+        +10  close
+        +0   > F. 1:1(0) ack 1
+        +10  < P. 1:101(100) ack 1
+        +0   > R 2:2(0) win 0
+        +0   conns 0
+        ",
+    );
+}
+
+#[test]
+fn data_after_shutdown_is_still_read() {
+    // Only the write side is shut: data keeps arriving and is read.
+    let mut s = established(TcpConfig::default());
+    s.run(
+        "
+        +10  shutdown
+        +0   > F. 1:1(0) ack 1
+        +10  < . 1:1(0) ack 2
+        +10  < P. 1:101(100) ack 2
+        +0   > . 2:2(0) ack 101
+        +0   recv 100
+        +0   state FIN-WAIT-2
+        ",
+    );
+}
+
+#[test]
 fn half_closed_connection_waits_in_fin_wait_2() {
     // Only shut down for writing: the application still reads, so there
     // is no timeout.

@@ -187,6 +187,8 @@ pub struct TcpStream {
     shared: Arc<Shared>,
     handle: TcpHandle,
     timeouts: Mutex<Timeouts>,
+    /// Set by `shutdown(Shutdown::Read)`: reads return 0.
+    read_shut: AtomicBool,
 }
 
 impl TcpStream {
@@ -195,6 +197,7 @@ impl TcpStream {
             shared,
             handle,
             timeouts: Mutex::new(Timeouts::default()),
+            read_shut: AtomicBool::new(false),
         }
     }
 
@@ -289,9 +292,15 @@ impl TcpStream {
         })
     }
 
-    /// Shuts down reading, writing or both. Shutting down reading only
-    /// marks the stream so reads return 0 (TCP cannot tell the peer).
+    /// Shuts down reading, writing or both. Shutting down reading marks
+    /// the stream so reads, including one blocked on another thread,
+    /// return 0, as on Linux; TCP cannot tell the peer, and what it sends
+    /// is still acknowledged.
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        if matches!(how, Shutdown::Read | Shutdown::Both) {
+            self.read_shut.store(true, Ordering::Release);
+            self.shared.kick();
+        }
         if matches!(how, Shutdown::Write | Shutdown::Both) {
             self.with(|s, h| {
                 let now = s.now();
@@ -384,6 +393,9 @@ impl TcpStream {
         let timeout = self.timeouts.lock().unwrap_or_else(|p| p.into_inner()).read;
         let h = self.handle;
         self.shared.wait_for(deadline(timeout), |s| {
+            if self.read_shut.load(Ordering::Acquire) {
+                return Some(Ok(0));
+            }
             let tcp = s.iface.tcp();
             match tcp.recv(h, buf) {
                 Ok(0) if tcp.recv_eof(h) => Some(Ok(0)),

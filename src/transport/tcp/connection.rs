@@ -223,6 +223,9 @@ pub struct TcpStats {
     pub challenge_acks: u64,
     /// Zero-window probes sent.
     pub window_probes: u64,
+    /// Connections reset because data arrived after the application had
+    /// closed them (Linux's `TCPAbortOnData`).
+    pub aborts_on_data: u64,
 }
 
 /// A snapshot of a connection's state and estimates.
@@ -1107,6 +1110,20 @@ impl Connection {
 
         // Segment text (§3.10.7.4, seventh).
         if seg.payload_len > 0 {
+            // New data for a connection the application has closed can
+            // never be read: reset, as RFC 1122 §4.2.2.13 allows and
+            // Linux does (TCPAbortOnData), so the peer stops sending
+            // into the void instead of filling our buffer until the
+            // FIN-WAIT-2 timeout.
+            if self.closed_by_user
+                && matches!(self.state, State::FinWait1 | State::FinWait2)
+                && seg.seq_number + seg.payload_len > self.rcv_nxt
+            {
+                log::debug!("data after close: abort");
+                self.stats.aborts_on_data += 1;
+                self.abort();
+                return Handled::Closed;
+            }
             match self.state {
                 State::Established | State::FinWait1 | State::FinWait2 => {
                     self.receive_data(now, seg, payload);

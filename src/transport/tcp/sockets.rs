@@ -120,6 +120,9 @@ pub struct TcpLayerStats {
     pub established: u64,
     /// Connections that ended with an error.
     pub failed: u64,
+    /// Connections reset because data arrived after the application had
+    /// closed them (Linux's `TCPAbortOnData`).
+    pub aborts_on_data: u64,
 }
 
 #[derive(Debug)]
@@ -421,6 +424,7 @@ impl TcpSockets {
         };
         let Some(e) = slot.entry.take() else { return };
         self.demux.remove(&(e.conn.local(), e.conn.remote()));
+        self.stats.aborts_on_data += e.conn.info().stats.aborts_on_data;
         if e.half_open
             && let Some(l) = e
                 .listener
