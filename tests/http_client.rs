@@ -741,3 +741,61 @@ impl StreamListener for ListenerRef {
         self.0.accept()
     }
 }
+
+/// A server that answers a HEAD, then (once the client has pooled the
+/// connection) sends a whole unasked-for response, as a server that
+/// wrongly sent a HEAD response's body might: the client must see the
+/// stray bytes before reusing the connection (RFC 9112 §9.3), not take
+/// them for the response to its next request.
+#[test]
+fn stray_bytes_on_an_idle_connection_are_not_a_response() {
+    use std::sync::mpsc;
+    let net = MemoryNetwork::new(1500);
+    let client_rt = common::runtime(&net, 1);
+    let server_rt = common::runtime(&net, 2);
+    let listener = Arc::new(TcpListener::bind(&server_rt, (SERVER, 80)).unwrap());
+    let (pooled_tx, pooled_rx) = mpsc::channel::<()>();
+    let (stray_tx, stray_rx) = mpsc::channel::<()>();
+    let accepting = listener.clone();
+    let server = thread::spawn(move || {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = accepting.accept() {
+            stream.set_timeouts(Some(Duration::from_secs(2))).unwrap();
+            let mut conn = Connection::new(&stream, Limits::default());
+            let Ok(Some(head)) = conn.read_request_head() else {
+                break;
+            };
+            let mut s = &stream;
+            if head.method == "HEAD" {
+                s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n")
+                    .unwrap();
+                if pooled_rx.recv_timeout(Duration::from_secs(2)).is_err() {
+                    break;
+                }
+                s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nevil")
+                    .unwrap();
+                // Acknowledged: in the client's receive buffer.
+                stream.wait_acked(Some(Duration::from_secs(2))).unwrap();
+                stray_tx.send(()).unwrap();
+            } else {
+                s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ngood")
+                    .unwrap();
+            }
+            held.push(stream);
+        }
+    });
+    let client = Client::new(&client_rt).with_read_timeout(Some(Duration::from_secs(2)));
+    let url = format!("http://{SERVER}/x");
+    let r = client.head(url.as_str()).unwrap();
+    assert_eq!(r.status(), 200);
+    drop(r);
+    assert_eq!(client.idle_connections(), 1);
+    pooled_tx.send(()).unwrap();
+    stray_rx.recv_timeout(Duration::from_secs(2)).unwrap();
+    let body = client
+        .get(url.as_str())
+        .and_then(|mut r| r.read_to_vec(100));
+    listener.close();
+    server.join().unwrap();
+    assert_eq!(body.unwrap(), b"good");
+}

@@ -109,10 +109,11 @@ impl ByteStream for TcpStream {
     fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         TcpStream::set_write_timeout(self, timeout)
     }
-    /// Open while the connection is established: the peer's FIN moves it
-    /// to CLOSE-WAIT, a reset to CLOSED.
+    /// Open while the connection is established (the peer's FIN moves it
+    /// to CLOSE-WAIT, a reset to CLOSED) and nothing has arrived on it.
     fn is_idle_open(&self) -> bool {
         self.info().is_ok_and(|i| i.state == State::Established)
+            && self.bytes_available().is_ok_and(|n| n == 0)
     }
     fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
         TcpStream::set_nodelay(self, nodelay)

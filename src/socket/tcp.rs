@@ -369,6 +369,16 @@ impl TcpStream {
         self.with(|s, h| s.iface.tcp().info(h).map_err(call_error))
     }
 
+    /// How many received bytes wait to be read, without blocking (what
+    /// Linux's `FIONREAD` answers).
+    pub fn bytes_available(&self) -> io::Result<usize> {
+        self.with(|s, h| {
+            let tcp = s.iface.tcp();
+            tcp.state(h).map_err(call_error)?;
+            Ok(tcp.recv_queue(h))
+        })
+    }
+
     /// Waits until everything written has been acknowledged by the peer
     /// (or `timeout` passes).
     pub fn wait_acked(&self, timeout: Option<std::time::Duration>) -> io::Result<()> {

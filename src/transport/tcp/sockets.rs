@@ -504,6 +504,11 @@ impl TcpSockets {
         self.entry(h).is_ok_and(|e| e.conn.can_recv())
     }
 
+    /// Bytes received and waiting to be read.
+    pub fn recv_queue(&self, h: TcpHandle) -> usize {
+        self.entry(h).map_or(0, |e| e.conn.recv_queue())
+    }
+
     /// Whether the peer closed and all data was read.
     pub fn recv_eof(&self, h: TcpHandle) -> bool {
         self.entry(h).is_ok_and(|e| e.conn.recv_eof())
