@@ -11,12 +11,15 @@
 //! Nothing outside the root is served: `..` segments (after decoding),
 //! backslashes and NUL bytes are refused with 403, and the resolved path
 //! is canonicalized and must still lie under the canonical root, so a
-//! symbolic link cannot lead out either.
+//! symbolic link cannot lead out either. Only regular files are served: a
+//! FIFO, socket or device is refused with 403, judged on the file as
+//! opened (without blocking), so that one swapped in after the lookup is
+//! refused too; the Content-Length is that opened file's size.
 //!
 //! Not implemented: directory listings, ranges, conditional requests
 //! (If-Modified-Since, ETag), content negotiation and compression.
 
-use std::fs::{self, File, Metadata};
+use std::fs::{self, File, Metadata, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -52,7 +55,7 @@ impl StaticFiles {
 
     /// The file a request path names, or the status refusing it; a
     /// directory named without its trailing slash is `Ok(None)`.
-    fn resolve(&self, path: &str) -> Result<Option<(PathBuf, Metadata)>, Refusal> {
+    fn resolve(&self, path: &str) -> Result<Option<PathBuf>, Refusal> {
         let decoded = percent_decode(path).ok_or(400u16)?;
         let decoded = String::from_utf8(decoded).map_err(|_| 404u16)?;
         if decoded.contains(['\0', '\\']) {
@@ -75,7 +78,7 @@ impl StaticFiles {
             let index = self.inside_root(&found.join("index.html"))?;
             let meta = fs::metadata(&index).map_err(|e| io_status(&e))?;
             return if meta.is_file() {
-                Ok(Some((index, meta)))
+                Ok(Some(index))
             } else {
                 Err(404)
             };
@@ -84,7 +87,7 @@ impl StaticFiles {
             // A device, socket or FIFO (opening a FIFO would block).
             return Err(403);
         }
-        Ok(Some((found, meta)))
+        Ok(Some(found))
     }
 
     /// `path` with every link resolved, if that is under the root.
@@ -116,7 +119,7 @@ impl Handler for StaticFiles {
         if req.method() != "GET" && req.method() != "HEAD" {
             return Response::error(405).with_header("Allow", "GET, HEAD");
         }
-        let (path, meta) = match self.resolve(req.path()) {
+        let path = match self.resolve(req.path()) {
             Ok(Some(found)) => found,
             Ok(None) => {
                 let mut location = format!("{}/", req.path());
@@ -128,9 +131,9 @@ impl Handler for StaticFiles {
             }
             Err(status) => return Response::error(status),
         };
-        let file = match File::open(&path) {
-            Ok(f) => f,
-            Err(e) => return Response::error(io_status(&e)),
+        let (file, meta) = match open_regular(&path) {
+            Ok(opened) => opened,
+            Err(status) => return Response::error(status),
         };
         let mut response = Response::stream(200, content_type(&path), file, Some(meta.len()));
         if let Ok(modified) = meta.modified() {
@@ -138,6 +141,25 @@ impl Handler for StaticFiles {
         }
         response
     }
+}
+
+/// Opens `path` for reading if it is a regular file, judged on the file
+/// opened rather than on an earlier lookup (the name may have been
+/// replaced since). The open does not block: opening a FIFO for reading
+/// would wait for a writer, forever; on a regular file the flag changes
+/// nothing.
+fn open_regular(path: &Path) -> Result<(File, Metadata), Refusal> {
+    let mut options = OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+    let file = options.open(path).map_err(|e| io_status(&e))?;
+    let meta = file.metadata().map_err(|e| io_status(&e))?;
+    if !meta.is_file() {
+        log::debug!("{} is not a regular file", path.display());
+        return Err(403);
+    }
+    Ok((file, meta))
 }
 
 /// Decodes `%XX` escapes (RFC 3986 §2.1); `None` for a `%` not followed
@@ -332,6 +354,39 @@ mod tests {
         assert_eq!(get(&files, "GET", "/leak.txt").0, 403);
         assert_eq!(get(&files, "GET", "/up/secret.txt").0, 403);
         assert_eq!(get(&files, "GET", "/inside.txt").2, b"spaced");
+    }
+
+    /// A file replaced by a FIFO between the lookup and the open: the open
+    /// must neither block (no writer will come) nor serve it. Devices are
+    /// refused likewise.
+    #[cfg(unix)]
+    #[test]
+    fn only_regular_files_are_opened_and_without_blocking() {
+        use std::sync::mpsc;
+        use std::time::Duration;
+        let (_tmp, files) = site();
+        let path = files.resolve("/data.bin").unwrap().unwrap();
+        fs::remove_file(&path).unwrap();
+        let made = std::process::Command::new("mkfifo")
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let (tx, rx) = mpsc::channel();
+        let opening = path.clone();
+        std::thread::spawn(move || tx.send(open_regular(&opening).map(drop)));
+        match rx.recv_timeout(Duration::from_secs(1)) {
+            Ok(opened) => assert_eq!(opened, Err(403)),
+            Err(_) => {
+                // Release the blocked open with a writer, then fail.
+                let _ = OpenOptions::new().write(true).open(&path);
+                panic!("opening a FIFO blocked");
+            }
+        }
+        assert_eq!(open_regular(Path::new("/dev/zero")).map(drop), Err(403));
+        assert_eq!(get(&files, "GET", "/data.bin").0, 403);
+        let (status, _, body) = get(&files, "GET", "/docs/a%20b.txt");
+        assert_eq!((status, body.as_slice()), (200, &b"spaced"[..]));
     }
 
     #[test]
