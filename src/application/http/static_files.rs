@@ -5,7 +5,9 @@
 //! a Content-Type guessed from its extension, and Last-Modified. A
 //! directory is served as its `index.html`; a directory named without
 //! the trailing slash is redirected (301) to the name with it, so that
-//! relative links in the index resolve. The path is percent-decoded
+//! relative links in the index resolve (the redirect's path starts with
+//! one slash however many the request had, so that it cannot name
+//! another host). The path is percent-decoded
 //! (RFC 3986 §2.1) and the query ignored.
 //!
 //! Nothing outside the root is served: `..` segments (after decoding),
@@ -122,7 +124,10 @@ impl Handler for StaticFiles {
         let path = match self.resolve(req.path()) {
             Ok(Some(found)) => found,
             Ok(None) => {
-                let mut location = format!("{}/", req.path());
+                // One leading slash: `//name/` would be a network-path
+                // reference (RFC 3986 §4.2), sending the client to the
+                // host `name` (an open redirect).
+                let mut location = format!("/{}/", req.path().trim_start_matches('/'));
                 if let Some(q) = req.query() {
                     location.push('?');
                     location.push_str(q);
@@ -309,6 +314,11 @@ mod tests {
         let (status, headers, _) = get(&files, "GET", "/docs?q=1");
         assert_eq!(status, 301);
         assert_eq!(headers.get("location"), Some(&b"/docs/?q=1"[..]));
+        for target in ["//docs", "///docs"] {
+            let (status, headers, _) = get(&files, "GET", target);
+            assert_eq!(status, 301);
+            assert_eq!(headers.get("location"), Some(&b"/docs/"[..]), "{target}");
+        }
         assert_eq!(get(&files, "GET", "/docs/empty/").0, 404);
         assert_eq!(get(&files, "GET", "/missing.txt").0, 404);
         assert_eq!(get(&files, "GET", "/index.html/x").0, 404);
