@@ -19,6 +19,7 @@
 //! - [`ServerConfig`] bounds what a client can hold: the keep-alive
 //!   timeout, a deadline for a whole head (a slowloris trickling bytes
 //!   within the read timeout is still cut off), read and write timeouts,
+//!   a minimum rate for bodies and responses (slow POST, slow read),
 //!   requests per connection, body size, the header [`Limits`], and
 //!   concurrent connections.
 //! - [`StaticFiles`](super::StaticFiles) is a handler serving a
@@ -27,9 +28,10 @@
 //! Not implemented: HTTP/2 and upgrades (101), CONNECT (answered 501),
 //! TLS, content codings, ranges, conditional requests, and handing the
 //! trailer fields of a chunked request body to the handler (they are
-//! read and dropped); a body is read with a timeout per read but no
-//! overall deadline (only its size is bounded), and a response body
-//! cannot borrow from the request. With blocking threads, idle keep-alive connections look
+//! read and dropped); a client that keeps up with the minimum rate may
+//! take as long as that rate allows over a body or a response (there is
+//! no overall deadline), and a response body cannot borrow from the
+//! request. With blocking threads, idle keep-alive connections look
 //! at the shutdown flag every 100 ms rather than being woken.
 //!
 //! A handler is usually a closure (annotate its argument so that it takes

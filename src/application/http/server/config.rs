@@ -25,6 +25,17 @@ pub struct ServerConfig {
     /// How long one write may wait for the client to make room (default
     /// 30 s); the connection then fails.
     pub write_timeout: Duration,
+    /// The slowest a client may send a request body or take a response,
+    /// in bytes per second on average (default 1024; `None`: no limit).
+    /// Each exchange may wait on the client for one read timeout (for
+    /// the body) or write timeout (for the response), plus a second per
+    /// `min_rate` bytes moved; past that, the body fails with 408 or the
+    /// response is cut off, and the connection closes. The timeouts alone
+    /// bound one read or write, so a client trickling a byte per timeout
+    /// period (slow POST, slow read) would otherwise hold its thread for
+    /// as long as the body or the response lasts. Time the handler
+    /// spends between reads does not count.
+    pub min_rate: Option<u64>,
     /// Requests served on one connection before it is closed (default
     /// 1000); the last response says `Connection: close`.
     pub max_requests_per_connection: u64,
@@ -57,6 +68,7 @@ impl Default for ServerConfig {
             head_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(30),
             write_timeout: Duration::from_secs(30),
+            min_rate: Some(1024),
             max_requests_per_connection: 1000,
             max_body_size: 8 * 1024 * 1024,
             max_drain: 256 * 1024,
@@ -73,13 +85,14 @@ pub enum ConfigError {
     /// A timeout is zero.
     #[error("{0} must not be zero")]
     ZeroTimeout(&'static str),
-    /// `max_connections` or `max_requests_per_connection` is zero.
+    /// `max_connections`, `max_requests_per_connection` or `min_rate` is
+    /// zero.
     #[error("{0} must be at least 1")]
     ZeroCount(&'static str),
 }
 
 impl ServerConfig {
-    /// Checks that every timeout and count is positive.
+    /// Checks that every timeout, count and rate is positive.
     pub fn validate(&self) -> Result<(), ConfigError> {
         for (name, t) in [
             ("idle_timeout", self.idle_timeout),
@@ -97,6 +110,9 @@ impl ServerConfig {
         }
         if self.max_requests_per_connection == 0 {
             return Err(ConfigError::ZeroCount("max_requests_per_connection"));
+        }
+        if self.min_rate == Some(0) {
+            return Err(ConfigError::ZeroCount("min_rate"));
         }
         Ok(())
     }
@@ -119,5 +135,15 @@ mod tests {
             ..ServerConfig::default()
         };
         assert_eq!(c.validate(), Err(ConfigError::ZeroCount("max_connections")));
+        let c = ServerConfig {
+            min_rate: Some(0),
+            ..ServerConfig::default()
+        };
+        assert_eq!(c.validate(), Err(ConfigError::ZeroCount("min_rate")));
+        let c = ServerConfig {
+            min_rate: None,
+            ..ServerConfig::default()
+        };
+        assert_eq!(c.validate(), Ok(()));
     }
 }

@@ -127,9 +127,14 @@ pub(super) struct Context<'a> {
 /// `linger`, so that its unread bytes do not make the close a reset that
 /// destroys the response.
 ///
-/// Returns an error only if the stream fails (a reset, or a write that
-/// times out); timeouts of the client's reads end the connection with a
-/// [`ConnectionEnd`] reason.
+/// A request body and a response must each move at
+/// [`ServerConfig::min_rate`] on average (after a grace of one read or
+/// write timeout): a slower body is answered 408, a slower response cut
+/// off.
+///
+/// Returns an error only if the stream fails (a reset, a write that
+/// times out, a response taken too slowly); timeouts of the client's
+/// reads end the connection with a [`ConnectionEnd`] reason.
 ///
 /// [`HttpError::status`]: crate::application::http::HttpError::status
 pub fn serve_connection<S: ByteStream, H: Handler + ?Sized>(
@@ -157,20 +162,13 @@ pub(super) fn serve<S: ByteStream, H: Handler + ?Sized>(
     config
         .validate()
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-    stream.set_write_timeout(Some(config.write_timeout))?;
     // Responses leave in whole writes (see `WRITE_BUFFER`); Nagle would
     // only hold back their last segment.
     if let Err(e) = stream.set_nodelay(true) {
         log::debug!("{peer}: cannot turn Nagle off: {e}");
     }
     let control = WireControl::new();
-    let wire = Wire::new(
-        stream,
-        &control,
-        config.read_timeout,
-        config.head_timeout,
-        ctx.shutdown,
-    );
+    let wire = Wire::new(stream, &control, config, ctx.shutdown);
     let mut conn = Connection::new(wire, config.limits);
     let mut requests = 0;
     let (end, linger) = loop {
@@ -206,6 +204,7 @@ fn exchange<S: ByteStream, H: Handler + ?Sized>(
     if shutting_down() && !conn.has_buffered() {
         return Ok(close(ConnectionEnd::Shutdown, false));
     }
+    control.begin_exchange();
     let now = Instant::now();
     control.set_phase(if conn.has_buffered() {
         Phase::Head {
@@ -1098,6 +1097,93 @@ GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n";
         let err =
             serve_connection(&mut fake, PEER.parse().unwrap(), &handler, &config()).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+    }
+
+    const MS: Duration = Duration::from_millis(1);
+
+    /// A client that trickles a body a byte per 10 ms (100 B/s, each read
+    /// well within the read timeout) is cut off with 408 by the minimum
+    /// rate of 1000 B/s, not served for as long as it likes; one that
+    /// sends at once is served however long the handler dawdles between
+    /// reads.
+    #[test]
+    fn a_body_slower_than_min_rate_is_cut_off() {
+        let config = ServerConfig {
+            read_timeout: 30 * MS,
+            min_rate: Some(1000),
+            linger: 50 * MS,
+            ..config()
+        };
+        let head = b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\n";
+        let (mut pos, mut body_left) = (0, 100);
+        let mut trickle = TestStream::new(move |out: &mut [u8], _| {
+            if pos < head.len() {
+                out[..head.len()].copy_from_slice(head);
+                pos = head.len();
+                return Ok(head.len());
+            }
+            if body_left == 0 {
+                return Ok(0);
+            }
+            std::thread::sleep(10 * MS);
+            body_left -= 1;
+            out[0] = b'x';
+            Ok(1)
+        });
+        let start = Instant::now();
+        let stats = serve_connection(&mut trickle, PEER.parse().unwrap(), &echo, &config).unwrap();
+        assert_eq!(stats.end, ConnectionEnd::Rejected(408));
+        assert_eq!(answers(&trickle.written, &["POST"])[0].head.status, 408);
+        assert!(start.elapsed() < 500 * MS, "{:?}", start.elapsed());
+
+        let dawdling = |req: &mut Request<'_>| {
+            let mut body = Vec::new();
+            let mut piece = [0u8; 10];
+            loop {
+                match req.body().read(&mut piece) {
+                    Ok(0) => break,
+                    Ok(n) => body.extend_from_slice(&piece[..n]),
+                    Err(_) => return Response::error(400),
+                }
+                std::thread::sleep(10 * MS);
+            }
+            Response::text(200, format!("{} bytes", body.len()))
+        };
+        let mut input = head.to_vec();
+        input.extend_from_slice(&[b'x'; 100]);
+        let (written, stats) = serve_bytes(&input, 100_000, &config, &dawdling);
+        assert_eq!(answers(&written, &["POST"])[0].body, b"100 bytes");
+        assert_eq!(stats.end, ConnectionEnd::PeerClosed);
+    }
+
+    /// A client that takes the response a byte per 5 ms (each write well
+    /// within the write timeout) is cut off by the minimum rate.
+    #[test]
+    fn a_response_taken_slower_than_min_rate_is_cut_off() {
+        let config = ServerConfig {
+            write_timeout: 20 * MS,
+            min_rate: Some(1000),
+            ..config()
+        };
+        let input = b"GET /x HTTP/1.1\r\nHost: h\r\n\r\n";
+        let start = Instant::now();
+        let mut slow = fake(input, 1000).with_slow_writes(1, 5 * MS);
+        let err = serve_connection(&mut slow, PEER.parse().unwrap(), &echo, &config).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert!(
+            slow.written.len() < 40,
+            "{} bytes taken",
+            slow.written.len()
+        );
+        assert!(start.elapsed() < 500 * MS, "{:?}", start.elapsed());
+        // Without the limit it is served, slowly.
+        let config = ServerConfig {
+            min_rate: None,
+            ..config
+        };
+        let mut slow = fake(input, 1000).with_slow_writes(16, 5 * MS);
+        serve_connection(&mut slow, PEER.parse().unwrap(), &echo, &config).unwrap();
+        assert_eq!(answers(&slow.written, &["GET"])[0].body, b"GET /x None ");
     }
 
     #[test]

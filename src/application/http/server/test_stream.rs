@@ -7,11 +7,15 @@ use std::time::Duration;
 use crate::application::net::ByteStream;
 
 /// Reads come from `source`, which is given the read timeout last set;
-/// writes are recorded, and the other settings do nothing.
+/// writes are recorded (at most `write_piece` bytes per write, each after
+/// `write_delay`, as a client slow to read would take them), and the
+/// other settings do nothing.
 pub(super) struct TestStream<F> {
     source: F,
     pub(super) read_timeouts: RefCell<Vec<Duration>>,
     pub(super) written: Vec<u8>,
+    write_piece: usize,
+    write_delay: Duration,
 }
 
 impl<F: FnMut(&mut [u8], Option<Duration>) -> io::Result<usize>> TestStream<F> {
@@ -20,7 +24,16 @@ impl<F: FnMut(&mut [u8], Option<Duration>) -> io::Result<usize>> TestStream<F> {
             source,
             read_timeouts: RefCell::new(Vec::new()),
             written: Vec::new(),
+            write_piece: usize::MAX,
+            write_delay: Duration::ZERO,
         }
+    }
+
+    /// Each write takes `delay` and at most `piece` bytes.
+    pub(super) fn with_slow_writes(mut self, piece: usize, delay: Duration) -> TestStream<F> {
+        self.write_piece = piece.max(1);
+        self.write_delay = delay;
+        self
     }
 }
 
@@ -33,8 +46,10 @@ impl<F: FnMut(&mut [u8], Option<Duration>) -> io::Result<usize>> Read for TestSt
 
 impl<F> Write for TestStream<F> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        self.written.extend_from_slice(data);
-        Ok(data.len())
+        std::thread::sleep(self.write_delay);
+        let n = data.len().min(self.write_piece);
+        self.written.extend_from_slice(&data[..n]);
+        Ok(n)
     }
     fn flush(&mut self) -> io::Result<()> {
         Ok(())

@@ -1,17 +1,22 @@
 //! The server's side of a connection's byte stream: deadlines that span
-//! many reads, the shutdown flag, and the interim `100 Continue`.
+//! many reads, a minimum transfer rate, the shutdown flag, and the
+//! interim `100 Continue`.
 //!
 //! A read timeout alone does not stop a slowloris: a client that sends a
 //! head one byte per second never lets a 30-second read timeout expire.
 //! [`Wire`] therefore tracks a deadline per phase of the exchange and
 //! shrinks the read timeout before each read so that no read waits past
-//! it.
+//! it. Bodies and responses, whose size has no fixed time bound, are held
+//! to [`ServerConfig::min_rate`] instead (a [`Pace`] each): a client that
+//! trickles a body, or takes a response, a byte per timeout period
+//! (slow POST, slow read) is cut off, not served for years.
 
 use std::cell::Cell;
 use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use super::ServerConfig;
 use crate::application::is_timeout;
 use crate::application::net::ByteStream;
 
@@ -55,6 +60,34 @@ pub(super) enum Expired {
     Shutdown,
     /// Discarding took too long.
     Discard,
+    /// The client sent a body, or took the response, more slowly than
+    /// [`ServerConfig::min_rate`] allows.
+    TooSlow,
+}
+
+/// How long a transfer has waited on the client, against how long it may:
+/// a grace period (one read or write timeout) plus a second for every
+/// `min_rate` bytes moved. Only the time spent blocked on the client
+/// counts, not the handler's own time between reads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Pace {
+    waited: Duration,
+    moved: u64,
+}
+
+impl Pace {
+    /// What is left of the time allowed; `None` means no limit.
+    fn left(&self, grace: Duration, min_rate: Option<u64>) -> Option<Duration> {
+        let rate = u128::from(min_rate?.max(1));
+        let earned_ns = u128::from(self.moved) * 1_000_000_000 / rate;
+        let earned = Duration::from_nanos(u64::try_from(earned_ns).unwrap_or(u64::MAX));
+        Some(grace.saturating_add(earned).saturating_sub(self.waited))
+    }
+
+    fn record(&mut self, waited: Duration, moved: usize) {
+        self.waited = self.waited.saturating_add(waited);
+        self.moved = self.moved.saturating_add(moved as u64);
+    }
 }
 
 /// The state of a [`Wire`] that the connection loop changes while the
@@ -65,6 +98,10 @@ pub(super) struct WireControl {
     phase: Cell<Phase>,
     expired: Cell<Option<Expired>>,
     continue_pending: Cell<bool>,
+    /// The request body's reads (in [`Phase::Body`]).
+    body_pace: Cell<Pace>,
+    /// The response's writes (the `100 Continue` included).
+    response_pace: Cell<Pace>,
 }
 
 impl WireControl {
@@ -73,7 +110,16 @@ impl WireControl {
             phase: Cell::new(Phase::Body),
             expired: Cell::new(None),
             continue_pending: Cell::new(false),
+            body_pace: Cell::new(Pace::default()),
+            response_pace: Cell::new(Pace::default()),
         }
+    }
+
+    /// Starts an exchange: its body and its response each get a fresh
+    /// [`Pace`].
+    pub(super) fn begin_exchange(&self) {
+        self.body_pace.set(Pace::default());
+        self.response_pace.set(Pace::default());
     }
 
     pub(super) fn set_phase(&self, phase: Phase) {
@@ -95,35 +141,42 @@ impl WireControl {
     }
 }
 
-/// A [`ByteStream`] with per-phase deadlines.
+/// A [`ByteStream`] with per-phase deadlines and a minimum rate.
 #[derive(Debug)]
 pub(super) struct Wire<'a, S> {
     inner: S,
     control: &'a WireControl,
     read_timeout: Duration,
     head_timeout: Duration,
+    write_timeout: Duration,
+    min_rate: Option<u64>,
     shutdown: &'a AtomicBool,
     /// The read timeout last set on `inner`.
     applied: Option<Duration>,
+    /// The write timeout last set on `inner`.
+    applied_write: Option<Duration>,
     pub(super) bytes_read: u64,
     pub(super) bytes_written: u64,
 }
 
 impl<'a, S: ByteStream> Wire<'a, S> {
+    /// A wire with the timeouts and the rate of `config`.
     pub(super) fn new(
         inner: S,
         control: &'a WireControl,
-        read_timeout: Duration,
-        head_timeout: Duration,
+        config: &ServerConfig,
         shutdown: &'a AtomicBool,
     ) -> Wire<'a, S> {
         Wire {
             inner,
             control,
-            read_timeout,
-            head_timeout,
+            read_timeout: config.read_timeout,
+            head_timeout: config.head_timeout,
+            write_timeout: config.write_timeout,
+            min_rate: config.min_rate,
             shutdown,
             applied: None,
+            applied_write: None,
             bytes_read: 0,
             bytes_written: 0,
         }
@@ -160,7 +213,18 @@ impl<'a, S: ByteStream> Wire<'a, S> {
                 self.read_timeout,
                 Some(Expired::Read),
             ),
-            Phase::Body => Ok((self.read_timeout, Some(Expired::Read))),
+            Phase::Body => {
+                let pace = self.control.body_pace.get();
+                match pace.left(self.read_timeout, self.min_rate) {
+                    None => Ok((self.read_timeout, Some(Expired::Read))),
+                    Some(left) => until(
+                        now + left,
+                        Expired::TooSlow,
+                        self.read_timeout,
+                        Some(Expired::Read),
+                    ),
+                }
+            }
             Phase::Discard { deadline } => until(
                 deadline,
                 Expired::Discard,
@@ -181,6 +245,26 @@ impl<'a, S: ByteStream> Wire<'a, S> {
         Ok(())
     }
 
+    /// Sets the write timeout for a write now: the configured one, cut to
+    /// what the response's [`Pace`] has left; or the limit already passed.
+    fn apply_write_timeout(&mut self) -> Result<(), Expired> {
+        let pace = self.control.response_pace.get();
+        let timeout = match pace.left(self.write_timeout, self.min_rate) {
+            Some(left) if left.is_zero() => return Err(Expired::TooSlow),
+            Some(left) => left.min(self.write_timeout),
+            None => self.write_timeout,
+        }
+        .max(Duration::from_millis(1));
+        if self.applied_write != Some(timeout) {
+            // A failure leaves the previous timeout, which still bounds
+            // the write.
+            if self.inner.set_write_timeout(Some(timeout)).is_ok() {
+                self.applied_write = Some(timeout);
+            }
+        }
+        Ok(())
+    }
+
     fn expire(&mut self, kind: Expired) -> io::Error {
         self.control.expired.set(Some(kind));
         let what = match kind {
@@ -189,6 +273,7 @@ impl<'a, S: ByteStream> Wire<'a, S> {
             Expired::Read => "read timeout",
             Expired::Shutdown => "server shutting down",
             Expired::Discard => "discarding took too long",
+            Expired::TooSlow => "client slower than the minimum rate",
         };
         io::Error::new(io::ErrorKind::TimedOut, what)
     }
@@ -206,7 +291,14 @@ impl<S: ByteStream> Read for Wire<'_, S> {
                 Err(kind) => return Err(self.expire(kind)),
             };
             self.apply_read_timeout(timeout)?;
-            match self.inner.read(buf) {
+            let started = Instant::now();
+            let read = self.inner.read(buf);
+            if let Phase::Body = self.control.phase.get() {
+                let mut pace = self.control.body_pace.get();
+                pace.record(started.elapsed(), *read.as_ref().unwrap_or(&0));
+                self.control.body_pace.set(pace);
+            }
+            match read {
                 Ok(n) => {
                     if n > 0 {
                         if let Phase::Idle { .. } = self.control.phase.get() {
@@ -229,7 +321,15 @@ impl<S: ByteStream> Read for Wire<'_, S> {
 
 impl<S: ByteStream> Write for Wire<'_, S> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(data)?;
+        if let Err(kind) = self.apply_write_timeout() {
+            return Err(self.expire(kind));
+        }
+        let started = Instant::now();
+        let written = self.inner.write(data);
+        let mut pace = self.control.response_pace.get();
+        pace.record(started.elapsed(), *written.as_ref().unwrap_or(&0));
+        self.control.response_pace.set(pace);
+        let n = written?;
         self.bytes_written += n as u64;
         Ok(n)
     }
@@ -255,12 +355,39 @@ mod tests {
 
     const MS: Duration = Duration::from_millis(1);
 
+    /// Read timeout 30 ms, head timeout 10 ms.
+    fn timeouts() -> ServerConfig {
+        ServerConfig {
+            read_timeout: 30 * MS,
+            head_timeout: 10 * MS,
+            ..ServerConfig::default()
+        }
+    }
+
+    #[test]
+    fn pace_allows_a_grace_period_plus_a_second_per_min_rate_bytes() {
+        let mut pace = Pace::default();
+        let grace = 30 * MS;
+        assert_eq!(pace.left(grace, None), None);
+        assert_eq!(pace.left(grace, Some(1000)), Some(grace));
+        pace.record(20 * MS, 0);
+        assert_eq!(pace.left(grace, Some(1000)), Some(10 * MS));
+        // 5 bytes at 1000 B/s earn 5 ms.
+        pace.record(Duration::ZERO, 5);
+        assert_eq!(pace.left(grace, Some(1000)), Some(15 * MS));
+        pace.record(40 * MS, 0);
+        assert_eq!(pace.left(grace, Some(1000)), Some(Duration::ZERO));
+        // Huge counts saturate rather than overflow.
+        pace.record(Duration::MAX, usize::MAX);
+        assert_eq!(pace.left(grace, Some(1)), Some(Duration::ZERO));
+    }
+
     #[test]
     fn head_deadline_caps_the_read_timeout() {
         let shutdown = AtomicBool::new(false);
         let control = WireControl::new();
         let mut silent = silent();
-        let wire = Wire::new(&mut silent, &control, 30 * MS, 10 * MS, &shutdown);
+        let wire = Wire::new(&mut silent, &control, &timeouts(), &shutdown);
         let now = Instant::now();
         control.set_phase(Phase::Head {
             deadline: now + 100 * MS,
@@ -279,7 +406,7 @@ mod tests {
         let shutdown = AtomicBool::new(false);
         let control = WireControl::new();
         let mut silent = silent();
-        let wire = Wire::new(&mut silent, &control, 30 * MS, 10 * MS, &shutdown);
+        let wire = Wire::new(&mut silent, &control, &timeouts(), &shutdown);
         let now = Instant::now();
         control.set_phase(Phase::Idle {
             deadline: now + Duration::from_secs(5),
@@ -294,7 +421,7 @@ mod tests {
         let shutdown = AtomicBool::new(false);
         let control = WireControl::new();
         let mut silent = silent();
-        let mut wire = Wire::new(&mut silent, &control, 30 * MS, 10 * MS, &shutdown);
+        let mut wire = Wire::new(&mut silent, &control, &timeouts(), &shutdown);
         let start = Instant::now();
         control.set_phase(Phase::Idle {
             deadline: start + 250 * MS,
