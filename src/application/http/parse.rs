@@ -420,7 +420,7 @@ pub fn parse_response(buf: &[u8], limits: &Limits) -> Result<Status<ResponseHead
 /// The Content-Length of a message, if any: every field, and every element
 /// of a comma-separated list, must be the same decimal number (RFC 9112
 /// §6.3 rule 5, RFC 9110 §8.6).
-fn content_length(headers: &Headers) -> Result<Option<u64>, HttpError> {
+pub(super) fn content_length(headers: &Headers) -> Result<Option<u64>, HttpError> {
     let mut length = None;
     for value in headers.get_all("content-length") {
         for element in value.split(|&b| b == b',') {

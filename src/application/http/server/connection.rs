@@ -12,7 +12,7 @@ use super::date::format_http_date;
 use super::message::{Body, Request, RequestBody, Response, reason_phrase};
 use super::wire::{Expired, Phase, Wire, WireControl};
 use super::{Counters, Handler, ServerConfig};
-use crate::application::http::parse::{is_field_byte, is_tchar};
+use crate::application::http::parse::{content_length, is_field_byte, is_tchar};
 use crate::application::http::{
     BodyKind, ChunkedWriter, Connection, Headers, ReadError, RequestHead, ResponseHead, Version,
     request_body_kind,
@@ -108,8 +108,9 @@ pub(super) struct Context<'a> {
 ///   no framing and a close. `Content-Length`, `Transfer-Encoding`,
 ///   `Connection` and `Keep-Alive` fields from the handler are dropped
 ///   (a `Connection: close` from it closes the connection; a HEAD or 304
-///   response with an empty body keeps the handler's Content-Length), and
-///   so are fields that are not valid syntax;
+///   response with an empty body states the length in the handler's
+///   Content-Length, if that is one decimal number), and so are fields
+///   that are not valid syntax;
 /// - responses to HEAD carry the fields a GET would get, Content-Length
 ///   included, and no body; 1xx, 204 and 304 responses never have a body
 ///   (RFC 9110 §6.4.1);
@@ -469,8 +470,9 @@ struct Plan {
     framing: Framing,
     /// Whether the content is sent (not for HEAD).
     send_body: bool,
-    /// Keep the handler's Content-Length instead of writing one.
-    keep_length: bool,
+    /// The length the handler stated for content it does not send (HEAD,
+    /// 304), written instead of the framing's.
+    stated_length: Option<u64>,
     /// Whether the client can tell where the response ends without a
     /// close.
     delimited: bool,
@@ -489,14 +491,17 @@ impl Plan {
             }
         };
         // A HEAD (or 304) response may state the length the content would
-        // have (RFC 9110 §8.6) without the handler producing it.
-        let keep_length = (is_head || status == 304)
-            && matches!(response.body, Body::Empty)
-            && response.headers.contains("content-length");
+        // have (RFC 9110 §8.6) without the handler producing it; a value
+        // that is not one decimal number is dropped.
+        let stated_length = if (is_head || status == 304) && matches!(response.body, Body::Empty) {
+            content_length(&response.headers).ok().flatten()
+        } else {
+            None
+        };
         Plan {
             framing,
             send_body: !is_head && framing != Framing::NoContent,
-            keep_length,
+            stated_length,
             delimited: is_head || framing != Framing::UntilClose,
         }
     }
@@ -557,7 +562,7 @@ fn write_response<W: Write>(
         ]
         .iter()
         .any(|f| name.eq_ignore_ascii_case(f));
-        if !framing_field || (plan.keep_length && name.eq_ignore_ascii_case("content-length")) {
+        if !framing_field {
             headers.push(name, value);
         }
     }
@@ -567,9 +572,9 @@ fn write_response<W: Write>(
     if !headers.contains("server") {
         headers.push("Server", SERVER_NAME);
     }
-    match plan.framing {
-        Framing::Length(n) if !plan.keep_length => headers.push("Content-Length", n.to_string()),
-        Framing::Chunked => headers.push("Transfer-Encoding", "chunked"),
+    match (plan.stated_length, plan.framing) {
+        (Some(n), _) | (None, Framing::Length(n)) => headers.push("Content-Length", n.to_string()),
+        (None, Framing::Chunked) => headers.push("Transfer-Encoding", "chunked"),
         _ => {}
     }
     if !persistent {
@@ -894,6 +899,42 @@ GET /x HTTP/1.1\r\nHost: h\r\n\r\n";
         assert_eq!(
             answers(&written, &["HEAD"])[0].header("content-length"),
             Some("1234")
+        );
+        // ...but only a length: a field that is not one decimal number is
+        // not passed on (RFC 9110 §8.6).
+        for (stated, sent) in [
+            (&["abc"][..], "0"),
+            (&["12, 12"], "12"),
+            (&["1", "2"], "0"),
+            (&["-1"], "0"),
+        ] {
+            let handler = move |_: &mut Request<'_>| {
+                let mut r = Response::new(200);
+                for v in stated {
+                    r = r.with_header("Content-Length", *v);
+                }
+                r
+            };
+            let (written, _) = serve_bytes(
+                b"HEAD / HTTP/1.1\r\nHost: h\r\n\r\n",
+                1000,
+                &config(),
+                &handler,
+            );
+            let a = &answers(&written, &["HEAD"])[0];
+            let lengths: Vec<_> = a.head.headers.get_all("content-length").collect();
+            assert_eq!(lengths, [sent.as_bytes()], "{stated:?}");
+        }
+        let handler = |_: &mut Request<'_>| Response::new(304).with_header("Content-Length", "x");
+        let (written, _) = serve_bytes(
+            b"GET / HTTP/1.1\r\nHost: h\r\n\r\n",
+            1000,
+            &config(),
+            &handler,
+        );
+        assert_eq!(
+            answers(&written, &["GET"])[0].header("content-length"),
+            None
         );
     }
 
