@@ -108,7 +108,11 @@ impl StaticFiles {
 fn io_status(e: &io::Error) -> Refusal {
     match e.kind() {
         io::ErrorKind::PermissionDenied => 403,
-        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory | io::ErrorKind::InvalidInput => 404,
+        // A name longer than the file system allows names nothing.
+        io::ErrorKind::NotFound
+        | io::ErrorKind::NotADirectory
+        | io::ErrorKind::InvalidInput
+        | io::ErrorKind::InvalidFilename => 404,
         _ => {
             log::warn!("static file lookup failed: {e}");
             500
@@ -322,6 +326,8 @@ mod tests {
         assert_eq!(get(&files, "GET", "/docs/empty/").0, 404);
         assert_eq!(get(&files, "GET", "/missing.txt").0, 404);
         assert_eq!(get(&files, "GET", "/index.html/x").0, 404);
+        // Longer than a file name may be: not a server error.
+        assert_eq!(get(&files, "GET", &format!("/{}", "a".repeat(300))).0, 404);
     }
 
     #[test]
