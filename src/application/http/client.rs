@@ -61,10 +61,13 @@
 //! - **Names** are resolved through [`Resolve`]: netstrata's DNS resolver,
 //!   the system's, or none (IPv4 literals only); every address is tried
 //!   in turn.
-//! - **Time limits**: connect, read and write timeouts per step, and an
+//! - **Time limits**: connect, read and write timeouts per step, a
+//!   response head must arrive within one read timeout of its first byte
+//!   (a server trickling it a byte per read timeout is cut off), and an
 //!   optional limit on the whole request ([`ClientConfig::timeout`]) from
 //!   the first connect to the last body byte (name resolution keeps the
-//!   resolver's own timeouts).
+//!   resolver's own timeouts). Without that limit a body may take as long
+//!   as its server sends a byte per read timeout.
 //!
 //! A hostile server cannot make the client panic or buffer without bound:
 //! heads, chunk lines and trailers are bounded by [`Limits`], interim
@@ -261,7 +264,8 @@ impl ClientError {
 pub struct ClientConfig {
     /// How long opening one connection may take (10 s).
     pub connect_timeout: Duration,
-    /// How long one read may wait (30 s; `None`: forever).
+    /// How long one read may wait (30 s; `None`: forever), and how long
+    /// a response head may take from its first byte to its last.
     pub read_timeout: Option<Duration>,
     /// How long one write may wait (30 s; `None`: forever).
     pub write_timeout: Option<Duration>,
@@ -787,6 +791,7 @@ impl<N: Network, R: Resolve> Client<N, R> {
                 })?;
         }
         let mut interim = 0;
+        conn.stream_mut().begin_head(config.read_timeout);
         let head = loop {
             match conn.read_response_head() {
                 Ok(head) if head.status >= 200 => break head,
@@ -798,6 +803,7 @@ impl<N: Network, R: Resolve> Client<N, R> {
                     if interim > MAX_INTERIM {
                         return Err(Failed::answered(ClientError::TooManyInterim(MAX_INTERIM)));
                     }
+                    conn.stream_mut().begin_head(config.read_timeout);
                     if head.status == 100 && !body_sent {
                         send_body_after_wait(&mut conn, body, config.read_timeout)
                             .map_err(Failed::answered)?;
@@ -828,6 +834,12 @@ impl<N: Network, R: Resolve> Client<N, R> {
                 }
             }
         };
+        conn.stream_mut().end_head().map_err(|source| {
+            Failed::answered(ClientError::Io {
+                phase: Phase::Head,
+                source,
+            })
+        })?;
         self.response(conn, request, key, head, body_sent)
             .map_err(Failed::answered)
     }

@@ -24,6 +24,8 @@ enum Step {
     Send(Vec<u8>),
     /// Resets the connection: reads and writes fail.
     Reset,
+    /// The next read takes this long (the server is slow to send).
+    Sleep(Duration),
 }
 
 /// Waits for `n` complete request heads.
@@ -83,6 +85,7 @@ impl Read for FakeStream {
                 }
                 Some(Step::Send(bytes)) => self.sending.extend(bytes),
                 Some(Step::Reset) => return Err(io::ErrorKind::ConnectionReset.into()),
+                Some(Step::Sleep(d)) => std::thread::sleep(*d),
             }
             self.steps.pop_front();
         }
@@ -547,6 +550,35 @@ fn timeouts_are_typed() {
     let e = r.read_to_vec(100).unwrap_err();
     assert!(matches!(e, ClientError::Timeout(Phase::Body)), "{e}");
     assert!(e.is_timeout());
+}
+
+/// `bytes` a byte at a time, each after `pause`.
+fn trickle(bytes: &str, pause: Duration) -> Vec<Step> {
+    bytes
+        .bytes()
+        .flat_map(|b| [Step::Sleep(pause), Step::Send(vec![b])])
+        .collect()
+}
+
+/// A server trickling its response head a byte per 20 ms, each read well
+/// within the read timeout of 50 ms, is cut off once the head has taken a
+/// read timeout since its first byte; a body may trickle.
+#[test]
+fn a_trickled_response_head_times_out() {
+    let ms = Duration::from_millis;
+    let head = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n";
+    let mut slow_head = vec![heads(1)];
+    slow_head.extend(trickle(head, ms(20)));
+    let mut slow_body = vec![heads(1), send(head)];
+    slow_body.extend(trickle("abc", ms(20)));
+    let net = FakeNet::new(vec![slow_head, slow_body]);
+    let c = client(&net).with_read_timeout(Some(ms(50)));
+    let start = std::time::Instant::now();
+    let e = c.get(URL).unwrap_err();
+    assert!(matches!(e, ClientError::Timeout(Phase::Head)), "{e}");
+    assert!(start.elapsed() < ms(300), "{:?}", start.elapsed());
+    let mut r = c.get(URL).unwrap();
+    assert_eq!(r.read_to_vec(10).unwrap(), b"abc");
 }
 
 #[test]
