@@ -66,8 +66,9 @@
 //!   (a server trickling it a byte per read timeout is cut off), and an
 //!   optional limit on the whole request ([`ClientConfig::timeout`]) from
 //!   the first connect to the last body byte (name resolution keeps the
-//!   resolver's own timeouts). Without that limit a body may take as long
-//!   as its server sends a byte per read timeout.
+//!   resolver's own timeouts). Without that limit a body, sent or received,
+//!   may take as long as a server that moves a byte per timeout period
+//!   likes.
 //!
 //! A hostile server cannot make the client panic or buffer without bound:
 //! heads, chunk lines and trailers are bounded by [`Limits`], interim
