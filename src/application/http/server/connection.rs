@@ -795,6 +795,9 @@ GET /d HTTP/1.1\r\nHost: h\r\n\r\n";
                 .with_header("Content-Length", "999")
                 .with_header("Transfer-Encoding", "gzip")
                 .with_header("X-Split", "a\r\nSet-Cookie: evil")
+                .with_header("X-Nul", "a\0b")
+                .with_header("X-Split\r\nSet-Cookie", "evil")
+                .with_reason("OK\r\nSet-Cookie: evil")
                 .with_header("Bad Name", "x")
                 .with_header("X-Good", "yes")
         };
@@ -806,6 +809,8 @@ GET /d HTTP/1.1\r\nHost: h\r\n\r\n";
         assert_eq!(a.head.headers.get_all("content-length").count(), 1);
         assert!(a.header("transfer-encoding").is_none());
         assert!(a.header("x-split").is_none() && a.header("set-cookie").is_none());
+        assert!(a.header("x-nul").is_none());
+        assert_eq!(a.head.headers.len(), 5, "{:?}", a.head.headers);
         assert!(a.header("bad name").is_none());
         assert_eq!(a.header("x-good"), Some("yes"));
         assert_eq!(a.header("server"), Some("netstrata"));
@@ -1047,6 +1052,68 @@ GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n";
         assert_eq!(a[0].body, b"OPTIONS * None ");
         assert_eq!(a[1].body, b"GET /p Some(\"q\") ");
         assert_eq!(a[2].head.status, 200);
+    }
+
+    /// Framing a front end might read differently (RFC 9112 §6.1, §6.3,
+    /// §11.2): each is refused and the connection closed, so that the
+    /// request after it is never read as one.
+    #[test]
+    fn smuggling_attempts_are_refused_and_close() {
+        let post = |fields: &str| {
+            format!("POST / HTTP/1.1\r\nHost: h\r\n{fields}\r\n0\r\n\r\n").into_bytes()
+        };
+        let cases: &[(Vec<u8>, u16)] = &[
+            (post("Transfer-Encoding: chunked, identity\r\n"), 400),
+            (post("Transfer-Encoding: identity\r\n"), 400),
+            (
+                post("Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n"),
+                400,
+            ),
+            (
+                post("Transfer-Encoding: chunked\r\nContent-Length: 3\r\n"),
+                400,
+            ),
+            (
+                post("Content-Length: 3\r\nTransfer-Encoding: chunked\r\n"),
+                400,
+            ),
+            (post("Transfer-Encoding : chunked\r\n"), 400),
+            (post("Transfer-Encoding:\r\n chunked\r\n"), 400),
+            (post("Transfer-Encoding: \x0bchunked\r\n"), 400),
+            (post("Transfer-Encoding: chunked\x00\r\n"), 400),
+            (post("Transfer-Encoding: chunked\rX: y\r\n"), 400),
+            (post("Content-Length: +3\r\n"), 400),
+            (post("Content-Length: 3\r\nContent-Length: 4\r\n"), 400),
+            (post("Content-Length: 3 4\r\n"), 400),
+            (
+                b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n".to_vec(),
+                400,
+            ),
+            (post("Transfer-Encoding: chunked\r\n\r\n+0"), 400),
+            (post("Transfer-Encoding: chunked\r\n\r\n0x0"), 400),
+            (post("Transfer-Encoding: chunked\r\n\r\n 0"), 400),
+        ];
+        for (input, status) in cases {
+            let mut input = input.clone();
+            input.extend_from_slice(b"GET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n");
+            let (written, stats) = serve_bytes(&input, 1000, &config(), &echo);
+            let text = String::from_utf8_lossy(&input).into_owned();
+            let a = answers(&written, &["POST", "GET"]);
+            assert_eq!(a.len(), 1, "{text:?}");
+            assert_eq!(a[0].head.status, *status, "{text:?}");
+            assert_eq!(a[0].header("connection"), Some("close"), "{text:?}");
+            assert!(matches!(stats.end, ConnectionEnd::Rejected(_)), "{text:?}");
+        }
+        // Trailer fields do not frame anything: a Content-Length among
+        // them changes neither this body nor where the next request starts.
+        let input = b"POST /t HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: Chunked \r\n\r\n\
+3\r\nabc\r\n0\r\nContent-Length: 50\r\nTransfer-Encoding: chunked\r\n\r\n\
+GET /next HTTP/1.1\r\nHost: h\r\n\r\n";
+        let (written, stats) = serve_bytes(input, 7, &config(), &echo);
+        let a = answers(&written, &["POST", "GET"]);
+        assert_eq!(a[0].body, b"POST /t None abc");
+        assert_eq!(a[1].body, b"GET /next None ");
+        assert_eq!(stats.end, ConnectionEnd::PeerClosed);
     }
 
     #[test]
