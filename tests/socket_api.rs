@@ -21,6 +21,16 @@ fn pair() -> (Runtime, Runtime) {
 const A: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 const B: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
 
+/// Host A's runtime, host B's, and a connection from A to B's `port`:
+/// (a, b, A's end, B's end).
+fn connected(port: u16) -> (Runtime, Runtime, TcpStream, TcpStream) {
+    let (a, b) = pair();
+    let listener = TcpListener::bind(&b, (B, port)).unwrap();
+    let c = TcpStream::connect(&a, (B, port)).unwrap();
+    let (s, _) = listener.accept().unwrap();
+    (a, b, c, s)
+}
+
 #[test]
 fn tcp_echo_full_duplex_across_threads() {
     let (a, b) = pair();
@@ -124,10 +134,7 @@ fn connection_refused_and_timeouts() {
 
 #[test]
 fn read_timeout_and_dropping_closes_gracefully() {
-    let (a, b) = pair();
-    let listener = TcpListener::bind(&b, (B, 5000)).unwrap();
-    let c = TcpStream::connect(&a, (B, 5000)).unwrap();
-    let (s, _) = listener.accept().unwrap();
+    let (_a, _b, c, s) = connected(5000);
     s.set_read_timeout(Some(Duration::from_millis(100)))
         .unwrap();
     let mut buf = [0u8; 16];
@@ -259,10 +266,7 @@ fn listener_close_unblocks_accept_and_nonblocking_accept() {
 
 #[test]
 fn shutdown_read_unblocks_a_reader() {
-    let (a, b) = pair();
-    let listener = TcpListener::bind(&b, (B, 5001)).unwrap();
-    let _c = TcpStream::connect(&a, (B, 5001)).unwrap();
-    let (s, _) = listener.accept().unwrap();
+    let (_a, _b, _c, s) = connected(5001);
     let s = std::sync::Arc::new(s);
     let reader = {
         let s = s.clone();
@@ -280,10 +284,7 @@ fn writing_to_a_closed_peer_fails_with_a_reset() {
     // The server's stack resets the connection at the first data after
     // the close (as Linux does), so the client's writes fail soon instead
     // of filling buffers until a timeout.
-    let (a, b) = pair();
-    let listener = TcpListener::bind(&b, (B, 5002)).unwrap();
-    let c = TcpStream::connect(&a, (B, 5002)).unwrap();
-    let (s, _) = listener.accept().unwrap();
+    let (_a, b, c, s) = connected(5002);
     drop(s);
     let t = Instant::now();
     let chunk = [0x42u8; 1000];
@@ -297,4 +298,17 @@ fn writing_to_a_closed_peer_fails_with_a_reset() {
     assert_eq!(err.kind(), ErrorKind::ConnectionReset, "{err}");
     let stats = b.with_interface(|iface, _| iface.counters().tcp);
     assert_eq!(stats.aborts_on_data, 1, "{stats:?}");
+}
+
+#[test]
+fn bytes_available_counts_what_a_read_would_return_without_blocking() {
+    let (_a, _b, c, s) = connected(5003);
+    assert_eq!(c.bytes_available().unwrap(), 0);
+    (&s).write_all(b"hello").unwrap();
+    // Acknowledged: in the client's receive buffer.
+    s.wait_acked(Some(Duration::from_secs(2))).unwrap();
+    assert_eq!(c.bytes_available().unwrap(), 5);
+    let mut two = [0u8; 2];
+    (&c).read_exact(&mut two).unwrap();
+    assert_eq!(c.bytes_available().unwrap(), 3);
 }
