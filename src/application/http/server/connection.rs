@@ -1284,6 +1284,12 @@ GET /next HTTP/1.1\r\nHost: h\r\n\r\n";
             slow.written.len()
         );
         assert!(start.elapsed() < 500 * MS, "{:?}", start.elapsed());
+        // Every write waits the write timeout at most, less once the
+        // client has used up its time.
+        let timeouts = slow.write_timeouts.borrow().clone();
+        assert_eq!(timeouts.first(), Some(&(20 * MS)));
+        assert!(timeouts.iter().all(|&t| t <= 20 * MS), "{timeouts:?}");
+        assert!(timeouts.last() < Some(&(20 * MS)), "{timeouts:?}");
         // Without the limit it is served, slowly.
         let config = ServerConfig {
             min_rate: None,

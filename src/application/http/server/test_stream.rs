@@ -7,12 +7,13 @@ use std::time::Duration;
 use crate::application::net::ByteStream;
 
 /// Reads come from `source`, which is given the read timeout last set;
-/// writes are recorded (at most `write_piece` bytes per write, each after
+/// the timeouts set are recorded; writes are recorded (at most `write_piece` bytes per write, each after
 /// `write_delay`, as a client slow to read would take them), and the
 /// other settings do nothing.
 pub(super) struct TestStream<F> {
     source: F,
     pub(super) read_timeouts: RefCell<Vec<Duration>>,
+    pub(super) write_timeouts: RefCell<Vec<Duration>>,
     pub(super) written: Vec<u8>,
     write_piece: usize,
     write_delay: Duration,
@@ -23,6 +24,7 @@ impl<F: FnMut(&mut [u8], Option<Duration>) -> io::Result<usize>> TestStream<F> {
         TestStream {
             source,
             read_timeouts: RefCell::new(Vec::new()),
+            write_timeouts: RefCell::new(Vec::new()),
             written: Vec::new(),
             write_piece: usize::MAX,
             write_delay: Duration::ZERO,
@@ -63,7 +65,10 @@ impl<F: FnMut(&mut [u8], Option<Duration>) -> io::Result<usize>> ByteStream for 
         }
         Ok(())
     }
-    fn set_write_timeout(&self, _: Option<Duration>) -> io::Result<()> {
+    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        if let Some(t) = timeout {
+            self.write_timeouts.borrow_mut().push(t);
+        }
         Ok(())
     }
     fn set_nodelay(&self, _: bool) -> io::Result<()> {

@@ -246,21 +246,18 @@ impl<'a, S: ByteStream> Wire<'a, S> {
     }
 
     /// Sets the write timeout for a write now: the configured one, cut to
-    /// what the response's [`Pace`] has left; or the limit already passed.
-    fn apply_write_timeout(&mut self) -> Result<(), Expired> {
+    /// what the response's [`Pace`] has left; fails if that is nothing.
+    fn apply_write_timeout(&mut self) -> io::Result<()> {
         let pace = self.control.response_pace.get();
         let timeout = match pace.left(self.write_timeout, self.min_rate) {
-            Some(left) if left.is_zero() => return Err(Expired::TooSlow),
+            Some(left) if left.is_zero() => return Err(self.expire(Expired::TooSlow)),
             Some(left) => left.min(self.write_timeout),
             None => self.write_timeout,
         }
         .max(Duration::from_millis(1));
         if self.applied_write != Some(timeout) {
-            // A failure leaves the previous timeout, which still bounds
-            // the write.
-            if self.inner.set_write_timeout(Some(timeout)).is_ok() {
-                self.applied_write = Some(timeout);
-            }
+            self.inner.set_write_timeout(Some(timeout))?;
+            self.applied_write = Some(timeout);
         }
         Ok(())
     }
@@ -321,9 +318,7 @@ impl<S: ByteStream> Read for Wire<'_, S> {
 
 impl<S: ByteStream> Write for Wire<'_, S> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        if let Err(kind) = self.apply_write_timeout() {
-            return Err(self.expire(kind));
-        }
+        self.apply_write_timeout()?;
         let started = Instant::now();
         let written = self.inner.write(data);
         let mut pace = self.control.response_pace.get();
