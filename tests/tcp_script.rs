@@ -797,6 +797,47 @@ fn sack_recovery() {
     assert_eq!(info.stats.timeouts, 0);
 }
 
+#[test]
+fn lost_retransmission_is_sent_again_without_a_timeout() {
+    // Segments 2 and 5 of 8 are lost; so is the first retransmission of
+    // segment 2. When the later retransmission of segment 5 is SACKed, the
+    // earlier one cannot still be on its way (RFC 8985 §6.2, no reordering
+    // seen): segment 2 goes again at once, not after an RTO.
+    let mut s = established_with(newreno(), "<mss 1000,sackOK>");
+    s.run(
+        "
+        +100 send 8000
+        +0   > . 1:1001(1000) ack 1
+        +0   > . 1001:2001(1000) ack 1
+        +0   > . 2001:3001(1000) ack 1
+        +0   > . 3001:4001(1000) ack 1
+        +0   > . 4001:5001(1000) ack 1
+        +0   > . 5001:6001(1000) ack 1
+        +0   > . 6001:7001(1000) ack 1
+        +0   > P. 7001:8001(1000) ack 1
+        +100 < . 1:1(0) ack 1001
+        +0   < . 1:1(0) ack 1001 <sack 2001:3001>
+        +0   < . 1:1(0) ack 1001 <sack 2001:4001>
+        +0   < . 1:1(0) ack 1001 <sack 5001:6001 2001:4001>
+        +0   > . 1001:2001(1000) ack 1
+        +0   < . 1:1(0) ack 1001 <sack 5001:7001 2001:4001>
+        +0   > . 4001:5001(1000) ack 1
+        // The retransmission of 4001 arrives; that of 1001 never will.
+        +100 < . 1:1(0) ack 1001 <sack 2001:7001>
+        +0   > . 1001:2001(1000) ack 1
+        // Then the rescue retransmission (RFC 6675 rule 4) of the last
+        // segment, never SACKed.
+        +0   > P. 7001:8001(1000) ack 1
+        +100 < . 1:1(0) ack 8001
+        +1s  > none
+        ",
+    );
+    let info = s.tcp.info(s.handle()).unwrap();
+    assert_eq!(info.stats.timeouts, 0);
+    assert_eq!(info.stats.lost_retransmits, 1);
+    assert_eq!(info.stats.fast_retransmits, 1);
+}
+
 // ----------------------------------------------------------------------
 // Flow control (RFC 9293 §3.8.6).
 

@@ -45,6 +45,7 @@ use crate::time::{Duration, Instant};
 use crate::transport::tcp::congestion::{CongestionAlgorithm, CongestionControl};
 use crate::transport::tcp::recv_buffer::RecvBuffer;
 use crate::transport::tcp::rtt::{RttConfig, RttEstimator};
+use crate::transport::tcp::rxt_log::RetransmitLog;
 use crate::transport::tcp::scoreboard::{NextSeg, Scoreboard};
 use crate::transport::tcp::segment::{HEADER_LEN, TcpFlags, TcpRepr};
 use crate::transport::tcp::send_buffer::SendBuffer;
@@ -226,6 +227,9 @@ pub struct TcpStats {
     /// Connections reset because data arrived after the application had
     /// closed them (Linux's `TCPAbortOnData`).
     pub aborts_on_data: u64,
+    /// Retransmissions found lost during recovery and sent again
+    /// (RFC 8985's rule; see [`super::rxt_log`]).
+    pub lost_retransmits: u64,
 }
 
 /// A snapshot of a connection's state and estimates.
@@ -371,6 +375,8 @@ pub struct Connection {
     recover: SeqNumber,
     /// Highest sequence retransmitted in this recovery (RFC 6675 HighRxt).
     high_rxt: SeqNumber,
+    /// The retransmissions of the current recovery, to find lost ones.
+    rxt_log: RetransmitLog,
     /// NewReno: retransmit the segment at SND.UNA now.
     rtx_una: bool,
     /// RFC 6675 RescueRxt: the one rescue retransmission of a recovery.
@@ -498,6 +504,7 @@ impl Connection {
             recovery: None,
             recover: iss,
             high_rxt: iss,
+            rxt_log: RetransmitLog::new(),
             rtx_una: false,
             rescue_rxt: None,
             retries: 0,
@@ -1209,6 +1216,26 @@ impl Connection {
             self.dupacks += 1;
             self.on_dupack(now);
         }
+        if self.sack_ok && self.recovery.is_some() {
+            // RFC 8985 §6.2 step 4: no reordering window in recovery
+            // unless reordering has been seen (a D-SACK).
+            let reo_wnd = if self.stats.dsacks_received > 0 {
+                self.rtt.srtt().map_or(Duration::ZERO, |srtt| srtt / 4)
+            } else {
+                Duration::ZERO
+            };
+            let lost = self
+                .rxt_log
+                .on_ack(self.snd_una, &self.scoreboard, now, reo_wnd);
+            if lost > 0 {
+                log::trace!(
+                    "{} -> {}: {lost} retransmission(s) lost",
+                    self.local,
+                    self.remote
+                );
+                self.stats.lost_retransmits += lost as u64;
+            }
+        }
 
         // Window update (§3.10.7.4: SND.WL1/WL2 rule).
         if seq_lt(self.snd_wl1, seg.seq_number)
@@ -1282,6 +1309,7 @@ impl Connection {
             Some(point) if seq_le(point, ack) => {
                 // Full ACK: recovery ends (RFC 6582 §3.2 step 3; RFC 6675 §5).
                 self.recovery = None;
+                self.rxt_log.clear();
                 self.rtx_una = false;
                 self.cc.on_recovery_exit(now);
             }
@@ -1358,6 +1386,7 @@ impl Connection {
         self.recovery = Some(self.snd_max);
         self.recover = self.snd_max;
         self.high_rxt = self.snd_una;
+        self.rxt_log.clear();
         self.rescue_rxt = None;
         self.tlp_at = None;
         self.cc.on_congestion_event(now, self.flight_size());
@@ -1603,6 +1632,7 @@ impl Connection {
         self.dupacks = 0;
         self.snd_nxt = self.snd_una;
         self.high_rxt = self.snd_una;
+        self.rxt_log.clear();
         self.scoreboard.on_retransmit_timeout();
         self.rto_at = Some(now + self.rtt.rto());
     }
@@ -1901,11 +1931,19 @@ impl Connection {
                     .head_segment(self.snd_una, self.snd_max, mss)
                     .unwrap_or((self.snd_una, mss))
             } else {
+                // Lost retransmissions are not in flight.
                 let pipe = self
                     .scoreboard
-                    .pipe(self.snd_una, self.snd_max, self.high_rxt, mss);
+                    .pipe(self.snd_una, self.snd_max, self.high_rxt, mss)
+                    .saturating_sub(self.rxt_log.lost_bytes());
                 if pipe >= self.cc.cwnd() {
                     return None;
+                }
+                if let Some((seq, len)) = self.rxt_log.next_lost(self.snd_una, mss) {
+                    let out = self.data_segment(now, seq, len, true)?;
+                    let end = seq + out.repr.payload_len;
+                    self.rxt_log.on_retransmit(seq, end, self.snd_max, now);
+                    return Some(out);
                 }
                 let new_data =
                     self.unsent_data() > 0 && (self.snd_una + self.snd_wnd) - self.snd_nxt > 0;
@@ -1924,6 +1962,8 @@ impl Connection {
                         // found later below it are still repaired by SACK.
                         self.rescue_rxt = self.recovery.or(Some(self.snd_max));
                         let out = self.data_segment(now, seq, len, true)?;
+                        let end = seq + out.repr.payload_len;
+                        self.rxt_log.on_retransmit(seq, end, self.snd_max, now);
                         return Some(out);
                     }
                     NextSeg::NewData | NextSeg::None => return None,
@@ -1940,6 +1980,9 @@ impl Connection {
         let end = seq + out.repr.payload_len;
         if seq_lt(self.high_rxt, end) {
             self.high_rxt = end;
+        }
+        if self.sack_ok {
+            self.rxt_log.on_retransmit(seq, end, self.snd_max, now);
         }
         Some(out)
     }

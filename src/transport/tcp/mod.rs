@@ -9,6 +9,8 @@
 //! - [`rtt`]: the retransmission timeout (RFC 6298).
 //! - [`congestion`]: congestion control (NewReno, CUBIC).
 //! - [`scoreboard`]: SACK-based loss recovery bookkeeping (RFC 6675).
+//! - [`rxt_log`]: finding retransmissions that were lost too (the
+//!   retransmission rule of RACK, RFC 8985).
 //! - [`isn`]: initial sequence numbers (RFC 6528).
 
 pub mod congestion;
@@ -16,6 +18,7 @@ pub mod connection;
 pub mod isn;
 pub mod recv_buffer;
 pub mod rtt;
+pub mod rxt_log;
 pub mod scoreboard;
 pub mod segment;
 pub mod send_buffer;
