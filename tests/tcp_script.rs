@@ -867,6 +867,32 @@ fn zero_window_probes_with_backoff() {
 }
 
 #[test]
+fn small_window_with_nothing_in_flight_is_probed() {
+    // The peer's window shrinks to 500 bytes: sender SWS avoidance holds
+    // the data back (less than an MSS, less than half the largest window).
+    // Nothing is in flight, so if the peer's window update is lost nothing
+    // would ever move again: the persist timer probes, and the answer
+    // carries the open window. (Found at 20% loss in the simulator.)
+    let mut s = established(rfc6298());
+    s.run(
+        "
+        +100 send 1000
+        +0   > P. 1:1001(1000) ack 1
+        +100 < . 1:1(0) ack 1001 win 500
+        +100 send 3000
+        +0   > none
+        // The peer opened its window; that update was lost.
+        +250 > . 1000:1000(0) ack 1
+        +10  < . 1:1(0) ack 1001 win 5000
+        +0   > . 1001:2001(1000) ack 1
+        +0   > . 2001:3001(1000) ack 1
+        +0   > P. 3001:4001(1000) ack 1
+        ",
+    );
+    assert_eq!(s.tcp.info(s.handle()).unwrap().stats.window_probes, 1);
+}
+
+#[test]
 fn receiver_silly_window_avoidance() {
     // A 4000-byte buffer. RFC 9293 §3.8.6.2.2: the advertised right edge
     // moves only by at least min(buffer/2, MSS) = 1460 bytes.

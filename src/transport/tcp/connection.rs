@@ -2015,6 +2015,16 @@ impl Connection {
                 let retransmission = seq_lt(self.snd_nxt, self.snd_max);
                 return self.data_segment(now, self.snd_nxt, len, retransmission);
             }
+            // Held back by the peer's small window (sender SWS avoidance)
+            // with nothing in flight: only the peer's window update can
+            // release the data, and a lost one is never sent again (a pure
+            // ACK is not retransmitted). Probe on the persist timer, whose
+            // answer carries the current window, as for a zero window
+            // (RFC 9293 §3.8.6.2.1's override timeout serves the same end;
+            // Linux arms its probe timer the same way).
+            if len > 0 && len < unsent && self.snd_una == self.snd_max {
+                self.arm_persist(now);
+            }
             return None;
         }
         if self.fin_pending() {
