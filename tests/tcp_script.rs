@@ -838,6 +838,33 @@ fn lost_retransmission_is_sent_again_without_a_timeout() {
     assert_eq!(info.stats.fast_retransmits, 1);
 }
 
+#[test]
+fn one_sack_and_a_reordering_window_start_recovery() {
+    // Three segments, the first lost; only one duplicate ACK comes back
+    // (the other was lost), short of even early retransmit's threshold of
+    // two. The data SACKed above the hole was sent after it: once a
+    // reordering window (SRTT / 4 = 25 ms) has passed without the hole
+    // filling, it is lost (RFC 8985 §6.2-§6.3), 25 ms after the SACK
+    // instead of the tail loss probe at 200 ms or the RTO.
+    let mut s = established_with(newreno(), "<mss 1000,sackOK>");
+    s.run(
+        "
+        +100 send 3000
+        +0   > . 1:1001(1000) ack 1
+        +0   > . 1001:2001(1000) ack 1
+        +0   > P. 2001:3001(1000) ack 1
+        +100 < . 1:1(0) ack 1 <sack 1001:2001>
+        +24  > none
+        +1   > . 1:1001(1000) ack 1
+        +100 < . 1:1(0) ack 3001
+        +1s  > none
+        ",
+    );
+    let info = s.tcp.info(s.handle()).unwrap();
+    assert_eq!(info.stats.fast_retransmits, 1);
+    assert_eq!(info.stats.timeouts, 0);
+}
+
 // ----------------------------------------------------------------------
 // Flow control (RFC 9293 §3.8.6).
 

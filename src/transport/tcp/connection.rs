@@ -388,6 +388,9 @@ pub struct Connection {
     rto_at: Option<Instant>,
     /// Tail loss probe timer (RFC 8985 §7).
     tlp_at: Option<Instant>,
+    /// When, outside recovery, data above SND.UNA was first seen SACKed:
+    /// RACK's reordering timer runs from here (see `rack_deadline`).
+    hole_seen_at: Option<Instant>,
     /// Send a tail loss probe now.
     tlp_due: bool,
     /// A probe is out and no ACK has advanced since.
@@ -510,6 +513,7 @@ impl Connection {
             retries: 0,
             rto_at: None,
             tlp_at: None,
+            hole_seen_at: None,
             tlp_due: false,
             tlp_outstanding: false,
             delack_at: None,
@@ -1216,6 +1220,10 @@ impl Connection {
             self.dupacks += 1;
             self.on_dupack(now);
         }
+        self.track_hole(now);
+        if self.rack_deadline().is_some_and(|t| t <= now) {
+            self.enter_recovery(now);
+        }
         if self.sack_ok && self.recovery.is_some() {
             // RFC 8985 §6.2 step 4: no reordering window in recovery
             // unless reordering has been seen (a D-SACK).
@@ -1348,6 +1356,40 @@ impl Connection {
         }
     }
 
+    /// RACK's reordering timer for original transmissions (RFC 8985
+    /// §6.2-§6.3), in the simple form a range-based scoreboard allows:
+    /// data above the hole at SND.UNA was sent after it, so once some of
+    /// it has been SACKed for a reordering window (a quarter of SRTT)
+    /// without the hole being filled, the hole is lost, however few
+    /// duplicate ACKs made it back. RFC 6675 alone needs three segments
+    /// SACKed, which a small window or lost ACKs may never produce; the
+    /// retransmission timeout then had to repair the loss.
+    fn rack_deadline(&self) -> Option<Instant> {
+        if !self.sack_ok || self.recovery.is_some() || seq_lt(self.snd_una, self.recover) {
+            return None;
+        }
+        let seen = self.hole_seen_at?;
+        let reo_wnd = self
+            .rtt
+            .srtt()
+            .map_or(Duration::from_millis(1), |srtt| srtt / 4);
+        Some(seen + reo_wnd)
+    }
+
+    /// Notes when data above SND.UNA is first seen SACKed outside
+    /// recovery, for [`Self::rack_deadline`].
+    fn track_hole(&mut self, now: Instant) {
+        let hole = self.sack_ok
+            && self.recovery.is_none()
+            && self.snd_una != self.snd_max
+            && !self.scoreboard.is_empty();
+        if !hole {
+            self.hole_seen_at = None;
+        } else if self.hole_seen_at.is_none() {
+            self.hole_seen_at = Some(now);
+        }
+    }
+
     fn on_dupack(&mut self, now: Instant) {
         if self.recovery.is_some() {
             return;
@@ -1385,6 +1427,7 @@ impl Connection {
         self.stats.fast_retransmits += 1;
         self.recovery = Some(self.snd_max);
         self.recover = self.snd_max;
+        self.hole_seen_at = None;
         self.high_rxt = self.snd_una;
         self.rxt_log.clear();
         self.rescue_rxt = None;
@@ -1515,6 +1558,7 @@ impl Connection {
         [
             self.rto_at,
             self.tlp_at,
+            self.rack_deadline(),
             self.delack_at,
             self.persist_at,
             self.keepalive_at,
@@ -1554,6 +1598,9 @@ impl Connection {
         } else if self.tlp_at.is_some_and(|t| t <= now) {
             self.tlp_at = None;
             self.tlp_due = true;
+        }
+        if self.rack_deadline().is_some_and(|t| t <= now) {
+            self.enter_recovery(now);
         }
         if self.persist_at.is_some_and(|t| t <= now) {
             self.persist_at = None;
@@ -1633,6 +1680,7 @@ impl Connection {
         self.snd_nxt = self.snd_una;
         self.high_rxt = self.snd_una;
         self.rxt_log.clear();
+        self.hole_seen_at = None;
         self.scoreboard.on_retransmit_timeout();
         self.rto_at = Some(now + self.rtt.rto());
     }
