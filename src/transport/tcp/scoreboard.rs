@@ -50,7 +50,8 @@
 //! RFC 5681 §2 judgement of a duplicate ACK without SACK (no payload, same
 //! window, no SYN/FIN): the connection makes it and passes a `bool`.
 //! Timers. Finding lost retransmissions ([`super::rxt_log`] applies
-//! RACK's rule to them); the rest of RACK-TLP (RFC 8985), FACK, D-SACK
+//! RACK's rule to them) and RACK's reordering timer (in the connection);
+//! the rest of RACK-TLP (RFC 8985), FACK, D-SACK
 //! based undo (RFC 3708), and
 //! detecting SACK reneging: with no such test, a retransmission timeout
 //! clears the scoreboard as RFC 2018 and RFC 6675 §5.1 recommend.
