@@ -57,8 +57,10 @@ pub struct RetransmitLog {
     lost_bytes: usize,
 }
 
-fn lt(a: SeqNumber, b: SeqNumber) -> bool {
-    (b - a) > 0
+impl Record {
+    fn len(&self) -> usize {
+        (self.end - self.start) as usize
+    }
 }
 
 impl RetransmitLog {
@@ -92,16 +94,16 @@ impl RetransmitLog {
         if let Some(i) = self
             .records
             .iter()
-            .position(|r| r.lost && lt(start, r.end) && lt(r.start, end))
+            .position(|r| r.lost && start < r.end && r.start < end)
         {
             let r = self.records.remove(i).expect("index from position");
-            self.lost_bytes -= (r.end - r.start) as usize;
+            self.lost_bytes -= r.len();
         }
         if self.records.len() == MAX_RECORDS
             && let Some(old) = self.records.pop_front()
             && old.lost
         {
-            self.lost_bytes -= (old.end - old.start) as usize;
+            self.lost_bytes -= old.len();
         }
         self.records.push_back(Record {
             start,
@@ -123,32 +125,25 @@ impl RetransmitLog {
         now: Instant,
         reo_wnd: Duration,
     ) -> usize {
-        // The most recently sent retransmission that has been delivered.
+        // Drop what has been delivered, in one pass, noting where the most
+        // recently sent delivered retransmission stood among the kept ones.
         let mut delivered: Option<usize> = None;
-        let mut kept = 0;
-        let mut i = 0;
-        while i < self.records.len() {
-            let r = self.records[i];
-            let from = if lt(r.start, snd_una) {
-                snd_una
-            } else {
-                r.start
-            };
-            let done = !lt(snd_una, r.end)
-                || scoreboard
-                    .ranges()
-                    .any(|(s, e)| !lt(from, s) && !lt(e, r.end));
+        let (mut kept, mut freed) = (0, 0);
+        self.records.retain(|r| {
+            let from = r.start.max(snd_una);
+            let done =
+                r.end <= snd_una || scoreboard.ranges().any(|(s, e)| s <= from && r.end <= e);
             if done {
                 if r.lost {
-                    self.lost_bytes -= (r.end - r.start) as usize;
+                    freed += r.len();
                 }
-                self.records.remove(i);
                 delivered = Some(kept);
             } else {
                 kept += 1;
-                i += 1;
             }
-        }
+            !done
+        });
+        self.lost_bytes -= freed;
         let highest_sacked = scoreboard.highest_sacked();
         let mut newly_lost = 0;
         for (k, r) in self.records.iter_mut().enumerate() {
@@ -158,10 +153,10 @@ impl RetransmitLog {
             // Records before index `delivered` (counted among the kept
             // ones) were sent before the delivered retransmission.
             let overtaken = delivered.is_some_and(|d| k < d);
-            let new_data_sacked = highest_sacked.is_some_and(|h| lt(r.high_data, h));
+            let new_data_sacked = highest_sacked.is_some_and(|h| r.high_data < h);
             if overtaken || new_data_sacked {
                 r.lost = true;
-                self.lost_bytes += (r.end - r.start) as usize;
+                self.lost_bytes += r.len();
                 newly_lost += 1;
             }
         }
@@ -172,11 +167,7 @@ impl RetransmitLog {
     /// acknowledged, and at most `mss` bytes: what to send first.
     pub fn next_lost(&self, snd_una: SeqNumber, mss: usize) -> Option<(SeqNumber, usize)> {
         let r = self.records.iter().find(|r| r.lost)?;
-        let start = if lt(r.start, snd_una) {
-            snd_una
-        } else {
-            r.start
-        };
+        let start = r.start.max(snd_una);
         let len = ((r.end - start) as usize).min(mss);
         (len > 0).then_some((start, len))
     }
