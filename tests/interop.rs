@@ -25,6 +25,8 @@
 //! for; a guard kills whatever is left in a namespace and deletes it, even
 //! when a test fails.
 
+mod common;
+
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufWriter, Read};
@@ -1090,25 +1092,15 @@ fn closed_ports_refuse_both_ways() {
 // The capture.
 
 /// What tshark must never report, from netstrata or from the kernel.
-const BAD_FILTER: &str = "_ws.malformed || _ws.expert.severity == \"Error\" || \
-     ip.checksum.status == \"Bad\" || udp.checksum.status == \"Bad\" || \
-     icmp.checksum.status == \"Bad\" || tcp.checksum.status == \"Bad\"";
+const BAD_FILTER: &str = common::TSHARK_BAD_FILTER;
 
-/// Runs tshark over `pcap` with checksum validation on.
+/// Runs tshark over `pcap` with checksum validation on, judging the link,
+/// internet and transport layers only (see [`common::tshark`]).
 fn tshark(pcap: &Path, filter: Option<&str>, fields: &[&str]) -> Vec<Vec<String>> {
-    let mut cmd = Command::new("tshark");
-    cmd.arg("-n").arg("-r").arg(pcap).args([
-        "-o",
-        "ip.check_checksum:TRUE",
-        "-o",
-        "udp.check_checksum:TRUE",
-        "-o",
-        "tcp.check_checksum:TRUE",
-        "-T",
-        "fields",
-        "-E",
-        "occurrence=f",
-    ]);
+    let mut cmd = common::tshark();
+    cmd.arg("-r")
+        .arg(pcap)
+        .args(["-T", "fields", "-E", "occurrence=f"]);
     if let Some(f) = filter {
         cmd.args(["-Y", f]);
     }

@@ -31,23 +31,19 @@ fn tshark_available() -> bool {
     }
 }
 
-const BAD_FILTER: &str = "_ws.malformed || _ws.expert.severity == \"Error\" || \
-     ip.checksum.status == \"Bad\" || udp.checksum.status == \"Bad\" || \
-     icmp.checksum.status == \"Bad\" || tcp.checksum.status == \"Bad\"";
-
 /// Frame numbers tshark finds malformed or with a bad checksum.
 fn bad_frames(path: &Path) -> Vec<String> {
-    let out = Command::new("tshark")
+    let out = common::tshark()
         .arg("-r")
         .arg(path)
         .args([
-            "-o",
-            "ip.check_checksum:TRUE",
-            "-o",
-            "udp.check_checksum:TRUE",
+            "-Y",
+            common::TSHARK_BAD_FILTER,
+            "-T",
+            "fields",
+            "-e",
+            "frame.number",
         ])
-        .args(["-o", "tcp.check_checksum:TRUE"])
-        .args(["-Y", BAD_FILTER, "-T", "fields", "-e", "frame.number"])
         .output()
         .expect("run tshark");
     assert!(
@@ -63,7 +59,7 @@ fn bad_frames(path: &Path) -> Vec<String> {
 
 /// Every frame's protocol stack, as tshark dissects it.
 fn protocols(path: &Path) -> Vec<String> {
-    let out = Command::new("tshark")
+    let out = common::tshark()
         .arg("-r")
         .arg(path)
         .args(["-T", "fields", "-e", "frame.protocols"])
@@ -187,6 +183,73 @@ fn tshark_check_detects_a_bad_checksum() {
     sink.record(netstrata::Instant::ZERO, &frame);
     drop(sink.into_inner());
     assert_eq!(bad_frames(&path), vec!["1".to_string()]);
+}
+
+/// A TCP payload that looks like a Thrift message with a bad field type
+/// is plain data to the check: it judges the link, IP and TCP layers, not
+/// what a payload resembles (tshark's heuristic Thrift dissector raises an
+/// Error-level expert info on this one; random payloads hit it now and then
+/// and made the interop capture check fail at random). The same frame with
+/// a bad TCP checksum is still flagged.
+#[test]
+fn tshark_check_ignores_what_payloads_resemble() {
+    use netstrata::internet::Protocol;
+    use netstrata::internet::ipv4::{Ipv4Packet, Ipv4Repr};
+    use netstrata::transport::tcp::{SeqNumber, TcpFlags, TcpPacket, TcpRepr};
+    if !tshark_available() {
+        return;
+    }
+    let (src, dst) = (addr(1), addr(2));
+    // Thrift binary protocol: version 0x8001, call "ping", seqid 1, then a
+    // field of type 0x11, which no Thrift type has.
+    let mut payload = b"\x80\x01\x00\x01\x00\x00\x00\x04ping\x00\x00\x00\x01\x11\x00\x01".to_vec();
+    payload.resize(64, 0);
+    let tcp = TcpRepr {
+        src_port: 49200,
+        dst_port: 5001,
+        seq_number: SeqNumber(1000),
+        ack_number: Some(SeqNumber(1)),
+        flags: TcpFlags::PSH,
+        window_len: 65535,
+        payload_len: payload.len(),
+        ..TcpRepr::default()
+    };
+    let mut segment = vec![0; tcp.header_len()];
+    segment.extend_from_slice(&payload);
+    tcp.emit(
+        &mut TcpPacket::new_unchecked(&mut segment[..]),
+        src,
+        dst,
+        true,
+    );
+    let ip = Ipv4Repr {
+        src_addr: src,
+        dst_addr: dst,
+        protocol: Protocol::Tcp,
+        payload_len: segment.len(),
+        ttl: 64,
+        tos: 0,
+        ident: 1,
+        dont_frag: true,
+        more_frags: false,
+        frag_offset: 0,
+    };
+    let mut frame = vec![0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00];
+    let mut header = vec![0; ip.header_len()];
+    ip.emit(&mut Ipv4Packet::new_unchecked(&mut header[..]), true);
+    frame.extend_from_slice(&header);
+    frame.extend_from_slice(&segment);
+    let mut damaged = frame.clone();
+    *damaged.last_mut().unwrap() ^= 1;
+
+    let path = temp_path("payload.pcap");
+    let _cleanup = scopeguard(&path);
+    let mut sink = netstrata::link::PcapSink::new(BufWriter::new(File::create(&path).unwrap()), 0);
+    sink.record(netstrata::Instant::ZERO, &frame);
+    sink.record(netstrata::Instant::from_micros(1), &damaged);
+    drop(sink.into_inner());
+    assert_eq!(protocols(&path)[0], "eth:ethertype:ip:tcp:data");
+    assert_eq!(bad_frames(&path), vec!["2".to_string()]);
 }
 
 /// Removes the file when dropped, even if the test panics.

@@ -86,3 +86,75 @@ pub fn pattern(len: usize) -> Vec<u8> {
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 7) as u8)
         .collect()
 }
+
+/// What tshark must never report about a capture: a malformed frame, an
+/// Error-level expert info or a bad checksum.
+pub const TSHARK_BAD_FILTER: &str = "_ws.malformed || _ws.expert.severity == \"Error\" || \
+     ip.checksum.status == \"Bad\" || udp.checksum.status == \"Bad\" || \
+     icmp.checksum.status == \"Bad\" || tcp.checksum.status == \"Bad\"";
+
+/// The protocols tshark judges: the link, internet and transport layers
+/// and what they carry as plain data. `frame` is the root of every
+/// dissection; `ethertype` hands Ethernet frames on to ARP and IP.
+const TSHARK_LAYERS: &[&str] = &[
+    "frame",
+    "eth",
+    "ethertype",
+    "arp",
+    "ip",
+    "icmp",
+    "udp",
+    "tcp",
+    "data",
+];
+
+/// A `tshark` command that dissects only [`TSHARK_LAYERS`], with checksum
+/// validation on for IP, UDP and TCP (ICMP's is always checked).
+///
+/// Every other dissector is disabled, heuristic ones included: payloads
+/// are decoded as plain data. Random test payloads otherwise look like some
+/// protocol now and then (tshark's heuristic Thrift dissector took a random
+/// TCP payload for a Thrift message and raised an Error-level expert info),
+/// and a check of the stack's own layers would fail at random. tshark 4.0
+/// has no `--only-protocols`, so the list of disabled protocols goes into
+/// a configuration directory of its own (`WIRESHARK_CONFIG_DIR`), written
+/// once per test process; that also keeps a user's preferences out.
+pub fn tshark() -> std::process::Command {
+    use std::sync::OnceLock;
+    static CONFIG: OnceLock<std::path::PathBuf> = OnceLock::new();
+    let dir = CONFIG.get_or_init(|| {
+        let out = std::process::Command::new("tshark")
+            .args(["-G", "protocols"])
+            .output()
+            .expect("run tshark -G protocols");
+        assert!(out.status.success(), "tshark -G protocols failed");
+        let listing = String::from_utf8_lossy(&out.stdout);
+        // Each line: name, short name, filter name; the filter name is what
+        // `disabled_protos` takes.
+        let disabled: String = listing
+            .lines()
+            .filter_map(|l| l.split('\t').nth(2))
+            .filter(|p| !TSHARK_LAYERS.contains(p) && !p.starts_with("_ws."))
+            .map(|p| format!("{p}\n"))
+            .collect();
+        assert!(
+            disabled.lines().count() > 100,
+            "tshark -G protocols listed too little: {listing:.200}"
+        );
+        let dir = std::env::temp_dir().join(format!("netstrata-tshark-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("create tshark configuration directory");
+        std::fs::write(dir.join("disabled_protos"), disabled).expect("write disabled_protos");
+        dir
+    });
+    let mut cmd = std::process::Command::new("tshark");
+    cmd.env("WIRESHARK_CONFIG_DIR", dir).args([
+        "-n",
+        "-o",
+        "ip.check_checksum:TRUE",
+        "-o",
+        "udp.check_checksum:TRUE",
+        "-o",
+        "tcp.check_checksum:TRUE",
+    ]);
+    cmd
+}
