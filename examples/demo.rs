@@ -479,7 +479,7 @@ fn web_demo() -> DemoResult<()> {
     // Host A: resolve the name, twice (the second answer is cached).
     let dns_server = SocketAddr::from((addr_b, 53));
     let config = ResolverConfig {
-        seed: 0x6465_6d6f,
+        seed: Some(0x6465_6d6f),
         ..ResolverConfig::default()
     };
     let mut resolver = Resolver::new(&a, dns_server, config);

@@ -55,11 +55,7 @@ fn main() {
         server.unwrap_or_else(|| common::usage_error(TOOL, USAGE, "--server IP is required"));
     let name = name.unwrap_or_else(|| common::usage_error(TOOL, USAGE, "NAME is required"));
     let rt = common::open(TOOL, &link);
-    let config = ResolverConfig {
-        seed: seed(),
-        ..ResolverConfig::default()
-    };
-    let mut resolver = Resolver::new(&rt, server, config);
+    let mut resolver = Resolver::new(&rt, server, ResolverConfig::default());
     match resolver.resolve(&name, rtype) {
         Ok(answer) => {
             for r in answer.cnames.iter().chain(&answer.records) {
@@ -134,14 +130,4 @@ fn short(r: &Record) -> String {
             format!("TYPE{rtype} \\# {} {hex}", data.len())
         }
     }
-}
-
-/// Query-ID randomness from the OS clock and pid (the resolver takes a
-/// seed; the edge picks it).
-fn seed() -> u64 {
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0);
-    t ^ (u64::from(std::process::id()) << 32) ^ 0x9e37_79b9_7f4a_7c15
 }

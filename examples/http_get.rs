@@ -55,11 +55,7 @@ fn main() {
         .with_redirects(if opts.follow { REDIRECTS } else { 0 });
     let result = match opts.dns {
         Some(server) => {
-            let config = ResolverConfig {
-                seed: common::seed(),
-                ..ResolverConfig::default()
-            };
-            let resolver = Mutex::new(Resolver::new(&rt, server, config));
+            let resolver = Mutex::new(Resolver::new(&rt, server, ResolverConfig::default()));
             fetch(&client.with_resolver(resolver), &opts)
         }
         None => fetch(&client, &opts),

@@ -18,7 +18,7 @@ use crate::internet::fragment::ReassemblyStats;
 use crate::internet::ping::PingSockets;
 use crate::internet::{IpStats, Ipv4Cidr, Ipv4Config, Ipv4Endpoint};
 use crate::link::{ArpConfig, Device, DeviceCaps, EthernetAddress, EthernetEndpoint, LinkStats};
-use crate::rand::Rng;
+use crate::rand::KeyedRng;
 use crate::time::Instant;
 use crate::transport::Transport;
 use crate::transport::tcp::{TcpConfig, TcpLayerStats, TcpSockets};
@@ -37,10 +37,15 @@ pub struct InterfaceConfig {
     pub udp: UdpConfig,
     /// Default options of TCP sockets.
     pub tcp: TcpConfig,
-    /// Seed for every random choice the stack makes (IP identification,
-    /// ephemeral ports, ping identifiers): the same seed replays the same
-    /// run.
-    pub seed: u64,
+    /// Where every secret and random choice of the stack comes from (the
+    /// keys of initial sequence numbers, timestamp offsets, IP
+    /// identifications and SYN cookies; ephemeral ports, ping
+    /// identifiers). `None`, the default, draws them from the operating
+    /// system's entropy, so that nothing an attacker sees is predictable.
+    /// `Some(seed)` makes every value a function of the seed: a simulation
+    /// then replays exactly, and anyone who knows the seed can predict
+    /// them all.
+    pub seed: Option<u64>,
     /// Most frames taken from the device in one poll, so that one poll's
     /// work is bounded.
     pub rx_budget: usize,
@@ -55,7 +60,7 @@ impl InterfaceConfig {
             arp: ArpConfig::default(),
             udp: UdpConfig::default(),
             tcp: TcpConfig::default(),
-            seed: 0x6e65_7473_7472_6174,
+            seed: None,
             rx_budget: 256,
         }
     }
@@ -66,9 +71,10 @@ impl InterfaceConfig {
         self
     }
 
-    /// Sets the random seed.
+    /// Makes every secret and random choice a function of `seed` (see
+    /// [`InterfaceConfig::seed`]): for simulations and tests.
     pub fn with_seed(mut self, seed: u64) -> Self {
-        self.seed = seed;
+        self.seed = Some(seed);
         self
     }
 }
@@ -104,13 +110,13 @@ pub struct Interface {
 impl Interface {
     /// A stack for a device with the capabilities `caps`.
     pub fn new(config: InterfaceConfig, caps: DeviceCaps) -> Interface {
-        let mut rng = Rng::new(config.seed);
+        let mut rng = KeyedRng::new(config.seed);
         let mut link = EthernetEndpoint::new(config.mac, caps.mtu, caps.checksum, config.arp);
         let address = config.ipv4.address.address();
         link.set_ipv4_addr(Some(address));
         let ip = Ipv4Endpoint::new(config.ipv4, &mut rng);
-        let udp = UdpSockets::new(address, config.udp, rng.next_u64());
-        let tcp = TcpSockets::new(address, caps.mtu, config.tcp, rng.next_u64());
+        let udp = UdpSockets::new(address, config.udp, rng.fork());
+        let tcp = TcpSockets::new(address, caps.mtu, config.tcp, rng.fork());
         Interface {
             link,
             ip,

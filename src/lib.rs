@@ -64,6 +64,7 @@ pub mod link;
 pub mod rand;
 pub mod ratelimit;
 pub mod sim;
+pub mod siphash;
 pub mod slab;
 pub mod socket;
 pub mod time;

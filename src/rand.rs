@@ -1,11 +1,136 @@
-//! A small seeded pseudo-random generator.
+//! Randomness: the operating system's entropy, a keyed generator for
+//! everything an attacker may see, and a fast seeded one for simulations.
 //!
-//! Randomness in the core (IP identification, ephemeral ports, jitter, fault
-//! injection) comes from a generator seeded by the caller, so a run with the
-//! same seed and the same inputs replays exactly. This is SplitMix64: fast,
-//! statistically sound for these uses, and not cryptographic. Values that
-//! must resist an off-path attacker (TCP initial sequence numbers) mix in a
-//! secret key supplied by the caller.
+//! - [`os_random_u64`] reads the operating system's entropy
+//!   (`/dev/urandom`, which never blocks once the kernel's pool is
+//!   initialised, as `getrandom(2)` without flags does).
+//! - [`KeyedRng`] makes the stack's random choices: ephemeral ports, ping
+//!   identifiers, DNS IDs, and the secret keys behind initial sequence
+//!   numbers, timestamp offsets, IP identifications and SYN cookies. It is
+//!   SipHash-2-4 of a counter under a 128-bit key, so outputs reveal
+//!   neither the key nor other outputs. Keyed from the OS by default
+//!   ([`KeyedRng::from_os`]), or from a seed on purpose
+//!   ([`KeyedRng::from_seed`]) so that a simulation replays exactly.
+//! - [`Rng`] is SplitMix64: fast, statistically sound and not
+//!   cryptographic (its outputs reveal its state). Fault injection and
+//!   tests use it; nothing an attacker can observe comes from it.
+
+use std::io::Read;
+
+use crate::siphash::siphash24;
+
+/// 64 bits of the operating system's entropy.
+///
+/// Read from `/dev/urandom`; where that cannot be read, from the keys the
+/// standard library draws from the operating system for `HashMap`
+/// (`RandomState`), mixed with the time and a per-process counter, so that
+/// two calls never return the same value.
+pub fn os_random_u64() -> u64 {
+    let mut b = [0u8; 8];
+    let read = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b));
+    match read {
+        Ok(()) => u64::from_ne_bytes(b),
+        Err(e) => {
+            use std::hash::{BuildHasher, Hasher};
+            use std::sync::atomic::{AtomicU64, Ordering};
+            static CALLS: AtomicU64 = AtomicU64::new(0);
+            log::warn!("/dev/urandom unreadable ({e}): falling back to std's RandomState");
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u64(CALLS.fetch_add(1, Ordering::Relaxed));
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64);
+            h.write_u64(t);
+            h.finish()
+        }
+    }
+}
+
+/// A generator whose outputs an attacker may see: SipHash-2-4 of a counter
+/// under a secret 128-bit key (a pseudo-random function in counter mode).
+#[derive(Clone)]
+pub struct KeyedRng {
+    key: [u64; 2],
+    counter: u64,
+}
+
+impl core::fmt::Debug for KeyedRng {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        // The key is a secret: it stays out of logs.
+        f.debug_struct("KeyedRng").finish_non_exhaustive()
+    }
+}
+
+impl KeyedRng {
+    /// A generator keyed from the operating system's entropy.
+    pub fn from_os() -> KeyedRng {
+        KeyedRng {
+            key: [os_random_u64(), os_random_u64()],
+            counter: 0,
+        }
+    }
+
+    /// A generator whose whole output is determined by `seed`: for
+    /// simulations and tests that must replay exactly. Anyone who knows the
+    /// seed can predict every value, so a seed is for deliberate use only.
+    pub fn from_seed(seed: u64) -> KeyedRng {
+        let mut expand = Rng::new(seed);
+        KeyedRng {
+            key: [expand.next_u64(), expand.next_u64()],
+            counter: 0,
+        }
+    }
+
+    /// From the seed if one is given, else from the operating system.
+    pub fn new(seed: Option<u64>) -> KeyedRng {
+        seed.map_or_else(KeyedRng::from_os, KeyedRng::from_seed)
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.counter = self.counter.wrapping_add(1);
+        siphash24(self.key, &self.counter.to_le_bytes())
+    }
+
+    /// The next 32 random bits.
+    pub fn next_u32(&mut self) -> u32 {
+        (self.next_u64() >> 32) as u32
+    }
+
+    /// An independent generator for a part of the stack, keyed from this
+    /// one.
+    pub fn fork(&mut self) -> KeyedRng {
+        KeyedRng {
+            key: self.next_key(),
+            counter: 0,
+        }
+    }
+
+    /// A fresh 128-bit secret key for a keyed hash.
+    pub fn next_key(&mut self) -> [u64; 2] {
+        [self.next_u64(), self.next_u64()]
+    }
+
+    /// A uniform value in `0..bound` (zero when `bound` is zero).
+    pub fn below(&mut self, bound: u64) -> u64 {
+        uniform_below(bound, || self.next_u64())
+    }
+}
+
+/// Lemire's multiply-shift method: a uniform value in `0..bound` from
+/// uniform 64-bit words, without modulo bias.
+fn uniform_below(bound: u64, mut next: impl FnMut() -> u64) -> u64 {
+    if bound == 0 {
+        return 0;
+    }
+    loop {
+        let m = u128::from(next()) * u128::from(bound);
+        let low = m as u64;
+        if low >= bound.wrapping_neg() % bound {
+            return (m >> 64) as u64;
+        }
+    }
+}
 
 /// SplitMix64 (Steele, Lea and Flood, 2014).
 #[derive(Debug, Clone)]
@@ -36,16 +161,7 @@ impl Rng {
     /// A uniform value in `0..bound` (zero when `bound` is zero), without
     /// modulo bias (Lemire's multiply-shift method).
     pub fn below(&mut self, bound: u64) -> u64 {
-        if bound == 0 {
-            return 0;
-        }
-        loop {
-            let m = u128::from(self.next_u64()) * u128::from(bound);
-            let low = m as u64;
-            if low >= bound.wrapping_neg() % bound {
-                return (m >> 64) as u64;
-            }
-        }
+        uniform_below(bound, || self.next_u64())
     }
 
     /// True with probability `p` (clamped to 0..=1).
@@ -83,6 +199,24 @@ mod tests {
             for _ in 0..200 {
                 assert!(r.below(bound) < bound);
             }
+        }
+    }
+
+    #[test]
+    fn keyed_rng_replays_a_seed_and_differs_across_os_keys() {
+        let mut a = KeyedRng::from_seed(5);
+        let mut b = KeyedRng::new(Some(5));
+        let xs: Vec<u64> = (0..8).map(|_| a.next_u64()).collect();
+        assert!(xs.iter().all(|&x| x == b.next_u64()));
+        let mut c = KeyedRng::from_seed(6);
+        assert!(xs.iter().all(|&x| x != c.next_u64()));
+        // Two generators keyed by the OS agree on nothing.
+        let (mut o1, mut o2) = (KeyedRng::from_os(), KeyedRng::from_os());
+        let ys: Vec<u64> = (0..8).map(|_| o1.next_u64()).collect();
+        assert!(ys.iter().all(|&y| y != o2.next_u64()));
+        assert_ne!(os_random_u64(), os_random_u64());
+        for bound in [1u64, 7, 1000] {
+            assert!((0..100).all(|_| a.below(bound) < bound));
         }
     }
 

@@ -136,7 +136,7 @@ impl Fixture {
     fn resolver(&self, timeout_ms: u64) -> Resolver<&Runtime> {
         let config = ResolverConfig {
             timeout: Duration::from_millis(timeout_ms),
-            seed: 7,
+            seed: Some(7),
             ..ResolverConfig::default()
         };
         Resolver::new(&self.client, (SERVER, 53).into(), config)

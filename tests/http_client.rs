@@ -679,7 +679,7 @@ fn netstrata_client_resolves_through_dns_and_reuses_connections() {
 
     let config = ResolverConfig {
         timeout: Duration::from_millis(500),
-        seed: 11,
+        seed: Some(11),
         ..ResolverConfig::default()
     };
     let resolver = Mutex::new(Resolver::new(&client_rt, (SERVER, 53).into(), config));

@@ -17,7 +17,7 @@
 //!   sockets, which own an interface) < application (which uses only the
 //!   socket API); a layer may use itself and the layers below it;
 //! - the shared crate-root modules (buf, checksum, error, rand, ratelimit,
-//!   slab, time) may be used by anyone and use no layer and no wiring;
+//!   siphash, slab, time) may be used by anyone and use no layer and no wiring;
 //! - the wiring (`lib.rs`, `sim.rs`) may use anything, and no layer or
 //!   shared module may use it.
 //!
@@ -62,12 +62,13 @@ const LAYERS: [&str; 6] = [
     "socket",
     "application",
 ];
-const SHARED: [&str; 7] = [
+const SHARED: [&str; 8] = [
     "buf",
     "checksum",
     "error",
     "rand",
     "ratelimit",
+    "siphash",
     "slab",
     "time",
 ];

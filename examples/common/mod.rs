@@ -131,7 +131,6 @@ fn try_open(opts: &LinkOptions) -> Result<Runtime, Box<dyn std::error::Error>> {
     if let Some(gw) = opts.gateway {
         cfg = cfg.with_gateway(gw);
     }
-    let cfg = cfg.with_seed(seed());
     let iface = Interface::new(cfg, tap.capabilities());
     log::info!(
         "{} on {}: {} {}",
@@ -158,16 +157,6 @@ pub fn capture<D: Device>(
         .unwrap_or(0);
     let file = BufWriter::new(File::create(path)?);
     Ok(PcapWriter::new(device, file, wall))
-}
-
-/// Randomness for ISNs, ports and DNS query IDs: from the OS clock and
-/// pid (the core takes a seed; the edge picks it).
-pub fn seed() -> u64 {
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0);
-    t ^ (u64::from(std::process::id()) << 32)
 }
 
 struct StderrLogger {

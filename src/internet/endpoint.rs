@@ -39,11 +39,12 @@ use crate::internet::fragment::{self, FragmentKey, Reassembler, ReassemblyConfig
 use crate::internet::icmpv4::{
     self, DstUnreachable, Icmpv4Message, Icmpv4Packet, Icmpv4Repr, TimeExceeded,
 };
+use crate::internet::ident::IdentGenerator;
 use crate::internet::ipv4::{self, Ipv4Cidr, Ipv4Packet, Ipv4Repr, Protocol};
 use crate::internet::ping::{self, PingSockets};
 use crate::internet::route::{NoRoute, RouteDecision, RoutingTable};
 use crate::link::{ChecksumOffload, LinkEndpoint, LinkError, NextHop};
-use crate::rand::Rng;
+use crate::rand::KeyedRng;
 use crate::ratelimit::TokenBucket;
 use crate::time::Instant;
 
@@ -275,7 +276,7 @@ pub struct IpStats {
 pub struct Ipv4Endpoint {
     config: Ipv4Config,
     routes: RoutingTable,
-    next_ident: u16,
+    idents: IdentGenerator,
     reassembler: Reassembler,
     icmp_limiter: TokenBucket,
     pings: PingSockets,
@@ -284,9 +285,9 @@ pub struct Ipv4Endpoint {
 }
 
 impl Ipv4Endpoint {
-    /// An endpoint with the given configuration; `rng` picks the first IP
-    /// identification.
-    pub fn new(config: Ipv4Config, rng: &mut Rng) -> Ipv4Endpoint {
+    /// An endpoint with the given configuration; `rng` keys the IP
+    /// identifications and ping identifiers.
+    pub fn new(config: Ipv4Config, rng: &mut KeyedRng) -> Ipv4Endpoint {
         let mut routes = RoutingTable::new();
         routes.add_connected(config.address);
         if let Some(gw) = config.gateway
@@ -297,8 +298,8 @@ impl Ipv4Endpoint {
         Ipv4Endpoint {
             reassembler: Reassembler::new(config.reassembly.clone()),
             icmp_limiter: TokenBucket::new(config.icmp_error_burst, config.icmp_errors_per_second),
-            next_ident: rng.next_u32() as u16,
-            pings: PingSockets::new(rng.next_u64()),
+            idents: IdentGenerator::new(rng),
+            pings: PingSockets::new(rng.fork()),
             loopback: VecDeque::new(),
             routes,
             config,
@@ -745,11 +746,6 @@ impl Ipv4Endpoint {
         }
     }
 
-    fn next_ident(&mut self) -> u16 {
-        self.next_ident = self.next_ident.wrapping_add(1);
-        self.next_ident
-    }
-
     /// Sends `packet` (an IP payload) to `dst`, fragmenting it if needed.
     #[allow(clippy::too_many_arguments)]
     pub fn send_datagram<L: LinkEndpoint>(
@@ -775,14 +771,15 @@ impl Ipv4Endpoint {
             link.recycle(packet);
             return Err(IpSendError::TooLarge(total));
         }
+        let src_addr = src.unwrap_or(route.source);
         let mut repr = Ipv4Repr {
-            src_addr: src.unwrap_or(route.source),
+            src_addr,
             dst_addr: dst,
             protocol,
             payload_len: packet.len(),
             ttl: self.config.ttl,
             tos: 0,
-            ident: self.next_ident(),
+            ident: self.idents.next(src_addr, dst, protocol),
             dont_frag,
             more_frags: false,
             frag_offset: 0,
@@ -1047,7 +1044,7 @@ mod tests {
     fn endpoint() -> Ipv4Endpoint {
         Ipv4Endpoint::new(
             Ipv4Config::new("192.0.2.1/24".parse().unwrap()),
-            &mut Rng::new(1),
+            &mut KeyedRng::from_seed(1),
         )
     }
 
@@ -1374,7 +1371,7 @@ mod review_tests {
 
     fn endpoint() -> Ipv4Endpoint {
         let cidr = Ipv4Cidr::new(ME, 24).unwrap();
-        Ipv4Endpoint::new(Ipv4Config::new(cidr), &mut Rng::new(1))
+        Ipv4Endpoint::new(Ipv4Config::new(cidr), &mut KeyedRng::from_seed(1))
     }
 
     /// An IPv4 datagram (or fragment) carrying `payload`.

@@ -4,6 +4,7 @@
 //! - [`icmpv4`]: ICMP messages.
 //! - [`route`]: the routing table.
 //! - [`fragment`]: reassembly and the fragmentation plan.
+//! - [`ident`]: identification values per destination.
 //! - [`ping`]: ICMP echo sockets.
 //! - [`endpoint`]: [`Ipv4Endpoint`], which ties these together, and the
 //!   boundary with the transport layer: [`TransportDispatcher`] (what the
@@ -12,6 +13,7 @@
 pub mod endpoint;
 pub mod fragment;
 pub mod icmpv4;
+pub mod ident;
 pub mod ipv4;
 pub mod ping;
 pub mod route;

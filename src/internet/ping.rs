@@ -15,7 +15,7 @@ use std::collections::{HashMap, VecDeque};
 use std::net::Ipv4Addr;
 
 use crate::internet::endpoint::{IcmpErrorKind, IpSendError};
-use crate::rand::Rng;
+use crate::rand::KeyedRng;
 use crate::slab::Slab;
 use crate::time::{Duration, Instant};
 
@@ -121,7 +121,7 @@ pub struct PendingEcho {
 /// All ping sockets of an interface.
 #[derive(Debug)]
 pub struct PingSockets {
-    rng: Rng,
+    rng: KeyedRng,
     sockets: Slab<PingSocket>,
     by_ident: HashMap<u16, usize>,
     /// Requests queued by `send` and not yet taken for transmission.
@@ -130,10 +130,10 @@ pub struct PingSockets {
 }
 
 impl PingSockets {
-    /// No sockets; identifiers are drawn from a generator seeded by `seed`.
-    pub fn new(seed: u64) -> PingSockets {
+    /// No sockets; identifiers are drawn from `rng`.
+    pub fn new(rng: KeyedRng) -> PingSockets {
         PingSockets {
-            rng: Rng::new(seed),
+            rng,
             sockets: Slab::new(),
             by_ident: HashMap::new(),
             unsent: 0,
@@ -375,7 +375,7 @@ mod tests {
 
     #[test]
     fn reply_matches_request_and_measures_rtt() {
-        let mut p = PingSockets::new(1);
+        let mut p = PingSockets::new(KeyedRng::from_seed(1));
         let h = p.open(Duration::from_secs(1)).unwrap();
         let ident = p.ident(h).unwrap();
         p.send(h, DST, 1, 56).unwrap();
@@ -427,7 +427,7 @@ mod tests {
 
     #[test]
     fn timeouts_and_errors() {
-        let mut p = PingSockets::new(2);
+        let mut p = PingSockets::new(KeyedRng::from_seed(2));
         let h = p.open(Duration::from_secs(1)).unwrap();
         p.send(h, DST, 7, 0).unwrap();
         p.take_pending(Instant::from_secs(5), &mut vec![]);
@@ -453,7 +453,7 @@ mod tests {
 
     #[test]
     fn identifier_exhaustion_is_an_error_not_a_hang() {
-        let mut p = PingSockets::new(3);
+        let mut p = PingSockets::new(KeyedRng::from_seed(3));
         let handles: Vec<PingHandle> = (0..=u16::MAX)
             .map(|_| p.open(Duration::from_secs(1)).unwrap())
             .collect();
@@ -469,7 +469,7 @@ mod tests {
 
     #[test]
     fn closing_a_socket_forgets_its_unsent_requests() {
-        let mut p = PingSockets::new(4);
+        let mut p = PingSockets::new(KeyedRng::from_seed(4));
         let a = p.open(Duration::from_secs(1)).unwrap();
         let b = p.open(Duration::from_secs(1)).unwrap();
         p.send(a, DST, 1, 8).unwrap();

@@ -5,6 +5,7 @@
 //! sends through the [`IpSender`] the internet layer offers, and knows
 //! nothing of the link below that.
 
+pub mod ports;
 pub mod tcp;
 pub mod udp;
 

@@ -228,7 +228,12 @@ impl Script {
     /// Sockets with `config` for every connection, at time 0.
     pub fn new(config: TcpConfig) -> Script {
         Script {
-            tcp: TcpSockets::new(US, MTU, config.clone(), 0x5eed),
+            tcp: TcpSockets::new(
+                US,
+                MTU,
+                config.clone(),
+                netstrata::rand::KeyedRng::from_seed(0x5eed),
+            ),
             ip: FakeIp::default(),
             now: Instant::ZERO,
             last: Instant::ZERO,

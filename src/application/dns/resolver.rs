@@ -19,8 +19,11 @@
 //! Time: the per-try deadline and TTLs use `std::time::Instant`. The
 //! application layer sits at the edge above the socket runtime, where
 //! reading the clock is allowed; [`Resolver::with_clock`] takes another
-//! clock (tests use a manual one for TTLs). Randomness comes from a
-//! seeded [`Rng`] in the [`ResolverConfig`]: callers seed it from the OS.
+//! clock (tests use a manual one for TTLs). Query IDs come from a
+//! [`KeyedRng`] keyed from the operating system's entropy unless
+//! [`ResolverConfig::seed`] asks for a replayable sequence; source ports
+//! are the network's ephemeral ports (random over netstrata and over
+//! Linux).
 //!
 //! Not done: several servers, search lists, EDNS, DNSSEC, 0x20 case
 //! randomisation, and IPv6 transport over netstrata.
@@ -36,7 +39,7 @@ use super::{
 };
 use crate::application::is_timeout;
 use crate::application::net::{ByteStream, DatagramSocket, Network};
-use crate::rand::Rng;
+use crate::rand::KeyedRng;
 
 /// The most datagrams one try reads before it gives up, so that a flood
 /// of forged replies cannot keep it looping longer than this either.
@@ -53,19 +56,22 @@ pub struct ResolverConfig {
     pub max_cname_chain: usize,
     /// The most cache entries (one per name and type); 0 disables caching.
     pub cache_capacity: usize,
-    /// Seed of the generator for query IDs.
-    pub seed: u64,
+    /// Seed of the generator for query IDs: `None` (the default) keys it
+    /// from the operating system, so that IDs are unpredictable; a seed
+    /// makes them a known sequence, for tests.
+    pub seed: Option<u64>,
 }
 
 impl Default for ResolverConfig {
-    /// 1 s per try, 3 tries, 8 CNAME links, 1024 cache entries, seed 0.
+    /// 1 s per try, 3 tries, 8 CNAME links, 1024 cache entries, IDs from
+    /// the operating system's entropy.
     fn default() -> ResolverConfig {
         ResolverConfig {
             timeout: Duration::from_secs(1),
             attempts: 3,
             max_cname_chain: 8,
             cache_capacity: 1024,
-            seed: 0,
+            seed: None,
         }
     }
 }
@@ -140,7 +146,7 @@ pub struct Resolver<N: Network> {
     net: N,
     server: SocketAddr,
     config: ResolverConfig,
-    rng: Rng,
+    rng: KeyedRng,
     cache: HashMap<(Name, RecordType), Entry>,
     clock: Box<dyn Fn() -> Instant + Send>,
 }
@@ -173,7 +179,7 @@ impl<N: Network> Resolver<N> {
             net,
             server,
             config,
-            rng: Rng::new(config.seed),
+            rng: KeyedRng::new(config.seed),
             cache: HashMap::new(),
             clock: Box::new(clock),
         }

@@ -31,8 +31,9 @@ use bytes::Bytes;
 use crate::buf::PacketBuf;
 use crate::error::ParseError;
 use crate::internet::{Disposition, IcmpError, IpMeta, IpSender, Protocol};
-use crate::rand::Rng;
+use crate::rand::KeyedRng;
 use crate::time::{Duration, Instant};
+use crate::transport::ports::EphemeralPorts;
 use crate::transport::tcp::connection::{
     Connection, Handled, Outgoing, State, TcpConfig, TcpError, TcpInfo, TcpSocketError,
 };
@@ -160,8 +161,6 @@ struct Slot {
 
 type FourTuple = (SocketAddrV4, SocketAddrV4);
 
-const EPHEMERAL_FIRST: u16 = 49152;
-const EPHEMERAL_COUNT: u16 = 16384;
 /// Segments one connection may send per dispatch before yielding to
 /// others (it stays on the ready list).
 const SEND_BURST: usize = 256;
@@ -179,7 +178,7 @@ pub struct TcpSockets {
     timers: BinaryHeap<Reverse<(Instant, u32, u32)>>,
     ready: VecDeque<u32>,
     isn: IsnGenerator,
-    rng: Rng,
+    ports: EphemeralPorts,
     default_config: TcpConfig,
     stats: TcpLayerStats,
     live: usize,
@@ -187,10 +186,14 @@ pub struct TcpSockets {
 
 impl TcpSockets {
     /// No sockets. `local_addr` is the interface address, `mtu` the link's;
-    /// `seed` keys the ISN generator and picks ephemeral ports.
-    pub fn new(local_addr: Ipv4Addr, mtu: usize, config: TcpConfig, seed: u64) -> TcpSockets {
-        let mut rng = Rng::new(seed);
-        let key = [rng.next_u64(), rng.next_u64()];
+    /// `rng` keys the ISN generator and the ephemeral port selection.
+    pub fn new(
+        local_addr: Ipv4Addr,
+        mtu: usize,
+        config: TcpConfig,
+        mut rng: KeyedRng,
+    ) -> TcpSockets {
+        let key = rng.next_key();
         TcpSockets {
             local_addr,
             mtu,
@@ -202,7 +205,7 @@ impl TcpSockets {
             timers: BinaryHeap::new(),
             ready: VecDeque::new(),
             isn: IsnGenerator::new(key),
-            rng,
+            ports: EphemeralPorts::new(rng),
             default_config: config,
             stats: TcpLayerStats::default(),
             live: 0,
@@ -337,19 +340,21 @@ impl TcpSockets {
     // ------------------------------------------------------------------
     // Connections.
 
+    /// A free port for a listener (`remote` is `None`, RFC 6056's
+    /// algorithm 1) or a connection to `remote` (algorithm 4): see
+    /// [`crate::transport::ports`].
     fn ephemeral_port(&mut self, remote: Option<SocketAddrV4>) -> Result<u16, TcpBindError> {
-        let start = self.rng.below(u64::from(EPHEMERAL_COUNT)) as u16;
-        for i in 0..EPHEMERAL_COUNT {
-            let port = EPHEMERAL_FIRST + (start + i) % EPHEMERAL_COUNT;
-            if self.by_port.contains_key(&port) {
-                continue;
-            }
-            let local = SocketAddrV4::new(self.local_addr, port);
-            if remote.is_none_or(|r| !self.demux.contains_key(&(local, r))) {
-                return Ok(port);
-            }
+        let (local_addr, by_port, demux) = (self.local_addr, &self.by_port, &self.demux);
+        let free = |port: u16| {
+            !by_port.contains_key(&port)
+                && remote
+                    .is_none_or(|r| !demux.contains_key(&(SocketAddrV4::new(local_addr, port), r)))
+        };
+        match remote {
+            Some(r) => self.ports.for_connection(local_addr, r, free),
+            None => self.ports.random(|&p| free(p)),
         }
-        Err(TcpBindError::NoEphemeralPort)
+        .ok_or(TcpBindError::NoEphemeralPort)
     }
 
     /// Opens a connection to `remote` from an ephemeral port; the SYN goes

@@ -10,7 +10,7 @@
 //! send with [`UdpSendError::QueueFull`].
 //!
 //! Ephemeral ports are chosen at random from 49152–65535 with bounded
-//! probing (RFC 6056 §3.3.1, "Algorithm 1"). ICMP errors about a socket's
+//! probing (RFC 6056 §3.3.1, "Algorithm 1"; see [`crate::transport::ports`]). ICMP errors about a socket's
 //! datagrams are kept for [`UdpSockets::take_error`], as
 //! `std::net::UdpSocket::take_error` reports them.
 //!
@@ -24,9 +24,10 @@ use bytes::Bytes;
 
 use crate::buf::{MAX_HEADROOM, PacketBuf};
 use crate::internet::{Disposition, IcmpError, IpMeta, IpSender, Protocol};
-use crate::rand::Rng;
+use crate::rand::KeyedRng;
 use crate::slab::Slab;
 use crate::time::Instant;
+use crate::transport::ports::EphemeralPorts;
 use crate::transport::udp::packet::{self, UdpPacket, UdpRepr};
 
 /// A UDP socket of an interface.
@@ -158,24 +159,21 @@ pub struct UdpSockets {
     by_port: HashMap<u16, usize>,
     /// Sockets with datagrams to send, each once.
     tx_ready: VecDeque<usize>,
-    rng: Rng,
+    ports: EphemeralPorts,
     config: UdpConfig,
     stats: UdpStats,
 }
 
-const EPHEMERAL_FIRST: u16 = 49152;
-const EPHEMERAL_COUNT: u16 = 16384;
-
 impl UdpSockets {
     /// No sockets. `local_addr` is the interface address sockets may bind
-    /// to; `seed` drives ephemeral port selection.
-    pub fn new(local_addr: Ipv4Addr, config: UdpConfig, seed: u64) -> UdpSockets {
+    /// to; `rng` picks ephemeral ports.
+    pub fn new(local_addr: Ipv4Addr, config: UdpConfig, rng: KeyedRng) -> UdpSockets {
         UdpSockets {
             local_addr,
             sockets: Slab::new(),
             by_port: HashMap::new(),
             tx_ready: VecDeque::new(),
-            rng: Rng::new(seed),
+            ports: EphemeralPorts::new(rng),
             config,
             stats: UdpStats::default(),
         }
@@ -224,10 +222,9 @@ impl UdpSockets {
     }
 
     fn ephemeral_port(&mut self) -> Result<u16, BindError> {
-        let start = self.rng.below(u64::from(EPHEMERAL_COUNT)) as u16;
-        (0..EPHEMERAL_COUNT)
-            .map(|i| EPHEMERAL_FIRST + (start + i) % EPHEMERAL_COUNT)
-            .find(|p| !self.by_port.contains_key(p))
+        let by_port = &self.by_port;
+        self.ports
+            .random(|p| !by_port.contains_key(p))
             .ok_or(BindError::NoEphemeralPort)
     }
 
@@ -445,12 +442,13 @@ impl UdpSockets {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::transport::ports::{EPHEMERAL_COUNT, EPHEMERAL_FIRST};
 
     const ME: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 
     #[test]
     fn bind_rules() {
-        let mut u = UdpSockets::new(ME, UdpConfig::default(), 1);
+        let mut u = UdpSockets::new(ME, UdpConfig::default(), KeyedRng::from_seed(1));
         let a = u.bind(SocketAddrV4::new(ME, 53)).unwrap();
         assert_eq!(
             u.bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 53)),
@@ -469,7 +467,7 @@ mod tests {
 
     #[test]
     fn ephemeral_ports_exhaust_cleanly() {
-        let mut u = UdpSockets::new(ME, UdpConfig::default(), 9);
+        let mut u = UdpSockets::new(ME, UdpConfig::default(), KeyedRng::from_seed(9));
         for _ in 0..EPHEMERAL_COUNT {
             u.bind(SocketAddrV4::new(ME, 0)).unwrap();
         }
@@ -487,7 +485,7 @@ mod tests {
                 tx_datagrams: 1,
                 ..UdpConfig::default()
             },
-            1,
+            KeyedRng::from_seed(1),
         );
         let h = u.bind(SocketAddrV4::new(ME, 1000)).unwrap();
         let dst = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 2), 7);
@@ -514,7 +512,7 @@ mod tests {
     fn icmp_errors_must_match_a_connected_peer() {
         use crate::internet::IcmpErrorKind;
         use crate::internet::icmpv4::DstUnreachable;
-        let mut u = UdpSockets::new(ME, UdpConfig::default(), 1);
+        let mut u = UdpSockets::new(ME, UdpConfig::default(), KeyedRng::from_seed(1));
         let h = u.bind(SocketAddrV4::new(ME, 4000)).unwrap();
         let peer = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 2), 53);
         u.connect(h, peer).unwrap();
