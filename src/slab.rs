@@ -1,13 +1,45 @@
-//! A slab: values in a vector, addressed by index, with freed slots reused.
+//! A generational slab: values in a vector, addressed by a key of index and
+//! generation, with freed slots reused.
 //!
 //! Socket tables use it so that a handle is an index (O(1) access) and
-//! closing and reopening sockets does not grow the table.
+//! closing and reopening sockets does not grow the table. Each slot counts
+//! how often it was filled, and a key carries the count it was issued
+//! with: a key kept after its value was removed finds the slot's
+//! generation moved on and addresses nothing, never the value that reused
+//! the slot.
 
-/// Values addressed by a stable index.
+/// The address of a value in a [`Slab`]: its slot and the slot's
+/// generation when the value was stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SlabKey {
+    index: u32,
+    generation: u32,
+}
+
+impl SlabKey {
+    /// The slot.
+    pub fn index(self) -> usize {
+        self.index as usize
+    }
+
+    /// The slot's generation when the key was issued.
+    pub fn generation(self) -> u32 {
+        self.generation
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Slot<T> {
+    generation: u32,
+    value: Option<T>,
+}
+
+/// Values addressed by a stable, generational key.
 #[derive(Debug, Clone)]
 pub struct Slab<T> {
-    slots: Vec<Option<T>>,
-    free: Vec<usize>,
+    slots: Vec<Slot<T>>,
+    free: Vec<u32>,
+    len: usize,
 }
 
 impl<T> Default for Slab<T> {
@@ -15,6 +47,7 @@ impl<T> Default for Slab<T> {
         Slab {
             slots: Vec::new(),
             free: Vec::new(),
+            len: 0,
         }
     }
 }
@@ -25,47 +58,99 @@ impl<T> Slab<T> {
         Slab::default()
     }
 
-    /// Stores `value`; returns its index (a freed one if there is any).
-    pub fn insert(&mut self, value: T) -> usize {
-        match self.free.pop() {
-            Some(i) => {
-                self.slots[i] = Some(value);
-                i
-            }
+    /// The number of values held.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no value is held.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Stores `value` (in a freed slot if there is one) and returns its
+    /// key.
+    pub fn insert(&mut self, value: T) -> SlabKey {
+        let index = match self.free.pop() {
+            Some(i) => i,
             None => {
-                self.slots.push(Some(value));
-                self.slots.len() - 1
+                self.slots.push(Slot {
+                    generation: 0,
+                    value: None,
+                });
+                u32::try_from(self.slots.len() - 1).expect("more than 2^32 slots")
             }
+        };
+        let slot = &mut self.slots[index as usize];
+        slot.generation = slot.generation.wrapping_add(1);
+        slot.value = Some(value);
+        self.len += 1;
+        SlabKey {
+            index,
+            generation: slot.generation,
         }
     }
 
-    /// Removes and returns the value at `i`, if any.
-    pub fn remove(&mut self, i: usize) -> Option<T> {
-        let v = self.slots.get_mut(i).and_then(Option::take);
+    /// Removes and returns the value of `key`, if it is still there.
+    pub fn remove(&mut self, key: SlabKey) -> Option<T> {
+        let slot = self
+            .slots
+            .get_mut(key.index())
+            .filter(|s| s.generation == key.generation)?;
+        let v = slot.value.take();
         if v.is_some() {
-            self.free.push(i);
+            self.free.push(key.index);
+            self.len -= 1;
         }
         v
     }
 
-    /// The value at `i`.
-    pub fn get(&self, i: usize) -> Option<&T> {
-        self.slots.get(i).and_then(Option::as_ref)
+    /// The value of `key`, if it is still there.
+    pub fn get(&self, key: SlabKey) -> Option<&T> {
+        self.slots
+            .get(key.index())
+            .filter(|s| s.generation == key.generation)
+            .and_then(|s| s.value.as_ref())
     }
 
-    /// The value at `i`, mutable.
-    pub fn get_mut(&mut self, i: usize) -> Option<&mut T> {
-        self.slots.get_mut(i).and_then(Option::as_mut)
+    /// The value of `key`, mutable.
+    pub fn get_mut(&mut self, key: SlabKey) -> Option<&mut T> {
+        self.slots
+            .get_mut(key.index())
+            .filter(|s| s.generation == key.generation)
+            .and_then(|s| s.value.as_mut())
     }
 
-    /// Every value, in index order.
-    pub fn iter(&self) -> impl Iterator<Item = &T> {
-        self.slots.iter().flatten()
+    /// The key of the value in slot `index`, if it holds one (for tables
+    /// that index the slab by something else and store only the slot).
+    pub fn key_at(&self, index: usize) -> Option<SlabKey> {
+        let slot = self.slots.get(index)?;
+        slot.value.as_ref().map(|_| SlabKey {
+            index: index as u32,
+            generation: slot.generation,
+        })
     }
 
-    /// Every value, mutable.
-    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut T> {
-        self.slots.iter_mut().flatten()
+    /// Every key and value, in slot order.
+    pub fn iter(&self) -> impl Iterator<Item = (SlabKey, &T)> {
+        self.slots.iter().enumerate().filter_map(|(i, s)| {
+            let key = SlabKey {
+                index: i as u32,
+                generation: s.generation,
+            };
+            s.value.as_ref().map(|v| (key, v))
+        })
+    }
+
+    /// Every key and value, mutable.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (SlabKey, &mut T)> {
+        self.slots.iter_mut().enumerate().filter_map(|(i, s)| {
+            let key = SlabKey {
+                index: i as u32,
+                generation: s.generation,
+            };
+            s.value.as_mut().map(|v| (key, v))
+        })
     }
 }
 
@@ -74,18 +159,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn freed_slots_are_reused() {
+    fn freed_slots_are_reused_and_stale_keys_address_nothing() {
         let mut s = Slab::new();
         let a = s.insert("a");
         let b = s.insert("b");
-        assert_eq!((a, b), (0, 1));
+        assert_eq!((a.index(), b.index()), (0, 1));
+        assert_eq!(s.len(), 2);
         assert_eq!(s.remove(a), Some("a"));
         assert_eq!(s.remove(a), None);
         assert_eq!(s.get(a), None);
-        assert_eq!(s.insert("c"), a);
-        assert_eq!(s.iter().copied().collect::<Vec<_>>(), vec!["c", "b"]);
+        let c = s.insert("c");
+        assert_eq!(c.index(), a.index());
+        assert_ne!(c, a);
+        // The stale key does not reach the value that reused its slot.
+        assert_eq!(s.get(a), None);
+        assert_eq!(s.get_mut(a), None);
+        assert_eq!(s.remove(a), None);
+        assert_eq!(s.get(c), Some(&"c"));
+        assert_eq!(s.key_at(0), Some(c));
+        assert_eq!(s.key_at(7), None);
+        assert_eq!(
+            s.iter().map(|(_, v)| *v).collect::<Vec<_>>(),
+            vec!["c", "b"]
+        );
         *s.get_mut(b).unwrap() = "B";
         assert_eq!(s.get(b), Some(&"B"));
-        assert_eq!(s.get(99), None);
+        assert_eq!(s.len(), 2);
     }
 }

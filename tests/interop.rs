@@ -1295,7 +1295,16 @@ fn capture_of_a_whole_run_is_clean() {
         ours.len()
     );
 
-    let bad = tshark(&pcap, Some(BAD_FILTER), &["frame.number", "eth.src"]);
+    let bad = tshark(
+        &pcap,
+        Some(BAD_FILTER),
+        &[
+            "frame.number",
+            "eth.src",
+            "frame.protocols",
+            "_ws.expert.message",
+        ],
+    );
     let (bad_ours, bad_kernel): (Vec<_>, Vec<_>) = bad.iter().partition(|r| r[1] == STACK_MAC);
     assert!(
         bad_ours.is_empty(),

@@ -16,12 +16,12 @@ use std::net::Ipv4Addr;
 
 use crate::internet::endpoint::{IcmpErrorKind, IpSendError};
 use crate::rand::KeyedRng;
-use crate::slab::Slab;
+use crate::slab::{Slab, SlabKey};
 use crate::time::{Duration, Instant};
 
 /// A ping socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct PingHandle(usize);
+pub struct PingHandle(SlabKey);
 
 /// A reply to one of our requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,7 +123,7 @@ pub struct PendingEcho {
 pub struct PingSockets {
     rng: KeyedRng,
     sockets: Slab<PingSocket>,
-    by_ident: HashMap<u16, usize>,
+    by_ident: HashMap<u16, SlabKey>,
     /// Requests queued by `send` and not yet taken for transmission.
     unsent: usize,
     unmatched_replies: u64,
@@ -227,7 +227,7 @@ impl PingSockets {
             return;
         }
         self.unsent = 0;
-        for s in self.sockets.iter_mut() {
+        for (_, s) in self.sockets.iter_mut() {
             for o in s.outstanding.iter_mut().filter(|o| o.sent.is_none()) {
                 o.sent = Some(now);
                 out.push(PendingEcho {
@@ -326,7 +326,7 @@ impl PingSockets {
     /// Turns requests older than their socket's timeout into timeout
     /// events.
     pub(crate) fn expire(&mut self, now: Instant) {
-        for s in self.sockets.iter_mut() {
+        for (_, s) in self.sockets.iter_mut() {
             while let Some(o) = s.outstanding.front().copied() {
                 match o.sent {
                     Some(sent) if sent + s.timeout <= now => {
@@ -349,7 +349,7 @@ impl PingSockets {
     pub(crate) fn poll_at(&self) -> Option<Instant> {
         self.sockets
             .iter()
-            .filter_map(|s| {
+            .filter_map(|(_, s)| {
                 s.outstanding
                     .front()
                     .and_then(|o| o.sent.map(|t| t + s.timeout))
@@ -423,6 +423,20 @@ mod tests {
         // A duplicate is not a second reply.
         p.deliver_reply(Instant::from_millis(13), DST, ident, 1, 63, &[0; 56]);
         assert_eq!(p.recv(h), None);
+    }
+
+    #[test]
+    fn a_stale_handle_is_refused_not_taken_for_the_socket_in_its_slot() {
+        let mut p = PingSockets::new(KeyedRng::from_seed(5));
+        let old = p.open(Duration::from_secs(1)).unwrap();
+        p.close(old);
+        let new = p.open(Duration::from_secs(1)).unwrap();
+        assert_eq!(p.send(old, DST, 1, 0), Err(PingError::InvalidHandle));
+        assert_eq!(p.ident(old), None);
+        assert_eq!(p.recv(old), None);
+        p.close(old);
+        assert!(p.ident(new).is_some());
+        assert!(p.send(new, DST, 1, 0).is_ok());
     }
 
     #[test]

@@ -25,14 +25,16 @@ use bytes::Bytes;
 use crate::buf::{MAX_HEADROOM, PacketBuf};
 use crate::internet::{Disposition, IcmpError, IpMeta, IpSender, Protocol};
 use crate::rand::KeyedRng;
-use crate::slab::Slab;
+use crate::slab::{Slab, SlabKey};
 use crate::time::Instant;
 use crate::transport::ports::EphemeralPorts;
 use crate::transport::udp::packet::{self, UdpPacket, UdpRepr};
 
-/// A UDP socket of an interface.
+/// A UDP socket of an interface. A handle kept after its socket was
+/// closed is refused ([`UdpSendError::InvalidHandle`]), never taken for a
+/// socket opened later in the same slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct UdpHandle(usize);
+pub struct UdpHandle(SlabKey);
 
 /// Queue limits of a UDP socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,9 +158,9 @@ struct UdpSocket {
 pub struct UdpSockets {
     local_addr: Ipv4Addr,
     sockets: Slab<UdpSocket>,
-    by_port: HashMap<u16, usize>,
+    by_port: HashMap<u16, SlabKey>,
     /// Sockets with datagrams to send, each once.
-    tx_ready: VecDeque<usize>,
+    tx_ready: VecDeque<SlabKey>,
     ports: EphemeralPorts,
     config: UdpConfig,
     stats: UdpStats,
@@ -332,8 +334,8 @@ impl UdpSockets {
     /// Sends every queued datagram through `ip`.
     pub fn dispatch<S: IpSender>(&mut self, now: Instant, ip: &mut S) {
         let fill = !ip.checksum_offload().tx;
-        while let Some(i) = self.tx_ready.pop_front() {
-            let Some(s) = self.sockets.get_mut(i) else {
+        while let Some(k) = self.tx_ready.pop_front() {
+            let Some(s) = self.sockets.get_mut(k) else {
                 continue;
             };
             s.queued_for_tx = false;
@@ -399,7 +401,7 @@ impl UdpSockets {
         let socket = self
             .by_port
             .get(&repr.dst_port)
-            .and_then(|&i| self.sockets.get_mut(i))
+            .and_then(|&k| self.sockets.get_mut(k))
             .filter(|s| s.local.ip().is_unspecified() || *s.local.ip() == meta.dst)
             .filter(|s| s.remote.is_none_or(|r| r == from));
         let Some(s) = socket else {
@@ -430,7 +432,7 @@ impl UdpSockets {
         if let Some(s) = self
             .by_port
             .get(&error.local_port)
-            .and_then(|&i| self.sockets.get_mut(i))
+            .and_then(|&k| self.sockets.get_mut(k))
             .filter(|s| s.local.ip().is_unspecified() || *s.local.ip() == error.local_addr)
             .filter(|s| s.remote.is_none_or(|r| r == quoted_remote))
         {
@@ -501,11 +503,22 @@ mod tests {
         u.send_to(h, b"x", dst).unwrap();
         assert_eq!(u.send_to(h, b"y", dst), Err(UdpSendError::QueueFull));
         assert_eq!(u.recv_from(h), Err(UdpRecvError::WouldBlock));
-        assert_eq!(
-            u.send_to(UdpHandle(99), b"x", dst),
-            Err(UdpSendError::InvalidHandle)
-        );
-        assert_eq!(u.recv_from(UdpHandle(99)), Err(UdpRecvError::InvalidHandle));
+    }
+
+    #[test]
+    fn a_stale_handle_is_refused_not_taken_for_the_socket_in_its_slot() {
+        let mut u = UdpSockets::new(ME, UdpConfig::default(), KeyedRng::from_seed(1));
+        let old = u.bind(SocketAddrV4::new(ME, 1000)).unwrap();
+        u.close(old);
+        let new = u.bind(SocketAddrV4::new(ME, 2000)).unwrap();
+        let dst = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 2), 7);
+        assert_eq!(u.send_to(old, b"x", dst), Err(UdpSendError::InvalidHandle));
+        assert_eq!(u.recv_from(old), Err(UdpRecvError::InvalidHandle));
+        assert_eq!(u.local_addr(old), None);
+        assert!(!u.can_send(old));
+        u.close(old);
+        assert_eq!(u.local_addr(new).map(|a| a.port()), Some(2000));
+        assert!(u.send_to(new, b"x", dst).is_ok());
     }
 
     #[test]
