@@ -1060,6 +1060,35 @@ fn orphan_in_fin_wait_2_is_released_after_the_fin_timeout() {
 }
 
 #[test]
+fn orphan_in_a_zero_window_is_reset_after_its_retries() {
+    // Sockstress: the peer keeps its window shut and answers every probe.
+    // A live connection would probe for as long as it is answered; an
+    // orphan gets 8 probes (Linux's tcp_orphan_retries), counted by the
+    // persist backoff that only an opening window resets, then is reset
+    // and its send buffer freed.
+    let mut s = established(rfc6298());
+    let mut text = String::from(
+        "
+        +100 < . 1:1(0) ack 1 win 0
+        +0   send 5000
+        +0   close
+        +0   conns 1
+        ",
+    );
+    for _ in 0..8 {
+        text += "*    > . 0:0(0) ack 1
++0   < . 1:1(0) ack 1 win 0
+";
+    }
+    text += "
+        *    > R 1:1(0) win 0
+        +0   conns 0
+        +200s > none
+    ";
+    s.run(&text);
+}
+
+#[test]
 fn data_after_close_resets() {
     // The application has closed: data that arrives can never be read, so
     // the connection is reset (RFC 1122 §4.2.2.13; Linux's
@@ -1329,6 +1358,57 @@ fn paws_drops_old_timestamps() {
         ",
     );
     assert_eq!(s.tcp.info(s.handle()).unwrap().stats.rejected, 1);
+}
+
+#[test]
+fn ts_recent_moves_only_for_an_acceptable_ack() {
+    // RFC 7323 §4.3, in Linux's order: TS.Recent is taken from a segment
+    // only once its ACK is found acceptable. A blind attacker's in-window
+    // segment with a far-future timestamp and a bad ACK must not become
+    // the reference PAWS judges the real peer's segments by.
+    let mut s = established_with(TcpConfig::default(), "<mss 1012,TS val 700 ecr 0>");
+    s.run(
+        "
+        +10  < P. 1:101(100) ack 1 <TS val 800 ecr 100>
+        +0   > . 1:1(0) ack 101 <TS val 110 ecr 800>
+        +0   recv 100
+        // In the window, but acknowledging data never sent: ACK, drop.
+        +10  < . 101:101(0) ack 90000 <TS val 2000000000 ecr 100>
+        +0   > . 1:1(0) ack 101 <TS val 120 ecr 800>
+        // The real peer goes on with its own clock and is heard.
+        +10  < P. 101:201(100) ack 1 <TS val 820 ecr 110>
+        +0   > . 1:1(0) ack 201 <TS val 130 ecr 820>
+        +0   recv 100
+        ",
+    );
+    assert_eq!(s.tcp.info(s.handle()).unwrap().stats.rejected, 0);
+}
+
+#[test]
+fn acks_for_unacceptable_segments_are_rate_limited() {
+    // Linux's tcp_invalid_ratelimit: one ACK per 500 ms for unacceptable
+    // segments without data (out of window, failing PAWS, acknowledging
+    // unsent data); data is always answered.
+    let mut s = established_with(TcpConfig::default(), "<mss 1012,TS val 700 ecr 0>");
+    s.run(
+        "
+        +10  < . 900000:900000(0) ack 1 <TS val 710 ecr 100>
+        +0   > . 1:1(0) ack 1 <TS val 110 ecr 700>
+        +10  < . 900000:900000(0) ack 1 <TS val 710 ecr 100>
+        +0   < . 1:1(0) ack 5000 <TS val 710 ecr 100>
+        +0   < . 1:1(0) ack 1 <TS val 600 ecr 100>
+        +100 > none
+        // Data out of the window is answered at once (it may be a
+        // spurious retransmission, or a window probe).
+        +0   < P. 900000:900100(100) ack 1 <TS val 720 ecr 100>
+        +0   > . 1:1(0) ack 1 <TS val 220 ecr 700>
+        // 500 ms after the last limited one, one more is answered.
+        +390 < . 900000:900000(0) ack 1 <TS val 730 ecr 100>
+        +0   > . 1:1(0) ack 1 <TS val 610 ecr 700>
+        ",
+    );
+    let info = s.tcp.info(s.handle()).unwrap();
+    assert_eq!(info.stats.invalid_acks_limited, 3);
 }
 
 #[test]

@@ -125,6 +125,13 @@ pub struct TcpConfig {
     /// Data retransmissions of one segment before giving up (Linux's
     /// `tcp_retries2`: 15).
     pub max_retransmissions: u32,
+    /// Retransmissions and zero-window probes an orphan gets (a connection
+    /// the application has closed) before it is reset: Linux's
+    /// `tcp_orphan_retries` (whose 0 means 8). For an orphan the probe
+    /// count is the persist timer's backoff, which only a window that
+    /// opens resets: a peer that answers every probe with a zero window
+    /// (sockstress) cannot keep an orphan and its send buffer alive.
+    pub orphan_retries: u32,
     /// Maximum segment lifetime; TIME-WAIT lasts twice this.
     pub msl: Duration,
     /// Longest delay of an ACK.
@@ -146,6 +153,10 @@ pub struct TcpConfig {
     pub timestamps: bool,
     /// Offer SACK (RFC 2018).
     pub sack: bool,
+    /// Least time between two ACKs answering unacceptable segments that
+    /// carry no data (out of window, failing PAWS, acknowledging unsent
+    /// data); Linux's `tcp_invalid_ratelimit`, 500 ms.
+    pub invalid_ack_interval: Duration,
 }
 
 impl Default for TcpConfig {
@@ -158,6 +169,7 @@ impl Default for TcpConfig {
             rtt: RttConfig::linux(),
             syn_retries: 6,
             max_retransmissions: 15,
+            orphan_retries: 8,
             msl: Duration::from_secs(30),
             delayed_ack: Duration::from_millis(40),
             keepalive: None,
@@ -168,6 +180,7 @@ impl Default for TcpConfig {
             window_scaling: true,
             timestamps: true,
             sack: true,
+            invalid_ack_interval: Duration::from_millis(500),
         }
     }
 }
@@ -230,6 +243,11 @@ pub struct TcpStats {
     /// Retransmissions found lost during recovery and sent again
     /// (RFC 8985's rule; see [`super::rxt_log`]).
     pub lost_retransmits: u64,
+    /// Unacceptable segments left unanswered by the rate limit of
+    /// [`TcpConfig::invalid_ack_interval`].
+    pub invalid_acks_limited: u64,
+    /// Orphans reset after [`TcpConfig::orphan_retries`].
+    pub orphan_timeouts: u64,
 }
 
 /// A snapshot of a connection's state and estimates.
@@ -428,6 +446,8 @@ pub struct Connection {
     rto_ts: Option<u32>,
     /// Rate limit of challenge ACKs (RFC 5961 §7).
     challenge: TokenBucket,
+    /// When an ACK last answered an unacceptable segment without data.
+    invalid_ack_at: Option<Instant>,
     stats: TcpStats,
 }
 
@@ -535,6 +555,7 @@ impl Connection {
             dsack: None,
             rto_ts: None,
             challenge: TokenBucket::new(10, 10),
+            invalid_ack_at: None,
             stats: TcpStats::default(),
             config,
         }
@@ -856,6 +877,13 @@ impl Connection {
         }
     }
 
+    /// Gives up on a connection whose peer still answers (an orphan over
+    /// its retry limit): a RST tells the peer, which may be alive.
+    fn abort_timed_out(&mut self) {
+        self.error = Some(TcpError::TimedOut);
+        self.abort();
+    }
+
     /// Aborts: a RST goes out and the connection is gone (RFC 9293
     /// §3.10.5).
     pub fn abort(&mut self) {
@@ -1002,7 +1030,7 @@ impl Connection {
             && now - self.ts_recent_at < PAWS_IDLE
         {
             self.stats.rejected += 1;
-            self.ack_now = true;
+            self.ack_invalid(now, seg);
             return Handled::Ok;
         }
         // The peer's SYN again in SYN-RECEIVED (RFC 9293 §3.5). It lies
@@ -1036,8 +1064,12 @@ impl Connection {
         }
         if !self.acceptable(seg) {
             self.stats.rejected += 1;
-            if !rst {
-                self.ack_now = true;
+            if seg.flags.contains(TcpFlags::SYN) && !rst {
+                // RFC 5961 §4.2: a SYN gets a challenge ACK wherever it
+                // falls (under the challenge ACK limit), as in the window.
+                self.challenge_ack(now);
+            } else if !rst {
+                self.ack_invalid(now, seg);
                 // Wholly old data (a spurious retransmission, most often):
                 // report it in a D-SACK block (RFC 2883 §4), as for data
                 // partly old in `receive_data`.
@@ -1082,15 +1114,6 @@ impl Connection {
         if seg.flags.contains(TcpFlags::SYN) {
             self.challenge_ack(now);
             return Handled::Ok;
-        }
-        // Timestamp bookkeeping (RFC 7323 §4.3 rule 3).
-        if self.ts_ok
-            && let Some((tsval, _)) = seg.timestamp
-            && (tsval.wrapping_sub(self.ts_recent) as i32) >= 0
-            && seq_le(seg.seq_number, self.last_ack_sent)
-        {
-            self.ts_recent = tsval;
-            self.ts_recent_at = now;
         }
         let Some(ack) = seg.ack_number else {
             return Handled::Ok;
@@ -1155,6 +1178,30 @@ impl Connection {
         }
     }
 
+    /// Answers an unacceptable segment with an ACK (RFC 9293 §3.10.7.4),
+    /// at most one per [`TcpConfig::invalid_ack_interval`] unless the
+    /// segment carries data, as Linux limits them (`tcp_invalid_ratelimit`,
+    /// `tcp_oow_rate_limited`): forged or looping pure ACKs and SYNs would
+    /// otherwise be answered one for one, which reflects traffic at a
+    /// victim and sustains ACK storms between confused peers. Data and FIN
+    /// are exempt: a spurious retransmission needs its (D-SACK) answer, a
+    /// retransmitted FIN its ACK, and neither loops.
+    fn ack_invalid(&mut self, now: Instant, seg: &TcpRepr) {
+        // Data or a FIN (Linux: end_seq != seq), but not a SYN.
+        let data = seg.segment_len() > 0 && !seg.flags.contains(TcpFlags::SYN);
+        let limited = self
+            .invalid_ack_at
+            .is_some_and(|t| now - t < self.config.invalid_ack_interval);
+        if data || !limited {
+            self.ack_now = true;
+            if !data {
+                self.invalid_ack_at = Some(now);
+            }
+        } else {
+            self.stats.invalid_acks_limited += 1;
+        }
+    }
+
     fn challenge_ack(&mut self, now: Instant) {
         if self.challenge.try_take(now) {
             self.stats.challenge_acks += 1;
@@ -1165,16 +1212,29 @@ impl Connection {
     /// The ACK field (§3.10.7.4, fifth). Returns false if the segment is to
     /// be dropped.
     fn process_ack(&mut self, now: Instant, seg: &TcpRepr, ack: SeqNumber) -> bool {
-        self.probes_unanswered = 0;
         // Acks something not yet sent: ACK and drop.
         if seq_lt(self.snd_max, ack) {
-            self.ack_now = true;
+            self.ack_invalid(now, seg);
             return false;
         }
         // Too old (RFC 5961 §5.2).
         if seq_lt(ack, self.snd_una - self.max_snd_wnd.min(1 << 30)) {
             self.challenge_ack(now);
             return false;
+        }
+        self.probes_unanswered = 0;
+        // The segment is acceptable and so is its ACK: only now may its
+        // timestamp become TS.Recent (RFC 7323 §4.3 rule 3, in the order
+        // Linux applies it). Taken before the ACK was validated, a blind
+        // in-window segment with a far-future timestamp would make every
+        // later segment of the real peer fail PAWS.
+        if self.ts_ok
+            && let Some((tsval, _)) = seg.timestamp
+            && (tsval.wrapping_sub(self.ts_recent) as i32) >= 0
+            && seq_le(seg.seq_number, self.last_ack_sent)
+        {
+            self.ts_recent = tsval;
+            self.ts_recent_at = now;
         }
         let window = usize::from(seg.window_len) << self.snd_wscale;
         let window_changed = window != self.snd_wnd;
@@ -1610,6 +1670,17 @@ impl Connection {
                 self.fail(TcpError::TimedOut);
                 return;
             }
+            if self.closed_by_user && self.persist_backoff > self.config.orphan_retries {
+                log::debug!(
+                    "{} -> {}: orphan in a zero window for {} probes: reset",
+                    self.local,
+                    self.remote,
+                    self.persist_backoff - 1
+                );
+                self.stats.orphan_timeouts += 1;
+                self.abort_timed_out();
+                return;
+            }
             self.probes_unanswered += 1;
             self.probe_now = true;
             self.stats.window_probes += 1;
@@ -1654,6 +1725,11 @@ impl Connection {
         }
         if self.retries >= self.config.max_retransmissions {
             self.fail(TcpError::TimedOut);
+            return;
+        }
+        if self.closed_by_user && self.retries >= self.config.orphan_retries {
+            self.stats.orphan_timeouts += 1;
+            self.abort_timed_out();
             return;
         }
         log::trace!(
