@@ -1337,6 +1337,83 @@ fn abort_resets() {
 }
 
 // ----------------------------------------------------------------------
+// Path MTU discovery (RFC 1191) against forged ICMP.
+
+#[test]
+fn fragmentation_needed_shrinks_segments_to_the_path_mtu() {
+    // Segments carry DF; a router's report of 1420 (a tunnel) quoting a
+    // segment in flight makes the resent and later segments fit it.
+    let mut s = established_with(rfc6298(), "<mss 1460>");
+    s.run(
+        "
+        +10  send 2920
+        +0   > . 1:1461(1460) ack 1
+        +0   > P. 1461:2921(1460) ack 1
+        +0   df on
+        +5   icmp fragneeded 1420 1
+        +0   > . 1:1381(1380) ack 1
+        +0   > . 1381:2761(1380) ack 1
+        +0   > P. 2761:2921(160) ack 1
+        +0   df on
+        ",
+    );
+    let info = s.tcp.info(s.handle()).unwrap();
+    assert_eq!((info.mss, info.stats.pmtu_reductions), (1380, 1));
+}
+
+#[test]
+fn forged_fragmentation_needed_cannot_shrink_segments_below_512_bytes() {
+    // A forger reports an MTU of 68 (RFC 791's minimum): the path MTU
+    // stops at 552 (Linux's min_pmtu), with DF off so that a real path
+    // that narrow still works, instead of 28-byte segments.
+    let mut s = established_with(rfc6298(), "<mss 1460>");
+    s.run(
+        "
+        +10  send 1460
+        +0   > P. 1:1461(1460) ack 1
+        +5   icmp fragneeded 68 1
+        +0   > . 1:513(512) ack 1
+        +0   > . 513:1025(512) ack 1
+        +0   > P. 1025:1461(436) ack 1
+        +0   df off
+        // Another one in the same RTT, and one quoting a sequence number
+        // not in flight, change nothing.
+        +1   icmp fragneeded 68 1
+        +0   icmp fragneeded 600 5000
+        +100 < . 1:1(0) ack 1461
+        +0   > none
+        ",
+    );
+    let info = s.tcp.info(s.handle()).unwrap();
+    assert_eq!((info.mss, info.stats.pmtu_reductions), (512, 1));
+}
+
+#[test]
+fn a_byte_by_byte_forger_gets_few_reductions() {
+    // One reduction per RTT, and reports rounded down to a table of
+    // common path MTUs: stepping down one byte per RTT from 1499 gets a
+    // handful of reductions, each one resent flight, not a thousand.
+    // A long minimum RTO keeps the flight outstanding (and unrepeated by
+    // the timer) for the 20 s of forgeries.
+    let config = TcpConfig {
+        rtt: RttConfig {
+            min_rto: Duration::from_secs(60),
+            ..RttConfig::linux()
+        },
+        ..TcpConfig::default()
+    };
+    let mut s = established_with(config, "<mss 1460>");
+    s.run("+10 send 1460\n+0 > P. 1:1461(1460) ack 1");
+    for mtu in (1300..1500).rev() {
+        let segs = s.run_and_count_sent(&format!("+100 icmp fragneeded {mtu} 1"));
+        assert!(segs <= 2, "{segs} segments resent for one report");
+    }
+    let info = s.tcp.info(s.handle()).unwrap();
+    assert!(info.stats.pmtu_reductions <= 12, "{:?}", info.stats);
+    assert_eq!(info.mss, 1300 - 40);
+}
+
+// ----------------------------------------------------------------------
 // PAWS (RFC 7323 §5).
 
 #[test]

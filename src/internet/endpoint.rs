@@ -206,7 +206,9 @@ pub trait IpSender {
     fn alloc(&mut self, capacity: usize) -> PacketBuf;
     /// Takes back a buffer no longer needed.
     fn recycle(&mut self, packet: PacketBuf);
-    /// Sends `packet` (a transport header and payload) from `src` to `dst`.
+    /// Sends `packet` (a transport header and payload) from `src` to `dst`,
+    /// with the Don't Fragment flag if `dont_frag` (path MTU discovery,
+    /// RFC 1191).
     fn send(
         &mut self,
         now: Instant,
@@ -214,6 +216,7 @@ pub trait IpSender {
         dst: Ipv4Addr,
         protocol: Protocol,
         packet: PacketBuf,
+        dont_frag: bool,
     ) -> Result<(), IpSendError>;
 }
 
@@ -955,9 +958,10 @@ impl<L: LinkEndpoint> IpSender for Ipv4Tx<'_, L> {
         dst: Ipv4Addr,
         protocol: Protocol,
         packet: PacketBuf,
+        dont_frag: bool,
     ) -> Result<(), IpSendError> {
         self.ip
-            .send_datagram(now, self.link, Some(src), dst, protocol, packet, false)
+            .send_datagram(now, self.link, Some(src), dst, protocol, packet, dont_frag)
     }
 }
 

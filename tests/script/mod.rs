@@ -56,9 +56,12 @@
 //! two segments sent at once):
 //! `connect`, `listen [backlog]`, `accept` / `accept none`,
 //! `send N [= M]` (M: how much is accepted), `recv N [= M]`, `recv eof`,
-//! `shutdown`, `close`, `abort`, `nodelay`, `keepalive MS|off`, and the
-//! checks `state NAME` (as RFC 9293 spells it, or `gone` for a released
-//! handle), `error NAME|none` and `conns N` (connections in any state).
+//! `shutdown`, `close`, `abort`, `nodelay`, `keepalive MS|off`,
+//! `icmp fragneeded MTU SEQ` (a router's ICMP error quoting our segment at
+//! relative SEQ), and the checks `state NAME` (as RFC 9293 spells it, or
+//! `gone` for a released handle), `error NAME|none`, `conns N`
+//! (connections in any state) and `df on|off` (the last segment's Don't
+//! Fragment flag).
 
 #![allow(dead_code)]
 
@@ -67,7 +70,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use netstrata::buf::{MAX_HEADROOM, PacketBuf};
 use netstrata::internet::route::{NoRoute, RouteDecision};
-use netstrata::internet::{IpMeta, IpSendError, IpSender, Protocol};
+use netstrata::internet::{IcmpError, IcmpErrorKind, IpMeta, IpSendError, IpSender, Protocol};
 use netstrata::link::ChecksumOffload;
 use netstrata::transport::tcp::{
     ListenerHandle, SeqNumber, TcpCallError, TcpConfig, TcpFlags, TcpHandle, TcpPacket, TcpRepr,
@@ -98,6 +101,8 @@ pub fn theirs(i: u64) -> u8 {
 #[derive(Default)]
 struct FakeIp {
     sent: Vec<(Instant, Ipv4Addr, Ipv4Addr, Vec<u8>)>,
+    /// Whether the last segment sent had Don't Fragment.
+    last_dont_frag: Option<bool>,
 }
 
 impl IpSender for FakeIp {
@@ -125,8 +130,10 @@ impl IpSender for FakeIp {
         dst: Ipv4Addr,
         protocol: Protocol,
         packet: PacketBuf,
+        dont_frag: bool,
     ) -> Result<(), IpSendError> {
         assert_eq!(protocol, Protocol::Tcp);
+        self.last_dont_frag = Some(dont_frag);
         self.sent.push((now, src, dst, packet.data().to_vec()));
         Ok(())
     }
@@ -260,15 +267,7 @@ impl Script {
     /// segments so far on the first mismatch.
     #[track_caller]
     pub fn run(&mut self, script: &str) {
-        for (n, raw) in script.lines().enumerate() {
-            let line = raw.split("//").next().unwrap_or("").trim();
-            if line.is_empty() {
-                continue;
-            }
-            if let Err(e) = self.line(line) {
-                self.fail(&format!("line {}: `{line}`: {e}", n + 1));
-            }
-        }
+        self.run_lines(script);
         self.collect();
         if let Some(s) = self.queue.front() {
             let msg = format!(
@@ -277,6 +276,31 @@ impl Script {
                 self.render_out(&s.repr)
             );
             self.fail(&msg);
+        }
+    }
+
+    /// Runs a script, then takes every segment sent and not matched by an
+    /// outbound line; returns how many there were (for tests that count
+    /// rather than script what goes out).
+    #[track_caller]
+    pub fn run_and_count_sent(&mut self, script: &str) -> usize {
+        self.run_lines(script);
+        self.collect();
+        let n = self.queue.len();
+        self.queue.clear();
+        n
+    }
+
+    #[track_caller]
+    fn run_lines(&mut self, script: &str) {
+        for (n, raw) in script.lines().enumerate() {
+            let line = raw.split("//").next().unwrap_or("").trim();
+            if line.is_empty() {
+                continue;
+            }
+            if let Err(e) = self.line(line) {
+                self.fail(&format!("line {}: `{line}`: {e}", n + 1));
+            }
         }
     }
 
@@ -765,6 +789,36 @@ impl Script {
                 };
                 if got != *want {
                     return Err(format!("error is {got}"));
+                }
+            }
+            "icmp" if words.get(1) == Some(&"fragneeded") => {
+                // `icmp fragneeded MTU SEQ`: a router's "fragmentation
+                // needed" quoting our segment at SEQ (relative).
+                let mtu = num(2)? as u16;
+                let seq = num(3)? as u32;
+                let iss = self.conn().iss.ok_or("ISS not known yet")?;
+                let mut quote = [0u8; 8];
+                quote[..2].copy_from_slice(&self.local_port.to_be_bytes());
+                quote[2..4].copy_from_slice(&self.peer_port.to_be_bytes());
+                quote[4..].copy_from_slice(&iss.wrapping_add(seq).to_be_bytes());
+                let error = IcmpError {
+                    reporter: Ipv4Addr::new(198, 51, 100, 1),
+                    kind: IcmpErrorKind::FragmentationNeeded { mtu },
+                    protocol: Protocol::Tcp,
+                    local_addr: US,
+                    local_port: self.local_port,
+                    remote_addr: PEER,
+                    remote_port: self.peer_port,
+                    transport_header: quote,
+                };
+                self.tcp.icmp_error(now, &error);
+            }
+            "df" => {
+                // `df on|off`: whether the last segment sent had DF set.
+                let want = words.get(1) == Some(&"on");
+                let got = self.ip.last_dont_frag.ok_or("nothing sent yet")?;
+                if got != want {
+                    return Err(format!("DF is {}", if got { "on" } else { "off" }));
                 }
             }
             "conns" => {

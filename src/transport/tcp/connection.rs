@@ -43,6 +43,7 @@ use crate::internet::icmpv4::DstUnreachable;
 use crate::ratelimit::TokenBucket;
 use crate::time::{Duration, Instant};
 use crate::transport::tcp::congestion::{CongestionAlgorithm, CongestionControl};
+use crate::transport::tcp::pmtu::PathMtu;
 use crate::transport::tcp::recv_buffer::RecvBuffer;
 use crate::transport::tcp::rtt::{RttConfig, RttEstimator};
 use crate::transport::tcp::rxt_log::RetransmitLog;
@@ -248,6 +249,8 @@ pub struct TcpStats {
     pub invalid_acks_limited: u64,
     /// Orphans reset after [`TcpConfig::orphan_retries`].
     pub orphan_timeouts: u64,
+    /// Path MTU reductions taken from "fragmentation needed" (RFC 1191).
+    pub pmtu_reductions: u64,
 }
 
 /// A snapshot of a connection's state and estimates.
@@ -357,8 +360,13 @@ pub struct Connection {
     snd_sml: SeqNumber,
     /// MSS option we send (link MTU minus 40).
     our_mss: usize,
-    /// Largest payload per segment toward the peer, without options.
+    /// Largest payload per segment toward the peer, without options: the
+    /// smaller of `syn_mss` and what the path MTU allows.
     peer_mss: usize,
+    /// The MSS the peer announced (RFC 9293 §3.7.1), within our own.
+    syn_mss: usize,
+    /// Path MTU discovery (RFC 1191).
+    pmtu: PathMtu,
 
     // Receive sequence space.
     irs: SeqNumber,
@@ -506,6 +514,8 @@ impl Connection {
             snd_sml: iss,
             our_mss,
             peer_mss: DEFAULT_MSS,
+            syn_mss: DEFAULT_MSS,
+            pmtu: PathMtu::new(our_mss + 40),
             irs: SeqNumber(0),
             rcv_nxt: SeqNumber(0),
             rcv_adv: SeqNumber(0),
@@ -606,10 +616,11 @@ impl Connection {
 
     /// Records the options of the peer's SYN and decides what is in use.
     fn take_syn_options(&mut self, now: Instant, syn: &TcpRepr) {
-        self.peer_mss = syn
+        self.syn_mss = syn
             .max_seg_size
             .map_or(DEFAULT_MSS, usize::from)
             .clamp(64, self.our_mss);
+        self.peer_mss = self.syn_mss.min(self.pmtu.mtu() - 40);
         // Window scaling only if both sides offer it (RFC 7323 §2.2).
         self.wscale_ok = self.config.window_scaling && syn.window_scale.is_some();
         if self.wscale_ok {
@@ -875,6 +886,23 @@ impl Connection {
         if self.closed_by_user && self.state == State::FinWait2 {
             self.time_wait_at = Some(now + self.config.fin_wait2_timeout);
         }
+    }
+
+    /// Fits the segment size to the path MTU; returns whether it shrank.
+    fn apply_path_mtu(&mut self) -> bool {
+        let mss = self.syn_mss.min(self.pmtu.mtu() - 40);
+        let shrank = mss < self.peer_mss;
+        if mss != self.peer_mss {
+            self.peer_mss = mss;
+            self.cc.set_mss(self.mss());
+        }
+        shrank
+    }
+
+    /// Whether segments go with Don't Fragment (unless a path MTU below
+    /// 552 was reported; see [`super::pmtu`]).
+    pub fn dont_fragment(&self) -> bool {
+        self.pmtu.dont_fragment()
     }
 
     /// Gives up on a connection whose peer still answers (an orphan over
@@ -1576,9 +1604,10 @@ impl Connection {
     /// unreachable are hard errors that refuse the connection (RFC 1122
     /// §4.2.3.9, as Linux does); in a synchronized state every error is
     /// soft and the connection carries on (RFC 5927 §4.2, RFC 5461).
-    /// "Fragmentation needed" lowers the MSS to the reported path MTU
-    /// (RFC 1191 §6.3) and retransmits at once.
-    pub fn on_icmp_error(&mut self, _now: Instant, kind: IcmpErrorKind, seq: SeqNumber) {
+    /// "Fragmentation needed" lowers the MSS to the path MTU (RFC 1191
+    /// §6.3, with the limits of [`super::pmtu`]) and resends what was in
+    /// flight (§6.5).
+    pub fn on_icmp_error(&mut self, now: Instant, kind: IcmpErrorKind, seq: SeqNumber) {
         if !(seq_le(self.snd_una, seq) && seq_lt(seq, self.snd_max)) {
             return;
         }
@@ -1586,20 +1615,23 @@ impl Connection {
             IcmpErrorKind::Unreachable(
                 DstUnreachable::PortUnreachable | DstUnreachable::ProtoUnreachable,
             ) if self.state == State::SynSent => self.fail(TcpError::ConnectionRefused),
-            IcmpErrorKind::FragmentationNeeded { mtu } if mtu >= 68 => {
-                let mss = usize::from(mtu).saturating_sub(40).max(64);
-                if mss < self.peer_mss {
-                    log::debug!(
-                        "{} -> {}: path MTU {mtu}, MSS now {mss}",
-                        self.local,
-                        self.remote
-                    );
-                    self.peer_mss = mss;
-                    self.cc.set_mss(self.mss());
-                    // Resend what was too big (RFC 1191 §6.5).
-                    if self.state.is_synchronized() {
-                        self.snd_nxt = self.snd_una;
-                    }
+            IcmpErrorKind::FragmentationNeeded { mtu }
+                if self.state.is_synchronized()
+                    && self.pmtu.on_fragmentation_needed(
+                        now,
+                        usize::from(mtu),
+                        self.rtt.srtt(),
+                    ) =>
+            {
+                log::debug!(
+                    "{} -> {}: path MTU {} (reported {mtu})",
+                    self.local,
+                    self.remote,
+                    self.pmtu.mtu()
+                );
+                self.stats.pmtu_reductions += 1;
+                if self.apply_path_mtu() {
+                    self.snd_nxt = self.snd_una;
                 }
             }
             _ => {}
@@ -1943,6 +1975,9 @@ impl Connection {
 
     /// The next segment to send at `now`, if any. Call until `None`.
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Outgoing> {
+        if self.pmtu.age(now) {
+            self.apply_path_mtu();
+        }
         if self.rst_now {
             self.rst_now = false;
             let repr = TcpRepr {

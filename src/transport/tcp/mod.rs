@@ -12,10 +12,12 @@
 //! - [`rxt_log`]: finding retransmissions that were lost too (the
 //!   retransmission rule of RACK, RFC 8985).
 //! - [`isn`]: initial sequence numbers (RFC 6528).
+//! - [`pmtu`]: path MTU discovery (RFC 1191), hardened against forgery.
 
 pub mod congestion;
 pub mod connection;
 pub mod isn;
+pub mod pmtu;
 pub mod recv_buffer;
 pub mod rtt;
 pub mod rxt_log;

@@ -984,7 +984,8 @@ fn emit_segment<S: IpSender>(
         *remote.ip(),
         fill,
     );
-    match ip.send(now, *local.ip(), *remote.ip(), Protocol::Tcp, p) {
+    let dont_frag = payload.is_some_and(|(conn, _)| conn.dont_fragment());
+    match ip.send(now, *local.ip(), *remote.ip(), Protocol::Tcp, p, dont_frag) {
         Ok(()) => stats.tx_segments += 1,
         Err(e) => {
             log::debug!("TCP segment to {remote} not sent: {e}");

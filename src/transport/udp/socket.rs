@@ -365,7 +365,7 @@ impl UdpSockets {
                     *dst.ip(),
                     fill,
                 );
-                match ip.send(now, src, *dst.ip(), Protocol::Udp, p) {
+                match ip.send(now, src, *dst.ip(), Protocol::Udp, p, false) {
                     Ok(()) => {
                         s.stats.tx_datagrams += 1;
                         self.stats.tx_datagrams += 1;
