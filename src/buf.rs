@@ -79,6 +79,15 @@ impl PacketBuf {
         self.head
     }
 
+    /// The size of the allocation this packet keeps alive, whatever part
+    /// of it the data occupies (Linux's `truesize`, without the metadata):
+    /// what a queue holding the packet, or a slice of it, really costs.
+    pub fn truesize(&self) -> usize {
+        // `head` lies inside `buf`, which starts where the allocation does
+        // (a `PacketBuf` only gives up its front in `freeze`).
+        self.buf.capacity()
+    }
+
     /// Appends `bytes` at the end of the data (used while building a
     /// payload; may grow the allocation).
     pub fn extend_from_slice(&mut self, bytes: &[u8]) {
@@ -143,6 +152,23 @@ impl PacketBuf {
     pub fn into_inner(self) -> BytesMut {
         self.buf
     }
+}
+
+/// Slices smaller than this are never worth copying out of their
+/// allocation on account of what they pin: that much is one ordinary frame
+/// buffer ([`BufferPool::default`]'s size, rounded up).
+pub const COMPACT_ABOVE: usize = 2048;
+
+/// Whether `len` bytes that keep a `truesize`-byte allocation alive should
+/// be copied into an allocation of their own before they are queued, as
+/// Linux collapses its buffers: when the allocation is more than twice the
+/// data and larger than one ordinary frame buffer. A 256-byte slice of a
+/// reassembled 64 KiB datagram is copied; a small datagram in a pool
+/// buffer is not (it is counted at the buffer's size instead), so the
+/// common path stays free of copies and allocations, and what a queue
+/// counts bounds what it holds within a factor of two.
+pub fn worth_compacting(len: usize, truesize: usize) -> bool {
+    truesize > COMPACT_ABOVE && truesize > len.saturating_mul(2)
 }
 
 /// A bounded free list of packet allocations.
@@ -276,6 +302,20 @@ mod tests {
             p.freeze()
         };
         assert_eq!(&frozen[..], b"abc");
+    }
+
+    #[test]
+    fn truesize_is_the_allocation_and_compacting_pays_only_for_big_ones() {
+        let mut p = PacketBuf::with_headroom(MAX_HEADROOM, 1500);
+        p.extend_from_slice(&[7; 64]);
+        assert!(p.truesize() >= MAX_HEADROOM + 1500);
+        assert!(p.pull_header(20));
+        p.truncate(10);
+        assert!(p.truesize() >= MAX_HEADROOM + 1500);
+        assert!(!worth_compacting(10, p.truesize()));
+        assert!(worth_compacting(256, 65536));
+        assert!(!worth_compacting(40_000, 65536));
+        assert!(!worth_compacting(0, 0));
     }
 
     #[test]

@@ -21,7 +21,7 @@ use crate::link::{ArpConfig, Device, DeviceCaps, EthernetAddress, EthernetEndpoi
 use crate::rand::KeyedRng;
 use crate::time::Instant;
 use crate::transport::Transport;
-use crate::transport::tcp::{TcpConfig, TcpLayerStats, TcpSockets};
+use crate::transport::tcp::{TcpConfig, TcpLayerStats, TcpLimits, TcpSockets};
 use crate::transport::udp::{UdpConfig, UdpSockets, UdpStats};
 
 /// How to set up an interface.
@@ -37,6 +37,8 @@ pub struct InterfaceConfig {
     pub udp: UdpConfig,
     /// Default options of TCP sockets.
     pub tcp: TcpConfig,
+    /// Layer-wide TCP limits (SYN cookies, orphans, TIME-WAIT, memory).
+    pub tcp_limits: TcpLimits,
     /// Where every secret and random choice of the stack comes from (the
     /// keys of initial sequence numbers, timestamp offsets, IP
     /// identifications and SYN cookies; ephemeral ports, ping
@@ -60,6 +62,7 @@ impl InterfaceConfig {
             arp: ArpConfig::default(),
             udp: UdpConfig::default(),
             tcp: TcpConfig::default(),
+            tcp_limits: TcpLimits::default(),
             seed: None,
             rx_budget: 256,
         }
@@ -116,7 +119,7 @@ impl Interface {
         link.set_ipv4_addr(Some(address));
         let ip = Ipv4Endpoint::new(config.ipv4, &mut rng);
         let udp = UdpSockets::new(address, config.udp, rng.fork());
-        let tcp = TcpSockets::new(address, caps.mtu, config.tcp, rng.fork());
+        let tcp = TcpSockets::new(address, caps.mtu, config.tcp, config.tcp_limits, rng.fork());
         Interface {
             link,
             ip,

@@ -297,7 +297,7 @@ fn writing_to_a_closed_peer_fails_with_a_reset() {
     };
     assert_eq!(err.kind(), ErrorKind::ConnectionReset, "{err}");
     let stats = b.with_interface(|iface, _| iface.counters().tcp);
-    assert_eq!(stats.aborts_on_data, 1, "{stats:?}");
+    assert_eq!(stats.connections.aborts_on_data, 1, "{stats:?}");
 }
 
 #[test]

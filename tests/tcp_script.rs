@@ -13,7 +13,7 @@
 mod script;
 
 use netstrata::Duration;
-use netstrata::transport::tcp::{CongestionAlgorithm, RttConfig, TcpConfig};
+use netstrata::transport::tcp::{CongestionAlgorithm, RttConfig, TcpConfig, TcpLimits};
 use script::Script;
 
 /// Active open to a peer offering only MSS 1000: ESTABLISHED at 100 ms.
@@ -1304,6 +1304,90 @@ fn retransmitted_fin_in_time_wait_is_acked_and_restarts_the_timer() {
 }
 
 #[test]
+fn released_connection_in_time_wait_is_a_compact_record() {
+    // Released in TIME-WAIT, the connection gives up its buffers for a
+    // record that still does TIME-WAIT's job: it acknowledges the peer's
+    // FIN again (restarting 2·MSL), ignores RSTs (RFC 1337), answers
+    // stray segments at a limited rate, and goes after 2·MSL.
+    let mut s = established_with(TcpConfig::default(), "<mss 1012,TS val 700 ecr 0>");
+    s.run(
+        "
+        +10  close
+        +0   > F. 1:1(0) ack 1 <TS val 110 ecr 700>
+        +10  < F. 1:1(0) ack 2 <TS val 710 ecr 110>
+        +0   > . 2:2(0) ack 2 <TS val 120 ecr 710>
+        +0   conns 1
+        // Our ACK was lost: the FIN again, 30 s later.
+        +30s < F. 1:1(0) ack 2 <TS val 30710 ecr 110>
+        +0   > . 2:2(0) ack 2 <TS val 30120 ecr 30710>
+        // An exact RST does not end TIME-WAIT.
+        +0   < R 2:2(0)
+        +0   conns 1
+        // A stray old ACK gets an ACK, the next within 500 ms none.
+        +1   < . 1:1(0) ack 2 <TS val 30711 ecr 110>
+        +0   > . 2:2(0) ack 2 <TS val 30121 ecr 30710>
+        +1   < . 1:1(0) ack 2 <TS val 30712 ecr 110>
+        // 2·MSL from the FIN again.
+        +59.990s conns 1
+        +10  conns 0
+        +1s  > none
+        ",
+    );
+    let stats = s.tcp.stats();
+    assert_eq!(stats.time_wait_rsts_ignored, 1);
+    assert_eq!(s.tcp.time_wait_count(), 0);
+}
+
+#[test]
+fn a_newer_syn_reopens_a_tuple_in_time_wait() {
+    // RFC 6191: a SYN whose timestamp is newer than TS.Recent may reuse
+    // the 4-tuple at once; the new connection's ISN lies above the old
+    // connection's sequence space.
+    let mut s = Script::default();
+    s.run(
+        "
+        0    listen
+        +0   < S 0:0(0) win 65535 <mss 1000,TS val 700 ecr 0>
+        +0   > S. 0:0(0) ack 1 <mss 1460,TS val 0 ecr 700>
+        +10  < . 1:1(0) ack 1 <TS val 710 ecr 0>
+        +0   accept
+        +0   close
+        +0   > F. 1:1(0) ack 1 <TS val 10 ecr 710>
+        +10  < F. 1:1(0) ack 2 <TS val 720 ecr 10>
+        +0   > . 2:2(0) ack 2 <TS val 20 ecr 720>
+        +0   conns 1
+        // An old SYN (timestamp not newer) only gets an ACK.
+        +100 < S 5000:5000(0) win 65535 <mss 1000,TS val 600 ecr 0>
+        +0   > . 2:2(0) ack 2 <TS val 120 ecr 720>
+        // A newer one opens a new connection on the same ports.
+        +100 < S 900:900(0) win 65535 <mss 1000,TS val 900 ecr 0>
+        +0   > S. 0:0(0) ack 901 <mss 1460,TS val * ecr 900>
+        +0   conns 1
+        ",
+    );
+    assert_eq!(s.tcp.stats().time_wait_reused, 1);
+}
+
+#[test]
+fn rst_in_time_wait_is_ignored() {
+    // RFC 1337: TIME-WAIT assassination. A held connection too.
+    let mut s = established(TcpConfig::default());
+    s.run(
+        "
+        +10  shutdown
+        +0   > F. 1:1(0) ack 1
+        +10  < F. 1:1(0) ack 2
+        +0   > . 2:2(0) ack 2
+        +0   state TIME-WAIT
+        +10  < R 2:2(0)
+        +0   state TIME-WAIT
+        +0   error none
+        +1s  > none
+        ",
+    );
+}
+
+#[test]
 fn close_with_unread_data_resets() {
     // RFC 2525 §2.17, as Linux. The RST carries <SEQ=SND.NXT> (RFC 9293
     // §3.10.5; Linux also sets ACK).
@@ -1562,8 +1646,81 @@ fn user_timeout() {
 // Listener backlog and accept queue.
 
 #[test]
-fn syn_flood_beyond_backlog_is_dropped() {
+fn syn_beyond_the_half_open_cap_gets_a_cookie_and_connects() {
+    // RFC 4987 §3.6: with the half-open table full, a SYN is answered with
+    // a SYN cookie and nothing is kept; the ACK that returns the cookie
+    // makes the connection, with the MSS, window scale and SACK the
+    // cookie and its timestamp carried (Linux's encoding).
     let mut s = Script::default();
+    s.run(
+        "
+        0     listen 2
+        +0    peer 50001
+        +0    < S 0:0(0) win 65535 <mss 1000>
+        +0    > S. 0:0(0) ack 1
+        +0    peer 50002
+        +0    < S 0:0(0) win 65535 <mss 1000>
+        +0    > S. 0:0(0) ack 1
+        +0    conns 2
+        // The third gets a cookie: its own ISS, no state kept.
+        +0    peer 50003
+        +0    < S 0:0(0) win 65535 <mss 1448,sackOK,TS val 500 ecr 0,wscale 7>
+        +0    > S. 0:0(0) ack 1 win 65535 <mss 1460,sackOK,TS val * ecr 500,wscale 3>
+        +0    conns 2
+        // Its ACK (echoing the cookie's timestamp) makes the connection.
+        +10   < . 1:1(0) ack 1 win 100 <TS val 510 ecr 0>
+        +0    conns 3
+        +0    accept
+        +0    state ESTABLISHED
+        // The peer's window scale (7) and SACK came back from the cookie.
+        +0    < P. 1:101(100) ack 1 win 100 <TS val 520 ecr 0>
+        +0    > . 1:1(0) ack 101 <TS val * ecr 520>
+        +0    recv 100
+        +0    < . 201:301(100) ack 1 win 100 <TS val 530 ecr 0>
+        +0    > . 1:1(0) ack 101 <TS val * ecr 520,sack 201:301>
+        ",
+    );
+    let info = s.tcp.info(s.handle()).unwrap();
+    assert_eq!(info.peer_window, 100 << 7);
+    assert_eq!(
+        info.mss,
+        1440 - 12,
+        "MSS from the cookie's table, less the timestamps"
+    );
+    let stats = s.tcp.stats();
+    assert_eq!((stats.syncookies_sent, stats.syncookies_accepted), (1, 1));
+}
+
+#[test]
+fn a_forged_cookie_is_reset_and_counted() {
+    let mut s = Script::default();
+    s.run(
+        "
+        0     listen 1
+        +0    peer 50001
+        +0    < S 0:0(0) win 65535 <mss 1000>
+        +0    > S. 0:0(0) ack 1
+        +0    peer 50002
+        +0    < S 0:0(0) win 65535 <mss 1000>
+        +0    > S. 0:0(0) ack 1
+        +0    peer 50003
+        +0    < . 1:1(0) ack 12345 win 100
+        +0    > R 12345:12345(0)
+        +0    conns 1
+        ",
+    );
+    assert_eq!(s.tcp.stats().syncookies_rejected, 1);
+}
+
+#[test]
+fn syn_flood_beyond_backlog_is_dropped_without_cookies() {
+    let mut s = Script::with_limits(
+        TcpConfig::default(),
+        TcpLimits {
+            syn_cookies: false,
+            ..TcpLimits::default()
+        },
+    );
     s.run(
         "
         0     listen 2
@@ -1638,12 +1795,59 @@ fn accept_queue_in_order_and_bounded() {
 }
 
 #[test]
-fn accept_queue_overflow_resets_the_newcomer() {
-    // Two half-open and one waiting fit a backlog of 2 (each bound is
-    // separate); when the third completes the queue is full: reset, as
-    // Linux with tcp_abort_on_overflow, rather than leave the peer
-    // believing it was accepted.
+fn accept_queue_overflow_drops_the_last_ack_until_there_is_room() {
+    // Linux's default (tcp_abort_on_overflow = 0): the handshake that
+    // completes while the accept queue is full has its ACK dropped; the
+    // connection stays half-open, its SYN-ACK is sent again, and the
+    // peer's next ACK completes it once the application has accepted.
     let mut s = Script::default();
+    s.run(
+        "
+        0     listen 2
+        +0    peer 50001
+        +0    < S 0:0(0) win 65535 <mss 1000>
+        +0    > S. 0:0(0) ack 1
+        +0    peer 50002
+        +0    < S 0:0(0) win 65535 <mss 1000>
+        +0    > S. 0:0(0) ack 1
+        +0    peer 50001
+        +0    < . 1:1(0) ack 1
+        +0    peer 50003
+        +0    < S 0:0(0) win 65535 <mss 1000>
+        +0    > S. 0:0(0) ack 1
+        +0    peer 50002
+        +0    < . 1:1(0) ack 1
+        // Two wait: the third's ACK (with its request) is dropped.
+        +0    peer 50003
+        +0    < P. 1:11(10) ack 1
+        +0    conns 3
+        +0    peer 50001
+        +0    accept
+        // Its SYN-ACK again; the peer answers with its data again, and
+        // now there is room.
+        +1s   peer 50003
+        +0    > S. 0:0(0) ack 1
+        +10   < P. 1:11(10) ack 1
+        +0    > . 1:1(0) ack 11
+        +0    peer 50002
+        +0    accept
+        +0    peer 50003
+        +0    accept
+        +0    recv 10
+        ",
+    );
+    assert_eq!(s.tcp.stats().listen_overflows, 1);
+}
+
+#[test]
+fn accept_queue_overflow_resets_with_abort_on_overflow() {
+    let mut s = Script::with_limits(
+        TcpConfig::default(),
+        TcpLimits {
+            abort_on_overflow: true,
+            ..TcpLimits::default()
+        },
+    );
     s.run(
         "
         0     listen 2
@@ -1666,7 +1870,7 @@ fn accept_queue_overflow_resets_the_newcomer() {
         +0    conns 2
         ",
     );
-    assert_eq!(s.tcp.stats().syn_backlog_drops, 1);
+    assert_eq!(s.tcp.stats().listen_overflows, 1);
 }
 
 #[test]
@@ -1683,9 +1887,11 @@ fn half_open_connections_go_away() {
         +0    conns 0
         +0    < S 0:0(0) win 65535 <mss 1000>
         +0    > S. 0:0(0) ack 1
-        // Full: another peer's SYN is dropped.
+        // Full: another peer's SYN gets a SYN cookie, and no slot.
         +0    peer 50001
         +0    < S 0:0(0) win 65535 <mss 1000>
+        +0    > S. 0:0(0) ack 1
+        +0    conns 1
         +0    peer 50000
         +1s   > S. 0:0(0) ack 1
         +2s   > S. 0:0(0) ack 1

@@ -73,8 +73,8 @@ use netstrata::internet::route::{NoRoute, RouteDecision};
 use netstrata::internet::{IcmpError, IcmpErrorKind, IpMeta, IpSendError, IpSender, Protocol};
 use netstrata::link::ChecksumOffload;
 use netstrata::transport::tcp::{
-    ListenerHandle, SeqNumber, TcpCallError, TcpConfig, TcpFlags, TcpHandle, TcpPacket, TcpRepr,
-    TcpSockets,
+    ListenerHandle, SeqNumber, TcpCallError, TcpConfig, TcpFlags, TcpHandle, TcpLimits, TcpPacket,
+    TcpRepr, TcpSockets,
 };
 use netstrata::{Duration, Instant};
 
@@ -234,11 +234,17 @@ fn abs(x: i64, base: u32) -> u32 {
 impl Script {
     /// Sockets with `config` for every connection, at time 0.
     pub fn new(config: TcpConfig) -> Script {
+        Script::with_limits(config, TcpLimits::default())
+    }
+
+    /// As [`Script::new`], with layer-wide `limits`.
+    pub fn with_limits(config: TcpConfig, limits: TcpLimits) -> Script {
         Script {
             tcp: TcpSockets::new(
                 US,
                 MTU,
                 config.clone(),
+                limits,
                 netstrata::rand::KeyedRng::from_seed(0x5eed),
             ),
             ip: FakeIp::default(),

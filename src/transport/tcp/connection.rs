@@ -36,7 +36,7 @@
 
 use std::net::SocketAddrV4;
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 
 use crate::internet::IcmpErrorKind;
 use crate::internet::icmpv4::DstUnreachable;
@@ -51,6 +51,7 @@ use crate::transport::tcp::scoreboard::{NextSeg, Scoreboard};
 use crate::transport::tcp::segment::{HEADER_LEN, TcpFlags, TcpRepr};
 use crate::transport::tcp::send_buffer::SendBuffer;
 use crate::transport::tcp::seq::SeqNumber;
+use crate::transport::tcp::time_wait::{TimeWaitRecord, TimeWaitTimestamps};
 
 /// The states of RFC 9293 §3.3.2 (LISTEN belongs to listeners).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -251,6 +252,64 @@ pub struct TcpStats {
     pub orphan_timeouts: u64,
     /// Path MTU reductions taken from "fragmentation needed" (RFC 1191).
     pub pmtu_reductions: u64,
+    /// Segments dropped because the stack's TCP memory was under pressure
+    /// or exhausted.
+    pub memory_drops: u64,
+    /// Out-of-order bytes dropped under memory pressure.
+    pub pruned_bytes: u64,
+}
+
+impl TcpStats {
+    /// Adds every counter of `other` to this one (for totals over
+    /// connections).
+    pub fn accumulate(&mut self, other: &TcpStats) {
+        let TcpStats {
+            segs_out,
+            segs_in,
+            bytes_sent,
+            bytes_acked,
+            bytes_received,
+            retransmits,
+            fast_retransmits,
+            timeouts,
+            dup_acks,
+            sacks_received,
+            dsacks_received,
+            out_of_order,
+            rejected,
+            challenge_acks,
+            window_probes,
+            aborts_on_data,
+            lost_retransmits,
+            invalid_acks_limited,
+            orphan_timeouts,
+            pmtu_reductions,
+            memory_drops,
+            pruned_bytes,
+        } = *other;
+        self.segs_out += segs_out;
+        self.segs_in += segs_in;
+        self.bytes_sent += bytes_sent;
+        self.bytes_acked += bytes_acked;
+        self.bytes_received += bytes_received;
+        self.retransmits += retransmits;
+        self.fast_retransmits += fast_retransmits;
+        self.timeouts += timeouts;
+        self.dup_acks += dup_acks;
+        self.sacks_received += sacks_received;
+        self.dsacks_received += dsacks_received;
+        self.out_of_order += out_of_order;
+        self.rejected += rejected;
+        self.challenge_acks += challenge_acks;
+        self.window_probes += window_probes;
+        self.aborts_on_data += aborts_on_data;
+        self.lost_retransmits += lost_retransmits;
+        self.invalid_acks_limited += invalid_acks_limited;
+        self.orphan_timeouts += orphan_timeouts;
+        self.pmtu_reductions += pmtu_reductions;
+        self.memory_drops += memory_drops;
+        self.pruned_bytes += pruned_bytes;
+    }
 }
 
 /// A snapshot of a connection's state and estimates.
@@ -296,6 +355,22 @@ pub enum TcpSocketError {
     Failed(#[from] TcpError),
 }
 
+/// How close the TCP layer's memory is to its limits (see
+/// [`super::sockets::TcpLimits`]); the socket table tells each connection
+/// before it acts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MemoryPressure {
+    /// Below the pressure threshold.
+    #[default]
+    Normal,
+    /// Above it: windows stop growing beyond four segments, out-of-order
+    /// data is dropped, empty send buffers give their memory back.
+    Pressure,
+    /// At the hard limit: no new data is stored or queued by connections
+    /// that already hold some.
+    Exhausted,
+}
+
 /// A segment to send: the header, and where its payload lies in the send
 /// buffer (copy it with [`Connection::copy_payload`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -330,6 +405,25 @@ const DEFAULT_MSS: usize = 536;
 const QUICKACK_SEGMENTS: u32 = 16;
 /// TS.Recent is invalid after 24 days of idleness (RFC 7323 §5.5).
 const PAWS_IDLE: Duration = Duration::from_secs(24 * 24 * 3600);
+
+/// The MSS we announce on a link with this MTU (RFC 9293 §3.7.1: MTU less
+/// the IPv4 and TCP headers).
+pub fn mss_for_mtu(mtu: usize) -> usize {
+    mtu.saturating_sub(40).clamp(64, 65495)
+}
+
+/// The window scale we offer: the least shift that lets the receive buffer
+/// be advertised whole (RFC 7323 §2.3), or 0 without window scaling.
+pub fn window_scale_for(config: &TcpConfig) -> u8 {
+    if !config.window_scaling {
+        return 0;
+    }
+    let mut s = 0u8;
+    while s < MAX_WSCALE && (config.recv_buffer >> s) > 65535 {
+        s += 1;
+    }
+    s
+}
 
 /// One TCP connection.
 #[derive(Debug)]
@@ -456,6 +550,8 @@ pub struct Connection {
     challenge: TokenBucket,
     /// When an ACK last answered an unacceptable segment without data.
     invalid_ack_at: Option<Instant>,
+    /// The TCP layer's memory state, as its socket table last said.
+    memory_pressure: MemoryPressure,
     stats: TcpStats,
 }
 
@@ -481,16 +577,8 @@ impl Connection {
         ts_offset: u32,
         now: Instant,
     ) -> Connection {
-        let our_mss = mtu.saturating_sub(40).clamp(64, 65495);
-        let rcv_wscale = if config.window_scaling {
-            let mut s = 0u8;
-            while s < MAX_WSCALE && (config.recv_buffer >> s) > 65535 {
-                s += 1;
-            }
-            s
-        } else {
-            0
-        };
+        let our_mss = mss_for_mtu(mtu);
+        let rcv_wscale = window_scale_for(&config);
         let rtt = RttEstimator::new(config.rtt);
         let cc = config.congestion.build(DEFAULT_MSS);
         Connection {
@@ -566,6 +654,7 @@ impl Connection {
             rto_ts: None,
             challenge: TokenBucket::new(10, 10),
             invalid_ack_at: None,
+            memory_pressure: MemoryPressure::Normal,
             stats: TcpStats::default(),
             config,
         }
@@ -612,6 +701,47 @@ impl Connection {
         c.snd_wl1 = syn.seq_number;
         c.syn_due = true;
         c
+    }
+
+    /// Turns a passive open ([`Connection::accept`] of the SYN a cookie
+    /// remembers, see [`super::syncookie`]) into one whose SYN-ACK (ISN
+    /// `iss`) was sent with a SYN cookie, so the peer's ACK, handled next,
+    /// completes the handshake. Should that ACK not, the connection gives
+    /// up at its first timeout rather than resend a SYN-ACK it never sent.
+    pub fn with_cookie_syn_ack_sent(self, now: Instant) -> Connection {
+        let mut c = self;
+        let iss = c.iss;
+        c.syn_due = false;
+        c.snd_nxt = iss + 1;
+        c.snd_max = iss + 1;
+        // What the cookie SYN-ACK advertised: never scaled (RFC 7323 §2.2).
+        c.rcv_adv = c.rcv_nxt + c.recv_buf.window().min(65535);
+        c.retries = c.config.syn_retries;
+        c.rto_at = Some(now + c.rtt.rto());
+        c
+    }
+
+    /// What remains of this connection in TIME-WAIT (see
+    /// [`super::time_wait`]), taken when it is released there.
+    pub fn time_wait_record(&self, now: Instant) -> TimeWaitRecord {
+        let window = (distance(self.rcv_nxt, self.rcv_adv) >> self.rcv_wscale).min(65535) as u16;
+        TimeWaitRecord {
+            snd_nxt: self.snd_max,
+            rcv_nxt: self.rcv_nxt,
+            window,
+            timestamps: self.ts_ok.then_some(TimeWaitTimestamps {
+                recent: self.ts_recent,
+                recent_at: self.ts_recent_at,
+                offset: self.ts_offset,
+            }),
+            expires: self
+                .time_wait_at
+                .unwrap_or(now + self.config.msl * 2)
+                .max(now),
+            duration: self.config.msl * 2,
+            ack_interval: self.config.invalid_ack_interval,
+            acked_at: self.invalid_ack_at,
+        }
     }
 
     /// Records the options of the peer's SYN and decides what is in use.
@@ -755,12 +885,19 @@ impl Connection {
             State::Established | State::CloseWait | State::SynSent | State::SynReceived => {}
             s => return Err(TcpSocketError::NotConnected(s)),
         }
-        Ok(self.send_buf.write(data))
+        let n = data.len().min(self.send_capacity());
+        Ok(self.send_buf.write(&data[..n]))
     }
 
     /// Free space in the send buffer.
     pub fn send_capacity(&self) -> usize {
-        if self.fin_queued || (self.state.is_synchronized() && !self.state.can_send()) {
+        if self.fin_queued
+            || (self.state.is_synchronized() && !self.state.can_send())
+            || (self.memory_pressure == MemoryPressure::Exhausted && !self.send_buf.is_empty())
+        {
+            // With the stack's memory exhausted, a connection still sending
+            // queues no more until it drains (one with nothing queued may,
+            // so that every connection makes progress).
             0
         } else {
             self.send_buf.free()
@@ -810,13 +947,29 @@ impl Connection {
         }
     }
 
+    /// The right edge the free space allows, held back under memory
+    /// pressure: to four segments' worth under pressure (as Linux clamps
+    /// its window), not at all once memory is exhausted. What was already
+    /// advertised is never taken back (that is `window_to_advertise`'s
+    /// rule).
+    fn free_space_edge(&self) -> SeqNumber {
+        let edge = self.rcv_nxt + self.recv_buf.window();
+        let cap = match self.memory_pressure {
+            MemoryPressure::Normal => return edge,
+            MemoryPressure::Pressure => self.rcv_nxt + 4 * self.our_mss,
+            MemoryPressure::Exhausted => self.rcv_nxt,
+        };
+        if seq_lt(cap, edge) { cap } else { edge }
+    }
+
     fn window_update_worthwhile(&self) -> bool {
         // The edge an update could advertise: the free space, but no more
         // than the window field carries (65535 << Rcv.Wind.Shift, RFC 7323
         // §2.3). Beyond that reading moves nothing, and an ACK would be a
         // duplicate ACK to the peer.
         let max = 65535usize << self.rcv_wscale;
-        let edge = self.rcv_nxt + self.recv_buf.window().min(max);
+        let free = distance(self.rcv_nxt, self.free_space_edge());
+        let edge = self.rcv_nxt + free.min(max);
         let grow = edge - self.rcv_adv;
         // RFC 9293 §3.8.6.2.2: worth it once the edge moves by
         // min(Fr·RCV.BUFF, MSS), Fr = 1/2 — the threshold
@@ -899,6 +1052,18 @@ impl Connection {
         shrank
     }
 
+    /// The memory this connection's buffers hold: the send ring's
+    /// allocation and what received data keeps alive.
+    pub fn memory(&self) -> usize {
+        self.send_buf.memory() + self.recv_buf.memory()
+    }
+
+    /// Tells the connection how close the TCP layer's memory is to its
+    /// limits.
+    pub fn set_memory_pressure(&mut self, pressure: MemoryPressure) {
+        self.memory_pressure = pressure;
+    }
+
     /// Whether segments go with Don't Fragment (unless a path MTU below
     /// 552 was reported; see [`super::pmtu`]).
     pub fn dont_fragment(&self) -> bool {
@@ -929,6 +1094,22 @@ impl Connection {
         self.enter_closed();
     }
 
+    /// SYN-ACKs retransmitted so far, while the handshake of a passive
+    /// open is not complete (0 otherwise).
+    pub fn syn_ack_retries(&self) -> u32 {
+        if self.state == State::SynReceived {
+            self.retries
+        } else {
+            0
+        }
+    }
+
+    /// Whether the application has closed the connection (it may still be
+    /// sending its last data and FIN).
+    pub fn closed_by_user(&self) -> bool {
+        self.closed_by_user
+    }
+
     /// Whether the connection can be forgotten (closed and nothing left to
     /// send).
     pub fn is_finished(&self) -> bool {
@@ -938,13 +1119,21 @@ impl Connection {
     // ------------------------------------------------------------------
     // Segment arrival, RFC 9293 §3.10.7.
 
-    /// Processes a segment for this connection.
-    pub fn handle_segment(&mut self, now: Instant, seg: &TcpRepr, payload: Bytes) -> Handled {
+    /// Processes a segment for this connection. `payload` keeps an
+    /// allocation of `truesize` bytes alive (the received frame's
+    /// [`crate::buf::PacketBuf::truesize`]), which is what storing it costs.
+    pub fn handle_segment(
+        &mut self,
+        now: Instant,
+        seg: &TcpRepr,
+        payload: Bytes,
+        truesize: usize,
+    ) -> Handled {
         self.stats.segs_in += 1;
         match self.state {
             State::Closed => Handled::Closed,
             State::SynSent => self.handle_syn_sent(now, seg),
-            _ => self.handle_synchronized(now, seg, payload),
+            _ => self.handle_synchronized(now, seg, (payload, truesize)),
         }
     }
 
@@ -1048,7 +1237,12 @@ impl Connection {
         }
     }
 
-    fn handle_synchronized(&mut self, now: Instant, seg: &TcpRepr, payload: Bytes) -> Handled {
+    fn handle_synchronized(
+        &mut self,
+        now: Instant,
+        seg: &TcpRepr,
+        payload: (Bytes, usize),
+    ) -> Handled {
         let rst = seg.flags.contains(TcpFlags::RST);
         // PAWS (RFC 7323 §5.3 R1).
         if self.ts_ok
@@ -1117,6 +1311,11 @@ impl Connection {
             }
             return Handled::Ok;
         }
+        // RFC 1337: a RST does not end TIME-WAIT, where an old or forged
+        // RST would otherwise assassinate it.
+        if rst && self.state == State::TimeWait {
+            return Handled::Ok;
+        }
         // RST (RFC 5961 §3.2).
         if rst {
             if seg.seq_number == self.rcv_nxt {
@@ -1125,7 +1324,7 @@ impl Connection {
                         self.fail(TcpError::ConnectionRefused);
                         Handled::Closed
                     }
-                    State::Closing | State::LastAck | State::TimeWait => {
+                    State::Closing | State::LastAck => {
                         self.enter_closed();
                         Handled::Closed
                     }
@@ -1358,6 +1557,9 @@ impl Connection {
         }
         let data_acked = acked.min(self.send_buf.len());
         self.send_buf.consume(data_acked);
+        if self.memory_pressure != MemoryPressure::Normal {
+            self.send_buf.release_if_empty();
+        }
         self.stats.bytes_acked += data_acked as u64;
         self.snd_una = ack;
         if seq_lt(self.snd_nxt, ack) {
@@ -1534,7 +1736,7 @@ impl Connection {
         seq_lt(fin, self.snd_max).then_some(fin)
     }
 
-    fn receive_data(&mut self, now: Instant, seg: &TcpRepr, payload: Bytes) {
+    fn receive_data(&mut self, now: Instant, seg: &TcpRepr, (payload, truesize): (Bytes, usize)) {
         // Trim to what we have room for: the offset space of the receive
         // buffer starts at IRS + 1.
         let rel = seg.seq_number - self.rcv_nxt;
@@ -1552,8 +1754,13 @@ impl Connection {
             self.ack_now = true; // a pure duplicate: ACK it at once
             return;
         }
-        let data = payload.slice(skip..);
-        let r = self.recv_buf.insert(offset, data);
+        if self.memory_pressure != MemoryPressure::Normal && self.shed_for_memory(rel > 0) {
+            self.ack_now = true;
+            return;
+        }
+        let mut data = payload;
+        data.advance(skip);
+        let r = self.recv_buf.insert_pinned(offset, data, truesize);
         let advanced = r.new_in_order_bytes;
         self.rcv_nxt += advanced;
         self.stats.bytes_received += advanced as u64;
@@ -1578,6 +1785,25 @@ impl Connection {
                 self.delack_at = Some(now + self.config.delayed_ack);
             }
         }
+    }
+
+    /// Under memory pressure: out-of-order data held is dropped first
+    /// (Linux prunes its out-of-order queue the same way), and so is a new
+    /// out-of-order segment; once memory is exhausted, any data is dropped
+    /// unless nothing is held (so that every connection can make
+    /// progress). Returns whether to drop the segment at hand; the peer
+    /// sends it again.
+    fn shed_for_memory(&mut self, out_of_order: bool) -> bool {
+        if self.recv_buf.out_of_order_bytes() > 0 {
+            self.stats.pruned_bytes += self.recv_buf.out_of_order_bytes() as u64;
+            self.recv_buf.prune_out_of_order();
+        }
+        let drop = out_of_order
+            || (self.memory_pressure == MemoryPressure::Exhausted && !self.recv_buf.is_empty());
+        if drop {
+            self.stats.memory_drops += 1;
+        }
+        drop
     }
 
     fn maybe_take_fin(&mut self, now: Instant) {
@@ -1885,7 +2111,7 @@ impl Connection {
     }
 
     fn window_to_advertise(&mut self) -> u16 {
-        let mut edge = self.rcv_nxt + self.recv_buf.window();
+        let mut edge = self.free_space_edge();
         // Never shrink the window (RFC 9293 §3.8.6.2.2), and do not move
         // the edge by less than min(buffer/2, MSS) (receiver SWS avoidance).
         if seq_lt(edge, self.rcv_adv) {

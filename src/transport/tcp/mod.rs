@@ -12,6 +12,8 @@
 //! - [`rxt_log`]: finding retransmissions that were lost too (the
 //!   retransmission rule of RACK, RFC 8985).
 //! - [`isn`]: initial sequence numbers (RFC 6528).
+//! - [`syncookie`]: SYN cookies (RFC 4987), for listeners under a SYN flood.
+//! - [`time_wait`]: TIME-WAIT as compact records (RFC 1337, RFC 6191).
 //! - [`pmtu`]: path MTU discovery (RFC 1191), hardened against forgery.
 
 pub mod congestion;
@@ -26,9 +28,13 @@ pub mod segment;
 pub mod send_buffer;
 pub mod seq;
 pub mod sockets;
+pub mod syncookie;
+pub mod time_wait;
 
 pub use congestion::{CongestionAlgorithm, CongestionControl, Cubic, NewReno};
-pub use connection::{Connection, State, TcpConfig, TcpError, TcpInfo, TcpSocketError, TcpStats};
+pub use connection::{
+    Connection, MemoryPressure, State, TcpConfig, TcpError, TcpInfo, TcpSocketError, TcpStats,
+};
 pub use recv_buffer::{Insert, RecvBuffer};
 pub use rtt::{RttConfig, RttEstimator};
 pub use scoreboard::Scoreboard;
@@ -36,5 +42,6 @@ pub use segment::{TcpFlags, TcpOption, TcpOptions, TcpPacket, TcpRepr};
 pub use send_buffer::SendBuffer;
 pub use seq::SeqNumber;
 pub use sockets::{
-    AcceptError, ListenerHandle, TcpBindError, TcpCallError, TcpHandle, TcpLayerStats, TcpSockets,
+    AcceptError, ListenerHandle, TcpBindError, TcpCallError, TcpHandle, TcpLayerStats, TcpLimits,
+    TcpSockets,
 };

@@ -62,6 +62,23 @@ impl SendBuffer {
         self.capacity
     }
 
+    /// The memory the ring holds (its allocation).
+    pub fn memory(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Frees the allocation if nothing is held (the next write allocates
+    /// afresh); returns the memory freed.
+    pub fn release_if_empty(&mut self) -> usize {
+        if self.len > 0 {
+            return 0;
+        }
+        let freed = self.buf.len();
+        self.buf = Box::default();
+        self.head = 0;
+        freed
+    }
+
     /// How many more bytes [`write`](Self::write) would accept.
     pub fn free(&self) -> usize {
         self.capacity - self.len
@@ -177,6 +194,23 @@ mod tests {
         assert_eq!(b.buf.len(), 10_003);
         assert_eq!(b.write(&[1]), 1);
         assert_eq!(b.buf.len(), 20_006);
+    }
+
+    #[test]
+    fn memory_is_the_allocation_and_an_empty_ring_can_give_it_back() {
+        let mut b = SendBuffer::new(1 << 20);
+        assert_eq!(b.memory(), 0);
+        b.write(&[1; 5000]);
+        assert_eq!(b.memory(), 5000);
+        assert_eq!(b.release_if_empty(), 0);
+        b.consume(5000);
+        assert_eq!(b.memory(), 5000);
+        assert_eq!(b.release_if_empty(), 5000);
+        assert_eq!(b.memory(), 0);
+        assert_eq!(b.write(b"xy"), 2);
+        let mut out = [0; 2];
+        assert_eq!(b.copy_to(0, &mut out), 2);
+        assert_eq!(&out, b"xy");
     }
 
     #[test]

@@ -1,26 +1,61 @@
-//! TCP sockets of an interface: listeners, connections, demultiplexing and
-//! timers.
+//! TCP sockets of an interface: listeners, connections, demultiplexing,
+//! timers, and the limits that keep a hostile network from exhausting the
+//! stack.
 //!
-//! [`TcpSockets`] owns every connection in a slab and finds the one a
-//! segment belongs to by its 4-tuple in a hash map: demultiplexing is O(1)
-//! whatever the number of connections. Listeners are found by port.
-//!
-//! A listener keeps a bounded backlog: at most `backlog` connections may be
-//! half-open (SYN-RECEIVED) at once, and at most `backlog` established
-//! connections may wait for `accept`. A SYN beyond that is dropped and
-//! counted (a SYN flood fills the backlog, and established connections are
-//! unaffected).
+//! [`TcpSockets`] owns every connection in a generational slab and finds
+//! the one a segment belongs to by its 4-tuple in a hash map:
+//! demultiplexing is O(1) whatever the number of connections, and a handle
+//! kept after its connection was released is refused, never taken for the
+//! connection that reused its slot. Listeners are found by port.
 //!
 //! Timers cost nothing for idle connections: each connection's next
 //! deadline sits in a binary heap, pushed only when it moves earlier
 //! (deadlines that move later — the retransmission timer on every ACK —
-//! are found stale when they pop and re-queued once). Connections with
-//! something to send go on a ready list, so a poll touches only
-//! connections with work.
+//! are found stale when they pop and re-queued once; once stale entries
+//! outnumber connections they are purged, so the heap stays proportional
+//! to the connections). Connections with something to send go on a ready
+//! list, so a poll touches only connections with work.
 //!
 //! Segments for no connection and no listener are answered with RST
 //! (RFC 9293 §3.10.7.1). Initial sequence numbers follow RFC 6528 and
-//! ephemeral ports are random (RFC 6056 §3.3.1).
+//! ephemeral ports RFC 6056 (see [`crate::transport::ports`]).
+//!
+//! # Limits
+//!
+//! Every table a peer can grow is capped, and every cap that is hit is
+//! counted in [`TcpLayerStats`]. The layer-wide ones are [`TcpLimits`]:
+//!
+//! - **Half-open connections** (SYN-RECEIVED): at most `backlog` per
+//!   listener. Beyond that a SYN is answered with a SYN cookie
+//!   ([`super::syncookie`], RFC 4987), which costs no memory: under a
+//!   spoofed SYN flood the table stays at its cap and a real client still
+//!   connects at once. While a listener's half-open table is more than half
+//!   full, a half-open connection gives up after
+//!   [`TcpLimits::synack_retries_under_pressure`] SYN-ACK retransmissions
+//!   instead of [`TcpConfig::syn_retries`], so spoofed entries make room
+//!   in seconds, not minutes (Linux prunes its SYN queue the same way).
+//! - **The accept queue**: at most `backlog` established connections wait
+//!   for `accept`. When it is full, a new SYN is dropped, and the last ACK
+//!   of a handshake is dropped too, leaving the connection half-open: the
+//!   client's retransmission completes it once there is room, so bursts
+//!   larger than the backlog are absorbed instead of reset (Linux with
+//!   `tcp_abort_on_overflow` = 0). [`TcpLimits::abort_on_overflow`] resets
+//!   instead.
+//! - **Orphans**, connections the application has closed that are still
+//!   sending their data and FIN: at most [`TcpLimits::max_orphans`];
+//!   beyond it a newly closed connection is reset instead (Linux's
+//!   `tcp_max_orphans`). Each orphan also gets only
+//!   [`TcpConfig::orphan_retries`] retransmissions or window probes.
+//! - **TIME-WAIT**: a released connection entering it becomes a compact
+//!   record ([`super::time_wait`]); at most [`TcpLimits::max_time_wait`]
+//!   of them, beyond which TIME-WAIT is skipped (Linux's
+//!   `tcp_max_tw_buckets`).
+//! - **Memory**: every connection's buffers are counted as the allocations
+//!   they hold ([`Connection::memory`]). Above
+//!   [`TcpLimits::memory_pressure`] windows stop growing and out-of-order
+//!   data is dropped first; at [`TcpLimits::memory_limit`] connections
+//!   that hold data store and queue no more, and orphans are reset (as
+//!   Linux's `tcp_mem`). See [`MemoryPressure`].
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -32,26 +67,28 @@ use crate::buf::PacketBuf;
 use crate::error::ParseError;
 use crate::internet::{Disposition, IcmpError, IpMeta, IpSender, Protocol};
 use crate::rand::KeyedRng;
+use crate::slab::{Slab, SlabKey};
 use crate::time::{Duration, Instant};
 use crate::transport::ports::EphemeralPorts;
 use crate::transport::tcp::connection::{
-    Connection, Handled, Outgoing, State, TcpConfig, TcpError, TcpInfo, TcpSocketError,
+    Connection, Handled, MemoryPressure, Outgoing, State, TcpConfig, TcpError, TcpInfo,
+    TcpSocketError, TcpStats, mss_for_mtu, window_scale_for,
 };
 use crate::transport::tcp::isn::IsnGenerator;
 use crate::transport::tcp::segment::{TcpFlags, TcpPacket, TcpRepr};
 use crate::transport::tcp::seq::SeqNumber;
+use crate::transport::tcp::syncookie::{self, MSS_TABLE, SynCookies};
+use crate::transport::tcp::time_wait::{FourTuple, TimeWaitAction, TimeWaitTable};
 
-/// A TCP connection of an interface. Stale handles (of a connection that
-/// was closed and whose slot was reused) are detected.
+/// A TCP connection of an interface. A handle kept after its connection
+/// was released is refused ([`TcpCallError::InvalidHandle`]), never taken
+/// for a connection that reused its slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TcpHandle {
-    index: u32,
-    generation: u32,
-}
+pub struct TcpHandle(SlabKey);
 
-/// A listening socket.
+/// A listening socket; stale handles are refused as for [`TcpHandle`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ListenerHandle(usize);
+pub struct ListenerHandle(SlabKey);
 
 /// Why a listen or connect could not be set up.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -98,6 +135,50 @@ pub enum TcpCallError {
     Socket(#[from] TcpSocketError),
 }
 
+/// Layer-wide limits of TCP (see the [module documentation](self)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpLimits {
+    /// Answer SYNs beyond a listener's half-open cap with SYN cookies
+    /// (default); off, they are dropped (Linux's `tcp_syncookies`).
+    pub syn_cookies: bool,
+    /// SYN-ACK retransmissions a half-open connection gets while its
+    /// listener's half-open table is more than half full. Default 2 (the
+    /// connection then gives up after about 7 s instead of about 127 s).
+    pub synack_retries_under_pressure: u32,
+    /// Reset a connection whose handshake completes while the accept queue
+    /// is full, instead of dropping the ACK (default false; Linux's
+    /// `tcp_abort_on_overflow`).
+    pub abort_on_overflow: bool,
+    /// Most orphaned connections; beyond it a newly closed connection is
+    /// reset. Default 8192 (Linux's `tcp_max_orphans` is sized by memory:
+    /// 8192 on a small machine).
+    pub max_orphans: usize,
+    /// Most connections in TIME-WAIT as compact records; beyond it
+    /// TIME-WAIT is skipped. Default 32768 records, about 3 MiB (Linux's
+    /// `tcp_max_tw_buckets` is sized by memory).
+    pub max_time_wait: usize,
+    /// Memory of TCP buffers above which the layer is under pressure.
+    /// Default 192 MiB.
+    pub memory_pressure: usize,
+    /// Memory of TCP buffers at which it is exhausted. Default 256 MiB:
+    /// about 500 connections with both 256 KiB buffers full.
+    pub memory_limit: usize,
+}
+
+impl Default for TcpLimits {
+    fn default() -> Self {
+        TcpLimits {
+            syn_cookies: true,
+            synack_retries_under_pressure: 2,
+            abort_on_overflow: false,
+            max_orphans: 8192,
+            max_time_wait: 32768,
+            memory_pressure: 192 << 20,
+            memory_limit: 256 << 20,
+        }
+    }
+}
+
 /// Counters of the TCP layer.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TcpLayerStats {
@@ -111,8 +192,39 @@ pub struct TcpLayerStats {
     pub rx_no_socket: u64,
     /// RSTs sent for segments that had no connection, or were invalid.
     pub rst_sent: u64,
-    /// SYNs dropped because a listener's backlog was full.
+    /// SYNs dropped because a listener's half-open table was full (and SYN
+    /// cookies are off).
     pub syn_backlog_drops: u64,
+    /// SYN-ACKs sent with a SYN cookie.
+    pub syncookies_sent: u64,
+    /// Connections made from a valid SYN cookie.
+    pub syncookies_accepted: u64,
+    /// ACKs whose SYN cookie did not check out (answered with RST).
+    pub syncookies_rejected: u64,
+    /// SYNs and handshake-completing ACKs dropped because a listener's
+    /// accept queue was full (Linux's `ListenOverflows`).
+    pub listen_overflows: u64,
+    /// Half-open connections given up early while their listener's table
+    /// was under pressure.
+    pub syn_recv_pruned: u64,
+    /// Connections currently orphaned (closed by the application, not yet
+    /// finished).
+    pub orphans: u64,
+    /// Orphans reset: over [`TcpLimits::max_orphans`], or while memory was
+    /// exhausted.
+    pub orphans_reset: u64,
+    /// Connections currently in TIME-WAIT as compact records.
+    pub time_wait: u64,
+    /// Connections that skipped TIME-WAIT because the table was full.
+    pub time_wait_overflows: u64,
+    /// 4-tuples in TIME-WAIT reopened by a newer SYN (RFC 6191).
+    pub time_wait_reused: u64,
+    /// RSTs ignored in TIME-WAIT (RFC 1337).
+    pub time_wait_rsts_ignored: u64,
+    /// Bytes of memory TCP buffers hold now (see [`TcpLimits`]).
+    pub memory: u64,
+    /// Times the layer went under memory pressure.
+    pub memory_pressure_events: u64,
     /// Segments sent.
     pub tx_segments: u64,
     /// Segments that could not be sent (no route, link refused).
@@ -121,9 +233,8 @@ pub struct TcpLayerStats {
     pub established: u64,
     /// Connections that ended with an error.
     pub failed: u64,
-    /// Connections reset because data arrived after the application had
-    /// closed them (Linux's `TCPAbortOnData`).
-    pub aborts_on_data: u64,
+    /// Every connection's counters summed, live and ended ones.
+    pub connections: TcpStats,
 }
 
 #[derive(Debug)]
@@ -133,13 +244,30 @@ struct Listener {
     half_open: usize,
     accept_queue: VecDeque<TcpHandle>,
     config: TcpConfig,
+    /// When a SYN cookie was last sent: cookies are checked only for two
+    /// minutes after (as Linux does), so a listener that never overflowed
+    /// cannot be probed with guessed cookies.
+    cookie_sent_at: Option<Instant>,
+}
+
+impl Listener {
+    fn accept_queue_full(&self) -> bool {
+        self.accept_queue.len() >= self.backlog
+    }
+
+    /// More than half full, and not tiny: Linux sizes no SYN queue below
+    /// eight entries, and a listener with a backlog of one should not count
+    /// its one handshake in progress as a flood.
+    fn under_pressure(&self) -> bool {
+        self.half_open > (self.backlog / 2).max(4)
+    }
 }
 
 #[derive(Debug)]
 struct Entry {
     conn: Connection,
     /// The listener that spawned it, while it is not yet accepted.
-    listener: Option<usize>,
+    listener: Option<SlabKey>,
     /// Counted in the listener's half-open total.
     half_open: bool,
     /// The user released the handle: free the slot when finished.
@@ -151,15 +279,9 @@ struct Entry {
     /// Consecutive services that sent nothing although the connection was
     /// due (a livelock guard).
     idle_services: u8,
+    /// The memory last counted for this connection.
+    charged: usize,
 }
-
-#[derive(Debug, Default)]
-struct Slot {
-    generation: u32,
-    entry: Option<Entry>,
-}
-
-type FourTuple = (SocketAddrV4, SocketAddrV4);
 
 /// Segments one connection may send per dispatch before yielding to
 /// others (it stays on the ready list).
@@ -170,51 +292,78 @@ const SEND_BURST: usize = 256;
 pub struct TcpSockets {
     local_addr: Ipv4Addr,
     mtu: usize,
-    slots: Vec<Slot>,
-    free: Vec<u32>,
-    demux: HashMap<FourTuple, u32>,
-    listeners: Vec<Option<Listener>>,
-    by_port: HashMap<u16, usize>,
-    timers: BinaryHeap<Reverse<(Instant, u32, u32)>>,
-    ready: VecDeque<u32>,
+    conns: Slab<Entry>,
+    demux: HashMap<FourTuple, SlabKey>,
+    listeners: Slab<Listener>,
+    by_port: HashMap<u16, SlabKey>,
+    timers: BinaryHeap<Reverse<(Instant, SlabKey)>>,
+    ready: VecDeque<SlabKey>,
+    time_wait: TimeWaitTable,
     isn: IsnGenerator,
+    cookies: SynCookies,
     ports: EphemeralPorts,
     default_config: TcpConfig,
+    limits: TcpLimits,
+    /// Memory charged to all connections.
+    memory: usize,
+    pressure: MemoryPressure,
+    orphans: usize,
     stats: TcpLayerStats,
-    live: usize,
+    /// Counters of the connections that have ended.
+    retired: TcpStats,
 }
 
 impl TcpSockets {
     /// No sockets. `local_addr` is the interface address, `mtu` the link's;
-    /// `rng` keys the ISN generator and the ephemeral port selection.
+    /// `rng` keys initial sequence numbers, SYN cookies and the ephemeral
+    /// port selection.
     pub fn new(
         local_addr: Ipv4Addr,
         mtu: usize,
         config: TcpConfig,
+        limits: TcpLimits,
         mut rng: KeyedRng,
     ) -> TcpSockets {
-        let key = rng.next_key();
+        let isn = IsnGenerator::new(rng.next_key());
+        let cookies = SynCookies::new([rng.next_key(), rng.next_key()]);
         TcpSockets {
             local_addr,
             mtu,
-            slots: Vec::new(),
-            free: Vec::new(),
+            conns: Slab::new(),
             demux: HashMap::new(),
-            listeners: Vec::new(),
+            listeners: Slab::new(),
             by_port: HashMap::new(),
             timers: BinaryHeap::new(),
             ready: VecDeque::new(),
-            isn: IsnGenerator::new(key),
+            time_wait: TimeWaitTable::new(limits.max_time_wait),
+            isn,
+            cookies,
             ports: EphemeralPorts::new(rng),
             default_config: config,
+            limits,
+            memory: 0,
+            pressure: MemoryPressure::Normal,
+            orphans: 0,
             stats: TcpLayerStats::default(),
-            live: 0,
+            retired: TcpStats::default(),
         }
     }
 
-    /// Layer counters.
+    /// Layer counters, with every connection's counters summed.
     pub fn stats(&self) -> TcpLayerStats {
-        self.stats
+        let mut s = self.stats;
+        s.connections = self.retired;
+        for (_, e) in self.conns.iter() {
+            s.connections.accumulate(&e.conn.info().stats);
+        }
+        let tw = self.time_wait.stats();
+        s.time_wait = self.time_wait.len() as u64;
+        s.time_wait_overflows = tw.overflows;
+        s.time_wait_reused = tw.reused;
+        s.time_wait_rsts_ignored = tw.rsts_ignored;
+        s.orphans = self.orphans as u64;
+        s.memory = self.memory as u64;
+        s
     }
 
     /// The options new sockets get.
@@ -222,14 +371,30 @@ impl TcpSockets {
         &self.default_config
     }
 
-    /// Number of connections in any state (TIME-WAIT included).
-    pub fn connection_count(&self) -> usize {
-        self.live
+    /// The layer's limits.
+    pub fn limits(&self) -> &TcpLimits {
+        &self.limits
     }
 
-    /// Entries in the timer heap (for tests of the timer structure).
+    /// Number of connections in any state, TIME-WAIT records included.
+    pub fn connection_count(&self) -> usize {
+        self.conns.len() + self.time_wait.len()
+    }
+
+    /// Connections in TIME-WAIT as compact records.
+    pub fn time_wait_count(&self) -> usize {
+        self.time_wait.len()
+    }
+
+    /// Entries in the timer heaps, stale ones included (for tests of the
+    /// timer structure).
     pub fn timer_heap_len(&self) -> usize {
-        self.timers.len()
+        self.timers.len() + self.time_wait.timer_len()
+    }
+
+    /// The memory TCP buffers hold, as the limits count it.
+    pub fn memory(&self) -> usize {
+        self.memory
     }
 
     // ------------------------------------------------------------------
@@ -260,30 +425,21 @@ impl TcpSockets {
             p if self.by_port.contains_key(&p) => return Err(TcpBindError::AddrInUse(p)),
             p => p,
         };
-        let l = Listener {
+        let key = self.listeners.insert(Listener {
             local: SocketAddrV4::new(*addr.ip(), port),
             backlog: backlog.max(1),
             half_open: 0,
             accept_queue: VecDeque::new(),
             config,
-        };
-        let i = match self.listeners.iter().position(Option::is_none) {
-            Some(i) => {
-                self.listeners[i] = Some(l);
-                i
-            }
-            None => {
-                self.listeners.push(Some(l));
-                self.listeners.len() - 1
-            }
-        };
-        self.by_port.insert(port, i);
-        Ok(ListenerHandle(i))
+            cookie_sent_at: None,
+        });
+        self.by_port.insert(port, key);
+        Ok(ListenerHandle(key))
     }
 
     /// The address a listener is bound to.
     pub fn listener_addr(&self, l: ListenerHandle) -> Option<SocketAddrV4> {
-        self.listeners.get(l.0)?.as_ref().map(|l| l.local)
+        self.listeners.get(l.0).map(|l| l.local)
     }
 
     /// Takes the next established connection of a listener.
@@ -291,14 +447,9 @@ impl TcpSockets {
         let listener = self
             .listeners
             .get_mut(l.0)
-            .and_then(Option::as_mut)
             .ok_or(AcceptError::InvalidHandle)?;
         while let Some(h) = listener.accept_queue.pop_front() {
-            if let Some(e) = self.slots.get_mut(h.index as usize).and_then(|s| {
-                (s.generation == h.generation)
-                    .then_some(())
-                    .and(s.entry.as_mut())
-            }) {
+            if let Some(e) = self.conns.get_mut(h.0) {
                 e.listener = None;
                 return Ok(h);
             }
@@ -310,30 +461,35 @@ impl TcpSockets {
     pub fn can_accept(&self, l: ListenerHandle) -> bool {
         self.listeners
             .get(l.0)
-            .and_then(Option::as_ref)
             .is_some_and(|l| !l.accept_queue.is_empty())
     }
 
     /// Stops listening. Connections waiting in the accept queue are reset;
     /// half-open ones are dropped.
     pub fn close_listener(&mut self, l: ListenerHandle) {
-        let Some(listener) = self.listeners.get_mut(l.0).and_then(Option::take) else {
+        let Some(listener) = self.listeners.remove(l.0) else {
             return;
         };
         self.by_port.remove(&listener.local.port());
         for h in listener.accept_queue {
             let _ = self.abort(h);
         }
-        // Half-open connections of this listener become orphans.
-        for i in 0..self.slots.len() {
-            if let Some(e) = self.slots[i].entry.as_mut()
-                && e.listener == Some(l.0)
-            {
+        // Half-open connections of this listener go too (a scan: closing a
+        // listener is rare).
+        let spawned: Vec<SlabKey> = self
+            .conns
+            .iter()
+            .filter(|(_, e)| e.listener == Some(l.0))
+            .map(|(k, _)| k)
+            .collect();
+        for key in spawned {
+            if let Some(e) = self.conns.get_mut(key) {
                 e.listener = None;
+                e.half_open = false;
                 e.conn.abort();
-                e.orphan = true;
-                self.mark_ready(i as u32);
             }
+            self.set_orphan(key);
+            self.mark_ready(key);
         }
     }
 
@@ -345,10 +501,13 @@ impl TcpSockets {
     /// [`crate::transport::ports`].
     fn ephemeral_port(&mut self, remote: Option<SocketAddrV4>) -> Result<u16, TcpBindError> {
         let (local_addr, by_port, demux) = (self.local_addr, &self.by_port, &self.demux);
+        let time_wait = &self.time_wait;
         let free = |port: u16| {
             !by_port.contains_key(&port)
-                && remote
-                    .is_none_or(|r| !demux.contains_key(&(SocketAddrV4::new(local_addr, port), r)))
+                && remote.is_none_or(|r| {
+                    let tuple = (SocketAddrV4::new(local_addr, port), r);
+                    !demux.contains_key(&tuple) && !time_wait.contains(&tuple)
+                })
         };
         match remote {
             Some(r) => self.ports.for_connection(local_addr, r, free),
@@ -387,26 +546,20 @@ impl TcpSockets {
         if self.demux.contains_key(&(local, remote)) {
             return Err(TcpBindError::InUse(local, remote));
         }
+        // An explicit port may reopen a 4-tuple in TIME-WAIT: our new ISN,
+        // taken from the clock, lies beyond the old connection's.
+        self.time_wait.remove(&(local, remote));
         let isn = self.isn.isn(now, local, remote);
         let ts = self.isn.ts_offset(local, remote);
         let conn = Connection::connect(now, config, local, remote, isn, self.mtu, ts);
         let h = self.insert(conn, None);
-        self.mark_ready(h.index);
+        self.mark_ready(h.0);
         Ok(h)
     }
 
-    fn insert(&mut self, conn: Connection, listener: Option<usize>) -> TcpHandle {
+    fn insert(&mut self, conn: Connection, listener: Option<SlabKey>) -> TcpHandle {
         let tuple = (conn.local(), conn.remote());
-        let index = match self.free.pop() {
-            Some(i) => i,
-            None => {
-                self.slots.push(Slot::default());
-                (self.slots.len() - 1) as u32
-            }
-        };
-        let slot = &mut self.slots[index as usize];
-        slot.generation = slot.generation.wrapping_add(1);
-        slot.entry = Some(Entry {
+        let key = self.conns.insert(Entry {
             conn,
             listener,
             half_open: listener.is_some(),
@@ -414,48 +567,52 @@ impl TcpSockets {
             ready: false,
             scheduled: None,
             idle_services: 0,
+            charged: 0,
         });
-        self.demux.insert(tuple, index);
-        self.live += 1;
-        TcpHandle {
-            index,
-            generation: slot.generation,
-        }
+        self.demux.insert(tuple, key);
+        TcpHandle(key)
     }
 
-    fn remove(&mut self, index: u32) {
-        let Some(slot) = self.slots.get_mut(index as usize) else {
+    fn remove(&mut self, key: SlabKey) {
+        let Some(e) = self.conns.remove(key) else {
             return;
         };
-        let Some(e) = slot.entry.take() else { return };
-        self.demux.remove(&(e.conn.local(), e.conn.remote()));
-        self.stats.aborts_on_data += e.conn.info().stats.aborts_on_data;
+        let tuple = (e.conn.local(), e.conn.remote());
+        if self.demux.get(&tuple) == Some(&key) {
+            self.demux.remove(&tuple);
+        }
+        self.retired.accumulate(&e.conn.info().stats);
+        self.memory -= e.charged;
+        if e.orphan {
+            self.orphans -= 1;
+        }
         if e.half_open
-            && let Some(l) = e
-                .listener
-                .and_then(|l| self.listeners.get_mut(l))
-                .and_then(Option::as_mut)
+            && let Some(l) = e.listener.and_then(|l| self.listeners.get_mut(l))
         {
             l.half_open = l.half_open.saturating_sub(1);
         }
-        self.free.push(index);
-        self.live -= 1;
+    }
+
+    /// Marks a connection released by the application.
+    fn set_orphan(&mut self, key: SlabKey) {
+        if let Some(e) = self.conns.get_mut(key)
+            && !e.orphan
+        {
+            e.orphan = true;
+            self.orphans += 1;
+        }
     }
 
     fn entry(&self, h: TcpHandle) -> Result<&Entry, TcpCallError> {
-        self.slots
-            .get(h.index as usize)
-            .filter(|s| s.generation == h.generation)
-            .and_then(|s| s.entry.as_ref())
+        self.conns
+            .get(h.0)
             .filter(|e| !e.orphan)
             .ok_or(TcpCallError::InvalidHandle)
     }
 
     fn entry_mut(&mut self, h: TcpHandle) -> Result<&mut Entry, TcpCallError> {
-        self.slots
-            .get_mut(h.index as usize)
-            .filter(|s| s.generation == h.generation)
-            .and_then(|s| s.entry.as_mut())
+        self.conns
+            .get_mut(h.0)
             .filter(|e| !e.orphan)
             .ok_or(TcpCallError::InvalidHandle)
     }
@@ -465,26 +622,69 @@ impl TcpSockets {
         self.entry(h).map(|e| &e.conn)
     }
 
-    fn mark_ready(&mut self, index: u32) {
-        if let Some(e) = self
-            .slots
-            .get_mut(index as usize)
-            .and_then(|s| s.entry.as_mut())
+    fn mark_ready(&mut self, key: SlabKey) {
+        if let Some(e) = self.conns.get_mut(key)
             && !e.ready
         {
             e.ready = true;
-            self.ready.push_back(index);
+            self.ready.push_back(key);
         }
     }
+
+    // ------------------------------------------------------------------
+    // Memory.
+
+    /// The memory state the limits give for `memory` bytes.
+    fn pressure_for(&self, memory: usize) -> MemoryPressure {
+        if memory >= self.limits.memory_limit {
+            MemoryPressure::Exhausted
+        } else if memory >= self.limits.memory_pressure {
+            MemoryPressure::Pressure
+        } else {
+            MemoryPressure::Normal
+        }
+    }
+
+    /// Tells a connection the memory state before it acts.
+    fn brief(&mut self, key: SlabKey) {
+        let pressure = self.pressure;
+        if let Some(e) = self.conns.get_mut(key) {
+            e.conn.set_memory_pressure(pressure);
+        }
+    }
+
+    /// Counts a connection's memory again after it acted.
+    fn recharge(&mut self, key: SlabKey) {
+        let Some(e) = self.conns.get_mut(key) else {
+            return;
+        };
+        let now = e.conn.memory();
+        self.memory = self.memory - e.charged + now;
+        e.charged = now;
+        let pressure = self.pressure_for(self.memory);
+        if pressure != self.pressure {
+            if self.pressure == MemoryPressure::Normal {
+                self.stats.memory_pressure_events += 1;
+                log::debug!("TCP memory under pressure: {} bytes", self.memory);
+            }
+            self.pressure = pressure;
+        }
+    }
+
+    // ------------------------------------------------------------------
+    // User calls.
 
     fn user_call<T>(
         &mut self,
         h: TcpHandle,
         f: impl FnOnce(&mut Connection) -> Result<T, TcpSocketError>,
     ) -> Result<T, TcpCallError> {
+        self.entry(h)?;
+        self.brief(h.0);
         let e = self.entry_mut(h)?;
         let r = f(&mut e.conn);
-        self.mark_ready(h.index);
+        self.recharge(h.0);
+        self.mark_ready(h.0);
         Ok(r?)
     }
 
@@ -538,12 +738,26 @@ impl TcpSockets {
     }
 
     /// Closes the connection and releases the handle; the stack finishes
-    /// the close (FIN, TIME-WAIT) on its own.
+    /// the close (FIN, TIME-WAIT) on its own. Beyond
+    /// [`TcpLimits::max_orphans`] the connection is reset instead.
     pub fn close(&mut self, now: Instant, h: TcpHandle) -> Result<(), TcpCallError> {
+        let max_orphans = self.limits.max_orphans;
+        let over = self.orphans >= max_orphans;
         let e = self.entry_mut(h)?;
-        e.conn.close(now);
-        e.orphan = true;
-        self.mark_ready(h.index);
+        if over && e.conn.state().is_synchronized() {
+            log::debug!(
+                "{} -> {}: {max_orphans} orphans already: reset",
+                e.conn.local(),
+                e.conn.remote()
+            );
+            e.conn.abort();
+            self.stats.orphans_reset += 1;
+        } else {
+            e.conn.close(now);
+        }
+        self.set_orphan(h.0);
+        self.recharge(h.0);
+        self.mark_ready(h.0);
         Ok(())
     }
 
@@ -551,8 +765,8 @@ impl TcpSockets {
     pub fn abort(&mut self, h: TcpHandle) -> Result<(), TcpCallError> {
         let e = self.entry_mut(h)?;
         e.conn.abort();
-        e.orphan = true;
-        self.mark_ready(h.index);
+        self.set_orphan(h.0);
+        self.mark_ready(h.0);
         Ok(())
     }
 
@@ -639,6 +853,7 @@ impl TcpSockets {
         let remote = SocketAddrV4::new(meta.src, repr.src_port);
         payload.pull_header(header_len);
         payload.truncate(repr.payload_len);
+        let truesize = payload.truesize();
         let data = if repr.payload_len > 0 {
             payload.freeze()
         } else {
@@ -647,172 +862,354 @@ impl TcpSockets {
             ip.recycle(payload);
             Bytes::new()
         };
+        let segment = Segment {
+            local,
+            remote,
+            repr: &repr,
+        };
 
-        if let Some(&index) = self.demux.get(&(local, remote)) {
-            self.deliver(now, index, &repr, data, ip);
+        if let Some(&key) = self.demux.get(&(local, remote)) {
+            self.deliver(now, key, &segment, data, truesize, ip);
             return Disposition::Delivered;
         }
+        let mut isn_floor = None;
+        match self.time_wait.on_segment(now, (local, remote), &repr) {
+            None => {}
+            Some(TimeWaitAction::Ignore) => return Disposition::Delivered,
+            Some(TimeWaitAction::Ack(ack)) => {
+                emit_segment(now, segment.ends(), &ack, None, ip, &mut self.stats);
+                return Disposition::Delivered;
+            }
+            Some(TimeWaitAction::Reuse { isn_floor: floor }) => isn_floor = Some(floor),
+        }
         if let Some(&li) = self.by_port.get(&repr.dst_port) {
-            self.syn_to_listener(now, li, local, remote, &repr, ip);
+            self.segment_to_listener(now, li, &segment, (data, truesize), isn_floor, ip);
             return Disposition::Delivered;
         }
         self.stats.rx_no_socket += 1;
-        self.reset_for(now, &repr, local, remote, ip);
+        self.reset_for(now, &segment, ip);
         Disposition::Delivered
     }
 
     fn deliver<S: IpSender>(
         &mut self,
         now: Instant,
-        index: u32,
-        repr: &TcpRepr,
+        key: SlabKey,
+        seg: &Segment<'_>,
         data: Bytes,
+        truesize: usize,
         ip: &mut S,
     ) {
-        let Some(e) = self.slots[index as usize].entry.as_mut() else {
+        if !self.may_complete_handshake(key, seg.repr) {
+            return;
+        }
+        self.brief(key);
+        let Some(e) = self.conns.get_mut(key) else {
             return;
         };
         let was = e.conn.state();
-        let handled = e.conn.handle_segment(now, repr, data);
+        let handled = e.conn.handle_segment(now, seg.repr, data, truesize);
         let state = e.conn.state();
-        let (local, remote) = (e.conn.local(), e.conn.remote());
-        if was == State::SynReceived && state != State::SynReceived && e.half_open {
-            e.half_open = false;
-            if let Some(l) = e
-                .listener
-                .and_then(|l| self.listeners.get_mut(l))
-                .and_then(Option::as_mut)
-            {
-                l.half_open = l.half_open.saturating_sub(1);
-            }
+        self.recharge(key);
+        if was == State::SynReceived && state != State::SynReceived {
+            self.leave_half_open(key);
         }
         if state.is_synchronized() && !was.is_synchronized() {
             self.stats.established += 1;
-            let generation = self.slots[index as usize].generation;
-            let e = self.slots[index as usize].entry.as_mut();
-            if let Some(e) = e
-                && let Some(li) = e.listener
-                && let Some(l) = self.listeners.get_mut(li).and_then(Option::as_mut)
-            {
-                if l.accept_queue.len() < l.backlog {
-                    l.accept_queue.push_back(TcpHandle { index, generation });
-                } else {
-                    // Accept queue overflow: reset it, like Linux with
-                    // tcp_abort_on_overflow, rather than leave the peer
-                    // believing it is accepted.
-                    self.stats.syn_backlog_drops += 1;
-                    e.conn.abort();
-                    e.orphan = true;
-                }
-            }
+            self.queue_for_accept(key);
         }
         if let Handled::Reset { seq } = handled {
-            self.send_rst(now, local, remote, seq, None, ip);
+            let rst = TcpRepr {
+                seq_number: seq,
+                flags: TcpFlags::RST,
+                ..TcpRepr::default()
+            };
+            self.send_rst(now, seg, rst, ip);
         }
         if handled == Handled::Closed {
-            self.stats.failed += u64::from(
-                self.slots[index as usize]
-                    .entry
-                    .as_ref()
-                    .is_some_and(|e| e.conn.error().is_some()),
-            );
+            let e = self.conns.get(key);
+            self.stats.failed += u64::from(e.is_some_and(|e| e.conn.error().is_some()));
             // A half-open connection reset by its peer just goes away.
-            if let Some(e) = self.slots[index as usize].entry.as_mut()
-                && e.listener.is_some()
-            {
-                e.orphan = true;
+            if e.is_some_and(|e| e.listener.is_some()) {
+                self.set_orphan(key);
             }
         }
-        self.mark_ready(index);
+        self.mark_ready(key);
     }
 
-    fn syn_to_listener<S: IpSender>(
-        &mut self,
-        now: Instant,
-        li: usize,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
-        repr: &TcpRepr,
-        ip: &mut S,
-    ) {
-        let Some(l) = self.listeners.get_mut(li).and_then(Option::as_mut) else {
+    /// Whether a segment may reach a half-open connection: the one that
+    /// would complete its handshake is dropped while its listener's accept
+    /// queue is full, so the peer's retransmission completes it once there
+    /// is room (or, with [`TcpLimits::abort_on_overflow`], the connection
+    /// is reset).
+    fn may_complete_handshake(&mut self, key: SlabKey, repr: &TcpRepr) -> bool {
+        let Some(e) = self.conns.get(key) else {
+            return false;
+        };
+        let completes = e.half_open
+            && e.conn.state() == State::SynReceived
+            && repr.ack_number.is_some()
+            && !repr.flags.intersects(TcpFlags::RST | TcpFlags::SYN);
+        let full = e
+            .listener
+            .and_then(|l| self.listeners.get(l))
+            .is_some_and(Listener::accept_queue_full);
+        if !(completes && full) {
+            return true;
+        }
+        self.stats.listen_overflows += 1;
+        if self.limits.abort_on_overflow {
+            if let Some(e) = self.conns.get_mut(key) {
+                e.conn.abort();
+            }
+            self.leave_half_open(key);
+            self.set_orphan(key);
+            self.mark_ready(key);
+        } else {
+            log::debug!("accept queue full: dropping the ACK of a handshake");
+        }
+        false
+    }
+
+    fn leave_half_open(&mut self, key: SlabKey) {
+        let Some(e) = self.conns.get_mut(key) else {
             return;
         };
-        if !l.local.ip().is_unspecified() && *l.local.ip() != *local.ip() {
-            self.stats.rx_no_socket += 1;
-            self.reset_for(now, repr, local, remote, ip);
+        if !e.half_open {
             return;
         }
-        // RFC 9293 §3.10.7.2: RST ignored, ACK answered with RST, SYN
-        // starts a connection.
+        e.half_open = false;
+        if let Some(l) = e.listener.and_then(|l| self.listeners.get_mut(l)) {
+            l.half_open = l.half_open.saturating_sub(1);
+        }
+    }
+
+    /// Queues a newly established connection for `accept`, if a listener
+    /// spawned it.
+    fn queue_for_accept(&mut self, key: SlabKey) {
+        let Some(e) = self.conns.get(key) else {
+            return;
+        };
+        let Some(l) = e.listener.and_then(|l| self.listeners.get_mut(l)) else {
+            return;
+        };
+        l.accept_queue.push_back(TcpHandle(key));
+    }
+
+    /// A segment for no connection, to a port with a listener (RFC 9293
+    /// §3.10.7.2): a SYN opens a connection (or is answered with a SYN
+    /// cookie), an ACK may return a SYN cookie, anything else is reset.
+    fn segment_to_listener<S: IpSender>(
+        &mut self,
+        now: Instant,
+        li: SlabKey,
+        seg: &Segment<'_>,
+        payload: (Bytes, usize),
+        isn_floor: Option<SeqNumber>,
+        ip: &mut S,
+    ) {
+        let Some(l) = self.listeners.get(li) else {
+            return;
+        };
+        let repr = seg.repr;
+        if !l.local.ip().is_unspecified() && *l.local.ip() != *seg.local.ip() {
+            self.stats.rx_no_socket += 1;
+            self.reset_for(now, seg, ip);
+            return;
+        }
         if repr.flags.contains(TcpFlags::RST) {
             return;
         }
         if repr.ack_number.is_some() {
-            self.reset_for(now, repr, local, remote, ip);
+            if repr.flags.contains(TcpFlags::SYN) || !self.accept_cookie(now, li, seg, payload) {
+                self.reset_for(now, seg, ip);
+            }
             return;
         }
         if !repr.flags.contains(TcpFlags::SYN) || repr.flags.contains(TcpFlags::FIN) {
             return;
         }
-        if l.half_open >= l.backlog || l.accept_queue.len() >= l.backlog {
-            self.stats.syn_backlog_drops += 1;
-            log::debug!(
-                "listener {}: backlog full, dropping SYN from {remote}",
-                l.local
-            );
+        if l.accept_queue_full() {
+            self.stats.listen_overflows += 1;
+            log::debug!("listener {}: accept queue full, dropping SYN", l.local);
             return;
         }
-        l.half_open += 1;
+        if l.half_open >= l.backlog {
+            if self.limits.syn_cookies {
+                self.send_cookie(now, li, seg, ip);
+            } else {
+                self.stats.syn_backlog_drops += 1;
+                log::debug!("listener {}: SYN queue full, dropping SYN", l.local);
+            }
+            return;
+        }
         let config = l.config.clone();
-        let isn = self.isn.isn(now, local, remote);
+        let (local, remote) = (seg.local, seg.remote);
+        let isn = match isn_floor {
+            Some(floor) => floor.max(self.isn.isn(now, local, remote)),
+            None => self.isn.isn(now, local, remote),
+        };
         let ts = self.isn.ts_offset(local, remote);
         let conn = Connection::accept(now, config, local, remote, isn, self.mtu, ts, repr);
+        if let Some(l) = self.listeners.get_mut(li) {
+            l.half_open += 1;
+        }
         let h = self.insert(conn, Some(li));
-        self.mark_ready(h.index);
+        self.mark_ready(h.0);
+    }
+
+    /// Answers a SYN with a SYN-ACK whose ISN (and timestamp) carry a SYN
+    /// cookie, keeping nothing (see [`super::syncookie`]).
+    fn send_cookie<S: IpSender>(
+        &mut self,
+        now: Instant,
+        li: SlabKey,
+        seg: &Segment<'_>,
+        ip: &mut S,
+    ) {
+        let Some(l) = self.listeners.get_mut(li) else {
+            return;
+        };
+        l.cookie_sent_at = Some(now);
+        let config = &l.config;
+        let syn = seg.repr;
+        let our_mss = mss_for_mtu(self.mtu);
+        let peer_mss = syn.max_seg_size.map_or(536, |m| m.min(our_mss as u16));
+        let mss_index = SynCookies::mss_index(peer_mss);
+        let isn = self
+            .cookies
+            .cookie(now, seg.local, seg.remote, syn.seq_number, mss_index);
+        // Window scaling and SACK can be remembered only in a timestamp.
+        let timestamps = config.timestamps && syn.timestamp.is_some();
+        let wscale = (timestamps && config.window_scaling)
+            .then_some(syn.window_scale)
+            .flatten();
+        let sack = timestamps && config.sack && syn.sack_permitted;
+        let mut repr = TcpRepr {
+            seq_number: isn,
+            ack_number: Some(syn.seq_number + 1),
+            flags: TcpFlags::SYN,
+            window_len: config.recv_buffer.min(65535) as u16,
+            max_seg_size: Some(our_mss.min(65535) as u16),
+            sack_permitted: sack,
+            window_scale: wscale.map(|_| window_scale_for(config)),
+            ..TcpRepr::default()
+        };
+        if let Some((tsval, _)) = syn.timestamp.filter(|_| timestamps) {
+            let ts_now =
+                (now.total_millis() as u32).wrapping_add(self.isn.ts_offset(seg.local, seg.remote));
+            repr.timestamp = Some((syncookie::encode_timestamp(ts_now, wscale, sack), tsval));
+        }
+        self.stats.syncookies_sent += 1;
+        emit_segment(now, seg.ends(), &repr, None, ip, &mut self.stats);
+    }
+
+    /// An ACK for no connection may return a SYN cookie: if it checks out
+    /// (and the listener sent cookies lately), the connection is made as if
+    /// its SYN had been queued, and the ACK (with any data) handled.
+    /// Returns false if it is no valid cookie (the ACK is then reset).
+    fn accept_cookie(
+        &mut self,
+        now: Instant,
+        li: SlabKey,
+        seg: &Segment<'_>,
+        (data, truesize): (Bytes, usize),
+    ) -> bool {
+        let Some(l) = self.listeners.get(li) else {
+            return false;
+        };
+        let recent = l.cookie_sent_at.is_some_and(|t| {
+            now - t < Duration::from_secs(60 * u64::from(syncookie::MAX_AGE_MINUTES))
+        });
+        let repr = seg.repr;
+        let Some(ack) = repr.ack_number else {
+            return false;
+        };
+        let (iss, irs) = (ack - 1, repr.seq_number - 1);
+        let checked = recent
+            .then(|| self.cookies.check(now, seg.local, seg.remote, irs, iss))
+            .flatten();
+        let (window_scale, sack) = match repr.timestamp {
+            Some((_, tsecr)) => syncookie::decode_timestamp(tsecr),
+            None => (None, false),
+        };
+        let Some(mss_index) = checked else {
+            if recent {
+                self.stats.syncookies_rejected += 1;
+            }
+            return false;
+        };
+        if l.accept_queue_full() {
+            // As for a queued half-open connection: the peer's
+            // retransmission returns the cookie again later.
+            self.stats.listen_overflows += 1;
+            return true;
+        }
+        let syn = TcpRepr {
+            src_port: repr.src_port,
+            dst_port: repr.dst_port,
+            seq_number: irs,
+            flags: TcpFlags::SYN,
+            window_len: repr.window_len,
+            max_seg_size: Some(MSS_TABLE[mss_index as usize]),
+            window_scale,
+            sack_permitted: sack,
+            timestamp: repr.timestamp.map(|(tsval, _)| (tsval, 0)),
+            ..TcpRepr::default()
+        };
+        let config = l.config.clone();
+        let ts = self.isn.ts_offset(seg.local, seg.remote);
+        let conn = Connection::accept(now, config, seg.local, seg.remote, iss, self.mtu, ts, &syn)
+            .with_cookie_syn_ack_sent(now);
+        self.stats.syncookies_accepted += 1;
+        let h = self.insert(conn, Some(li));
+        if let Some(l) = self.listeners.get_mut(li) {
+            l.half_open += 1;
+        }
+        self.brief(h.0);
+        let Some(e) = self.conns.get_mut(h.0) else {
+            return true;
+        };
+        e.conn.handle_segment(now, repr, data, truesize);
+        let established = e.conn.state().is_synchronized();
+        self.recharge(h.0);
+        self.leave_half_open(h.0);
+        if established {
+            self.stats.established += 1;
+            self.queue_for_accept(h.0);
+        } else {
+            self.set_orphan(h.0);
+        }
+        self.mark_ready(h.0);
+        true
     }
 
     /// Answers a segment that has no connection with RST (RFC 9293
     /// §3.10.7.1).
-    fn reset_for<S: IpSender>(
-        &mut self,
-        now: Instant,
-        repr: &TcpRepr,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
-        ip: &mut S,
-    ) {
+    fn reset_for<S: IpSender>(&mut self, now: Instant, seg: &Segment<'_>, ip: &mut S) {
+        let repr = seg.repr;
         if repr.flags.contains(TcpFlags::RST) {
             return;
         }
-        match repr.ack_number {
-            Some(ack) => self.send_rst(now, local, remote, ack, None, ip),
-            None => {
-                let ack = repr.seq_number + repr.segment_len();
-                self.send_rst(now, local, remote, SeqNumber(0), Some(ack), ip);
-            }
-        }
+        let rst = match repr.ack_number {
+            Some(ack) => TcpRepr {
+                seq_number: ack,
+                flags: TcpFlags::RST,
+                ..TcpRepr::default()
+            },
+            None => TcpRepr {
+                seq_number: SeqNumber(0),
+                ack_number: Some(repr.seq_number + repr.segment_len()),
+                flags: TcpFlags::RST,
+                ..TcpRepr::default()
+            },
+        };
+        self.send_rst(now, seg, rst, ip);
     }
 
-    fn send_rst<S: IpSender>(
-        &mut self,
-        now: Instant,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
-        seq: SeqNumber,
-        ack: Option<SeqNumber>,
-        ip: &mut S,
-    ) {
-        let repr = TcpRepr {
-            src_port: local.port(),
-            dst_port: remote.port(),
-            seq_number: seq,
-            ack_number: ack,
-            flags: TcpFlags::RST,
-            ..TcpRepr::default()
-        };
+    fn send_rst<S: IpSender>(&mut self, now: Instant, seg: &Segment<'_>, rst: TcpRepr, ip: &mut S) {
         self.stats.rst_sent += 1;
-        emit_segment(now, local, remote, &repr, None, ip, &mut self.stats);
+        emit_segment(now, seg.ends(), &rst, None, ip, &mut self.stats);
     }
 
     /// An ICMP error about one of our segments. Only errors quoting a
@@ -821,14 +1218,14 @@ impl TcpSockets {
     pub fn icmp_error(&mut self, now: Instant, error: &IcmpError) {
         let local = SocketAddrV4::new(error.local_addr, error.local_port);
         let remote = SocketAddrV4::new(error.remote_addr, error.remote_port);
-        let Some(&index) = self.demux.get(&(local, remote)) else {
+        let Some(&key) = self.demux.get(&(local, remote)) else {
             return;
         };
         let h = &error.transport_header;
         let seq = SeqNumber(u32::from_be_bytes([h[4], h[5], h[6], h[7]]));
-        if let Some(e) = self.slots[index as usize].entry.as_mut() {
+        if let Some(e) = self.conns.get_mut(key) {
             e.conn.on_icmp_error(now, error.kind, seq);
-            self.mark_ready(index);
+            self.mark_ready(key);
         }
     }
 
@@ -845,52 +1242,90 @@ impl TcpSockets {
         if !self.ready.is_empty() {
             return Some(now);
         }
-        self.timers.peek().map(|Reverse((t, _, _))| *t)
+        let conn = self.timers.peek().map(|Reverse((t, _))| *t);
+        [conn, self.time_wait.poll_at()].into_iter().flatten().min()
     }
 
     /// Runs expired timers and sends what every ready connection has.
     pub fn dispatch<S: IpSender>(&mut self, now: Instant, ip: &mut S) {
-        while let Some(&Reverse((t, index, generation))) = self.timers.peek() {
+        self.time_wait.expire(now);
+        while let Some(&Reverse((t, key))) = self.timers.peek() {
             if t > now {
                 break;
             }
             self.timers.pop();
-            let Some(slot) = self.slots.get_mut(index as usize) else {
-                continue;
-            };
-            if slot.generation != generation {
-                continue;
-            }
-            let Some(e) = slot.entry.as_mut() else {
+            let Some(e) = self.conns.get_mut(key) else {
                 continue;
             };
             if e.scheduled != Some(t) {
                 continue;
             }
             e.scheduled = None;
-            e.conn.on_timer(now);
-            self.mark_ready(index);
+            if !self.shed_on_timer(key) {
+                self.brief(key);
+                if let Some(e) = self.conns.get_mut(key) {
+                    e.conn.on_timer(now);
+                }
+                self.recharge(key);
+            }
+            self.mark_ready(key);
         }
         let mut rounds = self.ready.len();
         while rounds > 0 {
             rounds -= 1;
-            let Some(index) = self.ready.pop_front() else {
+            let Some(key) = self.ready.pop_front() else {
                 break;
             };
-            self.service(now, index, ip);
+            self.service(now, key, ip);
         }
     }
 
-    fn service<S: IpSender>(&mut self, now: Instant, index: u32, ip: &mut S) {
-        let Some(slot) = self.slots.get_mut(index as usize) else {
+    /// What a timer may end instead of running: a half-open connection
+    /// over its SYN-ACK retries under pressure, or an orphan while memory
+    /// is exhausted. Returns whether it ended the connection.
+    fn shed_on_timer(&mut self, key: SlabKey) -> bool {
+        let Some(e) = self.conns.get(key) else {
+            return false;
+        };
+        let pressured = e
+            .listener
+            .and_then(|l| self.listeners.get(l))
+            .is_some_and(Listener::under_pressure);
+        if e.half_open
+            && pressured
+            && e.conn.syn_ack_retries() >= self.limits.synack_retries_under_pressure
+        {
+            self.stats.syn_recv_pruned += 1;
+            self.remove(key);
+            return true;
+        }
+        if e.orphan
+            && self.pressure == MemoryPressure::Exhausted
+            && e.conn.state().is_synchronized()
+        {
+            log::debug!(
+                "{} -> {}: orphan reset, TCP memory exhausted",
+                e.conn.local(),
+                e.conn.remote()
+            );
+            self.stats.orphans_reset += 1;
+            if let Some(e) = self.conns.get_mut(key) {
+                e.conn.abort();
+            }
+            return true;
+        }
+        false
+    }
+
+    fn service<S: IpSender>(&mut self, now: Instant, key: SlabKey, ip: &mut S) {
+        let Some(e) = self.conns.get_mut(key) else {
             return;
         };
-        let generation = slot.generation;
-        let Some(e) = slot.entry.as_mut() else { return };
         e.ready = false;
+        e.conn.set_memory_pressure(self.pressure);
         let mut sent = 0;
         while sent < SEND_BURST {
-            let Some(e) = self.slots[index as usize].entry.as_mut() else {
+            let Some(e) = self.conns.get_mut(key) else {
                 return;
             };
             let Some(Outgoing {
@@ -901,18 +1336,21 @@ impl TcpSockets {
                 break;
             };
             sent += 1;
-            let Some(conn) = self.slots[index as usize].entry.as_ref().map(|e| &e.conn) else {
-                break;
-            };
-            let (local, remote) = (conn.local(), conn.remote());
+            let conn = &e.conn;
+            let ends = (conn.local(), conn.remote());
             let payload = Some((conn, payload_offset));
-            emit_segment(now, local, remote, &repr, payload, ip, &mut self.stats);
+            emit_segment(now, ends, &repr, payload, ip, &mut self.stats);
         }
-        let Some(e) = self.slots[index as usize].entry.as_mut() else {
+        self.recharge(key);
+        let Some(e) = self.conns.get_mut(key) else {
             return;
         };
+        if e.orphan && e.conn.state() == State::TimeWait {
+            self.retire_to_time_wait(now, key);
+            return;
+        }
         if e.conn.is_finished() && (e.orphan || e.conn.error().is_some() && e.listener.is_some()) {
-            self.remove(index);
+            self.remove(key);
             return;
         }
         let mut due = e.conn.poll_at(now);
@@ -938,23 +1376,61 @@ impl TcpSockets {
         match due {
             Some(t) if t <= now && !e.ready => {
                 e.ready = true;
-                self.ready.push_back(index);
+                self.ready.push_back(key);
             }
             Some(t) if t > now && e.scheduled.is_none_or(|s| t < s) => {
                 e.scheduled = Some(t);
-                self.timers.push(Reverse((t, index, generation)));
+                self.schedule(t, key);
             }
             _ => {}
         }
         // A deadline that moved later than the scheduled one is found when
         // the stale entry pops: re-queue it then.
-        if let Some(e) = self.slots[index as usize].entry.as_mut()
+        if let Some(e) = self.conns.get_mut(key)
             && e.scheduled.is_none()
             && let Some(t) = e.conn.poll_at(now).filter(|t| *t > now)
         {
             e.scheduled = Some(t);
-            self.timers.push(Reverse((t, index, generation)));
+            self.schedule(t, key);
         }
+    }
+
+    /// Pushes a timer; purges stale entries (of deadlines that moved, or
+    /// connections gone) once they outnumber the connections, so the heap
+    /// stays proportional to them.
+    fn schedule(&mut self, at: Instant, key: SlabKey) {
+        self.timers.push(Reverse((at, key)));
+        if self.timers.len() > 2 * self.conns.len() + 64 {
+            let conns = &self.conns;
+            self.timers
+                .retain(|Reverse((t, k))| conns.get(*k).is_some_and(|e| e.scheduled == Some(*t)));
+        }
+    }
+
+    /// A released connection that reached TIME-WAIT gives up its state and
+    /// buffers for a compact record (or, the table full, just closes).
+    fn retire_to_time_wait(&mut self, now: Instant, key: SlabKey) {
+        let Some(e) = self.conns.get(key) else {
+            return;
+        };
+        let tuple = (e.conn.local(), e.conn.remote());
+        let record = e.conn.time_wait_record(now);
+        self.remove(key);
+        self.time_wait.insert(tuple, record);
+    }
+}
+
+/// A received segment and the connection ends it belongs to.
+struct Segment<'a> {
+    local: SocketAddrV4,
+    remote: SocketAddrV4,
+    repr: &'a TcpRepr,
+}
+
+impl Segment<'_> {
+    /// The ends, for a segment of ours going back on the same 4-tuple.
+    fn ends(&self) -> (SocketAddrV4, SocketAddrV4) {
+        (self.local, self.remote)
     }
 }
 
@@ -962,13 +1438,15 @@ impl TcpSockets {
 /// a buffer with headroom, header pushed in front) and sends it.
 fn emit_segment<S: IpSender>(
     now: Instant,
-    local: SocketAddrV4,
-    remote: SocketAddrV4,
+    (local, remote): (SocketAddrV4, SocketAddrV4),
     repr: &TcpRepr,
     payload: Option<(&Connection, usize)>,
     ip: &mut S,
     stats: &mut TcpLayerStats,
 ) {
+    let mut repr = *repr;
+    repr.src_port = local.port();
+    repr.dst_port = remote.port();
     let len = repr.payload_len;
     let hlen = repr.header_len();
     let mut p = ip.alloc(len);

@@ -22,7 +22,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use bytes::Bytes;
 
-use crate::buf::{MAX_HEADROOM, PacketBuf};
+use crate::buf::{MAX_HEADROOM, PacketBuf, worth_compacting};
 use crate::internet::{Disposition, IcmpError, IpMeta, IpSender, Protocol};
 use crate::rand::KeyedRng;
 use crate::slab::{Slab, SlabKey};
@@ -41,7 +41,10 @@ pub struct UdpHandle(SlabKey);
 pub struct UdpConfig {
     /// Most datagrams waiting to be read.
     pub rx_datagrams: usize,
-    /// Most payload bytes waiting to be read.
+    /// Most memory held by datagrams waiting to be read, counted as the
+    /// allocations they keep alive (see [`crate::buf::PacketBuf::truesize`]),
+    /// not their payload: a small datagram in a frame buffer costs the
+    /// buffer.
     pub rx_bytes: usize,
     /// Most datagrams waiting to be sent.
     pub tx_datagrams: usize,
@@ -51,7 +54,7 @@ impl Default for UdpConfig {
     fn default() -> Self {
         UdpConfig {
             rx_datagrams: 256,
-            rx_bytes: 256 * 1024,
+            rx_bytes: 512 * 1024,
             tx_datagrams: 256,
         }
     }
@@ -144,7 +147,9 @@ pub struct UdpStats {
 struct UdpSocket {
     local: SocketAddrV4,
     remote: Option<SocketAddrV4>,
-    rx: VecDeque<(Bytes, SocketAddrV4)>,
+    /// Datagrams, their senders and the memory each is charged.
+    rx: VecDeque<(Bytes, SocketAddrV4, usize)>,
+    /// Memory charged for `rx`.
     rx_bytes: usize,
     tx: VecDeque<(PacketBuf, SocketAddrV4)>,
     queued_for_tx: bool,
@@ -316,8 +321,8 @@ impl UdpSockets {
     /// The next datagram and its sender, without copying.
     pub fn recv_from(&mut self, h: UdpHandle) -> Result<(Bytes, SocketAddrV4), UdpRecvError> {
         let s = self.socket_mut(h).ok_or(UdpRecvError::InvalidHandle)?;
-        let (data, from) = s.rx.pop_front().ok_or(UdpRecvError::WouldBlock)?;
-        s.rx_bytes -= data.len();
+        let (data, from, charge) = s.rx.pop_front().ok_or(UdpRecvError::WouldBlock)?;
+        s.rx_bytes -= charge;
         Ok((data, from))
     }
 
@@ -408,17 +413,29 @@ impl UdpSockets {
             self.stats.rx_no_socket += 1;
             return Disposition::PortUnreachable(payload);
         };
-        if s.rx.len() >= s.config.rx_datagrams || s.rx_bytes + repr.payload_len > s.config.rx_bytes
-        {
+        // What the datagram costs queued: its allocation, unless that is
+        // mostly something else (a short UDP length in a large reassembled
+        // datagram), when the payload is copied out first.
+        let compact = worth_compacting(repr.payload_len, payload.truesize());
+        let charge = if compact {
+            repr.payload_len
+        } else {
+            payload.truesize()
+        };
+        if s.rx.len() >= s.config.rx_datagrams || s.rx_bytes + charge > s.config.rx_bytes {
             s.stats.rx_dropped_full += 1;
             self.stats.rx_queue_full += 1;
             return Disposition::Dropped;
         }
         payload.pull_header(packet::HEADER_LEN);
         payload.truncate(repr.payload_len);
-        let data = payload.freeze();
-        s.rx_bytes += data.len();
-        s.rx.push_back((data, from));
+        let data = if compact {
+            Bytes::copy_from_slice(payload.data())
+        } else {
+            payload.freeze()
+        };
+        s.rx_bytes += charge;
+        s.rx.push_back((data, from, charge));
         s.stats.rx_datagrams += 1;
         Disposition::Delivered
     }
