@@ -433,10 +433,15 @@ impl Ipv4Endpoint {
                 ident: repr.ident,
             };
             let offset = usize::from(repr.frag_offset);
-            match self
-                .reassembler
-                .add(now, key, offset, repr.more_frags, packet.freeze())
-            {
+            let truesize = packet.truesize();
+            match self.reassembler.add_pinned(
+                now,
+                key,
+                offset,
+                repr.more_frags,
+                packet.freeze(),
+                truesize,
+            ) {
                 Ok(Some(done)) => {
                     self.stats.reassembled += 1;
                     repr.payload_len = done.payload.len();

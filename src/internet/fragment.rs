@@ -57,16 +57,16 @@
 //! and costs legitimate traffic only the datagrams it pushes out.
 //!
 //! Fragments are stored as the `Bytes` slices the caller hands in, without
-//! copying, and counted at their length. Such a slice pins its whole received
-//! frame, so fragments shorter than [`ReassemblyConfig::copy_below`] are
-//! copied into their own allocation first: a stored slice then carries at
-//! least `copy_below` bytes, and the memory actually held is at most
-//! `frame size / copy_below` times the count (about 7× for 1,770-byte pool
-//! buffers and the 256-byte default). Per-piece bookkeeping (a few dozen
-//! bytes) is not counted; it is bounded by `max_datagrams ×
-//! max_fragments_per_datagram`. Reassembly copies each byte once, into the
-//! datagram's final buffer (a datagram that arrived as one piece is returned
-//! as is).
+//! copying, and counted as the allocation they keep alive (the frame's
+//! [`truesize`](crate::buf::PacketBuf::truesize), given to
+//! [`Reassembler::add_pinned`]), so `max_bytes` bounds the memory really
+//! held. A fragment shorter than [`ReassemblyConfig::copy_below`], or much
+//! smaller than its frame ([`crate::buf::worth_compacting`]), is copied
+//! into its own allocation first and counted at its length. Per-piece
+//! bookkeeping (a few dozen bytes) is not counted; it is bounded by
+//! `max_datagrams × max_fragments_per_datagram`. Reassembly copies each
+//! byte once, into the datagram's final buffer (a datagram that arrived as
+//! one piece is returned as is).
 //!
 //! # Sending
 //!
@@ -87,6 +87,8 @@ use core::net::Ipv4Addr;
 use std::collections::BTreeMap;
 
 use bytes::{Bytes, BytesMut};
+
+use crate::buf::worth_compacting;
 
 use crate::time::{Duration, Instant};
 
@@ -200,7 +202,8 @@ pub struct ReassemblyStats {
     /// Fragments rejected by a limit: too many pieces, or larger than the
     /// whole memory cap.
     pub over_limit: u64,
-    /// Payload bytes currently buffered.
+    /// Memory the buffered fragments hold (their allocations, as counted
+    /// against `max_bytes`).
     pub bytes_buffered: usize,
 }
 
@@ -315,6 +318,8 @@ struct Datagram {
     pieces: Vec<Piece>,
     /// Sum of the pieces' lengths.
     received: usize,
+    /// The memory the pieces hold, as counted against `max_bytes`.
+    charged: usize,
     /// The payload length, once the final fragment has arrived.
     total: Option<usize>,
 }
@@ -472,7 +477,22 @@ impl Reassembler {
         more_fragments: bool,
         payload: Bytes,
     ) -> Result<Option<Reassembled>, FragmentError> {
-        match self.insert(now, key, offset, more_fragments, payload) {
+        let truesize = payload.len();
+        self.add_pinned(now, key, offset, more_fragments, payload, truesize)
+    }
+
+    /// As [`Reassembler::add`], for a `payload` that keeps an allocation
+    /// of `truesize` bytes alive (a slice of its received frame).
+    pub fn add_pinned(
+        &mut self,
+        now: Instant,
+        key: FragmentKey,
+        offset: usize,
+        more_fragments: bool,
+        payload: Bytes,
+        truesize: usize,
+    ) -> Result<Option<Reassembled>, FragmentError> {
+        match self.insert(now, key, offset, more_fragments, payload, truesize) {
             Ok(done) => Ok(done),
             Err(err) => {
                 err.count(&mut self.stats);
@@ -494,6 +514,7 @@ impl Reassembler {
         offset: usize,
         more_fragments: bool,
         payload: Bytes,
+        truesize: usize,
     ) -> Result<Option<Reassembled>, FragmentError> {
         let len = payload.len();
         if len == 0 {
@@ -540,13 +561,15 @@ impl Reassembler {
                 0
             }
         };
-        while self.stats.bytes_buffered + len > self.config.max_bytes {
+        let copy = len < self.config.copy_below || worth_compacting(len, truesize);
+        let charge = if copy { len } else { truesize.max(len) };
+        while self.stats.bytes_buffered + charge > self.config.max_bytes {
             if !self.evict_oldest_except(key) {
                 return Err(FragmentError::NoCapacity { len });
             }
         }
 
-        let data = if len < self.config.copy_below {
+        let data = if copy {
             Bytes::copy_from_slice(&payload)
         } else {
             payload
@@ -563,16 +586,18 @@ impl Reassembler {
                     seq,
                     pieces: Vec::new(),
                     received: 0,
+                    charged: 0,
                     total: None,
                 })
             }
         };
         d.pieces.insert(index, Piece { offset, data });
         d.received += len;
+        d.charged += charge;
         if !more_fragments {
             d.total = Some(end);
         }
-        self.stats.bytes_buffered += len;
+        self.stats.bytes_buffered += charge;
 
         if !d.is_complete() {
             return Ok(None);
@@ -639,7 +664,7 @@ impl Reassembler {
     fn remove(&mut self, key: FragmentKey) -> Option<Datagram> {
         let d = self.datagrams.remove(&key)?;
         self.deadlines.remove(&(d.deadline, d.seq));
-        self.stats.bytes_buffered -= d.received;
+        self.stats.bytes_buffered -= d.charged;
         Some(d)
     }
 
@@ -666,7 +691,8 @@ impl Reassembler {
             }
             assert!(prev_end <= d.total.unwrap_or(c.max_payload));
             assert_eq!(sum, d.received);
-            bytes += sum;
+            assert!(d.charged >= sum);
+            bytes += d.charged;
         }
         assert_eq!(bytes, self.stats.bytes_buffered);
     }
@@ -910,6 +936,25 @@ mod tests {
         assert_ne!(d.pieces[0].data.as_ptr(), small.as_ptr());
         assert_eq!(d.pieces[1].data.as_ptr(), large.as_ptr());
         assert_eq!(r.stats().bytes_buffered, 64 + 512);
+    }
+
+    #[test]
+    fn fragments_count_what_they_pin_and_small_slices_of_big_frames_are_copied() {
+        let mut r = Reassembler::new(ReassemblyConfig::default());
+        let frame = payload(65000);
+        // A slice of an ordinary frame buffer: kept, charged the buffer.
+        let ordinary = frame.slice(0..1480);
+        r.add_pinned(T0, key(1), 0, true, ordinary.clone(), 1770)
+            .unwrap();
+        // 512 bytes of a 64 KiB allocation: copied, charged 512.
+        let small = frame.slice(2000..2512);
+        r.add_pinned(T0, key(1), 1480, true, small.clone(), 65536)
+            .unwrap();
+        let d = &r.datagrams[&key(1)];
+        assert_eq!(d.pieces[0].data.as_ptr(), ordinary.as_ptr());
+        assert_ne!(d.pieces[1].data.as_ptr(), small.as_ptr());
+        assert_eq!(r.stats().bytes_buffered, 1770 + 512);
+        r.check_invariants();
     }
 
     #[test]

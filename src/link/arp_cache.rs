@@ -21,11 +21,17 @@
 //! The cache holds at most [`ArpConfig::capacity`] entries and at most
 //! [`ArpConfig::max_pending`] destinations in resolution; when full it
 //! evicts the resolved or failed entry closest to expiry (a scan, which
-//! only happens when the cache is full).
+//! only happens when the cache is full). When the pending table is full, a
+//! new destination evicts the resolution that has gone longest unanswered
+//! (its queued packets are dropped and counted): replies to spoofed
+//! on-link sources, which never answer ARP, would otherwise fill it and
+//! keep every real destination from being resolved. Queued packets count
+//! as the allocations they hold, not their length.
 //!
 //! Not here: proxy ARP, ARP for multiple interfaces, static entries beyond
 //! [`ArpCache::insert_static`].
 
+use std::cmp::Reverse;
 use std::collections::{HashMap, VecDeque};
 use std::net::Ipv4Addr;
 
@@ -89,7 +95,7 @@ enum State {
         requests_sent: u32,
         next_request: Instant,
         queue: VecDeque<PacketBuf>,
-        /// Total length of the packets in `queue`.
+        /// Memory the packets in `queue` hold (their allocations).
         queued_bytes: usize,
     },
     Resolved {
@@ -163,6 +169,8 @@ pub struct ArpStats {
     pub dropped_queue_full: u64,
     /// Entries evicted to make room.
     pub evictions: u64,
+    /// Resolutions in progress evicted because the pending table was full.
+    pub pending_evicted: u64,
 }
 
 /// The neighbour cache.
@@ -272,7 +280,7 @@ impl ArpCache {
                 ..
             }) => {
                 if queue.len() >= cfg.queue_per_destination
-                    || *queued_bytes + packet.len() > cfg.queue_bytes_per_destination
+                    || *queued_bytes + packet.truesize() > cfg.queue_bytes_per_destination
                 {
                     self.stats.dropped_queue_full += 1;
                     return Resolution::Dropped {
@@ -280,7 +288,7 @@ impl ArpCache {
                         reason: ArpDrop::QueueFull,
                     };
                 }
-                *queued_bytes += packet.len();
+                *queued_bytes += packet.truesize();
                 queue.push_back(packet);
                 return Resolution::Queued {
                     send_request: false,
@@ -295,7 +303,7 @@ impl ArpCache {
             }
             Some(State::Failed { .. }) | None => {}
         }
-        if self.pending.len() >= cfg.max_pending {
+        if self.pending.len() >= cfg.max_pending && !self.evict_stalest_pending() {
             self.stats.dropped_queue_full += 1;
             return Resolution::Dropped {
                 packet,
@@ -311,7 +319,7 @@ impl ArpCache {
                 reason: ArpDrop::TooManyPending,
             };
         }
-        let queued_bytes = packet.len();
+        let queued_bytes = packet.truesize();
         let mut queue = VecDeque::with_capacity(4);
         queue.push_back(packet);
         self.entries.insert(
@@ -441,6 +449,34 @@ impl ArpCache {
             .min()
     }
 
+    /// Evicts the resolution that has sent the most requests unanswered
+    /// (dropping its queue); false if nothing is pending.
+    fn evict_stalest_pending(&mut self) -> bool {
+        let stalest = self
+            .pending
+            .iter()
+            .enumerate()
+            .max_by_key(|&(i, ip)| match self.entries.get(ip) {
+                Some(State::Pending {
+                    requests_sent,
+                    next_request,
+                    ..
+                }) => (*requests_sent, Reverse(*next_request), Reverse(i)),
+                _ => (u32::MAX, Reverse(Instant::ZERO), Reverse(i)),
+            })
+            .map(|(i, ip)| (i, *ip));
+        let Some((i, ip)) = stalest else {
+            return false;
+        };
+        self.pending.swap_remove(i);
+        if let Some(State::Pending { queue, .. }) = self.entries.remove(&ip) {
+            self.stats.dropped_queue_full += queue.len() as u64;
+        }
+        self.stats.pending_evicted += 1;
+        log::debug!("ARP: pending table full, giving up on {ip}");
+        true
+    }
+
     /// Makes room for an entry for `incoming`, evicting one if the cache is
     /// full. Returns false if it is full of entries that cannot be evicted
     /// (pending and permanent ones): possible when `capacity` is configured
@@ -486,6 +522,34 @@ mod tests {
 
     fn t(ms: u64) -> Instant {
         Instant::from_millis(ms)
+    }
+
+    /// Replies to spoofed on-link sources (which never answer ARP) fill the
+    /// pending table; a real destination is still resolved, and the flood's
+    /// entries are what make way.
+    #[test]
+    fn a_flood_of_unanswered_resolutions_does_not_block_a_real_one() {
+        let cfg = ArpConfig::default();
+        let mut c = ArpCache::new(cfg);
+        let mut at = 0;
+        for i in 0..1000u32 {
+            at += 1;
+            c.resolve(t(at), Ipv4Addr::from(0x0a00_0000 + i), pkt(0));
+            c.poll(t(at), |_| {}, drop);
+        }
+        assert_eq!(c.pending.len(), cfg.max_pending);
+        assert!(matches!(
+            c.resolve(t(at), B, pkt(1)),
+            Resolution::Queued { send_request: true }
+        ));
+        // The answer comes a millisecond later, while the flood goes on.
+        for i in 1000..1010u32 {
+            c.resolve(t(at), Ipv4Addr::from(0x0a00_0000 + i), pkt(0));
+        }
+        let released = c.learn(t(at + 1), B, EthernetAddress::local(2), false);
+        assert_eq!(released.len(), 1);
+        assert!(c.stats().pending_evicted >= 1000 - cfg.max_pending as u64);
+        assert!(c.len() <= cfg.capacity);
     }
 
     /// Regression: with `capacity` at or below `max_pending`, resolutions
@@ -609,13 +673,15 @@ mod tests {
         for i in 0..3 {
             c.resolve(t(0), Ipv4Addr::new(10, 0, 0, i), pkt(0));
         }
+        // The pending table is full: the stalest resolution (A's, the
+        // first) makes way, its two packets dropped.
         assert!(matches!(
             c.resolve(t(0), Ipv4Addr::new(10, 0, 1, 1), pkt(0)),
-            Resolution::Dropped {
-                reason: ArpDrop::TooManyPending,
-                ..
-            }
+            Resolution::Queued { send_request: true }
         ));
+        assert_eq!(c.stats().pending_evicted, 1);
+        assert_eq!(c.stats().dropped_queue_full, 1 + 2);
+        assert_eq!(c.pending.len(), cfg.max_pending);
         for i in 0..100u32 {
             c.learn(
                 t(u64::from(i)),
