@@ -205,6 +205,9 @@ pub struct Script {
     listeners: HashMap<u16, ListenerHandle>,
     queue: VecDeque<Sent>,
     trace: Vec<String>,
+    /// Injected segments are delivered in allocations of at least this
+    /// many bytes (as a reassembled datagram would be); 0 for their size.
+    pub pad_to: usize,
 }
 
 impl Default for Script {
@@ -257,6 +260,7 @@ impl Script {
             listeners: HashMap::new(),
             queue: VecDeque::new(),
             trace: Vec::new(),
+            pad_to: 0,
         }
     }
 
@@ -554,12 +558,11 @@ impl Script {
             broadcast: false,
             checksum_verified: false,
         };
-        self.tcp.receive(
-            self.now,
-            &meta,
-            PacketBuf::from_payload(0, &bytes),
-            &mut self.ip,
-        );
+        // In an allocation of `pad_to` bytes if asked: a segment that was
+        // part of a large buffer (a reassembled datagram).
+        let mut packet = PacketBuf::with_headroom(0, self.pad_to.max(bytes.len()));
+        packet.extend_from_slice(&bytes);
+        self.tcp.receive(self.now, &meta, packet, &mut self.ip);
         self.dispatch();
     }
 
