@@ -1089,6 +1089,69 @@ fn orphan_in_a_zero_window_is_reset_after_its_retries() {
 }
 
 #[test]
+fn orphans_beyond_the_cap_are_reset() {
+    // Linux's tcp_max_orphans: a connection closed while the cap's worth
+    // of orphans are still finishing is reset instead of joining them.
+    let limits = TcpLimits {
+        max_orphans: 1,
+        ..TcpLimits::default()
+    };
+    let mut s = Script::with_limits(TcpConfig::default(), limits);
+    s.run(
+        "
+        0    listen
+        +0   peer 50001
+        +0   < S 0:0(0) win 65535 <mss 1000>
+        +0   > S. 0:0(0) ack 1 <mss 1460>
+        +0   < . 1:1(0) ack 1 win 0
+        +0   accept
+        +0   peer 50002
+        +0   < S 0:0(0) win 65535 <mss 1000>
+        +0   > S. 0:0(0) ack 1 <mss 1460>
+        +0   < . 1:1(0) ack 1 win 0
+        +0   accept
+        // The first becomes an orphan (its FIN waits for the window).
+        +10  peer 50001
+        +0   send 100
+        +0   close
+        // The second would be a second orphan: reset.
+        +0   peer 50002
+        +0   send 100
+        +0   close
+        +0   > R 1:1(0) win 0
+        +0   conns 1
+        ",
+    );
+    assert_eq!(s.tcp.stats().orphans_reset, 1);
+    assert_eq!(s.tcp.stats().orphans, 1);
+}
+
+#[test]
+fn a_stale_handle_is_refused_not_taken_for_the_connection_in_its_slot() {
+    let mut s = Script::default();
+    s.run("0 connect\n0 > S 0:0(0) win 65535 <mss 1460,sackOK,TS val 0 ecr 0,wscale 3>");
+    let old = s.handle();
+    s.run("+0 abort\n+0 conns 0\n+0 peer 50001\n+0 connect\n+0 > S 0:0(0)");
+    let new = s.handle();
+    assert_ne!(old, new);
+    assert!(s.tcp.state(old).is_err());
+    assert!(s.tcp.send(old, b"x").is_err());
+    assert!(s.tcp.close(s.now, old).is_err());
+    assert_eq!(
+        s.tcp.state(new),
+        Ok(netstrata::transport::tcp::State::SynSent)
+    );
+    // Listeners too.
+    let any = std::net::SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 9000);
+    let l = s.tcp.listen(any, 4).unwrap();
+    s.tcp.close_listener(l);
+    let l2 = s.tcp.listen(any, 4).unwrap();
+    assert!(s.tcp.accept(l).is_err());
+    assert_eq!(s.tcp.listener_addr(l), None);
+    assert!(s.tcp.listener_addr(l2).is_some());
+}
+
+#[test]
 fn data_after_close_resets() {
     // The application has closed: data that arrives can never be read, so
     // the connection is reset (RFC 1122 §4.2.2.13; Linux's

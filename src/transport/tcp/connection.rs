@@ -403,6 +403,9 @@ const DEFAULT_MSS: usize = 536;
 /// Segments acknowledged at once at the start of a connection (Linux's
 /// quick-ack mode), so slow start is not held back by delayed ACKs.
 const QUICKACK_SEGMENTS: u32 = 16;
+/// What a connection with nothing queued may still queue while the TCP
+/// layer's memory is exhausted.
+const EXHAUSTED_SEND_QUANTUM: usize = 4096;
 /// TS.Recent is invalid after 24 days of idleness (RFC 7323 §5.5).
 const PAWS_IDLE: Duration = Duration::from_secs(24 * 24 * 3600);
 
@@ -891,16 +894,17 @@ impl Connection {
 
     /// Free space in the send buffer.
     pub fn send_capacity(&self) -> usize {
-        if self.fin_queued
-            || (self.state.is_synchronized() && !self.state.can_send())
-            || (self.memory_pressure == MemoryPressure::Exhausted && !self.send_buf.is_empty())
-        {
+        if self.fin_queued || (self.state.is_synchronized() && !self.state.can_send()) {
+            return 0;
+        }
+        match self.memory_pressure {
             // With the stack's memory exhausted, a connection still sending
-            // queues no more until it drains (one with nothing queued may,
-            // so that every connection makes progress).
-            0
-        } else {
-            self.send_buf.free()
+            // queues no more until it drains; one with nothing queued may
+            // queue a little (as Linux grants every socket a page), so
+            // that every connection makes progress.
+            MemoryPressure::Exhausted if !self.send_buf.is_empty() => 0,
+            MemoryPressure::Exhausted => self.send_buf.free().min(EXHAUSTED_SEND_QUANTUM),
+            _ => self.send_buf.free(),
         }
     }
 
@@ -1541,7 +1545,16 @@ impl Connection {
             self.snd_wl1 = seg.seq_number;
             self.snd_wl2 = ack;
             if window > 0 {
+                // Try to send at once; if the window is still too small,
+                // `poll_new_data` arms the persist timer again.
                 self.persist_at = None;
+            }
+            // The probes' backoff ends only when the window admits the
+            // next segment, as Linux's `tcp_ack_probe` judges it: a peer
+            // answering every probe with a window of a few bytes must not
+            // keep an orphan alive by restarting its count each time.
+            let room = (self.snd_una + window) - self.snd_nxt;
+            if room >= self.unsent_data().min(self.mss()).max(1) as i32 {
                 self.persist_backoff = 0;
             }
         }
