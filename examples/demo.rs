@@ -24,8 +24,8 @@ mod common;
 
 use std::io::Read;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 
 use netstrata::application::dns::resolver::{Resolver, ResolverConfig};
 use netstrata::application::dns::responder::{Zone, serve_udp};
@@ -482,7 +482,7 @@ fn web_demo() -> DemoResult<()> {
         seed: Some(0x6465_6d6f),
         ..ResolverConfig::default()
     };
-    let mut resolver = Resolver::new(&a, dns_server, config);
+    let resolver = Resolver::new(&a, dns_server, config);
     let name: Name = "www.demo.test".parse()?;
     let t = std::time::Instant::now();
     let answer = resolver.resolve(&name, RecordType::A)?;
@@ -506,7 +506,7 @@ fn web_demo() -> DemoResult<()> {
     );
 
     // Host A: fetch the page and the large file, resolving through B.
-    let client = Client::new(&a).with_resolver(Mutex::new(resolver));
+    let client = Client::new(&a).with_resolver(resolver);
     let t = std::time::Instant::now();
     let mut page = client.get("http://www.demo.test/")?;
     let body = page.read_to_vec(1 << 20)?;

@@ -55,7 +55,7 @@ fn main() {
         server.unwrap_or_else(|| common::usage_error(TOOL, USAGE, "--server IP is required"));
     let name = name.unwrap_or_else(|| common::usage_error(TOOL, USAGE, "NAME is required"));
     let rt = common::open(TOOL, &link);
-    let mut resolver = Resolver::new(&rt, server, ResolverConfig::default());
+    let resolver = Resolver::new(&rt, server, ResolverConfig::default());
     match resolver.resolve(&name, rtype) {
         Ok(answer) => {
             for r in answer.cnames.iter().chain(&answer.records) {

@@ -21,7 +21,6 @@ use std::io::{BufWriter, Write};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::exit;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use netstrata::application::dns::resolver::{Resolver, ResolverConfig};
@@ -55,7 +54,7 @@ fn main() {
         .with_redirects(if opts.follow { REDIRECTS } else { 0 });
     let result = match opts.dns {
         Some(server) => {
-            let resolver = Mutex::new(Resolver::new(&rt, server, ResolverConfig::default()));
+            let resolver = Resolver::new(&rt, server, ResolverConfig::default());
             fetch(&client.with_resolver(resolver), &opts)
         }
         None => fetch(&client, &opts),

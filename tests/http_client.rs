@@ -19,8 +19,8 @@ use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -682,7 +682,7 @@ fn netstrata_client_resolves_through_dns_and_reuses_connections() {
         seed: Some(11),
         ..ResolverConfig::default()
     };
-    let resolver = Mutex::new(Resolver::new(&client_rt, (SERVER, 53).into(), config));
+    let resolver = Resolver::new(&client_rt, (SERVER, 53).into(), config);
     let client = Client::new(&client_rt)
         .with_resolver(&resolver)
         .with_read_timeout(Some(Duration::from_secs(5)));

@@ -11,7 +11,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::socket::{Runtime, TcpListener, TcpStream, UdpSocket};
 use crate::transport::tcp::State;
@@ -56,6 +56,68 @@ pub trait ByteStream: Read + Write {
     /// Shuts down the write side: the peer reads the end of the stream
     /// after the data written so far, and reading goes on.
     fn shutdown_write(&self) -> io::Result<()>;
+}
+
+/// `limit` (or no limit), cut to what is left before `deadline`; `None`
+/// once the deadline has passed.
+pub fn time_left(deadline: Instant, limit: Option<Duration>) -> Option<Duration> {
+    let left = deadline
+        .checked_duration_since(Instant::now())
+        .filter(|d| !d.is_zero())?;
+    Some(limit.map_or(left, |l| l.min(left)))
+}
+
+/// A stream borrowed for an exchange that must end by a deadline: before
+/// every read and write the socket's timeout is cut to the time left, and
+/// once the deadline has passed they fail with `TimedOut` without touching
+/// the socket. Socket timeouts alone bound each read, so a peer trickling
+/// a byte at a time would never trip them.
+#[derive(Debug)]
+pub struct DeadlineStream<'a, S> {
+    stream: &'a mut S,
+    deadline: Instant,
+    timeout: Option<Duration>,
+}
+
+impl<'a, S: ByteStream> DeadlineStream<'a, S> {
+    /// `stream`, until `deadline`.
+    pub fn new(stream: &'a mut S, deadline: Instant) -> DeadlineStream<'a, S> {
+        DeadlineStream {
+            stream,
+            deadline,
+            timeout: None,
+        }
+    }
+
+    /// Each read and write also waits at most `timeout` (an idle limit).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    fn left(&self) -> io::Result<Duration> {
+        time_left(self.deadline, self.timeout)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::TimedOut, "deadline passed"))
+    }
+}
+
+impl<S: ByteStream> Read for DeadlineStream<'_, S> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.left()?;
+        self.stream.set_read_timeout(Some(left))?;
+        self.stream.read(buf)
+    }
+}
+
+impl<S: ByteStream> Write for DeadlineStream<'_, S> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let left = self.left()?;
+        self.stream.set_write_timeout(Some(left))?;
+        self.stream.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.stream.flush()
+    }
 }
 
 /// A TCP listener.

@@ -7,12 +7,22 @@
 //! and anything else is ignored while the per-try timeout runs. A query is
 //! sent up to `attempts` times. A truncated reply (TC) is asked again over
 //! TCP with the two-octet length prefix (RFC 1035 §4.2.2, RFC 7766 §5).
+//! A whole lookup, CNAME chase and TCP fallback included, ends by one
+//! deadline ([`ResolverConfig::lookup_timeout`]): a server that trickles
+//! its answer a byte at a time cannot hold a lookup longer.
+//!
+//! A resolver is shared by reference between threads: the cache is behind
+//! a lock that is held only to look up or store, never across network
+//! I/O, so one slow lookup does not stall others.
 //! CNAME chains are followed within the answer (RFC 1034 §3.6.2, at most
 //! `max_cname_chain` links), and the target is asked for again when the
 //! chain ends without it. Answers are cached for their TTL (RFC 1035
 //! §7.4, RFC 2181 §8: a TTL with the top bit set counts as zero), and
 //! NXDOMAIN and NODATA for the SOA's TTL capped by its MINIMUM
-//! (RFC 2308 §5); only records owned by names on the chain are cached.
+//! (RFC 2308 §5); only records owned by names on the chain are cached,
+//! for at most [`ResolverConfig::max_ttl`] (a day) and negative answers for
+//! at most [`ResolverConfig::max_negative_ttl`] (an hour), as common
+//! resolvers cap them, so a hostile answer cannot pin a name for years.
 //! The cache holds at most `cache_capacity` entries and evicts the one
 //! closest to expiry.
 //!
@@ -31,6 +41,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::transport::{read_framed, write_framed};
@@ -38,7 +49,7 @@ use super::{
     Class, DnsError, Header, Message, Name, Question, Rcode, Record, RecordData, RecordType,
 };
 use crate::application::is_timeout;
-use crate::application::net::{ByteStream, DatagramSocket, Network};
+use crate::application::net::{DatagramSocket, DeadlineStream, Network, time_left};
 use crate::rand::KeyedRng;
 
 /// The most datagrams one try reads before it gives up, so that a flood
@@ -48,14 +59,22 @@ const MAX_DATAGRAMS_PER_TRY: usize = 256;
 /// How the resolver behaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ResolverConfig {
-    /// How long one try waits for a reply (and a TCP exchange may take).
+    /// How long one try waits for a reply (and a TCP connect may take).
     pub timeout: Duration,
+    /// How long a whole lookup may take: every try, every CNAME link and
+    /// the TCP fallback. Default 10 s.
+    pub lookup_timeout: Duration,
     /// Tries per query (at least one is made).
     pub attempts: u32,
     /// The most CNAME links followed for one name.
     pub max_cname_chain: usize,
     /// The most cache entries (one per name and type); 0 disables caching.
     pub cache_capacity: usize,
+    /// The longest an answer is cached, whatever its TTL. Default a day.
+    pub max_ttl: Duration,
+    /// The longest a negative answer (NXDOMAIN, NODATA) is cached. Default
+    /// an hour.
+    pub max_negative_ttl: Duration,
     /// Seed of the generator for query IDs: `None` (the default) keys it
     /// from the operating system, so that IDs are unpredictable; a seed
     /// makes them a known sequence, for tests.
@@ -63,14 +82,18 @@ pub struct ResolverConfig {
 }
 
 impl Default for ResolverConfig {
-    /// 1 s per try, 3 tries, 8 CNAME links, 1024 cache entries, IDs from
-    /// the operating system's entropy.
+    /// 1 s per try, 3 tries, 10 s per lookup, 8 CNAME links, 1024 cache
+    /// entries kept at most a day (negative ones an hour), IDs from the
+    /// operating system's entropy.
     fn default() -> ResolverConfig {
         ResolverConfig {
             timeout: Duration::from_secs(1),
+            lookup_timeout: Duration::from_secs(10),
             attempts: 3,
             max_cname_chain: 8,
             cache_capacity: 1024,
+            max_ttl: Duration::from_secs(24 * 3600),
+            max_negative_ttl: Duration::from_secs(3600),
             seed: None,
         }
     }
@@ -141,14 +164,20 @@ enum Step {
     Moved,
 }
 
-/// A stub resolver asking one server over `N`.
+/// What lookups share: the cache and the ID generator.
+struct Shared {
+    rng: KeyedRng,
+    cache: HashMap<(Name, RecordType), Entry>,
+}
+
+/// A stub resolver asking one server over `N`; share it by reference (or
+/// in an `Arc`) between threads.
 pub struct Resolver<N: Network> {
     net: N,
     server: SocketAddr,
     config: ResolverConfig,
-    rng: KeyedRng,
-    cache: HashMap<(Name, RecordType), Entry>,
-    clock: Box<dyn Fn() -> Instant + Send>,
+    shared: Mutex<Shared>,
+    clock: Box<dyn Fn() -> Instant + Send + Sync>,
 }
 
 impl<N: Network> core::fmt::Debug for Resolver<N> {
@@ -156,7 +185,7 @@ impl<N: Network> core::fmt::Debug for Resolver<N> {
         f.debug_struct("Resolver")
             .field("server", &self.server)
             .field("config", &self.config)
-            .field("cached", &self.cache.len())
+            .field("cached", &self.cache_len())
             .finish()
     }
 }
@@ -173,31 +202,38 @@ impl<N: Network> Resolver<N> {
         net: N,
         server: SocketAddr,
         config: ResolverConfig,
-        clock: impl Fn() -> Instant + Send + 'static,
+        clock: impl Fn() -> Instant + Send + Sync + 'static,
     ) -> Resolver<N> {
         Resolver {
             net,
             server,
             config,
-            rng: KeyedRng::new(config.seed),
-            cache: HashMap::new(),
+            shared: Mutex::new(Shared {
+                rng: KeyedRng::new(config.seed),
+                cache: HashMap::new(),
+            }),
             clock: Box::new(clock),
         }
     }
 
+    /// The cache and ID generator, locked briefly (never across I/O).
+    fn shared(&self) -> MutexGuard<'_, Shared> {
+        self.shared.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// The number of live and expired entries in the cache.
     pub fn cache_len(&self) -> usize {
-        self.cache.len()
+        self.shared().cache.len()
     }
 
     /// Empties the cache.
-    pub fn clear_cache(&mut self) {
-        self.cache.clear();
+    pub fn clear_cache(&self) {
+        self.shared().cache.clear();
     }
 
     /// The IPv4 addresses of `name` (text, trailing dot optional); empty
     /// when the name exists without any.
-    pub fn lookup_ipv4(&mut self, name: &str) -> Result<Vec<Ipv4Addr>, ResolveError> {
+    pub fn lookup_ipv4(&self, name: &str) -> Result<Vec<Ipv4Addr>, ResolveError> {
         let name: Name = name.parse().map_err(ResolveError::BadName)?;
         let answer = self.resolve(&name, RecordType::A)?;
         Ok(answer
@@ -212,7 +248,8 @@ impl<N: Network> Resolver<N> {
 
     /// Resolves `name` for records of `rtype`, from the cache when it can,
     /// following CNAMEs (unless `rtype` is CNAME).
-    pub fn resolve(&mut self, name: &Name, rtype: RecordType) -> Result<Answer, ResolveError> {
+    pub fn resolve(&self, name: &Name, rtype: RecordType) -> Result<Answer, ResolveError> {
+        let deadline = Instant::now() + self.config.lookup_timeout;
         let mut answer = Answer {
             name: name.clone(),
             canonical: name.clone(),
@@ -225,7 +262,7 @@ impl<N: Network> Resolver<N> {
             if let Some(done) = self.walk_cache(&mut answer, rtype)? {
                 return done.map(|records| Answer { records, ..answer });
             }
-            let reply = self.query(&answer.canonical, rtype)?;
+            let reply = self.query(&answer.canonical, rtype, deadline)?;
             if let Step::Done(r) = self.absorb(&reply, &mut answer, rtype)? {
                 return r.map(|records| Answer { records, ..answer });
             }
@@ -236,14 +273,15 @@ impl<N: Network> Resolver<N> {
     /// Walks the cache from `answer.canonical`; `Some` when it answers.
     #[allow(clippy::type_complexity)]
     fn walk_cache(
-        &mut self,
+        &self,
         answer: &mut Answer,
         rtype: RecordType,
     ) -> Result<Option<Result<Vec<Record>, ResolveError>>, ResolveError> {
         let now = (self.clock)();
         loop {
             let get = |t: RecordType| {
-                self.cache
+                self.shared()
+                    .cache
                     .get(&(answer.canonical.clone(), t))
                     .filter(|e| e.expires > now)
                     .map(|e| e.value.clone())
@@ -285,7 +323,7 @@ impl<N: Network> Resolver<N> {
 
     /// Takes what a reply says: follows its CNAMEs, caches, and decides.
     fn absorb(
-        &mut self,
+        &self,
         reply: &Message,
         answer: &mut Answer,
         rtype: RecordType,
@@ -357,7 +395,7 @@ impl<N: Network> Resolver<N> {
     }
 
     fn store(
-        &mut self,
+        &self,
         now: Instant,
         name: &Name,
         rtype: RecordType,
@@ -367,33 +405,40 @@ impl<N: Network> Resolver<N> {
         if ttl == 0 || self.config.cache_capacity == 0 {
             return;
         }
+        let value = value();
+        let cap = match value {
+            Cached::Records(_) => self.config.max_ttl,
+            Cached::NoData | Cached::NxDomain => self.config.max_negative_ttl,
+        };
+        let lifetime = Duration::from_secs(u64::from(ttl)).min(cap);
         let key = (name.clone(), rtype);
-        if !self.cache.contains_key(&key) && self.cache.len() >= self.config.cache_capacity {
-            self.cache.retain(|_, e| e.expires > now);
-            if self.cache.len() >= self.config.cache_capacity
-                && let Some(victim) = self
-                    .cache
+        let mut shared = self.shared();
+        let cache = &mut shared.cache;
+        if !cache.contains_key(&key) && cache.len() >= self.config.cache_capacity {
+            cache.retain(|_, e| e.expires > now);
+            if cache.len() >= self.config.cache_capacity
+                && let Some(victim) = cache
                     .iter()
                     .min_by_key(|(_, e)| e.expires)
                     .map(|(k, _)| k.clone())
             {
-                self.cache.remove(&victim);
+                cache.remove(&victim);
             }
         }
-        let expires = now + Duration::from_secs(u64::from(ttl));
-        self.cache.insert(
-            key,
-            Entry {
-                expires,
-                value: value(),
-            },
-        );
+        let expires = now + lifetime;
+        cache.insert(key, Entry { expires, value });
     }
 
     /// Asks the server once (with retries), over TCP if the UDP reply is
-    /// truncated. Returns a reply that matches the question.
-    fn query(&mut self, name: &Name, rtype: RecordType) -> Result<Message, ResolveError> {
-        let id = self.rng.next_u32() as u16;
+    /// truncated, giving up at `deadline`. Returns a reply that matches the
+    /// question.
+    fn query(
+        &self,
+        name: &Name,
+        rtype: RecordType,
+        deadline: Instant,
+    ) -> Result<Message, ResolveError> {
+        let id = self.shared().rng.next_u32() as u16;
         let question = Question {
             name: name.clone(),
             qtype: rtype,
@@ -415,13 +460,15 @@ impl<N: Network> Resolver<N> {
         let mut malformed = None;
         let mut buf = vec![0u8; 65535];
         for _ in 0..self.config.attempts.max(1) {
+            if time_left(deadline, None).is_none() {
+                break;
+            }
             sock.send_to(&bytes, self.server)?;
-            let deadline = Instant::now() + self.config.timeout;
+            let try_ends = (Instant::now() + self.config.timeout).min(deadline);
             for _ in 0..MAX_DATAGRAMS_PER_TRY {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
+                let Some(left) = time_left(try_ends, None) else {
                     break;
-                }
+                };
                 sock.set_read_timeout(Some(left))?;
                 let (n, from) = match sock.recv_from(&mut buf) {
                     Ok(x) => x,
@@ -434,7 +481,7 @@ impl<N: Network> Resolver<N> {
                 }
                 match accept(&buf[..n], id, &question) {
                     Ok(Some(reply)) if reply.header.tc => {
-                        return self.query_tcp(&bytes, id, &question);
+                        return self.query_tcp(&bytes, id, &question, deadline);
                     }
                     Ok(Some(reply)) => return Ok(reply),
                     Ok(None) => log::debug!("dns: mismatched reply ignored"),
@@ -449,10 +496,11 @@ impl<N: Network> Resolver<N> {
     }
 
     fn query_tcp(
-        &mut self,
+        &self,
         query: &[u8],
         id: u16,
         question: &Question,
+        deadline: Instant,
     ) -> Result<Message, ResolveError> {
         let tcp = |e: io::Error| {
             if is_timeout(&e) {
@@ -461,13 +509,10 @@ impl<N: Network> Resolver<N> {
                 ResolveError::Io(e)
             }
         };
-        let mut stream = self
-            .net
-            .connect_stream(self.server, self.config.timeout)
-            .map_err(tcp)?;
-        stream
-            .set_timeouts(Some(self.config.timeout))
-            .map_err(tcp)?;
+        let connect =
+            time_left(deadline, Some(self.config.timeout)).ok_or(ResolveError::TimedOut)?;
+        let mut stream = self.net.connect_stream(self.server, connect).map_err(tcp)?;
+        let mut stream = DeadlineStream::new(&mut stream, deadline);
         write_framed(&mut stream, query).map_err(tcp)?;
         let reply = read_framed(&mut stream)
             .map_err(tcp)?

@@ -9,20 +9,24 @@
 //! zone, NOTIMP for opcodes other than QUERY and FORMERR for malformed
 //! queries. [`respond`] wraps it for bytes, truncating UDP answers to 512
 //! octets with TC set (RFC 1035 §4.2.1). [`serve_udp`] and [`serve_tcp`]
-//! are blocking loops that end when a stop flag is set.
+//! are blocking loops that end when a stop flag is set; [`serve_tcp`]
+//! serves up to [`TCP_CONCURRENT`] connections at once, each on a thread of
+//! its own and for at most [`TCP_DEADLINE`], so a client that trickles its
+//! query (or never sends it) delays no other.
 //!
 //! Not done: zone files, wildcards (RFC 4592), delegations and glue, ANY
 //! beyond "every record at the name", EDNS, zone transfers.
 
 use std::collections::HashMap;
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use super::transport::{read_framed, write_framed};
 use super::{Class, Header, Message, Name, Opcode, Rcode, Record, RecordData, RecordType};
 use crate::application::is_timeout;
-use crate::application::net::{ByteStream, DatagramSocket, StreamListener};
+use crate::application::net::{ByteStream, DatagramSocket, DeadlineStream, StreamListener};
 
 /// The largest UDP answer without EDNS (RFC 1035 §2.3.4).
 pub const UDP_MAX: usize = 512;
@@ -33,6 +37,11 @@ const POLL: Duration = Duration::from_millis(50);
 /// The most queries served on one TCP connection, and its idle timeout.
 const TCP_QUERIES: usize = 64;
 const TCP_IDLE: Duration = Duration::from_secs(2);
+/// The most TCP connections [`serve_tcp`] serves at once; beyond, it waits
+/// before accepting another (they wait in the listener's backlog).
+pub const TCP_CONCURRENT: usize = 64;
+/// The longest a TCP connection is served, all its queries included.
+pub const TCP_DEADLINE: Duration = Duration::from_secs(10);
 
 /// Why a record could not be added to a [`Zone`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -237,41 +246,91 @@ pub fn serve_udp<S: DatagramSocket>(socket: &S, zone: &Zone, stop: &AtomicBool) 
     Ok(served)
 }
 
-/// Answers TCP queries (RFC 1035 §4.2.2, RFC 7766) on `listener`, one
-/// connection at a time, until `stop` is set. `stop` is checked between
-/// connections: to end a loop blocked in accept, set it and connect once
-/// (or drop the runtime). A connection is closed after 64 queries or 2 s
-/// idle. Returns the number of queries answered.
-pub fn serve_tcp<L: StreamListener>(
-    listener: &L,
-    zone: &Zone,
-    stop: &AtomicBool,
-) -> io::Result<u64> {
-    let mut served = 0;
-    while !stop.load(Ordering::Acquire) {
-        let (mut stream, peer) = listener.accept_stream()?;
-        if stop.load(Ordering::Acquire) {
-            break;
+/// Answers TCP queries (RFC 1035 §4.2.2, RFC 7766) on `listener` until
+/// `stop` is set: up to [`TCP_CONCURRENT`] connections at once, each on its
+/// own thread, closed after 64 queries, 2 s idle or [`TCP_DEADLINE`].
+/// `stop` is checked between connections: to end a loop blocked in accept,
+/// set it and connect once (or drop the runtime); connections in progress
+/// are finished first. Returns the number of queries answered.
+pub fn serve_tcp<L>(listener: &L, zone: &Zone, stop: &AtomicBool) -> io::Result<u64>
+where
+    L: StreamListener,
+    L::Stream: Send,
+{
+    let served = AtomicU64::new(0);
+    let busy = Slots::new(TCP_CONCURRENT);
+    std::thread::scope(|scope| {
+        while !stop.load(Ordering::Acquire) {
+            let slot = busy.take();
+            let (mut stream, peer) = listener.accept_stream()?;
+            if stop.load(Ordering::Acquire) {
+                break;
+            }
+            let served = &served;
+            scope.spawn(move || {
+                if let Err(e) = serve_stream(&mut stream, zone, served) {
+                    log::debug!("dns: TCP connection from {peer} ended: {e}");
+                }
+                drop(slot);
+            });
         }
-        if let Err(e) = serve_stream(&mut stream, zone, &mut served) {
-            log::debug!("dns: TCP connection from {peer} ended: {e}");
-        }
-    }
-    Ok(served)
+        Ok::<(), io::Error>(())
+    })?;
+    Ok(served.into_inner())
 }
 
-fn serve_stream<S: ByteStream>(stream: &mut S, zone: &Zone, served: &mut u64) -> io::Result<()> {
-    stream.set_timeouts(Some(TCP_IDLE))?;
+fn serve_stream<S: ByteStream>(stream: &mut S, zone: &Zone, served: &AtomicU64) -> io::Result<()> {
+    let deadline = Instant::now() + TCP_DEADLINE;
+    let mut stream = DeadlineStream::new(stream, deadline).with_timeout(TCP_IDLE);
     for _ in 0..TCP_QUERIES {
-        let Some(query) = read_framed(stream)? else {
+        let Some(query) = read_framed(&mut stream)? else {
             return Ok(());
         };
         if let Some(resp) = respond(zone, &query, usize::from(u16::MAX)) {
-            write_framed(stream, &resp)?;
-            *served += 1;
+            write_framed(&mut stream, &resp)?;
+            served.fetch_add(1, Ordering::Relaxed);
         }
     }
     Ok(())
+}
+
+/// A counting semaphore: at most `max` taken at once.
+struct Slots {
+    taken: Mutex<usize>,
+    freed: Condvar,
+    max: usize,
+}
+
+impl Slots {
+    fn new(max: usize) -> Slots {
+        Slots {
+            taken: Mutex::new(0),
+            freed: Condvar::new(),
+            max,
+        }
+    }
+
+    /// Takes a slot, waiting while all are taken; it is given back when
+    /// the guard is dropped, however its holder ends.
+    fn take(&self) -> SlotGuard<'_> {
+        let mut taken = self.taken.lock().unwrap_or_else(|p| p.into_inner());
+        while *taken >= self.max {
+            taken = self.freed.wait(taken).unwrap_or_else(|p| p.into_inner());
+        }
+        *taken += 1;
+        SlotGuard(self)
+    }
+}
+
+/// A slot taken from [`Slots`].
+struct SlotGuard<'a>(&'a Slots);
+
+impl Drop for SlotGuard<'_> {
+    fn drop(&mut self) {
+        let mut taken = self.0.taken.lock().unwrap_or_else(|p| p.into_inner());
+        *taken -= 1;
+        self.0.freed.notify_one();
+    }
 }
 
 #[cfg(test)]

@@ -3,16 +3,15 @@
 //!
 //! - [`NoResolver`]: the default; IPv4 literals need no resolver, and a
 //!   name fails with [`LookupError::NoResolver`].
-//! - `Mutex<`[`Resolver`]`<N>>`: netstrata's own stub resolver (RFC 1035
-//!   §7) over any [`Network`]; the mutex because a lookup updates its
-//!   cache.
+//! - [`Resolver`]`<N>`: netstrata's own stub resolver (RFC 1035 §7) over
+//!   any [`Network`], shared by every request (it locks its cache only
+//!   between network exchanges, so one slow lookup holds up no other).
 //! - [`SystemResolver`]: the operating system's resolver
 //!   ([`std::net::ToSocketAddrs`]: `/etc/hosts`, the system's DNS
 //!   servers), for clients on [`StdNetwork`](crate::application::net::StdNetwork).
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, ToSocketAddrs};
-use std::sync::Mutex;
 
 use crate::application::dns::resolver::{ResolveError, Resolver};
 use crate::application::net::Network;
@@ -62,10 +61,9 @@ impl Resolve for NoResolver {
 }
 
 /// netstrata's stub resolver; its cache is shared by every request.
-impl<N: Network> Resolve for Mutex<Resolver<N>> {
+impl<N: Network> Resolve for Resolver<N> {
     fn resolve_ipv4(&self, host: &str) -> Result<Vec<Ipv4Addr>, LookupError> {
-        let mut resolver = self.lock().unwrap_or_else(|p| p.into_inner());
-        Ok(resolver.lookup_ipv4(host)?)
+        Ok(self.lookup_ipv4(host)?)
     }
 }
 

@@ -13,7 +13,7 @@
 use std::io::{self, Read, Write};
 use std::time::{Duration, Instant};
 
-use crate::application::net::ByteStream;
+use crate::application::net::{ByteStream, time_left};
 
 /// A client connection's stream, with the limits of the request it
 /// carries.
@@ -148,13 +148,4 @@ impl<S: ByteStream> Write for TimedStream<S> {
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
     }
-}
-
-/// `limit` (or no limit), cut to what is left before `deadline`; `None`
-/// once the deadline has passed.
-fn time_left(deadline: Instant, limit: Option<Duration>) -> Option<Duration> {
-    let left = deadline
-        .checked_duration_since(Instant::now())
-        .filter(|d| !d.is_zero())?;
-    Some(limit.map_or(left, |l| l.min(left)))
 }
