@@ -51,6 +51,40 @@
 //! assert_eq!(&data[..], b"hello");
 //! assert_eq!(*from.ip(), Ipv4Addr::new(192, 0, 2, 1));
 //! ```
+//!
+//! # Against a hostile network
+//!
+//! Nothing an attacker sees is predictable: every secret and random choice
+//! (the keys of initial sequence numbers, timestamp offsets, IP
+//! identifications and SYN cookies; ephemeral ports, ping identifiers, DNS
+//! IDs) comes from the operating system's entropy, through
+//! [`rand::KeyedRng`], unless [`InterfaceConfig::seed`] (or
+//! [`application::dns::resolver::ResolverConfig::seed`]) asks for a
+//! replayable run.
+//!
+//! Every table a peer can grow has a cap, counted in [`Counters`] when hit:
+//!
+//! - TCP, layer-wide ([`transport::tcp::TcpLimits`], set in
+//!   [`InterfaceConfig::tcp_limits`]): SYN cookies beyond a listener's
+//!   half-open cap, and half-open connections pruned early while it is
+//!   more than half full; the accept queue (a handshake's last ACK dropped
+//!   while it is full, so the client retries); orphans; TIME-WAIT records
+//!   ([`transport::tcp::time_wait`]); the memory of all TCP buffers, with
+//!   pressure and a hard limit. See [`transport::tcp::sockets`].
+//! - TCP, per connection ([`transport::tcp::TcpConfig`]): buffer sizes,
+//!   retransmission, orphan and probe limits, the rate of ACKs answering
+//!   unacceptable segments; path MTU reductions ([`transport::tcp::pmtu`]).
+//! - UDP receive queues ([`transport::udp::UdpConfig`]), fragment
+//!   reassembly ([`internet::fragment::ReassemblyConfig`]), the ARP cache
+//!   ([`link::ArpConfig`]), ICMP errors ([`internet::Ipv4Config`]).
+//! - DNS ([`application::dns::resolver::ResolverConfig`]: a deadline per
+//!   lookup, capped TTLs) and HTTP
+//!   ([`application::http::server::ServerConfig`]).
+//!
+//! Queues count the memory a buffer keeps alive ([`buf::PacketBuf::truesize`]),
+//! not the slice they hold, and copy small slices of large buffers out
+//! ([`buf::worth_compacting`]). The README has the table of defaults and
+//! what happens at each limit.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
