@@ -25,6 +25,10 @@ pub const BUCKETS: usize = 2048;
 pub struct IdentGenerator {
     key: [u64; 2],
     counters: Box<[u16]>,
+    /// The last flow and its counter's index: a bulk transfer sends to one
+    /// destination, and the keyed hash is then computed once, not per
+    /// datagram.
+    last: Option<([u8; 9], usize)>,
 }
 
 impl core::fmt::Debug for IdentGenerator {
@@ -38,7 +42,11 @@ impl IdentGenerator {
     pub fn new(rng: &mut KeyedRng) -> IdentGenerator {
         let key = rng.next_key();
         let counters = (0..BUCKETS).map(|_| rng.next_u32() as u16).collect();
-        IdentGenerator { key, counters }
+        IdentGenerator {
+            key,
+            counters,
+            last: None,
+        }
     }
 
     /// The identification for the next datagram from `src` to `dst`.
@@ -47,7 +55,14 @@ impl IdentGenerator {
         d[..4].copy_from_slice(&src.octets());
         d[4..8].copy_from_slice(&dst.octets());
         d[8] = protocol.into();
-        let i = siphash24(self.key, &d) as usize % BUCKETS;
+        let i = match self.last {
+            Some((flow, i)) if flow == d => i,
+            _ => {
+                let i = siphash24(self.key, &d) as usize % BUCKETS;
+                self.last = Some((d, i));
+                i
+            }
+        };
         self.counters[i] = self.counters[i].wrapping_add(1);
         self.counters[i]
     }

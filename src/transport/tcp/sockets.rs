@@ -658,9 +658,18 @@ impl TcpSockets {
         let Some(e) = self.conns.get_mut(key) else {
             return;
         };
-        let now = e.conn.memory();
-        self.memory = self.memory - e.charged + now;
-        e.charged = now;
+        let memory = e.conn.memory();
+        let charged = std::mem::replace(&mut e.charged, memory);
+        self.account(charged, memory);
+    }
+
+    /// A connection charged `charged` bytes now holds `memory`: updates the
+    /// total and the memory state.
+    fn account(&mut self, charged: usize, memory: usize) {
+        if charged == memory {
+            return;
+        }
+        self.memory = self.memory - charged + memory;
         let pressure = self.pressure_for(self.memory);
         if pressure != self.pressure {
             if self.pressure == MemoryPressure::Normal {
@@ -900,17 +909,22 @@ impl TcpSockets {
         truesize: usize,
         ip: &mut S,
     ) {
-        if !self.may_complete_handshake(key, seg.repr) {
+        let half_open = self.conns.get(key).is_some_and(|e| e.half_open);
+        if half_open && !self.may_complete_handshake(key, seg.repr) {
             return;
         }
-        self.brief(key);
+        // One lookup for the common case: brief, handle, count again.
+        let pressure = self.pressure;
         let Some(e) = self.conns.get_mut(key) else {
             return;
         };
+        e.conn.set_memory_pressure(pressure);
         let was = e.conn.state();
         let handled = e.conn.handle_segment(now, seg.repr, data, truesize);
         let state = e.conn.state();
-        self.recharge(key);
+        let memory = e.conn.memory();
+        let charged = std::mem::replace(&mut e.charged, memory);
+        self.account(charged, memory);
         if was == State::SynReceived && state != State::SynReceived {
             self.leave_half_open(key);
         }
