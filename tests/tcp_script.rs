@@ -497,7 +497,11 @@ fn challenge_acks_are_rate_limited() {
         +1s  > none
     ";
     s.run(&text);
-    assert_eq!(s.tcp.info(s.handle()).unwrap().stats.challenge_acks, 11);
+    let stats = s.tcp.info(s.handle()).unwrap().stats;
+    assert_eq!(
+        (stats.challenge_acks, stats.challenge_acks_limited),
+        (11, 3)
+    );
 }
 
 // ----------------------------------------------------------------------
@@ -1398,6 +1402,7 @@ fn released_connection_in_time_wait_is_a_compact_record() {
     );
     let stats = s.tcp.stats();
     assert_eq!(stats.time_wait_rsts_ignored, 1);
+    assert_eq!(stats.time_wait_acks_limited, 1);
     assert_eq!(s.tcp.time_wait_count(), 0);
 }
 
@@ -1533,6 +1538,7 @@ fn forged_fragmentation_needed_cannot_shrink_segments_below_512_bytes() {
     );
     let info = s.tcp.info(s.handle()).unwrap();
     assert_eq!((info.mss, info.stats.pmtu_reductions), (512, 1));
+    assert_eq!(info.stats.pmtu_reports_ignored, 1);
 }
 
 #[test]

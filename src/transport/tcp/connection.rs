@@ -237,6 +237,8 @@ pub struct TcpStats {
     pub rejected: u64,
     /// Challenge ACKs sent (RFC 5961).
     pub challenge_acks: u64,
+    /// Challenge ACKs not sent because of their rate limit (RFC 5961 §7).
+    pub challenge_acks_limited: u64,
     /// Zero-window probes sent.
     pub window_probes: u64,
     /// Connections reset because data arrived after the application had
@@ -252,6 +254,9 @@ pub struct TcpStats {
     pub orphan_timeouts: u64,
     /// Path MTU reductions taken from "fragmentation needed" (RFC 1191).
     pub pmtu_reductions: u64,
+    /// "Fragmentation needed" reports about data in flight that changed
+    /// nothing (within an RTT of the last reduction, or not lower).
+    pub pmtu_reports_ignored: u64,
     /// Segments dropped because the stack's TCP memory was under pressure
     /// or exhausted.
     pub memory_drops: u64,
@@ -286,6 +291,8 @@ impl TcpStats {
             pmtu_reductions,
             memory_drops,
             pruned_bytes,
+            challenge_acks_limited,
+            pmtu_reports_ignored,
         } = *other;
         self.segs_out += segs_out;
         self.segs_in += segs_in;
@@ -309,6 +316,8 @@ impl TcpStats {
         self.pmtu_reductions += pmtu_reductions;
         self.memory_drops += memory_drops;
         self.pruned_bytes += pruned_bytes;
+        self.challenge_acks_limited += challenge_acks_limited;
+        self.pmtu_reports_ignored += pmtu_reports_ignored;
     }
 }
 
@@ -1437,6 +1446,8 @@ impl Connection {
         if self.challenge.try_take(now) {
             self.stats.challenge_acks += 1;
             self.ack_now = true;
+        } else {
+            self.stats.challenge_acks_limited += 1;
         }
     }
 
@@ -1873,6 +1884,7 @@ impl Connection {
                     self.snd_nxt = self.snd_una;
                 }
             }
+            IcmpErrorKind::FragmentationNeeded { .. } => self.stats.pmtu_reports_ignored += 1,
             _ => {}
         }
     }

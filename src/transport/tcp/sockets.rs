@@ -221,6 +221,8 @@ pub struct TcpLayerStats {
     pub time_wait_reused: u64,
     /// RSTs ignored in TIME-WAIT (RFC 1337).
     pub time_wait_rsts_ignored: u64,
+    /// Stray segments a TIME-WAIT record left unanswered (rate limit).
+    pub time_wait_acks_limited: u64,
     /// Bytes of memory TCP buffers hold now (see [`TcpLimits`]).
     pub memory: u64,
     /// Times the layer went under memory pressure.
@@ -361,6 +363,7 @@ impl TcpSockets {
         s.time_wait_overflows = tw.overflows;
         s.time_wait_reused = tw.reused;
         s.time_wait_rsts_ignored = tw.rsts_ignored;
+        s.time_wait_acks_limited = tw.acks_limited;
         s.orphans = self.orphans as u64;
         s.memory = self.memory as u64;
         s
