@@ -122,7 +122,8 @@ smoke() {
     build
     local work failed=() name status
     work="$(mktemp -d)"
-    trap 'rm -rf "$work"' EXIT
+    # Expanded now: the trap runs after this function's locals are gone.
+    trap "rm -rf '$work'" EXIT
     echo "== smoke: every target for ${seconds}s on a copy of its corpus"
     for name in $(target_names); do
         mkdir -p "$work/$name/corpus"
@@ -188,11 +189,15 @@ minimize() {
     build
     committed="$FUZZ_DIR/corpus/$name"
     merged="$(mktemp -d)"
-    # -merge=1 keeps, from the committed corpus and then the working one,
-    # only inputs that add coverage: the smallest set that covers both.
+    # A set-cover merge of edge coverage (hit counts ignored) keeps, from
+    # the committed corpus and the working one, a small set of inputs
+    # that reaches every edge either reaches: a few hundred kilobytes in
+    # the repository rather than megabytes. The working corpus keeps
+    # every feature for the next campaign.
     mkdir -p "$committed"
-    "$BIN_DIR/$name" "${COMMON_FLAGS[@]}" -max_len="$max_len" -merge=1 \
-        "$merged" "$committed" "$working" 2>&1 | grep -E 'MERGE-OUTER|ERROR' || true
+    "$BIN_DIR/$name" "${COMMON_FLAGS[@]}" -max_len="$max_len" -set_cover_merge=1 \
+        -use_counters=0 "$merged" "$committed" "$working" 2>&1 |
+        grep -E 'MERGE-OUTER|ERROR' || true
     rm -rf "$committed"
     mkdir -p "$committed"
     cp "$merged"/* "$committed"/ 2>/dev/null || true

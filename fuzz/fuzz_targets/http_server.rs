@@ -93,7 +93,7 @@ impl ByteStream for &mut Client<'_> {
 /// The handler: what it does depends on the first character of the path.
 fn handle(req: &mut Request<'_>, methods: &Mutex<Vec<String>>) -> Response {
     methods.lock().unwrap().push(req.method().to_string());
-    let choice = req.path().bytes().nth(1).unwrap_or(0) % 10;
+    let choice = req.path().as_bytes().get(1).copied().unwrap_or(0) % 10;
     match choice {
         0 => Response::text(200, format!("hello {}\n", req.path())),
         1 => match req.body().read_to_vec() {

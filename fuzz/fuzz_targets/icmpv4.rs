@@ -29,10 +29,10 @@ fuzz_target!(|data: &[u8]| {
         data.len(),
         "the whole buffer is the message"
     );
-    if let Some(quote) = repr.invoking() {
-        if let Some(q) = quoted_addrs_and_ports(quote) {
-            assert!(q.transport.len() <= quote.len());
-        }
+    if let Some(quote) = repr.invoking()
+        && let Some(q) = quoted_addrs_and_ports(quote)
+    {
+        assert!(q.transport.len() <= quote.len());
     }
     let _ = repr.echo_reply();
 

@@ -347,7 +347,7 @@ fuzz_target!(|data: &[u8]| {
         settle(&mut iface, &mut dev, now);
         application(op, &mut iface, &mut sockets, now);
         settle(&mut iface, &mut dev, now);
-        now = now + Duration::from_millis(time_step_millis(step));
+        now += Duration::from_millis(time_step_millis(step));
         settle(&mut iface, &mut dev, now);
     }
     let _ = iface.counters();

@@ -105,10 +105,9 @@ fn check_transition(from: State, to: State) {
         return;
     }
     assert!(rank(to) > rank(from), "state went from {from} to {to}");
-    assert!(
-        !(active_close(from) && passive_close(to)) && !(passive_close(from) && active_close(to)),
-        "state went from {from} to {to}"
-    );
+    let crossed =
+        (active_close(from) && passive_close(to)) || (passive_close(from) && active_close(to));
+    assert!(!crossed, "state went from {from} to {to}");
 }
 
 impl Peer {
@@ -509,7 +508,7 @@ fn step(input: &mut Input, conn: &mut Connection, peer: &mut Peer) {
             peer.read(conn, n, op & 0x10 != 0);
         }
         11 => {
-            peer.now = peer.now + Duration::from_millis(time_step_millis(input.u8()));
+            peer.now += Duration::from_millis(time_step_millis(input.u8()));
             if conn.poll_at(peer.now).is_some_and(|t| t <= peer.now) {
                 conn.on_timer(peer.now);
             }

@@ -28,9 +28,9 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     check(&url);
-    if let Some(reference) = reference {
-        if let Ok(joined) = url.join(reference) {
-            check(&joined);
-        }
+    if let Some(reference) = reference
+        && let Ok(joined) = url.join(reference)
+    {
+        check(&joined);
     }
 });
