@@ -18,8 +18,8 @@
 #
 # A crash is replayed by running the target on the file:
 #   fuzz/target/x86_64-unknown-linux-gnu/release/TARGET crash-file
-# (NETSTRATA_FUZZ_STRICT=1 also checks for the known library bugs whose
-# reproducers are in fuzz/regressions/.)
+# Every crash found becomes a file in fuzz/regressions/TARGET/, which
+# smoke replays before it fuzzes.
 #
 # Everything runs on one core: cargo -j1 and a single fuzzing process.
 set -euo pipefail
@@ -124,7 +124,17 @@ smoke() {
     work="$(mktemp -d)"
     # Expanded now: the trap runs after this function's locals are gone.
     trap "rm -rf '$work'" EXIT
-    echo "== smoke: every target for ${seconds}s on a copy of its corpus"
+    echo "== smoke: the regressions, then every target for ${seconds}s on a copy of its corpus"
+    local reproducer
+    for reproducer in "$FUZZ_DIR"/regressions/*/*; do
+        [ -f "$reproducer" ] || continue
+        name="$(basename "$(dirname "$reproducer")")"
+        if ! "$BIN_DIR/$name" "$reproducer" >"$work/replay.log" 2>&1; then
+            failed+=("$name:$(basename "$reproducer")")
+            echo "-- regression $name/$(basename "$reproducer") fails again:"
+            tail -n 20 "$work/replay.log"
+        fi
+    done
     for name in $(target_names); do
         mkdir -p "$work/$name/corpus"
         if [ -d "$FUZZ_DIR/corpus/$name" ]; then

@@ -12,8 +12,8 @@
 
 mod script;
 
-use netstrata::Duration;
 use netstrata::transport::tcp::{CongestionAlgorithm, RttConfig, TcpConfig, TcpLimits};
+use netstrata::{Duration, Instant};
 use script::Script;
 
 /// Active open to a peer offering only MSS 1000: ESTABLISHED at 100 ms.
@@ -1993,4 +1993,114 @@ fn bad_checksum_dropped_and_counted() {
         ",
     );
     assert_eq!(s.tcp.stats().rx_bad_checksum, 2);
+}
+
+// ----------------------------------------------------------------------
+// Regressions found by the fuzzer (fuzz/regressions/tcp_connection/).
+
+/// A connection driven directly: a SYN-ACK with SACK and timestamps makes
+/// it ESTABLISHED at 100 ms; `f` then runs with it and the time.
+fn bare_connection(
+    config: TcpConfig,
+    f: impl FnOnce(&mut netstrata::transport::tcp::Connection, Instant),
+) {
+    use netstrata::transport::tcp::{Connection, SeqNumber, TcpFlags, TcpRepr};
+    use std::net::{Ipv4Addr, SocketAddrV4};
+    let local = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 1), 40000);
+    let remote = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 2), 80);
+    let t0 = Instant::ZERO;
+    let mut c = Connection::connect(t0, config, local, remote, SeqNumber(1000), 1500, 0);
+    while c.poll_transmit(t0).is_some() {}
+    let now = t0 + Duration::from_millis(100);
+    let syn_ack = TcpRepr {
+        src_port: 80,
+        dst_port: 40000,
+        seq_number: SeqNumber(5000),
+        ack_number: Some(SeqNumber(1001)),
+        flags: TcpFlags::SYN,
+        window_len: 65535,
+        max_seg_size: Some(1460),
+        sack_permitted: true,
+        timestamp: Some((1, 0)),
+        ..TcpRepr::default()
+    };
+    c.handle_segment(now, &syn_ack, bytes::Bytes::new(), 0);
+    while c.poll_transmit(now).is_some() {}
+    f(&mut c, now);
+}
+
+/// Runs every timer due at `now` (as a socket table would) and checks
+/// that the connection then waits for the future, not for "now".
+fn settle(c: &mut netstrata::transport::tcp::Connection, now: Instant) {
+    for _ in 0..4 {
+        while c.poll_transmit(now).is_some() {}
+        match c.poll_at(now) {
+            Some(t) if t <= now => c.on_timer(now),
+            _ => return,
+        }
+    }
+    assert!(
+        c.poll_at(now).is_none_or(|t| t > now),
+        "poll_at stuck at now in {}",
+        c.state()
+    );
+}
+
+#[test]
+fn a_connection_closed_with_its_tail_loss_probe_armed_is_not_due_forever() {
+    // The user timeout ends the connection while the tail loss probe's
+    // timer is armed; the timer used to survive and make poll_at say "now"
+    // forever in CLOSED.
+    let config = TcpConfig {
+        user_timeout: Some(Duration::from_secs(20)),
+        ..TcpConfig::default()
+    };
+    bare_connection(config, |c, now| {
+        c.send(&[7; 3000]).unwrap();
+        while c.poll_transmit(now).is_some() {}
+        let later = now + Duration::from_secs(131);
+        settle(c, later);
+        assert_eq!(c.state(), netstrata::transport::tcp::State::Closed);
+    });
+}
+
+#[test]
+fn keep_alive_is_off_in_time_wait() {
+    // Simultaneous close: our FIN and the peer's cross, and the ACK of ours
+    // moves CLOSING to TIME-WAIT. That ACK used to re-arm the keep-alive
+    // timer, whose probe TIME-WAIT never sends: poll_at said "now" forever
+    // (and unanswered probes would have failed the connection).
+    use netstrata::transport::tcp::{SeqNumber, State, TcpFlags, TcpRepr};
+    let config = TcpConfig {
+        keepalive: Some(Duration::from_secs(10)),
+        ..TcpConfig::default()
+    };
+    bare_connection(config, |c, now| {
+        c.shutdown_write(now);
+        while c.poll_transmit(now).is_some() {}
+        let seg = |flags, ack| TcpRepr {
+            src_port: 80,
+            dst_port: 40000,
+            seq_number: SeqNumber(5001),
+            ack_number: Some(SeqNumber(ack)),
+            flags,
+            window_len: 65535,
+            timestamp: Some((2, 0)),
+            ..TcpRepr::default()
+        };
+        c.handle_segment(now, &seg(TcpFlags::FIN, 1001), bytes::Bytes::new(), 0);
+        assert_eq!(c.state(), State::Closing);
+        let ack = TcpRepr {
+            seq_number: SeqNumber(5002),
+            ..seg(TcpFlags::empty(), 1002)
+        };
+        c.handle_segment(now, &ack, bytes::Bytes::new(), 0);
+        assert_eq!(c.state(), State::TimeWait);
+        for secs in [5, 11, 30, 59] {
+            settle(c, now + Duration::from_secs(secs));
+            assert_eq!(c.state(), State::TimeWait, "at {secs} s");
+        }
+        settle(c, now + Duration::from_secs(61));
+        assert_eq!((c.state(), c.error()), (State::Closed, None));
+    });
 }

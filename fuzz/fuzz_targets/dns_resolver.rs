@@ -227,7 +227,8 @@ fn config(b: u8) -> ResolverConfig {
         attempts: u32::from(b & 3) + 1,
         max_cname_chain: usize::from((b >> 2) & 7),
         cache_capacity: [0, 2, 16, 1024][usize::from(b >> 5) & 3],
-        seed: u64::from(b),
+        seed: Some(u64::from(b)),
+        ..ResolverConfig::default()
     }
 }
 
@@ -253,7 +254,7 @@ fuzz_target!(|data: &[u8]| {
     let base = Instant::now();
     let offset = net.clock.clone();
     let clock = move || base + Duration::from_secs(offset.load(Ordering::Relaxed));
-    let mut resolver = Resolver::with_clock(net, SERVER.parse().unwrap(), config, clock);
+    let resolver = Resolver::with_clock(net, SERVER.parse().unwrap(), config, clock);
     for _ in 0..3 {
         let Ok(answer) = resolver.resolve(&name, rtype) else {
             continue;

@@ -37,7 +37,7 @@ use netstrata::time::{Duration, Instant};
 use netstrata::transport::tcp::{
     CongestionAlgorithm, Connection, SeqNumber, State, TcpConfig, TcpFlags, TcpRepr,
 };
-use netstrata_fuzz::{Input, check_known_bugs, stream_byte, time_step_millis};
+use netstrata_fuzz::{Input, stream_byte, time_step_millis};
 
 const LOCAL: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 1), 49152);
 const REMOTE: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 2), 80);
@@ -222,20 +222,6 @@ impl Peer {
             }
         }
         self.drain(conn);
-        // Known library bugs, checked only under NETSTRATA_FUZZ_STRICT so
-        // that fuzzing can go on past them (TcpSockets caps the spin they
-        // cause at one wake-up per millisecond):
-        // - CLOSED: a connection closed while its tail-loss-probe timer
-        //   was armed keeps the timer, which later sets `tlp_due`, and
-        //   `poll_at` then says "now" forever. Reproducer:
-        //   fuzz/regressions/tcp_connection/closed-connection-poll-at-stuck-now.
-        // - TIME-WAIT: an ACK processed there (or `set_keepalive`) arms
-        //   the keep-alive timer, whose probe TIME-WAIT never sends.
-        //   Reproducer:
-        //   fuzz/regressions/tcp_connection/time-wait-keepalive-poll-at-stuck-now.
-        if matches!(conn.state(), State::Closed | State::TimeWait) && !check_known_bugs() {
-            return;
-        }
         if let Some(t) = conn.poll_at(self.now) {
             assert!(
                 t > self.now,
@@ -295,7 +281,9 @@ impl Peer {
     }
 
     /// A segment from the peer, its fields read from `input`.
-    fn segment(&self, input: &mut Input) -> (TcpRepr, Bytes) {
+    /// A segment from the input, its payload, and the size of the buffer
+    /// the payload is a slice of.
+    fn segment(&self, input: &mut Input) -> (TcpRepr, Bytes, usize) {
         let modes = input.u8();
         let seq = match modes & 3 {
             0 => self.conn_ack.wrapping_add(u32::from(input.u16())),
@@ -356,11 +344,14 @@ impl Peer {
         let payload: Vec<u8> = (0..len as u32)
             .map(|i| stream_byte(first.wrapping_add(i)))
             .collect();
-        (repr, Bytes::from(payload))
+        // With options bit 0x80, a slice of a 64 KiB buffer (a reassembled
+        // datagram), so the copy-out and the memory accounting run too.
+        let truesize = len + if options & 0x80 != 0 { 65536 } else { 0 };
+        (repr, Bytes::from(payload), truesize)
     }
 
     /// Hands a segment to the connection and records what the peer said.
-    fn deliver(&mut self, conn: &mut Connection, repr: &TcpRepr, payload: Bytes) {
+    fn deliver(&mut self, conn: &mut Connection, repr: &TcpRepr, payload: Bytes, truesize: usize) {
         if let Some(ack) = repr.ack_number
             && ack - self.peer_acked > 0
             && self.conn_snd_max - ack >= 0
@@ -372,7 +363,7 @@ impl Peer {
         {
             self.peer_ts = tsval;
         }
-        let _ = conn.handle_segment(self.now, repr, payload);
+        let _ = conn.handle_segment(self.now, repr, payload, truesize);
     }
 }
 
@@ -452,7 +443,7 @@ fn handshake(input: &mut Input) -> Option<(Connection, Peer)> {
         if let Some((tsval, _)) = syn.timestamp {
             syn.timestamp = Some((tsval, peer.conn_tsval));
         }
-        peer.deliver(&mut conn, &syn, Bytes::new());
+        peer.deliver(&mut conn, &syn, Bytes::new(), 0);
         conn
     } else {
         peer.state = State::SynReceived;
@@ -470,7 +461,7 @@ fn handshake(input: &mut Input) -> Option<(Connection, Peer)> {
             timestamp: syn.timestamp.map(|(tsval, _)| (tsval, peer.conn_tsval)),
             ..TcpRepr::default()
         };
-        peer.deliver(&mut conn, &ack, Bytes::new());
+        peer.deliver(&mut conn, &ack, Bytes::new(), 0);
         conn
     };
     peer.settle(&mut conn);
@@ -493,11 +484,11 @@ fn step(input: &mut Input, conn: &mut Connection, peer: &mut Peer) {
     match op % 16 {
         // Segments are the most common step.
         0..=6 => {
-            let (repr, payload) = peer.segment(input);
+            let (repr, payload, truesize) = peer.segment(input);
             if tracing() {
                 eprintln!("   in: {repr}");
             }
-            peer.deliver(conn, &repr, payload);
+            peer.deliver(conn, &repr, payload, truesize);
         }
         7 | 8 => {
             // At most 16 KiB a call: more only slows each run down; a few

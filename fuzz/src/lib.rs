@@ -12,9 +12,6 @@
 //!   from a seed byte (split points), so that a crash replays exactly.
 //! - [`fix_checksums`]: recomputes the IPv4 and transport checksums of a
 //!   frame, so that mutated frames get past checksum verification.
-//! - [`check_known_bugs`]: whether to check for library bugs already
-//!   reported (each has a reproducer in `fuzz/regressions/`), which the
-//!   targets otherwise step around so that fuzzing finds new ones.
 
 use std::net::Ipv4Addr;
 
@@ -92,15 +89,6 @@ impl<'a> Input<'a> {
     pub fn rest(&mut self) -> &'a [u8] {
         core::mem::take(&mut self.data)
     }
-}
-
-/// Whether the checks for known, reported library bugs are on: set
-/// `NETSTRATA_FUZZ_STRICT=1` to replay a reproducer from
-/// `fuzz/regressions/` (or to see whether a fix holds). Off by default,
-/// so that a campaign is not stopped by the same bug over and over.
-pub fn check_known_bugs() -> bool {
-    static STRICT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *STRICT.get_or_init(|| std::env::var_os("NETSTRATA_FUZZ_STRICT").is_some())
 }
 
 /// A time step in milliseconds from one byte: the low six bits scaled by

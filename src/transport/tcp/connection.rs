@@ -833,9 +833,14 @@ impl Connection {
     pub fn set_keepalive(&mut self, now: Instant, idle: Option<Duration>) {
         self.config.keepalive = idle;
         self.keepalive_sent = 0;
-        self.keepalive_at = idle
-            .filter(|_| self.state.is_synchronized())
-            .map(|d| now + d);
+        self.keepalive_at = idle.filter(|_| self.keepalive_applies()).map(|d| now + d);
+    }
+
+    /// Whether keep-alive probes make sense: the connection is synchronized
+    /// and not lingering in TIME-WAIT (where a probe would go unanswered by
+    /// design, and a timer would have nothing to send).
+    fn keepalive_applies(&self) -> bool {
+        self.state.is_synchronized() && self.state != State::TimeWait
     }
 
     /// The options in force.
@@ -865,6 +870,9 @@ impl Connection {
     fn enter_closed(&mut self) {
         self.state = State::Closed;
         self.rto_at = None;
+        self.tlp_at = None;
+        self.tlp_due = false;
+        self.hole_seen_at = None;
         self.delack_at = None;
         self.persist_at = None;
         self.keepalive_at = None;
@@ -1380,7 +1388,11 @@ impl Connection {
         }
         // Keep-alive: the peer is alive.
         self.keepalive_sent = 0;
-        self.keepalive_at = self.config.keepalive.map(|d| now + d);
+        self.keepalive_at = self
+            .config
+            .keepalive
+            .filter(|_| self.keepalive_applies())
+            .map(|d| now + d);
 
         // Segment text (§3.10.7.4, seventh).
         if seg.payload_len > 0 {
