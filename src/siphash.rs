@@ -53,23 +53,6 @@ pub fn siphash24(key: [u64; 2], data: &[u8]) -> u64 {
     v[0] ^ v[1] ^ v[2] ^ v[3]
 }
 
-/// SipHash-2-4 of the concatenation of `parts` under `key`, without
-/// building it in memory first.
-pub fn siphash24_parts(key: [u64; 2], parts: &[&[u8]]) -> u64 {
-    let mut buf = [0u8; 64];
-    let len: usize = parts.iter().map(|p| p.len()).sum();
-    if len <= buf.len() {
-        let mut at = 0;
-        for p in parts {
-            buf[at..at + p.len()].copy_from_slice(p);
-            at += p.len();
-        }
-        siphash24(key, &buf[..len])
-    } else {
-        siphash24(key, &parts.concat())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,14 +68,5 @@ mod tests {
         assert_eq!(siphash24(key, &[]), 0x726f_db47_dd0e_0e31);
         assert_eq!(siphash24(key, &msg), 0xa129_ca61_49be_45e5);
         assert_eq!(siphash24(key, &msg[..8]), 0x93f5_f579_9a93_2462);
-        assert_eq!(
-            siphash24_parts(key, &[&msg[..3], &msg[3..]]),
-            0xa129_ca61_49be_45e5
-        );
-        let long: Vec<u8> = (0..100).collect();
-        assert_eq!(
-            siphash24_parts(key, &[&long[..50], &long[50..]]),
-            siphash24(key, &long)
-        );
     }
 }

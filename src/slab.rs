@@ -13,7 +13,9 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SlabKey {
     index: u32,
-    generation: u32,
+    /// 64 bits: a slot reused a million times a second would take half a
+    /// million years to bring a stale key's generation round again.
+    generation: u64,
 }
 
 impl SlabKey {
@@ -23,14 +25,14 @@ impl SlabKey {
     }
 
     /// The slot's generation when the key was issued.
-    pub fn generation(self) -> u32 {
+    pub fn generation(self) -> u64 {
         self.generation
     }
 }
 
 #[derive(Debug, Clone)]
 struct Slot<T> {
-    generation: u32,
+    generation: u64,
     value: Option<T>,
 }
 
@@ -121,16 +123,6 @@ impl<T> Slab<T> {
             .and_then(|s| s.value.as_mut())
     }
 
-    /// The key of the value in slot `index`, if it holds one (for tables
-    /// that index the slab by something else and store only the slot).
-    pub fn key_at(&self, index: usize) -> Option<SlabKey> {
-        let slot = self.slots.get(index)?;
-        slot.value.as_ref().map(|_| SlabKey {
-            index: index as u32,
-            generation: slot.generation,
-        })
-    }
-
     /// Every key and value, in slot order.
     pub fn iter(&self) -> impl Iterator<Item = (SlabKey, &T)> {
         self.slots.iter().enumerate().filter_map(|(i, s)| {
@@ -176,8 +168,6 @@ mod tests {
         assert_eq!(s.get_mut(a), None);
         assert_eq!(s.remove(a), None);
         assert_eq!(s.get(c), Some(&"c"));
-        assert_eq!(s.key_at(0), Some(c));
-        assert_eq!(s.key_at(7), None);
         assert_eq!(
             s.iter().map(|(_, v)| *v).collect::<Vec<_>>(),
             vec!["c", "b"]

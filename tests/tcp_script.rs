@@ -1437,6 +1437,31 @@ fn a_newer_syn_reopens_a_tuple_in_time_wait() {
 }
 
 #[test]
+fn a_syn_without_a_listener_does_not_end_time_wait() {
+    // A client's TIME-WAIT (it closed first; nothing listens on its port):
+    // a SYN from the peer's address, newer than anything of the old
+    // connection, is only acknowledged. Only a listener that takes the SYN
+    // may end TIME-WAIT early (RFC 6191); else a forged SYN would, and
+    // draw a RST to boot.
+    let mut s = established(TcpConfig::default());
+    s.run(
+        "
+        +10  close
+        +0   > F. 1:1(0) ack 1
+        +10  < F. 1:1(0) ack 2
+        +0   > . 2:2(0) ack 2
+        +0   conns 1
+        +1s  < S 900000:900000(0) win 65535 <mss 1000>
+        +0   > . 2:2(0) ack 2
+        +0   conns 1
+        +58s conns 1
+        +1s  conns 0
+        ",
+    );
+    assert_eq!(s.tcp.stats().time_wait_reused, 0);
+}
+
+#[test]
 fn rst_in_time_wait_is_ignored() {
     // RFC 1337: TIME-WAIT assassination. A held connection too.
     let mut s = established(TcpConfig::default());
@@ -1761,6 +1786,29 @@ fn syn_beyond_the_half_open_cap_gets_a_cookie_and_connects() {
 }
 
 #[test]
+fn a_cookie_ack_cannot_claim_options_its_syn_ack_never_carried() {
+    // The SYN had no timestamps, so the cookie SYN-ACK carried none; an
+    // ACK that adds one cannot make its echo's low bits pass for a window
+    // scale or SACK (the echo is not our clock).
+    let mut s = Script::default();
+    s.run(
+        "
+        0     listen 1
+        +0    peer 50001
+        +0    < S 0:0(0) win 65535 <mss 1000>
+        +0    > S. 0:0(0) ack 1
+        +0    peer 50003
+        +0    < S 0:0(0) win 65535 <mss 1460>
+        +0    > S. 0:0(0) ack 1 win 65535 <mss 1460>
+        +10   < . 1:1(0) ack 1 win 100 <TS val 5 ecr 30>
+        +0    accept
+        ",
+    );
+    let info = s.tcp.info(s.handle()).unwrap();
+    assert_eq!(info.peer_window, 100, "no window scale invented");
+}
+
+#[test]
 fn a_forged_cookie_is_reset_and_counted() {
     let mut s = Script::default();
     s.run(
@@ -1903,6 +1951,46 @@ fn accept_queue_overflow_drops_the_last_ack_until_there_is_room() {
         +0    peer 50003
         +0    accept
         +0    recv 10
+        ",
+    );
+    assert_eq!(s.tcp.stats().listen_overflows, 1);
+}
+
+#[test]
+fn a_full_accept_queue_holds_off_a_simultaneous_open_syn_ack_and_ignores_blind_acks() {
+    // The SYN-ACK of a simultaneous open completes a handshake too, so it
+    // is held off like a last ACK; and with abort_on_overflow, a blind ACK
+    // (wrong numbers) neither completes nor resets a half-open connection.
+    let limits = TcpLimits {
+        abort_on_overflow: true,
+        ..TcpLimits::default()
+    };
+    let mut s = Script::with_limits(TcpConfig::default(), limits);
+    s.run(
+        "
+        0     listen 2
+        +0    peer 50001
+        +0    < S 0:0(0) win 65535 <mss 1000>
+        +0    > S. 0:0(0) ack 1
+        +0    peer 50003
+        +0    < S 0:0(0) win 65535 <mss 1000>
+        +0    > S. 0:0(0) ack 1
+        +0    peer 50001
+        +0    < . 1:1(0) ack 1
+        +0    peer 50002
+        +0    < S 0:0(0) win 65535 <mss 1000>
+        +0    > S. 0:0(0) ack 1
+        +0    < . 1:1(0) ack 1
+        // The queue is full. A blind ACK for 50003 is an unacceptable
+        // segment for it (an ACK answers it), not a completed handshake.
+        +0    peer 50003
+        +0    < . 700000000:700000000(0) ack 123456789
+        +0    > . 1:1(0) ack 1
+        +0    conns 3
+        // Its SYN-ACK (simultaneous open) would complete it: reset.
+        +0    < S. 0:0(0) ack 1 win 65535 <mss 1000>
+        +0    > R 1:1(0)
+        +0    conns 2
         ",
     );
     assert_eq!(s.tcp.stats().listen_overflows, 1);

@@ -787,7 +787,7 @@ impl Ipv4Endpoint {
             payload_len: packet.len(),
             ttl: self.config.ttl,
             tos: 0,
-            ident: self.idents.next(src_addr, dst, protocol),
+            ident: self.idents.next(now, src_addr, dst, protocol),
             dont_frag,
             more_frags: false,
             frag_offset: 0,

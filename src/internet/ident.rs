@@ -7,15 +7,20 @@
 //! scan uses a bystander to probe a third host. Here a table of counters
 //! is indexed by a keyed hash of the source, destination and protocol, and
 //! each counter starts at a random value (the hash-based counters of RFC
-//! 7739 §5.4, as Linux does): what one destination sees says nothing about
-//! the datagrams sent to others, except for the 1 in [`BUCKETS`] that share
-//! its counter.
+//! 7739 §5.4): what one destination sees says nothing about the datagrams
+//! sent to others, except for the 1 in [`BUCKETS`] that share its counter.
+//! Even those learn little: a counter left idle jumps by a random amount
+//! up to the milliseconds it was idle when it is next used, as Linux's
+//! counters do since Knockel and Crandall counted packets between other
+//! hosts through shared ones (2014), so its steps no longer count
+//! datagrams.
 
 use std::net::Ipv4Addr;
 
 use crate::internet::ipv4::Protocol;
 use crate::rand::KeyedRng;
 use crate::siphash::siphash24;
+use crate::time::Instant;
 
 /// Number of counters.
 pub const BUCKETS: usize = 2048;
@@ -24,7 +29,9 @@ pub const BUCKETS: usize = 2048;
 #[derive(Clone)]
 pub struct IdentGenerator {
     key: [u64; 2],
-    counters: Box<[u16]>,
+    /// Each counter and when it was last used (milliseconds, wrapping).
+    counters: Box<[(u16, u32)]>,
+    rng: KeyedRng,
     /// The last flow and its counter's index: a bulk transfer sends to one
     /// destination, and the keyed hash is then computed once, not per
     /// datagram.
@@ -41,16 +48,18 @@ impl IdentGenerator {
     /// A table keyed and initialised from `rng`.
     pub fn new(rng: &mut KeyedRng) -> IdentGenerator {
         let key = rng.next_key();
-        let counters = (0..BUCKETS).map(|_| rng.next_u32() as u16).collect();
+        let counters = (0..BUCKETS).map(|_| (rng.next_u32() as u16, 0)).collect();
         IdentGenerator {
             key,
             counters,
+            rng: rng.fork(),
             last: None,
         }
     }
 
-    /// The identification for the next datagram from `src` to `dst`.
-    pub fn next(&mut self, src: Ipv4Addr, dst: Ipv4Addr, protocol: Protocol) -> u16 {
+    /// The identification for the next datagram from `src` to `dst`, sent
+    /// at `now`.
+    pub fn next(&mut self, now: Instant, src: Ipv4Addr, dst: Ipv4Addr, protocol: Protocol) -> u16 {
         let mut d = [0u8; 9];
         d[..4].copy_from_slice(&src.octets());
         d[4..8].copy_from_slice(&dst.octets());
@@ -63,8 +72,17 @@ impl IdentGenerator {
                 i
             }
         };
-        self.counters[i] = self.counters[i].wrapping_add(1);
-        self.counters[i]
+        let now_ms = now.total_millis() as u32;
+        let (id, used) = self.counters[i];
+        let idle = now_ms.wrapping_sub(used);
+        let jump = if idle == 0 {
+            0
+        } else {
+            self.rng.below(u64::from(idle.min(1 << 16))) as u16
+        };
+        let id = id.wrapping_add(1).wrapping_add(jump);
+        self.counters[i] = (id, now_ms);
+        id
     }
 }
 
@@ -78,22 +96,47 @@ mod tests {
     fn counts_per_destination() {
         let mut g = IdentGenerator::new(&mut KeyedRng::from_seed(1));
         let b = Ipv4Addr::new(192, 0, 2, 2);
-        let first = g.next(A, b, Protocol::Udp);
-        assert_eq!(g.next(A, b, Protocol::Udp), first.wrapping_add(1));
+        let t = Instant::from_secs(5);
+        let first = g.next(t, A, b, Protocol::Udp);
+        assert_eq!(g.next(t, A, b, Protocol::Udp), first.wrapping_add(1));
         // Datagrams to other destinations do not move b's counter, except
         // for the few that share it.
         for n in 0..200u8 {
-            g.next(A, Ipv4Addr::new(198, 18, 1, n), Protocol::Udp);
+            g.next(t, A, Ipv4Addr::new(198, 18, 1, n), Protocol::Udp);
         }
-        let moved = g.next(A, b, Protocol::Udp).wrapping_sub(first);
+        let moved = g.next(t, A, b, Protocol::Udp).wrapping_sub(first);
         assert!(moved < 5, "b's counter moved by {moved}");
+    }
+
+    #[test]
+    fn an_idle_counter_jumps_so_its_steps_do_not_count_datagrams() {
+        let mut g = IdentGenerator::new(&mut KeyedRng::from_seed(2));
+        let b = Ipv4Addr::new(192, 0, 2, 2);
+        let mut t = Instant::from_secs(1);
+        let mut last = g.next(t, A, b, Protocol::Udp);
+        let mut steps = std::collections::HashSet::new();
+        for _ in 0..50 {
+            t += crate::time::Duration::from_millis(1000);
+            let id = g.next(t, A, b, Protocol::Udp);
+            steps.insert(id.wrapping_sub(last));
+            last = id;
+        }
+        // One datagram a second: steps of 1 would say exactly that.
+        assert!(steps.len() > 40, "{steps:?}");
     }
 
     #[test]
     fn unrelated_across_keys() {
         let b = Ipv4Addr::new(192, 0, 2, 2);
         let firsts: Vec<u16> = (0..4)
-            .map(|_| IdentGenerator::new(&mut KeyedRng::from_os()).next(A, b, Protocol::Tcp))
+            .map(|_| {
+                IdentGenerator::new(&mut KeyedRng::from_os()).next(
+                    Instant::ZERO,
+                    A,
+                    b,
+                    Protocol::Tcp,
+                )
+            })
             .collect();
         let distinct: std::collections::HashSet<_> = firsts.iter().collect();
         assert!(distinct.len() >= 3, "{firsts:?}");

@@ -25,7 +25,10 @@
 //! new destination evicts the resolution that has gone longest unanswered
 //! (its queued packets are dropped and counted): replies to spoofed
 //! on-link sources, which never answer ARP, would otherwise fill it and
-//! keep every real destination from being resolved. Queued packets count
+//! keep every real destination from being resolved. A real destination
+//! still needs its answer before [`ArpConfig::max_pending`] newer
+//! resolutions push it out: at 5,000 spoofed sources a second and the
+//! default 64, about 13 ms, ample on a LAN. Queued packets count
 //! as the allocations they hold, not their length.
 //!
 //! Not here: proxy ARP, ARP for multiple interfaces, static entries beyond

@@ -367,7 +367,7 @@ pub enum TcpSocketError {
 /// How close the TCP layer's memory is to its limits (see
 /// [`super::sockets::TcpLimits`]); the socket table tells each connection
 /// before it acts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub enum MemoryPressure {
     /// Below the pressure threshold.
     #[default]
@@ -736,7 +736,12 @@ impl Connection {
     /// What remains of this connection in TIME-WAIT (see
     /// [`super::time_wait`]), taken when it is released there.
     pub fn time_wait_record(&self, now: Instant) -> TimeWaitRecord {
-        let window = (distance(self.rcv_nxt, self.rcv_adv) >> self.rcv_wscale).min(65535) as u16;
+        let advertised = if seq_lt(self.rcv_nxt, self.rcv_adv) {
+            distance(self.rcv_nxt, self.rcv_adv)
+        } else {
+            0
+        };
+        let window = (advertised >> self.rcv_wscale).min(65535) as u16;
         TimeWaitRecord {
             snd_nxt: self.snd_max,
             rcv_nxt: self.rcv_nxt,
@@ -1080,9 +1085,15 @@ impl Connection {
     }
 
     /// Tells the connection how close the TCP layer's memory is to its
-    /// limits.
+    /// limits. When the pressure eases, a window held back for it is
+    /// offered at once (the peer's segments shed meanwhile would otherwise
+    /// wait for its retransmission timer or a window probe).
     pub fn set_memory_pressure(&mut self, pressure: MemoryPressure) {
+        let eased = pressure < self.memory_pressure;
         self.memory_pressure = pressure;
+        if eased {
+            self.after_read();
+        }
     }
 
     /// Whether segments go with Don't Fragment (unless a path MTU below
@@ -1115,6 +1126,27 @@ impl Connection {
         self.enter_closed();
     }
 
+    /// Whether `seg` would complete this passive open's handshake: an
+    /// acceptable segment acknowledging our SYN-ACK (RFC 9293 §3.10.7.4,
+    /// fifth), or the SYN-ACK of a simultaneous open. A blind segment with
+    /// the wrong numbers would not.
+    pub fn completes_handshake(&self, seg: &TcpRepr) -> bool {
+        if self.state != State::SynReceived || seg.flags.contains(TcpFlags::RST) {
+            return false;
+        }
+        let Some(ack) = seg.ack_number else {
+            return false;
+        };
+        if !(seq_lt(self.snd_una, ack) && seq_le(ack, self.snd_max)) {
+            return false;
+        }
+        if seg.flags.contains(TcpFlags::SYN) {
+            seg.seq_number + 1 == self.rcv_nxt
+        } else {
+            self.acceptable(seg)
+        }
+    }
+
     /// SYN-ACKs retransmitted so far, while the handshake of a passive
     /// open is not complete (0 otherwise).
     pub fn syn_ack_retries(&self) -> u32 {
@@ -1123,12 +1155,6 @@ impl Connection {
         } else {
             0
         }
-    }
-
-    /// Whether the application has closed the connection (it may still be
-    /// sending its last data and FIN).
-    pub fn closed_by_user(&self) -> bool {
-        self.closed_by_user
     }
 
     /// Whether the connection can be forgotten (closed and nothing left to

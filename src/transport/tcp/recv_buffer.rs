@@ -35,17 +35,20 @@
 //! - Pinning: a `Bytes` slice keeps its whole allocation alive, and a
 //!   `Bytes` does not reveal how large that is, so the caller says
 //!   ([`RecvBuffer::insert_pinned`]: the frame's
-//!   [`truesize`](crate::buf::PacketBuf::truesize)). A piece is copied out
-//!   when it is shorter than the copy threshold (default
+//!   [`truesize`](crate::buf::PacketBuf::truesize)). A piece is kept as a
+//!   slice only if it is at least the copy threshold (default
 //!   [`DEFAULT_COPY_THRESHOLD`] bytes, measured *after* trimming
-//!   duplicates) or when its allocation is much larger than it
-//!   ([`crate::buf::worth_compacting`]: a 256-byte piece of a reassembled
-//!   64 KiB datagram); in-order copies are appended to a shared growable
-//!   block, out-of-order ones get their own small allocation. Every piece is
-//!   charged what it keeps alive, and [`RecvBuffer::memory`] is the sum:
-//!   the honest figure a memory limit can judge, within a factor of two of
-//!   the data held. (quinn-proto's assembler does the same with its
-//!   `allocation_size`.)
+//!   duplicates) and at least half of its allocation; any other piece (a
+//!   small segment, the new bytes of a mostly duplicate one, 256 bytes of a
+//!   reassembled 64 KiB datagram) is copied out: in-order copies are
+//!   appended to a shared growable block, out-of-order ones get their own
+//!   small allocation. A kept piece is charged its whole allocation, a copy
+//!   its length, and [`RecvBuffer::memory`] is the sum. Since no more than
+//!   two pieces of one allocation can each be half of it, the figure is
+//!   within a factor of two of what is really held, either way: honest
+//!   enough for a memory limit to judge, and not inflatable by cutting one
+//!   frame into many pieces. (quinn-proto's assembler does the same with
+//!   its `allocation_size`.)
 //!
 //! In-order inserts allocate nothing beyond growth of the chunk queue (and of
 //! the small-piece block, amortised); out-of-order inserts cost a binary
@@ -60,8 +63,6 @@
 use std::collections::VecDeque;
 
 use bytes::{Buf, Bytes, BytesMut};
-
-use crate::buf::worth_compacting;
 
 /// Default cap on the number of disjoint out-of-order ranges held.
 pub const DEFAULT_MAX_OUT_OF_ORDER_RANGES: usize = 64;
@@ -350,9 +351,9 @@ impl RecvBuffer {
     }
 
     /// Whether a piece of `len` bytes of `source` is kept as a slice (or
-    /// copied).
+    /// copied): only if it is large and at least half its allocation.
     fn keeps_slice(&self, len: usize, source: &Pinned) -> bool {
-        len >= self.copy_threshold && !worth_compacting(len, source.truesize)
+        len >= self.copy_threshold && source.truesize <= len.saturating_mul(2)
     }
 
     /// `start == next_expected < end`: the data goes straight to the reader,
@@ -772,6 +773,30 @@ mod tests {
         assert_eq!(b.sack_blocks().count(), 0);
         b.check_invariants();
         assert_eq!(b.memory(), b.small.capacity());
+    }
+
+    #[test]
+    fn a_frame_cut_into_many_pieces_is_not_charged_many_times() {
+        // One-byte ranges held out of order cut a 1460-byte segment (in a
+        // 1770-byte frame buffer) into five pieces: each is copied (less
+        // than half the buffer), so the charge stays near what is held.
+        let mut b = RecvBuffer::new(1 << 20);
+        for at in [1000u64, 1300, 1600, 1900] {
+            b.insert(at, frame_segment(at, 1, 0, 0));
+        }
+        b.insert_pinned(700, frame_segment(700, 1460, 54, 256), 1770);
+        b.check_invariants();
+        let held = b.out_of_order_bytes();
+        assert_eq!(held, 1460);
+        assert!(
+            b.memory() - b.small.capacity() <= 2 * 1770,
+            "{}",
+            b.memory()
+        );
+        // A whole segment is kept as a slice and charged its buffer once.
+        let mut b = RecvBuffer::new(1 << 20);
+        b.insert_pinned(0, segment(0, 1460), 1770);
+        assert_eq!(b.memory(), 1770);
     }
 
     #[test]

@@ -215,6 +215,8 @@ pub struct TcpLayerStats {
     pub orphans_reset: u64,
     /// Connections currently in TIME-WAIT as compact records.
     pub time_wait: u64,
+    /// Connections that entered TIME-WAIT as a compact record.
+    pub time_wait_entered: u64,
     /// Connections that skipped TIME-WAIT because the table was full.
     pub time_wait_overflows: u64,
     /// 4-tuples in TIME-WAIT reopened by a newer SYN (RFC 6191).
@@ -253,6 +255,11 @@ struct Listener {
 }
 
 impl Listener {
+    /// Whether it takes segments for `local` (bound to it, or to any).
+    fn takes(&self, local: SocketAddrV4) -> bool {
+        self.local.ip().is_unspecified() || *self.local.ip() == *local.ip()
+    }
+
     fn accept_queue_full(&self) -> bool {
         self.accept_queue.len() >= self.backlog
     }
@@ -360,6 +367,7 @@ impl TcpSockets {
         }
         let tw = self.time_wait.stats();
         s.time_wait = self.time_wait.len() as u64;
+        s.time_wait_entered = tw.entered;
         s.time_wait_overflows = tw.overflows;
         s.time_wait_reused = tw.reused;
         s.time_wait_rsts_ignored = tw.rsts_ignored;
@@ -549,10 +557,13 @@ impl TcpSockets {
         if self.demux.contains_key(&(local, remote)) {
             return Err(TcpBindError::InUse(local, remote));
         }
-        // An explicit port may reopen a 4-tuple in TIME-WAIT: our new ISN,
-        // taken from the clock, lies beyond the old connection's.
-        self.time_wait.remove(&(local, remote));
+        // An explicit port may reopen a 4-tuple in TIME-WAIT: the new ISN
+        // then lies beyond the old connection's sequence space.
         let isn = self.isn.isn(now, local, remote);
+        let isn = match self.time_wait.reopen(&(local, remote)) {
+            Some(floor) => floor.max(isn),
+            None => isn,
+        };
         let ts = self.isn.ts_offset(local, remote);
         let conn = Connection::connect(now, config, local, remote, isn, self.mtu, ts);
         let h = self.insert(conn, None);
@@ -592,6 +603,7 @@ impl TcpSockets {
         if e.half_open
             && let Some(l) = e.listener.and_then(|l| self.listeners.get_mut(l))
         {
+            debug_assert!(l.half_open > 0, "half-open count out of step");
             l.half_open = l.half_open.saturating_sub(1);
         }
     }
@@ -696,6 +708,9 @@ impl TcpSockets {
         let e = self.entry_mut(h)?;
         let r = f(&mut e.conn);
         self.recharge(h.0);
+        // What the call freed may have eased the pressure: the connection
+        // hears of it now (a read then offers the window it held back).
+        self.brief(h.0);
         self.mark_ready(h.0);
         Ok(r?)
     }
@@ -884,15 +899,24 @@ impl TcpSockets {
             self.deliver(now, key, &segment, data, truesize, ip);
             return Disposition::Delivered;
         }
+        let listener = self
+            .by_port
+            .get(&repr.dst_port)
+            .copied()
+            .filter(|&li| self.listeners.get(li).is_some_and(|l| l.takes(local)));
         let mut isn_floor = None;
-        match self.time_wait.on_segment(now, (local, remote), &repr) {
+        let tuple = (local, remote);
+        match self
+            .time_wait
+            .on_segment(now, tuple, &repr, listener.is_some())
+        {
             None => {}
             Some(TimeWaitAction::Ignore) => return Disposition::Delivered,
             Some(TimeWaitAction::Ack(ack)) => {
                 emit_segment(now, segment.ends(), &ack, None, ip, &mut self.stats);
                 return Disposition::Delivered;
             }
-            Some(TimeWaitAction::Reuse { isn_floor: floor }) => isn_floor = Some(floor),
+            Some(TimeWaitAction::Reuse { .. }) => isn_floor = self.time_wait.reopen(&tuple),
         }
         if let Some(&li) = self.by_port.get(&repr.dst_port) {
             self.segment_to_listener(now, li, &segment, (data, truesize), isn_floor, ip);
@@ -963,10 +987,7 @@ impl TcpSockets {
         let Some(e) = self.conns.get(key) else {
             return false;
         };
-        let completes = e.half_open
-            && e.conn.state() == State::SynReceived
-            && repr.ack_number.is_some()
-            && !repr.flags.intersects(TcpFlags::RST | TcpFlags::SYN);
+        let completes = e.half_open && e.conn.completes_handshake(repr);
         let full = e
             .listener
             .and_then(|l| self.listeners.get(l))
@@ -997,6 +1018,7 @@ impl TcpSockets {
         }
         e.half_open = false;
         if let Some(l) = e.listener.and_then(|l| self.listeners.get_mut(l)) {
+            debug_assert!(l.half_open > 0, "half-open count out of step");
             l.half_open = l.half_open.saturating_sub(1);
         }
     }
@@ -1029,7 +1051,7 @@ impl TcpSockets {
             return;
         };
         let repr = seg.repr;
-        if !l.local.ip().is_unspecified() && *l.local.ip() != *seg.local.ip() {
+        if !l.takes(seg.local) {
             self.stats.rx_no_socket += 1;
             self.reset_for(now, seg, ip);
             return;
@@ -1146,10 +1168,24 @@ impl TcpSockets {
         let checked = recent
             .then(|| self.cookies.check(now, seg.local, seg.remote, irs, iss))
             .flatten();
-        let (window_scale, sack) = match repr.timestamp {
+        // Options come back only through a timestamp our SYN-ACK did carry:
+        // the echo must be our clock (whose per-connection offset is
+        // secret) within the cookie's lifetime, and nothing is taken that
+        // the listener's configuration forbids. A peer adding a timestamp
+        // to its ACK cannot invent options.
+        let config = &l.config;
+        let ts_now =
+            (now.total_millis() as u32).wrapping_add(self.isn.ts_offset(seg.local, seg.remote));
+        let lifetime = 60_000 * syncookie::MAX_AGE_MINUTES + 64;
+        let timestamp = repr
+            .timestamp
+            .filter(|&(_, tsecr)| config.timestamps && ts_now.wrapping_sub(tsecr) < lifetime);
+        let (window_scale, sack) = match timestamp {
             Some((_, tsecr)) => syncookie::decode_timestamp(tsecr),
             None => (None, false),
         };
+        let window_scale = window_scale.filter(|_| config.window_scaling);
+        let sack = sack && config.sack;
         let Some(mss_index) = checked else {
             if recent {
                 self.stats.syncookies_rejected += 1;
@@ -1171,7 +1207,7 @@ impl TcpSockets {
             max_seg_size: Some(MSS_TABLE[mss_index as usize]),
             window_scale,
             sack_permitted: sack,
-            timestamp: repr.timestamp.map(|(tsval, _)| (tsval, 0)),
+            timestamp: timestamp.map(|(tsval, _)| (tsval, 0)),
             ..TcpRepr::default()
         };
         let config = l.config.clone();

@@ -19,7 +19,11 @@
 //! where `t` counts minutes, so a cookie is accepted for at most
 //! [`MAX_AGE_MINUTES`] minutes, and `mss_index` picks the MSS from a table
 //! of common values ([`MSS_TABLE`]: two bits). A forger must guess 24 bits
-//! of keyed hash per attempt.
+//! of keyed hash per attempt: a blind ACK is taken for a valid cookie with
+//! probability 4 in 2^24 while the listener sends cookies (and not at all
+//! otherwise), so a flood of guesses makes one spoofed connection per four
+//! million ACKs or so, as on Linux; such a connection is an orphan-to-be
+//! that sends into the void and times out.
 //!
 //! The options a SYN-ACK cannot otherwise remember ride in the low six
 //! bits of its timestamp value when the peer sent timestamps (Linux's

@@ -21,10 +21,12 @@
 //! - a RST is ignored (RFC 1337's fix for TIME-WAIT assassination: an old
 //!   or forged RST would otherwise end TIME-WAIT early);
 //! - a SYN may reopen the 4-tuple when it is newer than anything of the
-//!   old connection: a timestamp above TS.Recent (RFC 6191 §2) or, without
-//!   timestamps, a sequence number beyond RCV.NXT (RFC 1122 §4.2.2.13);
-//!   the new connection's ISN is then chosen above the old SND.NXT, as
-//!   Linux does;
+//!   old connection (a timestamp above TS.Recent, RFC 6191 §2, or without
+//!   timestamps a sequence number beyond RCV.NXT, RFC 1122 §4.2.2.13) and
+//!   a listener takes it; the new connection's ISN is then chosen above
+//!   the old SND.NXT, as Linux does. Without a listener (the usual case
+//!   for a client's TIME-WAIT) the SYN is only acknowledged, as any stray
+//!   segment: a forged SYN must not end TIME-WAIT;
 //! - the peer's FIN again (our last ACK was lost) is acknowledged and
 //!   restarts the 2·MSL timer (RFC 9293 §3.10.7.4);
 //! - anything else gets an ACK, at most one per
@@ -83,8 +85,9 @@ pub enum TimeWaitAction {
     Ignore,
     /// Send this ACK.
     Ack(TcpRepr),
-    /// A new SYN may reopen the 4-tuple: the record is gone, and the new
-    /// connection's ISN must lie above `isn_floor`.
+    /// A new SYN may reopen the 4-tuple, if a listener takes it (then
+    /// [`TimeWaitTable::reopen`]); the new connection's ISN must lie above
+    /// `isn_floor`.
     Reuse {
         /// The old connection's SND.NXT plus a window's worth, as Linux
         /// picks the new ISN.
@@ -154,10 +157,17 @@ impl TimeWaitTable {
         self.records.contains_key(tuple)
     }
 
-    /// Forgets `tuple`'s record (its 4-tuple is being reused); returns
-    /// whether there was one.
-    pub fn remove(&mut self, tuple: &FourTuple) -> bool {
-        self.records.remove(tuple).is_some()
+    /// Ends `tuple`'s TIME-WAIT because a new connection reuses it;
+    /// returns the least ISN the new connection may take (above the old
+    /// SND.NXT by a window's worth, as Linux picks it), if there was one.
+    pub fn reopen(&mut self, tuple: &FourTuple) -> Option<SeqNumber> {
+        let r = self.records.remove(tuple)?;
+        self.stats.reused += 1;
+        Some(Self::isn_floor(&r))
+    }
+
+    fn isn_floor(r: &TimeWaitRecord) -> SeqNumber {
+        r.snd_nxt + 65535 + 2
     }
 
     /// Puts a connection into TIME-WAIT; returns false (and counts it) if
@@ -208,12 +218,14 @@ impl TimeWaitTable {
         }
     }
 
-    /// Handles a segment for `tuple`'s record, if it has one.
+    /// Handles a segment for `tuple`'s record, if it has one; `listening`
+    /// says whether a listener would take a SYN on this 4-tuple.
     pub fn on_segment(
         &mut self,
         now: Instant,
         tuple: FourTuple,
         seg: &TcpRepr,
+        listening: bool,
     ) -> Option<TimeWaitAction> {
         let r = self.records.get_mut(&tuple)?;
         if seg.flags.contains(TcpFlags::RST) {
@@ -227,15 +239,13 @@ impl TimeWaitTable {
             _ => false,
         };
         let syn = seg.flags.contains(TcpFlags::SYN) && seg.ack_number.is_none();
-        if syn {
+        if syn && listening {
             let newer = match (r.timestamps, seg.timestamp) {
                 (Some(_), Some(_)) => newer_ts,
                 _ => seg.seq_number > r.rcv_nxt,
             };
             if newer {
-                let isn_floor = r.snd_nxt + 65535 + 2;
-                self.records.remove(&tuple);
-                self.stats.reused += 1;
+                let isn_floor = Self::isn_floor(r);
                 return Some(TimeWaitAction::Reuse { isn_floor });
             }
         }
@@ -329,11 +339,11 @@ mod tests {
         assert!(tw.insert(tuple(1), record(t0, false)));
         let rst = seg(TcpFlags::RST, 5000, None, None);
         assert_eq!(
-            tw.on_segment(t0, tuple(1), &rst),
+            tw.on_segment(t0, tuple(1), &rst, true),
             Some(TimeWaitAction::Ignore)
         );
         assert!(tw.contains(&tuple(1)));
-        assert_eq!(tw.on_segment(t0, tuple(2), &rst), None);
+        assert_eq!(tw.on_segment(t0, tuple(2), &rst, true), None);
         assert_eq!(tw.poll_at(), Some(t0 + Duration::from_secs(60)));
         tw.expire(t0 + Duration::from_secs(59));
         assert_eq!(tw.len(), 1);
@@ -360,29 +370,40 @@ mod tests {
         tw.insert(tuple(1), record(t0, true));
         let old = seg(TcpFlags::SYN, 9000, None, Some(600));
         assert!(matches!(
-            tw.on_segment(t0, tuple(1), &old),
+            tw.on_segment(t0, tuple(1), &old, true),
             Some(TimeWaitAction::Ack(_))
         ));
         let new = seg(TcpFlags::SYN, 10, None, Some(800));
         assert_eq!(
-            tw.on_segment(t0, tuple(1), &new),
+            tw.on_segment(t0, tuple(1), &new, true),
             Some(TimeWaitAction::Reuse {
                 isn_floor: SeqNumber(1000 + 65537)
             })
         );
+        assert!(
+            tw.contains(&tuple(1)),
+            "only a listener taking it ends TIME-WAIT"
+        );
+        assert_eq!(tw.reopen(&tuple(1)), Some(SeqNumber(1000 + 65537)));
         assert!(!tw.contains(&tuple(1)));
         // Without: by the sequence number (RFC 1122 §4.2.2.13).
         tw.insert(tuple(2), record(t0, false));
         let old = seg(TcpFlags::SYN, 4000, None, None);
         assert!(matches!(
-            tw.on_segment(t0 + Duration::from_secs(1), tuple(2), &old),
+            tw.on_segment(t0 + Duration::from_secs(1), tuple(2), &old, true),
             Some(TimeWaitAction::Ack(_))
         ));
         let new = seg(TcpFlags::SYN, 6000, None, None);
         assert!(matches!(
-            tw.on_segment(t0, tuple(2), &new),
+            tw.on_segment(t0, tuple(2), &new, true),
             Some(TimeWaitAction::Reuse { .. })
         ));
+        // No listener: a SYN, however new, is only acknowledged.
+        assert!(matches!(
+            tw.on_segment(t0 + Duration::from_secs(2), tuple(2), &new, false),
+            Some(TimeWaitAction::Ack(_))
+        ));
+        assert!(tw.reopen(&tuple(2)).is_some());
         assert_eq!(tw.stats().reused, 2);
     }
 
@@ -393,7 +414,7 @@ mod tests {
         tw.insert(tuple(1), record(t0, true));
         let t1 = t0 + Duration::from_secs(30);
         let fin = seg(TcpFlags::FIN, 4999, Some(1000), Some(710));
-        let Some(TimeWaitAction::Ack(ack)) = tw.on_segment(t1, tuple(1), &fin) else {
+        let Some(TimeWaitAction::Ack(ack)) = tw.on_segment(t1, tuple(1), &fin, false) else {
             panic!("no ACK for the FIN");
         };
         assert_eq!(ack.seq_number, SeqNumber(1000));
@@ -406,11 +427,11 @@ mod tests {
         let stray = seg(TcpFlags::empty(), 7, Some(1), Some(720));
         let t2 = t1 + Duration::from_secs(1);
         assert!(matches!(
-            tw.on_segment(t2, tuple(1), &stray),
+            tw.on_segment(t2, tuple(1), &stray, false),
             Some(TimeWaitAction::Ack(_))
         ));
         assert_eq!(
-            tw.on_segment(t2, tuple(1), &stray),
+            tw.on_segment(t2, tuple(1), &stray, false),
             Some(TimeWaitAction::Ignore)
         );
         assert_eq!(tw.stats().acks_limited, 1);
@@ -425,7 +446,7 @@ mod tests {
         tw.insert(tuple(1), record(t0, false));
         let fin = seg(TcpFlags::FIN, 4999, Some(1000), None);
         for i in 0..1000 {
-            tw.on_segment(t0 + Duration::from_millis(i), tuple(1), &fin);
+            tw.on_segment(t0 + Duration::from_millis(i), tuple(1), &fin, false);
         }
         assert!(tw.timer_len() <= 2 * tw.len() + 65, "{}", tw.timer_len());
     }
