@@ -1591,6 +1591,39 @@ fn a_byte_by_byte_forger_gets_few_reductions() {
     assert_eq!(info.mss, 1300 - 40);
 }
 
+#[test]
+fn a_path_mtu_drop_during_sack_recovery_resends_the_flight_once() {
+    // Regression (fuzzing): going back to SND.UNA for a smaller path MTU
+    // while in SACK recovery kept the recovery's pipe estimate, which then
+    // never grew: the flight went out again in five-byte segments, without
+    // end. Going back ends the recovery, as a timeout does.
+    let mut s = established_with(rfc6298(), "<mss 1460,sackOK>");
+    s.run(
+        "
+        +10  send 7300
+        +0   > . 1:1461(1460) ack 1
+        +0   > . 1461:2921(1460) ack 1
+        +0   > . 2921:4381(1460) ack 1
+        +0   > . 4381:5841(1460) ack 1
+        +0   > P. 5841:7301(1460) ack 1
+        +50  < . 1:1(0) ack 1 win 65535 <sack 1461:2921>
+        +0   < . 1:1(0) ack 1 win 65535 <sack 1461:4381>
+        ",
+    );
+    // Recovery starts and retransmits.
+    let sent = s.run_and_count_sent("+0 < . 1:1(0) ack 1 win 65535 <sack 1461:5841>");
+    assert!(sent >= 1);
+    assert!(s.tcp.info(s.handle()).unwrap().in_recovery);
+    let sent = s.run_and_count_sent("+1 icmp fragneeded 1300 1");
+    // 7300 bytes in 1260-byte segments: six, not thousands; and the
+    // recovery whose accounting no longer holds is over (the fuzzer's
+    // reproducer, fuzz/regressions/tcp_connection/, is the flood itself).
+    assert!(sent <= 8, "{sent} segments resent");
+    let info = s.tcp.info(s.handle()).unwrap();
+    assert_eq!(info.mss, 1260);
+    assert!(!info.in_recovery);
+}
+
 // ----------------------------------------------------------------------
 // PAWS (RFC 7323 §5).
 

@@ -34,6 +34,7 @@ use libfuzzer_sys::fuzz_target;
 use netstrata::internet::IcmpErrorKind;
 use netstrata::internet::icmpv4::DstUnreachable;
 use netstrata::time::{Duration, Instant};
+use netstrata::transport::tcp::scoreboard::MAX_SACK_RANGES;
 use netstrata::transport::tcp::{
     CongestionAlgorithm, Connection, SeqNumber, State, TcpConfig, TcpFlags, TcpRepr,
 };
@@ -113,9 +114,11 @@ fn check_transition(from: State, to: State) {
 impl Peer {
     /// Takes every segment the connection wants to send now, checking each.
     fn drain(&mut self, conn: &mut Connection) {
-        // Every segment carries at least a byte or a flag or an ACK; a
-        // buffer's worth of smallest segments plus a margin bounds it.
-        let bound = 64 + 2 * conn.config().send_buffer / conn.mss().max(1);
+        // Every segment carries at least a byte or a flag or an ACK: a
+        // buffer's worth of full segments, one for each hole between the
+        // ranges a peer may SACK (however small its SACKs made them), and a
+        // margin bound it.
+        let bound = 64 + MAX_SACK_RANGES + 2 * conn.config().send_buffer / conn.mss().max(1);
         let mut sent = 0;
         while let Some(out) = conn.poll_transmit(self.now) {
             sent += 1;

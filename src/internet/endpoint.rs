@@ -516,9 +516,13 @@ impl Ipv4Endpoint {
         link: &mut L,
         upper: &mut U,
     ) {
-        let verify = !meta.checksum_verified;
+        // ICMP checksums are always verified here, whatever the device
+        // claims: devices that verify on receive verify TCP and UDP (as
+        // virtio-net's DATA_VALID does), and an echo reply is made from
+        // the request by an incremental checksum update, which would pass
+        // a bad checksum on as a wrong one (found by fuzzing).
         let repr = match Icmpv4Packet::new_checked(packet.data())
-            .and_then(|p| Icmpv4Repr::parse(&Icmpv4Packet::new_unchecked(p.into_inner()), verify))
+            .and_then(|p| Icmpv4Repr::parse(&Icmpv4Packet::new_unchecked(p.into_inner()), true))
         {
             Ok(r) => r,
             Err(e) => {
@@ -1224,6 +1228,35 @@ mod tests {
                 data: b"abcdefgh"
             }
         );
+    }
+
+    /// Regression (fuzzing): with a device that verifies checksums on
+    /// receive, an echo request with a bad ICMP checksum was answered, and
+    /// the reply, updated incrementally, carried a wrong checksum. ICMP is
+    /// verified in software whatever the device says.
+    #[test]
+    fn a_bad_icmp_checksum_is_caught_even_with_receive_offload() {
+        let (mut ip, mut link, mut up) = setup(1500);
+        link.offload = ChecksumOffload {
+            tx: false,
+            rx: true,
+        };
+        let req = Icmpv4Repr::EchoRequest {
+            ident: 1,
+            seq_no: 2,
+            data: b"abcd",
+        };
+        let mut icmp = vec![0u8; req.buffer_len()];
+        req.emit(&mut Icmpv4Packet::new_unchecked(&mut icmp[..]), true);
+        icmp[2] ^= 0x10;
+        ip.receive(
+            Instant::ZERO,
+            datagram(PEER, ME, Protocol::Icmp, &icmp),
+            &mut link,
+            &mut up,
+        );
+        assert!(link.sent.is_empty(), "a bad request was answered");
+        assert_eq!(ip.stats().icmp_rx_malformed, 1);
     }
 
     #[test]

@@ -13,8 +13,9 @@ pub struct ChecksumOffload {
     /// The device fills IPv4/ICMP/UDP/TCP checksums on transmit; the stack
     /// leaves them zero.
     pub tx: bool,
-    /// The device has verified checksums of received frames (and drops bad
-    /// ones); the stack skips verification.
+    /// The device has verified the IPv4, UDP and TCP checksums of received
+    /// frames (and drops bad ones); the stack skips verifying them. ICMP
+    /// checksums are verified by the stack all the same.
     pub rx: bool,
 }
 

@@ -1918,8 +1918,10 @@ impl Connection {
                     self.pmtu.mtu()
                 );
                 self.stats.pmtu_reductions += 1;
-                if self.apply_path_mtu() {
-                    self.snd_nxt = self.snd_una;
+                if self.apply_path_mtu() && self.snd_una != self.snd_max {
+                    // What was in flight was too big (RFC 1191 §6.5); the
+                    // congestion window stays, as on Linux: no congestion.
+                    self.go_back_n();
                 }
             }
             IcmpErrorKind::FragmentationNeeded { .. } => self.stats.pmtu_reports_ignored += 1,
@@ -2068,8 +2070,16 @@ impl Connection {
         self.cc.on_retransmit_timeout(now, self.flight_size());
         self.rtt.on_timeout();
         self.rtt_probe = None;
-        // Go back N: resend from SND.UNA as the window allows (RFC 6298
-        // §5.4; RFC 6582 §4: `recover` marks the highest sent).
+        self.go_back_n();
+        self.rto_at = Some(now + self.rtt.rto());
+    }
+
+    /// Go back N: everything from SND.UNA is sent again as the window
+    /// allows (RFC 6298 §5.4), after a timeout or when the path MTU shrank
+    /// under the flight. Any fast recovery ends (its pipe accounting does
+    /// not hold across it), `recover` marks the highest sent (RFC 6582
+    /// §4), and the SACK scoreboard starts afresh (RFC 6675 §5.1).
+    fn go_back_n(&mut self) {
         self.recover = self.snd_max;
         self.recovery = None;
         self.rtx_una = false;
@@ -2079,7 +2089,6 @@ impl Connection {
         self.rxt_log.clear();
         self.hole_seen_at = None;
         self.scoreboard.on_retransmit_timeout();
-        self.rto_at = Some(now + self.rtt.rto());
     }
 
     // ------------------------------------------------------------------
@@ -2594,7 +2603,20 @@ impl Connection {
         // (RFC 9293 §3.7.1, RFC 6691 §2), or the datagram would exceed the
         // MTU and be fragmented. A shortened segment carries neither the
         // FIN nor PSH (more data follows it).
-        let room = (self.peer_mss + HEADER_LEN).saturating_sub(repr.header_len());
+        //
+        // SACK blocks give way first, down to none, before a segment is
+        // cut below half a segment's worth: with a tiny MSS (a peer may
+        // announce 64) a full set of blocks would leave a few bytes a
+        // segment, thousands of segments for one window (found by fuzzing).
+        let room = |repr: &TcpRepr| (self.peer_mss + HEADER_LEN).saturating_sub(repr.header_len());
+        let want = len.min(self.mss() / 2);
+        while room(&repr) < want {
+            let Some(last) = repr.sack_ranges.iter_mut().rev().find(|r| r.is_some()) else {
+                break;
+            };
+            *last = None;
+        }
+        let room = room(&repr);
         let shortened = len > room && room > 0;
         let (len, send_fin) = if shortened {
             repr.flags.remove(TcpFlags::FIN);
