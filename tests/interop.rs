@@ -1733,12 +1733,27 @@ fn http_server_absorbs_bursts_beyond_its_backlog() {
         return;
     };
     let (server, index) = spawn_index_server(&ns);
-    let ab = ns.run(
-        &["ab", "-n", "5000", "-c", "500", &index],
-        Duration::from_secs(120),
+    let ab = run_ab(&ns, &["-n", "5000", "-c", "500", &index], 5000);
+    eprintln!(
+        "http_server: ab -c 500 without keep-alive: {:.0} requests/s",
+        ab_figure(&ab, "Requests per second:")
     );
+    drop(server);
+}
+
+/// Runs ApacheBench with `args` (ending with the URL): every one of the
+/// `requests` must complete, none fail and none answer other than 2xx.
+fn run_ab(ns: &Netns, args: &[&str], requests: u32) -> Finished {
+    let mut all = vec!["ab"];
+    all.extend_from_slice(args);
+    let ab = ns.run(&all, Duration::from_secs(120));
     ab.assert_success();
-    assert_eq!(ab_figure(&ab, "Complete requests:"), 5000.0);
+    assert_eq!(
+        ab_figure(&ab, "Complete requests:"),
+        f64::from(requests),
+        "{}",
+        ab.transcript()
+    );
     assert_eq!(
         ab_figure(&ab, "Failed requests:"),
         0.0,
@@ -1746,11 +1761,7 @@ fn http_server_absorbs_bursts_beyond_its_backlog() {
         ab.transcript()
     );
     assert!(!ab.stdout.contains("Non-2xx"), "{}", ab.transcript());
-    eprintln!(
-        "http_server: ab -c 500 without keep-alive: {:.0} requests/s",
-        ab_figure(&ab, "Requests per second:")
-    );
-    drop(server);
+    ab
 }
 
 /// The first number after `label` on a line of `ab`'s report.
@@ -1864,32 +1875,10 @@ fn http_server_against_curl_and_ab() {
     }
 
     let index = url("/index.html");
-    let ab = ns.run(
-        &["ab", "-k", "-n", "5000", "-c", "16", &index],
-        Duration::from_secs(90),
-    );
-    ab.assert_success();
-    assert_eq!(ab_figure(&ab, "Complete requests:"), 5000.0);
-    assert_eq!(
-        ab_figure(&ab, "Failed requests:"),
-        0.0,
-        "{}",
-        ab.transcript()
-    );
+    let ab = run_ab(&ns, &["-k", "-n", "5000", "-c", "16", &index], 5000);
     assert_eq!(ab_figure(&ab, "Keep-Alive requests:"), 5000.0);
-    assert!(!ab.stdout.contains("Non-2xx"), "{}", ab.transcript());
     let with_keep_alive = ab_figure(&ab, "Requests per second:");
-    let ab = ns.run(
-        &["ab", "-n", "2000", "-c", "8", &index],
-        Duration::from_secs(90),
-    );
-    ab.assert_success();
-    assert_eq!(
-        ab_figure(&ab, "Failed requests:"),
-        0.0,
-        "{}",
-        ab.transcript()
-    );
+    let ab = run_ab(&ns, &["-n", "2000", "-c", "8", &index], 2000);
     eprintln!(
         "http_server: ab -k {with_keep_alive:.0} requests/s, without keep-alive {:.0}",
         ab_figure(&ab, "Requests per second:")
