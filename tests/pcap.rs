@@ -241,12 +241,27 @@ fn tshark_check_ignores_what_payloads_resemble() {
     frame.extend_from_slice(&segment);
     let mut damaged = frame.clone();
     *damaged.last_mut().unwrap() ^= 1;
+    // A segment whose checksum comes out 0x0000, sent as 0xffff: the
+    // other one's complement zero, valid (the kernel sends one in 65,536
+    // so), which tshark flags (`tcp.checksum.ffff`) and the check accepts.
+    let mut zero_sum = frame.clone();
+    let tcp_at = 14 + 20;
+    let cks = u16::from_be_bytes([zero_sum[tcp_at + 16], zero_sum[tcp_at + 17]]);
+    let last = zero_sum.len() - 2;
+    let word = u16::from_be_bytes([zero_sum[last], zero_sum[last + 1]]);
+    // Adding the checksum to a payload word makes the sum 0xffff, so the
+    // checksum 0x0000 (one's complement addition).
+    let sum = u32::from(word) + u32::from(cks);
+    let word = ((sum & 0xffff) + (sum >> 16)) as u16;
+    zero_sum[last..].copy_from_slice(&word.to_be_bytes());
+    zero_sum[tcp_at + 16..tcp_at + 18].copy_from_slice(&[0xff, 0xff]);
 
     let path = temp_path("payload.pcap");
     let _cleanup = scopeguard(&path);
     let mut sink = netstrata::link::PcapSink::new(BufWriter::new(File::create(&path).unwrap()), 0);
     sink.record(netstrata::Instant::ZERO, &frame);
     sink.record(netstrata::Instant::from_micros(1), &damaged);
+    sink.record(netstrata::Instant::from_micros(2), &zero_sum);
     drop(sink.into_inner());
     assert_eq!(protocols(&path)[0], "eth:ethertype:ip:tcp:data");
     assert_eq!(bad_frames(&path), vec!["2".to_string()]);

@@ -90,8 +90,9 @@ pub fn pattern(len: usize) -> Vec<u8> {
 /// What tshark must never report about a capture: a malformed frame, an
 /// Error-level expert info or a bad checksum.
 ///
-/// One Error-level expert info is not an error: a TCP checksum field of
-/// 0xffff where tshark computes 0x0000 (`tcp.checksum.ffff`). Both are the
+/// One complaint is not an error: a TCP checksum field of 0xffff where
+/// tshark computes 0x0000 (`tcp.checksum.ffff`, which tshark also counts
+/// as a bad checksum). Both are the
 /// one's complement zero (RFC 1071, RFC 1624 §3), any receiver accepts
 /// either, and the kernel sends 0xffff for the one segment in 65,536 whose
 /// checksum comes out zero: it flagged a kernel frame in about one capture
@@ -99,7 +100,8 @@ pub fn pattern(len: usize) -> Vec<u8> {
 pub const TSHARK_BAD_FILTER: &str = "_ws.malformed || \
      (_ws.expert.severity == \"Error\" && !tcp.checksum.ffff) || \
      ip.checksum.status == \"Bad\" || udp.checksum.status == \"Bad\" || \
-     icmp.checksum.status == \"Bad\" || tcp.checksum.status == \"Bad\"";
+     icmp.checksum.status == \"Bad\" || \
+     (tcp.checksum.status == \"Bad\" && !tcp.checksum.ffff)";
 
 /// The protocols tshark judges: the link, internet and transport layers
 /// and what they carry as plain data. `frame` is the root of every
