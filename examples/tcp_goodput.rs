@@ -11,10 +11,14 @@
 //! retransmitted and retransmission timeouts at the sender.
 //!
 //! ```text
-//! cargo run --release --example tcp_goodput [-- --seeds 5 --bytes 4194304]
+//! cargo run --release --example tcp_goodput [-- --seeds 5 --bytes 4194304 --havoc --digest]
 //! ```
 //!
-//! Prints one markdown table per RTT. Runs are exactly repeatable.
+//! Prints one markdown table per RTT. Runs are exactly repeatable. With
+//! `--havoc`, every path also duplicates, reorders and corrupts frames as
+//! `Impairments::havoc` does; with `--digest`, a digest of every frame of
+//! every run (both hosts, with virtual times) is printed at the end: a
+//! change meant to alter no behaviour must leave the output identical.
 
 #[path = "../tests/tcp_support/mod.rs"]
 mod tcp_support;
@@ -49,6 +53,10 @@ fn variants() -> Vec<(&'static str, TcpConfig)> {
 
 const LOSSES: [f64; 6] = [0.0, 0.01, 0.02, 0.05, 0.10, 0.20];
 
+fn flag(name: &str) -> bool {
+    std::env::args().any(|a| a == name)
+}
+
 fn arg(name: &str, default: u64) -> u64 {
     let args: Vec<String> = std::env::args().collect();
     args.iter()
@@ -67,10 +75,15 @@ fn measure(
     seeds: u64,
     bytes: u64,
 ) -> (f64, f64, f64, u64) {
-    let path = Impairments {
-        loss,
-        ..Impairments::clean(rtt / 2)
+    let base = if flag("--havoc") {
+        Impairments {
+            delay: rtt / 2,
+            ..Impairments::havoc(loss)
+        }
+    } else {
+        Impairments::clean(rtt / 2)
     };
+    let path = Impairments { loss, ..base };
     let (mut time, mut moved, mut rtx, mut rto, mut failed) = (0.0, 0u64, 0u64, 0u64, 0);
     for seed in 0..seeds {
         match run_pair(
@@ -101,6 +114,9 @@ fn measure(
 fn main() {
     let seeds = arg("--seeds", 5);
     let bytes = arg("--bytes", 4 << 20);
+    if flag("--digest") {
+        tcp_support::start_frame_digest();
+    }
     println!(
         "{bytes} bytes one way, mean of {seeds} seeds; loss applies to every frame in both directions."
     );
@@ -136,6 +152,9 @@ fn main() {
             }
             println!();
         }
+    }
+    if let Some(digest) = tcp_support::frame_digest() {
+        println!("\ndigest of every frame of every run: {digest:016x}");
     }
 }
 

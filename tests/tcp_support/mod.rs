@@ -170,7 +170,51 @@ pub fn add_host_with(
         }
         Err(_) => device,
     };
+    let device = if FRAME_DIGEST.with(|d| d.borrow().is_some()) {
+        Box::new(PcapWriter::new(device, DigestSink, 0))
+    } else {
+        device
+    };
     sim.add_host(iface, device)
+}
+
+thread_local! {
+    /// The digest of every frame recorded on this thread since
+    /// [`start_frame_digest`], if recording.
+    static FRAME_DIGEST: std::cell::RefCell<Option<std::hash::DefaultHasher>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// From now on, hosts added on this thread feed every frame they send and
+/// receive, with its virtual time (as pcap records), into one digest. A
+/// change that should not change behaviour (a refactor) must leave the
+/// digest of the same runs unchanged.
+pub fn start_frame_digest() {
+    FRAME_DIGEST.with(|d| *d.borrow_mut() = Some(std::hash::DefaultHasher::new()));
+}
+
+/// The digest so far ([`start_frame_digest`]), if recording.
+pub fn frame_digest() -> Option<u64> {
+    use std::hash::Hasher;
+    FRAME_DIGEST.with(|d| d.borrow().as_ref().map(Hasher::finish))
+}
+
+/// A pcap destination that feeds the thread's frame digest.
+struct DigestSink;
+
+impl std::io::Write for DigestSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        use std::hash::Hasher;
+        FRAME_DIGEST.with(|d| {
+            if let Some(h) = d.borrow_mut().as_mut() {
+                h.write(buf);
+            }
+        });
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Hosts 192.0.2.1 and 192.0.2.2, both with options `tcp`, on a path with
