@@ -758,8 +758,8 @@ fn fast_retransmit_newreno() {
 
 #[test]
 fn sack_recovery() {
-    // With SACK: RFC 6675. Segments 2 and 5 of 8 are lost; the
-    // scoreboard finds both holes.
+    // With SACK: RACK (RFC 8985) and PRR (RFC 6937). Segments 2 and 5 of
+    // 8 are lost.
     let mut s = established_with(newreno(), "<mss 1000,sackOK>");
     s.run(
         "
@@ -773,31 +773,29 @@ fn sack_recovery() {
         +0   > . 6001:7001(1000) ack 1
         +0   > P. 7001:8001(1000) ack 1
         +100 < . 1:1(0) ack 1001
+        // Segments sent after the hole are SACKed: within the reordering
+        // window (a quarter of the minimum RTT) the hole may still fill.
         +0   < . 1:1(0) ack 1001 <sack 2001:3001>
         +0   < . 1:1(0) ack 1001 <sack 2001:4001>
-        // Three segments SACKed above the hole: lost (RFC 6675 IsLost).
+        // Three segments SACKed: no reordering window (RFC 8985 §6.2 step
+        // 4). Both holes were sent before the newest SACKed segment:
+        // lost. PRR lets one segment out per segment delivered (pipe,
+        // 3000, is below ssthresh, 4000), plus one.
         +0   < . 1:1(0) ack 1001 <sack 5001:6001 2001:4001>
         +0   > . 1001:2001(1000) ack 1
-        // 4001 is not yet lost by IsLost (only 2000 bytes SACKed above
-        // it), but it is an unSACKed hole below the highest SACK and the
-        // pipe (3000) is below cwnd (3500 = 7000 / 2): NextSeg rule 3.
         +0   < . 1:1(0) ack 1001 <sack 5001:7001 2001:4001>
         +0   > . 4001:5001(1000) ack 1
-        // Nothing is left for rules 1-3, the pipe (2000) is below cwnd: the
-        // one rescue retransmission of the recovery (rule 4), which must
-        // include the highest unSACKed byte — here the segment just
-        // retransmitted (RFC 6675 does not exclude it; Linux has no rescue
-        // retransmission).
+        // Nothing else is lost, and nothing is new.
         +0   < . 1:1(0) ack 1001 <sack 5001:8001 2001:4001>
-        +0   > . 4001:5001(1000) ack 1
         +100 < . 1:1(0) ack 4001 <sack 5001:8001>
-        +100 < . 1:1(0) ack 8001
+        +0   < . 1:1(0) ack 8001
         +1s  > none
         ",
     );
     let info = s.tcp.info(s.handle()).unwrap();
     assert!(!info.in_recovery);
     assert_eq!(info.stats.fast_retransmits, 1);
+    assert_eq!(info.stats.retransmits, 2);
     assert_eq!(info.stats.timeouts, 0);
 }
 
@@ -829,8 +827,8 @@ fn lost_retransmission_is_sent_again_without_a_timeout() {
         // The retransmission of 4001 arrives; that of 1001 never will.
         +100 < . 1:1(0) ack 1001 <sack 2001:7001>
         +0   > . 1001:2001(1000) ack 1
-        // Then the rescue retransmission (RFC 6675 rule 4) of the last
-        // segment, never SACKed.
+        // So is the last segment, never SACKed although sent before
+        // the newest SACKed one.
         +0   > P. 7001:8001(1000) ack 1
         +100 < . 1:1(0) ack 8001
         +1s  > none

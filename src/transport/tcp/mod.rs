@@ -8,9 +8,11 @@
 //!   reassembly and SACK block generation on the receive side.
 //! - [`rtt`]: the retransmission timeout (RFC 6298).
 //! - [`congestion`]: congestion control (NewReno, CUBIC).
-//! - [`scoreboard`]: SACK-based loss recovery bookkeeping (RFC 6675).
-//! - [`rxt_log`]: finding retransmissions that were lost too (the
-//!   retransmission rule of RACK, RFC 8985).
+//! - [`scoreboard`]: what the peer has SACKed (RFC 2018, RFC 6675), and
+//!   D-SACKs (RFC 2883).
+//! - [`rack`]: the segments in flight and RACK's time-based loss
+//!   detection (RFC 8985).
+//! - [`prr`]: Proportional Rate Reduction during recovery (RFC 6937).
 //! - [`isn`]: initial sequence numbers (RFC 6528).
 //! - [`syncookie`]: SYN cookies (RFC 4987), for listeners under a SYN flood.
 //! - [`time_wait`]: TIME-WAIT as compact records (RFC 1337, RFC 6191).
@@ -20,9 +22,10 @@ pub mod congestion;
 pub mod connection;
 pub mod isn;
 pub mod pmtu;
+pub mod prr;
+pub mod rack;
 pub mod recv_buffer;
 pub mod rtt;
-pub mod rxt_log;
 pub mod scoreboard;
 pub mod segment;
 pub mod send_buffer;

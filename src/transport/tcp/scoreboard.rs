@@ -1,66 +1,62 @@
-//! Sender-side loss-recovery bookkeeping: the SACK scoreboard and the
-//! conservative SACK-based loss recovery of RFC 6675, and the little that
-//! NewReno (RFC 6582) needs when the peer does not SACK.
+//! The SACK scoreboard: the sender's record of what the peer has
+//! selectively acknowledged (RFC 2018 §3, the scoreboard of RFC 6675 §3).
 //!
 //! [`Scoreboard`] remembers which parts of the send sequence space
-//! `[SND.UNA, SND.NXT)` the peer has selectively acknowledged (RFC 2018 §3,
-//! RFC 6675 §3) as a short sorted list of disjoint ranges, and answers the
-//! questions of RFC 6675 §4: `IsLost` ([`Scoreboard::is_lost`]), `SetPipe`
-//! ([`Scoreboard::pipe`]) and `NextSeg` ([`Scoreboard::next_seg`]). It also
-//! recognises D-SACK blocks (RFC 2883 §4) and reports them instead of
-//! recording them. When loss recovery starts and ends, and `RecoveryPoint`
-//! (a.k.a. NewReno's `recover`), `HighRxt` and `RescueRxt`, belong to the
-//! connection's recovery state (`connection/recovery.rs`).
+//! `[SND.UNA, SND.NXT)` the peer has SACKed, as a short sorted list of
+//! disjoint ranges, and forgets them as the cumulative ACK passes them.
+//! [`Scoreboard::on_ack`] validates each SACK block much as Linux does: an
+//! empty or inverted block, one starting below SND.UNA (other than a
+//! D-SACK) or one ending beyond SND.NXT is ignored whole and counted. It
+//! also recognises D-SACK blocks (RFC 2883 §4: a first block below the
+//! cumulative ACK, or within the second block) and reports them instead
+//! of recording them. What each ACK changed comes back as an [`AckInfo`].
+//!
+//! Loss detection is not here: RACK (RFC 8985) in [`super::rack`] decides
+//! what is lost, by time rather than by counting SACKed data above a hole,
+//! and keeps the octets in flight. What to send during recovery, and how
+//! much (PRR, RFC 6937), is for [`super::prr`] and the connection's
+//! recovery state (`connection/recovery.rs`), which also decides when
+//! recovery starts and ends.
 //!
 //! # Sequence numbers: exclusive ends
 //!
 //! RFC 6675 names *octets*: HighACK is the highest octet cumulatively
-//! acknowledged, HighData the highest octet sent, HighRxt the highest octet
-//! retransmitted. This module uses half-open ranges and names the first
-//! octet *after* each, as TCP's own variables do:
+//! acknowledged, HighData the highest octet sent. This module uses
+//! half-open ranges and names the first octet *after* each, as TCP's own
+//! variables do:
 //!
 //! | RFC 6675            | here                                                |
 //! |---------------------|-----------------------------------------------------|
 //! | HighACK + 1         | `snd_una`                                           |
 //! | HighData + 1        | `snd_nxt` (pass SND.MAX if SND.NXT is ever rewound) |
-//! | HighRxt + 1         | `high_rxt`                                          |
-//! | RescueRxt + 1       | `rescue_rxt`                                        |
-//! | RecoveryPoint + 1   | the recovery point (SND.MAX when recovery began)    |
 //!
-//! So "S1 <= HighRxt" reads `s1 < high_rxt`, "HighACK > RescueRxt" reads
-//! `snd_una > rescue_rxt`, and "a cumulative ACK for RecoveryPoint" reads
-//! `snd_una >= recovery_point`. All comparisons are modulo 2^32: ranges are
-//! kept as offsets from SND.UNA, so nothing breaks across the wrap.
+//! Likewise a SACKed range `(start, end)` ends one past its last octet, and
+//! [`AckInfo::highest_sacked`] is one past RFC 6675's "highest octet
+//! covered by any received SACK". All comparisons are modulo 2^32: ranges
+//! are kept as offsets from SND.UNA, so nothing breaks across the wrap.
 //!
 //! # Costs
 //!
 //! At most [`MAX_SACK_RANGES`] ranges are kept (a few hundred bytes per
-//! connection, allocated on the first SACK). Every query is linear in the
-//! number of ranges, never in bytes or segments, and exact to the octet:
-//! `IsLost` can only change where SACKed data begins, so `SetPipe` counts
-//! whole holes at a time.
+//! connection, allocated on the first SACK). Recording a block and every
+//! query are linear in the number of ranges, never in bytes or segments.
 //!
 //! # Deliberately not here
 //!
-//! Congestion-window arithmetic (ssthresh, cwnd, Limited Transmit's
-//! allowance, PRR of RFC 6937): a congestion-control trait owns those.
-//! Deciding when recovery starts and ends: the connection's recovery
-//! state. The send buffer and what it holds: NextSeg answers "new data"
-//! and the caller knows whether there is any. The RFC 5681 §2 judgement
-//! of a duplicate ACK without SACK (no payload, same window, no SYN/FIN):
-//! the connection makes it. Timers. Finding lost retransmissions
-//! ([`super::rxt_log`] applies RACK's rule to them) and RACK's reordering
-//! timer (in the connection); the rest of RACK-TLP (RFC 8985), FACK,
-//! D-SACK based undo (RFC 3708), and detecting SACK reneging: with no
-//! such test, a retransmission timeout clears the scoreboard as RFC 2018
-//! and RFC 6675 §5.1 recommend.
+//! The RFC 5681 §2 judgement of a duplicate ACK without SACK (no payload,
+//! same window, no SYN/FIN): the connection makes it. What a D-SACK means
+//! (RACK widens its reordering window on one): the connection passes it
+//! on. Detecting SACK reneging: with no such test, a retransmission
+//! timeout clears the scoreboard as RFC 2018 and RFC 6675 §5.1 recommend.
 
 use core::borrow::Borrow;
 
 use super::seq::SeqNumber;
 
-/// DupThresh of RFC 6675 §2 (and RFC 5681 §3.2): duplicate ACKs, or SACKed
-/// ranges above a hole, that mark it lost.
+/// DupThresh of RFC 6675 §2 (and RFC 5681 §3.2). With SACK, RACK's cue
+/// (RFC 8985 §6.2 step 4) to drop the reordering window to zero: more than
+/// `(DUP_THRESH - 1)` segments' worth of octets SACKed. Without SACK,
+/// NewReno's count of duplicate ACKs that starts fast recovery.
 pub const DUP_THRESH: usize = 3;
 
 /// The most SACKed ranges a [`Scoreboard`] keeps. A peer can report at most
@@ -105,36 +101,6 @@ pub struct AckInfo {
     pub sacked_ranges: usize,
 }
 
-/// What to send next during loss recovery: RFC 6675 §4 `NextSeg ()`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum NextSeg {
-    /// Rules 1 and 3: retransmit `len` octets (at most SMSS, none of them
-    /// SACKed) from `seq`. Afterwards the caller advances HighRxt
-    /// (RFC 6675 §5 step C.2).
-    Retransmit {
-        /// The first octet to retransmit.
-        seq: SeqNumber,
-        /// How many octets.
-        len: usize,
-    },
-    /// Rule 2: send up to SMSS octets of new data from SND.NXT. Returned only
-    /// when the caller said new data is available and the peer's window
-    /// allows it.
-    NewData,
-    /// Rule 4: the one "rescue" retransmission per recovery, of `len` octets
-    /// from `seq`, ending at the highest outstanding un-SACKed octet.
-    /// Afterwards the caller sets RescueRxt to the recovery point; HighRxt
-    /// is not updated.
-    Rescue {
-        /// The first octet to retransmit.
-        seq: SeqNumber,
-        /// How many octets.
-        len: usize,
-    },
-    /// Rule 5: nothing to send.
-    None,
-}
-
 /// The SACK scoreboard of RFC 6675 §3: which octets of `[SND.UNA, SND.NXT)`
 /// the peer has selectively acknowledged.
 ///
@@ -156,39 +122,6 @@ pub struct Scoreboard {
 /// `snd_una`.
 fn window(snd_una: SeqNumber, snd_nxt: SeqNumber) -> u32 {
     u32::try_from(snd_nxt - snd_una).unwrap_or(0)
-}
-
-/// The offset of `seq` from `snd_una`, clamped to `[0, win]`.
-fn clamp_offset(seq: SeqNumber, snd_una: SeqNumber, win: u32) -> u32 {
-    u32::try_from(seq - snd_una).map_or(0, |d| d.min(win))
-}
-
-/// IsLost's test for an octet with `count` discontiguous SACKed ranges and
-/// `bytes` SACKed octets above it (RFC 6675 §4).
-fn lost_by(count: usize, bytes: u64, smss: usize) -> bool {
-    count >= DUP_THRESH || bytes > (DUP_THRESH as u64 - 1).saturating_mul(smss as u64)
-}
-
-/// A view of the ranges as offsets from some SND.UNA, clipped to a window:
-/// what [`Scoreboard::pipe`] and [`Scoreboard::next_seg`] work on.
-struct Window {
-    ranges: [(u32, u32); MAX_SACK_RANGES],
-    len: usize,
-    win: u32,
-}
-
-impl Window {
-    fn ranges(&self) -> &[(u32, u32)] {
-        &self.ranges[..self.len]
-    }
-
-    /// Octets SACKed in `ranges()[k..]`.
-    fn bytes_from(&self, k: usize) -> u64 {
-        self.ranges()[k..]
-            .iter()
-            .map(|&(s, e)| u64::from(e - s))
-            .sum()
-    }
 }
 
 impl Scoreboard {
@@ -393,187 +326,6 @@ impl Scoreboard {
             .iter()
             .any(|&(s, e)| i64::from(s) <= o && o < i64::from(e))
     }
-
-    /// RFC 6675 §4 `IsLost (SeqNum)`: octet `seq` is deemed lost when
-    /// [`DUP_THRESH`] discontiguous SACKed ranges, or more than
-    /// `(DUP_THRESH - 1) * smss` SACKed octets, lie above it.
-    pub fn is_lost(&self, seq: SeqNumber, smss: usize) -> bool {
-        let o = self.offset(seq);
-        let (mut count, mut bytes) = (0, 0u64);
-        for &(s, e) in &self.ranges {
-            let from = i64::from(s).max(o + 1);
-            let e = i64::from(e);
-            if e > from {
-                count += 1;
-                bytes += (e - from) as u64;
-            }
-        }
-        lost_by(count, bytes, smss)
-    }
-
-    /// The ranges as offsets from `snd_una`, clipped to `[snd_una, snd_nxt)`.
-    fn window(&self, snd_una: SeqNumber, snd_nxt: SeqNumber) -> Window {
-        let win = window(snd_una, snd_nxt);
-        let shift = self.offset(snd_una);
-        let mut w = Window {
-            ranges: [(0, 0); MAX_SACK_RANGES],
-            len: 0,
-            win,
-        };
-        for &(s, e) in &self.ranges {
-            let s = (i64::from(s) - shift).clamp(0, i64::from(win));
-            let e = (i64::from(e) - shift).clamp(0, i64::from(win));
-            if s < e && w.len < MAX_SACK_RANGES {
-                // In [0, win], so these fit.
-                w.ranges[w.len] = (s as u32, e as u32);
-                w.len += 1;
-            }
-        }
-        w
-    }
-
-    /// RFC 6675 §4 `SetPipe ()`: the octets in flight, by the algorithm's
-    /// estimate. Each un-SACKed octet `S1` of `[snd_una, snd_nxt)` counts
-    /// once if `IsLost (S1)` is false (§4 (a)) and once more if it was
-    /// retransmitted, `S1 < high_rxt` (§4 (b)).
-    ///
-    /// Exact to the octet, in time linear in the number of ranges: every
-    /// octet of one hole between SACKed ranges has the same SACKed data
-    /// above it, so IsLost is decided per hole.
-    pub fn pipe(
-        &self,
-        snd_una: SeqNumber,
-        snd_nxt: SeqNumber,
-        high_rxt: SeqNumber,
-        smss: usize,
-    ) -> usize {
-        let w = self.window(snd_una, snd_nxt);
-        let rxt = clamp_offset(high_rxt, snd_una, w.win);
-        let mut pipe = 0u64;
-        let (mut count, mut bytes) = (0, 0u64);
-        // Walk the holes from the top: [end of range k, start of range k+1).
-        let mut upper = w.win;
-        let mut hole = |lo: u32, hi: u32, lost: bool| {
-            if !lost {
-                pipe += u64::from(hi - lo);
-            }
-            pipe += u64::from(hi.min(rxt).saturating_sub(lo));
-        };
-        for &(s, e) in w.ranges().iter().rev() {
-            hole(e, upper, lost_by(count, bytes, smss));
-            count += 1;
-            bytes += u64::from(e - s);
-            upper = s;
-        }
-        hole(0, upper, lost_by(count, bytes, smss));
-        usize::try_from(pipe).unwrap_or(usize::MAX)
-    }
-
-    /// RFC 6675 §4 `NextSeg ()`: what to send next during loss recovery.
-    ///
-    /// 1. The lowest un-SACKed octet at or above `high_rxt` that lies below
-    ///    some SACKed octet and is lost (IsLost): retransmit from it.
-    /// 2. Otherwise, if `new_data_ready` (unsent data exists and the peer's
-    ///    window allows it): [`NextSeg::NewData`].
-    /// 3. Otherwise, that same octet even though not deemed lost.
-    /// 4. Otherwise, if `rescue_rxt` is `None` or `snd_una > rescue_rxt`
-    ///    (HighACK > RescueRxt), and some outstanding octet is un-SACKed:
-    ///    a rescue retransmission ending at the highest such octet.
-    /// 5. Otherwise [`NextSeg::None`].
-    ///
-    /// Retransmissions are at most `smss` octets (at least 1) and stop short
-    /// of SACKed data. `high_rxt` and `rescue_rxt` are one past the RFC's
-    /// HighRxt and RescueRxt ([module docs](self)), which the
-    /// caller keeps.
-    pub fn next_seg(
-        &self,
-        snd_una: SeqNumber,
-        snd_nxt: SeqNumber,
-        high_rxt: SeqNumber,
-        rescue_rxt: Option<SeqNumber>,
-        smss: usize,
-        new_data_ready: bool,
-    ) -> NextSeg {
-        let smss = u32::try_from(smss.max(1)).unwrap_or(u32::MAX);
-        let w = self.window(snd_una, snd_nxt);
-        let ranges = w.ranges();
-
-        // Rules 1 and 3 share their candidate: the lowest un-SACKed octet at
-        // or above HighRxt + 1 (1.a) with SACKed data above it (1.b). IsLost
-        // only weakens going up, so if it fails there, it fails above too.
-        let mut c = clamp_offset(high_rxt, snd_una, w.win);
-        let mut k = ranges.partition_point(|&(_, e)| e <= c);
-        if let Some(&(s, e)) = ranges.get(k) {
-            if s <= c {
-                c = e;
-                k += 1;
-            }
-        }
-        let candidate = ranges.get(k).map(|&(next, _)| {
-            let seg = NextSeg::Retransmit {
-                seq: snd_una + c as usize,
-                len: (next - c).min(smss) as usize,
-            };
-            (
-                seg,
-                lost_by(ranges.len() - k, w.bytes_from(k), smss as usize),
-            )
-        });
-
-        match candidate {
-            Some((seg, true)) => return seg,
-            _ if new_data_ready => return NextSeg::NewData,
-            Some((seg, false)) => return seg,
-            None => {}
-        }
-
-        let rescue_allowed = rescue_rxt.is_none_or(|r| snd_una - r > 0);
-        if rescue_allowed {
-            // The highest hole: above the last range, or just below it.
-            let hole = match ranges.last() {
-                None => Some((0, w.win)),
-                Some(&(_, e)) if e < w.win => Some((e, w.win)),
-                Some(&(s, _)) if s > 0 => {
-                    let lo = ranges.len().checked_sub(2).map_or(0, |p| ranges[p].1);
-                    Some((lo, s))
-                }
-                Some(_) => None,
-            };
-            if let Some((lo, hi)) = hole.filter(|&(lo, hi)| lo < hi) {
-                let start = lo.max(hi.saturating_sub(smss));
-                return NextSeg::Rescue {
-                    seq: snd_una + start as usize,
-                    len: (hi - start) as usize,
-                };
-            }
-        }
-        NextSeg::None
-    }
-
-    /// The first segment to retransmit at the start of recovery (RFC 6675 §5
-    /// step 4.3, RFC 6582 partial ACKs): from `snd_una`, at most `smss`
-    /// octets (at least 1), stopping before the next SACKed octet above
-    /// `snd_una`. `None` if nothing is outstanding.
-    pub fn head_segment(
-        &self,
-        snd_una: SeqNumber,
-        snd_nxt: SeqNumber,
-        smss: usize,
-    ) -> Option<(SeqNumber, usize)> {
-        let w = self.window(snd_una, snd_nxt);
-        if w.win == 0 {
-            return None;
-        }
-        // SND.UNA itself is never in order at the peer, whatever a broken
-        // SACK says, so the segment includes it and stops at the first
-        // SACKed octet after it.
-        let end = w
-            .ranges()
-            .iter()
-            .find_map(|&(s, e)| Some(s.max(1)).filter(|&s| s < e))
-            .unwrap_or(w.win);
-        Some((snd_una, (end as usize).min(smss.max(1))))
-    }
 }
 
 /// RFC 2883 §4: the first block is a D-SACK if it starts below the
@@ -598,7 +350,6 @@ mod tests {
     /// Initial sequence numbers to run every scenario from: plain, just
     /// before the 2^32 wrap, and just before the 2^31 sign flip.
     const BASES: [u32; 3] = [1000, u32::MAX - 2500, (1 << 31) - 700];
-    const SMSS: usize = 1000;
 
     fn at(base: u32, off: u32) -> SeqNumber {
         SeqNumber(base.wrapping_add(off))
@@ -832,205 +583,6 @@ mod tests {
     }
 
     #[test]
-    fn is_lost_thresholds() {
-        for b in BASES {
-            let mut sb = Scoreboard::new();
-            let (una, nxt) = (at(b, 0), at(b, 20_000));
-            // Exactly (DupThresh - 1) * SMSS octets above: not yet lost.
-            sb.on_ack(una, [(at(b, 1000), at(b, 3000))], nxt);
-            assert!(!sb.is_lost(at(b, 0), SMSS));
-            assert!(!sb.is_lost(at(b, 999), SMSS));
-            // One more octet: lost, but only below where the SACKed data
-            // starts to fall short.
-            sb.on_ack(una, [(at(b, 3000), at(b, 3001))], nxt);
-            assert!(sb.is_lost(at(b, 0), SMSS) && sb.is_lost(at(b, 999), SMSS));
-            assert!(!sb.is_lost(at(b, 1000), SMSS) && !sb.is_lost(at(b, 3001), SMSS));
-            // A smaller SMSS lowers the byte threshold.
-            assert!(sb.is_lost(at(b, 1500), 500) && !sb.is_lost(at(b, 2002), 500));
-            // Three discontiguous tiny ranges also make it lost; two do not.
-            let mut sb = Scoreboard::new();
-            sb.on_ack(
-                una,
-                [(at(b, 5000), at(b, 5001)), (at(b, 6000), at(b, 6001))],
-                nxt,
-            );
-            assert!(!sb.is_lost(at(b, 0), SMSS));
-            sb.on_ack(una, [(at(b, 7000), at(b, 7001))], nxt);
-            assert!(sb.is_lost(at(b, 0), SMSS) && sb.is_lost(at(b, 4999), SMSS));
-            // Inside the first range, only two ranges lie above... plus the
-            // rest of its own: none here since it is one octet long.
-            assert!(!sb.is_lost(at(b, 5000), SMSS));
-            assert!(!sb.is_lost(at(b, 5001), SMSS));
-            // Above everything SACKed: never lost.
-            assert!(!sb.is_lost(at(b, 7001), SMSS));
-            assert!(!Scoreboard::new().is_lost(at(b, 0), SMSS));
-        }
-    }
-
-    #[test]
-    fn pipe_by_hand() {
-        for b in BASES {
-            let mut sb = Scoreboard::new();
-            let (una, nxt) = (at(b, 0), at(b, 10_000));
-            // Nothing SACKed, nothing retransmitted: FlightSize.
-            assert_eq!(sb.pipe(una, nxt, una, SMSS), 10_000);
-            // Hole 0..1000 (lost: 3000 SACKed above), SACK 1000..4000, hole
-            // 4000..5000 (not lost), SACK 5000..5001, hole up to 10000.
-            sb.on_ack(
-                una,
-                [(at(b, 1000), at(b, 4000)), (at(b, 5000), at(b, 5001))],
-                nxt,
-            );
-            assert_eq!(sb.pipe(una, nxt, una, SMSS), 1000 + 4999);
-            // 0..1000 retransmitted: counted once more.
-            assert_eq!(sb.pipe(una, nxt, at(b, 1000), SMSS), 1000 + 1000 + 4999);
-            // HighRxt beyond a non-lost hole counts it twice.
-            assert_eq!(
-                sb.pipe(una, nxt, at(b, 4500), SMSS),
-                1000 + 1000 + 4999 + 500
-            );
-            // HighRxt beyond SND.NXT is clamped.
-            assert_eq!(
-                sb.pipe(una, nxt, at(b, 20_000), SMSS),
-                1000 + 4999 + 1000 + 1000 + 4999
-            );
-            // A stale HighRxt below SND.UNA counts nothing.
-            assert_eq!(sb.pipe(una, nxt, una - 5usize, SMSS), 1000 + 4999);
-            // Empty and negative windows.
-            assert_eq!(sb.pipe(una, una, una, SMSS), 0);
-            assert_eq!(sb.pipe(una, una - 1usize, una, SMSS), 0);
-        }
-    }
-
-    #[test]
-    fn next_seg_rule_order() {
-        for b in BASES {
-            let mut sb = Scoreboard::new();
-            let (una, nxt) = (at(b, 0), at(b, 10_000));
-            // Holes at 0..1000 and 4000..5000; SACKed 1000..4000, 5000..7000;
-            // the tail 7000..10000 unSACKed.
-            sb.on_ack(
-                una,
-                [(at(b, 1000), at(b, 4000)), (at(b, 5000), at(b, 7000))],
-                nxt,
-            );
-            let rtx = |seq, len| NextSeg::Retransmit {
-                seq: at(b, seq),
-                len,
-            };
-            // Rule 1 beats new data.
-            assert_eq!(sb.next_seg(una, nxt, una, None, SMSS, true), rtx(0, 1000));
-            // A smaller SMSS gives a smaller segment.
-            assert_eq!(sb.next_seg(una, nxt, una, None, 300, true), rtx(0, 300));
-            // Partly retransmitted: continue after HighRxt.
-            assert_eq!(
-                sb.next_seg(una, nxt, at(b, 300), None, SMSS, true),
-                rtx(300, 700)
-            );
-            // The next hole (4000) has only 2000 SACKed octets above it: not
-            // lost, so new data (rule 2) comes first, then rule 3.
-            assert!(!sb.is_lost(at(b, 4000), SMSS));
-            assert_eq!(
-                sb.next_seg(una, nxt, at(b, 1000), None, SMSS, true),
-                NextSeg::NewData
-            );
-            assert_eq!(
-                sb.next_seg(una, nxt, at(b, 1000), None, SMSS, false),
-                rtx(4000, 1000)
-            );
-            // HighRxt inside a SACKed range skips to its end.
-            assert_eq!(
-                sb.next_seg(una, nxt, at(b, 2000), None, SMSS, false),
-                rtx(4000, 1000)
-            );
-            // One more SACK above makes 4000 lost: rule 1 again.
-            sb.on_ack(una, [(at(b, 8000), at(b, 8001))], nxt);
-            assert_eq!(
-                sb.next_seg(una, nxt, at(b, 1000), None, SMSS, true),
-                rtx(4000, 1000)
-            );
-            // Rule 3 takes the hole 7000..8000 below that SACK ...
-            assert_eq!(
-                sb.next_seg(una, nxt, at(b, 7000), None, SMSS, false),
-                rtx(7000, 1000)
-            );
-            // ... but never looks above the highest SACKed octet; rule 4
-            // does: a rescue ending at the highest unSACKed octet, 9999.
-            let rescue = NextSeg::Rescue {
-                seq: at(b, 9000),
-                len: 1000,
-            };
-            assert_eq!(
-                sb.next_seg(una, nxt, at(b, 8001), None, SMSS, false),
-                rescue
-            );
-            // ... only once SND.UNA has passed RescueRxt.
-            assert_eq!(
-                sb.next_seg(una, nxt, at(b, 8001), Some(at(b, 0)), SMSS, false),
-                NextSeg::None
-            );
-            assert_eq!(
-                sb.next_seg(una, nxt, at(b, 8001), Some(una - 1usize), SMSS, false),
-                rescue
-            );
-            // Everything past the top is SACKed: the rescue takes the highest
-            // hole below it, capped by SMSS and by the range below.
-            let top = at(b, 10_000);
-            sb.on_ack(una, [(at(b, 8001), top)], nxt);
-            assert_eq!(
-                sb.next_seg(una, nxt, top, None, SMSS, false),
-                NextSeg::Rescue {
-                    seq: at(b, 7000),
-                    len: 1000
-                }
-            );
-            assert_eq!(
-                sb.next_seg(una, nxt, top, None, 5000, false),
-                NextSeg::Rescue {
-                    seq: at(b, 7000),
-                    len: 1000
-                }
-            );
-            // All SACKed: nothing to rescue.
-            let mut full = Scoreboard::new();
-            full.on_ack(una, [(una, nxt)], nxt);
-            assert_eq!(
-                full.next_seg(una, nxt, una, None, SMSS, false),
-                NextSeg::None
-            );
-            // Nothing outstanding: only new data.
-            let empty = Scoreboard::new();
-            assert_eq!(
-                empty.next_seg(una, una, una, None, SMSS, true),
-                NextSeg::NewData
-            );
-            assert_eq!(
-                empty.next_seg(una, una, una, None, SMSS, false),
-                NextSeg::None
-            );
-            // SMSS 0 is treated as 1, never as an empty segment.
-            assert_eq!(sb.next_seg(una, nxt, una, None, 0, false), rtx(0, 1));
-        }
-    }
-
-    #[test]
-    fn head_segment_stops_before_sacked_data() {
-        let b = BASES[1];
-        let mut sb = Scoreboard::new();
-        let (una, nxt) = (at(b, 0), at(b, 10_000));
-        assert_eq!(sb.head_segment(una, nxt, SMSS), Some((una, 1000)));
-        assert_eq!(sb.head_segment(una, at(b, 400), SMSS), Some((una, 400)));
-        assert_eq!(sb.head_segment(una, una, SMSS), None);
-        sb.on_ack(una, [(at(b, 600), at(b, 900))], nxt);
-        assert_eq!(sb.head_segment(una, nxt, SMSS), Some((una, 600)));
-        // A (bogus) SACK of SND.UNA itself does not stop it.
-        sb.on_ack(una, [(at(b, 0), at(b, 1))], nxt);
-        assert_eq!(sb.head_segment(una, nxt, SMSS), Some((una, 600)));
-        sb.on_ack(una, [(at(b, 0), at(b, 100))], nxt);
-        assert_eq!(sb.head_segment(una, nxt, SMSS), Some((una, 1)));
-    }
-
-    #[test]
     fn accepts_option_arrays_and_slices() {
         let mut sb = Scoreboard::new();
         let sack_ranges = [
@@ -1052,7 +604,8 @@ mod tests {
         );
     }
 
-    /// A per-octet model of RFC 6675, written from the text.
+    /// A per-octet model of the scoreboard, written from RFC 2018 and RFC
+    /// 6675 §3: one flag per octet.
     #[derive(Debug)]
     struct Model {
         /// Octet offsets from the initial base: SND.UNA and SND.NXT.
@@ -1067,99 +620,17 @@ mod tests {
             o >= self.una && o < self.nxt && self.sacked.get(o as usize).copied().unwrap_or(false)
         }
 
-        /// (discontiguous SACKed runs, SACKed octets) strictly above `o`.
-        fn above(&self, o: i64) -> (usize, u64) {
-            let (mut runs, mut bytes, mut prev) = (0, 0, false);
-            let from = (o + 1).max(i64::from(self.una)) as u32;
-            for x in from..self.nxt {
-                let s = self.sacked(x);
-                if s {
-                    bytes += 1;
-                    if !prev {
-                        runs += 1;
-                    }
-                }
-                prev = s;
-            }
-            (runs, bytes)
-        }
-
-        fn is_lost(&self, o: i64, smss: usize) -> bool {
-            let (runs, bytes) = self.above(o);
-            runs >= DUP_THRESH || bytes > 2 * smss as u64
-        }
-
-        fn pipe(&self, high_rxt: i64, smss: usize) -> usize {
-            let mut pipe = 0;
-            for s1 in self.una..self.nxt {
-                if self.sacked(s1) {
-                    continue;
-                }
-                if !self.is_lost(i64::from(s1), smss) {
-                    pipe += 1;
-                }
-                if i64::from(s1) < high_rxt {
-                    pipe += 1;
+        /// The maximal runs `[start, end)` of SACKed octets in
+        /// `[una, nxt)`, in ascending order.
+        fn ranges(&self) -> Vec<(u32, u32)> {
+            let mut runs: Vec<(u32, u32)> = Vec::new();
+            for o in (self.una..self.nxt).filter(|&o| self.sacked(o)) {
+                match runs.last_mut() {
+                    Some((_, e)) if *e == o => *e = o + 1,
+                    _ => runs.push((o, o + 1)),
                 }
             }
-            pipe
-        }
-
-        /// Un-SACKed octets from `o` up, at most `smss`.
-        fn run(&self, o: u32, smss: usize) -> usize {
-            (o..self.nxt)
-                .take_while(|&x| !self.sacked(x))
-                .take(smss)
-                .count()
-        }
-
-        fn next_seg(
-            &self,
-            base: u32,
-            high_rxt: i64,
-            rescue: Option<i64>,
-            smss: usize,
-            new: bool,
-        ) -> NextSeg {
-            let smss = smss.max(1);
-            let seq = |o: u32| at(base, o);
-            let highest = (self.una..self.nxt).rev().find(|&x| self.sacked(x));
-            let cand = (self.una..self.nxt).find(|&x| {
-                i64::from(x) >= high_rxt && !self.sacked(x) && highest.is_some_and(|h| x < h)
-            });
-            if let Some(c) = cand {
-                if self.is_lost(i64::from(c), smss) {
-                    return NextSeg::Retransmit {
-                        seq: seq(c),
-                        len: self.run(c, smss),
-                    };
-                }
-            }
-            if new {
-                return NextSeg::NewData;
-            }
-            if let Some(c) = cand {
-                return NextSeg::Retransmit {
-                    seq: seq(c),
-                    len: self.run(c, smss),
-                };
-            }
-            if rescue.is_none_or(|r| i64::from(self.una) > r) {
-                if let Some(h) = (self.una..self.nxt).rev().find(|&x| !self.sacked(x)) {
-                    let mut start = h;
-                    while start > self.una
-                        && !self.sacked(start - 1)
-                        && (h + 1 - (start - 1)) as usize <= smss
-                    {
-                        start -= 1;
-                    }
-                    return NextSeg::Rescue {
-                        seq: seq(start),
-                        len: (h + 1 - start) as usize,
-                    };
-                }
-            }
-            NextSeg::None
+            runs
         }
     }
 
@@ -1168,10 +639,6 @@ mod tests {
         acked: u32,
         sent: u32,
         blocks: Vec<(i32, i32)>,
-        smss: usize,
-        high_rxt: i32,
-        rescue: Option<i32>,
-        new_data: bool,
     }
 
     fn step() -> impl Strategy<Value = Step> {
@@ -1179,22 +646,12 @@ mod tests {
             0..40u32,
             0..60u32,
             proptest::collection::vec((-20..130i32, prop_oneof![-3..12i32, -3..50i32]), 0..5),
-            1..25usize,
-            -5..130i32,
-            proptest::option::of(-5..130i32),
-            any::<bool>(),
         )
-            .prop_map(
-                |(acked, sent, blocks, smss, high_rxt, rescue, new_data)| Step {
-                    acked,
-                    sent,
-                    blocks: blocks.into_iter().map(|(l, len)| (l, l + len)).collect(),
-                    smss,
-                    high_rxt,
-                    rescue,
-                    new_data,
-                },
-            )
+            .prop_map(|(acked, sent, blocks)| Step {
+                acked,
+                sent,
+                blocks: blocks.into_iter().map(|(l, len)| (l, l + len)).collect(),
+            })
     }
 
     fn base() -> impl Strategy<Value = u32> {
@@ -1210,8 +667,9 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(400))]
 
-        /// The scoreboard, IsLost, SetPipe, NextSeg and the head segment
-        /// against the per-octet model, over windows small enough to count.
+        /// The scoreboard's ranges, SACKed octets and per-ACK report
+        /// (newly SACKed, DupAck, D-SACK, invalid blocks) against the
+        /// per-octet model, over windows small enough to count.
         #[test]
         fn matches_per_octet_model(base in base(), start in 0..50u32, steps in proptest::collection::vec(step(), 1..12)) {
             let mut sb = Scoreboard::new();
@@ -1248,8 +706,9 @@ mod tests {
                         invalid += 1;
                     }
                 }
-                let (runs, bytes) = m.above(una - 1);
-                let highest = (m.una..m.nxt).rev().find(|&x| m.sacked(x)).map(|h| seq(i64::from(h) + 1));
+                let runs = m.ranges();
+                let bytes: usize = runs.iter().map(|&(s, e)| (e - s) as usize).sum();
+                let highest = runs.last().map(|&(_, e)| seq(i64::from(e)));
                 prop_assert_eq!(info, AckInfo {
                     newly_acked: acked as usize,
                     newly_sacked: newly,
@@ -1257,29 +716,19 @@ mod tests {
                     dsack,
                     invalid_blocks: invalid,
                     highest_sacked: highest,
-                    sacked_bytes: bytes as usize,
-                    sacked_ranges: runs,
+                    sacked_bytes: bytes,
+                    sacked_ranges: runs.len(),
                 });
 
+                let expected: Vec<_> = runs.iter().map(|&(s, e)| (seq(i64::from(s)), seq(i64::from(e)))).collect();
+                prop_assert_eq!(sb.ranges().collect::<Vec<_>>(), expected);
+                prop_assert_eq!(
+                    (sb.sacked_bytes(), sb.range_count(), sb.highest_sacked(), sb.is_empty()),
+                    (bytes, runs.len(), highest, runs.is_empty())
+                );
                 for o in (una - 3)..(i64::from(m.nxt) + 3) {
                     prop_assert_eq!(sb.is_sacked(seq(o)), o >= 0 && m.sacked(o as u32), "is_sacked {}", o);
-                    prop_assert_eq!(sb.is_lost(seq(o), st.smss), m.is_lost(o, st.smss), "is_lost {}", o);
                 }
-                let high_rxt = una + i64::from(st.high_rxt);
-                let rescue = st.rescue.map(|r| una + i64::from(r));
-                prop_assert_eq!(
-                    sb.pipe(seq(una), seq(i64::from(m.nxt)), seq(high_rxt), st.smss),
-                    m.pipe(high_rxt, st.smss)
-                );
-                prop_assert_eq!(
-                    sb.next_seg(seq(una), seq(i64::from(m.nxt)), seq(high_rxt), rescue.map(seq), st.smss, st.new_data),
-                    m.next_seg(base, high_rxt, rescue, st.smss, st.new_data)
-                );
-                let head = (win > 0).then(|| {
-                    let end = (m.una + 1..m.nxt).find(|&x| m.sacked(x)).unwrap_or(m.nxt);
-                    (seq(una), ((end - m.una) as usize).min(st.smss))
-                });
-                prop_assert_eq!(sb.head_segment(seq(una), seq(i64::from(m.nxt)), st.smss), head);
             }
         }
 
@@ -1289,30 +738,22 @@ mod tests {
         fn arbitrary_input_never_panics(
             calls in proptest::collection::vec(
                 (any::<u32>(), any::<u32>(), proptest::collection::vec((any::<u32>(), any::<u32>()), 0..6),
-                 any::<u32>(), proptest::option::of(any::<u32>()), 0..3000usize, any::<(bool, bool, bool)>()),
+                 any::<u32>(), 0..8u8),
                 1..20,
             )
         ) {
             let mut sb = Scoreboard::new();
-            for (una, nxt, blocks, q, rescue, smss, (adv, dup, new)) in calls {
+            for (una, nxt, blocks, q, rto) in calls {
                 let (una, nxt, q) = (SeqNumber(una), SeqNumber(nxt), SeqNumber(q));
                 let blocks: Vec<_> = blocks.into_iter().map(|(l, r)| (SeqNumber(l), SeqNumber(r))).collect();
                 let info = sb.on_ack(una, &blocks, nxt);
                 check_invariants(&sb);
                 prop_assert!(info.sacked_bytes <= window(una, nxt) as usize);
                 prop_assert!(info.invalid_blocks <= blocks.len());
-                let _ = sb.is_lost(q, smss);
                 let _ = sb.is_sacked(q);
-                prop_assert!(sb.pipe(una, nxt, q, smss) <= 2 * window(una, nxt) as usize);
-                match sb.next_seg(una, nxt, q, rescue.map(SeqNumber), smss, new) {
-                    NextSeg::Retransmit { len, .. } | NextSeg::Rescue { len, .. } => {
-                        prop_assert!(len >= 1 && len <= smss.max(1));
-                    }
-                    NextSeg::NewData | NextSeg::None => {}
-                }
-                let _ = sb.head_segment(una, nxt, smss);
-                if adv && dup && new {
+                if rto == 0 {
                     sb.on_retransmit_timeout();
+                    prop_assert!(sb.is_empty() && sb.sacked_bytes() == 0);
                 }
             }
         }

@@ -118,7 +118,7 @@ impl Connection {
         self.snd.wl1 = seg.seq_number;
         self.snd.wl2 = ack;
         self.snd.sml = ack;
-        self.rec.on_synchronized(self.snd.iss, ack);
+        self.rec.on_synchronized(self.snd.iss);
         // RTT of the handshake, unless the SYN was retransmitted (Karn).
         if self.timers.retries == 0 {
             if let Some((_, sent)) = self.rtt_probe {
@@ -429,6 +429,7 @@ impl Connection {
         };
         let n_sack = seg.sack_ranges.iter().filter(|r| r.is_some()).count();
         let mut newly_sacked = 0;
+        let mut dsack = false;
         if self.opts.sack_ok && n_sack > 0 {
             self.stats.sacks_received += n_sack as u64;
             let info =
@@ -436,15 +437,33 @@ impl Connection {
                     .scoreboard
                     .on_ack(ack, sack[..n_sack].iter().copied(), self.snd.max);
             newly_sacked = info.newly_sacked;
-            if info.dsack {
+            dsack = info.dsack;
+            if dsack {
                 self.stats.dsacks_received += 1;
             }
         } else if self.opts.sack_ok {
             self.rec.scoreboard.on_ack(ack, NO_SACK, self.snd.max);
         }
+        // What this ACK delivered, segment by segment (RFC 8985 §6.2
+        // steps 1-3). A retransmission's delivery counts for RACK only if
+        // the echo shows it was the retransmission that arrived.
+        let sacked = if self.opts.sack_ok {
+            &sack[usize::from(dsack)..n_sack]
+        } else {
+            &[]
+        };
+        let echo = seg.timestamp.filter(|_| self.opts.ts_ok).map(|(_, e)| e);
+        let ts_offset = self.opts.ts_offset;
+        let prior_flight = self.flight_size();
+        let delivery = self.rec.rack.on_ack(ack, sacked, now, |sent| {
+            echo.is_some_and(|e| {
+                let ts = (sent.total_millis() as u32).wrapping_add(ts_offset);
+                (e.wrapping_sub(ts) as i32) < 0
+            })
+        });
 
         if self.snd.una < ack {
-            self.on_new_ack(now, seg, ack);
+            self.on_new_ack(now, seg, ack, delivery.rtt);
         } else if ack == self.snd.una
             && self.snd.una != self.snd.max
             && ((seg.payload_len == 0
@@ -457,29 +476,19 @@ impl Connection {
             self.rec.dupacks += 1;
             self.on_dupack(now);
         }
-        self.track_hole(now);
-        if self.rack_deadline().is_some_and(|t| t <= now) {
-            self.enter_recovery(now);
-        }
-        if self.opts.sack_ok && self.rec.in_recovery() {
-            // RFC 8985 §6.2 step 4: no reordering window in recovery
-            // unless reordering has been seen (a D-SACK).
-            let reo_wnd = if self.stats.dsacks_received > 0 {
-                self.rtt.srtt().map_or(Duration::ZERO, |srtt| srtt / 4)
-            } else {
-                Duration::ZERO
-            };
-            let lost = self
-                .rec
-                .rxt_log
-                .on_ack(self.snd.una, &self.rec.scoreboard, now, reo_wnd);
-            if lost > 0 {
-                log::trace!(
-                    "{} -> {}: {lost} retransmission(s) lost",
-                    self.local,
-                    self.remote
-                );
-                self.stats.lost_retransmits += lost as u64;
+        if self.opts.sack_ok {
+            if dsack {
+                self.rec.rack.on_dsack(self.snd.max);
+            }
+            self.rec.rack.on_snd_una(self.snd.una);
+            self.detect_losses(now, prior_flight);
+            if self.rec.in_recovery() {
+                self.schedule_tlp(now);
+                // RFC 6937 §3: what may be sent until the next ACK.
+                self.rec.prr_budget =
+                    self.rec
+                        .prr
+                        .on_ack(delivery.bytes, self.rec.rack.pipe(), self.mss());
             }
         }
 
@@ -507,7 +516,15 @@ impl Connection {
         true
     }
 
-    pub(super) fn on_new_ack(&mut self, now: Instant, seg: &TcpRepr, ack: SeqNumber) {
+    /// SND.UNA advances to `ack`. `segment_rtt` is the round-trip time
+    /// of the newest segment sent once that this ACK delivered.
+    pub(super) fn on_new_ack(
+        &mut self,
+        now: Instant,
+        seg: &TcpRepr,
+        ack: SeqNumber,
+        segment_rtt: Option<Duration>,
+    ) {
         let mut acked = distance(self.snd.una, ack);
         let fin_seq = self.fin_sent_seq();
         let fin_acked = fin_seq.is_some_and(|f| f < ack);
@@ -528,11 +545,15 @@ impl Connection {
         self.timers.retries = 0;
         self.timers.progress_at = now;
 
-        // RTT: timestamps echo (RFC 7323 §4.1), else the timed segment
-        // (Karn: never a retransmitted one; the probe is dropped on
-        // retransmission).
-        let mut sample = None;
-        if self.opts.ts_ok
+        // RTT: the newest segment delivered that was sent once, timed in
+        // microseconds (Karn's rule; as Linux, in preference to the echo,
+        // which a middlebox may corrupt); else the timestamp echo (RFC
+        // 7323 §4.1), which also times retransmissions; else the timed
+        // segment (the SYN).
+        let mut sample = segment_rtt;
+        if sample.is_some() {
+            self.rtt_probe = None;
+        } else if self.opts.ts_ok
             && let Some((_, tsecr)) = seg.timestamp
             && tsecr != 0
         {
@@ -571,7 +592,7 @@ impl Connection {
             }
             Some(_) => {
                 // Partial ACK: the next hole is lost too (RFC 6582 §3.2
-                // step 3 partial); with SACK the scoreboard decides.
+                // step 3 partial); with SACK, RACK decides.
                 if !self.opts.sack_ok {
                     self.rec.rtx_una = true;
                 }

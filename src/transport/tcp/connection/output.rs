@@ -141,6 +141,11 @@ impl Connection {
                 return None;
             }
             let len = unsent.min(window).min(self.mss());
+            if self.opts.sack_ok && self.rec.in_recovery() && len < self.mss().min(unsent) {
+                // PRR's budget is spent in whole segments; more comes with
+                // the next ACK.
+                return None;
+            }
             if len > 0 && self.nagle_allows(len.min(unsent)) {
                 let retransmission = self.snd.nxt < self.snd.max;
                 return self.data_segment(now, self.snd.nxt, len, retransmission);
@@ -160,6 +165,7 @@ impl Connection {
         if self.fin_pending() {
             let seq = self.snd.nxt;
             let repr = self.base_repr(now, seq, TcpFlags::FIN);
+            self.on_data_sent(now, seq, seq + 1, seq < self.snd.max);
             self.snd.nxt = seq + 1;
             if self.snd.una == self.snd.max {
                 // Nothing was outstanding: the user timeout starts now.
@@ -253,6 +259,7 @@ impl Connection {
         if len < self.mss() && !shortened {
             self.snd.sml = end;
         }
+        self.on_data_sent(now, seq, end, retransmission);
         if retransmission {
             self.stats.retransmits += 1;
         } else if self.rtt_probe.is_none() && !self.opts.ts_ok {
@@ -261,7 +268,7 @@ impl Connection {
         if self.timers.rto.is_none() {
             self.timers.rto = Some(now + self.rtt.rto());
         }
-        if !retransmission {
+        if !retransmission || self.rec.in_recovery() {
             self.schedule_tlp(now);
         }
         self.stats.bytes_sent += len as u64;
@@ -271,6 +278,17 @@ impl Connection {
             repr,
             payload_offset: offset,
         })
+    }
+
+    /// `[seq, end)` of the sequence space went out: RACK records it, and
+    /// in fast recovery it is spent from PRR's budget.
+    fn on_data_sent(&mut self, now: Instant, seq: SeqNumber, end: SeqNumber, retransmission: bool) {
+        self.rec.rack.on_sent(seq, end, now, retransmission);
+        if self.opts.sack_ok && self.rec.in_recovery() {
+            let len = distance(seq, end);
+            self.rec.prr.on_sent(len);
+            self.rec.prr_budget = self.rec.prr_budget.saturating_sub(len);
+        }
     }
 
     pub(super) fn unsent_data(&self) -> usize {
@@ -297,12 +315,15 @@ impl Connection {
             }
     }
 
-    pub(super) fn send_window(&self) -> usize {
-        // Usable window: min(cwnd, peer window) minus what is in flight.
-        let in_flight = if self.rec.in_recovery() && self.opts.sack_ok {
-            self.rec
-                .scoreboard
-                .pipe(self.snd.una, self.snd.max, self.rec.high_rxt, self.mss())
+    /// Octets the congestion window lets out now, whatever the peer's
+    /// window: in fast recovery with SACK, PRR's budget (RFC 6937).
+    pub(super) fn send_window_room(&self) -> usize {
+        if self.opts.sack_ok && self.rec.in_recovery() {
+            return self.rec.prr_budget;
+        }
+        let in_flight = if self.opts.sack_ok {
+            // Neither SACKed nor lost, by RACK's reckoning.
+            self.rec.rack.pipe()
         } else if self.rec.in_recovery() {
             // NewReno: each duplicate ACK is a segment that left the network.
             distance(self.snd.una, self.snd.nxt)
@@ -318,9 +339,13 @@ impl Connection {
         } else {
             0
         };
-        let cwnd_room = (self.cc.cwnd() + limited).saturating_sub(in_flight);
+        (self.cc.cwnd() + limited).saturating_sub(in_flight)
+    }
+
+    /// Usable window: the congestion window's room, within the peer's.
+    pub(super) fn send_window(&self) -> usize {
         let peer_room = (self.snd.una + self.snd.wnd) - self.snd.nxt;
-        cwnd_room.min(peer_room.max(0) as usize)
+        self.send_window_room().min(peer_room.max(0) as usize)
     }
 
     pub(super) fn wants_to_send(&self) -> bool {
@@ -332,7 +357,7 @@ impl Connection {
             | State::FinWait1
             | State::Closing
             | State::LastAck => {
-                self.rec.rtx_una
+                self.retransmit_due()
                     || (self.unsent_data() > 0
                         && self.send_window() > 0
                         && self.nagle_allows(self.unsent_data().min(self.send_window())))

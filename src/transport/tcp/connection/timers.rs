@@ -16,6 +16,8 @@ pub(super) struct Timers {
     pub(super) rto: Option<Instant>,
     /// Tail loss probe timer (RFC 8985 §7).
     pub(super) tlp: Option<Instant>,
+    /// RACK's reordering timer (RFC 8985 §6.3).
+    pub(super) reorder: Option<Instant>,
     /// Delayed ACK.
     pub(super) delack: Option<Instant>,
     /// Zero-window probe (persist) timer.
@@ -42,6 +44,7 @@ impl Timers {
         Timers {
             rto: None,
             tlp: None,
+            reorder: None,
             delack: None,
             persist: None,
             persist_backoff: 0,
@@ -58,6 +61,7 @@ impl Timers {
     pub(super) fn stop_all(&mut self) {
         self.rto = None;
         self.tlp = None;
+        self.reorder = None;
         self.delack = None;
         self.persist = None;
         self.keepalive = None;
@@ -81,7 +85,7 @@ impl Connection {
         [
             t.rto,
             t.tlp,
-            self.rack_deadline(),
+            t.reorder,
             t.delack,
             t.persist,
             t.keepalive,
@@ -123,8 +127,8 @@ impl Connection {
             self.timers.tlp = None;
             self.rec.tlp_due = true;
         }
-        if self.rack_deadline().is_some_and(|t| t <= now) {
-            self.enter_recovery(now);
+        if self.timers.reorder.is_some_and(|t| t <= now) {
+            self.detect_losses(now, self.flight_size());
         }
         if self.timers.persist.is_some_and(|t| t <= now) {
             self.timers.persist = None;

@@ -198,8 +198,8 @@ pub struct TcpStats {
     /// Connections reset because data arrived after the application had
     /// closed them (Linux's `TCPAbortOnData`).
     pub aborts_on_data: u64,
-    /// Retransmissions found lost during recovery and sent again
-    /// (RFC 8985's rule; see [`crate::transport::tcp::rxt_log`]).
+    /// Retransmissions found lost (by RACK, RFC 8985; see
+    /// [`crate::transport::tcp::rack`]).
     pub lost_retransmits: u64,
     /// Unacceptable segments left unanswered by the rate limit of
     /// [`TcpConfig::invalid_ack_interval`].
