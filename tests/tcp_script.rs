@@ -780,7 +780,7 @@ fn sack_recovery() {
         // Three segments SACKed: no reordering window (RFC 8985 §6.2 step
         // 4). Both holes were sent before the newest SACKed segment:
         // lost. PRR lets one segment out per segment delivered (pipe,
-        // 3000, is below ssthresh, 4000), plus one.
+        // 3000, is below ssthresh, 3500), plus one.
         +0   < . 1:1(0) ack 1001 <sack 5001:6001 2001:4001>
         +0   > . 1001:2001(1000) ack 1
         +0   < . 1:1(0) ack 1001 <sack 5001:7001 2001:4001>
@@ -797,6 +797,90 @@ fn sack_recovery() {
     assert_eq!(info.stats.fast_retransmits, 1);
     assert_eq!(info.stats.retransmits, 2);
     assert_eq!(info.stats.timeouts, 0);
+}
+
+#[test]
+fn a_d_sack_for_every_retransmission_undoes_the_reduction() {
+    // Segment 2 of 8 is late, not lost: three segments SACKed above it
+    // start recovery and it is retransmitted. Then the original arrives,
+    // and the retransmission after it: the peer reports the duplicate
+    // with a D-SACK (RFC 2883). Every retransmission of the episode came
+    // back twice, so the reduction was spurious and is undone (RFC 3708):
+    // the window and ssthresh are what they were before it.
+    let mut s = established_with(newreno(), "<mss 1000,sackOK>");
+    s.run(
+        "
+        +100 send 8000
+        +0   > . 1:1001(1000) ack 1
+        +0   > . 1001:2001(1000) ack 1
+        +0   > . 2001:3001(1000) ack 1
+        +0   > . 3001:4001(1000) ack 1
+        +0   > . 4001:5001(1000) ack 1
+        +0   > . 5001:6001(1000) ack 1
+        +0   > . 6001:7001(1000) ack 1
+        +0   > P. 7001:8001(1000) ack 1
+        +100 < . 1:1(0) ack 1001
+        ",
+    );
+    let before = s.tcp.info(s.handle()).unwrap();
+    s.run(
+        "
+        +0   < . 1:1(0) ack 1001 <sack 2001:3001>
+        +0   < . 1:1(0) ack 1001 <sack 2001:4001>
+        +0   < . 1:1(0) ack 1001 <sack 2001:5001>
+        +0   > . 1001:2001(1000) ack 1
+        ",
+    );
+    let during = s.tcp.info(s.handle()).unwrap();
+    assert!(during.in_recovery);
+    assert!(during.ssthresh < before.cwnd, "{during:?}");
+    s.run(
+        "
+        +1   < . 1:1(0) ack 8001
+        +100 < . 1:1(0) ack 8001 <sack 1001:2001>
+        +1s  > none
+        ",
+    );
+    let after = s.tcp.info(s.handle()).unwrap();
+    assert_eq!(after.stats.spurious_undos, 1);
+    assert!(after.cwnd >= before.cwnd, "{before:?}\n{after:?}");
+    assert_eq!(after.ssthresh, before.ssthresh);
+}
+
+#[test]
+fn a_d_sack_for_one_of_two_retransmissions_undoes_nothing() {
+    // Segments 2 and 5 of 8 are retransmitted; only segment 2's comes back
+    // as a D-SACK. Segment 5 may well have been lost: no undo.
+    let mut s = established_with(newreno(), "<mss 1000,sackOK>");
+    s.run(
+        "
+        +100 send 8000
+        +0   > . 1:1001(1000) ack 1
+        +0   > . 1001:2001(1000) ack 1
+        +0   > . 2001:3001(1000) ack 1
+        +0   > . 3001:4001(1000) ack 1
+        +0   > . 4001:5001(1000) ack 1
+        +0   > . 5001:6001(1000) ack 1
+        +0   > . 6001:7001(1000) ack 1
+        +0   > P. 7001:8001(1000) ack 1
+        +100 < . 1:1(0) ack 1001
+        +0   < . 1:1(0) ack 1001 <sack 2001:3001>
+        +0   < . 1:1(0) ack 1001 <sack 2001:4001>
+        +0   < . 1:1(0) ack 1001 <sack 5001:6001 2001:4001>
+        +0   > . 1001:2001(1000) ack 1
+        +0   < . 1:1(0) ack 1001 <sack 5001:7001 2001:4001>
+        +0   > . 4001:5001(1000) ack 1
+        +1   < . 1:1(0) ack 4001 <sack 5001:7001>
+        +0   < . 1:1(0) ack 4001 <sack 1001:2001 5001:7001>
+        +100 < . 1:1(0) ack 8001
+        +1s  > none
+        ",
+    );
+    let info = s.tcp.info(s.handle()).unwrap();
+    assert_eq!(info.stats.dsacks_received, 1);
+    assert_eq!(info.stats.spurious_undos, 0);
+    // Half the 7000 octets outstanding when the loss was found.
+    assert_eq!(info.ssthresh, 3500);
 }
 
 #[test]

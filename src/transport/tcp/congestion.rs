@@ -186,6 +186,14 @@ pub trait CongestionControl: Debug + Send {
 
     /// The SMSS changed (clamped to `1..=MAX_MSS`).
     fn set_mss(&mut self, mss: usize);
+
+    /// The last congestion event or run of timeouts was spurious: what it
+    /// retransmitted had not been lost (D-SACK, RFC 3708; timestamps, RFC
+    /// 3522). The window and ssthresh return to what they were before it,
+    /// or stay where they are if larger by now (RFC 4015 §3, RFC 9438
+    /// §4.9). Returns false if there was nothing to undo (already undone,
+    /// or no reduction yet).
+    fn on_spurious_congestion(&mut self, now: Instant) -> bool;
 }
 
 /// The congestion control algorithms available.
@@ -227,6 +235,8 @@ struct Window {
     rto_pending: bool,
     /// `cwnd` is still the untouched initial window.
     fresh: bool,
+    /// cwnd and ssthresh before the last reduction, until it is undone.
+    prior: Option<(usize, usize)>,
 }
 
 impl Window {
@@ -239,6 +249,7 @@ impl Window {
             in_recovery: false,
             rto_pending: false,
             fresh: true,
+            prior: None,
         }
     }
 
@@ -277,6 +288,27 @@ impl Window {
     /// Sets ssthresh from a loss (at least 2·SMSS, RFC 5681 eq. 4).
     fn set_ssthresh(&mut self, ssthresh: usize) {
         self.ssthresh = ssthresh.max(2 * self.mss);
+    }
+
+    /// Remembers cwnd and ssthresh before a reduction, for [`Window::undo`].
+    fn save(&mut self) {
+        self.prior = Some((self.cwnd, self.ssthresh));
+    }
+
+    /// Undoes the last reduction: cwnd and ssthresh at least what they
+    /// were before it. Returns whether there was one.
+    fn undo(&mut self) -> bool {
+        let Some((cwnd, ssthresh)) = self.prior.take() else {
+            return false;
+        };
+        self.cwnd = self.cwnd.max(cwnd);
+        self.ssthresh = if ssthresh == usize::MAX {
+            ssthresh
+        } else {
+            self.ssthresh.max(ssthresh)
+        };
+        self.rto_pending = false;
+        true
     }
 
     /// Enters fast recovery with `cwnd` = ssthresh (no inflation).
@@ -411,6 +443,7 @@ impl CongestionControl for NewReno {
         if self.w.in_recovery {
             return;
         }
+        self.w.save();
         self.w.set_ssthresh(flight_size / 2);
         self.w.enter_recovery();
         self.bytes_acked = 0;
@@ -421,10 +454,18 @@ impl CongestionControl for NewReno {
     }
 
     fn on_retransmit_timeout(&mut self, _now: Instant, flight_size: usize) {
+        if !self.w.rto_pending {
+            self.w.save();
+        }
         if self.w.timeout() {
             self.w.set_ssthresh(flight_size / 2);
         }
         self.bytes_acked = 0;
+    }
+
+    fn on_spurious_congestion(&mut self, _now: Instant) -> bool {
+        self.bytes_acked = 0;
+        self.w.undo()
     }
 
     fn on_idle_restart(&mut self, _now: Instant) {
@@ -500,6 +541,8 @@ pub struct Cubic {
     w_max: f64,
     /// The window just before the last reduction, in bytes (cwnd_prior).
     cwnd_prior: f64,
+    /// W_max before the last reduction, for an undo (RFC 9438 §4.9).
+    w_max_prior: f64,
     /// K in seconds.
     k: f64,
     /// W_est in bytes.
@@ -523,6 +566,7 @@ impl Cubic {
             w: Window::new(mss),
             w_max: 0.0,
             cwnd_prior: 0.0,
+            w_max_prior: 0.0,
             k: 0.0,
             w_est: 0.0,
             cwnd_exact: 0.0,
@@ -670,6 +714,8 @@ impl CongestionControl for Cubic {
             return;
         }
         let cwnd = self.w.cwnd as f64;
+        self.w.save();
+        self.w_max_prior = self.w_max;
         self.cwnd_prior = cwnd;
         // Fast convergence (§4.7): a flow losing below its previous maximum
         // releases bandwidth by aiming lower.
@@ -689,11 +735,27 @@ impl CongestionControl for Cubic {
     }
 
     fn on_retransmit_timeout(&mut self, _now: Instant, flight_size: usize) {
+        if !self.w.rto_pending {
+            self.w.save();
+            self.w_max_prior = self.w_max;
+        }
         if self.w.timeout() {
             self.w.set_ssthresh(self.reduced(flight_size));
         }
         self.epoch = None;
         self.after_timeout = true;
+    }
+
+    fn on_spurious_congestion(&mut self, _now: Instant) -> bool {
+        if !self.w.undo() {
+            return false;
+        }
+        // RFC 9438 §4.9: W_max as before the event; a new stage begins
+        // from the restored window.
+        self.w_max = self.w_max_prior;
+        self.epoch = None;
+        self.after_timeout = false;
+        true
     }
 
     fn on_idle_restart(&mut self, _now: Instant) {
@@ -892,6 +954,34 @@ mod tests {
         cc.on_retransmit_timeout(Instant::ZERO, 100 * MSS);
         assert!(!cc.in_recovery());
         assert_eq!(cc.cwnd(), MSS);
+    }
+
+    #[test]
+    fn a_spurious_reduction_is_undone_once() {
+        for alg in [CongestionAlgorithm::NewReno, CongestionAlgorithm::Cubic] {
+            let mut cc = alg.build(MSS);
+            assert!(!cc.on_spurious_congestion(Instant::ZERO), "{alg:?}");
+            // Slow start to 20 segments, a first loss, congestion
+            // avoidance, then the reduction that proves spurious.
+            for i in 0..10 {
+                cc.on_ack(Instant::from_millis(i), MSS, Some(ms(10)), 20 * MSS);
+            }
+            cc.on_congestion_event(Instant::ZERO, 20 * MSS);
+            cc.on_recovery_exit(Instant::ZERO);
+            let (cwnd, ssthresh) = (cc.cwnd(), cc.ssthresh());
+            cc.on_congestion_event(Instant::ZERO, cwnd);
+            assert!(cc.cwnd() < cwnd && cc.ssthresh() < ssthresh, "{alg:?}");
+            assert!(cc.on_spurious_congestion(Instant::ZERO), "{alg:?}");
+            assert_eq!((cc.cwnd(), cc.ssthresh()), (cwnd, ssthresh), "{alg:?}");
+            assert!(!cc.on_spurious_congestion(Instant::ZERO), "{alg:?}");
+            // A run of timeouts is undone to before the first of them.
+            cc.on_recovery_exit(Instant::ZERO);
+            cc.on_retransmit_timeout(Instant::ZERO, cwnd);
+            cc.on_retransmit_timeout(Instant::ZERO, MSS);
+            assert_eq!(cc.cwnd(), MSS, "{alg:?}");
+            assert!(cc.on_spurious_congestion(Instant::ZERO), "{alg:?}");
+            assert_eq!((cc.cwnd(), cc.ssthresh()), (cwnd, ssthresh), "{alg:?}");
+        }
     }
 
     #[test]

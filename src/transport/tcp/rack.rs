@@ -492,6 +492,17 @@ impl Rack {
         Some((seg.end - len, len))
     }
 
+    /// What was marked lost was not: the loss episode was spurious, and
+    /// its segments are in flight again (RACK marks them anew if they
+    /// really are lost).
+    pub fn unmark_lost(&mut self) {
+        for seg in self.segs.iter_mut().filter(|s| s.lost) {
+            seg.lost = false;
+        }
+        self.in_flight += self.lost;
+        self.lost = 0;
+    }
+
     /// A retransmission timeout (RFC 8985 §6.3, RFC 6298 §5.4): every
     /// segment still outstanding is lost.
     pub fn on_timeout(&mut self) {

@@ -476,6 +476,7 @@ impl Connection {
             self.rec.dupacks += 1;
             self.on_dupack(now);
         }
+        self.detect_spurious(now, dsack.then_some(sack[0]));
         if self.opts.sack_ok {
             if dsack {
                 self.rec.rack.on_dsack(self.snd.max);

@@ -284,6 +284,9 @@ impl Connection {
     /// in fast recovery it is spent from PRR's budget.
     fn on_data_sent(&mut self, now: Instant, seq: SeqNumber, end: SeqNumber, retransmission: bool) {
         self.rec.rack.on_sent(seq, end, now, retransmission);
+        if retransmission {
+            self.note_retransmission(seq);
+        }
         if self.opts.sack_ok && self.rec.in_recovery() {
             let len = distance(seq, end);
             self.rec.prr.on_sent(len);

@@ -201,6 +201,9 @@ pub struct TcpStats {
     /// Retransmissions found lost (by RACK, RFC 8985; see
     /// [`crate::transport::tcp::rack`]).
     pub lost_retransmits: u64,
+    /// Congestion reductions undone because their retransmissions proved
+    /// unnecessary (D-SACK, RFC 3708; timestamps, RFC 3522).
+    pub spurious_undos: u64,
     /// Unacceptable segments left unanswered by the rate limit of
     /// [`TcpConfig::invalid_ack_interval`].
     pub invalid_acks_limited: u64,
@@ -240,6 +243,7 @@ impl TcpStats {
             window_probes,
             aborts_on_data,
             lost_retransmits,
+            spurious_undos,
             invalid_acks_limited,
             orphan_timeouts,
             pmtu_reductions,
@@ -265,6 +269,7 @@ impl TcpStats {
         self.window_probes += window_probes;
         self.aborts_on_data += aborts_on_data;
         self.lost_retransmits += lost_retransmits;
+        self.spurious_undos += spurious_undos;
         self.invalid_acks_limited += invalid_acks_limited;
         self.orphan_timeouts += orphan_timeouts;
         self.pmtu_reductions += pmtu_reductions;
