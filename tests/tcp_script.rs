@@ -48,6 +48,20 @@ fn after_quickack(s: &mut Script) {
     s.run(&text);
 }
 
+/// 8000 octets sent as eight 1000-octet segments, as the loss recovery
+/// scenarios begin.
+const EIGHT_SENT: &str = "
+        +100 send 8000
+        +0   > . 1:1001(1000) ack 1
+        +0   > . 1001:2001(1000) ack 1
+        +0   > . 2001:3001(1000) ack 1
+        +0   > . 3001:4001(1000) ack 1
+        +0   > . 4001:5001(1000) ack 1
+        +0   > . 5001:6001(1000) ack 1
+        +0   > . 6001:7001(1000) ack 1
+        +0   > P. 7001:8001(1000) ack 1
+        ";
+
 fn newreno() -> TcpConfig {
     TcpConfig {
         congestion: CongestionAlgorithm::NewReno,
@@ -761,17 +775,9 @@ fn sack_recovery() {
     // With SACK: RACK (RFC 8985) and PRR (RFC 6937). Segments 2 and 5 of
     // 8 are lost.
     let mut s = established_with(newreno(), "<mss 1000,sackOK>");
+    s.run(EIGHT_SENT);
     s.run(
         "
-        +100 send 8000
-        +0   > . 1:1001(1000) ack 1
-        +0   > . 1001:2001(1000) ack 1
-        +0   > . 2001:3001(1000) ack 1
-        +0   > . 3001:4001(1000) ack 1
-        +0   > . 4001:5001(1000) ack 1
-        +0   > . 5001:6001(1000) ack 1
-        +0   > . 6001:7001(1000) ack 1
-        +0   > P. 7001:8001(1000) ack 1
         +100 < . 1:1(0) ack 1001
         // Segments sent after the hole are SACKed: within the reordering
         // window (a quarter of the minimum RTT) the hole may still fill.
@@ -808,17 +814,9 @@ fn a_d_sack_for_every_retransmission_undoes_the_reduction() {
     // back twice, so the reduction was spurious and is undone (RFC 3708):
     // the window and ssthresh are what they were before it.
     let mut s = established_with(newreno(), "<mss 1000,sackOK>");
+    s.run(EIGHT_SENT);
     s.run(
         "
-        +100 send 8000
-        +0   > . 1:1001(1000) ack 1
-        +0   > . 1001:2001(1000) ack 1
-        +0   > . 2001:3001(1000) ack 1
-        +0   > . 3001:4001(1000) ack 1
-        +0   > . 4001:5001(1000) ack 1
-        +0   > . 5001:6001(1000) ack 1
-        +0   > . 6001:7001(1000) ack 1
-        +0   > P. 7001:8001(1000) ack 1
         +100 < . 1:1(0) ack 1001
         ",
     );
@@ -852,17 +850,9 @@ fn a_d_sack_for_one_of_two_retransmissions_undoes_nothing() {
     // Segments 2 and 5 of 8 are retransmitted; only segment 2's comes back
     // as a D-SACK. Segment 5 may well have been lost: no undo.
     let mut s = established_with(newreno(), "<mss 1000,sackOK>");
+    s.run(EIGHT_SENT);
     s.run(
         "
-        +100 send 8000
-        +0   > . 1:1001(1000) ack 1
-        +0   > . 1001:2001(1000) ack 1
-        +0   > . 2001:3001(1000) ack 1
-        +0   > . 3001:4001(1000) ack 1
-        +0   > . 4001:5001(1000) ack 1
-        +0   > . 5001:6001(1000) ack 1
-        +0   > . 6001:7001(1000) ack 1
-        +0   > P. 7001:8001(1000) ack 1
         +100 < . 1:1(0) ack 1001
         +0   < . 1:1(0) ack 1001 <sack 2001:3001>
         +0   < . 1:1(0) ack 1001 <sack 2001:4001>
@@ -890,17 +880,9 @@ fn lost_retransmission_is_sent_again_without_a_timeout() {
     // earlier one cannot still be on its way (RFC 8985 §6.2, no reordering
     // seen): segment 2 goes again at once, not after an RTO.
     let mut s = established_with(newreno(), "<mss 1000,sackOK>");
+    s.run(EIGHT_SENT);
     s.run(
         "
-        +100 send 8000
-        +0   > . 1:1001(1000) ack 1
-        +0   > . 1001:2001(1000) ack 1
-        +0   > . 2001:3001(1000) ack 1
-        +0   > . 3001:4001(1000) ack 1
-        +0   > . 4001:5001(1000) ack 1
-        +0   > . 5001:6001(1000) ack 1
-        +0   > . 6001:7001(1000) ack 1
-        +0   > P. 7001:8001(1000) ack 1
         +100 < . 1:1(0) ack 1001
         +0   < . 1:1(0) ack 1001 <sack 2001:3001>
         +0   < . 1:1(0) ack 1001 <sack 2001:4001>
