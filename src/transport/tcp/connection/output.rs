@@ -141,11 +141,6 @@ impl Connection {
                 return None;
             }
             let len = unsent.min(window).min(self.mss());
-            if self.opts.sack_ok && self.rec.in_recovery() && len < self.mss().min(unsent) {
-                // PRR's budget is spent in whole segments; more comes with
-                // the next ACK.
-                return None;
-            }
             if len > 0 && self.nagle_allows(len.min(unsent)) {
                 let retransmission = self.snd.nxt < self.snd.max;
                 return self.data_segment(now, self.snd.nxt, len, retransmission);
@@ -319,10 +314,14 @@ impl Connection {
     }
 
     /// Octets the congestion window lets out now, whatever the peer's
-    /// window: in fast recovery with SACK, PRR's budget (RFC 6937).
+    /// window: in fast recovery with SACK, PRR's budget (RFC 6937) if it
+    /// allows a whole segment.
     pub(super) fn send_window_room(&self) -> usize {
         if self.opts.sack_ok && self.rec.in_recovery() {
-            return self.rec.prr_budget;
+            // Spent in whole segments: a remainder waits for the next
+            // ACK's budget rather than going out as a runt.
+            let budget = self.rec.prr_budget;
+            return if budget >= self.mss() { budget } else { 0 };
         }
         let in_flight = if self.opts.sack_ok {
             // Neither SACKed nor lost, by RACK's reckoning.
