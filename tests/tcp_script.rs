@@ -2289,3 +2289,88 @@ fn keep_alive_is_off_in_time_wait() {
         assert_eq!((c.state(), c.error()), (State::Closed, None));
     });
 }
+
+// ----------------------------------------------------------------------
+// RACK's records against what a review found.
+
+#[test]
+fn a_lost_fin_at_the_edge_of_the_peers_window_goes_again() {
+    // The peer's window ends where the FIN sits; the FIN, sent bare
+    // beyond it, and the first segment are found lost. Resending the FIN
+    // must send the FIN: a segment with neither data nor FIN changed
+    // nothing, and went out without end.
+    let mut s = established_with(newreno(), "<mss 1000,sackOK>");
+    s.run(
+        "
+        +0   < . 1:1(0) ack 1 win 3000
+        +100 send 3000
+        +0   > . 1:1001(1000) ack 1
+        +0   > . 1001:2001(1000) ack 1
+        +0   > P. 2001:3001(1000) ack 1
+        +0   close
+        +0   > F. 3001:3001(0) ack 1
+        +100 < . 1:1(0) ack 1 win 3000 <sack 1001:2001>
+        +25  > . 1:1001(1000) ack 1
+        +100 < . 1:1(0) ack 2001 win 1000
+        // The FIN rides on the last segment, beyond the window as before.
+        +0   > FP. 2001:3001(1000) ack 1
+        +0   > none
+        +100 < . 1:1(0) ack 3002 win 1000
+        +1s  > none
+        ",
+    );
+}
+
+#[test]
+fn a_path_mtu_drop_resends_the_flight_at_once_with_sack() {
+    // Ten full segments fill the window, and a router reports that all
+    // were too big: nothing of them is in flight any more, so they go
+    // again at once in smaller segments, as without SACK, not after a
+    // probe or the retransmission timeout.
+    let mut s = established_with(newreno(), "<mss 1460,sackOK>");
+    let mut text = String::from("+10 send 14600\n");
+    for i in 0..10 {
+        let a = 1 + 1460 * i;
+        let flags = if i == 9 { "P." } else { "." };
+        text += &format!("+0 > {flags} {a}:{}(1460) ack 1\n", a + 1460);
+    }
+    text += "+5 icmp fragneeded 1420 1\n";
+    for i in 0..10 {
+        let a = 1 + 1380 * i;
+        text += &format!("+0 > . {a}:{}(1380) ack 1\n", a + 1380);
+    }
+    s.run(&text);
+    assert_eq!(s.tcp.info(s.handle()).unwrap().stats.timeouts, 0);
+}
+
+#[test]
+fn a_sack_block_below_snd_una_does_not_hide_the_hole() {
+    // The second block starts below SND.UNA: invalid, ignored whole. The
+    // hole at SND.UNA is still outstanding and is what RACK resends.
+    let mut s = established_with(newreno(), "<mss 1000,sackOK>");
+    s.run(
+        "
+        +100 send 3000
+        +0   > . 1:1001(1000) ack 1
+        +0   > . 1001:2001(1000) ack 1
+        +0   > P. 2001:3001(1000) ack 1
+        +100 < . 1:1(0) ack 1 <sack 2001:3001 0:1001>
+        +25  > . 1:1001(1000) ack 1
+        ",
+    );
+}
+
+#[test]
+fn with_sack_a_sacked_segment_lets_exactly_one_new_segment_out() {
+    // The congestion window (10 segments) is full; one segment is SACKed
+    // and so has left the network: one new segment may go (RFC 6675's
+    // pipe), not one plus limited transmit's allowance on top.
+    let mut s = established_with(newreno(), "<mss 1000,sackOK>");
+    let mut text = String::from("+100 send 30000\n");
+    for i in 0..10 {
+        let a = 1 + 1000 * i;
+        text += &format!("+0 > . {a}:{}(1000) ack 1\n", a + 1000);
+    }
+    text += "+100 < . 1:1(0) ack 1 <sack 1001:2001>\n+0 > . 10001:11001(1000) ack 1\n+0 > none\n";
+    s.run(&text);
+}

@@ -288,6 +288,13 @@ impl Rack {
     /// them becomes RACK's reference, and one sent once but delivered
     /// below what was delivered before is reordering.
     ///
+    /// A block counts only within `[snd_una, snd_max)`, and only for the
+    /// segments it covers whole: a block that covers part of one leaves
+    /// it outstanding, as Linux does below a segment. Otherwise a peer
+    /// SACKing every other octet would cut the records into one per
+    /// octet, with memory and time to match (the "SACK slowness" of
+    /// CVE-2019-11478). Records are thus never more than segments sent.
+    ///
     /// `echo_predates(t)` says whether the ACK's timestamp echo is older
     /// than a transmission at `t`: then a retransmitted segment's delivery
     /// is the original's, and it does not advance RACK (§6.2 step 2).
@@ -295,6 +302,7 @@ impl Rack {
         &mut self,
         snd_una: SeqNumber,
         sacked: &[(SeqNumber, SeqNumber)],
+        snd_max: SeqNumber,
         now: Instant,
         echo_predates: impl Fn(Instant) -> bool,
     ) -> Delivery {
@@ -320,28 +328,21 @@ impl Rack {
             }
         }
         for &(left, right) in sacked {
-            let left = left.max(snd_una);
-            if right <= left {
+            if left < snd_una || right <= left || snd_max < right {
                 continue;
             }
-            let mut i = self.segs.partition_point(|s| s.end <= left);
-            if self.segs.get(i).is_some_and(|s| s.start < left) {
-                let tail = self.segs[i].split_off(left);
-                i += 1;
-                self.segs.insert(i, tail);
-            }
-            let mut j = i;
-            while self.segs.get(j).is_some_and(|s| s.start < right) {
-                if right < self.segs[j].end {
-                    let tail = self.segs[j].split_off(right);
-                    self.segs.insert(j + 1, tail);
-                }
-                j += 1;
-            }
+            // The records wholly within the block: from the first that
+            // starts at or after `left` to the last that ends by `right`.
+            let i = self.segs.partition_point(|s| s.start < left);
+            let j = i + self.segs.range(i..).take_while(|s| s.end <= right).count();
             for seg in self.segs.drain(i..j).collect::<Vec<_>>() {
                 samples.sacked.add(&seg);
                 self.deliver(seg, prior_fack, now, &echo_predates, &mut d);
             }
+        }
+        if self.segs.is_empty() && self.segs.capacity() > 64 {
+            // Nothing outstanding: give a burst's records back.
+            self.segs = VecDeque::new();
         }
         d.rtt = samples
             .cumulative
@@ -503,9 +504,9 @@ impl Rack {
         self.lost = 0;
     }
 
-    /// A retransmission timeout (RFC 8985 §6.3, RFC 6298 §5.4): every
-    /// segment still outstanding is lost.
-    pub fn on_timeout(&mut self) {
+    /// Every segment still outstanding is lost: a retransmission timeout
+    /// (RFC 8985 §6.3, RFC 6298 §5.4), or a path MTU drop.
+    pub fn mark_all_lost(&mut self) {
         for seg in self.segs.iter_mut().filter(|s| !s.lost) {
             seg.lost = true;
         }
@@ -563,7 +564,7 @@ mod tests {
         // Segment 1 is SACKed at 20 ms: segment 0, sent a millisecond
         // before it, is overdue once RACK.rtt (19 ms) and the window
         // (4 ms) have passed since it was sent.
-        let d = r.on_ack(s(0), &[(s(100), s(200))], t(20), never);
+        let d = r.on_ack(s(0), &[(s(100), s(200))], s(2000), t(20), never);
         assert_eq!(d.bytes, 100);
         assert_eq!(d.rtt, Some(19 * MS));
         assert_eq!(r.pipe(), 900);
@@ -581,13 +582,13 @@ mod tests {
     #[test]
     fn a_lost_retransmission_is_found_by_a_later_delivery() {
         let mut r = ten();
-        r.on_ack(s(0), &[(s(100), s(1000))], t(20), never);
+        r.on_ack(s(0), &[(s(100), s(1000))], s(2000), t(20), never);
         assert_eq!(losses(r.detect_loss(t(20), Duration::ZERO)), (1, None));
         r.on_sent(s(0), s(100), t(21), true);
         // New data sent after the retransmission is delivered: the
         // retransmission, unacknowledged, is lost too.
         r.on_sent(s(1000), s(1100), t(22), false);
-        r.on_ack(s(0), &[(s(1000), s(1100))], t(40), never);
+        r.on_ack(s(0), &[(s(1000), s(1100))], s(2000), t(40), never);
         assert_eq!(losses(r.detect_loss(t(40), Duration::ZERO)), (1, None));
         assert_eq!(r.first_lost(1000), Some((s(0), 100)));
     }
@@ -595,41 +596,63 @@ mod tests {
     #[test]
     fn a_clean_path_looks_at_one_record_and_keeps_none() {
         let mut r = ten();
-        let d = r.on_ack(s(500), &[], t(15), never);
+        let d = r.on_ack(s(500), &[], s(2000), t(15), never);
         assert_eq!(d.bytes, 500);
         // The oldest segment acknowledged (sent at 0 ms) gives the sample.
         assert_eq!(d.rtt, Some(15 * MS));
         assert_eq!(losses(r.detect_loss(t(15), Duration::ZERO)), (0, None));
-        r.on_ack(s(1000), &[], t(20), never);
+        r.on_ack(s(1000), &[], s(2000), t(20), never);
         assert!(r.is_empty());
         assert_eq!(r.pipe(), 0);
     }
 
     #[test]
-    fn a_partial_ack_and_cutting_sack_blocks_split_records() {
+    fn a_partial_ack_splits_and_a_block_counts_only_whole_segments() {
         let mut r = ten();
-        let d = r.on_ack(s(150), &[(s(420), s(480))], t(20), never);
-        assert_eq!(d.bytes, 150 + 60);
-        assert_eq!(r.pipe(), 1000 - 210);
-        // [150, 200), [200, 300), [300, 400), [400, 420), [480, 500), ...
-        assert_eq!(r.len(), 10);
-        // Sending again across records splits and merges nothing wrongly.
+        // Half of segment 1 acknowledged; a block over parts of segments
+        // 4 and 5 and the whole of neither delivers nothing of them.
+        let d = r.on_ack(s(150), &[(s(420), s(580))], s(2000), t(20), never);
+        assert_eq!(d.bytes, 150);
+        assert_eq!(r.pipe(), 850);
+        assert_eq!(r.len(), 9);
+        // One octet SACKed in every segment cuts nothing.
+        let blocks: Vec<_> = (2..10)
+            .map(|k| (s(k * 100 + 50), s(k * 100 + 51)))
+            .collect();
+        r.on_ack(s(150), &blocks, s(2000), t(21), never);
+        assert_eq!(r.len(), 9);
+        // Sending again across records splits them there.
         r.on_sent(s(180), s(320), t(21), true);
-        assert_eq!(r.pipe(), 790);
-        r.on_ack(s(320), &[], t(30), never);
-        assert_eq!(r.pipe(), 1000 - 320 - 60);
+        assert_eq!(r.len(), 11);
+        assert_eq!(r.pipe(), 850);
+        r.on_ack(s(320), &[(s(400), s(600))], s(2000), t(30), never);
+        assert_eq!(r.pipe(), 1000 - 320 - 200);
+    }
+
+    #[test]
+    fn blocks_outside_the_window_are_ignored() {
+        let mut r = ten();
+        // Below SND.UNA, or beyond what was sent: neither deletes a hole.
+        r.on_ack(
+            s(100),
+            &[(s(0), s(300)), (s(900), s(1100))],
+            s(1000),
+            t(20),
+            never,
+        );
+        assert_eq!(r.pipe(), 900);
     }
 
     #[test]
     fn a_retransmission_after_a_timeout_refills_sacked_gaps() {
         let mut r = ten();
-        r.on_ack(s(0), &[(s(200), s(400))], t(20), never);
-        r.on_timeout();
+        r.on_ack(s(0), &[(s(200), s(400))], s(2000), t(20), never);
+        r.mark_all_lost();
         assert_eq!((r.pipe(), r.lost_bytes()), (0, 800));
         // Go-back-N resends everything, SACKed data included.
         r.on_sent(s(0), s(1000), t(300), true);
         assert_eq!((r.pipe(), r.lost_bytes()), (1000, 0));
-        r.on_ack(s(1000), &[], t(320), never);
+        r.on_ack(s(1000), &[], s(2000), t(320), never);
         assert!(r.is_empty());
     }
 
@@ -638,10 +661,10 @@ mod tests {
         let mut r = ten();
         let srtt = 20 * MS;
         // Segment 5 SACKed, then segment 2 (never retransmitted) arrives.
-        r.on_ack(s(0), &[(s(500), s(600))], t(10), never);
+        r.on_ack(s(0), &[(s(500), s(600))], s(2000), t(10), never);
         assert!(!r.reordering_seen());
         assert_eq!(r.reo_wnd(true, false, srtt), Duration::ZERO);
-        r.on_ack(s(0), &[(s(200), s(300))], t(11), never);
+        r.on_ack(s(0), &[(s(200), s(300))], s(2000), t(11), never);
         assert!(r.reordering_seen());
         // min RTT is 5 ms (segment 5): a quarter of it.
         let quarter = Duration::from_micros(1250);
@@ -665,30 +688,30 @@ mod tests {
     #[test]
     fn no_sample_when_an_ack_covers_a_retransmission() {
         let mut r = ten();
-        r.on_ack(s(0), &[(s(100), s(300))], t(20), never);
-        r.on_timeout();
+        r.on_ack(s(0), &[(s(100), s(300))], s(2000), t(20), never);
+        r.mark_all_lost();
         r.on_sent(s(0), s(100), t(300), true);
         // The hole filled, the receiver acknowledges everything it held:
         // segments 3-9, sent once at 3-9 ms, are acknowledged at 301 ms
         // because of the retransmission, not 292 ms after they were sent.
-        let d = r.on_ack(s(1000), &[], t(301), never);
+        let d = r.on_ack(s(1000), &[], s(2000), t(301), never);
         assert_eq!(d.rtt, None);
         // A SACK of data sent once is a sample.
         let mut r = ten();
-        let d = r.on_ack(s(0), &[(s(300), s(500))], t(20), never);
+        let d = r.on_ack(s(0), &[(s(300), s(500))], s(2000), t(20), never);
         assert_eq!(d.rtt, Some(17 * MS));
     }
 
     #[test]
     fn a_retransmission_acked_by_the_original_does_not_advance_rack() {
         let mut r = ten();
-        r.on_ack(s(0), &[(s(100), s(200))], t(20), never);
+        r.on_ack(s(0), &[(s(100), s(200))], s(2000), t(20), never);
         r.detect_loss(t(30), Duration::ZERO);
         r.on_sent(s(0), s(100), t(31), true);
         // The ACK echoes a timestamp older than the retransmission: the
         // original arrived, late. RACK keeps segment 1 as its reference,
         // and the delivery is no RTT sample.
-        let d = r.on_ack(s(200), &[], t(32), |sent| sent > t(25));
+        let d = r.on_ack(s(200), &[], s(2000), t(32), |sent| sent > t(25));
         assert_eq!(d.rtt, None);
         assert_eq!(losses(r.detect_loss(t(32), Duration::ZERO)), (0, None));
         assert_eq!(r.rtt, 19 * MS);

@@ -455,12 +455,15 @@ impl Connection {
         let echo = seg.timestamp.filter(|_| self.opts.ts_ok).map(|(_, e)| e);
         let ts_offset = self.opts.ts_offset;
         let prior_flight = self.flight_size();
-        let delivery = self.rec.rack.on_ack(ack, sacked, now, |sent| {
-            echo.is_some_and(|e| {
-                let ts = (sent.total_millis() as u32).wrapping_add(ts_offset);
-                (e.wrapping_sub(ts) as i32) < 0
-            })
-        });
+        let delivery = self
+            .rec
+            .rack
+            .on_ack(ack, sacked, self.snd.max, now, |sent| {
+                echo.is_some_and(|e| {
+                    let ts = (sent.total_millis() as u32).wrapping_add(ts_offset);
+                    (e.wrapping_sub(ts) as i32) < 0
+                })
+            });
 
         if self.snd.una < ack {
             self.on_new_ack(now, seg, ack, delivery.rtt);
@@ -478,10 +481,12 @@ impl Connection {
         }
         self.detect_spurious(now, dsack.then_some(sack[0]));
         if self.opts.sack_ok {
+            // RFC 8985 §6.2 step 4: a round SND.UNA has passed is over
+            // before this ACK's D-SACK may begin another.
+            self.rec.rack.on_snd_una(self.snd.una);
             if dsack {
                 self.rec.rack.on_dsack(self.snd.max);
             }
-            self.rec.rack.on_snd_una(self.snd.una);
             self.detect_losses(now, prior_flight);
             if self.rec.in_recovery() {
                 self.schedule_tlp(now);

@@ -201,11 +201,15 @@ impl Connection {
         if offset + len == self.snd.buf.len() {
             flags.insert(TcpFlags::PSH);
         }
-        // Piggyback the FIN when it is allowed at this point.
+        // Piggyback the FIN when it is allowed at this point; a FIN sent
+        // before goes again whatever the window, as the bare FIN went.
         let send_fin = fin_follows && {
             let room = (self.snd.una + self.snd.wnd) - (seq + len);
-            room > 0 || self.snd.wnd == 0
+            room > 0 || self.snd.wnd == 0 || seq + len < self.snd.max
         };
+        if len == 0 && !send_fin {
+            return None;
+        }
         if send_fin {
             flags.insert(TcpFlags::FIN);
         }
@@ -336,7 +340,8 @@ impl Connection {
         // Limited transmit (RFC 3042): each of the first two duplicate ACKs
         // lets one new segment out beyond the congestion window, so a small
         // window still produces the three duplicates fast retransmit needs.
-        let limited = if !self.rec.in_recovery() {
+        // With SACK, `pipe` already leaves out what the duplicates SACKed.
+        let limited = if !self.rec.in_recovery() && !self.opts.sack_ok {
             self.rec.dupacks.min(2) as usize * self.mss()
         } else {
             0

@@ -120,16 +120,20 @@ impl Recovery {
         self.point = None;
         self.rtx_una = false;
         self.dupacks = 0;
+        self.tlp_due = false;
         self.scoreboard.on_retransmit_timeout();
+        // Nothing outstanding is counted in flight until it is resent (a
+        // path MTU drop lost all of it; Linux's `tcp_simple_retransmit`).
+        self.rack.mark_all_lost();
     }
 
-    /// The retransmission timer fired at our timestamp clock `ts_now`:
-    /// everything outstanding is lost (RFC 8985 §6.3).
+    /// The retransmission timer fired at our timestamp clock `ts_now`
+    /// (everything outstanding is lost, RFC 8985 §6.3: `go_back` marks
+    /// it).
     pub(super) fn on_timeout(&mut self, ts_now: u32) {
         self.tlp_due = false;
         self.tlp_outstanding = false;
         self.rto_ts = Some(ts_now);
-        self.rack.on_timeout();
     }
 
     /// The connection closed: nothing is due.
@@ -254,6 +258,7 @@ impl Connection {
     /// §4), and the SACK scoreboard starts afresh (RFC 6675 §5.1).
     pub(super) fn go_back_n(&mut self) {
         self.rec.go_back(self.snd.max);
+        self.timers.tlp = None;
         self.snd.nxt = self.snd.una;
     }
 
@@ -345,7 +350,8 @@ impl Connection {
         let peer_room = (self.snd.una + self.snd.wnd) - self.snd.nxt;
         let out = if self.unsent_data() > 0 && peer_room > 0 {
             let len = self.unsent_data().min(mss).min(peer_room as usize);
-            self.data_segment(now, self.snd.nxt, len, false)
+            let retransmission = self.snd.nxt < self.snd.max;
+            self.data_segment(now, self.snd.nxt, len, retransmission)
         } else if let Some((start, len)) = self.rec.rack.last_outstanding(mss) {
             self.data_segment(now, start, len, true)
         } else {
