@@ -48,6 +48,14 @@ fn after_quickack(s: &mut Script) {
     s.run(&text);
 }
 
+/// 3000 octets sent as three 1000-octet segments.
+const THREE_SENT: &str = "
+        +100 send 3000
+        +0   > . 1:1001(1000) ack 1
+        +0   > . 1001:2001(1000) ack 1
+        +0   > P. 2001:3001(1000) ack 1
+        ";
+
 /// 8000 octets sent as eight 1000-octet segments, as the loss recovery
 /// scenarios begin.
 const EIGHT_SENT: &str = "
@@ -695,12 +703,9 @@ fn retransmission_timeout_resends_everything_outstanding() {
     // Go-back-N after a timeout, one segment (the loss window) first,
     // then slow start (RFC 5681 §3.1, RFC 6298 §5.4).
     let mut s = established(newreno());
+    s.run(THREE_SENT);
     s.run(
         "
-        +100 send 3000
-        +0   > . 1:1001(1000) ack 1
-        +0   > . 1001:2001(1000) ack 1
-        +0   > P. 2001:3001(1000) ack 1
         +300 > . 1:1001(1000) ack 1
         +10  < . 1:1(0) ack 1001
         +0   > . 1001:2001(1000) ack 1
@@ -915,12 +920,9 @@ fn one_sack_and_a_reordering_window_start_recovery() {
     // filling, it is lost (RFC 8985 §6.2-§6.3), 25 ms after the SACK
     // instead of the tail loss probe at 200 ms or the RTO.
     let mut s = established_with(newreno(), "<mss 1000,sackOK>");
+    s.run(THREE_SENT);
     s.run(
         "
-        +100 send 3000
-        +0   > . 1:1001(1000) ack 1
-        +0   > . 1001:2001(1000) ack 1
-        +0   > P. 2001:3001(1000) ack 1
         +100 < . 1:1(0) ack 1 <sack 1001:2001>
         +24  > none
         +1   > . 1:1001(1000) ack 1
@@ -2348,12 +2350,9 @@ fn a_sack_block_below_snd_una_does_not_hide_the_hole() {
     // The second block starts below SND.UNA: invalid, ignored whole. The
     // hole at SND.UNA is still outstanding and is what RACK resends.
     let mut s = established_with(newreno(), "<mss 1000,sackOK>");
+    s.run(THREE_SENT);
     s.run(
         "
-        +100 send 3000
-        +0   > . 1:1001(1000) ack 1
-        +0   > . 1001:2001(1000) ack 1
-        +0   > P. 2001:3001(1000) ack 1
         +100 < . 1:1(0) ack 1 <sack 2001:3001 0:1001>
         +25  > . 1:1001(1000) ack 1
         ",
