@@ -1715,6 +1715,56 @@ fn paws_drops_old_timestamps() {
 }
 
 #[test]
+fn a_late_original_failing_paws_is_reported_in_a_d_sack() {
+    // The retransmission arrived first; the original, reordered behind
+    // it, carries an older timestamp and fails PAWS. It is still a
+    // duplicate the sender must hear of, as a D-SACK (RFC 2883 §4), or it
+    // never learns that its retransmission was needless (Linux does the
+    // same in `tcp_send_dupack`).
+    let mut s = established_with(TcpConfig::default(), "<mss 1012,sackOK,TS val 700 ecr 0>");
+    s.run(
+        "
+        +10  < P. 1:101(100) ack 1 <TS val 800 ecr 100>
+        +0   > . 1:1(0) ack 101 <TS val 110 ecr 800>
+        +10  < P. 101:201(100) ack 1 <TS val 820 ecr 100>
+        +0   > . 1:1(0) ack 201 <TS val 120 ecr 820>
+        +1   < P. 101:201(100) ack 1 <TS val 810 ecr 100>
+        +0   > . 1:1(0) ack 201 <TS val 121 ecr 820,sack 101:201>
+        +0   recv 200
+        ",
+    );
+    assert_eq!(s.tcp.info(s.handle()).unwrap().stats.rejected, 1);
+}
+
+#[test]
+fn a_reordered_duplicate_ack_passes_paws() {
+    // Two duplicate ACKs swapped on the way: the older one fails PAWS by
+    // a millisecond. Dropping it would lose its count (and a SACK block);
+    // a pure duplicate ACK that changes no window and is at most an RTO
+    // old is taken, as Linux's `tcp_disordered_ack` takes it. An older
+    // one, or one that would move the window, is still dropped.
+    let mut s = established_with(TcpConfig::default(), "<mss 1012,sackOK,TS val 700 ecr 0>");
+    s.run(THREE_SENT);
+    s.run(
+        "
+        +10  < . 1:1(0) ack 1 <TS val 801 ecr 200,sack 2001:3001>
+        +0   < . 1:1(0) ack 1 <TS val 800 ecr 200,sack 1001:2001>
+        ",
+    );
+    let stats = s.tcp.info(s.handle()).unwrap().stats;
+    assert_eq!((stats.rejected, stats.dup_acks), (0, 2));
+    s.run(
+        "
+        +0   < . 1:1(0) ack 1 <TS val 1 ecr 200,sack 1001:2001>
+        +0   > . 3001:3001(0) ack 1 <TS val 210 ecr 801>
+        +0   < . 1:1(0) ack 1 win 1000 <TS val 800 ecr 200,sack 1001:2001>
+        ",
+    );
+    let stats = s.tcp.info(s.handle()).unwrap().stats;
+    assert_eq!((stats.rejected, stats.dup_acks), (2, 2));
+}
+
+#[test]
 fn ts_recent_moves_only_for_an_acceptable_ack() {
     // RFC 7323 §4.3, in Linux's order: TS.Recent is taken from a segment
     // only once its ACK is found acceptable. A blind attacker's in-window
@@ -1750,7 +1800,8 @@ fn acks_for_unacceptable_segments_are_rate_limited() {
         +0   > . 1:1(0) ack 1 <TS val 110 ecr 700>
         +10  < . 900000:900000(0) ack 1 <TS val 710 ecr 100>
         +0   < . 1:1(0) ack 5000 <TS val 710 ecr 100>
-        +0   < . 1:1(0) ack 1 <TS val 600 ecr 100>
+        // Older than an RTO: not a reordered duplicate ACK.
+        +0   < . 1:1(0) ack 1 <TS val 4000000000 ecr 100>
         +100 > none
         // Data out of the window is answered at once (it may be a
         // spurious retransmission, or a window probe).

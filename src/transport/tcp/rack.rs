@@ -313,7 +313,7 @@ impl Rack {
             if front.end <= snd_una {
                 let seg = self.segs.pop_front().expect("front exists");
                 samples.cumulative.add(&seg);
-                self.deliver(seg, prior_fack, now, &echo_predates, &mut d);
+                self.deliver(seg, true, prior_fack, now, &echo_predates, &mut d);
             } else {
                 if front.start < snd_una {
                     let head = Segment {
@@ -322,7 +322,7 @@ impl Rack {
                     };
                     front.start = snd_una;
                     samples.cumulative.add(&head);
-                    self.deliver(head, prior_fack, now, &echo_predates, &mut d);
+                    self.deliver(head, true, prior_fack, now, &echo_predates, &mut d);
                 }
                 break;
             }
@@ -337,7 +337,7 @@ impl Rack {
             let j = i + self.segs.range(i..).take_while(|s| s.end <= right).count();
             for seg in self.segs.drain(i..j).collect::<Vec<_>>() {
                 samples.sacked.add(&seg);
-                self.deliver(seg, prior_fack, now, &echo_predates, &mut d);
+                self.deliver(seg, false, prior_fack, now, &echo_predates, &mut d);
             }
         }
         if self.segs.is_empty() && self.segs.capacity() > 64 {
@@ -352,10 +352,11 @@ impl Rack {
         d
     }
 
-    /// One segment delivered.
+    /// One segment delivered, `cumulative`ly or by a SACK block.
     fn deliver(
         &mut self,
         seg: Segment,
+        cumulative: bool,
         prior_fack: SeqNumber,
         now: Instant,
         echo_predates: &impl Fn(Instant) -> bool,
@@ -369,8 +370,18 @@ impl Rack {
         } else {
             self.in_flight -= len;
         }
-        // Step 3: reordering.
-        if seg.end < prior_fack && !seg.retransmitted {
+        // Step 3: reordering, when a segment sent once is delivered below
+        // one delivered before. A retransmitted segment counts too when
+        // it fills the hole at SND.UNA with an echo older than its
+        // retransmission: the original arrived late, and it is the
+        // retransmission that was needless (Linux's `tcp_packet_delayed`).
+        // Without this, a reordering that RACK mistakes for loss before
+        // reordering is known is never learnt from: the late original
+        // always finds its segment already sent again. Only a cumulative
+        // delivery: the echo of an out-of-order arrival is the last
+        // in-order segment's (RFC 7323 §4.3), older whoever arrived.
+        let original = !seg.retransmitted || (cumulative && echo_predates(seg.sent));
+        if seg.end < prior_fack && original {
             if !self.reordering_seen {
                 log::trace!(
                     "RACK: {}-{} delivered below {prior_fack}: reordering",
@@ -683,6 +694,37 @@ mod tests {
             r.on_recovery_exit();
         }
         assert_eq!(r.reo_wnd(true, true, srtt), quarter);
+    }
+
+    #[test]
+    fn a_late_original_that_fills_the_hole_is_reordering() {
+        // Segment 0 is marked lost at once (no reordering known) and sent
+        // again at 21 ms; the ACK that fills the hole echoes a timestamp
+        // older than the retransmission: the original arrived late.
+        let before_retransmission = |sent: Instant| sent > t(20);
+        for (cumulative, echo_old, reordering) in [
+            (true, true, true),
+            (true, false, false),
+            (false, true, false),
+        ] {
+            let mut r = ten();
+            r.on_ack(s(0), &[(s(100), s(300))], s(2000), t(20), never);
+            r.detect_loss(t(20), Duration::ZERO);
+            r.on_sent(s(0), s(100), t(21), true);
+            let predates = |sent: Instant| echo_old && before_retransmission(sent);
+            if cumulative {
+                r.on_ack(s(300), &[], s(2000), t(22), predates);
+            } else {
+                // Only SACKed (above a hole at 300..400 that is not
+                // there: SND.UNA stays put), the echo proves nothing.
+                r.on_ack(s(0), &[(s(0), s(100))], s(2000), t(22), predates);
+            }
+            assert_eq!(
+                r.reordering_seen(),
+                reordering,
+                "cumulative {cumulative}, old echo {echo_old}"
+            );
+        }
     }
 
     #[test]

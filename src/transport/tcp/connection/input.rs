@@ -197,9 +197,14 @@ impl Connection {
             && let Some((tsval, _)) = seg.timestamp
             && (tsval.wrapping_sub(self.opts.ts_recent) as i32) < 0
             && now - self.opts.ts_recent_at < PAWS_IDLE
+            && !self.disordered_ack(seg, tsval)
         {
             self.stats.rejected += 1;
             self.ack_invalid(now, seg);
+            // A late original whose retransmission arrived first fails
+            // PAWS: its D-SACK is how the sender learns the
+            // retransmission was needless (Linux's `tcp_send_dupack`).
+            self.report_duplicate(seg);
             return Handled::Ok;
         }
         // The peer's SYN again in SYN-RECEIVED (RFC 9293 §3.5). It lies
@@ -239,18 +244,7 @@ impl Connection {
                 self.challenge_ack(now);
             } else if !rst {
                 self.ack_invalid(now, seg);
-                // Wholly old data (a spurious retransmission, most often):
-                // report it in a D-SACK block (RFC 2883 §4), as for data
-                // partly old in `receive_data`.
-                if self.opts.sack_ok && seg.payload_len > 0 && seg.seq_number < self.rcv.nxt {
-                    let end = seg.seq_number + seg.payload_len;
-                    let end = if self.rcv.nxt < end {
-                        self.rcv.nxt
-                    } else {
-                        end
-                    };
-                    self.rcv.dsack = Some((seg.seq_number, end));
-                }
+                self.report_duplicate(seg);
             }
             // A retransmitted FIN in TIME-WAIT restarts the timer.
             if self.state == State::TimeWait && seg.flags.contains(TcpFlags::FIN) {
@@ -378,6 +372,39 @@ impl Connection {
         } else {
             self.stats.invalid_acks_limited += 1;
         }
+    }
+
+    /// Data of `seg` already received (a spurious retransmission, most
+    /// often) is reported in a D-SACK block (RFC 2883 §4), as for data
+    /// partly old in `receive_data`.
+    fn report_duplicate(&mut self, seg: &TcpRepr) {
+        if self.opts.sack_ok && seg.payload_len > 0 && seg.seq_number < self.rcv.nxt {
+            let end = seg.seq_number + seg.payload_len;
+            let end = if self.rcv.nxt < end {
+                self.rcv.nxt
+            } else {
+                end
+            };
+            self.rcv.dsack = Some((seg.seq_number, end));
+        }
+    }
+
+    /// A pure duplicate ACK that failed PAWS only because the path
+    /// reordered it: it acknowledges SND.UNA, sits at RCV.NXT, changes no
+    /// window, and its timestamp is at most one RTO older than the
+    /// newest. RFC 7323 §5.3 would drop it and its SACK blocks with it;
+    /// Linux's `tcp_disordered_ack` lets it through, as here: such an ACK
+    /// can move nothing a newer one has not.
+    fn disordered_ack(&self, seg: &TcpRepr, tsval: u32) -> bool {
+        let pure = seg.payload_len == 0
+            && !seg
+                .flags
+                .intersects(TcpFlags::SYN | TcpFlags::FIN | TcpFlags::RST);
+        let replay_ms = self.rtt.rto().as_millis();
+        pure && seg.seq_number == self.rcv.nxt
+            && seg.ack_number == Some(self.snd.una)
+            && (usize::from(seg.window_len) << self.snd.wscale) == self.snd.wnd
+            && u128::from(self.opts.ts_recent.wrapping_sub(tsval)) <= replay_ms
     }
 
     pub(super) fn challenge_ack(&mut self, now: Instant) {
