@@ -7,18 +7,31 @@
 //! the stack recovers from loss. One connection carries `bytes` bytes one
 //! way; goodput is the payload over the virtual time from the established
 //! connection to the receiver's end of stream, averaged over the seeds
-//! (total bytes / total time). Also printed, per transfer: segments
-//! retransmitted and retransmission timeouts at the sender.
+//! (total bytes / total time).
+//!
+//! Per cell: goodput (relative to the same stack on the clean path),
+//! then per transfer the segments retransmitted, the spurious ones among
+//! them (those the receiver reported as duplicates in a D-SACK: on these
+//! paths, which never duplicate a frame, every D-SACK is a needless
+//! retransmission, though one whose report is lost goes uncounted) and the
+//! retransmission timeouts. Beside each row, the Mathis bound (Mathis et
+//! al. 1997): MSS/RTT × sqrt(3/2)/sqrt(p), what a Reno-style sender that
+//! halves its window once per loss can sustain, capped at the receive
+//! window per RTT. It is a yardstick, not a ceiling: it assumes one loss
+//! per window, and CUBIC grows faster than Reno in long fat pipes.
 //!
 //! ```text
-//! cargo run --release --example tcp_goodput [-- --seeds 5 --bytes 4194304 --havoc --digest]
+//! cargo run --release --example tcp_goodput [-- --seeds 5 --bytes 4194304 --rtt 10 --no-sack --havoc --digest]
 //! ```
 //!
-//! Prints one markdown table per RTT. Runs are exactly repeatable. With
-//! `--havoc`, every path also duplicates, reorders and corrupts frames as
-//! `Impairments::havoc` does; with `--digest`, a digest of every frame of
-//! every run (both hosts, with virtual times) is printed at the end: a
-//! change meant to alter no behaviour must leave the output identical.
+//! Prints one markdown table per RTT (0.2, 1, 10 and 100 ms, or only
+//! `--rtt MS`). Runs are exactly repeatable. `--no-sack` adds both
+//! controllers without SACK. With `--havoc`, every path also duplicates,
+//! reorders and corrupts frames as `Impairments::havoc` does (and
+//! duplicated frames give D-SACKs too); with `--digest`, a digest of every
+//! frame of every run (both hosts, with virtual times) is printed at the
+//! end: a change meant to alter no behaviour must leave the output
+//! identical.
 
 #[path = "../tests/tcp_support/mod.rs"]
 mod tcp_support;
@@ -29,26 +42,23 @@ use tcp_support::{Impairments, run_pair};
 
 /// The stacks compared.
 fn variants() -> Vec<(&'static str, TcpConfig)> {
-    let cubic = TcpConfig::default();
-    let newreno = TcpConfig {
-        congestion: CongestionAlgorithm::NewReno,
+    let with = |congestion, sack| TcpConfig {
+        congestion,
+        sack,
         ..TcpConfig::default()
     };
-    let no_sack = TcpConfig {
-        sack: false,
-        ..TcpConfig::default()
-    };
-    let newreno_no_sack = TcpConfig {
-        sack: false,
-        congestion: CongestionAlgorithm::NewReno,
-        ..TcpConfig::default()
-    };
-    vec![
-        ("SACK+CUBIC", cubic),
-        ("SACK+NewReno", newreno),
-        ("CUBIC, no SACK", no_sack),
-        ("NewReno, no SACK", newreno_no_sack),
-    ]
+    let mut v = vec![
+        ("CUBIC", with(CongestionAlgorithm::Cubic, true)),
+        ("NewReno", with(CongestionAlgorithm::NewReno, true)),
+    ];
+    if flag("--no-sack") {
+        v.push(("CUBIC, no SACK", with(CongestionAlgorithm::Cubic, false)));
+        v.push((
+            "NewReno, no SACK",
+            with(CongestionAlgorithm::NewReno, false),
+        ));
+    }
+    v
 }
 
 const LOSSES: [f64; 6] = [0.0, 0.01, 0.02, 0.05, 0.10, 0.20];
@@ -66,15 +76,19 @@ fn arg(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-/// Mean goodput (bytes/s), retransmissions and timeouts per transfer, and
-/// the number of runs that did not finish.
-fn measure(
-    cfg: &TcpConfig,
-    rtt: Duration,
-    loss: f64,
-    seeds: u64,
-    bytes: u64,
-) -> (f64, f64, f64, u64) {
+/// What the runs of one cell gave.
+struct Cell {
+    /// Total bytes over total time (bytes/s).
+    goodput: f64,
+    /// Per transfer: retransmitted segments, spurious ones, timeouts.
+    rtx: f64,
+    spurious: f64,
+    rtos: f64,
+    /// Runs that did not finish.
+    failed: u64,
+}
+
+fn measure(cfg: &TcpConfig, rtt: Duration, loss: f64, seeds: u64, bytes: u64) -> Cell {
     let base = if flag("--havoc") {
         Impairments {
             delay: rtt / 2,
@@ -84,7 +98,8 @@ fn measure(
         Impairments::clean(rtt / 2)
     };
     let path = Impairments { loss, ..base };
-    let (mut time, mut moved, mut rtx, mut rto, mut failed) = (0.0, 0u64, 0u64, 0u64, 0);
+    let (mut time, mut moved, mut failed) = (0.0, 0u64, 0);
+    let (mut rtx, mut spurious, mut rtos) = (0u64, 0u64, 0u64);
     for seed in 0..seeds {
         match run_pair(
             seed,
@@ -95,10 +110,12 @@ fn measure(
             Duration::from_secs(4 * 3600),
         ) {
             Ok(o) => {
+                let stats = &o.info[0].stats;
                 time += o.took.as_secs_f64();
                 moved += bytes;
-                rtx += o.info[0].stats.retransmits;
-                rto += o.info[0].stats.timeouts;
+                rtx += stats.retransmits;
+                spurious += stats.dsacks_received;
+                rtos += stats.timeouts;
             }
             Err(f) => {
                 eprintln!("seed {seed} loss {loss} rtt {rtt:?}: {f}");
@@ -107,8 +124,24 @@ fn measure(
         }
     }
     let ok = (seeds - failed).max(1) as f64;
-    let goodput = if time > 0.0 { moved as f64 / time } else { 0.0 };
-    (goodput, rtx as f64 / ok, rto as f64 / ok, failed)
+    Cell {
+        goodput: if time > 0.0 { moved as f64 / time } else { 0.0 },
+        rtx: rtx as f64 / ok,
+        spurious: spurious as f64 / ok,
+        rtos: rtos as f64 / ok,
+        failed,
+    }
+}
+
+/// The Mathis bound for `loss` at `rtt` (bytes/s), capped at the receive
+/// window per RTT; `None` without loss.
+fn mathis(rtt: Duration, loss: f64) -> f64 {
+    let mss = 1448.0; // MTU 1500 with timestamps
+    let window = TcpConfig::default().recv_buffer as f64 / rtt.as_secs_f64();
+    if loss == 0.0 {
+        return window;
+    }
+    (mss / rtt.as_secs_f64() * (1.5f64).sqrt() / loss.sqrt()).min(window)
 }
 
 fn main() {
@@ -118,37 +151,57 @@ fn main() {
         tcp_support::start_frame_digest();
     }
     println!(
-        "{bytes} bytes one way, mean of {seeds} seeds; loss applies to every frame in both directions."
+        "{bytes} bytes one way, mean of {seeds} seeds; loss applies to every frame in both directions.\n\
+         Cells: goodput (relative to the clean path), then per transfer: retransmissions, spurious ones, RTOs."
     );
-    for rtt_ms in [100u64, 10] {
-        let rtt = Duration::from_millis(rtt_ms);
-        println!("\n### RTT {rtt_ms} ms\n");
+    let rtts: Vec<Duration> = match arg("--rtt", 0) {
+        0 => vec![
+            Duration::from_micros(200),
+            Duration::from_millis(1),
+            Duration::from_millis(10),
+            Duration::from_millis(100),
+        ],
+        ms => vec![Duration::from_millis(ms)],
+    };
+    for rtt in rtts {
+        println!("\n### RTT {} ms\n", rtt.as_secs_f64() * 1e3);
         let vs = variants();
-        print!("| loss |");
+        print!("| loss | Mathis bound |");
         for (name, _) in &vs {
-            print!(" {name}: goodput (rel.), rtx, RTOs |");
+            print!(" {name} |");
         }
         println!();
-        print!("|---:|");
+        print!("|---:|---:|");
         for _ in &vs {
             print!("---:|");
         }
         println!();
         let mut base = vec![0.0; vs.len()];
         for loss in LOSSES {
-            print!("| {:.0}% |", loss * 100.0);
+            print!("| {:.0}% | {} |", loss * 100.0, human(mathis(rtt, loss)));
             for (i, (_, cfg)) in vs.iter().enumerate() {
-                let (g, rtx, rto, failed) = measure(cfg, rtt, loss, seeds, bytes);
+                let c = measure(cfg, rtt, loss, seeds, bytes);
                 if loss == 0.0 {
-                    base[i] = g;
+                    base[i] = c.goodput;
                 }
-                let rel = if base[i] > 0.0 { g / base[i] } else { 0.0 };
-                let note = if failed > 0 {
-                    format!(" ({failed} stuck)")
+                let rel = if base[i] > 0.0 {
+                    c.goodput / base[i]
+                } else {
+                    0.0
+                };
+                let note = if c.failed > 0 {
+                    format!(" ({} stuck)", c.failed)
                 } else {
                     String::new()
                 };
-                print!(" {} ({:.2}), {rtx:.0}, {rto:.0}{note} |", human(g), rel);
+                print!(
+                    " {} ({:.2}), {:.0}, {:.0}, {:.1}{note} |",
+                    human(c.goodput),
+                    rel,
+                    c.rtx,
+                    c.spurious,
+                    c.rtos
+                );
             }
             println!();
         }
