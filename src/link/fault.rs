@@ -16,11 +16,17 @@
 //!    a flipped bit would poison a neighbour cache — on a real link the
 //!    Ethernet FCS drops such frames, which is loss, not corruption;
 //! 3. **duplication**: with probability `duplicate` a second copy is made;
-//! 4. **scheduling**, for each copy independently: it is released at
-//!    `now + delay + U[0, jitter]`, plus `reorder_delay` with probability
-//!    `reorder` so that later frames overtake it. Jitter alone also
-//!    reorders frames closer together than the jitter (as Linux netem
-//!    does).
+//! 4. **bottleneck** (if `rate` is set): each copy is serialized at
+//!    `rate` bytes per second behind the copies before it, as a link's
+//!    transmit queue would; a copy that finds more than `buffer` bytes
+//!    still waiting is dropped (drop-tail, counted in
+//!    [`FaultStats::queue_drops`]). So the path has a bandwidth, a queue
+//!    that builds before it overflows, and the loss that ends slow start;
+//! 5. **scheduling**, for each copy independently: it is released at
+//!    `now + delay + U[0, jitter]` (after its serialization, behind a
+//!    bottleneck), plus `reorder_delay` with probability `reorder` so that
+//!    later frames overtake it. Jitter alone also reorders frames closer
+//!    together than the jitter (as Linux netem does).
 //!
 //! Held frames wait in a queue ordered by (release instant, arrival
 //! sequence number), bounded by `max_queue` frames per direction; a frame
@@ -35,8 +41,8 @@
 //! a clock. The same seed, configuration and sequence of calls give the
 //! same outcome.
 //!
-//! Deliberately not here: rate limiting and bandwidth shaping, burst
-//! (Gilbert–Elliott) loss, and corruption of the Ethernet header. Note
+//! Deliberately not here: active queue management, burst (Gilbert–Elliott)
+//! loss, and corruption of the Ethernet header. Note
 //! that with transmit checksum offload on the inner device, checksums are
 //! computed after corruption, which hides it; the injector clears the
 //! receive offload flag in its capabilities when it corrupts received
@@ -77,6 +83,11 @@ pub struct FaultConfig {
     /// Most frames held in this direction's delay queue (default 1024);
     /// frames beyond it are dropped.
     pub max_queue: usize,
+    /// The bottleneck's rate in bytes per second (default: none, every
+    /// frame leaves at once).
+    pub rate: Option<u64>,
+    /// Bytes the bottleneck's queue holds before it drops (drop-tail).
+    pub buffer: usize,
 }
 
 impl Default for FaultConfig {
@@ -90,6 +101,8 @@ impl Default for FaultConfig {
             jitter: Duration::ZERO,
             reorder_delay: Duration::from_millis(10),
             max_queue: 1024,
+            rate: None,
+            buffer: 0,
         }
     }
 }
@@ -144,6 +157,14 @@ impl FaultConfig {
         self
     }
 
+    /// Puts a bottleneck of `rate` bytes per second (at least 1) with a
+    /// queue of `buffer` bytes on the path.
+    pub fn with_rate(mut self, rate: u64, buffer: usize) -> Self {
+        self.rate = Some(rate.max(1));
+        self.buffer = buffer;
+        self
+    }
+
     /// Whether this configuration leaves every frame untouched and
     /// undelayed.
     pub fn is_transparent(&self) -> bool {
@@ -152,7 +173,8 @@ impl FaultConfig {
             || self.corrupt > 0.0
             || (self.reorder > 0.0 && !self.reorder_delay.is_zero())
             || !self.delay.is_zero()
-            || !self.jitter.is_zero())
+            || !self.jitter.is_zero()
+            || self.rate.is_some())
     }
 }
 
@@ -174,6 +196,8 @@ pub struct FaultStats {
     pub delayed: u64,
     /// Copies dropped because the delay queue was full.
     pub overflowed: u64,
+    /// Copies dropped because the bottleneck's queue was full.
+    pub queue_drops: u64,
     /// Copies passed on (returned from `receive`, or handed to the inner
     /// device's `transmit`).
     pub delivered: u64,
@@ -217,6 +241,8 @@ struct Lane {
     config: FaultConfig,
     held: BinaryHeap<Held>,
     stats: FaultStats,
+    /// When the bottleneck has serialized every copy queued so far.
+    busy_until: Instant,
 }
 
 impl Lane {
@@ -225,6 +251,7 @@ impl Lane {
             config,
             held: BinaryHeap::new(),
             stats: FaultStats::default(),
+            busy_until: Instant::ZERO,
         }
     }
 
@@ -284,14 +311,28 @@ impl Lane {
         } else {
             None
         };
-        let first = (self.release_time(rng, now), frame);
-        let second = copy.map(|f| (self.release_time(rng, now), f));
-        [Some(first), second]
+        let first = self.release_time(rng, now, frame.len()).map(|t| (t, frame));
+        let second = copy.and_then(|f| self.release_time(rng, now, f.len()).map(|t| (t, f)));
+        [first, second]
     }
 
-    fn release_time(&mut self, rng: &mut Rng, now: Instant) -> Instant {
+    /// When a copy of `len` bytes arriving at `now` is released, or `None`
+    /// if the bottleneck's queue drops it.
+    fn release_time(&mut self, rng: &mut Rng, now: Instant, len: usize) -> Option<Instant> {
         let c = &self.config;
-        let mut t = now + c.delay;
+        let mut t = now;
+        if let Some(rate) = c.rate {
+            let start = self.busy_until.max(now);
+            let waiting = (start - now).as_micros() * u128::from(rate) / 1_000_000;
+            if waiting > c.buffer as u128 {
+                self.stats.queue_drops += 1;
+                return None;
+            }
+            let serialize = (len as u128 * 1_000_000).div_ceil(u128::from(rate));
+            self.busy_until = start + Duration::from_micros(serialize.min(u64::MAX as u128) as u64);
+            t = self.busy_until;
+        }
+        let mut t = t + c.delay;
         if !c.jitter.is_zero() {
             let max = u64::try_from(c.jitter.as_micros()).unwrap_or(u64::MAX);
             t += Duration::from_micros(rng.below(max.saturating_add(1)));
@@ -303,7 +344,7 @@ impl Lane {
         if t > now {
             self.stats.delayed += 1;
         }
-        t
+        Some(t)
     }
 }
 
@@ -731,6 +772,37 @@ mod tests {
     }
 
     #[test]
+    fn a_bottleneck_serializes_and_drops_beyond_its_buffer() {
+        // Frames of 18 bytes at 18,000 bytes/s: one per millisecond. A
+        // burst of ten at once leaves one per millisecond after 1 ms; with
+        // room for 4 frames (72 bytes) waiting behind the one on the wire,
+        // frames 5 and on find more than that ahead of them and are
+        // dropped.
+        let len = frame(0).len() as u64;
+        assert_eq!(len, 18);
+        let config = FaultConfig::new().with_rate(len * 1000, 4 * len as usize);
+        let (mut a, mut b) = rx_setup(1, config);
+        for i in 0..10 {
+            a.transmit(Instant::ZERO, frame(i)).unwrap();
+        }
+        assert!(b.receive(Instant::ZERO).is_none());
+        let mut out = Vec::new();
+        for ms in 0..20 {
+            let now = Instant::from_millis(ms);
+            while let Some(f) = b.receive(now) {
+                out.push((ms, number(&f)));
+            }
+        }
+        assert_eq!(out, [(1, 0), (2, 1), (3, 2), (4, 3), (5, 4)]);
+        assert_eq!(b.rx_stats().queue_drops, 5);
+        // Once drained, a frame leaves after its own serialization only.
+        a.transmit(Instant::from_millis(30), frame(99)).unwrap();
+        assert!(b.receive(Instant::from_millis(30)).is_none());
+        assert_eq!(b.poll_at(), Some(Instant::from_millis(31)));
+        assert_eq!(number(&b.receive(Instant::from_millis(31)).unwrap()), 99);
+    }
+
+    #[test]
     fn delay_queue_is_bounded() {
         let cfg = FaultConfig::new()
             .with_delay(Duration::from_millis(1))
@@ -813,6 +885,8 @@ mod tests {
             delay in 0u64..5_000,
             jitter in 0u64..5_000,
             max_queue in 0usize..50,
+            rate in proptest::option::of(1u64..1_000_000),
+            buffer in 0usize..10_000,
         ) {
             let cfg = FaultConfig {
                 loss, duplicate: dup, reorder, corrupt,
@@ -820,6 +894,8 @@ mod tests {
                 jitter: Duration::from_micros(jitter),
                 reorder_delay: Duration::from_micros(3_000),
                 max_queue,
+                rate,
+                buffer,
             };
             let a = run(seed, cfg.clone(), 200);
             let b = run(seed, cfg, 200);

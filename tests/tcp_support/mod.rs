@@ -43,6 +43,12 @@ pub struct Impairments {
     /// Extra one-way delay of up to `jitter` (the sum of two uniform
     /// halves, one per lane; reorders frames closer together than this).
     pub jitter: Duration,
+    /// A bottleneck of this many bytes per second on the sender's transmit
+    /// lane, with a drop-tail queue of `buffer` bytes (none by default:
+    /// frames leave at once and only the windows limit the rate).
+    pub rate: Option<u64>,
+    /// The bottleneck's queue in bytes.
+    pub buffer: usize,
 }
 
 impl Impairments {
@@ -56,6 +62,18 @@ impl Impairments {
             corrupt: 0.0,
             delay: one_way,
             jitter: Duration::ZERO,
+            rate: None,
+            buffer: 0,
+        }
+    }
+
+    /// `self` behind a bottleneck of `rate` bytes per second whose queue
+    /// holds `buffer` bytes.
+    pub fn with_bottleneck(self, rate: u64, buffer: usize) -> Impairments {
+        Impairments {
+            rate: Some(rate),
+            buffer,
+            ..self
         }
     }
 
@@ -70,6 +88,8 @@ impl Impairments {
             corrupt: 0.005,
             delay: Duration::from_millis(10),
             jitter: Duration::from_millis(2),
+            rate: None,
+            buffer: 0,
         }
     }
 
@@ -93,6 +113,10 @@ impl Impairments {
             // Never drop for want of queue space: loss is what `loss` says.
             .with_max_queue(1 << 20);
         let rx = tx.clone().with_corrupt(self.corrupt);
+        let tx = match self.rate {
+            Some(rate) => tx.with_rate(rate, self.buffer),
+            None => tx,
+        };
         (tx, rx)
     }
 }
@@ -109,7 +133,11 @@ impl fmt::Display for Impairments {
             self.corrupt * 100.0,
             self.delay,
             self.jitter
-        )
+        )?;
+        if let Some(rate) = self.rate {
+            write!(f, ", bottleneck {rate} B/s with {} B of queue", self.buffer)?;
+        }
+        Ok(())
     }
 }
 
