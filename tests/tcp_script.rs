@@ -717,6 +717,61 @@ fn retransmission_timeout_resends_everything_outstanding() {
 }
 
 #[test]
+fn a_timeout_with_sack_resends_only_what_was_not_sacked() {
+    // RFC 8985 §6.3, as Linux: after a timeout, what the peer SACKed stays
+    // SACKed; slow start from one segment resends the holes only.
+    let mut s = established_with(newreno(), "<mss 1000,sackOK>");
+    s.run(EIGHT_SENT);
+    s.run(
+        "
+        +10  < . 1:1(0) ack 1001 <sack 3001:5001 6001:7001>
+        +0   > . 1001:2001(1000) ack 1
+        +0   > . 2001:3001(1000) ack 1
+        +0   > . 5001:6001(1000) ack 1
+        // The three retransmissions and the loss probe are lost.
+        +179.5 > P. 7001:8001(1000) ack 1
+        +328.75 > . 1001:2001(1000) ack 1
+        +10  < . 1:1(0) ack 2001 <sack 3001:5001 6001:7001>
+        +0   > . 2001:3001(1000) ack 1
+        +0   > . 5001:6001(1000) ack 1
+        +10  < . 1:1(0) ack 3001 <sack 5001:7001>
+        +0   > P. 7001:8001(1000) ack 1
+        +10  < . 1:1(0) ack 8001
+        +1s  > none
+        ",
+    );
+    let info = s.tcp.info(s.handle()).unwrap();
+    assert_eq!(info.stats.timeouts, 1);
+    assert_eq!(info.stats.sack_reneging, 0);
+}
+
+#[test]
+fn a_timeout_on_sacked_data_is_reneging_and_resends_everything() {
+    // The peer SACKed the segment at SND.UNA without acknowledging it,
+    // then went silent: it may have dropped what it SACKed (RFC 2018
+    // §8), so go-back-N sends everything again.
+    let mut s = established_with(newreno(), "<mss 1000,sackOK>");
+    s.run(THREE_SENT);
+    s.run(
+        "
+        +10  < . 1:1(0) ack 1 <sack 1:1001>
+        +0   < . 1:1(0) ack 1 <sack 1:2001>
+        +0   < . 1:1(0) ack 1 <sack 1:3001>
+        // The loss probe, then the timeout.
+        +192 > P. 2001:3001(1000) ack 1
+        +300 > . 1:1001(1000) ack 1
+        +10  < . 1:1(0) ack 1001
+        +0   > . 1001:2001(1000) ack 1
+        +0   > P. 2001:3001(1000) ack 1
+        +10  < . 1:1(0) ack 3001
+        +1s  > none
+        ",
+    );
+    let info = s.tcp.info(s.handle()).unwrap();
+    assert_eq!(info.stats.sack_reneging, 1);
+}
+
+#[test]
 fn gives_up_after_max_retransmissions() {
     let mut s = established(TcpConfig {
         max_retransmissions: 3,
@@ -898,8 +953,11 @@ fn lost_retransmission_is_sent_again_without_a_timeout() {
         // The retransmission of 4001 arrives; that of 1001 never will.
         +100 < . 1:1(0) ack 1001 <sack 2001:7001>
         +0   > . 1001:2001(1000) ack 1
-        // So is the last segment, never SACKed although sent before
-        // the newest SACKed one.
+        // So is the last segment, never SACKed although sent before the
+        // newest SACKed one. It goes with the next ACK: this one
+        // delivered one segment and revealed losses, and PRR lets out
+        // no more than it delivered.
+        +100 < . 1:1(0) ack 7001
         +0   > P. 7001:8001(1000) ack 1
         +100 < . 1:1(0) ack 8001
         +1s  > none

@@ -225,6 +225,86 @@ fn reordering_alone_costs_under_10_percent() {
 }
 
 // ----------------------------------------------------------------------
+// A bottleneck with a drop-tail queue.
+
+/// 8 MiB through a 2.5 MB/s bottleneck whose queue holds one
+/// bandwidth-delay product, at 40 ms RTT, 5 seeds, with and without
+/// HyStart++; (goodput in bytes/s, retransmissions and timeouts per run).
+fn through_a_bottleneck(hystart: bool) -> (f64, u64, u64) {
+    const RATE: u64 = 2_500_000;
+    let rtt = Duration::from_millis(40);
+    let bdp = (RATE as f64 * rtt.as_secs_f64()) as usize;
+    let path = Impairments::clean(rtt / 2).with_bottleneck(RATE, bdp);
+    // Buffers large enough that the window, not they, meets the queue.
+    let cfg = TcpConfig {
+        hystart,
+        send_buffer: 4 << 20,
+        recv_buffer: 4 << 20,
+        ..TcpConfig::default()
+    };
+    let (mut took, mut rtx, mut rto) = (Duration::ZERO, 0, 0);
+    let seeds = 5;
+    for seed in 0..seeds {
+        let o = run_pair(
+            seed,
+            Some(&path),
+            &cfg,
+            8 * MIB,
+            0,
+            Duration::from_secs(120),
+        )
+        .unwrap_or_else(|f| panic!("seed {seed}, {path}: {f}"));
+        took += o.took;
+        rtx += o.info[0].stats.retransmits;
+        rto += o.info[0].stats.timeouts;
+    }
+    let goodput = (seeds * 8 * MIB) as f64 / took.as_secs_f64();
+    (goodput, rtx / seeds, rto)
+}
+
+/// Slow start overruns the queue and loses up to half a window at once;
+/// the recovery must not make it worse. It did: RFC 6937's PRR let out one
+/// segment more than each ACK delivered however many losses the ACKs
+/// revealed, so with every other segment lost the sender went on sending
+/// twice what got through, and after a timeout nothing reduced the window
+/// while the hole at SND.UNA kept losing its retransmissions: 0.47 of
+/// the bottleneck's rate, 1,600 retransmissions and 8 timeouts per 8 MiB.
+/// Now the extra segment is only for ACKs that advance SND.UNA and reveal
+/// no new loss (draft-ietf-tcpm-prr-rfc6937bis), and a lost retransmission
+/// after a timeout begins a recovery.
+#[test]
+fn slow_start_overrunning_a_drop_tail_queue_recovers_at_the_bottleneck_rate() {
+    // The bottleneck carries 1448 payload bytes per 1514-byte frame.
+    let ceiling = 2_500_000.0 * 1448.0 / 1514.0;
+    let (goodput, rtx, rto) = through_a_bottleneck(false);
+    eprintln!(
+        "without HyStart++: {:.3} of the bottleneck, {rtx} retransmissions per run, {rto} timeouts",
+        goodput / ceiling
+    );
+    assert!(goodput >= 0.9 * ceiling, "{goodput:.0} B/s");
+    assert!(rtx < 300, "{rtx} retransmissions per run");
+    assert_eq!(rto, 0);
+}
+
+/// HyStart++ sees the queue build (the RTT of a round rises by more than
+/// an eighth) and leaves slow start before the overrun: a third of the
+/// retransmissions or fewer (what remains is CUBIC's own probing of the
+/// queue once in congestion avoidance).
+#[test]
+fn hystart_leaves_slow_start_before_the_queue_overflows() {
+    let ceiling = 2_500_000.0 * 1448.0 / 1514.0;
+    let (goodput, rtx, rto) = through_a_bottleneck(true);
+    let (_, rtx_without, _) = through_a_bottleneck(false);
+    eprintln!(
+        "with HyStart++: {:.3} of the bottleneck, {rtx} retransmissions per run (without: {rtx_without}), {rto} timeouts",
+        goodput / ceiling
+    );
+    assert!(goodput >= 0.9 * ceiling, "{goodput:.0} B/s");
+    assert!(3 * rtx <= rtx_without, "{rtx} against {rtx_without}");
+    assert_eq!(rto, 0);
+}
+
+// ----------------------------------------------------------------------
 // Regressions: seeds and configurations that once failed.
 
 /// One run on a loss-only path (no other fault) with `rtt`.

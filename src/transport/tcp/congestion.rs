@@ -9,9 +9,9 @@
 //!   6928, and the window reductions of RFC 5681 §3.1–3.2 that NewReno fast
 //!   recovery (RFC 6582) builds on.
 //! - [`Cubic`] (the default): RFC 9438, with C = 0.4, β = 0.7, fast
-//!   convergence and the Reno-friendly region; standard slow start below
-//!   ssthresh (HyStart++ is not implemented; RFC 9438 §4.10 does not
-//!   require it).
+//!   convergence and the Reno-friendly region; its first slow start ends
+//!   early by HyStart++ (RFC 9406, [`super::hystart`]) when the RTT rises,
+//!   later ones at ssthresh.
 //!
 //! [`CongestionAlgorithm`] names them and builds a boxed one.
 //!
@@ -38,10 +38,11 @@
 //!    "Bytes in flight" is FlightSize (`SND.NXT − SND.UNA`), or RFC 6675's
 //!    `pipe` with SACK.
 //! 3. **New data acknowledged** (SND.UNA advances) while *not* in fast
-//!    recovery: [`on_ack`](CongestionControl::on_ack) with the number of
-//!    bytes newly acknowledged, the current smoothed RTT if known, and the
-//!    bytes that were in flight *just before* this ACK (including the ones
-//!    it acknowledges). The window grows only when the sender is actually
+//!    recovery: [`on_ack`](CongestionControl::on_ack) with an [`Ack`]: the
+//!    number of bytes newly acknowledged, the current smoothed RTT if
+//!    known, the ACK's own RTT sample, whether it began a new round trip,
+//!    and the bytes that were in flight *just before* this ACK (including
+//!    the ones it acknowledges). The window grows only when the sender is actually
 //!    using it: when at least half of `cwnd` was in flight (RFC 7661's
 //!    test for a "validated" window, pipeACK ≥ cwnd/2; RFC 9438 §5.8 for
 //!    CUBIC). A sender limited by
@@ -92,12 +93,13 @@
 //! 2·SMSS, and no input makes any call panic.
 //!
 //! Deliberately not here: ECN reactions (RFC 3168), undoing spurious
-//! reductions (RFC 9438 §4.9, F-RTO RFC 5682, Eifel RFC 3522), HyStart++
-//! (RFC 9406), pacing, and the congestion window validation of RFC 7661
+//! reductions by timestamps (Eifel RFC 3522) or F-RTO (RFC 5682), pacing,
+//! and the congestion window validation of RFC 7661
 //! beyond the "do not grow an unused window" test above.
 
 use core::fmt::Debug;
 
+use super::hystart::{CSS_GROWTH_DIVISOR, Growth, HyStart};
 use crate::time::{Duration, Instant};
 
 /// The largest congestion window, 2^30 bytes: the largest window TCP can
@@ -150,17 +152,9 @@ pub trait CongestionControl: Debug + Send {
     /// [`on_recovery_exit`](Self::on_recovery_exit) (or a timeout).
     fn in_recovery(&self) -> bool;
 
-    /// `acked` bytes of new data were acknowledged outside fast recovery.
-    /// `srtt` is the smoothed RTT if known (CUBIC looks one RTT ahead);
-    /// `prior_in_flight` the bytes in flight just before this ACK. Ignored
-    /// during recovery.
-    fn on_ack(
-        &mut self,
-        now: Instant,
-        acked: usize,
-        srtt: Option<Duration>,
-        prior_in_flight: usize,
-    );
+    /// New data was acknowledged outside fast recovery. Ignored during
+    /// recovery.
+    fn on_ack(&mut self, ack: &Ack);
 
     /// A loss was detected by duplicate ACKs or SACK: reduce the window and
     /// enter recovery. `flight_size` is the bytes in flight when the loss
@@ -196,6 +190,25 @@ pub trait CongestionControl: Debug + Send {
     fn on_spurious_congestion(&mut self, now: Instant) -> bool;
 }
 
+/// What an ACK of new data tells the controller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ack {
+    /// When the ACK arrived.
+    pub now: Instant,
+    /// Bytes of new data acknowledged.
+    pub acked: usize,
+    /// The smoothed RTT, if known (CUBIC looks one RTT ahead).
+    pub srtt: Option<Duration>,
+    /// This ACK's round-trip sample, if Karn's rule allows one.
+    pub rtt: Option<Duration>,
+    /// Bytes in flight just before this ACK (including those it
+    /// acknowledges).
+    pub prior_in_flight: usize,
+    /// The ACK begins a new round trip: SND.UNA passed what SND.NXT was
+    /// when the last round began (RFC 9406 §4.2 `windowEnd`).
+    pub round_start: bool,
+}
+
 /// The congestion control algorithms available.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum CongestionAlgorithm {
@@ -207,11 +220,22 @@ pub enum CongestionAlgorithm {
 }
 
 impl CongestionAlgorithm {
-    /// A fresh controller of this kind for an SMSS of `mss` bytes.
+    /// A fresh controller of this kind for an SMSS of `mss` bytes, with
+    /// its defaults.
     pub fn build(self, mss: usize) -> Box<dyn CongestionControl> {
+        self.build_with(mss, true)
+    }
+
+    /// The same, with HyStart++ on or off where the algorithm has it
+    /// (CUBIC).
+    pub fn build_with(self, mss: usize, hystart: bool) -> Box<dyn CongestionControl> {
         match self {
             CongestionAlgorithm::NewReno => Box::new(NewReno::new(mss)),
-            CongestionAlgorithm::Cubic => Box::new(Cubic::new(mss)),
+            CongestionAlgorithm::Cubic => {
+                let mut cubic = Cubic::new(mss);
+                cubic.set_hystart(hystart);
+                Box::new(cubic)
+            }
         }
     }
 }
@@ -270,12 +294,13 @@ impl Window {
     }
 
     /// Slow start with appropriate byte counting (RFC 5681 §3.1, RFC 3465
-    /// §2.2): grows `cwnd` by min(acked, L·SMSS), but not beyond ssthresh.
+    /// §2.2): grows `cwnd` by min(acked, L·SMSS) / `divisor` (1, or
+    /// HyStart++'s in conservative slow start), but not beyond ssthresh.
     /// Returns the bytes left over for congestion avoidance once `cwnd`
     /// reaches ssthresh (0 if it did not).
-    fn slow_start(&mut self, acked: usize) -> usize {
+    fn slow_start(&mut self, acked: usize, divisor: usize) -> usize {
         let room = self.ssthresh.saturating_sub(self.cwnd);
-        let inc = acked.min(ABC_L * self.mss);
+        let inc = acked.min(ABC_L * self.mss) / divisor.max(1);
         if inc < room {
             self.cwnd = self.cwnd.saturating_add(inc).min(MAX_CWND);
             0
@@ -407,23 +432,17 @@ impl CongestionControl for NewReno {
         self.w.in_recovery
     }
 
-    fn on_ack(
-        &mut self,
-        _now: Instant,
-        acked: usize,
-        _srtt: Option<Duration>,
-        prior_in_flight: usize,
-    ) {
-        if self.w.in_recovery || acked == 0 {
+    fn on_ack(&mut self, ack: &Ack) {
+        if self.w.in_recovery || ack.acked == 0 {
             return;
         }
         self.w.on_new_data_acked();
-        if !self.w.is_cwnd_limited(prior_in_flight) {
+        if !self.w.is_cwnd_limited(ack.prior_in_flight) {
             return;
         }
-        let mut acked = acked;
+        let mut acked = ack.acked;
         if self.w.in_slow_start() {
-            acked = self.w.slow_start(acked);
+            acked = self.w.slow_start(acked, 1);
             if acked == 0 {
                 return;
             }
@@ -556,6 +575,8 @@ pub struct Cubic {
     /// The next stage follows a timeout (§4.8).
     after_timeout: bool,
     fast_convergence: bool,
+    /// HyStart++ in the first slow start (RFC 9438 §4.10, RFC 9406).
+    hystart: HyStart,
 }
 
 impl Cubic {
@@ -574,6 +595,16 @@ impl Cubic {
             srtt: None,
             after_timeout: false,
             fast_convergence: true,
+            hystart: HyStart::new(),
+        }
+    }
+
+    /// Turns HyStart++ (on by default) on or off; off, the first slow
+    /// start ends only with a loss. Meant before the first ACK.
+    pub fn set_hystart(&mut self, on: bool) {
+        self.hystart = HyStart::new();
+        if !on {
+            self.hystart.end();
         }
     }
 
@@ -680,33 +711,35 @@ impl CongestionControl for Cubic {
         self.w.in_recovery
     }
 
-    fn on_ack(
-        &mut self,
-        now: Instant,
-        acked: usize,
-        srtt: Option<Duration>,
-        prior_in_flight: usize,
-    ) {
-        if self.w.in_recovery || acked == 0 {
+    fn on_ack(&mut self, ack: &Ack) {
+        if self.w.in_recovery || ack.acked == 0 {
             return;
         }
         self.w.on_new_data_acked();
-        if srtt.is_some() {
-            self.srtt = srtt;
+        if ack.srtt.is_some() {
+            self.srtt = ack.srtt;
         }
-        if !self.w.is_cwnd_limited(prior_in_flight) {
+        let mut divisor = 1;
+        if self.w.in_slow_start() && self.w.ssthresh == usize::MAX {
+            match self.hystart.on_ack(ack.rtt, ack.round_start) {
+                Growth::SlowStart => {}
+                Growth::Conservative => divisor = CSS_GROWTH_DIVISOR,
+                Growth::Exit => self.w.ssthresh = self.w.cwnd.max(2 * self.w.mss),
+            }
+        }
+        if !self.w.is_cwnd_limited(ack.prior_in_flight) {
             // §5.8: time spent not using the window does not count.
             self.epoch = None;
             return;
         }
-        let mut acked = acked;
+        let mut acked = ack.acked;
         if self.w.in_slow_start() {
-            acked = self.w.slow_start(acked);
+            acked = self.w.slow_start(acked, divisor);
             if acked == 0 {
                 return;
             }
         }
-        self.congestion_avoidance(now, acked);
+        self.congestion_avoidance(ack.now, acked);
     }
 
     fn on_congestion_event(&mut self, _now: Instant, flight_size: usize) {
@@ -728,6 +761,7 @@ impl CongestionControl for Cubic {
         self.w.enter_recovery();
         self.epoch = None;
         self.after_timeout = false;
+        self.hystart.end();
     }
 
     fn on_recovery_exit(&mut self, _now: Instant) {
@@ -744,6 +778,7 @@ impl CongestionControl for Cubic {
         }
         self.epoch = None;
         self.after_timeout = true;
+        self.hystart.end();
     }
 
     fn on_spurious_congestion(&mut self, _now: Instant) -> bool {
@@ -761,6 +796,7 @@ impl CongestionControl for Cubic {
     fn on_idle_restart(&mut self, _now: Instant) {
         self.w.idle_restart();
         self.epoch = None;
+        self.hystart.end();
     }
 
     fn on_handshake_loss(&mut self) {
@@ -788,6 +824,19 @@ mod tests {
         Duration::from_millis(n)
     }
 
+    /// An ACK whose RTT sample is `srtt`, in no new round (HyStart++ never
+    /// judges a round).
+    fn ack(now: Instant, acked: usize, srtt: Option<Duration>, prior_in_flight: usize) -> Ack {
+        Ack {
+            now,
+            acked,
+            srtt,
+            rtt: srtt,
+            prior_in_flight,
+            round_start: false,
+        }
+    }
+
     /// One round trip of a sender that keeps its window full: the window at
     /// the start of the round is sent in full-sized segments and
     /// acknowledged `per_ack` segments at a time, the ACKs spread evenly
@@ -804,7 +853,7 @@ mod tests {
         for i in 1..=acks {
             let now = start + rtt * (i as u32) / (acks as u32);
             let acked = (per_ack * cc.mss()).min((segments - (i - 1) * per_ack) * cc.mss());
-            cc.on_ack(now, acked, Some(rtt), window);
+            cc.on_ack(&ack(now, acked, Some(rtt), window));
         }
         start + rtt
     }
@@ -879,10 +928,10 @@ mod tests {
         // A stretch ACK for 5 segments counts all 5 (as Linux), up to
         // ABC_L segments.
         let mut cc = NewReno::new(MSS);
-        cc.on_ack(Instant::ZERO, 5 * MSS, None, 10 * MSS);
+        cc.on_ack(&ack(Instant::ZERO, 5 * MSS, None, 10 * MSS));
         assert_eq!(cc.cwnd(), 15 * MSS);
         let mut cc = NewReno::new(MSS);
-        cc.on_ack(Instant::ZERO, 100 * MSS, None, 100 * MSS);
+        cc.on_ack(&ack(Instant::ZERO, 100 * MSS, None, 100 * MSS));
         assert_eq!(cc.cwnd(), (10 + ABC_L) * MSS);
     }
 
@@ -892,9 +941,9 @@ mod tests {
         cc.on_retransmit_timeout(Instant::ZERO, 5 * MSS); // ssthresh 2500 → 2000
         assert_eq!(cc.ssthresh(), 2 * MSS + MSS / 2);
         assert_eq!(cc.cwnd(), MSS);
-        cc.on_ack(Instant::ZERO, MSS, None, MSS);
+        cc.on_ack(&ack(Instant::ZERO, MSS, None, MSS));
         assert_eq!(cc.cwnd(), 2 * MSS);
-        cc.on_ack(Instant::ZERO, 2 * MSS, None, 2 * MSS);
+        cc.on_ack(&ack(Instant::ZERO, 2 * MSS, None, 2 * MSS));
         assert_eq!(cc.cwnd(), cc.ssthresh());
         assert!(!cc.in_slow_start());
     }
@@ -924,7 +973,7 @@ mod tests {
         assert_eq!((cc.cwnd(), cc.ssthresh()), (80 * MSS, 80 * MSS));
         assert!(cc.in_recovery());
         // No growth and no second reduction during recovery.
-        cc.on_ack(t, 10 * MSS, None, 160 * MSS);
+        cc.on_ack(&ack(t, 10 * MSS, None, 160 * MSS));
         cc.on_congestion_event(t, 100 * MSS);
         assert_eq!(cc.cwnd(), 80 * MSS);
         cc.on_recovery_exit(t);
@@ -941,7 +990,7 @@ mod tests {
         cc.on_retransmit_timeout(t, 2 * MSS);
         assert_eq!((cc.cwnd(), cc.ssthresh()), (MSS, 15 * MSS));
         // After new data is acknowledged, a timeout lowers it again.
-        cc.on_ack(t, MSS, None, MSS);
+        cc.on_ack(&ack(t, MSS, None, MSS));
         cc.on_retransmit_timeout(t, 8 * MSS);
         assert_eq!((cc.cwnd(), cc.ssthresh()), (MSS, 4 * MSS));
     }
@@ -964,7 +1013,7 @@ mod tests {
             // Slow start to 20 segments, a first loss, congestion
             // avoidance, then the reduction that proves spurious.
             for i in 0..10 {
-                cc.on_ack(Instant::from_millis(i), MSS, Some(ms(10)), 20 * MSS);
+                cc.on_ack(&ack(Instant::from_millis(i), MSS, Some(ms(10)), 20 * MSS));
             }
             cc.on_congestion_event(Instant::ZERO, 20 * MSS);
             cc.on_recovery_exit(Instant::ZERO);
@@ -990,11 +1039,11 @@ mod tests {
             let mut cc = alg.build(MSS);
             // An interactive flow with one segment in flight at a time.
             for i in 0..100 {
-                cc.on_ack(Instant::from_millis(i), MSS, Some(ms(1)), MSS);
+                cc.on_ack(&ack(Instant::from_millis(i), MSS, Some(ms(1)), MSS));
             }
             assert_eq!(cc.cwnd(), 10 * MSS, "{alg:?}");
             // Half the window in use counts as using it.
-            cc.on_ack(Instant::ZERO, MSS, None, 5 * MSS);
+            cc.on_ack(&ack(Instant::ZERO, MSS, None, 5 * MSS));
             assert_eq!(cc.cwnd(), 11 * MSS, "{alg:?}");
         }
     }
@@ -1070,7 +1119,7 @@ mod tests {
         assert_eq!(cc.cwnd(), 70 * MSS);
         let start = Instant::from_secs(1);
         // The first ACK in congestion avoidance starts the epoch.
-        cc.on_ack(start, MSS, Some(rtt), 70 * MSS);
+        cc.on_ack(&ack(start, MSS, Some(rtt), 70 * MSS));
         let k = cc.k();
         assert!((k - 75f64.cbrt()).abs() < 1e-12, "K = {k}");
         let mss = MSS as f64;
@@ -1112,7 +1161,7 @@ mod tests {
     fn cubic_without_rtt_targets_w_cubic_now() {
         let mut cc = cubic_after_loss(100);
         let start = Instant::from_secs(1);
-        cc.on_ack(start, MSS, None, 70 * MSS);
+        cc.on_ack(&ack(start, MSS, None, 70 * MSS));
         // t = 0, target = W_cubic(0) = cwnd_epoch: no growth but the few
         // bytes W_est gained.
         assert!(
@@ -1123,7 +1172,7 @@ mod tests {
         let mut now = start;
         for _ in 0..10 {
             now += ms(100);
-            cc.on_ack(now, MSS, None, cc.cwnd());
+            cc.on_ack(&ack(now, MSS, None, cc.cwnd()));
         }
         assert!(cc.cwnd() > 70 * MSS);
     }
@@ -1202,7 +1251,7 @@ mod tests {
         let mut later = now;
         for _ in 0..30 {
             later += rtt;
-            b.on_ack(later, MSS, Some(rtt), MSS);
+            b.on_ack(&ack(later, MSS, Some(rtt), MSS));
         }
         assert_eq!(a.cwnd(), b.cwnd());
         rounds(&mut a, now, rtt, 1);
@@ -1267,7 +1316,7 @@ mod tests {
                 match e {
                     Event::Ack { dt, acked, srtt, in_flight } => {
                         now += Duration::from_micros(dt);
-                        cc.on_ack(now, acked, srtt.map(Duration::from_micros), in_flight);
+                        cc.on_ack(&ack(now, acked, srtt.map(Duration::from_micros), in_flight));
                     }
                     Event::Loss { dt, flight } => {
                         now += Duration::from_micros(dt);

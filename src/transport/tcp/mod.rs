@@ -20,6 +20,7 @@
 
 pub mod congestion;
 pub mod connection;
+pub mod hystart;
 pub mod isn;
 pub mod pmtu;
 pub mod prr;
@@ -34,7 +35,7 @@ pub mod sockets;
 pub mod syncookie;
 pub mod time_wait;
 
-pub use congestion::{CongestionAlgorithm, CongestionControl, Cubic, NewReno};
+pub use congestion::{Ack, CongestionAlgorithm, CongestionControl, Cubic, NewReno};
 pub use connection::{
     Connection, MemoryPressure, State, TcpConfig, TcpError, TcpInfo, TcpSocketError, TcpStats,
 };

@@ -7,9 +7,15 @@
 //! rebuilt by slow start. PRR spreads the reduction over the round trip,
 //! sending `ssthresh / RecoverFS` of what each ACK reports delivered
 //! while `pipe` is above ssthresh, and, once below, lets `pipe` grow back
-//! towards ssthresh by at most one segment more than was delivered
-//! (slow-start reduction bound, PRR-SSRB, §3.1). At the end of recovery
-//! `pipe` is close to ssthresh, neither far below nor bursting above.
+//! towards ssthresh. How fast is the update of RFC 6937 in
+//! draft-ietf-tcpm-prr-rfc6937bis §6 (and Linux's `tcp_cwnd_reduction`):
+//! each ACK lets out what has been delivered and not yet sent again, and
+//! one segment more (the slow-start reduction bound, PRR-SSRB) only if the
+//! ACK is "safe": it advances SND.UNA and reveals no new loss. With RFC
+//! 6937's extra segment on every ACK, a path losing every other segment
+//! (a drop-tail queue overrun by slow start) got two segments for each
+//! one delivered, all through the recovery, and kept the queue overrun. At the end of recovery `pipe` is
+//! close to ssthresh, neither far below nor bursting above.
 
 /// The PRR state of one recovery (RFC 6937 §3).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -38,8 +44,9 @@ impl Prr {
 
     /// `sndcnt` for an ACK that delivered `delivered` octets (SND.UNA's
     /// advance plus what it newly SACKed), with `pipe` octets in flight
-    /// after it: how many octets may be sent now.
-    pub fn on_ack(&mut self, delivered: usize, pipe: usize, mss: usize) -> usize {
+    /// after it: how many octets may be sent now. `safe`: the ACK advanced
+    /// SND.UNA and revealed no new loss.
+    pub fn on_ack(&mut self, delivered: usize, pipe: usize, mss: usize, safe: bool) -> usize {
         self.delivered += delivered;
         let sndcnt = if pipe > self.ssthresh {
             // Proportional: CEIL(prr_delivered * ssthresh / RecoverFS).
@@ -47,8 +54,10 @@ impl Prr {
                 .div_ceil(self.recover_fs as u128) as usize;
             due.saturating_sub(self.out)
         } else {
-            // PRR-SSRB.
-            let limit = self.delivered.saturating_sub(self.out).max(delivered) + mss;
+            // What was delivered and not yet sent again, and one segment
+            // more if the ACK is safe.
+            let limit = self.delivered.saturating_sub(self.out).max(delivered);
+            let limit = if safe { limit + mss } else { limit };
             (self.ssthresh - pipe).min(limit)
         };
         // The fast retransmission goes whatever the arithmetic says
@@ -77,14 +86,14 @@ mod tests {
         // 20 segments out, one lost, ssthresh 14 segments (CUBIC's 0.7).
         let mut prr = Prr::new(20 * MSS, 14 * MSS);
         // The first ACK: the fast retransmission goes.
-        let n = prr.on_ack(MSS, 18 * MSS, MSS);
+        let n = prr.on_ack(MSS, 18 * MSS, MSS, false);
         assert_eq!(n, MSS);
         prr.on_sent(n);
         // Each later ACK delivering a segment allows 0.7 of one: eleven
         // segments delivered, seven sent (whole segments only).
         let mut sent = 0;
         for _ in 0..10 {
-            let n = prr.on_ack(MSS, 18 * MSS, MSS);
+            let n = prr.on_ack(MSS, 18 * MSS, MSS, true);
             let n = n - n % MSS;
             prr.on_sent(n);
             sent += n;
@@ -97,9 +106,27 @@ mod tests {
         // Heavy loss: pipe fell to 4 segments with ssthresh 10.
         let mut prr = Prr::new(20 * MSS, 10 * MSS);
         prr.on_sent(MSS);
-        assert_eq!(prr.on_ack(MSS, 4 * MSS, MSS), MSS + MSS);
+        assert_eq!(prr.on_ack(MSS, 4 * MSS, MSS, true), MSS + MSS);
         prr.on_sent(2 * MSS);
         // Never past ssthresh.
-        assert_eq!(prr.on_ack(8 * MSS, 9 * MSS, MSS), MSS);
+        assert_eq!(prr.on_ack(8 * MSS, 9 * MSS, MSS, true), MSS);
+    }
+
+    #[test]
+    fn an_ack_that_is_not_safe_adds_no_segment() {
+        // Pipe far below ssthresh, but the ACK only SACKed (or found new
+        // losses): one segment delivered, one sent, not two.
+        let mut prr = Prr::new(20 * MSS, 10 * MSS);
+        prr.on_sent(MSS);
+        for _ in 0..5 {
+            assert_eq!(prr.on_ack(MSS, 4 * MSS, MSS, false), MSS);
+            prr.on_sent(MSS);
+        }
+        // What was delivered and not sent (nothing could go, say) is
+        // owed all the same; a safe ACK adds one segment.
+        assert_eq!(prr.on_ack(MSS, 4 * MSS, MSS, false), MSS);
+        assert_eq!(prr.on_ack(MSS, 4 * MSS, MSS, false), MSS);
+        assert_eq!(prr.on_ack(MSS, 4 * MSS, MSS, false), 2 * MSS);
+        assert_eq!(prr.on_ack(MSS, 4 * MSS, MSS, true), 4 * MSS);
     }
 }

@@ -515,8 +515,39 @@ impl Rack {
         self.lost = 0;
     }
 
-    /// Every segment still outstanding is lost: a retransmission timeout
-    /// (RFC 8985 §6.3, RFC 6298 §5.4), or a path MTU drop.
+    /// The retransmission timer fired (RFC 8985 §6.3): the oldest segment
+    /// outstanding is lost (it was sent an RTO ago), and so is every other
+    /// that RACK would find lost with `reo_wnd` at `now`; one sent too
+    /// recently for that is given its round trip, and RACK marks it later
+    /// if it is lost too. SACKed segments have no record: they are not
+    /// sent again. Returns the segments newly marked.
+    pub fn on_timeout(&mut self, now: Instant, reo_wnd: Duration) -> usize {
+        let mut marked = 0;
+        for (i, seg) in self.segs.iter_mut().enumerate() {
+            let overdue = seg.sent + self.rtt + reo_wnd <= now;
+            if !seg.lost && (i == 0 || overdue) {
+                seg.lost = true;
+                self.in_flight -= seg.len();
+                self.lost += seg.len();
+                marked += 1;
+            }
+        }
+        marked
+    }
+
+    /// Whether the receiver SACKed the data at `snd_una` (no record left
+    /// for it while it is not cumulatively acknowledged) and then timed
+    /// out on it: it discarded what it SACKed ("reneging", RFC 2018 §8),
+    /// and the SACKed data must be sent again too.
+    pub fn head_sacked(&self, snd_una: SeqNumber, snd_max: SeqNumber) -> bool {
+        match self.segs.front() {
+            Some(seg) => snd_una < seg.start,
+            None => snd_una < snd_max,
+        }
+    }
+
+    /// Every segment still outstanding is lost: a path MTU drop, or a
+    /// retransmission timeout after reneging or without SACK.
     pub fn mark_all_lost(&mut self) {
         for seg in self.segs.iter_mut().filter(|s| !s.lost) {
             seg.lost = true;

@@ -8,6 +8,7 @@ use bytes::{Buf, Bytes};
 use crate::internet::IcmpErrorKind;
 use crate::internet::icmpv4::DstUnreachable;
 use crate::time::{Duration, Instant};
+use crate::transport::tcp::congestion::Ack;
 use crate::transport::tcp::scoreboard::NO_SACK;
 use crate::transport::tcp::segment::{TcpFlags, TcpRepr};
 use crate::transport::tcp::seq::SeqNumber;
@@ -492,7 +493,8 @@ impl Connection {
                 })
             });
 
-        if self.snd.una < ack {
+        let una_advanced = self.snd.una < ack;
+        if una_advanced {
             self.on_new_ack(now, seg, ack, delivery.rtt);
         } else if ack == self.snd.una
             && self.snd.una != self.snd.max
@@ -514,14 +516,15 @@ impl Connection {
             if dsack {
                 self.rec.rack.on_dsack(self.snd.max);
             }
-            self.detect_losses(now, prior_flight);
+            let newly_lost = self.detect_losses(now, prior_flight);
             if self.rec.in_recovery() {
                 self.schedule_tlp(now);
                 // RFC 6937 §3: what may be sent until the next ACK.
+                let safe = una_advanced && newly_lost == 0;
                 self.rec.prr_budget =
                     self.rec
                         .prr
-                        .on_ack(delivery.bytes, self.rec.rack.pipe(), self.mss());
+                        .on_ack(delivery.bytes, self.rec.rack.pipe(), self.mss(), safe);
             }
         }
 
@@ -630,9 +633,20 @@ impl Connection {
                     self.rec.rtx_una = true;
                 }
             }
-            None => self
-                .cc
-                .on_ack(now, data_acked, self.rtt.srtt(), flight + acked),
+            None => {
+                let round_start = self.snd.round_end <= ack;
+                if round_start {
+                    self.snd.round_end = self.snd.nxt;
+                }
+                self.cc.on_ack(&Ack {
+                    now,
+                    acked: data_acked,
+                    srtt: self.rtt.srtt(),
+                    rtt: sample,
+                    prior_in_flight: flight + acked,
+                    round_start,
+                });
+            }
         }
 
         // The retransmission timer (RFC 6298 §5.2–5.3).

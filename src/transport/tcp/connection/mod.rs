@@ -126,6 +126,9 @@ struct SendSpace {
     syn_unacked: bool,
     /// End of the last small (sub-MSS) segment sent, for Nagle/Minshall.
     sml: SeqNumber,
+    /// SND.NXT when the current round trip began: an ACK beyond it begins
+    /// the next (RFC 9406 §4.2 `windowEnd`).
+    round_end: SeqNumber,
 }
 
 impl SendSpace {
@@ -144,6 +147,7 @@ impl SendSpace {
             fin_queued: false,
             syn_unacked: true,
             sml: iss,
+            round_end: iss,
         }
     }
 }
@@ -242,7 +246,7 @@ impl Connection {
         now: Instant,
     ) -> Connection {
         let our_mss = mss_for_mtu(mtu);
-        let cc = config.congestion.build(DEFAULT_MSS);
+        let cc = config.congestion.build_with(DEFAULT_MSS, config.hystart);
         Connection {
             state: State::Closed,
             local,

@@ -112,19 +112,33 @@ impl Recovery {
         self.rack.on_recovery_exit();
     }
 
-    /// Everything from SND.UNA will be sent again: any recovery ends,
-    /// `recover` marks the highest sent (RFC 6582 §4) and the scoreboard
-    /// starts afresh (RFC 6675 §5.1).
-    pub(super) fn go_back(&mut self, snd_max: SeqNumber) {
+    /// A timeout or a path MTU drop: any fast recovery ends (its pipe
+    /// accounting does not hold across it) and `recover` marks the
+    /// highest sent (RFC 6582 §4).
+    fn end_recovery(&mut self, snd_max: SeqNumber) {
         self.recover = snd_max;
         self.point = None;
         self.rtx_una = false;
         self.dupacks = 0;
         self.tlp_due = false;
+    }
+
+    /// Everything from SND.UNA will be sent again: the scoreboard starts
+    /// afresh (RFC 6675 §5.1) and nothing outstanding is counted in
+    /// flight until it is resent (a path MTU drop lost all of it; Linux's
+    /// `tcp_simple_retransmit`).
+    pub(super) fn go_back(&mut self, snd_max: SeqNumber) {
+        self.end_recovery(snd_max);
         self.scoreboard.on_retransmit_timeout();
-        // Nothing outstanding is counted in flight until it is resent (a
-        // path MTU drop lost all of it; Linux's `tcp_simple_retransmit`).
         self.rack.mark_all_lost();
+    }
+
+    /// A retransmission timeout with SACK and no reneging (RFC 8985 §6.3):
+    /// what the peer SACKed stays SACKed and is not sent again (as in
+    /// Linux's `tcp_timeout_mark_lost`); RACK marks what is lost.
+    pub(super) fn timeout_loss(&mut self, snd_max: SeqNumber, now: Instant, reo_wnd: Duration) {
+        self.end_recovery(snd_max);
+        self.rack.on_timeout(now, reo_wnd);
     }
 
     /// The retransmission timer fired at our timestamp clock `ts_now`
@@ -183,7 +197,10 @@ impl Connection {
         self.rec.enter(self.snd.max, flight, self.cc.ssthresh());
         // The fast retransmission may go at once, even when recovery
         // begins on the reordering timer rather than on an ACK.
-        self.rec.prr_budget = self.rec.prr.on_ack(0, self.rec.rack.pipe(), self.mss());
+        self.rec.prr_budget = self
+            .rec
+            .prr
+            .on_ack(0, self.rec.rack.pipe(), self.mss(), false);
         self.schedule_tlp(now);
         self.rtt_probe = None;
     }
@@ -198,16 +215,17 @@ impl Connection {
     /// the reordering timer fires: marks what is lost, arms the timer for
     /// what may yet be, and begins fast recovery if something is lost
     /// outside recovery (after a timeout the lost segments are resent
-    /// within the congestion window instead).
+    /// within the congestion window instead). Returns the segments newly
+    /// marked lost.
     ///
     /// `flight` is what was outstanding before the ACK that found the
     /// loss: that ACK may also have acknowledged most of the flight (a
     /// receiver that coalesces ACKs acknowledges a whole burst at once),
     /// and what is left above the hole says little of the window in use.
-    pub(super) fn detect_losses(&mut self, now: Instant, flight: usize) {
+    pub(super) fn detect_losses(&mut self, now: Instant, flight: usize) -> usize {
         self.timers.reorder = None;
         if !self.opts.sack_ok || self.snd.una == self.snd.max {
-            return;
+            return 0;
         }
         let mss = self.mss();
         let srtt = self.rtt.srtt().unwrap_or(Duration::from_millis(1));
@@ -219,7 +237,7 @@ impl Connection {
         let found = self.rec.rack.detect_loss(now, reo_wnd);
         self.timers.reorder = found.reorder_timer;
         if found.segments == 0 {
-            return;
+            return 0;
         }
         log::trace!(
             "{} -> {}: RACK marked {} segment(s) lost ({} retransmitted)",
@@ -229,9 +247,20 @@ impl Connection {
             found.retransmissions
         );
         self.stats.lost_retransmits += found.retransmissions as u64;
-        if !self.recovering() {
+        // A loss outside recovery begins one. So does a lost
+        // retransmission after a timeout (Linux's `FLAG_LOST_RETRANS` in
+        // its Loss state): the window that slow start is rebuilding is
+        // already more than the path carries, and without a reduction,
+        // and PRR to spread the resending, nothing would check it until
+        // SND.UNA passes the highest sent at the timeout, which a hole
+        // whose every retransmission is lost never lets happen (seen
+        // behind a full drop-tail queue: bursts of a hundred
+        // retransmissions, most lost again, for seconds).
+        let after_timeout = self.recovering() && !self.rec.in_recovery();
+        if !self.recovering() || (after_timeout && found.retransmissions > 0) {
             self.enter_recovery(now, flight);
         }
+        found.segments
     }
 
     /// The first lost segment that may be sent again now, if any: below
@@ -264,7 +293,10 @@ impl Connection {
 
     /// A retransmission timeout with data outstanding (RFC 6298 §5.4-5.6):
     /// no probe is pending any more, the congestion controller and the
-    /// timer back off, and everything from SND.UNA goes again.
+    /// timer back off, and what is lost goes again in slow start: with
+    /// SACK, what RACK marks lost (RFC 8985 §6.3), SACKed data excepted;
+    /// without, or if the peer dropped what it SACKed, everything from
+    /// SND.UNA (go-back-N).
     pub(super) fn on_retransmit_timeout(&mut self, now: Instant) {
         log::trace!(
             "{} -> {}: retransmission timeout, RTO {:?}",
@@ -286,7 +318,22 @@ impl Connection {
         self.cc.on_retransmit_timeout(now, self.flight_size());
         self.rtt.on_timeout();
         self.rtt_probe = None;
-        self.go_back_n();
+        if self.opts.sack_ok && !self.rec.rack.head_sacked(self.snd.una, self.snd.max) {
+            // Only what was not SACKed goes again, as RACK marks it lost.
+            let srtt = self.rtt.srtt().unwrap_or(Duration::from_millis(1));
+            let reo_wnd = self.rec.rack.reo_wnd(true, true, srtt);
+            self.rec.timeout_loss(self.snd.max, now, reo_wnd);
+        } else {
+            if self.opts.sack_ok {
+                log::debug!(
+                    "{} -> {}: timed out on data it SACKed: reneging, all is sent again",
+                    self.local,
+                    self.remote
+                );
+                self.stats.sack_reneging += 1;
+            }
+            self.go_back_n();
+        }
         self.timers.rto = Some(now + self.rtt.rto());
     }
 

@@ -72,6 +72,9 @@ pub struct TcpConfig {
     pub nodelay: bool,
     /// Congestion control algorithm.
     pub congestion: CongestionAlgorithm,
+    /// HyStart++ (RFC 9406) ends CUBIC's first slow start when the RTT
+    /// rises, before the window overshoots (default on).
+    pub hystart: bool,
     /// Retransmission timer bounds. Default: Linux's (RTO at least
     /// SRTT + 200 ms), which keeps delayed ACKs from causing spurious
     /// timeouts on paths with a steady RTT.
@@ -122,6 +125,7 @@ impl Default for TcpConfig {
             recv_buffer: 256 * 1024,
             nodelay: false,
             congestion: CongestionAlgorithm::default(),
+            hystart: true,
             rtt: RttConfig::linux(),
             syn_retries: 6,
             max_retransmissions: 15,
@@ -204,6 +208,9 @@ pub struct TcpStats {
     /// Congestion reductions undone because their retransmissions proved
     /// unnecessary (D-SACK, RFC 3708; timestamps, RFC 3522).
     pub spurious_undos: u64,
+    /// Retransmission timeouts on data the peer had SACKed: it discarded
+    /// it (reneging, RFC 2018 §8), and everything was sent again.
+    pub sack_reneging: u64,
     /// Unacceptable segments left unanswered by the rate limit of
     /// [`TcpConfig::invalid_ack_interval`].
     pub invalid_acks_limited: u64,
@@ -244,6 +251,7 @@ impl TcpStats {
             aborts_on_data,
             lost_retransmits,
             spurious_undos,
+            sack_reneging,
             invalid_acks_limited,
             orphan_timeouts,
             pmtu_reductions,
@@ -270,6 +278,7 @@ impl TcpStats {
         self.aborts_on_data += aborts_on_data;
         self.lost_retransmits += lost_retransmits;
         self.spurious_undos += spurious_undos;
+        self.sack_reneging += sack_reneging;
         self.invalid_acks_limited += invalid_acks_limited;
         self.orphan_timeouts += orphan_timeouts;
         self.pmtu_reductions += pmtu_reductions;
