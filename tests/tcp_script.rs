@@ -772,6 +772,47 @@ fn a_timeout_on_sacked_data_is_reneging_and_resends_everything() {
 }
 
 #[test]
+fn pacing_spreads_the_window_over_the_round_trip() {
+    // SRTT 100 ms from the handshake, an initial window of ten 1000-octet
+    // segments: in slow start the rate is twice the window per SRTT,
+    // 200,000 octets/s, a segment every 5 ms after a burst of two.
+    let mut s = established_with(
+        TcpConfig {
+            pacing: true,
+            ..newreno()
+        },
+        "<mss 1000>",
+    );
+    s.run(
+        "
+        +100 send 6000
+        +0   > . 1:1001(1000) ack 1
+        +0   > . 1001:2001(1000) ack 1
+        +5   > . 2001:3001(1000) ack 1
+        +5   > . 3001:4001(1000) ack 1
+        +5   > . 4001:5001(1000) ack 1
+        +5   > P. 5001:6001(1000) ack 1
+        // ACKs are never held back.
+        +1   < . 1:101(100) ack 6001
+        +0   > . 6001:6001(0) ack 101
+        ",
+    );
+    // Without pacing, the same window leaves at once.
+    let mut s = established_with(newreno(), "<mss 1000>");
+    s.run(
+        "
+        +100 send 6000
+        +0   > . 1:1001(1000) ack 1
+        +0   > . 1001:2001(1000) ack 1
+        +0   > . 2001:3001(1000) ack 1
+        +0   > . 3001:4001(1000) ack 1
+        +0   > . 4001:5001(1000) ack 1
+        +0   > P. 5001:6001(1000) ack 1
+        ",
+    );
+}
+
+#[test]
 fn gives_up_after_max_retransmissions() {
     let mut s = established(TcpConfig {
         max_retransmissions: 3,

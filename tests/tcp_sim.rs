@@ -227,17 +227,23 @@ fn reordering_alone_costs_under_10_percent() {
 // ----------------------------------------------------------------------
 // A bottleneck with a drop-tail queue.
 
-/// 8 MiB through a 2.5 MB/s bottleneck whose queue holds one
-/// bandwidth-delay product, at 40 ms RTT, 5 seeds, with and without
-/// HyStart++; (goodput in bytes/s, retransmissions and timeouts per run).
-fn through_a_bottleneck(hystart: bool) -> (f64, u64, u64) {
+/// The goodput a 2.5 MB/s bottleneck allows: 1448 payload bytes per
+/// 1514-byte frame.
+const BOTTLENECK_GOODPUT: f64 = 2_500_000.0 * 1448.0 / 1514.0;
+
+/// 8 MiB through a 2.5 MB/s bottleneck whose queue holds `queue` times
+/// the bandwidth-delay product, at 40 ms RTT, 5 seeds, with HyStart++ and
+/// pacing as given; (goodput in bytes/s, retransmissions per run,
+/// timeouts).
+fn through_a_bottleneck(queue: f64, hystart: bool, pacing: bool) -> (f64, u64, u64) {
     const RATE: u64 = 2_500_000;
     let rtt = Duration::from_millis(40);
-    let bdp = (RATE as f64 * rtt.as_secs_f64()) as usize;
-    let path = Impairments::clean(rtt / 2).with_bottleneck(RATE, bdp);
+    let bdp = RATE as f64 * rtt.as_secs_f64();
+    let path = Impairments::clean(rtt / 2).with_bottleneck(RATE, (queue * bdp) as usize);
     // Buffers large enough that the window, not they, meets the queue.
     let cfg = TcpConfig {
         hystart,
+        pacing,
         send_buffer: 4 << 20,
         recv_buffer: 4 << 20,
         ..TcpConfig::default()
@@ -274,9 +280,8 @@ fn through_a_bottleneck(hystart: bool) -> (f64, u64, u64) {
 /// after a timeout begins a recovery.
 #[test]
 fn slow_start_overrunning_a_drop_tail_queue_recovers_at_the_bottleneck_rate() {
-    // The bottleneck carries 1448 payload bytes per 1514-byte frame.
-    let ceiling = 2_500_000.0 * 1448.0 / 1514.0;
-    let (goodput, rtx, rto) = through_a_bottleneck(false);
+    let ceiling = BOTTLENECK_GOODPUT;
+    let (goodput, rtx, rto) = through_a_bottleneck(1.0, false, false);
     eprintln!(
         "without HyStart++: {:.3} of the bottleneck, {rtx} retransmissions per run, {rto} timeouts",
         goodput / ceiling
@@ -292,15 +297,32 @@ fn slow_start_overrunning_a_drop_tail_queue_recovers_at_the_bottleneck_rate() {
 /// queue once in congestion avoidance).
 #[test]
 fn hystart_leaves_slow_start_before_the_queue_overflows() {
-    let ceiling = 2_500_000.0 * 1448.0 / 1514.0;
-    let (goodput, rtx, rto) = through_a_bottleneck(true);
-    let (_, rtx_without, _) = through_a_bottleneck(false);
+    let ceiling = BOTTLENECK_GOODPUT;
+    let (goodput, rtx, rto) = through_a_bottleneck(1.0, true, false);
+    let (_, rtx_without, _) = through_a_bottleneck(1.0, false, false);
     eprintln!(
         "with HyStart++: {:.3} of the bottleneck, {rtx} retransmissions per run (without: {rtx_without}), {rto} timeouts",
         goodput / ceiling
     );
     assert!(goodput >= 0.9 * ceiling, "{goodput:.0} B/s");
     assert!(3 * rtx <= rtx_without, "{rtx} against {rtx_without}");
+    assert_eq!(rto, 0);
+}
+
+/// Behind a queue of a tenth of the BDP, a window sent as one burst loses
+/// its tail however well the window is sized; paced at 1.2 times the
+/// window per SRTT it arrives as the bottleneck drains it.
+#[test]
+fn pacing_fills_a_bottleneck_with_a_shallow_queue() {
+    let (paced, _, rto) = through_a_bottleneck(0.1, true, true);
+    let (bursty, _, _) = through_a_bottleneck(0.1, true, false);
+    eprintln!(
+        "queue of 0.1 BDP: {:.3} of the bottleneck paced, {:.3} not",
+        paced / BOTTLENECK_GOODPUT,
+        bursty / BOTTLENECK_GOODPUT
+    );
+    assert!(paced >= 0.85 * BOTTLENECK_GOODPUT, "{paced:.0} B/s");
+    assert!(paced >= 1.15 * bursty, "{paced:.0} against {bursty:.0} B/s");
     assert_eq!(rto, 0);
 }
 

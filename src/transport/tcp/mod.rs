@@ -13,6 +13,8 @@
 //! - [`rack`]: the segments in flight and RACK's time-based loss
 //!   detection (RFC 8985).
 //! - [`prr`]: Proportional Rate Reduction during recovery (RFC 6937).
+//! - [`pacing`]: when the next data segment may leave.
+//! - [`hystart`]: HyStart++ (RFC 9406), leaving slow start early.
 //! - [`isn`]: initial sequence numbers (RFC 6528).
 //! - [`syncookie`]: SYN cookies (RFC 4987), for listeners under a SYN flood.
 //! - [`time_wait`]: TIME-WAIT as compact records (RFC 1337, RFC 6191).
@@ -22,6 +24,7 @@ pub mod congestion;
 pub mod connection;
 pub mod hystart;
 pub mod isn;
+pub mod pacing;
 pub mod pmtu;
 pub mod prr;
 pub mod rack;

@@ -58,6 +58,7 @@ use bytes::Bytes;
 use crate::ratelimit::TokenBucket;
 use crate::time::{Duration, Instant};
 use crate::transport::tcp::congestion::CongestionControl;
+use crate::transport::tcp::pacing::Pacer;
 use crate::transport::tcp::pmtu::PathMtu;
 use crate::transport::tcp::recv_buffer::RecvBuffer;
 use crate::transport::tcp::rtt::RttEstimator;
@@ -212,6 +213,8 @@ struct PathState {
     syn_mss: usize,
     /// Path MTU discovery (RFC 1191).
     pmtu: PathMtu,
+    /// When the next data segment may leave, with pacing on.
+    pacer: Pacer,
 }
 
 /// Segments without data that are due, and the delayed-ACK count.
@@ -267,6 +270,7 @@ impl Connection {
                 peer_mss: DEFAULT_MSS,
                 syn_mss: DEFAULT_MSS,
                 pmtu: PathMtu::new(our_mss + 40),
+                pacer: Pacer::new(),
             },
             pending: Pending {
                 ack: false,

@@ -5,6 +5,7 @@
 //! Retransmissions during recovery come from `recovery`.
 
 use crate::time::Instant;
+use crate::transport::tcp::pacing::window_rate;
 use crate::transport::tcp::segment::{HEADER_LEN, TcpFlags, TcpRepr};
 use crate::transport::tcp::seq::SeqNumber;
 
@@ -39,11 +40,13 @@ impl Connection {
             State::TimeWait => return self.poll_ack(now),
             _ => {}
         }
-        if let Some(out) = self.poll_retransmit(now) {
-            return Some(out);
-        }
-        if let Some(out) = self.poll_new_data(now) {
-            return Some(out);
+        if self.pacer_ready(now) {
+            if let Some(out) = self.poll_retransmit(now) {
+                return Some(out);
+            }
+            if let Some(out) = self.poll_new_data(now) {
+                return Some(out);
+            }
         }
         if self.rec.tlp_due {
             self.rec.tlp_due = false;
@@ -283,6 +286,10 @@ impl Connection {
     /// in fast recovery it is spent from PRR's budget.
     fn on_data_sent(&mut self, now: Instant, seq: SeqNumber, end: SeqNumber, retransmission: bool) {
         self.rec.rack.on_sent(seq, end, now, retransmission);
+        if let Some(rate) = self.pacing_rate() {
+            let mss = self.mss();
+            self.path.pacer.on_sent(now, distance(seq, end), rate, mss);
+        }
         if retransmission {
             self.note_retransmission(seq);
         }
@@ -291,6 +298,21 @@ impl Connection {
             self.rec.prr.on_sent(len);
             self.rec.prr_budget = self.rec.prr_budget.saturating_sub(len);
         }
+    }
+
+    /// The rate data is paced at, in bytes per second, if pacing is on
+    /// and an RTT is known ([`crate::transport::tcp::pacing`]).
+    pub(super) fn pacing_rate(&self) -> Option<u64> {
+        if !self.config.pacing {
+            return None;
+        }
+        let srtt = self.rtt.srtt()?;
+        Some(window_rate(self.cc.cwnd(), srtt, self.cc.in_slow_start()))
+    }
+
+    /// Whether pacing lets a data segment out at `now`.
+    pub(super) fn pacer_ready(&self, now: Instant) -> bool {
+        self.pacing_rate().is_none() || self.path.pacer.ready(now)
     }
 
     pub(super) fn unsent_data(&self) -> usize {

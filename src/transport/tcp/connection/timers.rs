@@ -73,16 +73,20 @@ impl Connection {
     /// The earliest instant this connection needs attention, `now` if it
     /// has something to send.
     pub fn poll_at(&self, now: Instant) -> Option<Instant> {
-        if self.pending.rst
-            || self.pending.ack
-            || self.pending.probe
-            || self.rec.tlp_due
-            || self.wants_to_send()
-        {
+        if self.pending.rst || self.pending.ack || self.pending.probe || self.rec.tlp_due {
             return Some(now);
         }
+        // Data to send, at once or when pacing lets it out.
+        let paced = self.wants_to_send().then(|| {
+            if self.pacer_ready(now) {
+                now
+            } else {
+                self.path.pacer.next()
+            }
+        });
         let t = &self.timers;
         [
+            paced,
             t.rto,
             t.tlp,
             t.reorder,

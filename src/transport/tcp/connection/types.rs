@@ -75,6 +75,10 @@ pub struct TcpConfig {
     /// HyStart++ (RFC 9406) ends CUBIC's first slow start when the RTT
     /// rises, before the window overshoots (default on).
     pub hystart: bool,
+    /// Pace data segments at twice the window per SRTT in slow start and
+    /// 1.2 times after (Linux's ratios), instead of sending a window as
+    /// one burst (default off, as in Linux without the fq qdisc).
+    pub pacing: bool,
     /// Retransmission timer bounds. Default: Linux's (RTO at least
     /// SRTT + 200 ms), which keeps delayed ACKs from causing spurious
     /// timeouts on paths with a steady RTT.
@@ -126,6 +130,7 @@ impl Default for TcpConfig {
             nodelay: false,
             congestion: CongestionAlgorithm::default(),
             hystart: true,
+            pacing: false,
             rtt: RttConfig::linux(),
             syn_retries: 6,
             max_retransmissions: 15,
