@@ -50,6 +50,7 @@ fn variants() -> Vec<(&'static str, TcpConfig)> {
     let mut v = vec![
         ("CUBIC", with(CongestionAlgorithm::Cubic, true)),
         ("NewReno", with(CongestionAlgorithm::NewReno, true)),
+        ("BBR", with(CongestionAlgorithm::Bbr, true)),
     ];
     if flag("--no-sack") {
         v.push(("CUBIC, no SACK", with(CongestionAlgorithm::Cubic, false)));

@@ -1080,10 +1080,12 @@ fn linux_to_linux(sender: &Netns, receiver: &Netns, port: u16, file: &Path, out:
 /// netstrata as a sender against the kernel as a sender on lossy paths:
 /// 16 MiB per transfer, 1% and then 3% random loss each way on the
 /// receiver's device, rounds rotating which goes first
-/// (`INTEROP_LOSS_ROUNDS`, 3 by default). CUBIC everywhere. Three
-/// transfers a round:
+/// (`INTEROP_LOSS_ROUNDS`, 3 by default). CUBIC everywhere but in the
+/// fourth. Four transfers a round:
 ///
 /// - netstrata -> the kernel, over the TAP device;
+/// - netstrata with BBR -> the kernel, the same way (the issue's stretch:
+///   random loss is not congestion);
 /// - the kernel -> netstrata, over the same device (the issue's yardstick:
 ///   the same path, but netstrata's receiver, which ACKs every segment);
 /// - the kernel -> the kernel, over a veth pair to a second namespace:
@@ -1131,13 +1133,13 @@ fn tcp_sender_against_linux_under_random_loss() {
     for percent in [1, 3] {
         let table = random_loss(&ns, TAP, percent);
         let peer_table = random_loss(&peer, VETH, percent);
-        let (mut ours, mut to_us, mut kernel) = (vec![], vec![], vec![]);
-        let (mut rtx, mut rto) = (0, 0);
+        let (mut ours, mut to_us, mut kernel, mut bbr) = (vec![], vec![], vec![], vec![]);
+        let (mut rtx, mut rto, mut bbr_rto) = (0, 0, 0);
         for round in 0..rounds {
-            for k in 0..3 {
+            for k in 0..4 {
                 port += 1;
                 let out = ns.path("received");
-                match (round + k) % 3 {
+                match (round + k) % 4 {
                     0 => {
                         let file = ["--file", blob.to_str().unwrap()];
                         let sent = netstrata_to_linux(&ns, port, &file, &out);
@@ -1145,6 +1147,13 @@ fn tcp_sender_against_linux_under_random_loss() {
                         ours.push(rate(&sent).1);
                         rtx += sender_stat(&sent, "retransmissions");
                         rto += sender_stat(&sent, "timeouts");
+                    }
+                    3 => {
+                        let args = ["--cc", "bbr", "--file", blob.to_str().unwrap()];
+                        let sent = netstrata_to_linux(&ns, port, &args, &out);
+                        assert_eq!(rate(&sent).0, LEN as u64);
+                        bbr.push(rate(&sent).1);
+                        bbr_rto += sender_stat(&sent, "timeouts");
                     }
                     1 => {
                         let received = linux_to_netstrata(&ns, port, &blob, &out);
@@ -1161,19 +1170,22 @@ fn tcp_sender_against_linux_under_random_loss() {
             let (to, from) = loss_counters(ns, table);
             assert!(to > 0 && from > 0, "nothing dropped at {percent}%");
         }
-        let (a, b, c) = (
+        let (a, b, c, d) = (
             median(ours.clone()),
             median(to_us.clone()),
             median(kernel.clone()),
+            median(bbr.clone()),
         );
         report.push(format!(
             "interop: {percent}% loss each way, 16 MiB x {rounds}, medians: netstrata -> Linux \
              {a:.3} Gbit/s (rounds {ours:.3?}; {rtx} retransmissions, {rto} timeouts in all); \
              Linux -> netstrata {b:.3} (rounds {to_us:.3?}); Linux -> Linux {c:.3} (rounds \
              {kernel:.3?}). netstrata / Linux as senders: {:.2} into netstrata's receiver, \
-             {:.2} into the kernel's",
+             {:.2} into the kernel's. netstrata with BBR -> Linux {d:.3} (rounds {bbr:.3?}; \
+             {bbr_rto} timeouts): {:.2} of Linux's CUBIC into the kernel's receiver",
             a / b,
-            a / c
+            a / c,
+            d / c
         ));
         eprintln!("{}", report.last().unwrap());
     }

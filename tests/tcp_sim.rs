@@ -40,7 +40,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use netstrata::Duration;
 use netstrata::sim::Simulation;
-use netstrata::transport::tcp::{State, TcpConfig};
+use netstrata::transport::tcp::{CongestionAlgorithm, State, TcpConfig};
 use tcp_support::{
     End, Failure, FailureKind, Impairments, add_host, exchange, mix, open_many, run_pair,
 };
@@ -64,14 +64,18 @@ fn deadline(loss: f64) -> Duration {
 /// Runs 10 MiB each way at `loss` for every seed in `seeds`; panics with
 /// every failure (seed, path, both ends' state) at the end.
 fn matrix(loss: f64, seeds: std::ops::Range<u64>) {
+    matrix_with(&TcpConfig::default(), loss, seeds);
+}
+
+/// [`matrix`] with another configuration.
+fn matrix_with(cfg: &TcpConfig, loss: f64, seeds: std::ops::Range<u64>) {
     let path = Impairments::havoc(loss);
-    let cfg = TcpConfig::default();
     let mut failures = Vec::new();
     let (mut worst, mut total, mut runs) = (Duration::ZERO, Duration::ZERO, 0u32);
     let (mut rtx, mut rto) = (0u64, 0u64);
     for seed in seeds.clone() {
         let run = catch_unwind(AssertUnwindSafe(|| {
-            run_pair(seed, Some(&path), &cfg, 10 * MIB, 10 * MIB, deadline(loss))
+            run_pair(seed, Some(&path), cfg, 10 * MIB, 10 * MIB, deadline(loss))
         }));
         match run {
             Ok(Ok(o)) => {
@@ -133,6 +137,23 @@ fn havoc_10_percent_loss_50_seeds() {
 #[test]
 fn havoc_20_percent_loss_50_seeds() {
     matrix(0.20, 0..50);
+}
+
+fn bbr() -> TcpConfig {
+    TcpConfig {
+        congestion: CongestionAlgorithm::Bbr,
+        ..TcpConfig::default()
+    }
+}
+
+#[test]
+fn havoc_bbr_1_percent_loss_20_seeds() {
+    matrix_with(&bbr(), 0.01, 0..20);
+}
+
+#[test]
+fn havoc_bbr_10_percent_loss_20_seeds() {
+    matrix_with(&bbr(), 0.10, 0..20);
 }
 
 /// Seeds of the long runs: `TCP_SIM_SEEDS` of them (default 500) from
@@ -236,19 +257,44 @@ const BOTTLENECK_GOODPUT: f64 = 2_500_000.0 * 1448.0 / 1514.0;
 /// pacing as given; (goodput in bytes/s, retransmissions per run,
 /// timeouts).
 fn through_a_bottleneck(queue: f64, hystart: bool, pacing: bool) -> (f64, u64, u64) {
-    const RATE: u64 = 2_500_000;
-    let rtt = Duration::from_millis(40);
-    let bdp = RATE as f64 * rtt.as_secs_f64();
-    let path = Impairments::clean(rtt / 2).with_bottleneck(RATE, (queue * bdp) as usize);
-    // Buffers large enough that the window, not they, meets the queue.
     let cfg = TcpConfig {
         hystart,
         pacing,
-        send_buffer: 4 << 20,
-        recv_buffer: 4 << 20,
         ..TcpConfig::default()
     };
-    let (mut took, mut rtx, mut rto) = (Duration::ZERO, 0, 0);
+    let o = bottleneck_runs(queue, 0.0, &cfg);
+    (o.goodput, o.rtx, o.rto)
+}
+
+/// What 5 runs through the bottleneck gave.
+struct BottleneckRuns {
+    /// Bytes/s.
+    goodput: f64,
+    /// Per run.
+    rtx: u64,
+    /// In all.
+    rto: u64,
+    /// The sender's mean smoothed RTT at the end.
+    srtt: Duration,
+}
+
+/// 8 MiB through a 2.5 MB/s bottleneck whose queue holds `queue` BDPs, at
+/// 40 ms RTT with `loss` on every frame, 5 seeds, with `cfg` (its
+/// buffers made large enough that the window, not they, meets the queue).
+fn bottleneck_runs(queue: f64, loss: f64, cfg: &TcpConfig) -> BottleneckRuns {
+    const RATE: u64 = 2_500_000;
+    let rtt = Duration::from_millis(40);
+    let bdp = RATE as f64 * rtt.as_secs_f64();
+    let path = Impairments {
+        loss,
+        ..Impairments::clean(rtt / 2).with_bottleneck(RATE, (queue * bdp) as usize)
+    };
+    let cfg = TcpConfig {
+        send_buffer: 4 << 20,
+        recv_buffer: 4 << 20,
+        ..cfg.clone()
+    };
+    let (mut took, mut rtx, mut rto, mut srtt) = (Duration::ZERO, 0, 0, Duration::ZERO);
     let seeds = 5;
     for seed in 0..seeds {
         let o = run_pair(
@@ -257,15 +303,20 @@ fn through_a_bottleneck(queue: f64, hystart: bool, pacing: bool) -> (f64, u64, u
             &cfg,
             8 * MIB,
             0,
-            Duration::from_secs(120),
+            Duration::from_secs(300),
         )
         .unwrap_or_else(|f| panic!("seed {seed}, {path}: {f}"));
         took += o.took;
         rtx += o.info[0].stats.retransmits;
         rto += o.info[0].stats.timeouts;
+        srtt += o.info[0].srtt.unwrap_or_default();
     }
-    let goodput = (seeds * 8 * MIB) as f64 / took.as_secs_f64();
-    (goodput, rtx / seeds, rto)
+    BottleneckRuns {
+        goodput: (seeds * 8 * MIB) as f64 / took.as_secs_f64(),
+        rtx: rtx / seeds,
+        rto,
+        srtt: srtt / seeds as u32,
+    }
 }
 
 /// Slow start overruns the queue and loses up to half a window at once;
@@ -324,6 +375,47 @@ fn pacing_fills_a_bottleneck_with_a_shallow_queue() {
     assert!(paced >= 0.85 * BOTTLENECK_GOODPUT, "{paced:.0} B/s");
     assert!(paced >= 1.15 * bursty, "{paced:.0} against {bursty:.0} B/s");
     assert_eq!(rto, 0);
+}
+
+/// Random loss is not congestion: at 3% loss on every frame behind the
+/// bottleneck, CUBIC halves its window for losses no queue caused and
+/// stays far below the bottleneck (the Mathis bound), while BBR, pacing at
+/// its estimate of the bottleneck bandwidth, delivers nearly all of it.
+#[test]
+fn bbr_fills_a_bottleneck_that_loses_3_percent_at_random() {
+    let cubic = bottleneck_runs(1.0, 0.03, &TcpConfig::default());
+    let bbr = bottleneck_runs(1.0, 0.03, &bbr());
+    eprintln!(
+        "3% loss: BBR {:.3} of the bottleneck, CUBIC {:.3}",
+        bbr.goodput / BOTTLENECK_GOODPUT,
+        cubic.goodput / BOTTLENECK_GOODPUT
+    );
+    assert!(
+        bbr.goodput >= 0.85 * BOTTLENECK_GOODPUT,
+        "{:.0} B/s",
+        bbr.goodput
+    );
+    assert!(bbr.goodput >= 4.0 * cubic.goodput);
+    assert_eq!(bbr.rto, 0);
+}
+
+/// Behind a queue of two BDPs CUBIC fills it, and the RTT with it; BBR
+/// keeps what is in flight near one BDP and the RTT near the path's own,
+/// at the same goodput.
+#[test]
+fn bbr_keeps_the_queue_short() {
+    let cubic = bottleneck_runs(2.0, 0.0, &TcpConfig::default());
+    let bbr = bottleneck_runs(2.0, 0.0, &bbr());
+    eprintln!(
+        "queue of 2 BDP: BBR {:.3} of the bottleneck with SRTT {:?}, CUBIC {:.3} with {:?}",
+        bbr.goodput / BOTTLENECK_GOODPUT,
+        bbr.srtt,
+        cubic.goodput / BOTTLENECK_GOODPUT,
+        cubic.srtt
+    );
+    assert!(bbr.goodput >= 0.9 * BOTTLENECK_GOODPUT);
+    assert!(bbr.srtt < Duration::from_millis(60), "{:?}", bbr.srtt);
+    assert!(cubic.srtt > Duration::from_millis(80), "{:?}", cubic.srtt);
 }
 
 // ----------------------------------------------------------------------

@@ -2,8 +2,8 @@
 //! and opening the stack on a TAP device.
 //!
 //! Link options: `--tap NAME --ip A.B.C.D/PREFIX [--gateway A.B.C.D]
-//! [--mac XX:XX:XX:XX:XX:XX] [--pcap FILE]`, plus `-v` (or `RUST_LOG`)
-//! for logs. Bad arguments print a clear message and exit with status 2.
+//! [--mac XX:XX:XX:XX:XX:XX] [--pcap FILE] [--cc cubic|newreno|bbr]
+//! [--pacing]`, plus `-v` (or `RUST_LOG`) for logs. Bad arguments print a clear message and exit with status 2.
 #![allow(dead_code)]
 
 use std::fs::File;
@@ -15,6 +15,7 @@ use std::process::exit;
 use netstrata::internet::Ipv4Cidr;
 use netstrata::link::{Device, EthernetAddress, PcapWriter};
 use netstrata::socket::Runtime;
+use netstrata::transport::tcp::CongestionAlgorithm;
 use netstrata::{Interface, InterfaceConfig};
 
 /// The options every tool takes to attach to a link.
@@ -26,9 +27,13 @@ pub struct LinkOptions {
     pub mac: Option<EthernetAddress>,
     pub pcap: Option<PathBuf>,
     pub verbose: u8,
+    /// TCP's congestion control (`--cc`).
+    pub congestion: CongestionAlgorithm,
+    /// Pace TCP's window-based controllers too (`--pacing`).
+    pub pacing: bool,
 }
 
-pub const LINK_USAGE: &str = "--tap NAME --ip A.B.C.D/PREFIX [--gateway A.B.C.D] [--mac XX:XX:XX:XX:XX:XX] [--pcap FILE] [-v]";
+pub const LINK_USAGE: &str = "--tap NAME --ip A.B.C.D/PREFIX [--gateway A.B.C.D] [--mac XX:XX:XX:XX:XX:XX] [--pcap FILE] [--cc cubic|newreno|bbr] [--pacing] [-v]";
 
 /// Prints `msg` and the usage, and exits with status 2.
 pub fn usage_error(tool: &str, usage: &str, msg: &str) -> ! {
@@ -44,6 +49,7 @@ pub fn parse_args(tool: &str, usage: &str) -> (LinkOptions, Vec<String>) {
     let mut rest = Vec::new();
     let (mut tap, mut ip, mut gateway, mut mac, mut pcap, mut verbose) =
         (None, None, None, None, None, 0u8);
+    let (mut congestion, mut pacing) = (CongestionAlgorithm::default(), false);
     while let Some(a) = args.next() {
         let mut value = |name: &str| {
             args.next()
@@ -72,6 +78,13 @@ pub fn parse_args(tool: &str, usage: &str) -> (LinkOptions, Vec<String>) {
                 );
             }
             "--pcap" => pcap = Some(PathBuf::from(value("--pcap"))),
+            "--cc" => {
+                let v = value("--cc");
+                congestion = CongestionAlgorithm::from_name(&v).unwrap_or_else(|| {
+                    usage_error(tool, usage, &format!("unknown congestion control {v:?}"))
+                });
+            }
+            "--pacing" => pacing = true,
             "-v" => verbose += 1,
             "-vv" => verbose += 2,
             "-h" | "--help" => {
@@ -92,6 +105,8 @@ pub fn parse_args(tool: &str, usage: &str) -> (LinkOptions, Vec<String>) {
             mac,
             pcap,
             verbose,
+            congestion,
+            pacing,
         },
         rest,
     )
@@ -128,6 +143,8 @@ fn try_open(opts: &LinkOptions) -> Result<Runtime, Box<dyn std::error::Error>> {
         .mac
         .unwrap_or_else(|| EthernetAddress::local(u32::from(opts.ip.address())));
     let mut cfg = InterfaceConfig::new(mac, opts.ip);
+    cfg.tcp.congestion = opts.congestion;
+    cfg.tcp.pacing = opts.pacing;
     if let Some(gw) = opts.gateway {
         cfg = cfg.with_gateway(gw);
     }

@@ -376,11 +376,12 @@ fn config(a: u8, b: u8) -> TcpConfig {
         send_buffer: BUFFERS[usize::from(a >> 3) & 3],
         recv_buffer: BUFFERS[usize::from(a >> 5) & 3],
         nodelay: a & 2 != 0,
-        congestion: if a & 4 != 0 {
-            CongestionAlgorithm::NewReno
-        } else {
-            CongestionAlgorithm::Cubic
+        congestion: match (a & 4 != 0, b & 0x40 != 0) {
+            (_, true) => CongestionAlgorithm::Bbr,
+            (true, false) => CongestionAlgorithm::NewReno,
+            (false, false) => CongestionAlgorithm::Cubic,
         },
+        pacing: b & 0x80 != 0,
         keepalive: (a & 0x80 != 0).then(|| Duration::from_secs(10)),
         keepalive_interval: Duration::from_secs(5),
         keepalive_probes: 3,

@@ -1,7 +1,7 @@
 //! Congestion control: how much unacknowledged data a sender may have in
 //! flight.
 //!
-//! [`CongestionControl`] is the interface the connection drives; two
+//! [`CongestionControl`] is the interface the connection drives; three
 //! algorithms implement it:
 //!
 //! - [`NewReno`]: RFC 5681 slow start and congestion avoidance with
@@ -12,6 +12,10 @@
 //!   convergence and the Reno-friendly region; its first slow start ends
 //!   early by HyStart++ (RFC 9406, [`super::hystart`]) when the RTT rises,
 //!   later ones at ssthresh.
+//!
+//! - [`Bbr`]: BBR version 1 (draft-cardwell-iccrg-bbr-congestion-control-00),
+//!   model-based: it paces at its estimate of the bottleneck bandwidth and
+//!   does not take random loss for congestion ([`super::bbr`]).
 //!
 //! [`CongestionAlgorithm`] names them and builds a boxed one.
 //!
@@ -99,7 +103,9 @@
 
 use core::fmt::Debug;
 
+pub use super::bbr::Bbr;
 use super::hystart::{CSS_GROWTH_DIVISOR, Growth, HyStart};
+use super::rate::RateSample;
 use crate::time::{Duration, Instant};
 
 /// The largest congestion window, 2^30 bytes: the largest window TCP can
@@ -181,6 +187,26 @@ pub trait CongestionControl: Debug + Send {
     /// The SMSS changed (clamped to `1..=MAX_MSS`).
     fn set_mss(&mut self, mss: usize);
 
+    /// Every ACK that delivered data (cumulatively or by SACK) or revealed
+    /// losses, in recovery too, after the connection has processed it:
+    /// for model-based controllers (BBR). Window-based ones take
+    /// [`on_ack`](Self::on_ack) instead and ignore this.
+    fn on_delivery(&mut self, _delivered: &Delivered) {}
+
+    /// The rate to pace data at, in bytes per second, if the controller
+    /// sets one (BBR); window-based ones leave pacing to the connection's
+    /// configuration.
+    fn pacing_rate(&self) -> Option<u64> {
+        None
+    }
+
+    /// Whether fast recovery sends within Proportional Rate Reduction's
+    /// budget (RFC 6937); a controller that sets its window in recovery
+    /// itself (BBR) says no, and recovery sends within `cwnd()`.
+    fn wants_prr(&self) -> bool {
+        true
+    }
+
     /// The last congestion event or run of timeouts was spurious: what it
     /// retransmitted had not been lost (D-SACK, RFC 3708; timestamps, RFC
     /// 3522). The window and ssthresh return to what they were before it,
@@ -209,6 +235,25 @@ pub struct Ack {
     pub round_start: bool,
 }
 
+/// What one ACK delivered, for [`CongestionControl::on_delivery`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delivered {
+    /// When the ACK arrived.
+    pub now: Instant,
+    /// Bytes it delivered, cumulatively or by SACK.
+    pub bytes: usize,
+    /// Bytes it revealed lost.
+    pub lost: usize,
+    /// Bytes in flight after it (neither delivered nor lost).
+    pub in_flight: usize,
+    /// Bytes delivered over the connection's life (`C.delivered`).
+    pub total: u64,
+    /// Its delivery rate sample, if it gave one.
+    pub rate: Option<RateSample>,
+    /// Its round-trip sample, if Karn's rule allows one.
+    pub rtt: Option<Duration>,
+}
+
 /// The congestion control algorithms available.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum CongestionAlgorithm {
@@ -217,18 +262,21 @@ pub enum CongestionAlgorithm {
     /// [`Cubic`], the default.
     #[default]
     Cubic,
+    /// [`Bbr`] (version 1), which paces.
+    Bbr,
 }
 
 impl CongestionAlgorithm {
     /// A fresh controller of this kind for an SMSS of `mss` bytes, with
     /// its defaults.
     pub fn build(self, mss: usize) -> Box<dyn CongestionControl> {
-        self.build_with(mss, true)
+        self.build_with(mss, true, 0)
     }
 
     /// The same, with HyStart++ on or off where the algorithm has it
-    /// (CUBIC).
-    pub fn build_with(self, mss: usize, hystart: bool) -> Box<dyn CongestionControl> {
+    /// (CUBIC), and `seed` for what the algorithm chooses at random (BBR's
+    /// first probing phase).
+    pub fn build_with(self, mss: usize, hystart: bool, seed: u64) -> Box<dyn CongestionControl> {
         match self {
             CongestionAlgorithm::NewReno => Box::new(NewReno::new(mss)),
             CongestionAlgorithm::Cubic => {
@@ -236,6 +284,17 @@ impl CongestionAlgorithm {
                 cubic.set_hystart(hystart);
                 Box::new(cubic)
             }
+            CongestionAlgorithm::Bbr => Box::new(Bbr::new(mss, seed)),
+        }
+    }
+
+    /// The algorithm named `name` ("newreno", "cubic", "bbr").
+    pub fn from_name(name: &str) -> Option<CongestionAlgorithm> {
+        match name {
+            "newreno" | "reno" => Some(CongestionAlgorithm::NewReno),
+            "cubic" => Some(CongestionAlgorithm::Cubic),
+            "bbr" => Some(CongestionAlgorithm::Bbr),
+            _ => None,
         }
     }
 }

@@ -37,6 +37,7 @@
 
 use std::collections::VecDeque;
 
+use super::rate::{DeliveryRate, RateSample, TxState};
 use super::seq::SeqNumber;
 use crate::time::{Duration, Instant};
 
@@ -55,6 +56,9 @@ struct Segment {
     retransmitted: bool,
     /// Found lost and not sent again since (`Segment.lost`).
     lost: bool,
+    /// The connection's delivery state when it was last sent, for a rate
+    /// sample when it is delivered.
+    tx: TxState,
 }
 
 impl Segment {
@@ -123,6 +127,8 @@ pub struct Delivery {
     /// Octets delivered that had been marked lost: the mark was wrong, or
     /// the retransmission arrived.
     pub lost_bytes: usize,
+    /// The delivery rate sample, if this ACK gave one.
+    pub rate: Option<RateSample>,
 }
 
 /// What [`Rack::detect_loss`] found.
@@ -169,6 +175,8 @@ pub struct Rack {
     reo_wnd_persist: u32,
     /// `RACK.dsack_round`: no further widening until SND.UNA passes this.
     dsack_round: Option<SeqNumber>,
+    /// Delivery rate estimation over the same records.
+    rate: DeliveryRate,
 }
 
 impl Rack {
@@ -187,7 +195,19 @@ impl Rack {
             reo_wnd_mult: 1,
             reo_wnd_persist: 0,
             dsack_round: None,
+            rate: DeliveryRate::new(),
         }
+    }
+
+    /// Bytes delivered so far, cumulatively or by SACK.
+    pub fn delivered(&self) -> u64 {
+        self.rate.delivered()
+    }
+
+    /// The sender has nothing to send and room in its window: samples of
+    /// what is in flight are app-limited.
+    pub fn on_app_limited(&mut self) {
+        self.rate.on_app_limited(self.in_flight);
     }
 
     /// Octets in flight: sent and neither delivered nor marked lost
@@ -225,6 +245,7 @@ impl Rack {
         if end <= start {
             return;
         }
+        let tx = self.rate.on_sent(now, self.in_flight == 0);
         if self.segs.back().is_none_or(|last| last.end <= start) {
             self.segs.push_back(Segment {
                 start,
@@ -232,6 +253,7 @@ impl Rack {
                 sent: now,
                 retransmitted: retransmission,
                 lost: false,
+                tx,
             });
             self.in_flight += (end - start) as usize;
             return;
@@ -258,6 +280,7 @@ impl Rack {
                     }
                     seg.sent = now;
                     seg.retransmitted = true;
+                    seg.tx = tx;
                     at = seg.end;
                 }
                 next => {
@@ -272,6 +295,7 @@ impl Rack {
                             sent: now,
                             retransmitted: retransmission,
                             lost: false,
+                            tx,
                         },
                     );
                     self.in_flight += (gap_end - at) as usize;
@@ -349,6 +373,7 @@ impl Rack {
             .oldest()
             .or(samples.sacked.oldest())
             .map(|sent| now.saturating_duration_since(sent));
+        d.rate = self.rate.sample(self.min_rtt);
         d
     }
 
@@ -364,6 +389,7 @@ impl Rack {
     ) {
         let len = seg.len();
         d.bytes += len;
+        self.rate.on_delivered(seg.tx, seg.sent, len, now);
         if seg.lost {
             self.lost -= len;
             d.lost_bytes += len;

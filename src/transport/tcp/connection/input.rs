@@ -8,7 +8,7 @@ use bytes::{Buf, Bytes};
 use crate::internet::IcmpErrorKind;
 use crate::internet::icmpv4::DstUnreachable;
 use crate::time::{Duration, Instant};
-use crate::transport::tcp::congestion::Ack;
+use crate::transport::tcp::congestion::{Ack, Delivered};
 use crate::transport::tcp::scoreboard::NO_SACK;
 use crate::transport::tcp::segment::{TcpFlags, TcpRepr};
 use crate::transport::tcp::seq::SeqNumber;
@@ -509,6 +509,8 @@ impl Connection {
             self.on_dupack(now);
         }
         self.detect_spurious(now, dsack.then_some(sack[0]));
+        let lost_before = self.rec.rack.lost_bytes();
+        let mut newly_lost = 0;
         if self.opts.sack_ok {
             // RFC 8985 §6.2 step 4: a round SND.UNA has passed is over
             // before this ACK's D-SACK may begin another.
@@ -516,7 +518,7 @@ impl Connection {
             if dsack {
                 self.rec.rack.on_dsack(self.snd.max);
             }
-            let newly_lost = self.detect_losses(now, prior_flight);
+            newly_lost = self.detect_losses(now, prior_flight);
             if self.rec.in_recovery() {
                 self.schedule_tlp(now);
                 // RFC 6937 §3: what may be sent until the next ACK.
@@ -526,6 +528,19 @@ impl Connection {
                         .prr
                         .on_ack(delivery.bytes, self.rec.rack.pipe(), self.mss(), safe);
             }
+        }
+
+        if delivery.bytes > 0 || newly_lost > 0 {
+            let lost = self.rec.rack.lost_bytes().saturating_sub(lost_before);
+            self.cc.on_delivery(&Delivered {
+                now,
+                bytes: delivery.bytes,
+                lost,
+                in_flight: self.rec.rack.pipe(),
+                total: self.rec.rack.delivered(),
+                rate: delivery.rate,
+                rtt: delivery.rtt,
+            });
         }
 
         // Window update (§3.10.7.4: SND.WL1/WL2 rule).
@@ -573,7 +588,13 @@ impl Connection {
             self.snd.buf.release_if_empty();
         }
         self.stats.bytes_acked += data_acked as u64;
+        let after_timeout = self.recovering() && !self.rec.in_recovery();
         self.snd.una = ack;
+        if after_timeout && !self.recovering() {
+            // Everything outstanding at the timeout is delivered: the loss
+            // episode is over for the controller too.
+            self.cc.on_recovery_exit(now);
+        }
         if self.snd.nxt < ack {
             self.snd.nxt = ack;
         }

@@ -249,7 +249,12 @@ impl Connection {
         now: Instant,
     ) -> Connection {
         let our_mss = mss_for_mtu(mtu);
-        let cc = config.congestion.build_with(DEFAULT_MSS, config.hystart);
+        // The ISS is random (RFC 6528) unless the stack was seeded on purpose;
+        // it seeds the controller's random choices too.
+        let seed = u64::from(iss.0) << 32 | u64::from(ts_offset);
+        let cc = config
+            .congestion
+            .build_with(DEFAULT_MSS, config.hystart, seed);
         Connection {
             state: State::Closed,
             local,

@@ -137,6 +137,12 @@ impl Connection {
         }
         let unsent = self.unsent_data();
         let window = self.send_window();
+        if unsent < self.mss() && !self.retransmit_due() && self.rec.rack.pipe() < self.cc.cwnd() {
+            // Less than a segment to send and room in the window: what is
+            // in flight says nothing of the path's rate (delivery rate
+            // estimation §3.4).
+            self.rec.rack.on_app_limited();
+        }
         if unsent > 0 {
             if self.snd.wnd == 0 && self.snd.una == self.snd.max {
                 // Zero window: probe on the persist timer.
@@ -303,6 +309,9 @@ impl Connection {
     /// The rate data is paced at, in bytes per second, if pacing is on
     /// and an RTT is known ([`crate::transport::tcp::pacing`]).
     pub(super) fn pacing_rate(&self) -> Option<u64> {
+        if let Some(rate) = self.cc.pacing_rate() {
+            return Some(rate);
+        }
         if !self.config.pacing {
             return None;
         }
@@ -343,7 +352,7 @@ impl Connection {
     /// window: in fast recovery with SACK, PRR's budget (RFC 6937) if it
     /// allows a whole segment.
     pub(super) fn send_window_room(&self) -> usize {
-        if self.opts.sack_ok && self.rec.in_recovery() {
+        if self.opts.sack_ok && self.rec.in_recovery() && self.cc.wants_prr() {
             // Spent in whole segments: a remainder waits for the next
             // ACK's budget rather than going out as a runt.
             let budget = self.rec.prr_budget;
