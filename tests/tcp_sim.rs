@@ -31,6 +31,8 @@
 //! cargo test --release --test tcp_sim -- --ignored long_
 //! ```
 //!
+//! (`long_havoc_bbr` runs the same with BBR.)
+//!
 //! Regression tests (`regression_*`) pin the seeds and configurations that
 //! found bugs; the ignored ones still fail and say why.
 
@@ -164,6 +166,15 @@ fn long_seeds() -> std::ops::Range<u64> {
         |name: &str, default: u64| std::env::var(name).map_or(default, |v| v.parse().expect(name));
     let first = env("TCP_SIM_FIRST", 1000);
     first..first + env("TCP_SIM_SEEDS", 500)
+}
+
+/// BBR through every loss level, `TCP_SIM_SEEDS` seeds each.
+#[test]
+#[ignore = "long: TCP_SIM_SEEDS seeds (default 500) x 5 loss levels; run with --release"]
+fn long_havoc_bbr() {
+    for loss in [0.0, 0.01, 0.05, 0.10, 0.20] {
+        matrix_with(&bbr(), loss, long_seeds());
+    }
 }
 
 #[test]
