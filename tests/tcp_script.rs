@@ -813,6 +813,48 @@ fn pacing_spreads_the_window_over_the_round_trip() {
 }
 
 #[test]
+fn a_loss_the_probe_repaired_reduces_the_window_once() {
+    for dsack in [false, true] {
+        // Of eight segments, the last is lost and so is the ACK of the
+        // seventh: the probe resends the last, and the ACK that follows
+        // acknowledges everything.
+        let mut s = established_with(TcpConfig::default(), "<mss 1000,sackOK>");
+        s.run(EIGHT_SENT);
+        s.run(
+            "
+            +10  < . 1:1(0) ack 6001
+            +179.5 > P. 7001:8001(1000) ack 1
+            ",
+        );
+        let before = s.tcp.info(s.handle()).unwrap();
+        assert_eq!(before.ssthresh, usize::MAX);
+        // The probe is acknowledged; with a D-SACK, the original arrived
+        // too and nothing was lost.
+        s.run(if dsack {
+            "+10  < . 1:1(0) ack 8001 <sack 7001:8001>"
+        } else {
+            "+10  < . 1:1(0) ack 8001"
+        });
+        // The next ACK beyond it settles it (RFC 8985 §7.4).
+        s.run(
+            "
+            +0   send 1000
+            +0   > P. 8001:9001(1000) ack 1
+            +10  < . 1:1(0) ack 9001
+            ",
+        );
+        let after = s.tcp.info(s.handle()).unwrap();
+        if dsack {
+            assert_eq!(after.stats.tlp_recoveries, 0);
+            assert_eq!(after.ssthresh, usize::MAX);
+        } else {
+            assert_eq!(after.stats.tlp_recoveries, 1);
+            assert!(after.ssthresh < before.cwnd, "{after:?}");
+        }
+    }
+}
+
+#[test]
 fn gives_up_after_max_retransmissions() {
     let mut s = established(TcpConfig {
         max_retransmissions: 3,

@@ -509,6 +509,9 @@ impl Connection {
             self.on_dupack(now);
         }
         self.detect_spurious(now, dsack.then_some(sack[0]));
+        let duplicate =
+            !una_advanced && newly_sacked == 0 && seg.payload_len == 0 && !window_changed && !dsack;
+        self.detect_tlp_repair(now, ack, dsack.then_some(sack[0]), duplicate);
         let lost_before = self.rec.rack.lost_bytes();
         let mut newly_lost = 0;
         if self.opts.sack_ok {

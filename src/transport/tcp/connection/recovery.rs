@@ -44,6 +44,9 @@ pub(super) struct Recovery {
     pub(super) tlp_due: bool,
     /// A probe is out and no ACK has advanced since.
     pub(super) tlp_outstanding: bool,
+    /// `TLP.end_seq` of a probe that resent data outside fast recovery
+    /// (RFC 8985 §7.4): SND.NXT when it went, until its fate is known.
+    pub(super) tlp_high: Option<SeqNumber>,
     /// Our timestamp clock when the last retransmission timeout fired:
     /// echoes older than it give no RTT sample.
     pub(super) rto_ts: Option<u32>,
@@ -79,6 +82,7 @@ impl Recovery {
             rtx_una: false,
             tlp_due: false,
             tlp_outstanding: false,
+            tlp_high: None,
             rto_ts: None,
             undo: Undo::default(),
         }
@@ -147,6 +151,7 @@ impl Recovery {
     pub(super) fn on_timeout(&mut self, ts_now: u32) {
         self.tlp_due = false;
         self.tlp_outstanding = false;
+        self.tlp_high = None;
         self.rto_ts = Some(ts_now);
     }
 
@@ -189,6 +194,8 @@ impl Connection {
             self.snd.una
         );
         self.stats.fast_retransmits += 1;
+        // A loss the probe's ACK revealed is this recovery's, reduced once.
+        self.rec.tlp_high = None;
         self.cc.on_congestion_event(now, flight);
         self.rec.undo = Undo {
             active: true,
@@ -400,7 +407,11 @@ impl Connection {
             let retransmission = self.snd.nxt < self.snd.max;
             self.data_segment(now, self.snd.nxt, len, retransmission)
         } else if let Some((start, len)) = self.rec.rack.last_outstanding(mss) {
-            self.data_segment(now, start, len, true)
+            let probe = self.data_segment(now, start, len, true);
+            if probe.is_some() && !self.rec.in_recovery() {
+                self.rec.tlp_high = Some(self.snd.nxt);
+            }
+            probe
         } else {
             // The last data segment (the FIN rides along if it is due).
             let data_end = self.snd.una + self.snd.buf.len();
@@ -415,6 +426,37 @@ impl Connection {
         self.timers.tlp = None;
         self.timers.rto = Some(now + self.rtt.rto());
         Some(out)
+    }
+
+    /// What an ACK says of a probe that resent data (RFC 8985 §7.4, as
+    /// Linux's `tcp_process_tlp_ack`): a D-SACK of it, or a pure duplicate
+    /// ACK, means the original arrived too and nothing was lost; an ACK
+    /// beyond what was sent when it went means the probe repaired a loss
+    /// no other mechanism saw, which is congestion all the same: the window
+    /// is reduced once, as for a recovery that ends at once.
+    pub(super) fn detect_tlp_repair(
+        &mut self,
+        now: Instant,
+        ack: SeqNumber,
+        dsack: Option<(SeqNumber, SeqNumber)>,
+        duplicate: bool,
+    ) {
+        let Some(high) = self.rec.tlp_high else {
+            return;
+        };
+        if dsack.is_some_and(|(_, right)| right == high) || duplicate {
+            self.rec.tlp_high = None;
+        } else if high < ack {
+            self.rec.tlp_high = None;
+            log::debug!(
+                "{} -> {}: the loss probe repaired a loss: window reduced",
+                self.local,
+                self.remote
+            );
+            self.stats.tlp_recoveries += 1;
+            self.cc.on_congestion_event(now, self.flight_size());
+            self.cc.on_recovery_exit(now);
+        }
     }
 
     /// `[seq, ..)` was retransmitted: one more retransmission of the

@@ -216,6 +216,9 @@ pub struct TcpStats {
     /// Retransmission timeouts on data the peer had SACKed: it discarded
     /// it (reneging, RFC 2018 §8), and everything was sent again.
     pub sack_reneging: u64,
+    /// Losses a tail loss probe repaired (RFC 8985 §7.4), each a window
+    /// reduction.
+    pub tlp_recoveries: u64,
     /// Unacceptable segments left unanswered by the rate limit of
     /// [`TcpConfig::invalid_ack_interval`].
     pub invalid_acks_limited: u64,
@@ -257,6 +260,7 @@ impl TcpStats {
             lost_retransmits,
             spurious_undos,
             sack_reneging,
+            tlp_recoveries,
             invalid_acks_limited,
             orphan_timeouts,
             pmtu_reductions,
@@ -284,6 +288,7 @@ impl TcpStats {
         self.lost_retransmits += lost_retransmits;
         self.spurious_undos += spurious_undos;
         self.sack_reneging += sack_reneging;
+        self.tlp_recoveries += tlp_recoveries;
         self.invalid_acks_limited += invalid_acks_limited;
         self.orphan_timeouts += orphan_timeouts;
         self.pmtu_reductions += pmtu_reductions;
