@@ -855,6 +855,48 @@ fn a_loss_the_probe_repaired_reduces_the_window_once() {
 }
 
 #[test]
+fn a_timeout_that_the_delayed_flight_proves_spurious_is_undone() {
+    // F-RTO (RFC 5682, SACK-enhanced, as Linux): the path stalls for
+    // longer than the RTO, then the whole flight is acknowledged. The
+    // ACK delivers data sent once, before the timeout: it was never lost,
+    // and the timeout's reduction is undone.
+    for sack in [true, false] {
+        let options = if sack {
+            "<mss 1000,sackOK>"
+        } else {
+            "<mss 1000>"
+        };
+        let mut s = established_with(newreno(), options);
+        s.run(EIGHT_SENT);
+        let before = s.tcp.info(s.handle()).unwrap();
+        s.run(if sack {
+            // The loss probe, then the timeout.
+            "
+            +202 > P. 7001:8001(1000) ack 1
+            +300 > . 1:1001(1000) ack 1
+            "
+        } else {
+            "
+            +300 > . 1:1001(1000) ack 1
+            "
+        });
+        assert!(s.tcp.info(s.handle()).unwrap().cwnd < before.cwnd);
+        s.run("+10 < . 1:1(0) ack 8001");
+        let after = s.tcp.info(s.handle()).unwrap();
+        assert_eq!(after.stats.timeouts, 1);
+        if sack {
+            assert_eq!(after.stats.spurious_undos, 1);
+            assert!(after.cwnd >= before.cwnd, "{after:?}");
+            assert_eq!(after.ssthresh, before.ssthresh);
+        } else {
+            // Without SACK there is no F-RTO here: the reduction stands.
+            assert_eq!(after.stats.spurious_undos, 0);
+            assert!(after.ssthresh < before.cwnd);
+        }
+    }
+}
+
+#[test]
 fn gives_up_after_max_retransmissions() {
     let mut s = established(TcpConfig {
         max_retransmissions: 3,

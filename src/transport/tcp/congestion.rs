@@ -96,9 +96,11 @@
 //! Invariants (proptested): SMSS ≤ `cwnd()` ≤ [`MAX_CWND`], ssthresh ≥
 //! 2·SMSS, and no input makes any call panic.
 //!
-//! Deliberately not here: ECN reactions (RFC 3168), undoing spurious
-//! reductions by timestamps (Eifel RFC 3522) or F-RTO (RFC 5682), pacing,
-//! and the congestion window validation of RFC 7661
+//! Deliberately not here: ECN reactions (RFC 3168); deciding that a
+//! reduction was spurious (the connection does, by D-SACK and F-RTO, and
+//! calls [`on_spurious_congestion`](CongestionControl::on_spurious_congestion));
+//! the Eifel timestamp test (RFC 3522); pacing (the connection paces, at
+//! [`pacing_rate`](CongestionControl::pacing_rate) or its own); and the congestion window validation of RFC 7661
 //! beyond the "do not grow an unused window" test above.
 
 use core::fmt::Debug;

@@ -129,6 +129,10 @@ pub struct Delivery {
     pub lost_bytes: usize,
     /// The delivery rate sample, if this ACK gave one.
     pub rate: Option<RateSample>,
+    /// Where the lowest segment it delivered that was sent only once
+    /// ends: such a delivery after a timeout shows the timeout was
+    /// spurious (F-RTO).
+    pub first_original: Option<SeqNumber>,
 }
 
 /// What [`Rack::detect_loss`] found.
@@ -390,6 +394,9 @@ impl Rack {
         let len = seg.len();
         d.bytes += len;
         self.rate.on_delivered(seg.tx, seg.sent, len, now);
+        if !seg.retransmitted && d.first_original.is_none_or(|end| seg.end < end) {
+            d.first_original = Some(seg.end);
+        }
         if seg.lost {
             self.lost -= len;
             d.lost_bytes += len;

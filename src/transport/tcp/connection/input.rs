@@ -494,6 +494,7 @@ impl Connection {
             });
 
         let una_advanced = self.snd.una < ack;
+        let after_timeout = self.recovering() && !self.rec.in_recovery();
         if una_advanced {
             self.on_new_ack(now, seg, ack, delivery.rtt);
         } else if ack == self.snd.una
@@ -509,6 +510,7 @@ impl Connection {
             self.on_dupack(now);
         }
         self.detect_spurious(now, dsack.then_some(sack[0]));
+        self.detect_spurious_timeout(now, after_timeout, delivery.first_original);
         let duplicate =
             !una_advanced && newly_sacked == 0 && seg.payload_len == 0 && !window_changed && !dsack;
         self.detect_tlp_repair(now, ack, dsack.then_some(sack[0]), duplicate);

@@ -4,8 +4,12 @@
 //! recovery sending within Proportional Rate Reduction's budget (RFC
 //! 6937, [`crate::transport::tcp::prr`]); and the tail loss probe (RFC
 //! 8985 §7). Without SACK: three duplicate ACKs, early retransmit (RFC
-//! 5827) and NewReno (RFC 6582). Both: go-back-N after a retransmission
-//! timeout (RFC 6298 §5.4).
+//! 5827) and NewReno (RFC 6582). After a retransmission timeout (RFC 6298
+//! §5.4): with SACK, what RACK marks lost is resent and what the peer
+//! SACKed is kept (RFC 8985 §6.3); without, go-back-N. Undo of spurious
+//! reductions: D-SACK (RFC 3708) for both, F-RTO (RFC 5682, SACK-enhanced)
+//! for timeouts; and a loss the tail loss probe repaired is a congestion
+//! event (RFC 8985 §7.4).
 //!
 //! [`Recovery`] holds the state; the methods on [`Connection`] here decide
 //! when recovery starts, what to retransmit, and when to probe.
@@ -44,6 +48,9 @@ pub(super) struct Recovery {
     pub(super) tlp_due: bool,
     /// A probe is out and no ACK has advanced since.
     pub(super) tlp_outstanding: bool,
+    /// F-RTO (RFC 5682, SACK-enhanced, as Linux): the last timeout may
+    /// yet prove spurious, if data sent once before it is delivered.
+    pub(super) frto: bool,
     /// `TLP.end_seq` of a probe that resent data outside fast recovery
     /// (RFC 8985 §7.4): SND.NXT when it went, until its fate is known.
     pub(super) tlp_high: Option<SeqNumber>,
@@ -83,6 +90,7 @@ impl Recovery {
             tlp_due: false,
             tlp_outstanding: false,
             tlp_high: None,
+            frto: false,
             rto_ts: None,
             undo: Undo::default(),
         }
@@ -321,6 +329,9 @@ impl Connection {
                 ..Undo::default()
             };
         }
+        // F-RTO for a timeout that did not interrupt a fast recovery (as
+        // Linux's `new_recovery`), or that repeats one.
+        self.rec.frto = self.opts.sack_ok && (!self.rec.in_recovery() || self.timers.retries > 1);
         self.rec.on_timeout(self.ts_now(now));
         self.cc.on_retransmit_timeout(now, self.flight_size());
         self.rtt.on_timeout();
@@ -331,6 +342,7 @@ impl Connection {
             let reo_wnd = self.rec.rack.reo_wnd(true, true, srtt);
             self.rec.timeout_loss(self.snd.max, now, reo_wnd);
         } else {
+            self.rec.frto = false;
             if self.opts.sack_ok {
                 log::debug!(
                     "{} -> {}: timed out on data it SACKed: reneging, all is sent again",
@@ -494,25 +506,59 @@ impl Connection {
         if undo.retrans > 0 {
             return;
         }
+        let what = if self.rec.in_recovery() {
+            "every retransmission of the fast recovery came back as a D-SACK"
+        } else {
+            "every retransmission of the timeouts came back as a D-SACK"
+        };
+        self.undo_reduction(now, what);
+    }
+
+    /// F-RTO's test (RFC 5682 §3.1 step 3b, SACK-enhanced, as Linux's
+    /// `FLAG_ORIG_SACK_ACKED`): after a timeout, an ACK that delivers data
+    /// sent only once, before the timeout, shows that what was in flight
+    /// is still arriving: the timeout came of a delay (or of lost ACKs),
+    /// not of a lost window, and its reduction is undone. `first_original`
+    /// is where the lowest such segment the ACK delivered ends;
+    /// `after_timeout` says the connection was recovering from a timeout
+    /// when the ACK came.
+    pub(super) fn detect_spurious_timeout(
+        &mut self,
+        now: Instant,
+        after_timeout: bool,
+        first_original: Option<SeqNumber>,
+    ) {
+        if !self.rec.frto {
+            return;
+        }
+        if !after_timeout || self.rec.in_recovery() {
+            self.rec.frto = false;
+            return;
+        }
+        if first_original.is_some_and(|end| end <= self.rec.recover) {
+            self.rec.frto = false;
+            self.undo_reduction(now, "data sent before the timeout was delivered (F-RTO)");
+        }
+    }
+
+    /// The last loss episode was spurious (`why`): its window reduction is
+    /// undone (RFC 3708, RFC 5682 with RFC 4015's response). After a
+    /// timeout, what go-back-N has not resent yet was not lost either, and
+    /// what RACK marked lost is in flight again; RACK finds anything that
+    /// really is lost.
+    fn undo_reduction(&mut self, now: Instant, why: &str) {
         self.rec.undo = Undo::default();
         if !self.cc.on_spurious_congestion(now) {
             return;
         }
         log::debug!(
-            "{} -> {}: every retransmission of the {} came back as a D-SACK: window restored to {}",
+            "{} -> {}: {why}: window restored to {}",
             self.local,
             self.remote,
-            if self.rec.in_recovery() {
-                "fast recovery"
-            } else {
-                "timeouts"
-            },
             self.cc.cwnd()
         );
         self.stats.spurious_undos += 1;
         if self.recovering() && !self.rec.in_recovery() {
-            // After a timeout: what go-back-N has not resent yet was not
-            // lost either; RACK finds anything that really is.
             self.snd.nxt = self.snd.max;
             self.rec.recover = self.snd.una;
             self.rec.rack.unmark_lost();
