@@ -22,7 +22,15 @@
 //!
 //! ```text
 //! cargo run --release --example tcp_goodput [-- --seeds 5 --bytes 4194304 --rtt 10 --no-sack --havoc --digest]
+//! cargo run --release --example tcp_goodput -- --rate 2500000 --queue 100   # behind a bottleneck
 //! ```
+//!
+//! `--rate B` puts a bottleneck of B bytes/s on the data's way, with a
+//! drop-tail queue of `--queue` percent of a bandwidth-delay product
+//! (default 100), and gives every stack buffers of four BDPs (at least
+//! the default 256 KiB), so that the queue, not the window, limits: what
+//! slow start's overshoot, pacing and BBR's model do is then visible. The
+//! Mathis bound is then also capped at the bottleneck rate.
 //!
 //! Prints one markdown table per RTT (0.2, 1, 10 and 100 ms, or only
 //! `--rtt MS`). Runs are exactly repeatable. `--no-sack` adds both
@@ -89,6 +97,13 @@ struct Cell {
     failed: u64,
 }
 
+/// The bottleneck of `--rate` and `--queue` at `rtt`: (rate, queue bytes).
+fn bottleneck(rtt: Duration) -> Option<(u64, usize)> {
+    let rate = arg("--rate", 0);
+    let bdp = rate as f64 * rtt.as_secs_f64();
+    (rate > 0).then(|| (rate, (bdp * arg("--queue", 100) as f64 / 100.0) as usize))
+}
+
 fn measure(cfg: &TcpConfig, rtt: Duration, loss: f64, seeds: u64, bytes: u64) -> Cell {
     let base = if flag("--havoc") {
         Impairments {
@@ -98,7 +113,15 @@ fn measure(cfg: &TcpConfig, rtt: Duration, loss: f64, seeds: u64, bytes: u64) ->
     } else {
         Impairments::clean(rtt / 2)
     };
-    let path = Impairments { loss, ..base };
+    let mut path = Impairments { loss, ..base };
+    let mut cfg = cfg.clone();
+    if let Some((rate, queue)) = bottleneck(rtt) {
+        path = path.with_bottleneck(rate, queue);
+        let buffers = ((4.0 * rate as f64 * rtt.as_secs_f64()) as usize).max(cfg.recv_buffer);
+        cfg.send_buffer = buffers;
+        cfg.recv_buffer = buffers;
+    }
+    let cfg = &cfg;
     let (mut time, mut moved, mut failed) = (0.0, 0u64, 0);
     let (mut rtx, mut spurious, mut rtos) = (0u64, 0u64, 0u64);
     for seed in 0..seeds {
@@ -138,7 +161,10 @@ fn measure(cfg: &TcpConfig, rtt: Duration, loss: f64, seeds: u64, bytes: u64) ->
 /// window per RTT; `None` without loss.
 fn mathis(rtt: Duration, loss: f64) -> f64 {
     let mss = 1448.0; // MTU 1500 with timestamps
-    let window = TcpConfig::default().recv_buffer as f64 / rtt.as_secs_f64();
+    let window = match bottleneck(rtt) {
+        Some((rate, _)) => rate as f64 * 1448.0 / 1514.0,
+        None => TcpConfig::default().recv_buffer as f64 / rtt.as_secs_f64(),
+    };
     if loss == 0.0 {
         return window;
     }
@@ -155,6 +181,12 @@ fn main() {
         "{bytes} bytes one way, mean of {seeds} seeds; loss applies to every frame in both directions.\n\
          Cells: goodput (relative to the clean path), then per transfer: retransmissions, spurious ones, RTOs."
     );
+    if let Some((rate, _)) = bottleneck(Duration::from_millis(1)) {
+        println!(
+            "Behind a bottleneck of {rate} B/s with a drop-tail queue of {}% of the BDP.",
+            arg("--queue", 100)
+        );
+    }
     let rtts: Vec<Duration> = match arg("--rtt", 0) {
         0 => vec![
             Duration::from_micros(200),
