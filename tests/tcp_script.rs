@@ -897,6 +897,37 @@ fn a_timeout_that_the_delayed_flight_proves_spurious_is_undone() {
 }
 
 #[test]
+fn a_lost_retransmission_after_a_timeout_reduces_the_rebuilt_window() {
+    // After a timeout, slow start resends what RACK marked lost; one of
+    // those retransmissions is lost again. That begins a recovery, whose
+    // reduction is from the window rebuilt since the timeout, not from the
+    // flight outstanding since before it (which would raise the window).
+    let mut s = established_with(newreno(), "<mss 1000,sackOK>");
+    s.run(EIGHT_SENT);
+    s.run(
+        "
+        +202 > P. 7001:8001(1000) ack 1
+        +300 > . 1:1001(1000) ack 1
+        +10  < . 1:1(0) ack 1001
+        +0   > . 1001:2001(1000) ack 1
+        +0   > . 2001:3001(1000) ack 1
+        ",
+    );
+    let before = s.tcp.info(s.handle()).unwrap();
+    s.run(
+        "
+        +10  < . 1:1(0) ack 1001 <sack 2001:3001>
+        +0   > . 1001:2001(1000) ack 1
+        ",
+    );
+    let after = s.tcp.info(s.handle()).unwrap();
+    assert!(after.in_recovery, "{after:?}");
+    assert_eq!(after.stats.lost_retransmits, 1);
+    assert!(after.cwnd <= before.cwnd, "{before:?}\n{after:?}");
+    assert!(after.ssthresh < before.ssthresh);
+}
+
+#[test]
 fn gives_up_after_max_retransmissions() {
     let mut s = established(TcpConfig {
         max_retransmissions: 3,

@@ -272,8 +272,13 @@ impl Connection {
         // behind a full drop-tail queue: bursts of a hundred
         // retransmissions, most lost again, for seconds).
         let after_timeout = self.recovering() && !self.rec.in_recovery();
-        if !self.recovering() || (after_timeout && found.retransmissions > 0) {
+        if !self.recovering() {
             self.enter_recovery(now, flight);
+        } else if after_timeout && found.retransmissions > 0 {
+            // The reduction is from the window slow start has rebuilt
+            // since the timeout (as Linux's, from cwnd), not from the
+            // flight outstanding since before it, which would raise it.
+            self.enter_recovery(now, flight.min(self.cc.cwnd()));
         }
         found.segments
     }
