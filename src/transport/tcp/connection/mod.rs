@@ -19,9 +19,13 @@
 //! - window scaling and timestamps with PAWS (RFC 7323), SACK in both
 //!   directions (RFC 2018) with D-SACK detection (RFC 2883);
 //! - the retransmission timer of RFC 6298 (Karn's rule, backoff);
-//! - fast retransmit and recovery: SACK-based loss recovery (RFC 6675)
-//!   when the peer supports SACK, NewReno (RFC 6582) otherwise; congestion
-//!   control behind [`CongestionControl`] (CUBIC by default, RFC 9438);
+//! - loss recovery: with SACK, RACK-TLP (RFC 8985) with Proportional Rate
+//!   Reduction (RFC 6937 as updated by draft-ietf-tcpm-prr-rfc6937bis);
+//!   NewReno (RFC 6582) otherwise; undo of spurious reductions by D-SACK
+//!   (RFC 3708) and F-RTO (RFC 5682);
+//! - congestion control behind [`CongestionControl`] (CUBIC with HyStart++
+//!   by default, RFC 9438 and RFC 9406; NewReno; BBR v1), and pacing
+//!   (always with BBR, `TcpConfig::pacing` otherwise);
 //! - flow control with silly window syndrome avoidance on both sides
 //!   (RFC 9293 §3.8.6.2), zero-window probing with the persist timer;
 //! - Nagle's algorithm in Minshall's variant (only one small segment
