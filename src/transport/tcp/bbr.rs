@@ -126,6 +126,9 @@ pub struct Bbr {
     packet_conservation: bool,
     /// Sending resumed after an idle period (§4.3.4.3).
     idle_restart: bool,
+    /// Recovering from a retransmission timeout (Linux's Loss state): the
+    /// window before it is restored when the recovery ends.
+    after_timeout: bool,
     /// Picks the first ProbeBW phase.
     seed: u64,
 }
@@ -163,6 +166,7 @@ impl Bbr {
             entering_recovery: false,
             packet_conservation: false,
             idle_restart: false,
+            after_timeout: false,
             seed,
         };
         // §4.2.1: the initial window over 1 ms until an RTT is known.
@@ -204,10 +208,12 @@ impl Bbr {
         ((gain * bdp) as usize).saturating_add(quanta).min(MAX_CWND)
     }
 
-    /// A millisecond at the pacing rate, two segments to 64 KiB (§4.2.2).
+    /// A millisecond at the pacing rate, two segments to 64 KiB (§4.2.2),
+    /// and two segments however large they are (an MSS may be up to 64
+    /// KiB itself).
     fn send_quantum(&self) -> usize {
         let ms = usize::try_from(self.pacing_rate / 1000).unwrap_or(usize::MAX);
-        ms.clamp(2 * self.mss, 64 * 1024)
+        ms.min(64 * 1024).max(2 * self.mss)
     }
 
     fn min_pipe_cwnd(&self) -> usize {
@@ -215,7 +221,7 @@ impl Bbr {
     }
 
     fn save_cwnd(&self) -> usize {
-        if !self.in_recovery && self.mode != Mode::ProbeRtt {
+        if !self.in_recovery && !self.after_timeout && self.mode != Mode::ProbeRtt {
             self.cwnd
         } else {
             self.cwnd.max(self.prior_cwnd)
@@ -306,7 +312,9 @@ impl Bbr {
 
     /// §4.1.2.3 and §4.3.4.
     fn update_rt_prop_and_probe_rtt(&mut self, d: &Delivered) {
-        let expired = d.now > self.rt_prop_stamp + RTPROP_FILTER_LEN;
+        // Not expired before it was first measured: the clock's origin
+        // says nothing (Linux stamps it when the connection starts).
+        let expired = self.rt_prop.is_some() && d.now > self.rt_prop_stamp + RTPROP_FILTER_LEN;
         if let Some(rtt) = d.rtt
             && (self.rt_prop.is_none_or(|rt| rtt <= rt) || expired)
         {
@@ -465,16 +473,18 @@ impl CongestionControl for Bbr {
     }
 
     fn on_recovery_exit(&mut self, _now: Instant) {
-        if self.in_recovery || self.packet_conservation {
+        if self.in_recovery || self.packet_conservation || self.after_timeout {
             self.restore_cwnd();
         }
         self.in_recovery = false;
         self.entering_recovery = false;
         self.packet_conservation = false;
+        self.after_timeout = false;
     }
 
     fn on_retransmit_timeout(&mut self, _now: Instant, _flight_size: usize) {
         self.prior_cwnd = self.save_cwnd();
+        self.after_timeout = true;
         self.cwnd = self.mss;
         self.in_recovery = false;
         self.entering_recovery = false;
@@ -520,6 +530,7 @@ impl CongestionControl for Bbr {
         self.in_recovery = false;
         self.packet_conservation = false;
         self.entering_recovery = false;
+        self.after_timeout = false;
         true
     }
 
@@ -544,15 +555,21 @@ mod tests {
     /// at a time: each segment is delivered when the bottleneck has
     /// serialized it plus the delay. Returns BBR.
     fn drive(bw: u64, rtt: Duration, secs: u64, seed: u64) -> Bbr {
+        drive_from(Instant::ZERO, bw, rtt, secs, seed).0
+    }
+
+    /// [`drive`] with the clock starting at `start`; also the bytes
+    /// delivered.
+    fn drive_from(start: Instant, bw: u64, rtt: Duration, secs: u64, seed: u64) -> (Bbr, u64) {
         let mut bbr = Bbr::new(MSS, seed);
         let mut rate = DeliveryRate::new();
         // In flight: (delivery time, tx state, sent).
         let mut flight = std::collections::VecDeque::new();
         let mut in_flight = 0usize;
-        let mut now = Instant::ZERO;
-        let mut link_free = Instant::ZERO;
-        let mut next_send = Instant::ZERO;
-        let end = Instant::from_secs(secs);
+        let mut now = start;
+        let mut link_free = start;
+        let mut next_send = start;
+        let end = start + Duration::from_secs(secs);
         while now < end {
             // Deliver what has arrived.
             while let Some(&(at, tx, sent)) = flight.front() {
@@ -585,7 +602,7 @@ mod tests {
             }
             now += Duration::from_micros(100);
         }
-        bbr
+        (bbr, rate.delivered())
     }
 
     #[test]
@@ -606,6 +623,42 @@ mod tests {
             "cwnd {}",
             bbr.cwnd()
         );
+    }
+
+    #[test]
+    fn a_connection_that_starts_late_does_not_probe_rtt_at_once() {
+        // The clock's origin is not when the connection began: RTprop is
+        // not expired before it was measured (found by review: every
+        // connection opened 10 s after the epoch held its window at four
+        // segments for its first 200 ms).
+        let rtt = Duration::from_millis(50);
+        let (late, late_bytes) = drive_from(Instant::from_secs(100), 1_000_000, rtt, 1, 7);
+        let (early, early_bytes) = drive_from(Instant::ZERO, 1_000_000, rtt, 1, 7);
+        assert_eq!(late.mode(), early.mode());
+        assert_eq!(late_bytes, early_bytes);
+    }
+
+    #[test]
+    fn a_jumbo_mss_does_not_panic() {
+        // Two segments of 40,000 bytes exceed the 64 KiB quantum cap.
+        let mut bbr = drive(1_000_000, Duration::from_millis(50), 1, 3);
+        bbr.set_mss(40_000);
+        let d = Delivered {
+            now: Instant::from_secs(1),
+            bytes: 40_000,
+            lost: 0,
+            in_flight: 80_000,
+            total: 10_000_000,
+            rate: Some(crate::transport::tcp::rate::RateSample {
+                delivered: 400_000,
+                interval: Duration::from_millis(50),
+                prior_delivered: 9_600_000,
+                app_limited: false,
+            }),
+            rtt: Some(Duration::from_millis(50)),
+        };
+        bbr.on_delivery(&d);
+        assert!(bbr.cwnd() >= 4 * 40_000);
     }
 
     #[test]
@@ -652,6 +705,13 @@ mod tests {
         bbr.on_retransmit_timeout(Instant::from_secs(4), before);
         assert_eq!(bbr.cwnd(), MSS);
         assert!(bbr.on_spurious_congestion(Instant::from_secs(4)));
+        assert_eq!(bbr.cwnd(), before);
+        // A timeout whose recovery ends (and one that begins a fast
+        // recovery on the way, which must not forget the window before the
+        // timeout): the window before it comes back.
+        bbr.on_retransmit_timeout(Instant::from_secs(5), before);
+        bbr.on_congestion_event(Instant::from_secs(5), MSS);
+        bbr.on_recovery_exit(Instant::from_secs(5));
         assert_eq!(bbr.cwnd(), before);
     }
 }
