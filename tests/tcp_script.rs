@@ -928,6 +928,32 @@ fn a_lost_retransmission_after_a_timeout_reduces_the_rebuilt_window() {
 }
 
 #[test]
+fn a_timeout_resends_the_head_even_if_recent_segments_fill_the_window() {
+    // Found by review: after a timeout RACK marks lost only the head and
+    // what is overdue; a segment sent just before the timeout stays in
+    // flight, and with a window of one segment nothing went: the head
+    // waited for a second, backed-off timeout. RFC 6298 §5.4: the
+    // earliest segment goes at once.
+    let mut s = established_with(newreno(), "<mss 1000,sackOK>");
+    s.run(
+        "
+        +100 send 1000
+        +0   > P. 1:1001(1000) ack 1
+        +10  < . 1:1(0) ack 1001
+        +0   send 1000
+        +0   > P. 1001:2001(1000) ack 1
+        +325 send 1000
+        +0   > P. 2001:3001(1000) ack 1
+        +3.75 > . 1001:2001(1000) ack 1
+        +10  < . 1:1(0) ack 3001
+        +1s  > none
+        ",
+    );
+    let info = s.tcp.info(s.handle()).unwrap();
+    assert_eq!(info.stats.timeouts, 1);
+}
+
+#[test]
 fn gives_up_after_max_retransmissions() {
     let mut s = established(TcpConfig {
         max_retransmissions: 3,

@@ -604,6 +604,7 @@ impl Connection {
             self.snd.nxt = ack;
         }
         self.rec.dupacks = 0;
+        self.rec.rto_head = false;
         self.timers.retries = 0;
         self.timers.progress_at = now;
 

@@ -48,6 +48,10 @@ pub(super) struct Recovery {
     pub(super) tlp_due: bool,
     /// A probe is out and no ACK has advanced since.
     pub(super) tlp_outstanding: bool,
+    /// A timeout fired: the segment at SND.UNA goes again whatever the
+    /// window (RFC 6298 §5.4), even if segments sent just before the
+    /// timeout, which RACK gives their round trip, still fill it.
+    pub(super) rto_head: bool,
     /// F-RTO (RFC 5682, SACK-enhanced, as Linux): the last timeout may
     /// yet prove spurious, if data sent once before it is delivered.
     pub(super) frto: bool,
@@ -91,6 +95,7 @@ impl Recovery {
             tlp_outstanding: false,
             tlp_high: None,
             frto: false,
+            rto_head: false,
             rto_ts: None,
             undo: Undo::default(),
         }
@@ -128,6 +133,7 @@ impl Recovery {
     /// accounting does not hold across it) and `recover` marks the
     /// highest sent (RFC 6582 §4).
     fn end_recovery(&mut self, snd_max: SeqNumber) {
+        self.rto_head = false;
         self.recover = snd_max;
         self.point = None;
         self.rtx_una = false;
@@ -151,6 +157,7 @@ impl Recovery {
     pub(super) fn timeout_loss(&mut self, snd_max: SeqNumber, now: Instant, reo_wnd: Duration) {
         self.end_recovery(snd_max);
         self.rack.on_timeout(now, reo_wnd);
+        self.rto_head = true;
     }
 
     /// The retransmission timer fired at our timestamp clock `ts_now`
@@ -288,7 +295,9 @@ impl Connection {
     /// within PRR's budget in fast recovery, else the congestion window.
     fn lost_to_resend(&self) -> Option<(SeqNumber, usize)> {
         let (seq, len) = self.rec.rack.first_lost(self.mss())?;
-        (seq < self.snd.nxt && len <= self.send_window_room()).then_some((seq, len))
+        let head_after_timeout = self.rec.rto_head && seq == self.snd.una;
+        let room = head_after_timeout || len <= self.send_window_room();
+        (seq < self.snd.nxt && room).then_some((seq, len))
     }
 
     /// Something lost is ready to go again.
@@ -365,7 +374,9 @@ impl Connection {
     /// RACK found lost; with NewReno the segment at SND.UNA.
     pub(super) fn poll_retransmit(&mut self, now: Instant) -> Option<Outgoing> {
         let (seq, len) = if self.opts.sack_ok {
-            self.lost_to_resend()?
+            let (seq, len) = self.lost_to_resend()?;
+            self.rec.rto_head = false;
+            (seq, len)
         } else {
             if !self.rec.in_recovery() || !self.rec.rtx_una {
                 return None;
