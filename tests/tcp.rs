@@ -237,3 +237,74 @@ fn debug_print_stats() {
     eprintln!("receiver {:#?}", sim.iface(b).tcp().info(s));
     eprintln!("counters a {:#?}", sim.iface(a).counters().tcp);
 }
+
+/// One connection driven by hand, as a runtime that trusts `poll_at`
+/// would: with pacing on, an ACK that shuts the peer's window while the
+/// pacer holds the next segment must leave a deadline (the pacer's, then
+/// the persist timer's), or the connection waits for good for a window
+/// update that may be lost (found by review: `poll_at` was `None` with
+/// 17,000 bytes unsent).
+#[test]
+fn a_window_shut_while_pacing_holds_data_still_has_a_deadline() {
+    use bytes::Bytes;
+    use netstrata::transport::tcp::{
+        CongestionAlgorithm, Connection, SeqNumber, TcpConfig, TcpFlags, TcpRepr,
+    };
+    let local = SocketAddrV4::new(addr(1), 1000);
+    let remote = SocketAddrV4::new(addr(2), 2000);
+    let cfg = TcpConfig {
+        pacing: true,
+        congestion: CongestionAlgorithm::NewReno,
+        ..TcpConfig::default()
+    };
+    let t = Instant::from_millis;
+    let mut c = Connection::connect(t(0), cfg, local, remote, SeqNumber(1000), 1500, 0);
+    assert!(c.poll_transmit(t(0)).is_some());
+    let synack = TcpRepr {
+        src_port: 2000,
+        dst_port: 1000,
+        seq_number: SeqNumber(5000),
+        ack_number: Some(SeqNumber(1001)),
+        flags: TcpFlags::SYN | TcpFlags::ACK,
+        window_len: 65535,
+        max_seg_size: Some(1000),
+        ..TcpRepr::default()
+    };
+    c.handle_segment(t(100), &synack, Bytes::new(), 0);
+    while c.poll_transmit(t(100)).is_some() {}
+    c.send(&[0u8; 20000]).unwrap();
+    // Two segments go at once, then the pacer holds the rest.
+    let mut sent = 0;
+    while let Some(o) = c.poll_transmit(t(200)) {
+        sent += o.repr.payload_len;
+    }
+    assert_eq!(sent, 2000);
+    let held_until = c.poll_at(t(200)).expect("the pacer's deadline");
+    assert!(held_until > t(200));
+    // Everything is acknowledged, and the window shut, before then.
+    let ack = TcpRepr {
+        src_port: 2000,
+        dst_port: 1000,
+        seq_number: SeqNumber(5001),
+        ack_number: Some(SeqNumber(1001 + sent as u32)),
+        flags: TcpFlags::ACK,
+        window_len: 0,
+        ..TcpRepr::default()
+    };
+    c.handle_segment(t(201), &ack, Bytes::new(), 0);
+    while c.poll_transmit(t(201)).is_some() {}
+    // Follow the deadlines as a runtime would: a zero-window probe comes.
+    let mut now = t(201);
+    let mut probed = false;
+    for _ in 0..10 {
+        now = c.poll_at(now).expect("a deadline while data is unsent");
+        c.on_timer(now);
+        while let Some(o) = c.poll_transmit(now) {
+            probed |= o.repr.payload_len == 0 && o.repr.seq_number == SeqNumber(1000 + sent as u32);
+        }
+        if probed {
+            break;
+        }
+    }
+    assert!(probed, "no zero-window probe by {now:?}");
+}

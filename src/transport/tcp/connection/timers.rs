@@ -76,14 +76,19 @@ impl Connection {
         if self.pending.rst || self.pending.ack || self.pending.probe || self.rec.tlp_due {
             return Some(now);
         }
-        // Data to send, at once or when pacing lets it out.
-        let paced = self.wants_to_send().then(|| {
-            if self.pacer_ready(now) {
-                now
-            } else {
-                self.path.pacer.next()
-            }
-        });
+        // Data to send, at once or when pacing lets it out. Data waiting
+        // for the pacer counts even if the window is shut now: only
+        // `poll_transmit` arms the persist timer for a shut window, and it
+        // must run for that (found by review: a window closed while the
+        // pacer held data back left `poll_at` at None for good).
+        let ready = self.pacer_ready(now);
+        let paced = if self.wants_to_send() {
+            Some(if ready { now } else { self.path.pacer.next() })
+        } else if !ready && self.unsent_data() > 0 && self.state.is_synchronized() {
+            Some(self.path.pacer.next())
+        } else {
+            None
+        };
         let t = &self.timers;
         [
             paced,
