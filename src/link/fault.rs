@@ -321,7 +321,7 @@ impl Lane {
     fn release_time(&mut self, rng: &mut Rng, now: Instant, len: usize) -> Option<Instant> {
         let c = &self.config;
         let mut t = now;
-        if let Some(rate) = c.rate {
+        if let Some(rate) = c.rate.map(|r| r.max(1)) {
             let start = self.busy_until.max(now);
             let waiting = (start - now).as_micros() * u128::from(rate) / 1_000_000;
             if waiting > c.buffer as u128 {
