@@ -157,10 +157,10 @@ impl FaultConfig {
         self
     }
 
-    /// Puts a bottleneck of `rate` bytes per second (at least 1) with a
-    /// queue of `buffer` bytes on the path.
+    /// Puts a bottleneck of `rate` bytes per second (a rate of 0 counts
+    /// as 1) with a queue of `buffer` bytes on the path.
     pub fn with_rate(mut self, rate: u64, buffer: usize) -> Self {
-        self.rate = Some(rate.max(1));
+        self.rate = Some(rate);
         self.buffer = buffer;
         self
     }

@@ -140,6 +140,8 @@ pub struct Delivery {
 pub struct Losses {
     /// Segments newly marked lost.
     pub segments: usize,
+    /// Their octets.
+    pub bytes: usize,
     /// Of those, retransmissions.
     pub retransmissions: usize,
     /// When the next segment sent before RACK's reference will be overdue,
@@ -511,6 +513,7 @@ impl Rack {
                 self.in_flight -= seg.len();
                 self.lost += seg.len();
                 found.segments += 1;
+                found.bytes += seg.len();
                 found.retransmissions += usize::from(seg.retransmitted);
             } else if found.reorder_timer.is_none_or(|t| t < deadline) {
                 found.reorder_timer = Some(deadline);

@@ -494,7 +494,7 @@ impl Connection {
             });
 
         let una_advanced = self.snd.una < ack;
-        let after_timeout = self.recovering() && !self.rec.in_recovery();
+        let after_timeout = self.after_timeout();
         if una_advanced {
             self.on_new_ack(now, seg, ack, delivery.rtt);
         } else if ack == self.snd.una
@@ -514,7 +514,6 @@ impl Connection {
         let duplicate =
             !una_advanced && newly_sacked == 0 && seg.payload_len == 0 && !window_changed && !dsack;
         self.detect_tlp_repair(now, ack, dsack.then_some(sack[0]), duplicate);
-        let lost_before = self.rec.rack.lost_bytes();
         let mut newly_lost = 0;
         if self.opts.sack_ok {
             // RFC 8985 §6.2 step 4: a round SND.UNA has passed is over
@@ -536,11 +535,10 @@ impl Connection {
         }
 
         if delivery.bytes > 0 || newly_lost > 0 {
-            let lost = self.rec.rack.lost_bytes().saturating_sub(lost_before);
             self.cc.on_delivery(&Delivered {
                 now,
                 bytes: delivery.bytes,
-                lost,
+                lost: newly_lost,
                 in_flight: self.rec.rack.pipe(),
                 total: self.rec.rack.delivered(),
                 rate: delivery.rate,
@@ -593,7 +591,7 @@ impl Connection {
             self.snd.buf.release_if_empty();
         }
         self.stats.bytes_acked += data_acked as u64;
-        let after_timeout = self.recovering() && !self.rec.in_recovery();
+        let after_timeout = self.after_timeout();
         self.snd.una = ack;
         if after_timeout && !self.recovering() {
             // Everything outstanding at the timeout is delivered: the loss

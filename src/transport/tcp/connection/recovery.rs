@@ -233,11 +233,17 @@ impl Connection {
         self.rec.in_recovery() || self.snd.una < self.rec.recover
     }
 
+    /// Recovering from a retransmission timeout: not in fast recovery, and
+    /// SND.UNA not yet past what was outstanding at the timeout.
+    pub(super) fn after_timeout(&self) -> bool {
+        self.recovering() && !self.rec.in_recovery()
+    }
+
     /// RACK's loss detection (RFC 8985 §6.2 step 5), after an ACK or when
     /// the reordering timer fires: marks what is lost, arms the timer for
     /// what may yet be, and begins fast recovery if something is lost
     /// outside recovery (after a timeout the lost segments are resent
-    /// within the congestion window instead). Returns the segments newly
+    /// within the congestion window instead). Returns the octets newly
     /// marked lost.
     ///
     /// `flight` is what was outstanding before the ACK that found the
@@ -258,7 +264,7 @@ impl Connection {
             .reo_wnd(self.recovering(), dup_thresh_met, srtt);
         let found = self.rec.rack.detect_loss(now, reo_wnd);
         self.timers.reorder = found.reorder_timer;
-        if found.segments == 0 {
+        if found.bytes == 0 {
             return 0;
         }
         log::trace!(
@@ -278,16 +284,15 @@ impl Connection {
         // whose every retransmission is lost never lets happen (seen
         // behind a full drop-tail queue: bursts of a hundred
         // retransmissions, most lost again, for seconds).
-        let after_timeout = self.recovering() && !self.rec.in_recovery();
         if !self.recovering() {
             self.enter_recovery(now, flight);
-        } else if after_timeout && found.retransmissions > 0 {
+        } else if self.after_timeout() && found.retransmissions > 0 {
             // The reduction is from the window slow start has rebuilt
             // since the timeout (as Linux's, from cwnd), not from the
             // flight outstanding since before it, which would raise it.
             self.enter_recovery(now, flight.min(self.cc.cwnd()));
         }
-        found.segments
+        found.bytes
     }
 
     /// The first lost segment that may be sent again now, if any: below
@@ -400,8 +405,7 @@ impl Connection {
     /// two round trips later instead of 200 ms.
     pub(super) fn schedule_tlp(&mut self, now: Instant) {
         self.timers.tlp = None;
-        let after_timeout = self.recovering() && !self.rec.in_recovery();
-        if !self.opts.sack_ok || after_timeout || self.rec.tlp_outstanding {
+        if !self.opts.sack_ok || self.after_timeout() || self.rec.tlp_outstanding {
             return;
         }
         let Some(srtt) = self.rtt.srtt() else { return };
@@ -574,7 +578,7 @@ impl Connection {
             self.cc.cwnd()
         );
         self.stats.spurious_undos += 1;
-        if self.recovering() && !self.rec.in_recovery() {
+        if self.after_timeout() {
             self.snd.nxt = self.snd.max;
             self.rec.recover = self.snd.una;
             self.rec.rack.unmark_lost();
