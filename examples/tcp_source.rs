@@ -116,8 +116,8 @@ fn main() {
     );
     if let Some(i) = info {
         eprintln!(
-            "tcp_source: retransmissions {}, timeouts {}, cwnd {}, srtt {:?}",
-            i.stats.retransmits, i.stats.timeouts, i.cwnd, i.srtt
+            "tcp_source: retransmissions {}, timeouts {}, loss probes {}, cwnd {}, srtt {:?}",
+            i.stats.retransmits, i.stats.timeouts, i.stats.loss_probes, i.cwnd, i.srtt
         );
     }
     drop(stream);

@@ -729,7 +729,7 @@ fn a_timeout_with_sack_resends_only_what_was_not_sacked() {
         +0   > . 2001:3001(1000) ack 1
         +0   > . 5001:6001(1000) ack 1
         // The three retransmissions and the loss probe are lost.
-        +179.5 > P. 7001:8001(1000) ack 1
+        +177.5 > P. 7001:8001(1000) ack 1
         +328.75 > . 1001:2001(1000) ack 1
         +10  < . 1:1(0) ack 2001 <sack 3001:5001 6001:7001>
         +0   > . 2001:3001(1000) ack 1
@@ -758,7 +758,7 @@ fn a_timeout_on_sacked_data_is_reneging_and_resends_everything() {
         +0   < . 1:1(0) ack 1 <sack 1:2001>
         +0   < . 1:1(0) ack 1 <sack 1:3001>
         // The loss probe, then the timeout.
-        +192 > P. 2001:3001(1000) ack 1
+        +190 > P. 2001:3001(1000) ack 1
         +300 > . 1:1001(1000) ack 1
         +10  < . 1:1(0) ack 1001
         +0   > . 1001:2001(1000) ack 1
@@ -812,6 +812,112 @@ fn pacing_spreads_the_window_over_the_round_trip() {
     );
 }
 
+/// A connection over a 1 ms path with SACK: SRTT 1 ms, so the loss
+/// probe's timeout (2 SRTT) is far shorter than the RTO (200 ms at least).
+fn short_path() -> Script {
+    let mut s = Script::new(newreno());
+    s.run(
+        "
+        0    connect
+        0    > S 0:0(0)
+        +1   < S. 0:0(0) ack 1 win 65535 <mss 1000,sackOK>
+        +0   > . 1:1(0) ack 1
+        ",
+    );
+    s
+}
+
+/// 12000 octets to send; the initial window (ten 1000-octet segments)
+/// goes at once, and two segments wait.
+fn ten_of_twelve_sent(s: &mut Script) {
+    let mut text = String::from("+1 send 12000\n");
+    for i in 0..10 {
+        let a = 1 + 1000 * i;
+        text += &format!("+0 > . {a}:{}(1000) ack 1\n", a + 1000);
+    }
+    s.run(&text);
+}
+
+#[test]
+fn a_probe_of_new_data_is_followed_by_the_flight_tail_and_repeated_once() {
+    // The window (ten segments) is full and no ACK comes back. After 2
+    // SRTT the probe sends a new segment and, behind it, the flight's last
+    // segment again: a duplicate that any receiver acknowledges at once.
+    // Unanswered, it is repeated once at twice the timeout; then only the
+    // retransmission timer is left.
+    let mut s = short_path();
+    ten_of_twelve_sent(&mut s);
+    s.run(
+        "
+        +2   > . 10001:11001(1000) ack 1
+        +0   > . 9001:10001(1000) ack 1
+        +3.9 > none
+        +0.1 > P. 11001:12001(1000) ack 1
+        +0   > . 10001:11001(1000) ack 1
+        +199.9 > none
+        +0.1 > . 1:1001(1000) ack 1
+        ",
+    );
+    let info = s.tcp.info(s.handle()).unwrap();
+    assert_eq!(info.stats.loss_probes, 2);
+    assert_eq!(info.stats.timeouts, 1);
+}
+
+#[test]
+fn an_answered_probe_leaves_no_second_one() {
+    // The probe's duplicate is acknowledged with a D-SACK: everything had
+    // arrived, only the ACKs were lost. Nothing is resent, the window is
+    // not reduced, and the next probe waits for the next silence.
+    let mut s = short_path();
+    ten_of_twelve_sent(&mut s);
+    let before = s.tcp.info(s.handle()).unwrap();
+    s.run(
+        "
+        +2   > . 10001:11001(1000) ack 1
+        +0   > . 9001:10001(1000) ack 1
+        +1   < . 1:1(0) ack 11001 <sack 9001:10001>
+        +0   > P. 11001:12001(1000) ack 1
+        +1   < . 1:1(0) ack 12001
+        +1s  > none
+        ",
+    );
+    let info = s.tcp.info(s.handle()).unwrap();
+    assert_eq!(info.stats.loss_probes, 1);
+    assert_eq!(info.stats.timeouts, 0);
+    assert_eq!(info.stats.tlp_recoveries, 0);
+    assert!(info.ssthresh >= before.cwnd, "{info:?}");
+}
+
+#[test]
+fn in_recovery_a_lone_retransmission_is_probed_after_two_round_trips() {
+    // Of four segments the second and the last are lost. The repair of the
+    // second reveals the last lost too, and its retransmission is all that
+    // is in flight. A receiver takes it in order and may hold its ACK for
+    // its delayed-ACK timer; outside recovery the probe would wait for
+    // that (2 SRTT + 200 ms), here it goes after 2 SRTT, as a duplicate.
+    let mut s = short_path();
+    s.run(
+        "
+        +1   send 4000
+        +0   > . 1:1001(1000) ack 1
+        +0   > . 1001:2001(1000) ack 1
+        +0   > . 2001:3001(1000) ack 1
+        +0   > P. 3001:4001(1000) ack 1
+        +1   < . 1:1(0) ack 1001 <sack 2001:3001>
+        +0.25 > . 1001:2001(1000) ack 1
+        +1   < . 1:1(0) ack 3001
+        +0   > P. 3001:4001(1000) ack 1
+        +1.9 > none
+        +0.1 > P. 3001:4001(1000) ack 1
+        +1   < . 1:1(0) ack 4001 <sack 3001:4001>
+        +1s  > none
+        ",
+    );
+    let info = s.tcp.info(s.handle()).unwrap();
+    assert_eq!(info.stats.loss_probes, 1);
+    assert_eq!(info.stats.timeouts, 0);
+}
+
 #[test]
 fn a_loss_the_probe_repaired_reduces_the_window_once() {
     for dsack in [false, true] {
@@ -823,7 +929,7 @@ fn a_loss_the_probe_repaired_reduces_the_window_once() {
         s.run(
             "
             +10  < . 1:1(0) ack 6001
-            +179.5 > P. 7001:8001(1000) ack 1
+            +177.5 > P. 7001:8001(1000) ack 1
             ",
         );
         let before = s.tcp.info(s.handle()).unwrap();
@@ -872,7 +978,7 @@ fn a_timeout_that_the_delayed_flight_proves_spurious_is_undone() {
         s.run(if sack {
             // The loss probe, then the timeout.
             "
-            +202 > P. 7001:8001(1000) ack 1
+            +200 > P. 7001:8001(1000) ack 1
             +300 > . 1:1001(1000) ack 1
             "
         } else {
@@ -906,7 +1012,7 @@ fn a_lost_retransmission_after_a_timeout_reduces_the_rebuilt_window() {
     s.run(EIGHT_SENT);
     s.run(
         "
-        +202 > P. 7001:8001(1000) ack 1
+        +200 > P. 7001:8001(1000) ack 1
         +300 > . 1:1001(1000) ack 1
         +10  < . 1:1(0) ack 1001
         +0   > . 1001:2001(1000) ack 1

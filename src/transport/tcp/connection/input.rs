@@ -675,7 +675,7 @@ impl Connection {
         }
 
         // The retransmission timer (RFC 6298 §5.2–5.3).
-        self.rec.tlp_outstanding = false;
+        self.rec.tlp_probes = 0;
         if self.snd.una == self.snd.max {
             self.timers.rto = None;
             self.timers.tlp = None;

@@ -48,8 +48,7 @@ impl Connection {
                 return Some(out);
             }
         }
-        if self.rec.tlp_due {
-            self.rec.tlp_due = false;
+        if self.rec.tlp_due || self.rec.tlp_resend.is_some() {
             if let Some(out) = self.tail_loss_probe(now) {
                 return Some(out);
             }

@@ -46,8 +46,13 @@ pub(super) struct Recovery {
     pub(super) rtx_una: bool,
     /// Send a tail loss probe now.
     pub(super) tlp_due: bool,
-    /// A probe is out and no ACK has advanced since.
-    pub(super) tlp_outstanding: bool,
+    /// The second segment of a probe that sent new data: the flight's
+    /// last segment, sent again right after it (see
+    /// [`Connection::tail_loss_probe`]).
+    pub(super) tlp_resend: Option<(SeqNumber, usize)>,
+    /// Probes sent since SND.UNA last advanced (at most
+    /// [`MAX_PROBES`]).
+    pub(super) tlp_probes: u8,
     /// A timeout fired: the segment at SND.UNA goes again whatever the
     /// window (RFC 6298 §5.4), even if segments sent just before the
     /// timeout, which RACK gives their round trip, still fill it.
@@ -55,15 +60,35 @@ pub(super) struct Recovery {
     /// F-RTO (RFC 5682, SACK-enhanced, as Linux): the last timeout may
     /// yet prove spurious, if data sent once before it is delivered.
     pub(super) frto: bool,
-    /// `TLP.end_seq` of a probe that resent data outside fast recovery
-    /// (RFC 8985 §7.4): SND.NXT when it went, until its fate is known.
-    pub(super) tlp_high: Option<SeqNumber>,
+    /// A probe that resent data outside fast recovery (RFC 8985 §7.4),
+    /// until its fate is known.
+    pub(super) tlp_high: Option<ProbeResend>,
     /// Our timestamp clock when the last retransmission timeout fired:
     /// echoes older than it give no RTT sample.
     pub(super) rto_ts: Option<u32>,
     /// The retransmissions of the current loss episode, to undo its
     /// reduction if they prove unnecessary.
     pub(super) undo: Undo,
+}
+
+/// Tail loss probes sent before the retransmission timer is left to
+/// fire, if no ACK advances SND.UNA in between (see
+/// [`Connection::schedule_tlp`]).
+pub(super) const MAX_PROBES: u8 = 2;
+
+/// `WCDelAckT` of RFC 8985 §7.2: how long a receiver may hold the ACK of
+/// a lone segment.
+const WORST_CASE_DELAYED_ACK: Duration = Duration::from_millis(200);
+
+/// What a tail loss probe resent, to learn from the ACKs whether it
+/// repaired a loss (RFC 8985 §7.4).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct ProbeResend {
+    /// `TLP.end_seq`: SND.NXT when the probe went.
+    high: SeqNumber,
+    /// The ends of the segments the probes resent (of the first and the
+    /// last): a D-SACK ending at either says the original arrived too.
+    ends: [SeqNumber; 2],
 }
 
 /// A loss episode (a fast recovery, or a run of timeouts) whose window
@@ -92,7 +117,8 @@ impl Recovery {
             recover: iss,
             rtx_una: false,
             tlp_due: false,
-            tlp_outstanding: false,
+            tlp_resend: None,
+            tlp_probes: 0,
             tlp_high: None,
             frto: false,
             rto_head: false,
@@ -139,6 +165,7 @@ impl Recovery {
         self.rtx_una = false;
         self.dupacks = 0;
         self.tlp_due = false;
+        self.tlp_resend = None;
     }
 
     /// Everything from SND.UNA will be sent again: the scoreboard starts
@@ -165,7 +192,8 @@ impl Recovery {
     /// it).
     pub(super) fn on_timeout(&mut self, ts_now: u32) {
         self.tlp_due = false;
-        self.tlp_outstanding = false;
+        self.tlp_resend = None;
+        self.tlp_probes = 0;
         self.tlp_high = None;
         self.rto_ts = Some(ts_now);
     }
@@ -173,6 +201,7 @@ impl Recovery {
     /// The connection closed: nothing is due.
     pub(super) fn on_closed(&mut self) {
         self.tlp_due = false;
+        self.tlp_resend = None;
     }
 }
 
@@ -395,6 +424,16 @@ impl Connection {
     /// Arms the tail loss probe timer (RFC 8985 §7.2): two smoothed RTTs
     /// after the last send or ACK, plus a worst-case delayed ACK when only
     /// one segment is out, and never later than the retransmission timer.
+    /// Linux adds 2 ms to a timeout of several segments, for its timers'
+    /// granularity; time here is exact, and on a path of 50 µs that floor
+    /// was most of the cost of a probe. In fast recovery a lone segment
+    /// gets no delayed-ACK allowance: it is most often the retransmission
+    /// of the flight's last segment, which the receiver takes in order
+    /// with nothing queued above it, and Linux then holds its ACK for the
+    /// delayed-ACK timer (it acknowledges at once only a segment that
+    /// empties its out-of-order queue). The probe's duplicate is answered
+    /// at once: two round trips instead of 40 ms, measured against Linux
+    /// at 3% loss, where this stall came once or twice per 16 MiB.
     ///
     /// Unlike RFC 8985 §7.2 and Linux, the probe is armed in fast
     /// recovery too (but not after a timeout). There, the flight can end
@@ -403,9 +442,18 @@ impl Connection {
     /// retransmission timer fired in most of the recoveries it happened
     /// to (measured against Linux at 3% loss). The probe elicits the ACK
     /// two round trips later instead of 200 ms.
+    ///
+    /// And unlike RFC 8985 §7.3, which sends one probe and then waits for
+    /// the retransmission timer, a probe that no ACK answers is followed by
+    /// a second, at twice the timeout, as QUIC's early loss recovery drafts
+    /// did (`kMaxTLPs` = 2). A probe's answer is one ACK, as likely to be
+    /// lost as those it replaces; on a short path the retransmission timer
+    /// behind it is a thousand round trips away and collapses the window.
+    /// Measured against Linux at 3% loss each way, about one probe in 30
+    /// went unanswered, and each became a timeout.
     pub(super) fn schedule_tlp(&mut self, now: Instant) {
         self.timers.tlp = None;
-        if !self.opts.sack_ok || self.after_timeout() || self.rec.tlp_outstanding {
+        if !self.opts.sack_ok || self.after_timeout() || self.rec.tlp_probes >= MAX_PROBES {
             return;
         }
         let Some(srtt) = self.rtt.srtt() else { return };
@@ -413,51 +461,96 @@ impl Connection {
             return;
         }
         let mut pto = srtt * 2;
-        if self.flight_size() <= self.mss() {
-            pto += Duration::from_millis(200);
-        } else {
-            pto += Duration::from_millis(2);
+        if self.flight_size() <= self.mss() && !self.rec.in_recovery() {
+            pto += WORST_CASE_DELAYED_ACK;
         }
-        let at = now + pto;
+        let at = now + pto * (1u32 << self.rec.tlp_probes);
         if self.timers.rto.is_none_or(|rto| at < rto) {
             self.timers.tlp = Some(at);
         }
     }
 
-    /// Sends the tail loss probe (RFC 8985 §7.3): a new segment if one may
-    /// go, else the highest segment not SACKed sent again, so that a loss
-    /// at the tail of a flight is reported by SACK and repaired by fast
-    /// recovery rather than by the retransmission timer.
+    /// Sends the tail loss probe (RFC 8985 §7.3), one segment per call: a
+    /// new segment if the peer's window takes one, else the highest
+    /// segment not SACKed sent again, so that a loss at the tail of a
+    /// flight is reported by SACK and repaired by fast recovery rather than
+    /// by the retransmission timer.
+    ///
+    /// Unlike RFC 8985 §7.3 and Linux, a probe of new data is followed by
+    /// the flight's last segment sent again. A probe is most often needed
+    /// because the ACKs of the flight's last segments were lost, not the
+    /// segments: the receiver holds them all, and new data in order is
+    /// something it may acknowledge late. Linux acknowledges at once only
+    /// if its window would not shrink; otherwise its delayed-ACK timer
+    /// holds the ACK (40 ms or more), and the one ACK it then sends for
+    /// all of it is as likely to be lost as the others were. A duplicate
+    /// is acknowledged at once by every receiver (RFC 5681 §4.2, and Linux
+    /// answers it with a D-SACK and quick ACKs). Measured against Linux at
+    /// 3% loss each way, one-segment probes cost about 40 ms each, more
+    /// than half the transfer's time, and most retransmission timeouts
+    /// came after a probe of new data whose delayed ACK was lost. If the
+    /// tail was lost instead, the new segment, out of order, is
+    /// acknowledged at once anyway, and the resent one may be the repair.
     pub(super) fn tail_loss_probe(&mut self, now: Instant) -> Option<Outgoing> {
+        if let Some((start, len)) = self.rec.tlp_resend.take() {
+            // Both parts go in the same poll, but an ACK may come between.
+            if start < self.snd.una {
+                return None;
+            }
+            let out = self.data_segment(now, start, len, true)?;
+            self.note_probe_resend(start + len);
+            return Some(out);
+        }
+        self.rec.tlp_due = false;
         if self.snd.una == self.snd.max {
             return None;
         }
         let mss = self.mss();
-        let peer_room = (self.snd.una + self.snd.wnd) - self.snd.nxt;
-        let out = if self.unsent_data() > 0 && peer_room > 0 {
-            let len = self.unsent_data().min(mss).min(peer_room as usize);
-            let retransmission = self.snd.nxt < self.snd.max;
-            self.data_segment(now, self.snd.nxt, len, retransmission)
-        } else if let Some((start, len)) = self.rec.rack.last_outstanding(mss) {
-            let probe = self.data_segment(now, start, len, true);
-            if probe.is_some() && !self.rec.in_recovery() {
-                self.rec.tlp_high = Some(self.snd.nxt);
-            }
-            probe
-        } else {
-            // The last data segment (the FIN rides along if it is due).
+        let resend = self.rec.rack.last_outstanding(mss).unwrap_or_else(|| {
+            // Nothing left in RACK's records: the last data segment (the
+            // FIN rides along if it is due).
             let data_end = self.snd.una + self.snd.buf.len();
             let start = if distance(self.snd.una, data_end) > mss {
                 data_end - mss
             } else {
                 self.snd.una
             };
-            self.data_segment(now, start, distance(start, data_end), true)
+            (start, distance(start, data_end))
+        });
+        let peer_room = (self.snd.una + self.snd.wnd) - self.snd.nxt;
+        let out = if self.unsent_data() > 0 && peer_room > 0 {
+            let len = self.unsent_data().min(mss).min(peer_room as usize);
+            let retransmission = self.snd.nxt < self.snd.max;
+            let out = self.data_segment(now, self.snd.nxt, len, retransmission);
+            if out.is_some() && resend.1 > 0 {
+                self.rec.tlp_resend = Some(resend);
+            }
+            out
+        } else {
+            let (start, len) = resend;
+            let out = self.data_segment(now, start, len, true);
+            if out.is_some() {
+                self.note_probe_resend(start + len);
+            }
+            out
         }?;
-        self.rec.tlp_outstanding = true;
-        self.timers.tlp = None;
+        self.stats.loss_probes += 1;
+        self.rec.tlp_probes += 1;
         self.timers.rto = Some(now + self.rtt.rto());
+        self.schedule_tlp(now);
         Some(out)
+    }
+
+    /// A probe resent data ending at `end`: outside fast recovery its ACKs
+    /// tell whether it repaired a loss (RFC 8985 §7.4).
+    fn note_probe_resend(&mut self, end: SeqNumber) {
+        if !self.rec.in_recovery() {
+            let first = self.rec.tlp_high.map_or(end, |p| p.ends[0]);
+            self.rec.tlp_high = Some(ProbeResend {
+                high: self.snd.nxt,
+                ends: [first, end],
+            });
+        }
     }
 
     /// What an ACK says of a probe that resent data (RFC 8985 §7.4, as
@@ -473,10 +566,10 @@ impl Connection {
         dsack: Option<(SeqNumber, SeqNumber)>,
         duplicate: bool,
     ) {
-        let Some(high) = self.rec.tlp_high else {
+        let Some(ProbeResend { high, ends }) = self.rec.tlp_high else {
             return;
         };
-        if dsack.is_some_and(|(_, right)| right == high) || duplicate {
+        if dsack.is_some_and(|(_, right)| ends.contains(&right)) || duplicate {
             self.rec.tlp_high = None;
         } else if high < ack {
             self.rec.tlp_high = None;

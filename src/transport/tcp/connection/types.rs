@@ -216,6 +216,8 @@ pub struct TcpStats {
     /// Retransmission timeouts on data the peer had SACKed: it discarded
     /// it (reneging, RFC 2018 §8), and everything was sent again.
     pub sack_reneging: u64,
+    /// Tail loss probes sent (RFC 8985 §7.3; Linux's `TCPLossProbes`).
+    pub loss_probes: u64,
     /// Losses a tail loss probe repaired (RFC 8985 §7.4), each a window
     /// reduction.
     pub tlp_recoveries: u64,
@@ -260,6 +262,7 @@ impl TcpStats {
             lost_retransmits,
             spurious_undos,
             sack_reneging,
+            loss_probes,
             tlp_recoveries,
             invalid_acks_limited,
             orphan_timeouts,
@@ -288,6 +291,7 @@ impl TcpStats {
         self.lost_retransmits += lost_retransmits;
         self.spurious_undos += spurious_undos;
         self.sack_reneging += sack_reneging;
+        self.loss_probes += loss_probes;
         self.tlp_recoveries += tlp_recoveries;
         self.invalid_acks_limited += invalid_acks_limited;
         self.orphan_timeouts += orphan_timeouts;
