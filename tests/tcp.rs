@@ -308,3 +308,80 @@ fn a_window_shut_while_pacing_holds_data_still_has_a_deadline() {
     }
     assert!(probed, "no zero-window probe by {now:?}");
 }
+
+/// A runtime that reads input between two `poll_transmit` calls (the
+/// sans-IO API allows it; `TcpSockets` does after a burst) can take the ACK
+/// of everything, and the peer's FIN, between the two parts of a loss
+/// probe. TIME-WAIT never sends the second part, which stayed due:
+/// `poll_at` said "now" for the whole of TIME-WAIT (found by review).
+#[test]
+fn a_probe_half_sent_leaves_no_busy_loop_in_time_wait() {
+    use bytes::Bytes;
+    use netstrata::transport::tcp::{
+        CongestionAlgorithm, Connection, SeqNumber, TcpConfig, TcpFlags, TcpRepr,
+    };
+    let local = SocketAddrV4::new(addr(1), 1000);
+    let remote = SocketAddrV4::new(addr(2), 2000);
+    let cfg = TcpConfig {
+        congestion: CongestionAlgorithm::NewReno,
+        ..TcpConfig::default()
+    };
+    let t = Instant::from_millis;
+    let mut c = Connection::connect(t(0), cfg, local, remote, SeqNumber(1000), 1500, 0);
+    assert!(c.poll_transmit(t(0)).is_some());
+    let synack = TcpRepr {
+        src_port: 2000,
+        dst_port: 1000,
+        seq_number: SeqNumber(5000),
+        ack_number: Some(SeqNumber(1001)),
+        flags: TcpFlags::SYN | TcpFlags::ACK,
+        window_len: 65535,
+        max_seg_size: Some(1000),
+        sack_permitted: true,
+        ..TcpRepr::default()
+    };
+    c.handle_segment(t(100), &synack, Bytes::new(), 0);
+    while c.poll_transmit(t(100)).is_some() {}
+    // Eleven segments and the FIN; the initial window takes ten.
+    c.send(&[0u8; 11000]).unwrap();
+    c.close(t(100));
+    let mut sent = 0;
+    while let Some(o) = c.poll_transmit(t(100)) {
+        sent += o.repr.payload_len;
+    }
+    assert_eq!(sent, 10000);
+    // No ACK: the probe's timer fires; its first part (new data, and the
+    // FIN) goes.
+    let mut now = t(100);
+    let mut first = None;
+    for _ in 0..10 {
+        now = c.poll_at(now).expect("a deadline");
+        c.on_timer(now);
+        if let Some(o) = c.poll_transmit(now) {
+            first = Some(o);
+            break;
+        }
+    }
+    let first = first.expect("a loss probe");
+    assert_eq!(first.repr.seq_number, SeqNumber(1001 + 10000));
+    assert!(first.repr.flags.contains(TcpFlags::FIN), "{:?}", first.repr);
+    // Before the second part: the peer acknowledges everything, FIN too,
+    // and closes.
+    let fin = TcpRepr {
+        src_port: 2000,
+        dst_port: 1000,
+        seq_number: SeqNumber(5001),
+        ack_number: Some(SeqNumber(1001 + 11000 + 1)),
+        flags: TcpFlags::ACK | TcpFlags::FIN,
+        window_len: 65535,
+        ..TcpRepr::default()
+    };
+    c.handle_segment(now, &fin, Bytes::new(), 0);
+    assert_eq!(c.state(), State::TimeWait);
+    while c.poll_transmit(now).is_some() {}
+    let due = c.poll_at(now).expect("TIME-WAIT's deadline");
+    assert!(
+        due > now,
+        "poll_at says now in TIME-WAIT with nothing to send"
+    );
+}

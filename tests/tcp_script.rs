@@ -889,6 +889,41 @@ fn an_answered_probe_leaves_no_second_one() {
 }
 
 #[test]
+fn the_duplicate_a_probe_asked_for_does_not_widen_the_reordering_window() {
+    // The path has reordered once (the first segment arrives after the
+    // second), so RACK waits a quarter of the minimum RTT before calling a
+    // hole lost. A probe then resends the tail and gets the D-SACK it
+    // asked for: no sign of reordering, so the wait stays a quarter RTT
+    // rather than doubling (as Linux ignores a D-SACK of its probe).
+    let mut s = short_path();
+    s.run(
+        "
+        +1   send 2000
+        +0   > . 1:1001(1000) ack 1
+        +0   > P. 1001:2001(1000) ack 1
+        +0.5 < . 1:1(0) ack 1 <sack 1001:2001>
+        +0.1 < . 1:1(0) ack 2001
+        +1   send 1000
+        +0   > P. 2001:3001(1000) ack 1
+        +0.5 < . 1:1(0) ack 3001
+        +1   send 2000
+        +0   > . 3001:4001(1000) ack 1
+        +0   > P. 4001:5001(1000) ack 1
+        +1.78 > none
+        +0.007 > P. 4001:5001(1000) ack 1
+        +0.5 < . 1:1(0) ack 5001 <sack 4001:5001>
+        +1   send 2000
+        +0   > . 5001:6001(1000) ack 1
+        +0   > P. 6001:7001(1000) ack 1
+        +0.5 < . 1:1(0) ack 5001 <sack 6001:7001>
+        +0.124 > none
+        +0.001 > . 5001:6001(1000) ack 1
+        ",
+    );
+    assert_eq!(s.tcp.info(s.handle()).unwrap().stats.loss_probes, 1);
+}
+
+#[test]
 fn in_recovery_a_lone_retransmission_is_probed_after_two_round_trips() {
     // Of four segments the second and the last are lost. The repair of the
     // second reveals the last lost too, and its retransmission is all that
@@ -1191,6 +1226,51 @@ fn a_d_sack_for_every_retransmission_undoes_the_reduction() {
     assert_eq!(after.stats.spurious_undos, 1);
     assert!(after.cwnd >= before.cwnd, "{before:?}\n{after:?}");
     assert_eq!(after.ssthresh, before.ssthresh);
+}
+
+#[test]
+fn an_ack_that_echoes_the_original_undoes_the_reduction() {
+    // Eifel (RFC 3522), without SACK: segment 2 of 8 is late, not lost;
+    // three duplicate ACKs start recovery and it is sent again at 300 ms.
+    // The ACK that covers the retransmission echoes 200, the timestamp of
+    // the original: the original arrived, the reduction was spurious and
+    // is undone. Echoing 300, the retransmission, it stands.
+    for (echo, undone) in [(200, true), (300, false)] {
+        let mut s = Script::new(TcpConfig {
+            sack: false,
+            ..newreno()
+        });
+        s.run(
+            "
+            0    connect
+            0    > S 0:0(0)
+            +100 < S. 0:0(0) ack 1 win 65535 <mss 1012,TS val 700 ecr 0>
+            +0   > . 1:1(0) ack 1
+            ",
+        );
+        s.run(EIGHT_SENT);
+        s.run("+100 < . 1:1(0) ack 1001 <TS val 800 ecr 200>");
+        let before = s.tcp.info(s.handle()).unwrap();
+        s.run(
+            "
+            +0   < . 1:1(0) ack 1001 <TS val 800 ecr 200>
+            +0   < . 1:1(0) ack 1001 <TS val 800 ecr 200>
+            +0   < . 1:1(0) ack 1001 <TS val 800 ecr 200>
+            +0   > . 1001:2001(1000) ack 1 <TS val 300 ecr 800>
+            ",
+        );
+        assert!(s.tcp.info(s.handle()).unwrap().ssthresh < before.cwnd);
+        s.run(&format!("+1 < . 1:1(0) ack 8001 <TS val 801 ecr {echo}>"));
+        let after = s.tcp.info(s.handle()).unwrap();
+        if undone {
+            assert_eq!(after.stats.spurious_undos, 1);
+            assert!(after.cwnd >= before.cwnd, "{before:?}\n{after:?}");
+            assert_eq!(after.ssthresh, before.ssthresh);
+        } else {
+            assert_eq!(after.stats.spurious_undos, 0);
+            assert!(after.ssthresh < before.cwnd, "{after:?}");
+        }
+    }
 }
 
 #[test]
@@ -2769,4 +2849,60 @@ fn with_sack_a_sacked_segment_lets_exactly_one_new_segment_out() {
     }
     text += "+100 < . 1:1(0) ack 1 <sack 1001:2001>\n+0 > . 10001:11001(1000) ack 1\n+0 > none\n";
     s.run(&text);
+}
+
+// ----------------------------------------------------------------------
+// Review of 174c56a (tail loss probe changes): failing tests found.
+
+#[test]
+fn a_zero_srtt_does_not_probe_at_the_instant_of_sending() {
+    // A caller whose clock ticks in milliseconds (or a LAN answered within
+    // the tick) measures an RTT of 0. The probe's timeout is still at
+    // least 1 ms (RFC 9002's timer granularity), not 2 SRTT = 0, which
+    // sent the tail twice at the instant the flight went (found by
+    // review).
+    let mut s = Script::new(newreno());
+    s.run(
+        "
+        0    connect
+        0    > S 0:0(0)
+        +0   < S. 0:0(0) ack 1 win 65535 <mss 1000,sackOK>
+        +0   > . 1:1(0) ack 1
+        +10  send 3000
+        +0   > . 1:1001(1000) ack 1
+        +0   > . 1001:2001(1000) ack 1
+        +0   > P. 2001:3001(1000) ack 1
+        +0.9 > none
+        +0.1 > P. 2001:3001(1000) ack 1
+        +1.9 > none
+        +0.1 > P. 2001:3001(1000) ack 1
+        ",
+    );
+    assert_eq!(s.tcp.info(s.handle()).unwrap().stats.loss_probes, 2);
+}
+
+#[test]
+fn the_probe_never_resends_data_it_has_not_sent() {
+    // A peer SACKs everything outstanding from SND.UNA (a peer that will
+    // renege): RACK keeps no record, and the probe's second part falls back
+    // to the last segment sent. Taken from the send buffer's end, with data
+    // unsent, it was 19001:20001: never sent, beyond the peer's window,
+    // and SND.NXT jumped past 10501:19001 (found by review).
+    let mut s = short_path();
+    let mut text = String::from("+1 send 20000\n");
+    for i in 0..10 {
+        let a = 1 + 1000 * i;
+        text += &format!("+0 > . {a}:{}(1000) ack 1\n", a + 1000);
+    }
+    s.run(&text);
+    s.run(
+        "
+        +0.5 < . 1:1(0) ack 1 win 10500 <sack 1:10001>
+        // The probe: new data to the window's edge (sender SWS
+        // avoidance held it back from ordinary sending), then the
+        // flight's tail.
+        +1.5 > . 10001:10501(500) ack 1
+        +0   > . 9001:10001(1000) ack 1
+        ",
+    );
 }

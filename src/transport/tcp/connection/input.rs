@@ -510,6 +510,7 @@ impl Connection {
             self.on_dupack(now);
         }
         self.detect_spurious(now, dsack.then_some(sack[0]));
+        self.detect_spurious_by_echo(now, ack, echo);
         self.detect_spurious_timeout(now, after_timeout, delivery.first_original);
         let duplicate =
             !una_advanced && newly_sacked == 0 && seg.payload_len == 0 && !window_changed && !dsack;
@@ -519,7 +520,7 @@ impl Connection {
             // RFC 8985 §6.2 step 4: a round SND.UNA has passed is over
             // before this ACK's D-SACK may begin another.
             self.rec.rack.on_snd_una(self.snd.una);
-            if dsack {
+            if dsack && !self.dsack_of_probe(sack[0]) {
                 self.rec.rack.on_dsack(self.snd.max);
             }
             newly_lost = self.detect_losses(now, prior_flight);

@@ -496,6 +496,9 @@ impl Connection {
         self.timers.rto = None;
         self.timers.persist = None;
         self.timers.keepalive = None;
+        self.timers.tlp = None;
+        // A loss probe may have been half sent when the last ACK came.
+        self.rec.on_closed();
         self.timers.time_wait = Some(now + self.config.msl * 2);
     }
 

@@ -296,7 +296,7 @@ impl Connection {
             self.path.pacer.on_sent(now, distance(seq, end), rate, mss);
         }
         if retransmission {
-            self.note_retransmission(seq);
+            self.note_retransmission(now, seq);
         }
         if self.opts.sack_ok && self.rec.in_recovery() {
             let len = distance(seq, end);
