@@ -238,25 +238,17 @@ fn debug_print_stats() {
     eprintln!("counters a {:#?}", sim.iface(a).counters().tcp);
 }
 
-/// One connection driven by hand, as a runtime that trusts `poll_at`
-/// would: with pacing on, an ACK that shuts the peer's window while the
-/// pacer holds the next segment must leave a deadline (the pacer's, then
-/// the persist timer's), or the connection waits for good for a window
-/// update that may be lost (found by review: `poll_at` was `None` with
-/// 17,000 bytes unsent).
-#[test]
-fn a_window_shut_while_pacing_holds_data_still_has_a_deadline() {
+/// A connection from 198.18.0.1:1000 to 198.18.0.2:2000 driven by hand,
+/// established at 100 ms (SRTT 100 ms, peer MSS 1000, window 65535),
+/// with SACK if `sack`.
+fn connected_by_hand(
+    cfg: netstrata::transport::tcp::TcpConfig,
+    sack: bool,
+) -> netstrata::transport::tcp::Connection {
     use bytes::Bytes;
-    use netstrata::transport::tcp::{
-        CongestionAlgorithm, Connection, SeqNumber, TcpConfig, TcpFlags, TcpRepr,
-    };
+    use netstrata::transport::tcp::{Connection, SeqNumber, TcpFlags, TcpRepr};
     let local = SocketAddrV4::new(addr(1), 1000);
     let remote = SocketAddrV4::new(addr(2), 2000);
-    let cfg = TcpConfig {
-        pacing: true,
-        congestion: CongestionAlgorithm::NewReno,
-        ..TcpConfig::default()
-    };
     let t = Instant::from_millis;
     let mut c = Connection::connect(t(0), cfg, local, remote, SeqNumber(1000), 1500, 0);
     assert!(c.poll_transmit(t(0)).is_some());
@@ -268,10 +260,31 @@ fn a_window_shut_while_pacing_holds_data_still_has_a_deadline() {
         flags: TcpFlags::SYN | TcpFlags::ACK,
         window_len: 65535,
         max_seg_size: Some(1000),
+        sack_permitted: sack,
         ..TcpRepr::default()
     };
     c.handle_segment(t(100), &synack, Bytes::new(), 0);
     while c.poll_transmit(t(100)).is_some() {}
+    c
+}
+
+/// One connection driven by hand, as a runtime that trusts `poll_at`
+/// would: with pacing on, an ACK that shuts the peer's window while the
+/// pacer holds the next segment must leave a deadline (the pacer's, then
+/// the persist timer's), or the connection waits for good for a window
+/// update that may be lost (found by review: `poll_at` was `None` with
+/// 17,000 bytes unsent).
+#[test]
+fn a_window_shut_while_pacing_holds_data_still_has_a_deadline() {
+    use bytes::Bytes;
+    use netstrata::transport::tcp::{CongestionAlgorithm, SeqNumber, TcpConfig, TcpFlags, TcpRepr};
+    let cfg = TcpConfig {
+        pacing: true,
+        congestion: CongestionAlgorithm::NewReno,
+        ..TcpConfig::default()
+    };
+    let t = Instant::from_millis;
+    let mut c = connected_by_hand(cfg, false);
     c.send(&[0u8; 20000]).unwrap();
     // Two segments go at once, then the pacer holds the rest.
     let mut sent = 0;
@@ -317,31 +330,13 @@ fn a_window_shut_while_pacing_holds_data_still_has_a_deadline() {
 #[test]
 fn a_probe_half_sent_leaves_no_busy_loop_in_time_wait() {
     use bytes::Bytes;
-    use netstrata::transport::tcp::{
-        CongestionAlgorithm, Connection, SeqNumber, TcpConfig, TcpFlags, TcpRepr,
-    };
-    let local = SocketAddrV4::new(addr(1), 1000);
-    let remote = SocketAddrV4::new(addr(2), 2000);
+    use netstrata::transport::tcp::{CongestionAlgorithm, SeqNumber, TcpConfig, TcpFlags, TcpRepr};
     let cfg = TcpConfig {
         congestion: CongestionAlgorithm::NewReno,
         ..TcpConfig::default()
     };
     let t = Instant::from_millis;
-    let mut c = Connection::connect(t(0), cfg, local, remote, SeqNumber(1000), 1500, 0);
-    assert!(c.poll_transmit(t(0)).is_some());
-    let synack = TcpRepr {
-        src_port: 2000,
-        dst_port: 1000,
-        seq_number: SeqNumber(5000),
-        ack_number: Some(SeqNumber(1001)),
-        flags: TcpFlags::SYN | TcpFlags::ACK,
-        window_len: 65535,
-        max_seg_size: Some(1000),
-        sack_permitted: true,
-        ..TcpRepr::default()
-    };
-    c.handle_segment(t(100), &synack, Bytes::new(), 0);
-    while c.poll_transmit(t(100)).is_some() {}
+    let mut c = connected_by_hand(cfg, true);
     // Eleven segments and the FIN; the initial window takes ten.
     c.send(&[0u8; 11000]).unwrap();
     c.close(t(100));
