@@ -48,7 +48,7 @@ impl Connection {
                 return Some(out);
             }
         }
-        if self.rec.tlp_due || self.rec.tlp_resend.is_some() {
+        if self.rec.probe_due() {
             if let Some(out) = self.tail_loss_probe(now) {
                 return Some(out);
             }

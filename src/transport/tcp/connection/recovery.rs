@@ -175,8 +175,7 @@ impl Recovery {
         self.point = None;
         self.rtx_una = false;
         self.dupacks = 0;
-        self.tlp_due = false;
-        self.tlp_resend = None;
+        self.cancel_probe();
     }
 
     /// Everything from SND.UNA will be sent again: the scoreboard starts
@@ -202,8 +201,7 @@ impl Recovery {
     /// (everything outstanding is lost, RFC 8985 §6.3: `go_back` marks
     /// it).
     pub(super) fn on_timeout(&mut self, ts_now: u32) {
-        self.tlp_due = false;
-        self.tlp_resend = None;
+        self.cancel_probe();
         self.tlp_probes = 0;
         self.tlp_high = None;
         self.rto_ts = Some(ts_now);
@@ -211,6 +209,16 @@ impl Recovery {
 
     /// The connection closed, or is in TIME-WAIT: nothing is due.
     pub(super) fn on_closed(&mut self) {
+        self.cancel_probe();
+    }
+
+    /// A tail loss probe, or its second part, is due now.
+    pub(super) fn probe_due(&self) -> bool {
+        self.tlp_due || self.tlp_resend.is_some()
+    }
+
+    /// Nothing of a probe is due any more, neither part.
+    fn cancel_probe(&mut self) {
         self.tlp_due = false;
         self.tlp_resend = None;
     }

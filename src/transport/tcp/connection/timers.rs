@@ -73,12 +73,7 @@ impl Connection {
     /// The earliest instant this connection needs attention, `now` if it
     /// has something to send.
     pub fn poll_at(&self, now: Instant) -> Option<Instant> {
-        if self.pending.rst
-            || self.pending.ack
-            || self.pending.probe
-            || self.rec.tlp_due
-            || self.rec.tlp_resend.is_some()
-        {
+        if self.pending.rst || self.pending.ack || self.pending.probe || self.rec.probe_due() {
             return Some(now);
         }
         // Data to send, at once or when pacing lets it out. Data waiting
