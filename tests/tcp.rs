@@ -268,6 +268,16 @@ fn connected_by_hand(
     c
 }
 
+/// [`connected_by_hand`] with NewReno, whose halving keeps the figures
+/// simple.
+fn newreno_by_hand(sack: bool) -> netstrata::transport::tcp::Connection {
+    let cfg = netstrata::transport::tcp::TcpConfig {
+        congestion: netstrata::transport::tcp::CongestionAlgorithm::NewReno,
+        ..Default::default()
+    };
+    connected_by_hand(cfg, sack)
+}
+
 /// One connection driven by hand, as a runtime that trusts `poll_at`
 /// would: with pacing on, an ACK that shuts the peer's window while the
 /// pacer holds the next segment must leave a deadline (the pacer's, then
@@ -330,13 +340,9 @@ fn a_window_shut_while_pacing_holds_data_still_has_a_deadline() {
 #[test]
 fn a_probe_half_sent_leaves_no_busy_loop_in_time_wait() {
     use bytes::Bytes;
-    use netstrata::transport::tcp::{CongestionAlgorithm, SeqNumber, TcpConfig, TcpFlags, TcpRepr};
-    let cfg = TcpConfig {
-        congestion: CongestionAlgorithm::NewReno,
-        ..TcpConfig::default()
-    };
+    use netstrata::transport::tcp::{SeqNumber, TcpFlags, TcpRepr};
     let t = Instant::from_millis;
-    let mut c = connected_by_hand(cfg, true);
+    let mut c = newreno_by_hand(true);
     // Eleven segments and the FIN; the initial window takes ten.
     c.send(&[0u8; 11000]).unwrap();
     c.close(t(100));
@@ -379,4 +385,93 @@ fn a_probe_half_sent_leaves_no_busy_loop_in_time_wait() {
         due > now,
         "poll_at says now in TIME-WAIT with nothing to send"
     );
+}
+
+/// An ACK from the peer of `connected_by_hand`, acknowledging `ack` and
+/// SACKing `sack`.
+fn peer_ack(ack: u32, sack: &[(u32, u32)]) -> netstrata::transport::tcp::TcpRepr {
+    use netstrata::transport::tcp::{SeqNumber, TcpFlags, TcpRepr};
+    let mut ranges = [None; 3];
+    for (slot, &(l, r)) in ranges.iter_mut().zip(sack) {
+        *slot = Some((SeqNumber(l), SeqNumber(r)));
+    }
+    TcpRepr {
+        src_port: 2000,
+        dst_port: 1000,
+        seq_number: SeqNumber(5001),
+        ack_number: Some(SeqNumber(ack)),
+        flags: TcpFlags::ACK,
+        window_len: 65535,
+        sack_ranges: ranges,
+        ..TcpRepr::default()
+    }
+}
+
+/// A runtime reads every waiting frame before it sends (as `Interface::poll`
+/// does): the ACKs of a whole window come as one batch, with no chance to
+/// send between them. Slow start must still double the window per round:
+/// by the last ACKs of the batch little is in flight, yet the window was
+/// full when it was sent (found measuring against Linux: the window grew
+/// by 4 segments a round instead of 10, and stayed a few segments wide
+/// under 1% loss).
+#[test]
+fn slow_start_doubles_the_window_when_acks_come_in_a_batch() {
+    use bytes::Bytes;
+    let t = Instant::from_millis;
+    let mut c = newreno_by_hand(true);
+    c.send(&[0u8; 40000]).unwrap();
+    let mut sent = 0;
+    while let Some(o) = c.poll_transmit(t(200)) {
+        sent += o.repr.payload_len;
+    }
+    assert_eq!(sent, 10000, "the initial window");
+    for k in 1..=10 {
+        c.handle_segment(t(300), &peer_ack(1001 + 1000 * k, &[]), Bytes::new(), 0);
+    }
+    assert_eq!(c.info().cwnd, 20000);
+}
+
+/// The same batch, with a loss in it: the ACKs of the first four segments,
+/// then three that SACK the sixth to the eighth and so reveal the fifth
+/// lost. By then only 6000 octets are outstanding, but the window in use
+/// was the 10000 outstanding when the batch began: NewReno halves that.
+#[test]
+fn a_loss_found_in_a_batch_of_acks_halves_the_window_in_use() {
+    use bytes::Bytes;
+    let t = Instant::from_millis;
+    let mut c = newreno_by_hand(true);
+    c.send(&[0u8; 40000]).unwrap();
+    while c.poll_transmit(t(200)).is_some() {}
+    c.handle_segment(t(300), &peer_ack(5001, &[]), Bytes::new(), 0);
+    for right in [7001, 8001, 9001] {
+        c.handle_segment(t(300), &peer_ack(5001, &[(6001, right)]), Bytes::new(), 0);
+    }
+    let info = c.info();
+    assert!(info.in_recovery, "{info:?}");
+    assert_eq!(info.ssthresh, 5000, "{info:?}");
+}
+
+/// An application that sends one segment at a time, each acknowledged
+/// before the next, never uses its window: it does not grow (RFC 7661),
+/// however many ACKs come.
+#[test]
+fn an_application_limited_sender_keeps_its_window() {
+    use bytes::Bytes;
+    use netstrata::transport::tcp::{CongestionAlgorithm, TcpConfig};
+    for congestion in [CongestionAlgorithm::NewReno, CongestionAlgorithm::Cubic] {
+        let cfg = TcpConfig {
+            congestion,
+            nodelay: true,
+            ..TcpConfig::default()
+        };
+        let mut c = connected_by_hand(cfg, true);
+        for k in 0..50u32 {
+            let now = Instant::from_millis(200 + 100 * u64::from(k));
+            c.send(&[0u8; 1000]).unwrap();
+            while c.poll_transmit(now).is_some() {}
+            let ack = peer_ack(1001 + 1000 * (k + 1), &[]);
+            c.handle_segment(now + Duration::from_millis(50), &ack, Bytes::new(), 0);
+        }
+        assert_eq!(c.info().cwnd, 10000, "{congestion:?}");
+    }
 }

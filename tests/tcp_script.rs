@@ -976,12 +976,20 @@ fn a_loss_the_probe_repaired_reduces_the_window_once() {
         } else {
             "+10  < . 1:1(0) ack 8001"
         });
-        // The next ACK beyond it settles it (RFC 8985 §7.4).
+        // The next ACK beyond it settles it (RFC 8985 §7.4). It
+        // acknowledges all six segments sent since: the reduction is from
+        // the window in use before it (CUBIC: 0.7 of 6000), not from the
+        // nothing left after it.
         s.run(
             "
-            +0   send 1000
-            +0   > P. 8001:9001(1000) ack 1
-            +10  < . 1:1(0) ack 9001
+            +0   send 6000
+            +0   > . 8001:9001(1000) ack 1
+            +0   > . 9001:10001(1000) ack 1
+            +0   > . 10001:11001(1000) ack 1
+            +0   > . 11001:12001(1000) ack 1
+            +0   > . 12001:13001(1000) ack 1
+            +0   > P. 13001:14001(1000) ack 1
+            +10  < . 1:1(0) ack 14001
             ",
         );
         let after = s.tcp.info(s.handle()).unwrap();
@@ -991,6 +999,7 @@ fn a_loss_the_probe_repaired_reduces_the_window_once() {
         } else {
             assert_eq!(after.stats.tlp_recoveries, 1);
             assert!(after.ssthresh < before.cwnd, "{after:?}");
+            assert_eq!(after.ssthresh, 4200, "{after:?}");
         }
     }
 }

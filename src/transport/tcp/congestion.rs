@@ -45,13 +45,11 @@
 //!    recovery: [`on_ack`](CongestionControl::on_ack) with an [`Ack`]: the
 //!    number of bytes newly acknowledged, the current smoothed RTT if
 //!    known, the ACK's own RTT sample, whether it began a new round trip,
-//!    and the bytes that were in flight *just before* this ACK (including
-//!    the ones it acknowledges). The window grows only when the sender is actually
-//!    using it: when at least half of `cwnd` was in flight (RFC 7661's
-//!    test for a "validated" window, pipeACK ≥ cwnd/2; RFC 9438 §5.8 for
-//!    CUBIC). A sender limited by
-//!    the application or the receive window therefore does not inflate
-//!    `cwnd`. Duplicate ACKs are not passed here.
+//!    and whether the sender has been using its window: the connection
+//!    keeps a [`CwndUsage`] from what it sent, and the window grows only
+//!    when it says so (RFC 7661's principle, RFC 9438 §5.8 for CUBIC). A
+//!    sender limited by the application or the receive window therefore
+//!    does not inflate `cwnd`. Duplicate ACKs are not passed here.
 //! 4. **Loss detected** by three duplicate ACKs (RFC 5681 §3.2) or by SACK
 //!    (RFC 6675), when not already recovering from an earlier loss in the
 //!    same window (RFC 6582 §3.2 step 1, the `recover` variable):
@@ -100,14 +98,16 @@
 //! reduction was spurious (the connection does, by D-SACK and F-RTO, and
 //! calls [`on_spurious_congestion`](CongestionControl::on_spurious_congestion));
 //! the Eifel timestamp test (RFC 3522); pacing (the connection paces, at
-//! [`pacing_rate`](CongestionControl::pacing_rate) or its own); and the congestion window validation of RFC 7661
-//! beyond the "do not grow an unused window" test above.
+//! [`pacing_rate`](CongestionControl::pacing_rate) or its own); and the
+//! congestion window validation of RFC 7661 beyond the "do not grow an
+//! unused window" test above.
 
 use core::fmt::Debug;
 
 pub use super::bbr::Bbr;
 use super::hystart::{CSS_GROWTH_DIVISOR, Growth, HyStart};
 use super::rate::RateSample;
+use super::seq::SeqNumber;
 use crate::time::{Duration, Instant};
 
 /// The largest congestion window, 2^30 bytes: the largest window TCP can
@@ -229,9 +229,9 @@ pub struct Ack {
     pub srtt: Option<Duration>,
     /// This ACK's round-trip sample, if Karn's rule allows one.
     pub rtt: Option<Duration>,
-    /// Bytes in flight just before this ACK (including those it
-    /// acknowledges).
-    pub prior_in_flight: usize,
+    /// The sender has been using its window ([`CwndUsage::limited`]):
+    /// only then may it grow.
+    pub cwnd_limited: bool,
     /// The ACK begins a new round trip: SND.UNA passed what SND.NXT was
     /// when the last round began (RFC 9406 §4.2 `windowEnd`).
     pub round_start: bool,
@@ -307,6 +307,54 @@ fn scale(x: usize, num: usize, den: usize) -> usize {
     usize::try_from(r).unwrap_or(usize::MAX)
 }
 
+/// Whether the congestion window limits the sender, judged over the
+/// window's worth of data last sent rather than at the instant of one ACK
+/// (the principle of RFC 7661; the bookkeeping of Linux's
+/// `tcp_cwnd_validate`).
+///
+/// The instant is misleading for a sender that takes ACKs in batches, as
+/// this one does (a poll reads every waiting frame, then sends): by the
+/// last ACK of a batch most of the flight is acknowledged and nothing has
+/// been sent yet, and a test of what is in flight then would call a
+/// window that was full a moment ago unused.
+///
+/// The connection reports every time it looks for new data to send
+/// ([`CwndUsage::on_send`]). The answer holds until SND.UNA passes what was
+/// sent when it was formed, so it covers one round trip of sending:
+/// limited if the window stopped the sender at any point in it. In slow
+/// start the window may also grow to twice the most that was in flight, as
+/// Linux allows, so that it doubles per round even when the application
+/// keeps it just short of full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CwndUsage {
+    /// The window stopped the sender in the current period.
+    limited: bool,
+    /// The most in flight in the current period.
+    max_in_flight: usize,
+    /// SND.NXT when the period began; SND.UNA reaching it ends the period.
+    end: SeqNumber,
+}
+
+impl CwndUsage {
+    /// The sender looked for new data to send: `limited` if the window
+    /// left no room for it, with `in_flight` outstanding, SND.UNA `una` and
+    /// SND.NXT `nxt`.
+    pub fn on_send(&mut self, limited: bool, in_flight: usize, una: SeqNumber, nxt: SeqNumber) {
+        let period_over = self.end <= una;
+        if period_over || limited || (!self.limited && in_flight > self.max_in_flight) {
+            self.limited = limited;
+            self.max_in_flight = in_flight;
+            self.end = nxt;
+        }
+    }
+
+    /// Whether a window of `cwnd` bytes may grow: the sender was limited by
+    /// it, or (in slow start) it is less than twice what was in flight.
+    pub fn limited(&self, cwnd: usize, in_slow_start: bool) -> bool {
+        self.limited || (in_slow_start && cwnd < self.max_in_flight.saturating_mul(2))
+    }
+}
+
 /// The state both algorithms share: the window, the threshold and the
 /// phase.
 #[derive(Debug, Clone)]
@@ -340,12 +388,6 @@ impl Window {
 
     fn in_slow_start(&self) -> bool {
         self.cwnd < self.ssthresh
-    }
-
-    /// Whether the sender was using the window (RFC 7661's "validated"
-    /// threshold: at least half of it in flight).
-    fn is_cwnd_limited(&self, prior_in_flight: usize) -> bool {
-        prior_in_flight.saturating_mul(2) >= self.cwnd
     }
 
     /// Common bookkeeping of an ACK of new data.
@@ -498,7 +540,7 @@ impl CongestionControl for NewReno {
             return;
         }
         self.w.on_new_data_acked();
-        if !self.w.is_cwnd_limited(ack.prior_in_flight) {
+        if !ack.cwnd_limited {
             return;
         }
         let mut acked = ack.acked;
@@ -788,7 +830,7 @@ impl CongestionControl for Cubic {
                 Growth::Exit => self.w.ssthresh = self.w.cwnd.max(2 * self.w.mss),
             }
         }
-        if !self.w.is_cwnd_limited(ack.prior_in_flight) {
+        if !ack.cwnd_limited {
             // §5.8: time spent not using the window does not count.
             self.epoch = None;
             return;
@@ -887,13 +929,13 @@ mod tests {
 
     /// An ACK whose RTT sample is `srtt`, in no new round (HyStart++ never
     /// judges a round).
-    fn ack(now: Instant, acked: usize, srtt: Option<Duration>, prior_in_flight: usize) -> Ack {
+    fn ack(now: Instant, acked: usize, srtt: Option<Duration>, cwnd_limited: bool) -> Ack {
         Ack {
             now,
             acked,
             srtt,
             rtt: srtt,
-            prior_in_flight,
+            cwnd_limited,
             round_start: false,
         }
     }
@@ -914,7 +956,7 @@ mod tests {
         for i in 1..=acks {
             let now = start + rtt * (i as u32) / (acks as u32);
             let acked = (per_ack * cc.mss()).min((segments - (i - 1) * per_ack) * cc.mss());
-            cc.on_ack(&ack(now, acked, Some(rtt), window));
+            cc.on_ack(&ack(now, acked, Some(rtt), true));
         }
         start + rtt
     }
@@ -989,10 +1031,10 @@ mod tests {
         // A stretch ACK for 5 segments counts all 5 (as Linux), up to
         // ABC_L segments.
         let mut cc = NewReno::new(MSS);
-        cc.on_ack(&ack(Instant::ZERO, 5 * MSS, None, 10 * MSS));
+        cc.on_ack(&ack(Instant::ZERO, 5 * MSS, None, true));
         assert_eq!(cc.cwnd(), 15 * MSS);
         let mut cc = NewReno::new(MSS);
-        cc.on_ack(&ack(Instant::ZERO, 100 * MSS, None, 100 * MSS));
+        cc.on_ack(&ack(Instant::ZERO, 100 * MSS, None, true));
         assert_eq!(cc.cwnd(), (10 + ABC_L) * MSS);
     }
 
@@ -1002,9 +1044,9 @@ mod tests {
         cc.on_retransmit_timeout(Instant::ZERO, 5 * MSS); // ssthresh 2500 → 2000
         assert_eq!(cc.ssthresh(), 2 * MSS + MSS / 2);
         assert_eq!(cc.cwnd(), MSS);
-        cc.on_ack(&ack(Instant::ZERO, MSS, None, MSS));
+        cc.on_ack(&ack(Instant::ZERO, MSS, None, true));
         assert_eq!(cc.cwnd(), 2 * MSS);
-        cc.on_ack(&ack(Instant::ZERO, 2 * MSS, None, 2 * MSS));
+        cc.on_ack(&ack(Instant::ZERO, 2 * MSS, None, true));
         assert_eq!(cc.cwnd(), cc.ssthresh());
         assert!(!cc.in_slow_start());
     }
@@ -1034,7 +1076,7 @@ mod tests {
         assert_eq!((cc.cwnd(), cc.ssthresh()), (80 * MSS, 80 * MSS));
         assert!(cc.in_recovery());
         // No growth and no second reduction during recovery.
-        cc.on_ack(&ack(t, 10 * MSS, None, 160 * MSS));
+        cc.on_ack(&ack(t, 10 * MSS, None, true));
         cc.on_congestion_event(t, 100 * MSS);
         assert_eq!(cc.cwnd(), 80 * MSS);
         cc.on_recovery_exit(t);
@@ -1051,7 +1093,7 @@ mod tests {
         cc.on_retransmit_timeout(t, 2 * MSS);
         assert_eq!((cc.cwnd(), cc.ssthresh()), (MSS, 15 * MSS));
         // After new data is acknowledged, a timeout lowers it again.
-        cc.on_ack(&ack(t, MSS, None, MSS));
+        cc.on_ack(&ack(t, MSS, None, true));
         cc.on_retransmit_timeout(t, 8 * MSS);
         assert_eq!((cc.cwnd(), cc.ssthresh()), (MSS, 4 * MSS));
     }
@@ -1074,7 +1116,7 @@ mod tests {
             // Slow start to 20 segments, a first loss, congestion
             // avoidance, then the reduction that proves spurious.
             for i in 0..10 {
-                cc.on_ack(&ack(Instant::from_millis(i), MSS, Some(ms(10)), 20 * MSS));
+                cc.on_ack(&ack(Instant::from_millis(i), MSS, Some(ms(10)), true));
             }
             cc.on_congestion_event(Instant::ZERO, 20 * MSS);
             cc.on_recovery_exit(Instant::ZERO);
@@ -1100,13 +1142,36 @@ mod tests {
             let mut cc = alg.build(MSS);
             // An interactive flow with one segment in flight at a time.
             for i in 0..100 {
-                cc.on_ack(&ack(Instant::from_millis(i), MSS, Some(ms(1)), MSS));
+                cc.on_ack(&ack(Instant::from_millis(i), MSS, Some(ms(1)), false));
             }
             assert_eq!(cc.cwnd(), 10 * MSS, "{alg:?}");
-            // Half the window in use counts as using it.
-            cc.on_ack(&ack(Instant::ZERO, MSS, None, 5 * MSS));
+            // A sender the window stopped may grow it.
+            cc.on_ack(&ack(Instant::ZERO, MSS, None, true));
             assert_eq!(cc.cwnd(), 11 * MSS, "{alg:?}");
         }
+    }
+
+    #[test]
+    fn window_usage_is_judged_over_a_round_of_sending() {
+        let seq = |n: u32| SeqNumber(n);
+        let mut u = CwndUsage::default();
+        // Ten segments sent, then the window stops the sender.
+        u.on_send(false, 9 * MSS, seq(0), seq(9000));
+        u.on_send(true, 10 * MSS, seq(0), seq(10_000));
+        assert!(u.limited(10 * MSS, false));
+        // ACKs drain the flight and the sender finds room: until SND.UNA
+        // passes what was sent when the window stopped it, the round
+        // still counts as limited.
+        u.on_send(false, MSS, seq(9000), seq(10_000));
+        assert!(u.limited(10 * MSS, false));
+        // A round with room to spare ends that.
+        u.on_send(false, 2 * MSS, seq(10_000), seq(12_000));
+        assert!(!u.limited(10 * MSS, false));
+        // In slow start the window may grow to twice the most in flight.
+        u.on_send(false, 6 * MSS, seq(10_000), seq(16_000));
+        assert!(u.limited(10 * MSS, true));
+        assert!(!u.limited(12 * MSS, true));
+        assert!(!u.limited(10 * MSS, false));
     }
 
     #[test]
@@ -1180,7 +1245,7 @@ mod tests {
         assert_eq!(cc.cwnd(), 70 * MSS);
         let start = Instant::from_secs(1);
         // The first ACK in congestion avoidance starts the epoch.
-        cc.on_ack(&ack(start, MSS, Some(rtt), 70 * MSS));
+        cc.on_ack(&ack(start, MSS, Some(rtt), true));
         let k = cc.k();
         assert!((k - 75f64.cbrt()).abs() < 1e-12, "K = {k}");
         let mss = MSS as f64;
@@ -1222,7 +1287,7 @@ mod tests {
     fn cubic_without_rtt_targets_w_cubic_now() {
         let mut cc = cubic_after_loss(100);
         let start = Instant::from_secs(1);
-        cc.on_ack(&ack(start, MSS, None, 70 * MSS));
+        cc.on_ack(&ack(start, MSS, None, true));
         // t = 0, target = W_cubic(0) = cwnd_epoch: no growth but the few
         // bytes W_est gained.
         assert!(
@@ -1233,7 +1298,7 @@ mod tests {
         let mut now = start;
         for _ in 0..10 {
             now += ms(100);
-            cc.on_ack(&ack(now, MSS, None, cc.cwnd()));
+            cc.on_ack(&ack(now, MSS, None, true));
         }
         assert!(cc.cwnd() > 70 * MSS);
     }
@@ -1312,7 +1377,7 @@ mod tests {
         let mut later = now;
         for _ in 0..30 {
             later += rtt;
-            b.on_ack(&ack(later, MSS, Some(rtt), MSS));
+            b.on_ack(&ack(later, MSS, Some(rtt), false));
         }
         assert_eq!(a.cwnd(), b.cwnd());
         rounds(&mut a, now, rtt, 1);
@@ -1329,7 +1394,7 @@ mod tests {
             dt: u64,
             acked: usize,
             srtt: Option<u64>,
-            in_flight: usize,
+            limited: bool,
         },
         Loss {
             dt: u64,
@@ -1351,8 +1416,8 @@ mod tests {
 
     fn event() -> impl Strategy<Value = Event> {
         prop_oneof![
-            6 => (0u64..1_000_000, big(), proptest::option::of(any::<u64>()), big())
-                .prop_map(|(dt, acked, srtt, in_flight)| Event::Ack { dt, acked, srtt, in_flight }),
+            6 => (0u64..1_000_000, big(), proptest::option::of(any::<u64>()), any::<bool>())
+                .prop_map(|(dt, acked, srtt, limited)| Event::Ack { dt, acked, srtt, limited }),
             1 => (0u64..1_000_000, big()).prop_map(|(dt, flight)| Event::Loss { dt, flight }),
             1 => Just(Event::RecoveryExit),
             1 => big().prop_map(|flight| Event::Timeout { flight }),
@@ -1375,9 +1440,9 @@ mod tests {
             let mut now = Instant::ZERO;
             for e in events {
                 match e {
-                    Event::Ack { dt, acked, srtt, in_flight } => {
+                    Event::Ack { dt, acked, srtt, limited } => {
                         now += Duration::from_micros(dt);
-                        cc.on_ack(&ack(now, acked, srtt.map(Duration::from_micros), in_flight));
+                        cc.on_ack(&ack(now, acked, srtt.map(Duration::from_micros), limited));
                     }
                     Event::Loss { dt, flight } => {
                         now += Duration::from_micros(dt);

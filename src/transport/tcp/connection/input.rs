@@ -514,7 +514,7 @@ impl Connection {
         self.detect_spurious_timeout(now, after_timeout, delivery.first_original);
         let duplicate =
             !una_advanced && newly_sacked == 0 && seg.payload_len == 0 && !window_changed && !dsack;
-        self.detect_tlp_repair(now, ack, dsack.then_some(sack[0]), duplicate);
+        self.detect_tlp_repair(now, ack, dsack.then_some(sack[0]), duplicate, prior_flight);
         let mut newly_lost = 0;
         if self.opts.sack_ok {
             // RFC 8985 §6.2 step 4: a round SND.UNA has passed is over
@@ -645,7 +645,6 @@ impl Connection {
         // leaves it in force.
         self.rtt.on_new_ack();
 
-        let flight = self.flight_size();
         match self.rec.point {
             Some(point) if point <= ack => {
                 // Full ACK: recovery ends (RFC 6582 §3.2 step 3; RFC 6675 §5).
@@ -669,7 +668,10 @@ impl Connection {
                     acked: data_acked,
                     srtt: self.rtt.srtt(),
                     rtt: sample,
-                    prior_in_flight: flight + acked,
+                    cwnd_limited: self
+                        .snd
+                        .usage
+                        .limited(self.cc.cwnd(), self.cc.in_slow_start()),
                     round_start,
                 });
             }

@@ -61,7 +61,7 @@ use bytes::Bytes;
 
 use crate::ratelimit::TokenBucket;
 use crate::time::{Duration, Instant};
-use crate::transport::tcp::congestion::CongestionControl;
+use crate::transport::tcp::congestion::{CongestionControl, CwndUsage};
 use crate::transport::tcp::pacing::Pacer;
 use crate::transport::tcp::pmtu::PathMtu;
 use crate::transport::tcp::recv_buffer::RecvBuffer;
@@ -134,6 +134,10 @@ struct SendSpace {
     /// SND.NXT when the current round trip began: an ACK beyond it begins
     /// the next (RFC 9406 §4.2 `windowEnd`).
     round_end: SeqNumber,
+    /// Whether the congestion window has been limiting what is sent.
+    usage: CwndUsage,
+    /// What was outstanding when the sender last looked for data to send.
+    flight_when_sending: usize,
 }
 
 impl SendSpace {
@@ -153,6 +157,8 @@ impl SendSpace {
             syn_unacked: true,
             sml: iss,
             round_end: iss,
+            usage: CwndUsage::default(),
+            flight_when_sending: 0,
         }
     }
 }

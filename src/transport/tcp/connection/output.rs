@@ -136,6 +136,7 @@ impl Connection {
         }
         let unsent = self.unsent_data();
         let window = self.send_window();
+        self.note_cwnd_usage(unsent);
         if unsent < self.mss() && !self.retransmit_due() && self.rec.rack.pipe() < self.cc.cwnd() {
             // Less than a segment to send and room in the window: what is
             // in flight says nothing of the path's rate (delivery rate
@@ -377,6 +378,18 @@ impl Connection {
             0
         };
         (self.cc.cwnd() + limited).saturating_sub(in_flight)
+    }
+
+    /// Notes what the sender finds when it looks for new data: what is
+    /// outstanding, and whether the congestion window (or, in recovery,
+    /// PRR's share of it) leaves too little room for the next segment.
+    fn note_cwnd_usage(&mut self, unsent: usize) {
+        let limited = unsent > 0 && self.send_window_room() < unsent.min(self.mss());
+        let in_flight = distance(self.snd.una, self.snd.nxt);
+        self.snd.flight_when_sending = in_flight;
+        self.snd
+            .usage
+            .on_send(limited, in_flight, self.snd.una, self.snd.nxt);
     }
 
     /// Usable window: the congestion window's room, within the peer's.

@@ -243,8 +243,21 @@ impl Connection {
         // recovered (`recover` is the highest sequence sent when the last
         // recovery or timeout began).
         if self.rec.dupacks >= thresh && self.rec.recover <= self.snd.una {
-            self.enter_recovery(now, self.flight_size());
+            self.enter_recovery(now, self.window_in_use(self.flight_size()));
         }
+    }
+
+    /// The FlightSize a reduction starts from (RFC 5681 eq. 4, RFC 9438
+    /// §4.6): `flight`, what was outstanding before the ACK that revealed
+    /// the loss, unless more was outstanding when the sender last had the
+    /// chance to send. The two differ when ACKs come in batches with no
+    /// chance to send between them (a poll reads every waiting frame
+    /// before it sends): by the ACK that reveals a loss, the earlier ACKs
+    /// of the batch may have acknowledged most of a full window that
+    /// nothing could replace yet, and a reduction from that dip would be
+    /// one from a window never in use. One ACK at a time, they are equal.
+    fn window_in_use(&self, flight: usize) -> usize {
+        flight.max(self.snd.flight_when_sending)
     }
 
     /// Fast recovery begins; `flight` is what was outstanding when the
@@ -299,6 +312,7 @@ impl Connection {
     /// receiver that coalesces ACKs acknowledges a whole burst at once),
     /// and what is left above the hole says little of the window in use.
     pub(super) fn detect_losses(&mut self, now: Instant, flight: usize) -> usize {
+        let flight = self.window_in_use(flight);
         self.timers.reorder = None;
         if !self.opts.sack_ok || self.snd.una == self.snd.max {
             return 0;
@@ -582,12 +596,18 @@ impl Connection {
     /// beyond what was sent when it went means the probe repaired a loss
     /// no other mechanism saw, which is congestion all the same: the window
     /// is reduced once, as for a recovery that ends at once.
+    ///
+    /// `flight` is what was outstanding before this ACK, as for
+    /// [`Connection::detect_losses`]: the ACK that settles a probe usually
+    /// acknowledges everything, and a reduction from what is left after it
+    /// would take the window to its 2·SMSS floor.
     pub(super) fn detect_tlp_repair(
         &mut self,
         now: Instant,
         ack: SeqNumber,
         dsack: Option<(SeqNumber, SeqNumber)>,
         duplicate: bool,
+        flight: usize,
     ) {
         let Some(ProbeResend { high, ends }) = self.rec.tlp_high else {
             return;
@@ -602,7 +622,7 @@ impl Connection {
                 self.remote
             );
             self.stats.tlp_recoveries += 1;
-            self.cc.on_congestion_event(now, self.flight_size());
+            self.cc.on_congestion_event(now, self.window_in_use(flight));
             self.cc.on_recovery_exit(now);
         }
     }
