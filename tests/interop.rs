@@ -1087,7 +1087,8 @@ fn linux_to_linux(sender: &Netns, receiver: &Netns, port: u16, file: &Path, out:
 /// - netstrata with BBR -> the kernel, the same way (the stretch:
 ///   random loss is not congestion);
 /// - the kernel -> netstrata, over the same device (the yardstick:
-///   the same path, but netstrata's receiver, which ACKs every segment);
+///   the same path, but netstrata's receiver, which acknowledges every
+///   batch of segments it reads at once);
 /// - the kernel -> the kernel, over a veth pair to a second namespace:
 ///   the same receiver as netstrata's, whose delayed and compressed ACKs
 ///   shape the sender's recovery as much as the sender does.
