@@ -1,185 +1,252 @@
-//! How fast is the stack? Prints rough figures from a few seconds of work:
-//!
-//! 1. the Internet checksum on 1500-byte buffers, fast against reference;
-//! 2. the receive path, frame to UDP socket, for 64- and 1472-byte payloads
-//!    (the stack alone, then including the per-frame copy a device makes);
-//! 3. a bulk UDP transfer between two hosts over the in-memory switch,
-//!    driven by a [`Simulation`].
+//! How fast is the data path? Two interfaces on an in-memory pair (MTU
+//! 1500, checksums computed and verified in software), both polled from one
+//! thread with the real clock, driven through the public API as a user
+//! would drive them; every byte is checked. Prints one line of figures,
+//! the same line `../shared/anchors/run.sh mem` prints for smoltcp:
 //!
 //! ```text
-//! cargo run --release --example throughput
+//! cargo run --release --example throughput -- [--bytes N] [--buffer B] [--copy]
+//! cargo run --release --example throughput -- --udp [--packets M] [--size S]
 //! ```
 //!
-//! This program is the edge of the system, so it reads the wall clock
-//! (`std::time::Instant`); the stack itself never does. Numbers from a
-//! debug build are meaningless.
+//! - TCP bulk (default 512 MiB, 256 KiB socket buffers): `send` copies the
+//!   data in; the receiver takes it with the zero-copy `recv_bytes`, or
+//!   with `recv` into its own buffer under `--copy`.
+//! - UDP (`--udp`, default 5 million datagrams of 64 bytes): `send_to` and
+//!   `recv_from`, each datagram numbered and checked in order.
+//!
+//! This program is the edge of the system, so it reads the wall clock; the
+//! stack itself never does. Numbers from a debug build are meaningless.
 
-#[path = "../benches/support/mod.rs"]
-mod support;
-
-use std::hint::black_box;
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::time::{Duration, Instant as WallClock};
+use std::time::Instant as WallClock;
 
-use netstrata::buf::PacketBuf;
-use netstrata::checksum::{checksum, checksum_reference};
-use netstrata::link::{EthernetAddress, MemoryNetwork};
-use netstrata::sim::{HostId, Simulation};
+use netstrata::link::{EthernetAddress, MemoryNetwork, MemoryPort};
+use netstrata::transport::tcp::{State, TcpConfig};
 use netstrata::{Instant, Interface, InterfaceConfig};
-use support::{parse_frame, payload, receiver, udp_frame};
 
-/// Runs `f` in rounds until `budget` has passed; returns calls per second.
-/// `f` returns how long of its own work counts (so set-up inside a round
-/// can be left out) and how many items it processed.
-fn rate(budget: Duration, mut f: impl FnMut() -> (Duration, u64)) -> f64 {
-    let start = WallClock::now();
-    let mut busy = Duration::ZERO;
-    let mut items = 0u64;
-    while start.elapsed() < budget {
-        let (t, n) = f();
-        busy += t;
-        items += n;
-    }
-    items as f64 / busy.as_secs_f64()
+const USAGE: &str =
+    "usage: throughput [--bytes N] [--buffer B] [--copy] | --udp [--packets M] [--size S]";
+
+/// One host: an interface on its port of the pair.
+struct Host {
+    iface: Interface,
+    port: MemoryPort,
 }
 
-fn checksum_figures() {
-    println!("checksum, 1500-byte buffer");
-    let data = payload(1500);
-    assert_eq!(checksum(&data), checksum_reference(&data));
-    for (name, f) in [
-        ("fast", checksum as fn(&[u8]) -> u16),
-        ("reference", checksum_reference),
-    ] {
-        // Warm up, then measure.
-        for _ in 0..10_000 {
-            black_box(f(black_box(&data)));
+impl Host {
+    fn new(n: u8, port: MemoryPort, tcp: TcpConfig) -> Host {
+        let mut cfg = InterfaceConfig::new(
+            EthernetAddress::local(u32::from(n)),
+            format!("192.0.2.{n}/24").parse().expect("valid address"),
+        );
+        cfg.tcp = tcp;
+        let iface = Interface::new(cfg, netstrata::link::Device::capabilities(&port));
+        Host { iface, port }
+    }
+
+    fn poll(&mut self, now: Instant) -> bool {
+        self.iface.poll(now, &mut self.port)
+    }
+}
+
+/// The real clock as the stack's time.
+struct Clock(WallClock);
+
+impl Clock {
+    fn now(&self) -> Instant {
+        Instant::from_micros(self.0.elapsed().as_micros() as u64)
+    }
+}
+
+/// Byte `i` of the stream is `PATTERN[i % PERIOD]`; the table is PERIOD +
+/// the largest chunk long, so any chunk is one contiguous slice.
+const PERIOD: usize = 1_000_003;
+
+fn pattern(max_chunk: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let period: Vec<u8> = (0..PERIOD)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    period
+        .iter()
+        .cycle()
+        .take(PERIOD + max_chunk)
+        .copied()
+        .collect()
+}
+
+fn tcp_bulk(total: u64, buffer: usize, copy: bool) {
+    let tcp = TcpConfig {
+        send_buffer: buffer,
+        recv_buffer: buffer,
+        ..TcpConfig::default()
+    };
+    let (pa, pb) = MemoryNetwork::pair(1500);
+    let mut a = Host::new(1, pa, tcp.clone());
+    let mut b = Host::new(2, pb, tcp);
+    let server = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 2), 5001);
+    let listener = b.iface.tcp().listen(server, 1).expect("port is free");
+    let clock = Clock(WallClock::now());
+    let ha = a.iface.tcp().connect(clock.now(), server).expect("connect");
+    let hb = loop {
+        let now = clock.now();
+        a.poll(now);
+        b.poll(now);
+        if let Ok(h) = b.iface.tcp().accept(listener) {
+            break h;
         }
-        let per_sec = rate(Duration::from_millis(700), || {
-            let t = WallClock::now();
-            for _ in 0..10_000 {
-                black_box(f(black_box(&data)));
+        assert!(clock.0.elapsed().as_secs() < 5, "handshake timed out");
+    };
+    while a.iface.tcp().state(ha) != Ok(State::Established) {
+        let now = clock.now();
+        a.poll(now);
+        b.poll(now);
+        assert!(clock.0.elapsed().as_secs() < 5, "handshake timed out");
+    }
+
+    let pat = pattern(buffer);
+    let mut sink = vec![0u8; buffer];
+    let (mut sent, mut rcvd) = (0u64, 0u64);
+    let start = WallClock::now();
+    while rcvd < total {
+        while sent < total {
+            let off = (sent % PERIOD as u64) as usize;
+            let n = (buffer as u64).min(total - sent) as usize;
+            let took = a.iface.tcp().send(ha, &pat[off..off + n]).expect("send");
+            if took == 0 {
+                break;
             }
-            (t.elapsed(), 10_000)
-        });
-        println!("  {name:<10} {:6.1} GB/s", per_sec * 1500.0 / 1e9);
-    }
-}
-
-/// Frames per poll: one burst, as a NIC hands it over.
-const BATCH: usize = 128;
-
-fn receive_figures() {
-    println!("receive path, frame to UDP socket ({BATCH} frames per poll)");
-    for len in [64usize, 1472] {
-        let frame = udp_frame(len);
-        assert!(parse_frame(frame.data()).is_some());
-        let batch: Vec<PacketBuf> = vec![frame.clone(); BATCH];
-        let (mut iface, socket, mut device) = receiver(BATCH);
-        let now = Instant::from_secs(1);
-        let mut run = |copy_in_timing: bool| {
-            rate(Duration::from_millis(1500), || {
-                let t0 = WallClock::now();
-                let frames = batch.clone();
-                let t1 = WallClock::now();
-                device.load(frames);
-                iface.poll(now, &mut device);
-                let mut n = 0;
-                while let Ok((data, _)) = iface.udp().recv_from(socket) {
-                    black_box(&data);
-                    n += 1;
-                }
-                assert_eq!(n, BATCH, "datagrams lost");
-                let start = if copy_in_timing { t0 } else { t1 };
-                (start.elapsed(), n as u64)
-            })
-        };
-        for (label, copy) in [("stack only", false), ("with device copy", true)] {
-            let pps = run(copy);
-            println!(
-                "  {len:>4}-byte payload, {label:<16} {:7.2} Mpps {:6.2} Gbit/s of payload",
-                pps / 1e6,
-                pps * len as f64 * 8.0 / 1e9
+            sent += took as u64;
+        }
+        let now = clock.now();
+        a.poll(now);
+        b.poll(now);
+        let check = |data: &[u8], rcvd: &mut u64| {
+            let off = (*rcvd % PERIOD as u64) as usize;
+            assert!(
+                data == &pat[off..off + data.len()],
+                "data mismatch at byte {rcvd}"
             );
-        }
-        let c = iface.counters();
-        assert_eq!(c.udp.rx_queue_full + c.udp.rx_bad_checksum, 0);
-    }
-}
-
-fn host(sim: &mut Simulation, net: &MemoryNetwork, n: u8) -> HostId {
-    let port = net.attach();
-    let cfg = InterfaceConfig::new(
-        EthernetAddress::local(u32::from(n)),
-        format!("192.0.2.{n}/24").parse().expect("valid address"),
-    )
-    .with_seed(u64::from(n));
-    let iface = Interface::new(cfg, netstrata::link::Device::capabilities(&port));
-    sim.add_host(iface, Box::new(port))
-}
-
-fn transfer_figures() {
-    const COUNT: u64 = 1_000_000;
-    const SIZE: usize = 1472;
-    // Datagrams sent before the receiver drains its socket: below the
-    // socket's default limit (256 datagrams or 256 KiB = 178 of these), so
-    // nothing is dropped for want of reading.
-    const WINDOW: u64 = 128;
-    println!("two hosts over the in-memory switch: {COUNT} datagrams of {SIZE} bytes");
-    let net = MemoryNetwork::new(1500);
-    let mut sim = Simulation::new();
-    let a = host(&mut sim, &net, 1);
-    let b = host(&mut sim, &net, 2);
-    let dst = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 2), 9000);
-    let tx = sim
-        .iface(a)
-        .udp()
-        .bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0))
-        .expect("ephemeral port");
-    let rx = sim.iface(b).udp().bind(dst).expect("port is free");
-    let data = payload(SIZE);
-
-    // One datagram first, so ARP is resolved before the clock starts.
-    sim.iface(a).udp().send_to(tx, &data, dst).expect("queued");
-    let delivered = sim.run_while_not(netstrata::Duration::from_secs(5), |s| {
-        s.iface(b).udp().recv_from(rx).is_ok()
-    });
-    assert!(delivered, "first datagram not delivered");
-
-    let start = WallClock::now();
-    let (mut sent, mut received, mut bytes) = (0u64, 0u64, 0u64);
-    while sent < COUNT {
-        let burst = WINDOW.min(COUNT - sent);
-        for _ in 0..burst {
-            sim.iface(a).udp().send_to(tx, &data, dst).expect("queued");
-        }
-        sent += burst;
-        // The switch has no delay: when every host is idle, every datagram
-        // of the burst has been delivered or dropped.
-        sim.settle();
-        while let Ok((d, _)) = sim.iface(b).udp().recv_from(rx) {
-            received += 1;
-            bytes += d.len() as u64;
+            *rcvd += data.len() as u64;
+        };
+        if copy {
+            loop {
+                let n = b.iface.tcp().recv(hb, &mut sink).expect("recv");
+                if n == 0 {
+                    break;
+                }
+                check(&sink[..n], &mut rcvd);
+            }
+        } else {
+            while let Some(data) = b.iface.tcp().recv_bytes(hb, usize::MAX).expect("recv") {
+                check(&data, &mut rcvd);
+            }
         }
     }
     let secs = start.elapsed().as_secs_f64();
-    let cb = sim.iface(b).counters();
+    assert_eq!(rcvd, total);
     println!(
-        "  {:7.2} M datagrams/s {:6.2} Gbit/s of payload; {received} of {sent} delivered \
-         (lost: {} to a full socket queue, {} otherwise), {:.3} s",
-        received as f64 / secs / 1e6,
-        bytes as f64 * 8.0 / secs / 1e9,
-        cb.udp.rx_queue_full,
-        sent - received - cb.udp.rx_queue_full,
-        secs,
+        "netstrata tcp_bulk bytes={total} secs={secs:.4} gbit_per_s={:.3}",
+        total as f64 * 8.0 / secs / 1e9
     );
+    let info = a.iface.tcp().info(ha).expect("the connection");
+    eprintln!(
+        "# buffer={buffer} api=send+{} retransmissions={} verified=ok",
+        if copy { "recv" } else { "recv_bytes" },
+        info.stats.retransmits
+    );
+}
+
+fn udp_pps(count: u64, size: usize) {
+    assert!((8..=1472).contains(&size), "--size must be 8 to 1472");
+    let (pa, pb) = MemoryNetwork::pair(1500);
+    let mut a = Host::new(1, pa, TcpConfig::default());
+    let mut b = Host::new(2, pb, TcpConfig::default());
+    let src = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 1), 5000);
+    let dst = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 2), 5001);
+    let ha = a.iface.udp().bind(src).expect("port is free");
+    let hb = b.iface.udp().bind(dst).expect("port is free");
+    let clock = Clock(WallClock::now());
+
+    // A first datagram resolves ARP before the clock starts.
+    let mut payload = vec![0u8; size];
+    payload[..8].copy_from_slice(&u64::MAX.to_le_bytes());
+    a.iface.udp().send_to(ha, &payload, dst).expect("queued");
+    loop {
+        let now = clock.now();
+        a.poll(now);
+        b.poll(now);
+        if b.iface.udp().recv_from(hb).is_ok() {
+            break;
+        }
+        assert!(clock.0.elapsed().as_secs() < 5, "ARP timed out");
+    }
+
+    let (mut sent, mut rcvd) = (0u64, 0u64);
+    let start = WallClock::now();
+    while rcvd < count {
+        while sent < count && a.iface.udp().can_send(ha) {
+            payload[..8].copy_from_slice(&sent.to_le_bytes());
+            a.iface.udp().send_to(ha, &payload, dst).expect("queued");
+            sent += 1;
+        }
+        let now = clock.now();
+        a.poll(now);
+        b.poll(now);
+        while let Ok((d, _)) = b.iface.udp().recv_from(hb) {
+            let seq = u64::from_le_bytes(d[..8].try_into().expect("8 bytes"));
+            assert!(
+                d.len() == size && seq == rcvd,
+                "lost or reordered datagram {rcvd}"
+            );
+            rcvd += 1;
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "netstrata udp_pps packets={count} payload={size} secs={secs:.4} pps={:.0}",
+        count as f64 / secs
+    );
+    eprintln!("# api=send_to+recv_from verified=ok");
 }
 
 fn main() {
     if cfg!(debug_assertions) {
-        println!("(debug build: run with --release for meaningful numbers)");
+        eprintln!("(debug build: run with --release for meaningful numbers)");
     }
-    checksum_figures();
-    receive_figures();
-    transfer_figures();
+    let mut args = std::env::args().skip(1);
+    let (mut udp, mut copy) = (false, false);
+    let (mut bytes, mut buffer, mut packets, mut size) =
+        (512u64 << 20, 256usize << 10, 5_000_000u64, 64usize);
+    let num = |v: Option<String>| -> u64 {
+        v.and_then(|v| v.parse().ok()).unwrap_or_else(|| {
+            eprintln!("{USAGE}");
+            std::process::exit(2)
+        })
+    };
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--udp" => udp = true,
+            "--copy" => copy = true,
+            "--bytes" => bytes = num(args.next()),
+            "--buffer" => buffer = num(args.next()) as usize,
+            "--packets" => packets = num(args.next()),
+            "--size" => size = num(args.next()) as usize,
+            _ => {
+                eprintln!("{USAGE}");
+                std::process::exit(2)
+            }
+        }
+    }
+    if udp {
+        udp_pps(packets, size);
+    } else {
+        tcp_bulk(bytes, buffer, copy);
+    }
 }

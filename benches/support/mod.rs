@@ -1,4 +1,4 @@
-//! Shared by `benches/packet_path.rs` and `examples/throughput.rs`: building
+//! Shared by `benches/packet_path.rs`: building
 //! valid Ethernet/IPv4/UDP frames, parsing them back, and a device that
 //! hands a prepared batch of frames to an interface and swallows whatever
 //! it transmits.
