@@ -151,6 +151,7 @@ impl MemoryNetwork {
             shared: Arc::clone(&self.shared),
             id,
             state,
+            tx: TxStats::default(),
         }
     }
 
@@ -212,6 +213,17 @@ pub struct MemoryPort {
     shared: Arc<Shared>,
     id: usize,
     state: Arc<Mutex<PortState>>,
+    /// The transmit counters: only this port's own calls change them, so
+    /// they need no lock (the receive side's are in `state`).
+    tx: TxStats,
+}
+
+/// What a port transmitted (the `tx_` fields of [`PortStats`]).
+#[derive(Debug, Clone, Copy, Default)]
+struct TxStats {
+    frames: u64,
+    bytes: u64,
+    refused: u64,
 }
 
 impl MemoryPort {
@@ -229,7 +241,12 @@ impl MemoryPort {
 
     /// The port's counters.
     pub fn stats(&self) -> PortStats {
-        lock(&self.state).stats
+        PortStats {
+            tx_frames: self.tx.frames,
+            tx_bytes: self.tx.bytes,
+            tx_refused: self.tx.refused,
+            ..lock(&self.state).stats
+        }
     }
 
     /// Frames waiting in the receive queue.
@@ -249,8 +266,8 @@ impl MemoryPort {
         lock(&self.state).waker = None;
     }
 
-    fn refuse(&self) {
-        lock(&self.state).stats.tx_refused += 1;
+    fn refuse(&mut self) {
+        self.tx.refused += 1;
     }
 }
 
@@ -309,7 +326,8 @@ impl Device for MemoryPort {
         let mut unicast_waker: Option<Waker> = None;
         {
             let mut sw = lock(&self.shared.switch);
-            if src.is_unicast() {
+            // Learning: one lookup when the station is where it was.
+            if src.is_unicast() && sw.table.get(&src) != Some(&self.id) {
                 let known = sw.table.contains_key(&src);
                 if known || sw.table.len() < MAX_LEARNED {
                     sw.table.insert(src, self.id);
@@ -353,11 +371,8 @@ impl Device for MemoryPort {
                 }
             }
         }
-        {
-            let mut me = lock(&self.state);
-            me.stats.tx_frames += 1;
-            me.stats.tx_bytes += len as u64;
-        }
+        self.tx.frames += 1;
+        self.tx.bytes += len as u64;
         if let Some(w) = unicast_waker {
             w();
         }

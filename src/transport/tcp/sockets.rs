@@ -1504,8 +1504,11 @@ fn emit_segment<S: IpSender>(
     let hlen = repr.header_len();
     let mut p = ip.alloc(len);
     if let Some((conn, offset)) = payload.filter(|_| len > 0) {
-        let dst = p.append_zeroed(len);
-        conn.copy_payload(offset, dst);
+        // Appended, not zeroed and then overwritten.
+        let (a, b) = conn.payload(offset, len);
+        debug_assert_eq!(a.len() + b.len(), len);
+        p.extend_from_slice(a);
+        p.extend_from_slice(b);
     }
     let fill = !ip.checksum_offload().tx;
     p.push_header(hlen);

@@ -753,9 +753,11 @@ impl Connection {
         self.state == State::Closed && !self.pending.rst
     }
 
-    /// Copies `dst.len()` payload bytes starting `offset` bytes into the
-    /// send buffer (an [`Outgoing::payload_offset`]).
-    pub fn copy_payload(&self, offset: usize, dst: &mut [u8]) -> usize {
-        self.snd.buf.copy_to(offset, dst)
+    /// The up to `len` payload bytes starting `offset` bytes into the send
+    /// buffer (an [`Outgoing::payload_offset`]), in place: two slices, as
+    /// the buffer is a ring (the second is empty unless it wraps). A
+    /// caller copies them straight into the frame it builds.
+    pub fn payload(&self, offset: usize, len: usize) -> (&[u8], &[u8]) {
+        self.snd.buf.slices(offset, len)
     }
 }

@@ -363,7 +363,7 @@ pub enum MemoryPressure {
 }
 
 /// A segment to send: the header, and where its payload lies in the send
-/// buffer (copy it with [`super::Connection::copy_payload`]).
+/// buffer (see [`super::Connection::payload`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Outgoing {
     /// The header (ports, sequence numbers, flags, options, payload length).
