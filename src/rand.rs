@@ -111,6 +111,22 @@ impl KeyedRng {
         [self.next_u64(), self.next_u64()]
     }
 
+    /// A 128-bit secret key for the purpose named by `label`, derived
+    /// without advancing the generator: what it produces afterwards is the
+    /// same as if this had not been called (a seeded simulation replays
+    /// the same whether or not a part of the stack derives keys). The
+    /// derivation is the same PRF on inputs of more than 8 bytes, which no
+    /// counter value is, so derived keys are independent of every output.
+    pub fn derive_key(&self, label: &str) -> [u64; 2] {
+        let mut input = Vec::with_capacity(label.len() + 9);
+        input.extend_from_slice(b"derive:");
+        input.extend_from_slice(label.as_bytes());
+        input.push(0);
+        let first = siphash24(self.key, &input);
+        *input.last_mut().expect("not empty") = 1;
+        [first, siphash24(self.key, &input)]
+    }
+
     /// A uniform value in `0..bound` (zero when `bound` is zero).
     pub fn below(&mut self, bound: u64) -> u64 {
         uniform_below(bound, || self.next_u64())
@@ -180,6 +196,21 @@ impl Rng {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn derived_keys_leave_the_sequence_alone_and_differ_by_label() {
+        let mut plain = KeyedRng::from_seed(5);
+        let mut deriving = KeyedRng::from_seed(5);
+        let a = deriving.derive_key("a");
+        assert_eq!(a, deriving.derive_key("a"));
+        assert_ne!(a, deriving.derive_key("b"));
+        assert_ne!(a, KeyedRng::from_seed(6).derive_key("a"));
+        let outputs: Vec<u64> = (0..100).map(|_| plain.next_u64()).collect();
+        for &o in &outputs {
+            assert_eq!(deriving.next_u64(), o);
+            assert!(!a.contains(&o));
+        }
+    }
 
     #[test]
     fn same_seed_same_sequence() {

@@ -62,10 +62,11 @@ const LAYERS: [&str; 6] = [
     "socket",
     "application",
 ];
-const SHARED: [&str; 8] = [
+const SHARED: [&str; 9] = [
     "buf",
     "checksum",
     "error",
+    "hash",
     "rand",
     "ratelimit",
     "siphash",

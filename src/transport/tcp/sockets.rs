@@ -58,13 +58,14 @@
 //!   Linux's `tcp_mem`). See [`MemoryPressure`].
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use bytes::Bytes;
 
 use crate::buf::PacketBuf;
 use crate::error::ParseError;
+use crate::hash::{KeyedMap, keyed_map};
 use crate::internet::{Disposition, IcmpError, IpMeta, IpSender, Protocol};
 use crate::rand::KeyedRng;
 use crate::slab::{Slab, SlabKey};
@@ -302,9 +303,9 @@ pub struct TcpSockets {
     local_addr: Ipv4Addr,
     mtu: usize,
     conns: Slab<Entry>,
-    demux: HashMap<FourTuple, SlabKey>,
+    demux: KeyedMap<FourTuple, SlabKey>,
     listeners: Slab<Listener>,
-    by_port: HashMap<u16, SlabKey>,
+    by_port: KeyedMap<u16, SlabKey>,
     timers: BinaryHeap<Reverse<(Instant, SlabKey)>>,
     ready: VecDeque<SlabKey>,
     time_wait: TimeWaitTable,
@@ -339,12 +340,12 @@ impl TcpSockets {
             local_addr,
             mtu,
             conns: Slab::new(),
-            demux: HashMap::new(),
+            demux: keyed_map(rng.derive_key("tcp demux")),
             listeners: Slab::new(),
-            by_port: HashMap::new(),
+            by_port: keyed_map(rng.derive_key("tcp ports")),
             timers: BinaryHeap::new(),
             ready: VecDeque::new(),
-            time_wait: TimeWaitTable::new(limits.max_time_wait),
+            time_wait: TimeWaitTable::new(limits.max_time_wait, rng.derive_key("time-wait")),
             isn,
             cookies,
             ports: EphemeralPorts::new(rng),

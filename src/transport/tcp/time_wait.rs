@@ -33,7 +33,9 @@
 //!   [`super::TcpConfig::invalid_ack_interval`].
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
+
+use crate::hash::{KeyedMap, keyed_map};
 use std::net::SocketAddrV4;
 
 use crate::time::{Duration, Instant};
@@ -113,7 +115,7 @@ pub struct TimeWaitStats {
 /// Every TIME-WAIT record of an interface, with their expiry timers.
 #[derive(Debug)]
 pub struct TimeWaitTable {
-    records: HashMap<FourTuple, TimeWaitRecord>,
+    records: KeyedMap<FourTuple, TimeWaitRecord>,
     /// Expiry deadlines; an entry whose record has another deadline (or
     /// none) is stale and skipped.
     timers: BinaryHeap<Reverse<(Instant, FourTuple)>>,
@@ -122,10 +124,11 @@ pub struct TimeWaitTable {
 }
 
 impl TimeWaitTable {
-    /// An empty table holding at most `max` records.
-    pub fn new(max: usize) -> TimeWaitTable {
+    /// An empty table holding at most `max` records, indexed under the
+    /// secret hash key `key` ([`crate::hash`]).
+    pub fn new(max: usize, key: [u64; 2]) -> TimeWaitTable {
         TimeWaitTable {
-            records: HashMap::new(),
+            records: keyed_map(key),
             timers: BinaryHeap::new(),
             max,
             stats: TimeWaitStats::default(),
@@ -335,7 +338,7 @@ mod tests {
     #[test]
     fn rst_is_ignored_and_records_expire() {
         let t0 = Instant::from_secs(1);
-        let mut tw = TimeWaitTable::new(10);
+        let mut tw = TimeWaitTable::new(10, [1, 2]);
         assert!(tw.insert(tuple(1), record(t0, false)));
         let rst = seg(TcpFlags::RST, 5000, None, None);
         assert_eq!(
@@ -355,7 +358,7 @@ mod tests {
     #[test]
     fn cap_refuses_and_counts() {
         let t0 = Instant::from_secs(1);
-        let mut tw = TimeWaitTable::new(2);
+        let mut tw = TimeWaitTable::new(2, [1, 2]);
         assert!(tw.insert(tuple(1), record(t0, false)));
         assert!(tw.insert(tuple(2), record(t0, false)));
         assert!(!tw.insert(tuple(3), record(t0, false)));
@@ -365,7 +368,7 @@ mod tests {
     #[test]
     fn newer_syn_reuses_older_syn_gets_an_ack() {
         let t0 = Instant::from_secs(1);
-        let mut tw = TimeWaitTable::new(10);
+        let mut tw = TimeWaitTable::new(10, [1, 2]);
         // With timestamps: judged by the timestamp (RFC 6191).
         tw.insert(tuple(1), record(t0, true));
         let old = seg(TcpFlags::SYN, 9000, None, Some(600));
@@ -410,7 +413,7 @@ mod tests {
     #[test]
     fn fin_again_is_acked_and_restarts_the_timer_strays_are_rate_limited() {
         let t0 = Instant::from_secs(1);
-        let mut tw = TimeWaitTable::new(10);
+        let mut tw = TimeWaitTable::new(10, [1, 2]);
         tw.insert(tuple(1), record(t0, true));
         let t1 = t0 + Duration::from_secs(30);
         let fin = seg(TcpFlags::FIN, 4999, Some(1000), Some(710));
@@ -442,7 +445,7 @@ mod tests {
     #[test]
     fn timer_heap_stays_proportional_to_records() {
         let t0 = Instant::from_secs(1);
-        let mut tw = TimeWaitTable::new(10);
+        let mut tw = TimeWaitTable::new(10, [1, 2]);
         tw.insert(tuple(1), record(t0, false));
         let fin = seg(TcpFlags::FIN, 4999, Some(1000), None);
         for i in 0..1000 {

@@ -17,12 +17,13 @@
 //! Not here: multicast membership, `SO_REUSEPORT`-style sharing of a port,
 //! IPv6.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use bytes::Bytes;
 
 use crate::buf::{MAX_HEADROOM, PacketBuf, worth_compacting};
+use crate::hash::{KeyedMap, keyed_map};
 use crate::internet::{Disposition, IcmpError, IpMeta, IpSender, Protocol};
 use crate::rand::KeyedRng;
 use crate::slab::{Slab, SlabKey};
@@ -163,7 +164,7 @@ struct UdpSocket {
 pub struct UdpSockets {
     local_addr: Ipv4Addr,
     sockets: Slab<UdpSocket>,
-    by_port: HashMap<u16, SlabKey>,
+    by_port: KeyedMap<u16, SlabKey>,
     /// Sockets with datagrams to send, each once.
     tx_ready: VecDeque<SlabKey>,
     ports: EphemeralPorts,
@@ -178,7 +179,7 @@ impl UdpSockets {
         UdpSockets {
             local_addr,
             sockets: Slab::new(),
-            by_port: HashMap::new(),
+            by_port: keyed_map(rng.derive_key("udp ports")),
             tx_ready: VecDeque::new(),
             ports: EphemeralPorts::new(rng),
             config,
