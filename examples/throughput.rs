@@ -9,9 +9,10 @@
 //! cargo run --release --example throughput -- --udp [--packets M] [--size S]
 //! ```
 //!
-//! - TCP bulk (default 512 MiB, 256 KiB socket buffers): `send` copies the
-//!   data in; the receiver takes it with the zero-copy `recv_bytes`, or
-//!   with `recv` into its own buffer under `--copy`.
+//! - TCP bulk (default 512 MiB, 256 KiB socket buffers): the sender writes
+//!   the data in place into the send buffer (`send_with`) and the receiver
+//!   takes it without a copy (`recv_bytes`); under `--copy`, the calls a
+//!   `Read`/`Write` user makes: `send` from its buffer, `recv` into one.
 //! - UDP (`--udp`, default 5 million datagrams of 64 bytes): `send_to` and
 //!   `recv_from`, each datagram numbered and checked in order.
 //!
@@ -117,8 +118,18 @@ fn tcp_bulk(total: u64, buffer: usize, copy: bool) {
     while rcvd < total {
         while sent < total {
             let off = (sent % PERIOD as u64) as usize;
-            let n = (buffer as u64).min(total - sent) as usize;
-            let took = a.iface.tcp().send(ha, &pat[off..off + n]).expect("send");
+            let left = (buffer as u64).min(total - sent) as usize;
+            let chunk = &pat[off..off + left];
+            let took = if copy {
+                a.iface.tcp().send(ha, chunk)
+            } else {
+                a.iface.tcp().send_with(ha, |room| {
+                    let n = room.len().min(left);
+                    room[..n].copy_from_slice(&chunk[..n]);
+                    n
+                })
+            }
+            .expect("send");
             if took == 0 {
                 break;
             }
@@ -157,8 +168,12 @@ fn tcp_bulk(total: u64, buffer: usize, copy: bool) {
     );
     let info = a.iface.tcp().info(ha).expect("the connection");
     eprintln!(
-        "# buffer={buffer} api=send+{} retransmissions={} verified=ok",
-        if copy { "recv" } else { "recv_bytes" },
+        "# buffer={buffer} api={} retransmissions={} verified=ok",
+        if copy {
+            "send+recv"
+        } else {
+            "send_with+recv_bytes"
+        },
         info.stats.retransmits
     );
 }

@@ -475,3 +475,26 @@ fn an_application_limited_sender_keeps_its_window() {
         assert_eq!(c.info().cwnd, 10000, "{congestion:?}");
     }
 }
+
+/// `send_with` queues what the closure writes in place, and that is what
+/// goes out; once the connection is shut for writing it fails with the
+/// same error as `send`, without calling the closure.
+#[test]
+fn data_written_in_place_is_what_is_sent() {
+    use netstrata::transport::tcp::TcpSocketError;
+    let t = Instant::from_millis;
+    let mut c = newreno_by_hand(true);
+    let n = c
+        .send_with(|room| {
+            room[..5].copy_from_slice(b"hello");
+            5
+        })
+        .unwrap();
+    assert_eq!((n, c.send_queue()), (5, 5));
+    let out = c.poll_transmit(t(200)).expect("the data");
+    assert_eq!(out.repr.payload_len, 5);
+    assert_eq!(c.payload(out.payload_offset, 5), (&b"hello"[..], &b""[..]));
+    c.close(t(200));
+    let refused = c.send_with(|_| unreachable!("no room after close"));
+    assert_eq!(refused, Err(TcpSocketError::WriteShutdown));
+}

@@ -3,8 +3,9 @@
 //! §3.10.2).
 //!
 //! A bounded byte ring. [`SendBuffer::write`] copies the application's bytes
-//! in (the one copy on the send path); the connection copies ranges out with
-//! [`SendBuffer::copy_to`] straight into the frame being built, at any offset
+//! in, or [`SendBuffer::write_with`] lets the application write them in
+//! place; the connection copies ranges out ([`SendBuffer::slices`])
+//! straight into the frame being built, at any offset
 //! from the front (the front is `snd_una`; offsets beyond what was sent are
 //! new data, offsets before it retransmissions), and drops acknowledged bytes
 //! with [`SendBuffer::consume`].
@@ -100,11 +101,8 @@ impl SendBuffer {
         if n == 0 {
             return 0;
         }
+        self.reserve(n);
         let needed = self.len + n;
-        if needed > self.buf.len() {
-            let grown = self.buf.len().saturating_mul(2).max(MIN_ALLOCATION);
-            self.reallocate(grown.min(self.capacity).max(needed));
-        }
         let size = self.buf.len();
         let tail = self.wrap(self.head + self.len);
         let first = n.min(size - tail);
@@ -112,6 +110,41 @@ impl SendBuffer {
         self.buf[..n - first].copy_from_slice(&data[first..n]);
         self.len = needed;
         n
+    }
+
+    /// Lets `f` write up to `max` new bytes in place, at the end of what is
+    /// held: `f` gets free space where the next byte goes as one contiguous
+    /// slice (its old contents are stale bytes, not zeros) and returns how
+    /// many bytes it wrote there, from the start of the slice; the count is
+    /// clamped to the slice. Returns that count. The slice is `max` bytes
+    /// (or what is free, if less) unless the ring wraps inside it: a second
+    /// call then offers the rest. `f` is not called when there is no room.
+    /// The ring grows as for [`write`](Self::write) of `max` bytes.
+    pub fn write_with(&mut self, max: usize, f: impl FnOnce(&mut [u8]) -> usize) -> usize {
+        let max = max.min(self.free());
+        if max == 0 {
+            return 0;
+        }
+        self.reserve(max);
+        let size = self.buf.len();
+        let tail = self.wrap(self.head + self.len);
+        // Free space runs from the tail to the end of the allocation, or
+        // to the head when the held bytes wrap past the end.
+        let end = if tail >= self.head { size } else { self.head };
+        let room = max.min(end - tail);
+        let n = f(&mut self.buf[tail..tail + room]).min(room);
+        self.len += n;
+        n
+    }
+
+    /// Grows the allocation, geometrically and within the capacity, until
+    /// `n` more bytes fit (`n` at most [`free`](Self::free)).
+    fn reserve(&mut self, n: usize) {
+        let needed = self.len + n;
+        if needed > self.buf.len() {
+            let grown = self.buf.len().saturating_mul(2).max(MIN_ALLOCATION);
+            self.reallocate(grown.min(self.capacity).max(needed));
+        }
     }
 
     /// Drops up to `n` bytes from the front (they were acknowledged);
@@ -244,6 +277,54 @@ mod tests {
         assert_eq!(b.consume(100), 8);
         assert!(b.is_empty());
         assert_eq!(b.head, 0);
+    }
+
+    #[test]
+    fn writes_in_place_up_to_the_wrap_then_after_it() {
+        let mut b = SendBuffer::new(8);
+        assert_eq!(
+            b.write_with(8, |room| {
+                assert_eq!(room.len(), 8);
+                room[..6].copy_from_slice(b"abcdef");
+                6
+            }),
+            6
+        );
+        assert_eq!(b.consume(4), 4);
+        // Held: "ef" at 4..6. The room runs to the end of the ring first,
+        // then from its start up to the held bytes.
+        assert_eq!(
+            b.write_with(8, |room| {
+                assert_eq!(room.len(), 2);
+                room.copy_from_slice(b"gh");
+                2
+            }),
+            2
+        );
+        assert_eq!(
+            b.write_with(100, |room| {
+                assert_eq!(room.len(), 4);
+                room[..3].copy_from_slice(b"ijk");
+                3
+            }),
+            3
+        );
+        assert_eq!(b.slices(0, 8), (&b"efgh"[..], &b"ijk"[..]));
+        // A count beyond the slice is clamped; a full ring does not call.
+        assert_eq!(b.write_with(8, |_| 100), 1);
+        assert_eq!(b.free(), 0);
+        assert_eq!(b.write_with(8, |_| unreachable!("no room")), 0);
+    }
+
+    #[test]
+    fn writing_in_place_grows_the_ring_as_writing_does() {
+        let mut b = SendBuffer::new(1 << 16);
+        assert_eq!(b.write_with(0, |_| unreachable!("no room asked")), 0);
+        assert_eq!(b.memory(), 0);
+        assert_eq!(b.write_with(3, |room| room.len()), 3);
+        assert_eq!(b.memory(), MIN_ALLOCATION);
+        assert_eq!(b.write_with(usize::MAX, |room| room.len()), (1 << 16) - 3);
+        assert_eq!(b.memory(), 1 << 16);
     }
 
     #[test]

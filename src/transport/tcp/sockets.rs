@@ -721,6 +721,41 @@ impl TcpSockets {
         self.user_call(h, |c| c.send(data))
     }
 
+    /// Queues data written in place, without a copy: `f` gets free space
+    /// of the connection's send buffer as one slice (stale contents, not
+    /// zeros) and returns how many bytes it wrote at its start; returns
+    /// that count. The bytes are sent from where `f` wrote them, so data
+    /// produced in place (read from a file, encoded, generated) is copied
+    /// only once, into the frame. The slice may be shorter than the free
+    /// space where the buffer's ring wraps: call again for the rest. `f` is
+    /// not called when the buffer is full.
+    ///
+    /// ```
+    /// # use netstrata::link::{EthernetAddress, MemoryNetwork};
+    /// # use netstrata::{Instant, Interface, InterfaceConfig};
+    /// # let (port, _peer) = MemoryNetwork::pair(1500);
+    /// # let cfg = InterfaceConfig::new(EthernetAddress::local(1), "192.0.2.1/24".parse().unwrap());
+    /// # let mut iface = Interface::new(cfg, netstrata::link::Device::capabilities(&port));
+    /// let tcp = iface.tcp();
+    /// let h = tcp.connect(Instant::ZERO, "192.0.2.2:80".parse().unwrap())?;
+    /// let request = b"GET / HTTP/1.1\r\nHost: example\r\n\r\n";
+    /// let n = tcp.send_with(h, |room| {
+    ///     let n = request.len().min(room.len());
+    ///     room[..n].copy_from_slice(&request[..n]);
+    ///     n
+    /// })?;
+    /// assert_eq!(n, request.len());
+    /// assert_eq!(tcp.send_queue(h), request.len());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn send_with(
+        &mut self,
+        h: TcpHandle,
+        f: impl FnOnce(&mut [u8]) -> usize,
+    ) -> Result<usize, TcpCallError> {
+        self.user_call(h, |c| c.send_with(f))
+    }
+
     /// Reads received data; `Ok(0)` at end of stream or when nothing is
     /// there yet (see [`TcpSockets::recv_eof`], [`TcpSockets::can_recv`]).
     pub fn recv(&mut self, h: TcpHandle, buf: &mut [u8]) -> Result<usize, TcpCallError> {

@@ -511,6 +511,31 @@ impl Connection {
     /// Queues as much of `data` as fits in the send buffer; returns how
     /// much. Zero means the buffer is full.
     pub fn send(&mut self, data: &[u8]) -> Result<usize, TcpSocketError> {
+        self.check_can_send()?;
+        let n = data.len().min(self.send_capacity());
+        Ok(self.snd.buf.write(&data[..n]))
+    }
+
+    /// Queues data written in place: `f` gets free space of the send
+    /// buffer as one slice (its contents are stale) and returns how many
+    /// bytes it wrote there; returns that count, which the connection then
+    /// sends as if [`Connection::send`] had copied it in. The data is
+    /// written once, where it will be sent from. The slice is at most
+    /// [`Connection::send_capacity`] bytes, and shorter when the buffer's
+    /// ring wraps: call again for the rest. `f` is not called when there is
+    /// no room. Fails as [`Connection::send`] does.
+    pub fn send_with(
+        &mut self,
+        f: impl FnOnce(&mut [u8]) -> usize,
+    ) -> Result<usize, TcpSocketError> {
+        self.check_can_send()?;
+        let room = self.send_capacity();
+        Ok(self.snd.buf.write_with(room, f))
+    }
+
+    /// Whether the user may queue data: no error, not shut down for
+    /// writing, and a state that sends.
+    fn check_can_send(&self) -> Result<(), TcpSocketError> {
         if let Some(e) = self.error {
             return Err(e.into());
         }
@@ -518,11 +543,9 @@ impl Connection {
             return Err(TcpSocketError::WriteShutdown);
         }
         match self.state {
-            State::Established | State::CloseWait | State::SynSent | State::SynReceived => {}
-            s => return Err(TcpSocketError::NotConnected(s)),
+            State::Established | State::CloseWait | State::SynSent | State::SynReceived => Ok(()),
+            s => Err(TcpSocketError::NotConnected(s)),
         }
-        let n = data.len().min(self.send_capacity());
-        Ok(self.snd.buf.write(&data[..n]))
     }
 
     /// Free space in the send buffer.
