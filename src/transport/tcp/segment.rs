@@ -736,7 +736,43 @@ impl TcpRepr {
             timestamp: None,
             payload_len: len - packet.header_len(),
         };
-        for option in packet.options_iter() {
+        // Fast path (as Linux's `tcp_parse_aligned_timestamp`): the options
+        // of almost every segment of an established connection are exactly
+        // NOP, NOP, Timestamps, the layout RFC 7323 Appendix A recommends.
+        if let [
+            kind::NO_OPERATION,
+            kind::NO_OPERATION,
+            kind::TIMESTAMPS,
+            10,
+            v0,
+            v1,
+            v2,
+            v3,
+            e0,
+            e1,
+            e2,
+            e3,
+        ] = *packet.options()
+        {
+            let tsval = u32::from_be_bytes([v0, v1, v2, v3]);
+            repr.timestamp = Some((tsval, u32::from_be_bytes([e0, e1, e2, e3])));
+        } else {
+            repr.parse_options(packet.options_iter())?;
+        }
+
+        if repr.src_port == 0 {
+            return Err(ParseError::Malformed("TCP source port 0"));
+        }
+        if repr.dst_port == 0 {
+            return Err(ParseError::Malformed("TCP destination port 0"));
+        }
+        Ok(repr)
+    }
+
+    /// Fills the option fields from `options`, in the order they come.
+    fn parse_options(&mut self, options: TcpOptions<'_>) -> Result<(), ParseError> {
+        let repr = self;
+        for option in options {
             match option? {
                 TcpOption::EndOfList | TcpOption::NoOperation | TcpOption::Unknown { .. } => {}
                 TcpOption::MaxSegmentSize(mss) => repr.max_seg_size = Some(mss),
@@ -748,14 +784,7 @@ impl TcpRepr {
                 TcpOption::Timestamps { tsval, tsecr } => repr.timestamp = Some((tsval, tsecr)),
             }
         }
-
-        if repr.src_port == 0 {
-            return Err(ParseError::Malformed("TCP source port 0"));
-        }
-        if repr.dst_port == 0 {
-            return Err(ParseError::Malformed("TCP destination port 0"));
-        }
-        Ok(repr)
+        Ok(())
     }
 
     /// Bytes of options other than SACK blocks, in Linux's layout.
@@ -1543,6 +1572,26 @@ mod tests {
             any::<(u32, u32)>().prop_map(|(tsval, tsecr)| TcpOption::Timestamps { tsval, tsecr }),
             (9..=255u8, 2..=40u8).prop_map(|(kind, length)| TcpOption::Unknown { kind, length }),
         ]
+    }
+
+    #[test]
+    fn timestamps_parse_alike_aligned_or_not() {
+        // DATA's options are NOP NOP TS (the fast path); the same option
+        // moved first, NOPs after (the general path), and a broken length
+        // in the aligned layout (an error either way).
+        let parse = |options: [u8; 12]| {
+            let mut seg = DATA;
+            seg[20..32].copy_from_slice(&options);
+            TcpRepr::parse(&TcpPacket::new_unchecked(&seg[..]), CLIENT, SERVER, false)
+        };
+        let aligned = parse(DATA[20..32].try_into().unwrap()).unwrap();
+        assert_eq!(aligned.timestamp, Some((0x9a3b_1c31, 0x4bd2_e10f)));
+        let mut moved = [1u8; 12];
+        moved[..10].copy_from_slice(&DATA[22..32]);
+        assert_eq!(parse(moved), Ok(aligned));
+        let mut broken: [u8; 12] = DATA[20..32].try_into().unwrap();
+        broken[3] = 11;
+        assert_eq!(parse(broken), Err(ParseError::BadOption));
     }
 
     proptest! {
