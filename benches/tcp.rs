@@ -1,9 +1,11 @@
 //! The cost of TCP, in the virtual-clock simulator driven as fast as it
 //! goes.
 //!
-//! - `tcp_segment/idle_{0,1000,10000}`: one full-sized segment on an
-//!   established connection, with 0, 1,000 or 10,000 idle established
-//!   connections between the same two stacks. One iteration is `send` of
+//! - `tcp_segment/idle_{0,1000,10000,100000}`: one full-sized segment on
+//!   an established connection, with 0, 1,000, 10,000 or 100,000 idle
+//!   established connections between the same two stacks (those spread
+//!   over listening ports 10,000 at a time, as one client address has
+//!   16,384 ephemeral ports per destination). One iteration is `send` of
 //!   1448 bytes (Nagle off), polling both stacks until quiet (the sender
 //!   emits the segment, the receiver demultiplexes it, stores it and ACKs
 //!   every second one, the sender takes the ACK) and `recv` of the data:
@@ -35,19 +37,21 @@ use tcp_support::{connect, open_many, pair};
 /// Two stacks with `idle` idle connections and one more, Nagle off, ready
 /// for segments from host 1 to host 2.
 fn with_idle(idle: usize) -> (Simulation, HostId, HostId, TcpHandle, TcpHandle) {
+    const PER_PORT: usize = 10_000;
     let (mut sim, a, b) = pair(1, None, &TcpConfig::default());
-    if idle > 0 {
+    for (i, port) in (81u16..).take(idle.div_ceil(PER_PORT)).enumerate() {
+        let n = PER_PORT.min(idle - i * PER_PORT);
         let conns = open_many(
             &mut sim,
             (a, b),
-            81,
-            idle,
+            port,
+            n,
             1024,
             256,
             Duration::from_secs(600),
         )
         .expect("idle connections");
-        assert_eq!(conns.len(), idle);
+        assert_eq!(conns.len(), n);
     }
     let (c, s) = connect(&mut sim, a, b, 80, Duration::from_secs(10)).expect("connection");
     sim.iface(a).tcp().set_nodelay(c, true).unwrap();
@@ -62,7 +66,7 @@ fn bench_per_segment(cr: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
     let data = [0x5au8; 1448];
     let mut buf = vec![0u8; 64 * 1024];
-    for idle in [0usize, 1000, 10_000] {
+    for idle in [0usize, 1000, 10_000, 100_000] {
         let (mut sim, a, b, c, s) = with_idle(idle);
         let heaps = |sim: &mut Simulation| {
             [a, b].map(|h| {
