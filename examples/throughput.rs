@@ -6,15 +6,17 @@
 //!
 //! ```text
 //! cargo run --release --example throughput -- [--bytes N] [--buffer B] [--copy]
-//! cargo run --release --example throughput -- --udp [--packets M] [--size S]
+//! cargo run --release --example throughput -- --udp [--packets M] [--size S] [--copy]
 //! ```
 //!
 //! - TCP bulk (default 512 MiB, 256 KiB socket buffers): the sender writes
 //!   the data in place into the send buffer (`send_with`) and the receiver
 //!   takes it without a copy (`recv_bytes`); under `--copy`, the calls a
 //!   `Read`/`Write` user makes: `send` from its buffer, `recv` into one.
-//! - UDP (`--udp`, default 5 million datagrams of 64 bytes): `send_to` and
-//!   `recv_from`, each datagram numbered and checked in order.
+//! - UDP (`--udp`, default 5 million datagrams of 64 bytes): as many as
+//!   the socket takes per call (`send_batch`, `recv_batch`), or one
+//!   datagram per call (`send_to`, `recv_from`) under `--copy`; each
+//!   datagram numbered and checked in order.
 //!
 //! This program is the edge of the system, so it reads the wall clock; the
 //! stack itself never does. Numbers from a debug build are meaningless.
@@ -27,7 +29,7 @@ use netstrata::transport::tcp::{State, TcpConfig};
 use netstrata::{Instant, Interface, InterfaceConfig};
 
 const USAGE: &str =
-    "usage: throughput [--bytes N] [--buffer B] [--copy] | --udp [--packets M] [--size S]";
+    "usage: throughput [--bytes N] [--buffer B] [--copy] | --udp [--packets M] [--size S] [--copy]";
 
 /// One host: an interface on its port of the pair.
 struct Host {
@@ -178,7 +180,7 @@ fn tcp_bulk(total: u64, buffer: usize, copy: bool) {
     );
 }
 
-fn udp_pps(count: u64, size: usize) {
+fn udp_pps(count: u64, size: usize, single: bool) {
     assert!((8..=1472).contains(&size), "--size must be 8 to 1472");
     let (pa, pb) = MemoryNetwork::pair(1500);
     let mut a = Host::new(1, pa, TcpConfig::default());
@@ -203,24 +205,49 @@ fn udp_pps(count: u64, size: usize) {
         assert!(clock.0.elapsed().as_secs() < 5, "ARP timed out");
     }
 
+    // The batch: as many datagrams as a socket's send queue holds.
+    const BATCH: usize = 256;
+    let mut batch = vec![vec![0u8; size]; BATCH];
+    let mut got = Vec::with_capacity(BATCH);
     let (mut sent, mut rcvd) = (0u64, 0u64);
     let start = WallClock::now();
     while rcvd < count {
-        while sent < count && a.iface.udp().can_send(ha) {
-            payload[..8].copy_from_slice(&sent.to_le_bytes());
-            a.iface.udp().send_to(ha, &payload, dst).expect("queued");
-            sent += 1;
+        if single {
+            while sent < count && a.iface.udp().can_send(ha) {
+                payload[..8].copy_from_slice(&sent.to_le_bytes());
+                a.iface.udp().send_to(ha, &payload, dst).expect("queued");
+                sent += 1;
+            }
+        } else if sent < count {
+            let n = (count - sent).min(BATCH as u64) as usize;
+            for (i, d) in batch[..n].iter_mut().enumerate() {
+                d[..8].copy_from_slice(&(sent + i as u64).to_le_bytes());
+            }
+            let datagrams = batch[..n].iter().map(|d| (&d[..], dst));
+            sent += a.iface.udp().send_batch(ha, datagrams).unwrap_or(0) as u64;
         }
         let now = clock.now();
         a.poll(now);
         b.poll(now);
-        while let Ok((d, _)) = b.iface.udp().recv_from(hb) {
+        let check = |d: &[u8], rcvd: &mut u64| {
             let seq = u64::from_le_bytes(d[..8].try_into().expect("8 bytes"));
             assert!(
-                d.len() == size && seq == rcvd,
+                d.len() == size && seq == *rcvd,
                 "lost or reordered datagram {rcvd}"
             );
-            rcvd += 1;
+            *rcvd += 1;
+        };
+        if single {
+            while let Ok((d, _)) = b.iface.udp().recv_from(hb) {
+                check(&d, &mut rcvd);
+            }
+        } else {
+            got.clear();
+            if b.iface.udp().recv_batch(hb, &mut got, usize::MAX).is_ok() {
+                for (d, _) in &got {
+                    check(d, &mut rcvd);
+                }
+            }
         }
     }
     let secs = start.elapsed().as_secs_f64();
@@ -228,7 +255,14 @@ fn udp_pps(count: u64, size: usize) {
         "netstrata udp_pps packets={count} payload={size} secs={secs:.4} pps={:.0}",
         count as f64 / secs
     );
-    eprintln!("# api=send_to+recv_from verified=ok");
+    eprintln!(
+        "# api={} verified=ok",
+        if single {
+            "send_to+recv_from"
+        } else {
+            "send_batch+recv_batch"
+        }
+    );
 }
 
 fn main() {
@@ -260,7 +294,7 @@ fn main() {
         }
     }
     if udp {
-        udp_pps(packets, size);
+        udp_pps(packets, size, copy);
     } else {
         tcp_bulk(bytes, buffer, copy);
     }

@@ -277,25 +277,47 @@ impl UdpSockets {
         data: &[u8],
         dst: SocketAddrV4,
     ) -> Result<(), UdpSendError> {
-        if dst.ip().is_unspecified() || dst.port() == 0 {
-            return Err(UdpSendError::Unaddressable(dst));
-        }
-        if data.len() > MAX_PAYLOAD {
-            return Err(UdpSendError::TooLarge(data.len()));
-        }
+        self.send_batch(h, [(data, dst)]).map(|_| ())
+    }
+
+    /// Queues datagrams, each to its own destination, in order, until one
+    /// cannot be (as `sendmmsg(2)`): returns how many were queued. If the
+    /// first cannot, its error is returned; a later one ends the batch
+    /// there, and the next call reports it. One lookup of the socket
+    /// serves the whole batch.
+    pub fn send_batch<'a>(
+        &mut self,
+        h: UdpHandle,
+        datagrams: impl IntoIterator<Item = (&'a [u8], SocketAddrV4)>,
+    ) -> Result<usize, UdpSendError> {
         let s = self
             .sockets
             .get_mut(h.0)
             .ok_or(UdpSendError::InvalidHandle)?;
-        if s.tx.len() >= s.config.tx_datagrams {
-            return Err(UdpSendError::QueueFull);
+        let mut queued = 0;
+        for (data, dst) in datagrams {
+            let refused = if dst.ip().is_unspecified() || dst.port() == 0 {
+                Some(UdpSendError::Unaddressable(dst))
+            } else if data.len() > MAX_PAYLOAD {
+                Some(UdpSendError::TooLarge(data.len()))
+            } else if s.tx.len() >= s.config.tx_datagrams {
+                Some(UdpSendError::QueueFull)
+            } else {
+                None
+            };
+            match refused {
+                Some(e) if queued == 0 => return Err(e),
+                Some(_) => break,
+                None => {}
+            }
+            s.tx.push_back((PacketBuf::from_payload(MAX_HEADROOM, data), dst));
+            queued += 1;
         }
-        s.tx.push_back((PacketBuf::from_payload(MAX_HEADROOM, data), dst));
-        if !s.queued_for_tx {
+        if queued > 0 && !s.queued_for_tx {
             s.queued_for_tx = true;
             self.tx_ready.push_back(h.0);
         }
-        Ok(())
+        Ok(queued)
     }
 
     /// Queues `data` to the connected peer.
@@ -325,6 +347,28 @@ impl UdpSockets {
         let (data, from, charge) = s.rx.pop_front().ok_or(UdpRecvError::WouldBlock)?;
         s.rx_bytes -= charge;
         Ok((data, from))
+    }
+
+    /// Up to `max` waiting datagrams and their senders, in order, appended
+    /// to `out` without copying (as `recvmmsg(2)`); returns how many.
+    /// [`UdpRecvError::WouldBlock`] if none is waiting and `max` is not 0.
+    pub fn recv_batch(
+        &mut self,
+        h: UdpHandle,
+        out: &mut Vec<(Bytes, SocketAddrV4)>,
+        max: usize,
+    ) -> Result<usize, UdpRecvError> {
+        let s = self.socket_mut(h).ok_or(UdpRecvError::InvalidHandle)?;
+        let n = max.min(s.rx.len());
+        if n == 0 && max > 0 {
+            return Err(UdpRecvError::WouldBlock);
+        }
+        out.reserve(n);
+        for (data, from, charge) in s.rx.drain(..n) {
+            s.rx_bytes -= charge;
+            out.push((data, from));
+        }
+        Ok(n)
     }
 
     /// Takes the last ICMP error reported about this socket's datagrams.
@@ -521,6 +565,54 @@ mod tests {
         u.send_to(h, b"x", dst).unwrap();
         assert_eq!(u.send_to(h, b"y", dst), Err(UdpSendError::QueueFull));
         assert_eq!(u.recv_from(h), Err(UdpRecvError::WouldBlock));
+    }
+
+    #[test]
+    fn a_batch_queues_until_a_datagram_cannot_be_and_reports_that_one_first() {
+        let mut u = UdpSockets::new(
+            ME,
+            UdpConfig {
+                tx_datagrams: 3,
+                ..UdpConfig::default()
+            },
+            KeyedRng::from_seed(1),
+        );
+        let h = u.bind(SocketAddrV4::new(ME, 1000)).unwrap();
+        let dst = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 2), 7);
+        let nowhere = SocketAddrV4::new(ME, 0);
+        let a: &[u8] = b"a";
+        // The second cannot go: one queued, and the next call says why.
+        assert_eq!(u.send_batch(h, [(a, dst), (a, nowhere), (a, dst)]), Ok(1));
+        assert!(matches!(
+            u.send_batch(h, [(a, nowhere), (a, dst)]),
+            Err(UdpSendError::Unaddressable(_))
+        ));
+        // A full queue ends a batch the same way.
+        assert_eq!(u.send_batch(h, [(a, dst); 5]), Ok(2));
+        assert_eq!(u.send_batch(h, [(a, dst)]), Err(UdpSendError::QueueFull));
+        assert_eq!(u.send_batch(h, []), Ok(0));
+        assert_eq!(u.socket(h).unwrap().tx.len(), 3);
+        assert_eq!(u.tx_ready.len(), 1, "queued for transmission once");
+    }
+
+    #[test]
+    fn a_batch_receive_takes_what_waits_in_order() {
+        let mut u = UdpSockets::new(ME, UdpConfig::default(), KeyedRng::from_seed(1));
+        let h = u.bind(SocketAddrV4::new(ME, 1000)).unwrap();
+        let from = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 2), 7);
+        let mut out = Vec::new();
+        assert_eq!(u.recv_batch(h, &mut out, 8), Err(UdpRecvError::WouldBlock));
+        assert_eq!(u.recv_batch(h, &mut out, 0), Ok(0));
+        let s = u.socket_mut(h).unwrap();
+        for d in [&b"one"[..], b"two", b"three"] {
+            s.rx.push_back((Bytes::copy_from_slice(d), from, d.len()));
+            s.rx_bytes += d.len();
+        }
+        assert_eq!(u.recv_batch(h, &mut out, 2), Ok(2));
+        assert_eq!(u.recv_batch(h, &mut out, 8), Ok(1));
+        let got: Vec<&[u8]> = out.iter().map(|(d, _)| &d[..]).collect();
+        assert_eq!(got, [&b"one"[..], b"two", b"three"]);
+        assert_eq!(u.socket(h).unwrap().rx_bytes, 0);
     }
 
     #[test]
