@@ -114,7 +114,9 @@ impl Interface {
     /// A stack for a device with the capabilities `caps`.
     pub fn new(config: InterfaceConfig, caps: DeviceCaps) -> Interface {
         let mut rng = KeyedRng::new(config.seed);
-        let mut link = EthernetEndpoint::new(config.mac, caps.mtu, caps.checksum, config.arp);
+        let arp_key = rng.derive_key("arp");
+        let mut link =
+            EthernetEndpoint::new(config.mac, caps.mtu, caps.checksum, config.arp, arp_key);
         let address = config.ipv4.address.address();
         link.set_ipv4_addr(Some(address));
         let ip = Ipv4Endpoint::new(config.ipv4, &mut rng);

@@ -35,10 +35,11 @@
 //! [`ArpCache::insert_static`].
 
 use std::cmp::Reverse;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::Ipv4Addr;
 
 use crate::buf::PacketBuf;
+use crate::hash::{KeyedMap, keyed_map};
 use crate::link::ethernet::EthernetAddress;
 use crate::time::{Duration, Instant};
 
@@ -180,18 +181,19 @@ pub struct ArpStats {
 #[derive(Debug)]
 pub struct ArpCache {
     config: ArpConfig,
-    entries: HashMap<Ipv4Addr, State>,
+    entries: KeyedMap<Ipv4Addr, State>,
     /// Destinations in the Pending state (at most `max_pending`).
     pending: Vec<Ipv4Addr>,
     stats: ArpStats,
 }
 
 impl ArpCache {
-    /// An empty cache.
-    pub fn new(config: ArpConfig) -> ArpCache {
+    /// An empty cache, its table indexed under the secret hash key `key`
+    /// ([`crate::hash`]).
+    pub fn new(config: ArpConfig, key: [u64; 2]) -> ArpCache {
         ArpCache {
             config,
-            entries: HashMap::new(),
+            entries: keyed_map(key),
             pending: Vec::new(),
             stats: ArpStats::default(),
         }
@@ -516,6 +518,7 @@ impl ArpCache {
 mod tests {
     use super::*;
 
+    const KEY: [u64; 2] = [3, 4];
     const A: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
     const B: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
 
@@ -533,7 +536,7 @@ mod tests {
     #[test]
     fn a_flood_of_unanswered_resolutions_does_not_block_a_real_one() {
         let cfg = ArpConfig::default();
-        let mut c = ArpCache::new(cfg);
+        let mut c = ArpCache::new(cfg, KEY);
         let mut at = 0;
         for i in 0..1000u32 {
             at += 1;
@@ -560,11 +563,12 @@ mod tests {
     /// its capacity.
     #[test]
     fn capacity_bounds_pending_entries() {
-        let mut c = ArpCache::new(ArpConfig {
+        let cfg = ArpConfig {
             capacity: 2,
             max_pending: 8,
             ..ArpConfig::default()
-        });
+        };
+        let mut c = ArpCache::new(cfg, KEY);
         for n in 1..=2 {
             assert!(matches!(
                 c.resolve(t(0), Ipv4Addr::new(192, 0, 2, n), pkt(n)),
@@ -590,7 +594,7 @@ mod tests {
 
     #[test]
     fn resolve_queue_then_learn_flushes() {
-        let mut c = ArpCache::new(ArpConfig::default());
+        let mut c = ArpCache::new(ArpConfig::default(), KEY);
         assert!(matches!(
             c.resolve(t(0), A, pkt(1)),
             Resolution::Queued { send_request: true }
@@ -616,7 +620,7 @@ mod tests {
     #[test]
     fn retries_back_off_then_fail_and_hold_down() {
         let cfg = ArpConfig::default();
-        let mut c = ArpCache::new(cfg);
+        let mut c = ArpCache::new(cfg, KEY);
         c.resolve(t(0), A, pkt(1));
         let mut sent = vec![];
         let mut dropped = 0;
@@ -646,7 +650,7 @@ mod tests {
 
     #[test]
     fn waiting_destination_does_not_block_others() {
-        let mut c = ArpCache::new(ArpConfig::default());
+        let mut c = ArpCache::new(ArpConfig::default(), KEY);
         c.resolve(t(0), A, pkt(1));
         c.learn(t(0), B, EthernetAddress::local(2), true);
         assert!(matches!(
@@ -663,7 +667,7 @@ mod tests {
             queue_per_destination: 2,
             ..ArpConfig::default()
         };
-        let mut c = ArpCache::new(cfg);
+        let mut c = ArpCache::new(cfg, KEY);
         c.resolve(t(0), A, pkt(1));
         c.resolve(t(0), A, pkt(2));
         assert!(matches!(
@@ -699,7 +703,7 @@ mod tests {
 
     #[test]
     fn unsolicited_replies_do_not_create_entries() {
-        let mut c = ArpCache::new(ArpConfig::default());
+        let mut c = ArpCache::new(ArpConfig::default(), KEY);
         c.learn(t(0), A, EthernetAddress::local(1), false);
         assert_eq!(c.lookup(t(0), A), None);
         // Broadcast MACs are never learned.
@@ -710,7 +714,7 @@ mod tests {
     #[test]
     fn entries_expire_and_refresh_before_expiry() {
         let cfg = ArpConfig::default();
-        let mut c = ArpCache::new(cfg);
+        let mut c = ArpCache::new(cfg, KEY);
         let mac = EthernetAddress::local(1);
         c.learn(t(0), A, mac, true);
         let near = Instant::ZERO + cfg.reachable_time - Duration::from_secs(1);
@@ -751,7 +755,7 @@ mod tests {
             queue_bytes_per_destination: 100,
             ..ArpConfig::default()
         };
-        let mut c = ArpCache::new(cfg);
+        let mut c = ArpCache::new(cfg, KEY);
         let big = || PacketBuf::from_payload(0, &[0; 40]);
         c.resolve(t(0), A, big());
         c.resolve(t(0), A, big());

@@ -113,19 +113,21 @@ pub struct EthernetEndpoint {
 }
 
 impl EthernetEndpoint {
-    /// An endpoint with station address `mac` on a link of `mtu` bytes.
+    /// An endpoint with station address `mac` on a link of `mtu` bytes;
+    /// `key` is the secret key of its ARP table's hash ([`crate::hash`]).
     pub fn new(
         mac: EthernetAddress,
         mtu: usize,
         checksum: ChecksumOffload,
         arp: ArpConfig,
+        key: [u64; 2],
     ) -> Self {
         EthernetEndpoint {
             mac,
             ipv4: None,
             mtu,
             checksum,
-            arp: ArpCache::new(arp),
+            arp: ArpCache::new(arp, key),
             pool: BufferPool::new(256, MAX_HEADROOM + mtu + 64),
             stats: LinkStats::default(),
         }
@@ -495,6 +497,7 @@ mod tests {
             1500,
             ChecksumOffload::default(),
             ArpConfig::default(),
+            [1, 2],
         );
         e.set_ipv4_addr(Some(ME));
         e
@@ -688,6 +691,7 @@ mod review_tests {
             1500,
             ChecksumOffload::default(),
             ArpConfig::default(),
+            [1, 2],
         );
         e.set_ipv4_addr(Some(ME));
         e
