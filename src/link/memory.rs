@@ -364,30 +364,26 @@ impl Device for MemoryPort {
         };
 
         let limit = self.shared.queue_limit;
+        let mut wakers: Vec<Waker> = Vec::new();
+        let mut unicast_waker: Option<Waker> = None;
         if let Some(r) = &self.route
             && (r.src, r.dst) == (src, dst)
             && r.generation == self.shared.generation.load(Ordering::Acquire)
         {
-            let waker = enqueue(&r.target, limit, frame);
-            self.tx.frames += 1;
-            self.tx.bytes += len as u64;
-            if let Some(w) = waker {
-                w();
-            }
-            return Ok(());
-        }
-        let mut wakers: Vec<Waker> = Vec::new();
-        let mut unicast_waker: Option<Waker> = None;
-        {
+            unicast_waker = enqueue(&r.target, limit, frame);
+        } else {
             let mut sw = lock(&self.shared.switch);
             // Learning: one lookup when the station is where it was.
-            if src.is_unicast() && sw.table.get(&src) != Some(&self.id) {
-                let known = sw.table.contains_key(&src);
-                if known || sw.table.len() < MAX_LEARNED {
-                    sw.table.insert(src, self.id);
-                    self.shared.generation.fetch_add(1, Ordering::Release);
-                }
-            }
+            let src_here = src.is_unicast()
+                && match sw.table.get(&src) {
+                    Some(&port) if port == self.id => true,
+                    known if known.is_some() || sw.table.len() < MAX_LEARNED => {
+                        sw.table.insert(src, self.id);
+                        self.shared.generation.fetch_add(1, Ordering::Release);
+                        true
+                    }
+                    _ => false,
+                };
             let learned = if dst.is_multicast() {
                 None
             } else {
@@ -399,7 +395,7 @@ impl Device for MemoryPort {
                 }
                 Some(port) => {
                     if let Some(Some(target)) = sw.ports.get(port) {
-                        if sw.table.get(&src) == Some(&self.id) {
+                        if src_here {
                             self.route = Some(Route {
                                 src,
                                 dst,
