@@ -331,6 +331,8 @@ pub struct CwndUsage {
     limited: bool,
     /// The most in flight in the current period.
     max_in_flight: usize,
+    /// What was in flight when the sender last looked.
+    last_in_flight: usize,
     /// SND.NXT when the period began; SND.UNA reaching it ends the period.
     end: SeqNumber,
 }
@@ -340,12 +342,18 @@ impl CwndUsage {
     /// left no room for it, with `in_flight` outstanding, SND.UNA `una` and
     /// SND.NXT `nxt`.
     pub fn on_send(&mut self, limited: bool, in_flight: usize, una: SeqNumber, nxt: SeqNumber) {
+        self.last_in_flight = in_flight;
         let period_over = self.end <= una;
         if period_over || limited || (!self.limited && in_flight > self.max_in_flight) {
             self.limited = limited;
             self.max_in_flight = in_flight;
             self.end = nxt;
         }
+    }
+
+    /// What was in flight when the sender last looked for data to send.
+    pub fn last_in_flight(&self) -> usize {
+        self.last_in_flight
     }
 
     /// Whether a window of `cwnd` bytes may grow: the sender was limited by

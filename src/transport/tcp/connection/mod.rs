@@ -134,10 +134,9 @@ struct SendSpace {
     /// SND.NXT when the current round trip began: an ACK beyond it begins
     /// the next (RFC 9406 §4.2 `windowEnd`).
     round_end: SeqNumber,
-    /// Whether the congestion window has been limiting what is sent.
+    /// Whether the congestion window has been limiting what is sent, and
+    /// what was outstanding when the sender last looked.
     usage: CwndUsage,
-    /// What was outstanding when the sender last looked for data to send.
-    flight_when_sending: usize,
 }
 
 impl SendSpace {
@@ -158,7 +157,6 @@ impl SendSpace {
             sml: iss,
             round_end: iss,
             usage: CwndUsage::default(),
-            flight_when_sending: 0,
         }
     }
 }

@@ -386,7 +386,6 @@ impl Connection {
     fn note_cwnd_usage(&mut self, unsent: usize) {
         let limited = unsent > 0 && self.send_window_room() < unsent.min(self.mss());
         let in_flight = distance(self.snd.una, self.snd.nxt);
-        self.snd.flight_when_sending = in_flight;
         self.snd
             .usage
             .on_send(limited, in_flight, self.snd.una, self.snd.nxt);

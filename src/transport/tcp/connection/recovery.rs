@@ -257,7 +257,7 @@ impl Connection {
     /// nothing could replace yet, and a reduction from that dip would be
     /// one from a window never in use. One ACK at a time, they are equal.
     fn window_in_use(&self, flight: usize) -> usize {
-        flight.max(self.snd.flight_when_sending)
+        flight.max(self.snd.usage.last_in_flight())
     }
 
     /// Fast recovery begins; `flight` is what was outstanding when the
