@@ -169,13 +169,21 @@ fn tcp_bulk(total: u64, buffer: usize, copy: bool) {
         total as f64 * 8.0 / secs / 1e9
     );
     let info = a.iface.tcp().info(ha).expect("the connection");
+    let acks = b
+        .iface
+        .tcp()
+        .info(hb)
+        .expect("the connection")
+        .stats
+        .segs_out;
     eprintln!(
-        "# buffer={buffer} api={} retransmissions={} verified=ok",
+        "# buffer={buffer} api={} segments={} acks={acks} retransmissions={} verified=ok",
         if copy {
             "send+recv"
         } else {
             "send_with+recv_bytes"
         },
+        info.stats.segs_out,
         info.stats.retransmits
     );
 }

@@ -10,10 +10,17 @@
 //! zero-copy [`Bytes`] slices of the received frame.
 //!
 //! Allocation is amortised by a [`BufferPool`] that recycles the `BytesMut`
-//! of buffers that were consumed (transmitted, or dropped after parsing).
+//! of buffers that were consumed (transmitted, or dropped after parsing),
+//! and by [`Lent`], which takes back the frames whose payload went up to the
+//! application once the application has let go of it. A device that keeps
+//! buffers of its own (the in-memory network shares one store between its
+//! ports) refills a pool that ran dry and takes the surplus of one that is
+//! full, so that in a steady flow no frame is allocated.
 //!
 //! Deliberately not here: scatter-gather chains. Every packet is one slice,
 //! which keeps parsing simple and matches what TAP and pcap want.
+
+use std::collections::VecDeque;
 
 use bytes::{Buf, Bytes, BytesMut};
 
@@ -207,17 +214,34 @@ impl BufferPool {
             && let Some(mut buf) = self.free.pop()
         {
             self.reused += 1;
-            buf.clear();
-            buf.resize(headroom, 0);
+            // A recycled buffer keeps the length it had: those bytes are
+            // initialised (stale), and headroom within them is not zeroed
+            // again.
+            if buf.len() >= headroom {
+                buf.truncate(headroom);
+            } else {
+                buf.resize(headroom, 0);
+            }
             return PacketBuf {
                 buf,
                 head: headroom,
             };
         }
         self.allocated += 1;
-        let mut p = PacketBuf::with_headroom(headroom, self.buffer_size.max(need) - headroom);
-        p.buf.truncate(headroom);
-        p
+        let mut buf = BytesMut::with_capacity(self.buffer_size.max(need));
+        // Give the allocation its shared form now, once (`split_to` does,
+        // at the cost of one small allocation): a frame that is frozen into
+        // `Bytes`, sliced, handed to a socket and taken back
+        // ([`Lent::reclaim`]) then stays in that form, and none of those
+        // steps allocates again. A plain vector would allocate a
+        // reference count at every `freeze`, and free it again when taken
+        // back.
+        drop(buf.split_to(0));
+        buf.resize(headroom, 0);
+        PacketBuf {
+            buf,
+            head: headroom,
+        }
     }
 
     /// Returns a packet's allocation to the pool if it is uniquely owned
@@ -228,15 +252,24 @@ impl BufferPool {
         self.recycle_bytes(packet.into_inner());
     }
 
-    /// As [`BufferPool::recycle`], for a bare allocation.
+    /// As [`BufferPool::recycle`], for a bare allocation. A slice of a
+    /// frame taken back from a socket ([`Lent`]) starts inside its
+    /// allocation: when it is the only reference left, it is moved back to
+    /// the start without allocating; one still shared is not kept.
     pub fn recycle_bytes(&mut self, mut buf: BytesMut) {
-        let size_ok =
-            (self.buffer_size..=self.buffer_size.saturating_mul(2)).contains(&buf.capacity());
-        if self.free.len() < self.max_free && size_ok {
+        if self.free.len() >= self.max_free {
+            return;
+        }
+        // A whole buffer (it starts where its allocation does, as a frame
+        // sent or dropped does) is kept as it is, its bytes initialised.
+        // Anything else is emptied and moved back to the start.
+        if buf.capacity() < self.buffer_size {
             buf.clear();
-            // `reserve` on a cleared, uniquely owned BytesMut reclaims the
-            // whole original allocation without allocating.
-            buf.reserve(self.buffer_size);
+            if !buf.try_reclaim(self.buffer_size) {
+                return;
+            }
+        }
+        if buf.capacity() <= self.buffer_size.saturating_mul(2) {
             self.free.push(buf);
         }
     }
@@ -244,6 +277,142 @@ impl BufferPool {
     /// How many allocations were made fresh and how many were reused.
     pub fn stats(&self) -> (u64, u64) {
         (self.allocated, self.reused)
+    }
+
+    /// How many spare allocations the pool holds.
+    pub fn spare(&self) -> usize {
+        self.free.len()
+    }
+
+    /// Whether the pool is full: a recycled allocation would be freed.
+    pub fn is_full(&self) -> bool {
+        self.free.len() >= self.max_free
+    }
+
+    /// Moves spare allocations into `depot` (a device's, shared with other
+    /// pools) until this pool keeps `keep` of them or `depot` holds
+    /// `depot_max`.
+    pub fn spill_into(&mut self, depot: &mut Vec<BytesMut>, keep: usize, depot_max: usize) {
+        while self.free.len() > keep && depot.len() < depot_max {
+            let Some(buf) = self.free.pop() else { break };
+            depot.push(buf);
+        }
+    }
+
+    /// Takes up to `n` allocations from `depot` into this pool; one too
+    /// small for this pool's buffers (or absurdly large) is freed instead.
+    pub fn refill_from(&mut self, depot: &mut Vec<BytesMut>, n: usize) {
+        for _ in 0..n {
+            let Some(buf) = depot.pop() else { break };
+            self.recycle_bytes(buf);
+        }
+    }
+}
+
+/// Allocations lent upward: received frames whose payload a socket handed
+/// to the application ([`Bytes`] slices of the frame) or consumed, waiting
+/// to go back to a [`BufferPool`] once nothing else refers to them.
+///
+/// The stack keeps one reference to each (a clone of the slice, which
+/// costs a reference count, not a copy) and, at its next poll, takes back
+/// each allocation whose only remaining reference is its own: an
+/// application that drops what it read returns every frame, and the
+/// steady state allocates nothing. At most
+/// `max` are held: beyond that the oldest is let go, to be freed by
+/// whoever drops it last, so an application that keeps what it read costs
+/// no more than it would without this.
+#[derive(Debug, Default)]
+pub struct Lent {
+    held: VecDeque<Bytes>,
+    /// Taken back, not yet handed to a pool.
+    taken: Vec<BytesMut>,
+    max: usize,
+}
+
+impl Lent {
+    /// Holds up to `max` lent allocations.
+    pub fn new(max: usize) -> Lent {
+        Lent {
+            held: VecDeque::new(),
+            taken: Vec::new(),
+            max,
+        }
+    }
+
+    /// Remembers a slice handed to the application, if it is the only
+    /// reference to its allocation: one that shares it with something the
+    /// stack still holds (a block of small pieces copied together, the
+    /// rest of a frame) would not come back soon, and is not waited for.
+    pub fn lend(&mut self, bytes: &Bytes) {
+        if bytes.is_unique() {
+            self.hold(bytes.clone());
+        }
+    }
+
+    /// Takes back a slice the stack no longer needs (consumed by a copying
+    /// read), if it is the last reference to its allocation.
+    pub fn give_back(&mut self, bytes: Bytes) {
+        if bytes.is_unique() {
+            self.hold(bytes);
+        }
+    }
+
+    fn hold(&mut self, bytes: Bytes) {
+        if self.max == 0 {
+            return;
+        }
+        if self.held.len() >= self.max {
+            self.held.pop_front();
+        }
+        self.held.push_back(bytes);
+    }
+
+    /// Takes back, from the oldest on, the allocations whose only
+    /// reference is the one held here, up to the first still in use; the
+    /// next [`Lent::reclaim`] hands them out. Called when the application
+    /// reads again, this finds what it dropped since its last read while
+    /// the reference counts it released are still in cache, at a cost of
+    /// one check more than it takes back.
+    pub fn collect(&mut self) {
+        while self.taken.len() < self.max {
+            let Some(bytes) = self.held.pop_front() else {
+                break;
+            };
+            match bytes.try_into_mut() {
+                Ok(buf) => self.taken.push(buf),
+                Err(bytes) => {
+                    self.held.push_front(bytes);
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Hands `recycle` what was collected and every other allocation whose
+    /// only reference is the one held here; the others stay, in order
+    /// (one pass over what is held: in a steady flow, about what was lent
+    /// since the last call).
+    pub fn reclaim(&mut self, mut recycle: impl FnMut(BytesMut)) {
+        self.taken.drain(..).for_each(&mut recycle);
+        for _ in 0..self.held.len() {
+            let Some(bytes) = self.held.pop_front() else {
+                break;
+            };
+            match bytes.try_into_mut() {
+                Ok(buf) => recycle(buf),
+                Err(bytes) => self.held.push_back(bytes),
+            }
+        }
+    }
+
+    /// How many are held.
+    pub fn len(&self) -> usize {
+        self.held.len()
+    }
+
+    /// Whether none is held.
+    pub fn is_empty(&self) -> bool {
+        self.held.is_empty()
     }
 }
 

@@ -135,7 +135,9 @@ impl Checksum {
         self.add_bytes(&word.to_be_bytes())
     }
 
-    /// Adds the IPv4 pseudo-header of RFC 768 / RFC 9293 §3.1.
+    /// Adds the IPv4 pseudo-header of RFC 768 / RFC 9293 §3.1: its six
+    /// 16-bit words are added as numbers, with no buffer to sum.
+    #[inline]
     pub fn add_ipv4_pseudo_header(
         &mut self,
         src: Ipv4Addr,
@@ -143,12 +145,21 @@ impl Checksum {
         protocol: u8,
         length: u16,
     ) -> &mut Self {
-        let mut ph = [0u8; 12];
-        ph[0..4].copy_from_slice(&src.octets());
-        ph[4..8].copy_from_slice(&dst.octets());
-        ph[9] = protocol;
-        ph[10..12].copy_from_slice(&length.to_be_bytes());
-        self.add_bytes(&ph)
+        let (src, dst) = (u32::from(src), u32::from(dst));
+        let words = u64::from(src >> 16)
+            + u64::from(src & 0xffff)
+            + u64::from(dst >> 16)
+            + u64::from(dst & 0xffff)
+            + u64::from(protocol)
+            + u64::from(length);
+        // After an odd number of bytes the words straddle the boundary:
+        // their sum is byte-swapped, as in `add_bytes`.
+        self.sum += if self.odd {
+            u64::from(fold(u128::from(words)).swap_bytes())
+        } else {
+            words
+        };
+        self
     }
 
     /// The one's-complement sum so far (not complemented).
@@ -268,6 +279,28 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn pseudo_header_adds_as_its_bytes_would(
+            prefix in proptest::collection::vec(any::<u8>(), 0..5),
+            src in any::<u32>(),
+            dst in any::<u32>(),
+            protocol in any::<u8>(),
+            length in any::<u16>(),
+        ) {
+            let (s, d) = (Ipv4Addr::from(src), Ipv4Addr::from(dst));
+            let mut bytes = [0u8; 12];
+            bytes[0..4].copy_from_slice(&s.octets());
+            bytes[4..8].copy_from_slice(&d.octets());
+            bytes[9] = protocol;
+            bytes[10..12].copy_from_slice(&length.to_be_bytes());
+            let mut by_numbers = Checksum::new();
+            by_numbers.add_bytes(&prefix).add_ipv4_pseudo_header(s, d, protocol, length);
+            by_numbers.add_bytes(b"tail");
+            let mut by_bytes = Checksum::new();
+            by_bytes.add_bytes(&prefix).add_bytes(&bytes).add_bytes(b"tail");
+            prop_assert_eq!(by_numbers.finish(), by_bytes.finish());
+        }
+
         #[test]
         fn fold_matches_loop(v in any::<u128>()) {
             prop_assert_eq!(fold(v), fold_loop(v));

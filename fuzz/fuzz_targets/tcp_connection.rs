@@ -31,6 +31,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
+use netstrata::buf::Lent;
 use netstrata::internet::IcmpErrorKind;
 use netstrata::internet::icmpv4::DstUnreachable;
 use netstrata::time::{Duration, Instant};
@@ -253,7 +254,7 @@ impl Peer {
             }
         } else {
             let mut buf = vec![0u8; max];
-            match conn.recv(&mut buf) {
+            match conn.recv(&mut buf, &mut Lent::new(4)) {
                 Ok(n) => {
                     buf.truncate(n);
                     buf

@@ -4,7 +4,7 @@
 //! [`PacketBuf`]s. Devices compose as decorators: the fault injector and the
 //! pcap writer each wrap any device and are devices themselves.
 
-use crate::buf::PacketBuf;
+use crate::buf::{BufferPool, PacketBuf};
 use crate::time::Instant;
 
 /// Which checksums the device handles so that the stack need not.
@@ -79,6 +79,24 @@ pub trait Device {
     fn poll_at(&self) -> Option<Instant> {
         None
     }
+
+    /// The stack's buffer pool ran dry: a device that keeps spare frame
+    /// buffers of its own (the memory of frames it received and the stack
+    /// gave back, or a store shared between the ports of a network) moves
+    /// some into `pool`, so that the stack need not allocate. By default
+    /// the device keeps none and the stack allocates.
+    fn refill(&mut self, pool: &mut BufferPool) {
+        let _ = pool;
+    }
+
+    /// The stack's buffer pool is full: the device may take some of its
+    /// spare buffers to hand out again (to its receive path, or to another
+    /// port of its network, which sends what this one receives). By
+    /// default it takes none, and a buffer recycled into a full pool is
+    /// freed.
+    fn spill(&mut self, pool: &mut BufferPool) {
+        let _ = pool;
+    }
 }
 
 impl<D: Device + ?Sized> Device for &mut D {
@@ -94,6 +112,12 @@ impl<D: Device + ?Sized> Device for &mut D {
     fn poll_at(&self) -> Option<Instant> {
         (**self).poll_at()
     }
+    fn refill(&mut self, pool: &mut BufferPool) {
+        (**self).refill(pool);
+    }
+    fn spill(&mut self, pool: &mut BufferPool) {
+        (**self).spill(pool);
+    }
 }
 
 impl<D: Device + ?Sized> Device for Box<D> {
@@ -108,5 +132,11 @@ impl<D: Device + ?Sized> Device for Box<D> {
     }
     fn poll_at(&self) -> Option<Instant> {
         (**self).poll_at()
+    }
+    fn refill(&mut self, pool: &mut BufferPool) {
+        (**self).refill(pool);
+    }
+    fn spill(&mut self, pool: &mut BufferPool) {
+        (**self).spill(pool);
     }
 }

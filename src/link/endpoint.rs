@@ -160,6 +160,24 @@ impl EthernetEndpoint {
         &mut self.arp
     }
 
+    /// A buffer with headroom for every header and room for `capacity`
+    /// bytes: from the pool, which the device refills when it runs dry.
+    fn alloc<D: Device>(&mut self, device: &mut D, capacity: usize) -> PacketBuf {
+        if self.pool.spare() == 0 {
+            device.refill(&mut self.pool);
+        }
+        self.pool.alloc(MAX_HEADROOM, capacity)
+    }
+
+    /// Takes back a buffer the stack is done with; the device takes the
+    /// surplus of a full pool.
+    fn recycle<D: Device>(&mut self, device: &mut D, packet: PacketBuf) {
+        if self.pool.is_full() {
+            device.spill(&mut self.pool);
+        }
+        self.pool.recycle(packet);
+    }
+
     /// Binds this endpoint to a device for a series of sends.
     pub fn with_device<'a, D: Device>(&'a mut self, device: &'a mut D) -> EthernetLink<'a, D> {
         EthernetLink {
@@ -184,13 +202,13 @@ impl EthernetEndpoint {
             Err(e) => {
                 log::trace!("dropping frame: {e}");
                 self.stats.rx_malformed += 1;
-                self.pool.recycle(frame);
+                self.recycle(device, frame);
                 return None;
             }
         };
         if repr.dst_addr != self.mac && !repr.dst_addr.is_broadcast() {
             self.stats.rx_not_for_us += 1;
-            self.pool.recycle(frame);
+            self.recycle(device, frame);
             return None;
         }
         frame.pull_header(ethernet::HEADER_LEN);
@@ -206,19 +224,19 @@ impl EthernetEndpoint {
                 // `drop_unicast_in_l2_multicast`; by default Linux accepts
                 // the datagram but sends no ICMP error about it.)
                 self.stats.rx_unicast_in_broadcast += 1;
-                self.pool.recycle(frame);
+                self.recycle(device, frame);
                 None
             }
             EtherType::Ipv4 => Some(frame),
             EtherType::Arp => {
                 self.receive_arp(now, &frame, device);
-                self.pool.recycle(frame);
+                self.recycle(device, frame);
                 None
             }
             other => {
                 log::trace!("dropping frame with EtherType {other:?}");
                 self.stats.rx_unknown_ethertype += 1;
-                self.pool.recycle(frame);
+                self.recycle(device, frame);
                 None
             }
         }
@@ -325,7 +343,7 @@ impl EthernetEndpoint {
         dst: EthernetAddress,
         repr: ArpRepr,
     ) {
-        let mut p = self.pool.alloc(MAX_HEADROOM, repr.buffer_len());
+        let mut p = self.alloc(device, repr.buffer_len());
         repr.emit(&mut ArpPacket::new_unchecked(
             p.append_zeroed(repr.buffer_len()),
         ));
@@ -372,7 +390,7 @@ impl EthernetEndpoint {
             self.send_request(now, device, target, EthernetAddress::BROADCAST);
         }
         for p in dropped {
-            self.pool.recycle(p);
+            self.recycle(device, p);
         }
     }
 
@@ -421,7 +439,7 @@ impl EthernetEndpoint {
                 Ok(())
             }
             Resolution::Dropped { packet, reason } => {
-                self.pool.recycle(packet);
+                self.recycle(device, packet);
                 Err(match reason {
                     crate::link::arp_cache::ArpDrop::Failed => LinkError::Unresolved(ip),
                     _ => LinkError::QueueFull(ip),
@@ -447,10 +465,10 @@ impl<D: Device> LinkEndpoint for EthernetLink<'_, D> {
         self.endpoint.checksum
     }
     fn alloc(&mut self, capacity: usize) -> PacketBuf {
-        self.endpoint.pool.alloc(MAX_HEADROOM, capacity)
+        self.endpoint.alloc(self.device, capacity)
     }
     fn recycle(&mut self, packet: PacketBuf) {
-        self.endpoint.pool.recycle(packet);
+        self.endpoint.recycle(self.device, packet);
     }
     fn send_ipv4(
         &mut self,

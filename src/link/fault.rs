@@ -51,7 +51,7 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
-use crate::buf::PacketBuf;
+use crate::buf::{BufferPool, PacketBuf};
 use crate::link::device::{Device, DeviceCaps, DeviceError};
 use crate::link::ethernet::HEADER_LEN;
 use crate::rand::Rng;
@@ -535,6 +535,14 @@ impl<D: Device> Device for FaultInjector<D> {
         .into_iter()
         .flatten()
         .min()
+    }
+
+    fn refill(&mut self, pool: &mut BufferPool) {
+        self.inner.refill(pool);
+    }
+
+    fn spill(&mut self, pool: &mut BufferPool) {
+        self.inner.spill(pool);
     }
 }
 

@@ -33,6 +33,12 @@
 //!   without a lock, says so), queues it at the destination port without
 //!   the switch's lock.
 //!
+//! The network also keeps spare frame buffers for its ports' stacks
+//! ([`Device::refill`] and [`Device::spill`]): in a one-way flow the
+//! receiver frees what the sender allocates, so a stack whose pool is full
+//! leaves buffers here and one whose pool ran dry takes them, and neither
+//! allocates in the steady state.
+//!
 //! A port can register a *waker*, a callback run (outside every lock) each
 //! time a frame is queued for it, so that a runtime thread may sleep until
 //! work arrives.
@@ -47,10 +53,12 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use bytes::BytesMut;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use crate::buf::PacketBuf;
+use crate::buf::{BufferPool, PacketBuf};
 use crate::link::device::{Device, DeviceCaps, DeviceError};
 use crate::link::ethernet::{EthernetAddress, HEADER_LEN};
 use crate::time::Instant;
@@ -60,6 +68,13 @@ pub const DEFAULT_QUEUE_LIMIT: usize = 1024;
 
 /// Most source addresses the switch remembers.
 pub const MAX_LEARNED: usize = 4096;
+
+/// Most spare frame buffers the network keeps for its ports' stacks
+/// (about 2 MB at MTU 1500).
+const DEPOT_MAX: usize = 1024;
+
+/// How many buffers a stack's empty pool takes from the network at once.
+const REFILL_BATCH: usize = 64;
 
 /// A callback run when a frame is queued for a port.
 type Waker = Arc<dyn Fn() + Send + Sync>;
@@ -110,6 +125,14 @@ struct Shared {
     /// Changes (under the switch's lock) whenever a learned station moves
     /// or is forgotten: a port's cached [`Route`] is good while it holds.
     generation: AtomicU64,
+    /// Spare frame buffers, shared by the ports' stacks: a stack that
+    /// receives more than it sends (the receiver of a bulk transfer) puts
+    /// the surplus here, and one that sends more than it receives takes
+    /// it, so neither allocates nor frees a frame in a steady flow.
+    depot: Mutex<Vec<BytesMut>>,
+    /// How many buffers `depot` holds, read without its lock so that a
+    /// stack finding its pool empty does not lock an empty depot.
+    depot_len: AtomicUsize,
 }
 
 /// Where a port's last frame went: while its stations and the switch's
@@ -153,6 +176,8 @@ impl MemoryNetwork {
                     table: BTreeMap::new(),
                 }),
                 generation: AtomicU64::new(0),
+                depot: Mutex::new(Vec::new()),
+                depot_len: AtomicUsize::new(0),
             }),
         }
     }
@@ -332,6 +357,24 @@ impl Device for MemoryPort {
             p.taken = self.inbox.len();
         }
         self.inbox.pop_front()
+    }
+
+    /// Takes a batch of the network's spare buffers, if it has any.
+    fn refill(&mut self, pool: &mut BufferPool) {
+        if self.shared.depot_len.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let mut depot = lock(&self.shared.depot);
+        pool.refill_from(&mut depot, REFILL_BATCH);
+        self.shared.depot_len.store(depot.len(), Ordering::Relaxed);
+    }
+
+    /// Takes half of a full pool for the other ports' stacks, while the
+    /// network has room.
+    fn spill(&mut self, pool: &mut BufferPool) {
+        let mut depot = lock(&self.shared.depot);
+        pool.spill_into(&mut depot, pool.spare() / 2, DEPOT_MAX);
+        self.shared.depot_len.store(depot.len(), Ordering::Relaxed);
     }
 
     /// A queued frame is ready at any instant: reported as

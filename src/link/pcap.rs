@@ -30,7 +30,7 @@
 
 use std::io::{self, Write};
 
-use crate::buf::PacketBuf;
+use crate::buf::{BufferPool, PacketBuf};
 use crate::link::device::{Device, DeviceCaps, DeviceError};
 use crate::time::{Duration, Instant};
 
@@ -301,6 +301,14 @@ impl<D: Device, W: Write> Device for PcapWriter<D, W> {
 
     fn poll_at(&self) -> Option<Instant> {
         self.inner.poll_at()
+    }
+
+    fn refill(&mut self, pool: &mut BufferPool) {
+        self.inner.refill(pool);
+    }
+
+    fn spill(&mut self, pool: &mut BufferPool) {
+        self.inner.spill(pool);
     }
 }
 

@@ -237,6 +237,16 @@ impl Rack {
         self.min_rtt
     }
 
+    /// The connection has nothing outstanding and nothing queued: the
+    /// records of its last burst are given back (while data flows, the
+    /// space is kept for the next window instead of being allocated anew
+    /// each time a window is acknowledged whole).
+    pub fn release_idle(&mut self) {
+        if self.segs.is_empty() && self.segs.capacity() > 64 {
+            self.segs = VecDeque::new();
+        }
+    }
+
     /// `[start, end)` was sent at `now`, for the first time unless
     /// `retransmission` (RFC 8985 §6.1: `Segment.xmit_ts` and
     /// `Segment.retransmitted`). Sending again a range found lost puts it
@@ -369,10 +379,6 @@ impl Rack {
                 samples.sacked.add(&seg);
                 self.deliver(seg, false, prior_fack, now, &echo_predates, &mut d);
             }
-        }
-        if self.segs.is_empty() && self.segs.capacity() > 64 {
-            // Nothing outstanding: give a burst's records back.
-            self.segs = VecDeque::new();
         }
         d.rtt = samples
             .cumulative

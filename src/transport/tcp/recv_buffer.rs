@@ -64,6 +64,8 @@ use std::collections::VecDeque;
 
 use bytes::{Buf, Bytes, BytesMut};
 
+use crate::buf::Lent;
+
 /// Default cap on the number of disjoint out-of-order ranges held.
 pub const DEFAULT_MAX_OUT_OF_ORDER_RANGES: usize = 64;
 
@@ -558,8 +560,9 @@ impl RecvBuffer {
 
     /// Copies in-order bytes into `buf` and consumes them; returns how many
     /// (0 when nothing is readable). This is the only copy of large
-    /// segments on the receive path.
-    pub fn read(&mut self, buf: &mut [u8]) -> usize {
+    /// segments on the receive path. The frames emptied go to `lent`, to be
+    /// taken back into the buffer pool.
+    pub fn read(&mut self, buf: &mut [u8], lent: &mut Lent) -> usize {
         let mut n = 0;
         while n < buf.len() {
             let want = buf.len() - n;
@@ -567,7 +570,9 @@ impl RecvBuffer {
                 let k = front.data.len().min(want);
                 buf[n..n + k].copy_from_slice(&front.data[..k]);
                 if k == front.data.len() {
-                    self.pop_chunk();
+                    if let Some(chunk) = self.pop_chunk() {
+                        lent.give_back(chunk);
+                    }
                 } else {
                     front.data.advance(k);
                 }
@@ -709,7 +714,7 @@ mod tests {
 
     fn read_all(b: &mut RecvBuffer) -> Vec<u8> {
         let mut out = vec![0; b.readable() + 10];
-        let n = b.read(&mut out);
+        let n = b.read(&mut out, &mut Lent::default());
         out.truncate(n);
         out
     }
@@ -1147,7 +1152,7 @@ mod tests {
                     }
                     Op::Read(n) => {
                         let mut buf = vec![0; n];
-                        let k = b.read(&mut buf);
+                        let k = b.read(&mut buf, &mut Lent::default());
                         prop_assert_eq!(k as u64, (n as u64).min(m.next - m.read));
                         received.extend_from_slice(&buf[..k]);
                         m.read += k as u64;
@@ -1204,7 +1209,7 @@ mod tests {
             let mut b = RecvBuffer::new(capacity);
             for (offset, len, n, kind) in ops {
                 match kind % 6 {
-                    0 => { b.read(&mut vec![0; n % 256]); }
+                    0 => { b.read(&mut vec![0; n % 256], &mut Lent::default()); }
                     1 => { b.read_bytes(n); }
                     2 => { b.set_capacity(n); }
                     3 => { b.set_max_out_of_order_ranges(n % 8); }

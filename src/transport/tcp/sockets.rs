@@ -63,7 +63,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use bytes::Bytes;
 
-use crate::buf::PacketBuf;
+use crate::buf::{Lent, PacketBuf};
 use crate::error::ParseError;
 use crate::hash::{KeyedMap, keyed_map};
 use crate::internet::{Disposition, IcmpError, IpMeta, IpSender, Protocol};
@@ -297,6 +297,11 @@ struct Entry {
 /// others (it stays on the ready list).
 const SEND_BURST: usize = 256;
 
+/// Received frames whose data the applications hold or have read, kept to
+/// be taken back into the buffer pool (about two 256 KiB receive buffers'
+/// worth of full-sized frames).
+const LENT_FRAMES: usize = 512;
+
 /// All TCP sockets of an interface.
 #[derive(Debug)]
 pub struct TcpSockets {
@@ -321,6 +326,8 @@ pub struct TcpSockets {
     stats: TcpLayerStats,
     /// Counters of the connections that have ended.
     retired: TcpStats,
+    /// Received frames whose data went to the application.
+    lent: Lent,
 }
 
 impl TcpSockets {
@@ -356,6 +363,7 @@ impl TcpSockets {
             orphans: 0,
             stats: TcpLayerStats::default(),
             retired: TcpStats::default(),
+            lent: Lent::new(LENT_FRAMES),
         }
     }
 
@@ -759,12 +767,23 @@ impl TcpSockets {
     /// Reads received data; `Ok(0)` at end of stream or when nothing is
     /// there yet (see [`TcpSockets::recv_eof`], [`TcpSockets::can_recv`]).
     pub fn recv(&mut self, h: TcpHandle, buf: &mut [u8]) -> Result<usize, TcpCallError> {
-        self.user_call(h, |c| c.recv(buf))
+        self.lent.collect();
+        let mut lent = std::mem::take(&mut self.lent);
+        let r = self.user_call(h, |c| c.recv(buf, &mut lent));
+        self.lent = lent;
+        r
     }
 
-    /// Reads the next chunk of received data without copying.
+    /// Reads the next chunk of received data without copying. The frame it
+    /// is a slice of goes back to the buffer pool, at a later poll, once
+    /// the caller has dropped it.
     pub fn recv_bytes(&mut self, h: TcpHandle, max: usize) -> Result<Option<Bytes>, TcpCallError> {
-        self.user_call(h, |c| c.recv_bytes(max))
+        self.lent.collect();
+        let r = self.user_call(h, |c| c.recv_bytes(max));
+        if let Ok(Some(bytes)) = &r {
+            self.lent.lend(bytes);
+        }
+        r
     }
 
     /// Whether data waits to be read.
@@ -932,7 +951,14 @@ impl TcpSockets {
         };
 
         if let Some(&key) = self.demux.get(&(local, remote)) {
+            // The frame goes back to the pool if the connection does not
+            // keep a slice of it (it copied a small piece, or the bytes
+            // were old).
+            let frame = (!data.is_empty()).then(|| data.clone());
             self.deliver(now, key, &segment, data, truesize, ip);
+            if let Some(frame) = frame {
+                self.lent.give_back(frame);
+            }
             return Disposition::Delivered;
         }
         let listener = self
@@ -1337,6 +1363,8 @@ impl TcpSockets {
 
     /// Runs expired timers and sends what every ready connection has.
     pub fn dispatch<S: IpSender>(&mut self, now: Instant, ip: &mut S) {
+        self.lent
+            .reclaim(|buf| ip.recycle(PacketBuf::from_bytes_mut(buf)));
         self.time_wait.expire(now);
         while let Some(&Reverse((t, key))) = self.timers.peek() {
             if t > now {

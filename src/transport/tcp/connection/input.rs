@@ -682,6 +682,9 @@ impl Connection {
         if self.snd.una == self.snd.max {
             self.timers.rto = None;
             self.timers.tlp = None;
+            if self.snd.buf.is_empty() {
+                self.rec.rack.release_idle();
+            }
         } else {
             self.timers.rto = Some(now + self.rtt.rto());
             self.schedule_tlp(now);

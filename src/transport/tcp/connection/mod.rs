@@ -59,6 +59,7 @@ use std::net::SocketAddrV4;
 
 use bytes::Bytes;
 
+use crate::buf::Lent;
 use crate::ratelimit::TokenBucket;
 use crate::time::{Duration, Instant};
 use crate::transport::tcp::congestion::{CongestionControl, CwndUsage};
@@ -571,8 +572,9 @@ impl Connection {
     /// means end of stream (the peer closed) — unless
     /// [`Connection::can_recv`] is false and the stream is still open, in
     /// which case nothing is there yet (check [`Connection::recv_eof`]).
-    pub fn recv(&mut self, buf: &mut [u8]) -> Result<usize, TcpSocketError> {
-        let n = self.rcv.buf.read(buf);
+    /// The frames the data came in go to `lent`, for the buffer pool.
+    pub fn recv(&mut self, buf: &mut [u8], lent: &mut Lent) -> Result<usize, TcpSocketError> {
+        let n = self.rcv.buf.read(buf, lent);
         if n == 0 {
             if let Some(e) = self.error {
                 return Err(e.into());
