@@ -232,12 +232,18 @@ fn udp_stream(batch: bool, rounds: u32, measured: u32) -> (u64, u64) {
 fn udp_allocates_one_buffer_per_datagram_in_batches() {
     let (allocs, datagrams) = udp_stream(true, 300, 200);
     assert!(datagrams >= 39_000, "only {datagrams} datagrams");
-    assert!(allocs <= datagrams, "{allocs} allocations for {datagrams} datagrams");
+    assert!(
+        allocs <= datagrams,
+        "{allocs} allocations for {datagrams} datagrams"
+    );
 }
 
 #[test]
 fn udp_allocates_one_buffer_per_datagram_one_at_a_time() {
     let (allocs, datagrams) = udp_stream(false, 300, 200);
     assert!(datagrams >= 39_000, "only {datagrams} datagrams");
-    assert!(allocs <= datagrams, "{allocs} allocations for {datagrams} datagrams");
+    assert!(
+        allocs <= datagrams,
+        "{allocs} allocations for {datagrams} datagrams"
+    );
 }

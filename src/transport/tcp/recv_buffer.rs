@@ -167,6 +167,9 @@ pub struct RecvBuffer {
     /// Memory charged for `chunks` and `segments` (`small` is counted by
     /// its capacity).
     charged: usize,
+    /// The last in-order segment's bytes, when they were copied (or were
+    /// old) rather than kept: its frame can go back to the pool.
+    unkept: Option<Bytes>,
 }
 
 impl RecvBuffer {
@@ -186,6 +189,7 @@ impl RecvBuffer {
             out_of_order_bytes: 0,
             last_stamp: 0,
             charged: 0,
+            unkept: None,
         }
     }
 
@@ -341,6 +345,7 @@ impl RecvBuffer {
         let end = seg_end.min(win_end);
         if start >= end {
             out.duplicate = offset < nxt;
+            self.unkept = Some(data);
             return out;
         }
         let data = Pinned { data, truesize };
@@ -350,6 +355,13 @@ impl RecvBuffer {
             self.insert_out_of_order(offset, &data, start, end, &mut out);
         }
         out
+    }
+
+    /// The bytes of the last segment inserted in order, if they were not
+    /// kept (a small piece copied, or bytes already received): their frame
+    /// may go back to the buffer pool.
+    pub fn take_unkept(&mut self) -> Option<Bytes> {
+        self.unkept.take()
     }
 
     /// Whether a piece of `len` bytes of `source` is kept as a slice (or
@@ -383,6 +395,7 @@ impl RecvBuffer {
                 self.push_in_order(data, truesize);
             } else {
                 self.push_copy(&data.data[skip..skip + len]);
+                self.unkept = Some(data.data);
             }
             self.next_expected = end;
         } else {

@@ -951,14 +951,7 @@ impl TcpSockets {
         };
 
         if let Some(&key) = self.demux.get(&(local, remote)) {
-            // The frame goes back to the pool if the connection does not
-            // keep a slice of it (it copied a small piece, or the bytes
-            // were old).
-            let frame = (!data.is_empty()).then(|| data.clone());
             self.deliver(now, key, &segment, data, truesize, ip);
-            if let Some(frame) = frame {
-                self.lent.give_back(frame);
-            }
             return Disposition::Delivered;
         }
         let listener = self
@@ -1010,6 +1003,11 @@ impl TcpSockets {
         e.conn.set_memory_pressure(pressure);
         let was = e.conn.state();
         let handled = e.conn.handle_segment(now, seg.repr, data, truesize);
+        if let Some(unkept) = e.conn.take_unkept_payload() {
+            // Its frame goes back to the pool once the connection's copy
+            // is made.
+            self.lent.give_back(unkept);
+        }
         let state = e.conn.state();
         let memory = e.conn.memory();
         let charged = std::mem::replace(&mut e.charged, memory);

@@ -585,6 +585,13 @@ impl Connection {
         Ok(n)
     }
 
+    /// The last segment's bytes, if the connection did not keep them (it
+    /// copied a small piece, or they had been received already): the frame
+    /// they are a slice of may go back to the buffer pool.
+    pub fn take_unkept_payload(&mut self) -> Option<Bytes> {
+        self.rcv.buf.take_unkept()
+    }
+
     /// Takes the next chunk of received data without copying.
     pub fn recv_bytes(&mut self, max: usize) -> Result<Option<Bytes>, TcpSocketError> {
         match self.rcv.buf.read_bytes(max) {
