@@ -299,6 +299,18 @@ impl BufferPool {
         }
     }
 
+    /// Moves up to `n` spare allocations into `to` (another pool: a
+    /// device's and its stack's), while `to` has room.
+    pub fn move_spares(&mut self, to: &mut BufferPool, n: usize) {
+        for _ in 0..n {
+            if to.is_full() {
+                break;
+            }
+            let Some(buf) = self.free.pop() else { break };
+            to.recycle_bytes(buf);
+        }
+    }
+
     /// Takes up to `n` allocations from `depot` into this pool; one too
     /// small for this pool's buffers (or absurdly large) is freed instead.
     pub fn refill_from(&mut self, depot: &mut Vec<BytesMut>, n: usize) {
@@ -416,10 +428,18 @@ impl Lent {
     }
 }
 
+/// The size of the buffers a stack's pool keeps on a link of `mtu` bytes:
+/// an Ethernet frame of that MTU behind [`MAX_HEADROOM`], with room to
+/// spare (a frame a device reads may run over, and is then discarded).
+/// Devices that keep buffers of their own use the same size, so that the
+/// two pools can pass buffers back and forth.
+pub fn frame_buffer_size(mtu: usize) -> usize {
+    MAX_HEADROOM + mtu + 64
+}
+
 impl Default for BufferPool {
     fn default() -> Self {
-        // Room for a 1500-byte MTU frame behind full headroom.
-        BufferPool::new(256, MAX_HEADROOM + 1514 + 64)
+        BufferPool::new(256, frame_buffer_size(1500))
     }
 }
 

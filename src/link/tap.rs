@@ -62,7 +62,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::sync::Arc;
 
-use crate::buf::{BufferPool, PacketBuf};
+use crate::buf::{BufferPool, PacketBuf, frame_buffer_size};
 use crate::link::device::{Device, DeviceCaps, DeviceError};
 use crate::link::ethernet::{EthernetAddress, HEADER_LEN};
 use crate::time::{Duration, Instant};
@@ -304,9 +304,10 @@ impl TapDevice {
             name,
             mtu,
             kernel_mac,
-            // One extra byte so that a frame longer than allowed shows
-            // up as a read that fills the buffer.
-            pool: BufferPool::new(POOL_FREE, max_rx_frame(mtu) + 1),
+            // The stack's buffer size, so that buffers pass between the
+            // two pools; it leaves room for the extra byte that shows a
+            // frame longer than allowed as a read that fills the buffer.
+            pool: BufferPool::new(POOL_FREE, frame_buffer_size(mtu).max(max_rx_frame(mtu) + 1)),
             stats: TapStats::default(),
             wake: Arc::new(wake),
         })
@@ -397,6 +398,16 @@ impl Device for TapDevice {
             mtu: self.mtu,
             ..DeviceCaps::default()
         }
+    }
+
+    /// Hands the stack the buffers of frames it wrote.
+    fn refill(&mut self, pool: &mut BufferPool) {
+        self.pool.move_spares(pool, POOL_FREE);
+    }
+
+    /// Takes half of the stack's full pool, to read frames into.
+    fn spill(&mut self, pool: &mut BufferPool) {
+        pool.move_spares(&mut self.pool, pool.spare() / 2);
     }
 
     /// One non-blocking `read(2)`: the next frame, or `None` if there is
@@ -982,6 +993,37 @@ mod tests {
         peer.send(&[4; 20]).unwrap();
         let _ = dev.receive(T).unwrap();
         assert_eq!(dev.pool.stats(), (1, 1));
+    }
+
+    #[test]
+    fn buffers_pass_between_the_device_and_the_stack() {
+        let (mut dev, peer) = fake();
+        let mut stack = BufferPool::new(8, frame_buffer_size(MTU));
+        // The stack's frames, written, come back to it through `refill`.
+        for _ in 0..4 {
+            let mut p = stack.alloc(crate::buf::MAX_HEADROOM, 60);
+            p.extend_from_slice(&[0x02; 60]);
+            dev.transmit(T, p).unwrap();
+        }
+        assert_eq!((stack.spare(), dev.pool.spare()), (0, 4));
+        dev.refill(&mut stack);
+        assert_eq!((stack.spare(), dev.pool.spare()), (4, 0));
+        let allocated = stack.stats().0;
+        let _ = stack.alloc(crate::buf::MAX_HEADROOM, 60);
+        assert_eq!(
+            stack.stats().0,
+            allocated,
+            "a refilled buffer was not reused"
+        );
+        // A full stack pool leaves half to the device, which reads into it.
+        while !stack.is_full() {
+            stack.recycle(PacketBuf::with_headroom(0, frame_buffer_size(MTU)));
+        }
+        dev.spill(&mut stack);
+        assert_eq!((stack.spare(), dev.pool.spare()), (4, 4));
+        peer.send(&[5; 60]).unwrap();
+        let _ = dev.receive(T).unwrap();
+        assert_eq!(dev.pool.stats(), (0, 1));
     }
 
     #[test]
