@@ -415,11 +415,12 @@ impl Device for TapDevice {
     /// longer than MTU + 14 + 4 are discarded and counted.
     fn receive(&mut self, _now: Instant) -> Option<PacketBuf> {
         let max = max_rx_frame(self.mtu);
-        let mut p = self.pool.alloc(0, max + 1);
-        let res = (&*self.file).read(p.append_zeroed(max + 1));
+        let mut buf = self.pool.alloc(0, max + 1).into_inner();
+        buf.clear();
+        let res = sys::read_append(self.file.as_fd(), &mut buf, max + 1);
+        let p = PacketBuf::from_bytes_mut(buf);
         match res {
             Ok(n) if n <= max => {
-                p.truncate(n);
                 self.stats.rx_frames += 1;
                 self.stats.rx_bytes += n as u64;
                 Some(p)
@@ -667,6 +668,27 @@ mod sys {
         // SAFETY: TUNSETIFF reads and writes back one `struct ifreq`.
         unsafe { ioctl_ifreq(fd, libc::TUNSETIFF as libc::c_ulong, &mut req)? };
         Ok(ifreq_name(&req))
+    }
+
+    /// One read(2) of at most `max` bytes into `buf`'s free space,
+    /// appended to its data: the bytes read are the only ones the buffer
+    /// gains, so its free space need not be zeroed first.
+    pub(super) fn read_append(
+        fd: BorrowedFd<'_>,
+        buf: &mut bytes::BytesMut,
+        max: usize,
+    ) -> io::Result<usize> {
+        buf.reserve(max);
+        let spare = buf.spare_capacity_mut();
+        let want = max.min(spare.len());
+        // SAFETY: `spare` is valid for writes of `want` bytes, and read(2)
+        // writes at most that many.
+        let rc = unsafe { libc::read(fd.as_raw_fd(), spare.as_mut_ptr().cast(), want) };
+        let n = usize::try_from(rc).map_err(|_| io::Error::last_os_error())?;
+        // SAFETY: read(2) initialised the first `n <= want` bytes of the
+        // free space, which follow the data directly.
+        unsafe { buf.set_len(buf.len() + n) };
+        Ok(n)
     }
 
     /// A close-on-exec `AF_INET` datagram socket for interface ioctls.
