@@ -2867,9 +2867,8 @@ fn with_sack_a_sacked_segment_lets_exactly_one_new_segment_out() {
 fn a_zero_srtt_does_not_probe_at_the_instant_of_sending() {
     // A caller whose clock ticks in milliseconds (or a LAN answered within
     // the tick) measures an RTT of 0. The probe's timeout is still at
-    // least 1 ms (RFC 9002's timer granularity), not 2 SRTT = 0, which
-    // sent the tail twice at the instant the flight went (found by
-    // review).
+    // least 100 µs (the timer's granularity), not 2 SRTT = 0, which sent
+    // the tail twice at the instant the flight went (found by review).
     let mut s = Script::new(newreno());
     s.run(
         "
@@ -2881,10 +2880,10 @@ fn a_zero_srtt_does_not_probe_at_the_instant_of_sending() {
         +0   > . 1:1001(1000) ack 1
         +0   > . 1001:2001(1000) ack 1
         +0   > P. 2001:3001(1000) ack 1
-        +0.9 > none
-        +0.1 > P. 2001:3001(1000) ack 1
-        +1.9 > none
-        +0.1 > P. 2001:3001(1000) ack 1
+        +0.09 > none
+        +0.01 > P. 2001:3001(1000) ack 1
+        +0.19 > none
+        +0.01 > P. 2001:3001(1000) ack 1
         ",
     );
     assert_eq!(s.tcp.info(s.handle()).unwrap().stats.loss_probes, 2);
