@@ -2890,6 +2890,30 @@ fn a_zero_srtt_does_not_probe_at_the_instant_of_sending() {
 }
 
 #[test]
+fn a_lone_segment_carrying_the_fin_is_probed_without_waiting_for_a_delayed_ack() {
+    // RFC 8985 §7.2 adds the worst-case delayed ACK (200 ms) to the probe
+    // timeout of a lone segment, but a FIN is acknowledged when it is
+    // processed (RFC 9293 §3.10.7.4): a lost last segment of a transfer
+    // is probed after 2·SRTT (here the 100 µs floor), not 200 ms later.
+    let mut s = Script::new(newreno());
+    s.run(
+        "
+        0    connect
+        0    > S 0:0(0)
+        +0   < S. 0:0(0) ack 1 win 65535 <mss 1000,sackOK>
+        +0   > . 1:1(0) ack 1
+        +10  send 500
+        +0   > P. 1:501(500) ack 1
+        +0   shutdown
+        +0   > F. 501:501(0) ack 1
+        +0.09 > none
+        +0.01 > FP. 501:501(0) ack 1
+        ",
+    );
+    assert_eq!(s.tcp.info(s.handle()).unwrap().stats.loss_probes, 1);
+}
+
+#[test]
 fn the_probe_never_resends_data_it_has_not_sent() {
     // A peer SACKs everything outstanding from SND.UNA (a peer that will
     // renege): RACK keeps no record, and the probe's second part falls back

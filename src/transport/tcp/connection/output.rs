@@ -168,8 +168,9 @@ impl Connection {
         }
         if self.fin_pending() {
             let seq = self.snd.nxt;
+            let retransmission = seq < self.snd.max;
             let repr = self.base_repr(now, seq, TcpFlags::FIN);
-            self.on_data_sent(now, seq, seq + 1, seq < self.snd.max);
+            self.on_data_sent(now, seq, seq + 1, retransmission);
             self.snd.nxt = seq + 1;
             if self.snd.una == self.snd.max {
                 // Nothing was outstanding: the user timeout starts now.
@@ -180,6 +181,11 @@ impl Connection {
             }
             if self.timers.rto.is_none() {
                 self.timers.rto = Some(now + self.rtt.rto());
+            }
+            // As after new data: the probe's timeout now counts the FIN,
+            // which the peer acknowledges at once.
+            if !retransmission || self.rec.in_recovery() {
+                self.schedule_tlp(now);
             }
             self.finish_output(&repr);
             return Some(Outgoing {

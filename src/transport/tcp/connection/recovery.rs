@@ -503,7 +503,13 @@ impl Connection {
             return;
         }
         let mut pto = (srtt * 2).max(PTO_GRANULARITY);
-        if self.flight_size() <= self.mss() && !self.rec.in_recovery() {
+        // A lone segment's ACK may be delayed (RFC 8985 §7.2), but not if
+        // it carries our FIN: the peer acknowledges a FIN when it
+        // processes it (RFC 9293 §3.10.7.4, "eighth, check the FIN bit").
+        // Otherwise the loss of a transfer's last segment costs 200 ms,
+        // more than a 16 MiB transfer takes on a fast path.
+        let fin_outstanding = self.fin_sent_seq().is_some();
+        if self.flight_size() <= self.mss() && !self.rec.in_recovery() && !fin_outstanding {
             pto += WORST_CASE_DELAYED_ACK;
         }
         let at = now + pto * (1u32 << self.rec.tlp_probes);
