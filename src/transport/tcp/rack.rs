@@ -237,6 +237,13 @@ impl Rack {
         self.min_rtt
     }
 
+    /// The memory the records of segments in flight take, kept while data
+    /// flows (see [`Rack::release_idle`]): part of what the connection
+    /// costs, for the TCP layer's memory limits.
+    pub fn memory(&self) -> usize {
+        self.segs.capacity() * core::mem::size_of::<Segment>()
+    }
+
     /// The connection has nothing outstanding and nothing queued: the
     /// records of its last burst are given back (while data flows, the
     /// space is kept for the next window instead of being allocated anew
@@ -639,6 +646,22 @@ mod tests {
     /// (segments, reordering timer).
     fn losses(l: Losses) -> (usize, Option<Instant>) {
         (l.segments, l.reorder_timer)
+    }
+
+    #[test]
+    fn records_are_counted_and_given_back_when_idle() {
+        let mut r = Rack::new(s(0));
+        assert_eq!(r.memory(), 0);
+        for k in 0..200 {
+            r.on_sent(s(k * 100), s(k * 100 + 100), t(0), false);
+        }
+        let held = r.memory();
+        assert!(held >= 200 * core::mem::size_of::<Segment>(), "{held}");
+        let _ = r.on_ack(s(20_000), &[], s(20_000), t(1), never);
+        // Acknowledged whole while data flows: the space is kept.
+        assert_eq!(r.memory(), held);
+        r.release_idle();
+        assert_eq!(r.memory(), 0);
     }
 
     #[test]

@@ -720,9 +720,10 @@ impl Connection {
     }
 
     /// The memory this connection's buffers hold: the send ring's
-    /// allocation and what received data keeps alive.
+    /// allocation, what received data keeps alive, and RACK's records of
+    /// the segments in flight.
     pub fn memory(&self) -> usize {
-        self.snd.buf.memory() + self.rcv.buf.memory()
+        self.snd.buf.memory() + self.rcv.buf.memory() + self.rec.rack.memory()
     }
 
     /// Tells the connection how close the TCP layer's memory is to its
