@@ -416,16 +416,6 @@ impl Lent {
             }
         }
     }
-
-    /// How many are held.
-    pub fn len(&self) -> usize {
-        self.held.len()
-    }
-
-    /// Whether none is held.
-    pub fn is_empty(&self) -> bool {
-        self.held.is_empty()
-    }
 }
 
 /// The size of the buffers a stack's pool keeps on a link of `mtu` bytes:

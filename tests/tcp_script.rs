@@ -815,15 +815,21 @@ fn pacing_spreads_the_window_over_the_round_trip() {
 /// A connection over a 1 ms path with SACK: SRTT 1 ms, so the loss
 /// probe's timeout (2 SRTT) is far shorter than the RTO (200 ms at least).
 fn short_path() -> Script {
+    sack_path(1)
+}
+
+/// A NewReno connection with SACK whose SYN-ACK came `rtt_ms` after the
+/// SYN (its first RTT sample).
+fn sack_path(rtt_ms: u32) -> Script {
     let mut s = Script::new(newreno());
-    s.run(
+    s.run(&format!(
         "
         0    connect
         0    > S 0:0(0)
-        +1   < S. 0:0(0) ack 1 win 65535 <mss 1000,sackOK>
+        +{rtt_ms} < S. 0:0(0) ack 1 win 65535 <mss 1000,sackOK>
         +0   > . 1:1(0) ack 1
-        ",
-    );
+        "
+    ));
     s
 }
 
@@ -2869,13 +2875,9 @@ fn a_zero_srtt_does_not_probe_at_the_instant_of_sending() {
     // the tick) measures an RTT of 0. The probe's timeout is still at
     // least 100 µs (the timer's granularity), not 2 SRTT = 0, which sent
     // the tail twice at the instant the flight went (found by review).
-    let mut s = Script::new(newreno());
+    let mut s = sack_path(0);
     s.run(
         "
-        0    connect
-        0    > S 0:0(0)
-        +0   < S. 0:0(0) ack 1 win 65535 <mss 1000,sackOK>
-        +0   > . 1:1(0) ack 1
         +10  send 3000
         +0   > . 1:1001(1000) ack 1
         +0   > . 1001:2001(1000) ack 1
@@ -2895,13 +2897,9 @@ fn a_lone_segment_carrying_the_fin_is_probed_without_waiting_for_a_delayed_ack()
     // timeout of a lone segment, but a FIN is acknowledged when it is
     // processed (RFC 9293 §3.10.7.4): a lost last segment of a transfer
     // is probed after 2·SRTT (here the 100 µs floor), not 200 ms later.
-    let mut s = Script::new(newreno());
+    let mut s = sack_path(0);
     s.run(
         "
-        0    connect
-        0    > S 0:0(0)
-        +0   < S. 0:0(0) ack 1 win 65535 <mss 1000,sackOK>
-        +0   > . 1:1(0) ack 1
         +10  send 500
         +0   > P. 1:501(500) ack 1
         +0   shutdown

@@ -54,9 +54,9 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use bytes::BytesMut;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::buf::{BufferPool, PacketBuf};
 use crate::link::device::{Device, DeviceCaps, DeviceError};

@@ -305,9 +305,9 @@ impl TapDevice {
             mtu,
             kernel_mac,
             // The stack's buffer size, so that buffers pass between the
-            // two pools; it leaves room for the extra byte that shows a
-            // frame longer than allowed as a read that fills the buffer.
-            pool: BufferPool::new(POOL_FREE, frame_buffer_size(mtu).max(max_rx_frame(mtu) + 1)),
+            // two pools. It exceeds `max_rx_frame(mtu) + 1`: a frame longer
+            // than allowed shows up as a read that fills `max + 1` bytes.
+            pool: BufferPool::new(POOL_FREE, frame_buffer_size(mtu)),
             stats: TapStats::default(),
             wake: Arc::new(wake),
         })
@@ -415,8 +415,8 @@ impl Device for TapDevice {
     /// longer than MTU + 14 + 4 are discarded and counted.
     fn receive(&mut self, _now: Instant) -> Option<PacketBuf> {
         let max = max_rx_frame(self.mtu);
+        // No headroom: the buffer's data is empty, and the read fills it.
         let mut buf = self.pool.alloc(0, max + 1).into_inner();
-        buf.clear();
         let res = sys::read_append(self.file.as_fd(), &mut buf, max + 1);
         let p = PacketBuf::from_bytes_mut(buf);
         match res {

@@ -508,8 +508,10 @@ impl Connection {
         // processes it (RFC 9293 §3.10.7.4, "eighth, check the FIN bit").
         // Otherwise the loss of a transfer's last segment costs 200 ms,
         // more than a 16 MiB transfer takes on a fast path.
-        let fin_outstanding = self.fin_sent_seq().is_some();
-        if self.flight_size() <= self.mss() && !self.rec.in_recovery() && !fin_outstanding {
+        if self.flight_size() <= self.mss()
+            && !self.rec.in_recovery()
+            && self.fin_sent_seq().is_none()
+        {
             pto += WORST_CASE_DELAYED_ACK;
         }
         let at = now + pto * (1u32 << self.rec.tlp_probes);
