@@ -130,9 +130,21 @@ impl Checksum {
         self
     }
 
-    /// Adds a 16-bit word in host order (on an even boundary).
+    /// Adds a 16-bit word in host order, as if its two bytes in network
+    /// order followed the pieces added before. Summing a header's fields
+    /// as numbers, rather than reading back the header just written,
+    /// spares the reads that would wait for those narrow stores to land.
+    #[inline]
     pub fn add_u16(&mut self, word: u16) -> &mut Self {
-        self.add_bytes(&word.to_be_bytes())
+        self.sum += u64::from(if self.odd { word.swap_bytes() } else { word });
+        self
+    }
+
+    /// Adds a 32-bit word in host order, as [`Checksum::add_u16`] its two
+    /// halves.
+    #[inline]
+    pub fn add_u32(&mut self, word: u32) -> &mut Self {
+        self.add_u16((word >> 16) as u16).add_u16(word as u16)
     }
 
     /// Adds the IPv4 pseudo-header of RFC 768 / RFC 9293 §3.1: its six
@@ -298,6 +310,23 @@ mod tests {
             by_numbers.add_bytes(b"tail");
             let mut by_bytes = Checksum::new();
             by_bytes.add_bytes(&prefix).add_bytes(&bytes).add_bytes(b"tail");
+            prop_assert_eq!(by_numbers.finish(), by_bytes.finish());
+        }
+
+        #[test]
+        fn words_add_as_their_bytes_would(
+            prefix in proptest::collection::vec(any::<u8>(), 0..5),
+            half in any::<u16>(),
+            word in any::<u32>(),
+        ) {
+            let mut by_numbers = Checksum::new();
+            by_numbers.add_bytes(&prefix).add_u16(half).add_u32(word).add_bytes(b"tail");
+            let mut by_bytes = Checksum::new();
+            by_bytes
+                .add_bytes(&prefix)
+                .add_bytes(&half.to_be_bytes())
+                .add_bytes(&word.to_be_bytes())
+                .add_bytes(b"tail");
             prop_assert_eq!(by_numbers.finish(), by_bytes.finish());
         }
 

@@ -11,7 +11,7 @@ use core::fmt;
 use core::net::Ipv4Addr;
 use core::str::FromStr;
 
-use crate::checksum;
+use crate::checksum::{self, Checksum};
 use crate::error::{ParseError, check_len};
 
 /// An IPv4 address with a prefix length: an interface address and its
@@ -353,14 +353,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
 
     /// Sets the flags and fragment offset (in bytes, a multiple of 8).
     pub fn set_frag(&mut self, dont_frag: bool, more_frags: bool, offset: u16) {
-        let mut v = (offset >> 3) & OFFSET_MASK;
-        if dont_frag {
-            v |= FLAG_DF;
-        }
-        if more_frags {
-            v |= FLAG_MF;
-        }
-        self.set_be16(field::FLG_OFF, v);
+        self.set_be16(field::FLG_OFF, frag_field(dont_frag, more_frags, offset));
     }
 
     /// Sets the TTL.
@@ -395,6 +388,19 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
         let c = checksum::checksum(&self.buffer.as_ref()[..hlen]);
         self.set_checksum(c);
     }
+}
+
+/// The flags-and-fragment-offset word for an offset in bytes (a multiple
+/// of 8).
+fn frag_field(dont_frag: bool, more_frags: bool, offset: u16) -> u16 {
+    let mut v = (offset >> 3) & OFFSET_MASK;
+    if dont_frag {
+        v |= FLAG_DF;
+    }
+    if more_frags {
+        v |= FLAG_MF;
+    }
+    v
 }
 
 /// The fields of an IPv4 header (options are not represented).
@@ -481,20 +487,34 @@ impl Ipv4Repr {
         packet: &mut Ipv4Packet<T>,
         fill_checksum: bool,
     ) {
+        let total_len = u16::try_from(self.total_len()).unwrap_or(u16::MAX);
+        let frag = frag_field(self.dont_frag, self.more_frags, self.frag_offset);
+        let version_ihl = 0x40 | (HEADER_LEN / 4) as u8;
         packet.set_version_and_header_len(HEADER_LEN);
         packet.set_tos(self.tos);
-        packet.set_total_len(u16::try_from(self.total_len()).unwrap_or(u16::MAX));
+        packet.set_total_len(total_len);
         packet.set_ident(self.ident);
         packet.set_frag(self.dont_frag, self.more_frags, self.frag_offset);
         packet.set_ttl(self.ttl);
         packet.set_protocol(self.protocol);
         packet.set_src_addr(self.src_addr);
         packet.set_dst_addr(self.dst_addr);
-        if fill_checksum {
-            packet.fill_checksum();
+        // The checksum of the fields as numbers (RFC 1071), not of the
+        // header read back.
+        let checksum = if fill_checksum {
+            Checksum::new()
+                .add_u16(u16::from_be_bytes([version_ihl, self.tos]))
+                .add_u16(total_len)
+                .add_u16(self.ident)
+                .add_u16(frag)
+                .add_u16(u16::from_be_bytes([self.ttl, u8::from(self.protocol)]))
+                .add_u32(u32::from(self.src_addr))
+                .add_u32(u32::from(self.dst_addr))
+                .finish()
         } else {
-            packet.set_checksum(0);
-        }
+            0
+        };
+        packet.set_checksum(checksum);
     }
 }
 

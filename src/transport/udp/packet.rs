@@ -263,11 +263,25 @@ impl UdpRepr {
         packet.set_src_port(self.src_port);
         packet.set_dst_port(self.dst_port);
         packet.set_len(len);
-        if fill_checksum {
-            packet.fill_checksum(src, dst);
+        // The header's words are summed as numbers, not read back; only
+        // the payload is read.
+        let checksum = if fill_checksum {
+            let payload = &packet.buffer.as_ref()[HEADER_LEN..usize::from(len)];
+            match Checksum::new()
+                .add_ipv4_pseudo_header(src, dst, PROTOCOL, len)
+                .add_u16(self.src_port)
+                .add_u16(self.dst_port)
+                .add_u16(len)
+                .add_bytes(payload)
+                .finish()
+            {
+                0 => 0xffff,
+                c => c,
+            }
         } else {
-            packet.set_checksum(0);
-        }
+            0
+        };
+        packet.set_checksum(checksum);
     }
 }
 
