@@ -6,14 +6,15 @@
 //! - `rx/udp{64,1472}`: the whole receive path, frame to socket: a batch of
 //!   valid frames addressed to the interface goes through
 //!   [`Interface::poll`] (Ethernet, IPv4 with header checksum, UDP with
-//!   checksum, demultiplexing, queueing a zero-copy payload) and is read
-//!   back with `recv_from`. The batch is cloned outside the timed region
+//!   checksum, demultiplexing, copying the payload into the socket's
+//!   queue) and is read back in place with `recv_with`. The batch is cloned outside the timed region
 //!   (`iter_batched`), so the copy a real device makes is not counted.
 //!   Receiving needs no ARP; the socket is drained every iteration, so its
 //!   queue never fills.
 //! - `tx/udp{64,1472}`: the send path: `send_to` (which copies the payload
-//!   into a fresh buffer with headroom) and a poll that pushes UDP, IPv4
-//!   and Ethernet headers and hands each frame to a device that drops it.
+//!   into the socket's queue) and a poll that copies it into a pooled
+//!   frame, pushes UDP, IPv4 and Ethernet headers and hands each frame to
+//!   a device that drops it.
 //!   The neighbour is a static ARP entry.
 //! - `frame_buffer/{pooled,allocated}`: the life of a received TCP
 //!   segment's buffer under `recv_bytes`, without the protocol: a 1514-byte
@@ -79,8 +80,11 @@ fn bench_rx(c: &mut Criterion) {
                     device.load(frames);
                     iface.poll(now, &mut device);
                     let mut n = 0;
-                    while let Ok((data, _from)) = iface.udp().recv_from(socket) {
-                        black_box(&data);
+                    while iface
+                        .udp()
+                        .recv_with(socket, |d, _| black_box(d.len()))
+                        .is_ok()
+                    {
                         n += 1;
                     }
                     assert_eq!(n, BATCH, "datagrams lost");

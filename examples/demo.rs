@@ -272,22 +272,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .send_to(client, msg, SocketAddrV4::new(addr_b, 7))?;
         // B echoes whatever arrives.
         sim.run_while_not(Duration::from_secs(1), |s| s.iface(b).udp().can_recv(echo));
-        if let Ok((data, from)) = sim.iface(b).udp().recv_from(echo) {
-            sim.iface(b).udp().send_to(echo, &data, from)?;
+        let mut buf = [0; 9000];
+        if let Ok((n, from)) = sim.iface(b).udp().recv_from(echo, &mut buf) {
+            sim.iface(b).udp().send_to(echo, &buf[..n], from)?;
         }
         let t0 = sim.now();
         sim.run_while_not(Duration::from_secs(1), |s| {
             s.iface(a).udp().can_recv(client)
         });
-        match sim.iface(a).udp().recv_from(client) {
-            Ok((data, from)) if data[..] == msg[..] => {
+        match sim.iface(a).udp().recv_from(client, &mut buf) {
+            Ok((n, from)) if buf[..n] == msg[..] => {
                 println!(
-                    "  {} bytes echoed by {from} intact ({} ms)",
-                    data.len(),
+                    "  {n} bytes echoed by {from} intact ({} ms)",
                     ms(sim.now() - t0)
                 )
             }
-            Ok((data, from)) => println!("  {} bytes from {from}: CONTENT MISMATCH", data.len()),
+            Ok((n, from)) => println!("  {n} bytes from {from}: CONTENT MISMATCH"),
             Err(e) => println!("  no echo: {e}"),
         }
     }

@@ -14,7 +14,8 @@
 //!   takes it without a copy (`recv_bytes`); under `--copy`, the calls a
 //!   `Read`/`Write` user makes: `send` from its buffer, `recv` into one.
 //! - UDP (`--udp`, default 5 million datagrams of 64 bytes): as many as
-//!   the socket takes per call (`send_batch`, `recv_batch`), or one
+//!   the socket takes per call (`send_batch`, and `recv_batch` reading
+//!   each in place), or one
 //!   datagram per call (`send_to`, `recv_from`) under `--copy`; each
 //!   datagram numbered and checked in order.
 //!
@@ -207,7 +208,7 @@ fn udp_pps(count: u64, size: usize, single: bool) {
         let now = clock.now();
         a.poll(now);
         b.poll(now);
-        if b.iface.udp().recv_from(hb).is_ok() {
+        if b.iface.udp().recv_with(hb, |_, _| ()).is_ok() {
             break;
         }
         assert!(clock.0.elapsed().as_secs() < 5, "ARP timed out");
@@ -216,12 +217,12 @@ fn udp_pps(count: u64, size: usize, single: bool) {
     // The batch: as many datagrams as a socket's send queue holds.
     const BATCH: usize = 256;
     let mut batch = vec![vec![0u8; size]; BATCH];
-    let mut got = Vec::with_capacity(BATCH);
+    let mut buf = vec![0u8; size];
     let (mut sent, mut rcvd) = (0u64, 0u64);
     let start = WallClock::now();
     while rcvd < count {
         if single {
-            while sent < count && a.iface.udp().can_send(ha) {
+            while sent < count && a.iface.udp().can_send(ha, size) {
                 payload[..8].copy_from_slice(&sent.to_le_bytes());
                 a.iface.udp().send_to(ha, &payload, dst).expect("queued");
                 sent += 1;
@@ -237,25 +238,20 @@ fn udp_pps(count: u64, size: usize, single: bool) {
         let now = clock.now();
         a.poll(now);
         b.poll(now);
-        let check = |d: &[u8], rcvd: &mut u64| {
+        let mut check = |d: &[u8]| {
             let seq = u64::from_le_bytes(d[..8].try_into().expect("8 bytes"));
             assert!(
-                d.len() == size && seq == *rcvd,
+                d.len() == size && seq == rcvd,
                 "lost or reordered datagram {rcvd}"
             );
-            *rcvd += 1;
+            rcvd += 1;
         };
         if single {
-            while let Ok((d, _)) = b.iface.udp().recv_from(hb) {
-                check(&d, &mut rcvd);
+            while let Ok((n, _)) = b.iface.udp().recv_from(hb, &mut buf) {
+                check(&buf[..n]);
             }
         } else {
-            got.clear();
-            if b.iface.udp().recv_batch(hb, &mut got, usize::MAX).is_ok() {
-                for (d, _) in &got {
-                    check(d, &mut rcvd);
-                }
-            }
+            let _ = b.iface.udp().recv_batch(hb, usize::MAX, |d, _| check(d));
         }
     }
     let secs = start.elapsed().as_secs_f64();

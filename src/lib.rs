@@ -47,8 +47,9 @@
 //! let dst = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 2), 7);
 //! sim.iface(a).udp().send_to(tx, b"hello", dst).unwrap();
 //! assert!(sim.run_while_not(Duration::from_secs(1), |s| s.iface(b).udp().can_recv(rx)));
-//! let (data, from) = sim.iface(b).udp().recv_from(rx).unwrap();
-//! assert_eq!(&data[..], b"hello");
+//! let mut buf = [0; 1500];
+//! let (n, from) = sim.iface(b).udp().recv_from(rx, &mut buf).unwrap();
+//! assert_eq!(&buf[..n], b"hello");
 //! assert_eq!(*from.ip(), Ipv4Addr::new(192, 0, 2, 1));
 //! ```
 //!
@@ -74,7 +75,7 @@
 //! - TCP, per connection ([`transport::tcp::TcpConfig`]): buffer sizes,
 //!   retransmission, orphan and probe limits, the rate of ACKs answering
 //!   unacceptable segments; path MTU reductions ([`transport::tcp::pmtu`]).
-//! - UDP receive queues ([`transport::udp::UdpConfig`]), fragment
+//! - UDP send and receive queues ([`transport::udp::UdpConfig`]), fragment
 //!   reassembly ([`internet::fragment::ReassemblyConfig`]), the ARP cache
 //!   ([`link::ArpConfig`]), ICMP errors ([`internet::Ipv4Config`]).
 //! - DNS ([`application::dns::resolver::ResolverConfig`]: a deadline per

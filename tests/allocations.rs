@@ -1,6 +1,6 @@
 //! What the steady state of the data path allocates: a counting global
 //! allocator watches a TCP bulk transfer (nothing per segment) and a UDP
-//! stream (one buffer per datagram) between two interfaces on the
+//! stream (nothing per datagram) between two interfaces on the
 //! in-memory network, driven through the public API as
 //! `examples/throughput` drives them, after a warm-up.
 //!
@@ -182,7 +182,7 @@ fn udp_stream(batch: bool, rounds: u32, measured: u32) -> (u64, u64) {
     let hb = b.iface.udp().bind(dst).unwrap();
     let mut now = Instant::ZERO;
     const BATCH: usize = 200;
-    let mut out = Vec::with_capacity(BATCH);
+    let mut buf = [0u8; 64];
     let payloads: Vec<[u8; 64]> = (0..BATCH).map(|i| [i as u8; 64]).collect();
     let (mut rcvd, mut before) = (0u64, 0u64);
     let mut counted = 0;
@@ -203,13 +203,13 @@ fn udp_stream(batch: bool, rounds: u32, measured: u32) -> (u64, u64) {
         a.poll(now);
         b.poll(now);
         if batch {
-            out.clear();
-            if b.iface.udp().recv_batch(hb, &mut out, usize::MAX).is_ok() {
-                rcvd += out.len() as u64;
+            let read = |d: &[u8], _| assert_eq!(d.len(), 64);
+            if let Ok(n) = b.iface.udp().recv_batch(hb, usize::MAX, read) {
+                rcvd += n as u64;
             }
         } else {
-            while let Ok((d, _)) = b.iface.udp().recv_from(hb) {
-                assert_eq!(d.len(), 64);
+            while let Ok((n, _)) = b.iface.udp().recv_from(hb, &mut buf) {
+                assert_eq!(n, 64);
                 rcvd += 1;
             }
         }
@@ -221,29 +221,16 @@ fn udp_stream(batch: bool, rounds: u32, measured: u32) -> (u64, u64) {
     (allocations() - before, rcvd - counted)
 }
 
-// UDP is not yet free of allocation: each datagram is one buffer of its
-// own (from the send call to the application's drop of the received
-// `Bytes`). Recycling it through the pools as TCP does measured slower
-// (taking back what the application was handed costs reference-count
-// traffic that glibc's per-thread cache beats for small blocks); these
-// tests hold the line at that one buffer.
-
 #[test]
-fn udp_allocates_one_buffer_per_datagram_in_batches() {
+fn udp_allocates_nothing_per_datagram_in_batches() {
     let (allocs, datagrams) = udp_stream(true, 300, 200);
     assert!(datagrams >= 39_000, "only {datagrams} datagrams");
-    assert!(
-        allocs <= datagrams,
-        "{allocs} allocations for {datagrams} datagrams"
-    );
+    assert_eq!(allocs, 0, "{allocs} allocations for {datagrams} datagrams");
 }
 
 #[test]
-fn udp_allocates_one_buffer_per_datagram_one_at_a_time() {
+fn udp_allocates_nothing_per_datagram_one_at_a_time() {
     let (allocs, datagrams) = udp_stream(false, 300, 200);
     assert!(datagrams >= 39_000, "only {datagrams} datagrams");
-    assert!(
-        allocs <= datagrams,
-        "{allocs} allocations for {datagrams} datagrams"
-    );
+    assert_eq!(allocs, 0, "{allocs} allocations for {datagrams} datagrams");
 }

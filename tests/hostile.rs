@@ -387,7 +387,12 @@ impl Net {
         }
         // Hostile datagrams may wait in the socket: clear them first.
         let open = self.open;
-        while self.victim().udp().recv_from(open).is_ok() {}
+        while self
+            .victim()
+            .udp()
+            .recv_with(open, |d, a| (d.to_vec(), a))
+            .is_ok()
+        {}
         let msg = b"still here?";
         let (peer, victim, peer_udp) = (self.peer, self.victim, self.peer_udp);
         self.sim
@@ -398,7 +403,11 @@ impl Net {
         let mut got = None;
         assert!(
             self.sim.run_while_not(Duration::from_secs(3), |s| {
-                got = s.iface(victim).udp().recv_from(open).ok();
+                got = s
+                    .iface(victim)
+                    .udp()
+                    .recv_with(open, |d, a| (d.to_vec(), a))
+                    .ok();
                 got.is_some()
             }),
             "victim did not receive a UDP datagram"
@@ -410,7 +419,11 @@ impl Net {
         let mut back = None;
         assert!(
             self.sim.run_while_not(Duration::from_secs(3), |s| {
-                back = s.iface(peer).udp().recv_from(peer_udp).ok();
+                back = s
+                    .iface(peer)
+                    .udp()
+                    .recv_with(peer_udp, |d, a| (d.to_vec(), a))
+                    .ok();
                 back.is_some()
             }),
             "victim did not send a UDP datagram"
@@ -956,7 +969,11 @@ fn expect_udp_flip(net: &mut Net, before: &Counters, at: usize, cks: u16, payloa
     let bad = c.udp.rx_bad_checksum - before.udp.rx_bad_checksum;
     let malformed = c.udp.rx_malformed - before.udp.rx_malformed;
     let open = net.open;
-    let got = net.victim().udp().recv_from(open).ok();
+    let got = net
+        .victim()
+        .udp()
+        .recv_with(open, |d, a| (d.to_vec(), a))
+        .ok();
     match at {
         // The length field: too long or short (malformed), or a shorter
         // datagram whose checksum fails.
@@ -1014,7 +1031,7 @@ proptest! {
             }
             Kind::UdpOpen | Kind::UdpFragments => {
                 let open = net.open;
-                prop_assert!(net.victim().udp().recv_from(open).is_ok());
+                prop_assert!(net.victim().udp().recv_with(open, |d, a| (d.to_vec(), a)).is_ok());
             }
             Kind::ArpRequest => {
                 prop_assert_eq!(c1.link.arp_replies_sent, c0.link.arp_replies_sent + 1);
@@ -1471,7 +1488,7 @@ proptest! {
         corrupted[p - 8] ^= xor;
         let mut delivered = 0;
         let open = net.open;
-        while let Ok((data, sender)) = net.victim().udp().recv_from(open) {
+        while let Ok((data, sender)) = net.victim().udp().recv_with(open, |d, a| (d.to_vec(), a)) {
             prop_assert_eq!(sender, from);
             if data[..] != payload[..] {
                 prop_assert!(

@@ -119,7 +119,11 @@ fn capture_run(path: &Path) {
             .send_to(cli, &vec![0x42; size], SocketAddrV4::new(addr(2), 7))
             .unwrap();
         sim.run_until(sim.now() + Duration::from_millis(10));
-        let (data, from) = sim.iface(1).udp().recv_from(srv).unwrap();
+        let (data, from) = sim
+            .iface(1)
+            .udp()
+            .recv_with(srv, |d, a| (d.to_vec(), a))
+            .unwrap();
         sim.iface(1).udp().send_to(srv, &data, from).unwrap();
         sim.run_until(sim.now() + Duration::from_millis(10));
     }

@@ -276,8 +276,8 @@ fn application(op: u8, iface: &mut Interface, s: &mut Sockets, now: Instant) {
         }
     }
     if op & 0x10 != 0 {
-        while let Ok((data, from)) = iface.udp().recv_from(s.udp) {
-            let _ = iface.udp().send_to(s.udp, &data, from);
+        while let Ok((n, from)) = iface.udp().recv_from(s.udp, &mut buf) {
+            let _ = iface.udp().send_to(s.udp, &buf[..n], from);
         }
         let _ = iface.udp().take_error(s.udp);
     }

@@ -130,13 +130,9 @@ impl UdpSocket {
                     format!("ICMP {:?} from {}", e.kind, e.reporter),
                 )));
             }
-            match udp.recv_from(h) {
-                Ok((data, from)) => {
-                    // Like std: a datagram larger than the buffer is cut.
-                    let n = data.len().min(buf.len());
-                    buf[..n].copy_from_slice(&data[..n]);
-                    Some(Ok((n, SocketAddr::V4(from))))
-                }
+            // Like std: a datagram larger than the buffer is cut.
+            match udp.recv_from(h, buf) {
+                Ok((n, from)) => Some(Ok((n, SocketAddr::V4(from)))),
                 Err(UdpRecvError::WouldBlock) => None,
                 Err(e) => Some(Err(io::Error::new(ErrorKind::NotConnected, e.to_string()))),
             }

@@ -54,7 +54,7 @@ impl TransportDispatcher for Transport {
         ip: &mut S,
     ) -> Disposition {
         match meta.protocol {
-            Protocol::Udp => self.udp.receive(meta, payload),
+            Protocol::Udp => self.udp.receive(meta, payload, ip),
             Protocol::Tcp => self.tcp.receive(now, meta, payload, ip),
             _ => Disposition::ProtocolUnreachable(payload),
         }

@@ -2,12 +2,16 @@
 //! §4.1).
 //!
 //! Sockets live in a slab and are found by local port through a hash map,
-//! so demultiplexing is O(1) whatever the number of sockets. Received
-//! payloads are zero-copy [`Bytes`] slices of the frame they arrived in;
-//! sent payloads are copied once, from the caller's slice into a buffer
-//! with headroom for every header. Both queues are bounded: a full receive
-//! queue drops (and counts) new datagrams, a full send queue refuses the
-//! send with [`UdpSendError::QueueFull`].
+//! so demultiplexing is O(1) whatever the number of sockets. Each socket
+//! queues datagrams in two [`DatagramRing`]s: a received payload is copied
+//! out of its frame, which goes straight back to the link's buffer pool,
+//! and is read by copying it out ([`UdpSockets::recv_from`]) or borrowing
+//! it in place ([`UdpSockets::recv_with`], [`UdpSockets::recv_batch`]); a
+//! sent payload is copied in (or written in place,
+//! [`UdpSockets::send_with`]) and copied into a pooled frame at the next
+//! poll. No datagram allocates. Both queues are bounded in datagrams and in
+//! bytes: a full receive queue drops (and counts) new datagrams, a full
+//! send queue refuses the send with [`UdpSendError::QueueFull`].
 //!
 //! Ephemeral ports are chosen at random from 49152–65535 with bounded
 //! probing (RFC 6056 §3.3.1, "Algorithm 1"; see [`crate::transport::ports`]). ICMP errors about a socket's
@@ -20,9 +24,7 @@
 use std::collections::VecDeque;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-use bytes::Bytes;
-
-use crate::buf::{MAX_HEADROOM, PacketBuf, worth_compacting};
+use crate::buf::PacketBuf;
 use crate::hash::{KeyedMap, keyed_map};
 use crate::internet::{Disposition, IcmpError, IpMeta, IpSender, Protocol};
 use crate::rand::KeyedRng;
@@ -30,6 +32,7 @@ use crate::slab::{Slab, SlabKey};
 use crate::time::Instant;
 use crate::transport::ports::EphemeralPorts;
 use crate::transport::udp::packet::{self, UdpPacket, UdpRepr};
+use crate::transport::udp::ring::DatagramRing;
 
 /// A UDP socket of an interface. A handle kept after its socket was
 /// closed is refused ([`UdpSendError::InvalidHandle`]), never taken for a
@@ -42,21 +45,25 @@ pub struct UdpHandle(SlabKey);
 pub struct UdpConfig {
     /// Most datagrams waiting to be read.
     pub rx_datagrams: usize,
-    /// Most memory held by datagrams waiting to be read, counted as the
-    /// allocations they keep alive (see [`crate::buf::PacketBuf::truesize`]),
-    /// not their payload: a small datagram in a frame buffer costs the
-    /// buffer.
+    /// Most bytes of payload waiting to be read: the size the receive
+    /// queue's ring grows to. A datagram larger than this is never
+    /// received.
     pub rx_bytes: usize,
     /// Most datagrams waiting to be sent.
     pub tx_datagrams: usize,
+    /// Most bytes of payload waiting to be sent: the size the send queue's
+    /// ring grows to, never less than one datagram of the largest size
+    /// ([`MAX_PAYLOAD`]).
+    pub tx_bytes: usize,
 }
 
 impl Default for UdpConfig {
     fn default() -> Self {
         UdpConfig {
             rx_datagrams: 256,
-            rx_bytes: 512 * 1024,
+            rx_bytes: 256 * 1024,
             tx_datagrams: 256,
+            tx_bytes: 256 * 1024,
         }
     }
 }
@@ -148,14 +155,12 @@ pub struct UdpStats {
 struct UdpSocket {
     local: SocketAddrV4,
     remote: Option<SocketAddrV4>,
-    /// Datagrams, their senders and the memory each is charged.
-    rx: VecDeque<(Bytes, SocketAddrV4, usize)>,
-    /// Memory charged for `rx`.
-    rx_bytes: usize,
-    tx: VecDeque<(PacketBuf, SocketAddrV4)>,
+    /// Datagrams received and their senders.
+    rx: DatagramRing,
+    /// Datagrams to send and their destinations.
+    tx: DatagramRing,
     queued_for_tx: bool,
     error: Option<IcmpError>,
-    config: UdpConfig,
     stats: UdpSocketStats,
 }
 
@@ -216,12 +221,13 @@ impl UdpSockets {
         let socket = UdpSocket {
             local: SocketAddrV4::new(ip, port),
             remote: None,
-            rx: VecDeque::new(),
-            rx_bytes: 0,
-            tx: VecDeque::new(),
+            rx: DatagramRing::new(self.config.rx_bytes, self.config.rx_datagrams),
+            tx: DatagramRing::new(
+                self.config.tx_bytes.max(MAX_PAYLOAD),
+                self.config.tx_datagrams,
+            ),
             queued_for_tx: false,
             error: None,
-            config: self.config,
             stats: UdpSocketStats::default(),
         };
         let slot = self.sockets.insert(socket);
@@ -300,7 +306,7 @@ impl UdpSockets {
                 Some(UdpSendError::Unaddressable(dst))
             } else if data.len() > MAX_PAYLOAD {
                 Some(UdpSendError::TooLarge(data.len()))
-            } else if s.tx.len() >= s.config.tx_datagrams {
+            } else if !s.tx.push(data, dst) {
                 Some(UdpSendError::QueueFull)
             } else {
                 None
@@ -308,16 +314,64 @@ impl UdpSockets {
             match refused {
                 Some(e) if queued == 0 => return Err(e),
                 Some(_) => break,
-                None => {}
+                None => queued += 1,
             }
-            s.tx.push_back((PacketBuf::from_payload(MAX_HEADROOM, data), dst));
-            queued += 1;
         }
-        if queued > 0 && !s.queued_for_tx {
+        if queued > 0 {
+            self.mark_ready(h);
+        }
+        Ok(queued)
+    }
+
+    /// Queues a datagram of `len` bytes to `dst` that `fill` writes in
+    /// place in the send queue (its slice holds stale bytes, not zeros):
+    /// the payload is then copied once, into the frame. `fill` is not
+    /// called if the datagram cannot be queued.
+    ///
+    /// ```
+    /// # use std::net::{Ipv4Addr, SocketAddrV4};
+    /// # use netstrata::transport::udp::{UdpConfig, UdpSockets};
+    /// # use netstrata::rand::KeyedRng;
+    /// # let me = Ipv4Addr::new(192, 0, 2, 1);
+    /// # let mut udp = UdpSockets::new(me, UdpConfig::default(), KeyedRng::from_seed(1));
+    /// let h = udp.bind(SocketAddrV4::new(me, 5000)).unwrap();
+    /// let dst = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 2), 53);
+    /// udp.send_with(h, 8, dst, |buf| buf.copy_from_slice(&7u64.to_be_bytes()))
+    ///     .unwrap();
+    /// ```
+    pub fn send_with(
+        &mut self,
+        h: UdpHandle,
+        len: usize,
+        dst: SocketAddrV4,
+        fill: impl FnOnce(&mut [u8]),
+    ) -> Result<(), UdpSendError> {
+        let s = self
+            .sockets
+            .get_mut(h.0)
+            .ok_or(UdpSendError::InvalidHandle)?;
+        if dst.ip().is_unspecified() || dst.port() == 0 {
+            return Err(UdpSendError::Unaddressable(dst));
+        }
+        if len > MAX_PAYLOAD {
+            return Err(UdpSendError::TooLarge(len));
+        }
+        if !s.tx.push_with(len, dst, fill) {
+            return Err(UdpSendError::QueueFull);
+        }
+        self.mark_ready(h);
+        Ok(())
+    }
+
+    /// Puts a socket with datagrams to send on the list for the next
+    /// dispatch, once.
+    fn mark_ready(&mut self, h: UdpHandle) {
+        if let Some(s) = self.sockets.get_mut(h.0)
+            && !s.queued_for_tx
+        {
             s.queued_for_tx = true;
             self.tx_ready.push_back(h.0);
         }
-        Ok(queued)
     }
 
     /// Queues `data` to the connected peer.
@@ -330,10 +384,10 @@ impl UdpSockets {
         self.send_to(h, data, remote)
     }
 
-    /// Whether a datagram can be queued now.
-    pub fn can_send(&self, h: UdpHandle) -> bool {
+    /// Whether a datagram of `len` bytes would be queued now.
+    pub fn can_send(&self, h: UdpHandle, len: usize) -> bool {
         self.socket(h)
-            .is_some_and(|s| s.tx.len() < s.config.tx_datagrams)
+            .is_some_and(|s| len <= MAX_PAYLOAD && s.tx.fits(len))
     }
 
     /// Whether a datagram is waiting to be read.
@@ -341,32 +395,62 @@ impl UdpSockets {
         self.socket(h).is_some_and(|s| !s.rx.is_empty())
     }
 
-    /// The next datagram and its sender, without copying.
-    pub fn recv_from(&mut self, h: UdpHandle) -> Result<(Bytes, SocketAddrV4), UdpRecvError> {
-        let s = self.socket_mut(h).ok_or(UdpRecvError::InvalidHandle)?;
-        let (data, from, charge) = s.rx.pop_front().ok_or(UdpRecvError::WouldBlock)?;
-        s.rx_bytes -= charge;
-        Ok((data, from))
+    /// Copies the next datagram into `buf` and returns its length there
+    /// and its sender. As with `std::net::UdpSocket::recv_from`, a datagram
+    /// longer than `buf` is cut to fit, and the rest is lost.
+    pub fn recv_from(
+        &mut self,
+        h: UdpHandle,
+        buf: &mut [u8],
+    ) -> Result<(usize, SocketAddrV4), UdpRecvError> {
+        self.recv_with(h, |data, from| {
+            let n = data.len().min(buf.len());
+            buf[..n].copy_from_slice(&data[..n]);
+            (n, from)
+        })
     }
 
-    /// Up to `max` waiting datagrams and their senders, in order, appended
-    /// to `out` without copying (as `recvmmsg(2)`); returns how many.
-    /// [`UdpRecvError::WouldBlock`] if none is waiting and `max` is not 0.
+    /// Hands the next datagram and its sender to `read` in place, without
+    /// copying, and returns what `read` returns.
+    pub fn recv_with<R>(
+        &mut self,
+        h: UdpHandle,
+        read: impl FnOnce(&[u8], SocketAddrV4) -> R,
+    ) -> Result<R, UdpRecvError> {
+        let s = self
+            .sockets
+            .get_mut(h.0)
+            .ok_or(UdpRecvError::InvalidHandle)?;
+        let (data, from) = s.rx.front().ok_or(UdpRecvError::WouldBlock)?;
+        let r = read(data, from);
+        s.rx.pop();
+        Ok(r)
+    }
+
+    /// Hands up to `max` waiting datagrams and their senders to `read`, in
+    /// order and in place (as `recvmmsg(2)`, without the copies); returns
+    /// how many. [`UdpRecvError::WouldBlock`] if none is waiting and `max`
+    /// is not 0.
     pub fn recv_batch(
         &mut self,
         h: UdpHandle,
-        out: &mut Vec<(Bytes, SocketAddrV4)>,
         max: usize,
+        mut read: impl FnMut(&[u8], SocketAddrV4),
     ) -> Result<usize, UdpRecvError> {
-        let s = self.socket_mut(h).ok_or(UdpRecvError::InvalidHandle)?;
-        let n = max.min(s.rx.len());
-        if n == 0 && max > 0 {
+        let s = self
+            .sockets
+            .get_mut(h.0)
+            .ok_or(UdpRecvError::InvalidHandle)?;
+        if s.rx.is_empty() && max > 0 {
             return Err(UdpRecvError::WouldBlock);
         }
-        out.reserve(n);
-        for (data, from, charge) in s.rx.drain(..n) {
-            s.rx_bytes -= charge;
-            out.push((data, from));
+        let mut n = 0;
+        while n < max
+            && let Some((data, from)) = s.rx.front()
+        {
+            read(data, from);
+            s.rx.pop();
+            n += 1;
         }
         Ok(n)
     }
@@ -389,7 +473,7 @@ impl UdpSockets {
                 continue;
             };
             s.queued_for_tx = false;
-            while let Some((mut p, dst)) = s.tx.pop_front() {
+            while let Some((data, dst)) = s.tx.front() {
                 let src = if s.local.ip().is_unspecified() {
                     match ip.route(*dst.ip()) {
                         Ok(r) => r.source,
@@ -397,6 +481,7 @@ impl UdpSockets {
                             log::debug!("UDP to {dst}: {e}");
                             s.stats.tx_errors += 1;
                             self.stats.tx_errors += 1;
+                            s.tx.pop();
                             continue;
                         }
                     }
@@ -406,8 +491,11 @@ impl UdpSockets {
                 let repr = UdpRepr {
                     src_port: s.local.port(),
                     dst_port: dst.port(),
-                    payload_len: p.len(),
+                    payload_len: data.len(),
                 };
+                let mut p = ip.alloc(data.len());
+                p.extend_from_slice(data);
+                s.tx.pop();
                 p.push_header(packet::HEADER_LEN);
                 repr.emit(
                     &mut UdpPacket::new_unchecked(p.data_mut()),
@@ -430,8 +518,29 @@ impl UdpSockets {
         }
     }
 
-    /// Handles a received datagram (the IP payload).
-    pub fn receive(&mut self, meta: &IpMeta, mut payload: PacketBuf) -> Disposition {
+    /// Handles a received datagram (the IP payload): its payload is
+    /// copied into the socket's queue and its buffer given back to `ip`.
+    pub fn receive<S: IpSender>(
+        &mut self,
+        meta: &IpMeta,
+        payload: PacketBuf,
+        ip: &mut S,
+    ) -> Disposition {
+        let delivered = match self.deliver(meta, &payload) {
+            Some(queued) => queued,
+            None => return Disposition::PortUnreachable(payload),
+        };
+        ip.recycle(payload);
+        if delivered {
+            Disposition::Delivered
+        } else {
+            Disposition::Dropped
+        }
+    }
+
+    /// Queues a datagram's payload for its socket: whether it was queued,
+    /// or `None` if no socket takes it.
+    fn deliver(&mut self, meta: &IpMeta, payload: &PacketBuf) -> Option<bool> {
         self.stats.rx_datagrams += 1;
         let parsed = UdpPacket::new_checked(payload.data())
             .and_then(|p| UdpRepr::parse(&p, meta.src, meta.dst, !meta.checksum_verified));
@@ -444,7 +553,7 @@ impl UdpSockets {
                 } else {
                     self.stats.rx_malformed += 1;
                 }
-                return Disposition::Dropped;
+                return Some(false);
             }
         };
         let from = SocketAddrV4::new(meta.src, repr.src_port);
@@ -456,33 +565,16 @@ impl UdpSockets {
             .filter(|s| s.remote.is_none_or(|r| r == from));
         let Some(s) = socket else {
             self.stats.rx_no_socket += 1;
-            return Disposition::PortUnreachable(payload);
+            return None;
         };
-        // What the datagram costs queued: its allocation, unless that is
-        // mostly something else (a short UDP length in a large reassembled
-        // datagram), when the payload is copied out first.
-        let compact = worth_compacting(repr.payload_len, payload.truesize());
-        let charge = if compact {
-            repr.payload_len
-        } else {
-            payload.truesize()
-        };
-        if s.rx.len() >= s.config.rx_datagrams || s.rx_bytes + charge > s.config.rx_bytes {
+        let data = &payload.data()[packet::HEADER_LEN..packet::HEADER_LEN + repr.payload_len];
+        if !s.rx.push(data, from) {
             s.stats.rx_dropped_full += 1;
             self.stats.rx_queue_full += 1;
-            return Disposition::Dropped;
+            return Some(false);
         }
-        payload.pull_header(packet::HEADER_LEN);
-        payload.truncate(repr.payload_len);
-        let data = if compact {
-            Bytes::copy_from_slice(payload.data())
-        } else {
-            payload.freeze()
-        };
-        s.rx_bytes += charge;
-        s.rx.push_back((data, from, charge));
         s.stats.rx_datagrams += 1;
-        Disposition::Delivered
+        Some(true)
     }
 
     /// Records an ICMP error for the socket whose datagram it quotes. The
@@ -564,7 +656,30 @@ mod tests {
         );
         u.send_to(h, b"x", dst).unwrap();
         assert_eq!(u.send_to(h, b"y", dst), Err(UdpSendError::QueueFull));
-        assert_eq!(u.recv_from(h), Err(UdpRecvError::WouldBlock));
+        assert_eq!(
+            u.send_with(h, 1, dst, |_| unreachable!("no room")),
+            Err(UdpSendError::QueueFull)
+        );
+        assert_eq!(u.recv_from(h, &mut [0; 8]), Err(UdpRecvError::WouldBlock));
+    }
+
+    #[test]
+    fn the_send_queue_is_bounded_in_bytes_but_always_takes_one_largest_datagram() {
+        let mut u = UdpSockets::new(
+            ME,
+            UdpConfig {
+                tx_bytes: 100,
+                ..UdpConfig::default()
+            },
+            KeyedRng::from_seed(1),
+        );
+        let h = u.bind(SocketAddrV4::new(ME, 1000)).unwrap();
+        let dst = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 2), 7);
+        assert!(u.can_send(h, MAX_PAYLOAD));
+        assert!(!u.can_send(h, MAX_PAYLOAD + 1));
+        u.send_with(h, MAX_PAYLOAD, dst, |b| b.fill(1)).unwrap();
+        assert!(!u.can_send(h, 1));
+        assert_eq!(u.send_to(h, b"x", dst), Err(UdpSendError::QueueFull));
     }
 
     #[test]
@@ -591,7 +706,7 @@ mod tests {
         assert_eq!(u.send_batch(h, [(a, dst); 5]), Ok(2));
         assert_eq!(u.send_batch(h, [(a, dst)]), Err(UdpSendError::QueueFull));
         assert_eq!(u.send_batch(h, []), Ok(0));
-        assert_eq!(u.socket(h).unwrap().tx.len(), 3);
+        assert!(!u.can_send(h, 0), "three queued: the queue is full");
         assert_eq!(u.tx_ready.len(), 1, "queued for transmission once");
     }
 
@@ -601,18 +716,23 @@ mod tests {
         let h = u.bind(SocketAddrV4::new(ME, 1000)).unwrap();
         let from = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 2), 7);
         let mut out = Vec::new();
-        assert_eq!(u.recv_batch(h, &mut out, 8), Err(UdpRecvError::WouldBlock));
-        assert_eq!(u.recv_batch(h, &mut out, 0), Ok(0));
+        let mut take = |d: &[u8], a| out.push((d.to_vec(), a));
+        assert_eq!(u.recv_batch(h, 8, &mut take), Err(UdpRecvError::WouldBlock));
+        assert_eq!(u.recv_batch(h, 0, &mut take), Ok(0));
         let s = u.socket_mut(h).unwrap();
-        for d in [&b"one"[..], b"two", b"three"] {
-            s.rx.push_back((Bytes::copy_from_slice(d), from, d.len()));
-            s.rx_bytes += d.len();
+        for d in [&b"one"[..], b"two", b"three", b"four"] {
+            assert!(s.rx.push(d, from));
         }
-        assert_eq!(u.recv_batch(h, &mut out, 2), Ok(2));
-        assert_eq!(u.recv_batch(h, &mut out, 8), Ok(1));
+        assert_eq!(u.recv_batch(h, 2, &mut take), Ok(2));
+        assert_eq!(u.recv_batch(h, 1, &mut take), Ok(1));
         let got: Vec<&[u8]> = out.iter().map(|(d, _)| &d[..]).collect();
         assert_eq!(got, [&b"one"[..], b"two", b"three"]);
-        assert_eq!(u.socket(h).unwrap().rx_bytes, 0);
+        assert!(out.iter().all(|&(_, a)| a == from));
+        // Copied out, a datagram longer than the buffer is cut, as in std.
+        let mut buf = [0; 2];
+        assert_eq!(u.recv_from(h, &mut buf), Ok((2, from)));
+        assert_eq!(&buf, b"fo");
+        assert!(!u.can_recv(h));
     }
 
     #[test]
@@ -623,9 +743,20 @@ mod tests {
         let new = u.bind(SocketAddrV4::new(ME, 2000)).unwrap();
         let dst = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 2), 7);
         assert_eq!(u.send_to(old, b"x", dst), Err(UdpSendError::InvalidHandle));
-        assert_eq!(u.recv_from(old), Err(UdpRecvError::InvalidHandle));
+        assert_eq!(
+            u.recv_from(old, &mut [0; 8]),
+            Err(UdpRecvError::InvalidHandle)
+        );
+        assert_eq!(
+            u.recv_with(old, |_, _| ()),
+            Err(UdpRecvError::InvalidHandle)
+        );
+        assert_eq!(
+            u.send_with(old, 1, dst, |_| ()),
+            Err(UdpSendError::InvalidHandle)
+        );
         assert_eq!(u.local_addr(old), None);
-        assert!(!u.can_send(old));
+        assert!(!u.can_send(old, 1));
         u.close(old);
         assert_eq!(u.local_addr(new).map(|a| a.port()), Some(2000));
         assert!(u.send_to(new, b"x", dst).is_ok());

@@ -1,0 +1,299 @@
+//! A socket's queue of datagrams: their payloads back to back in one byte
+//! ring, each stored contiguously, and a ring of their lengths and
+//! addresses beside it.
+//!
+//! Both queues of a UDP socket are one of these. On receive the payload is
+//! copied out of the frame into the ring and the frame goes straight back
+//! to the link's buffer pool while it is still in cache; on send the
+//! caller's bytes are copied in and the frame is built at the next poll.
+//! Either way a datagram costs two copies of its payload and no
+//! allocation, where handing the frame itself up (as TCP does with its
+//! segments) would cost the reference counting that tells when the
+//! application has let go of it: for small datagrams, that costs more than
+//! the copies. A payload never wraps around the end of the ring, so a
+//! reader can borrow it as one slice; when it does not fit between the
+//! tail and the end, the rest of the ring up to the end is skipped and
+//! counted against the datagram that skipped it.
+//!
+//! The byte ring is allocated at the first datagram and grows
+//! geometrically up to its capacity, so an idle socket holds no memory.
+
+use std::collections::VecDeque;
+use std::net::SocketAddrV4;
+
+/// Smallest allocation once the ring holds anything.
+const MIN_ALLOCATION: usize = 2048;
+
+/// Where one datagram is.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    /// Index of its first byte in the byte ring.
+    start: usize,
+    /// Its length.
+    len: usize,
+    /// Bytes skipped at the end of the ring before it (it would not fit
+    /// there), freed with it.
+    skipped: usize,
+    addr: SocketAddrV4,
+}
+
+/// A bounded queue of datagrams and their addresses (the sender's on
+/// receive, the destination on send).
+#[derive(Debug, Default)]
+pub struct DatagramRing {
+    slots: VecDeque<Slot>,
+    bytes: Box<[u8]>,
+    /// Index of the first byte in use (the oldest datagram's skipped bytes,
+    /// or its first byte).
+    head: usize,
+    /// Bytes in use from `head`, skipped ones included.
+    used: usize,
+    /// Bytes of the datagrams held, skipped ones not included.
+    held: usize,
+    /// The most bytes the ring allocates.
+    capacity: usize,
+    /// The most datagrams it holds.
+    max_datagrams: usize,
+}
+
+impl DatagramRing {
+    /// An empty queue of at most `max_datagrams` datagrams in at most
+    /// `capacity` bytes. Allocates nothing until the first datagram.
+    pub fn new(capacity: usize, max_datagrams: usize) -> DatagramRing {
+        DatagramRing {
+            capacity,
+            max_datagrams,
+            ..DatagramRing::default()
+        }
+    }
+
+    /// Whether no datagram is queued.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Whether a datagram of `len` bytes would be taken now.
+    pub fn fits(&self, len: usize) -> bool {
+        self.slots.len() < self.max_datagrams && (self.place(len).is_some() || self.can_grow(len))
+    }
+
+    /// Queues `data` from `addr`/to `addr`; false (nothing queued) if
+    /// there is no room.
+    pub fn push(&mut self, data: &[u8], addr: SocketAddrV4) -> bool {
+        self.push_with(data.len(), addr, |b| b.copy_from_slice(data))
+    }
+
+    /// Queues a datagram of `len` bytes that `fill` writes in place (its
+    /// slice holds stale bytes, not zeros); false, without calling `fill`,
+    /// if there is no room.
+    pub fn push_with(
+        &mut self,
+        len: usize,
+        addr: SocketAddrV4,
+        fill: impl FnOnce(&mut [u8]),
+    ) -> bool {
+        if self.slots.len() >= self.max_datagrams {
+            return false;
+        }
+        let (start, skipped) = match self.place(len) {
+            Some(p) => p,
+            None if self.can_grow(len) => {
+                self.grow(len);
+                (self.used, 0)
+            }
+            None => return false,
+        };
+        fill(&mut self.bytes[start..start + len]);
+        self.used += skipped + len;
+        self.held += len;
+        self.slots.push_back(Slot {
+            start,
+            len,
+            skipped,
+            addr,
+        });
+        true
+    }
+
+    /// The oldest datagram and its address, if any.
+    pub fn front(&self) -> Option<(&[u8], SocketAddrV4)> {
+        let s = self.slots.front()?;
+        Some((&self.bytes[s.start..s.start + s.len], s.addr))
+    }
+
+    /// Drops the oldest datagram.
+    pub fn pop(&mut self) {
+        let Some(s) = self.slots.pop_front() else {
+            return;
+        };
+        self.used -= s.skipped + s.len;
+        self.held -= s.len;
+        // An empty ring starts again at the front, so that the next
+        // datagrams need not skip.
+        self.head = if self.used == 0 { 0 } else { s.start + s.len };
+    }
+
+    /// Whether a larger allocation would take `len` more bytes. A ring
+    /// at its full size does not move what it holds to make room: a
+    /// datagram that finds no contiguous room there waits (or, received,
+    /// is dropped) as one that finds no room at all.
+    fn can_grow(&self, len: usize) -> bool {
+        self.bytes.len() < self.capacity && self.capacity - self.held >= len
+    }
+
+    /// Where a datagram of `len` bytes goes in the present allocation, and
+    /// how many bytes it skips at the end of the ring to get there.
+    fn place(&self, len: usize) -> Option<(usize, usize)> {
+        let size = self.bytes.len();
+        let tail = self.head + self.used;
+        if tail < size {
+            // In use: `head..tail`; free: `tail..size`, then `0..head`.
+            if size - tail >= len {
+                Some((tail, 0))
+            } else if self.head >= len {
+                Some((0, size - tail))
+            } else {
+                None
+            }
+        } else {
+            // In use: `head..size` and `0..tail - size`; free between.
+            let tail = tail - size;
+            (self.head - tail >= len).then_some((tail, 0))
+        }
+    }
+
+    /// Moves the datagrams held to the front of a larger allocation with
+    /// room for `len` more bytes, within the capacity.
+    fn grow(&mut self, len: usize) {
+        let size = (self.bytes.len() * 2)
+            .max(MIN_ALLOCATION)
+            .max(self.held + len)
+            .min(self.capacity);
+        let mut bytes = vec![0; size].into_boxed_slice();
+        let mut at = 0;
+        for s in &mut self.slots {
+            bytes[at..at + s.len].copy_from_slice(&self.bytes[s.start..s.start + s.len]);
+            *s = Slot {
+                start: at,
+                skipped: 0,
+                ..*s
+            };
+            at += s.len;
+        }
+        self.bytes = bytes;
+        self.head = 0;
+        self.used = at;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::net::Ipv4Addr;
+
+    fn addr(port: u16) -> SocketAddrV4 {
+        SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 9), port)
+    }
+
+    #[test]
+    fn allocates_at_the_first_datagram_and_grows_within_the_capacity() {
+        let mut r = DatagramRing::new(10_000, 100);
+        assert_eq!(r.bytes.len(), 0);
+        assert!(r.push(b"", addr(1)));
+        assert_eq!(r.bytes.len(), 0, "an empty datagram needs no bytes");
+        assert!(r.push(b"abc", addr(2)));
+        assert_eq!(r.bytes.len(), MIN_ALLOCATION);
+        assert!(r.push(&[7; 5000], addr(3)));
+        assert_eq!(r.bytes.len(), 5003);
+        assert!(r.push(&[8; 4997], addr(4)));
+        assert_eq!(r.bytes.len(), 10_000);
+        assert!(!r.fits(1));
+        assert!(!r.push(b"x", addr(5)));
+        assert_eq!(r.front(), Some((&b""[..], addr(1))));
+        r.pop();
+        assert_eq!(r.front(), Some((&b"abc"[..], addr(2))));
+        r.pop();
+        assert_eq!(r.front().map(|(d, _)| d.len()), Some(5000));
+    }
+
+    #[test]
+    fn a_datagram_that_would_wrap_skips_to_the_front_as_one_slice() {
+        let mut r = DatagramRing::new(MIN_ALLOCATION, 100);
+        assert!(r.push(&[1; 1000], addr(1)));
+        assert!(r.push(&[2; 900], addr(2)));
+        r.pop();
+        // 148 bytes left at the end, 1000 free at the front.
+        assert!(r.push(&[3; 500], addr(3)));
+        assert_eq!(r.slots[1].start, 0);
+        assert_eq!(r.slots[1].skipped, MIN_ALLOCATION - 1900);
+        assert!(!r.push(&[4; 501], addr(4)), "only 500 free before the head");
+        assert!(r.push(&[4; 500], addr(4)));
+        r.pop();
+        assert_eq!(r.front(), Some((&[3; 500][..], addr(3))));
+        r.pop();
+        r.pop();
+        assert!(r.is_empty());
+        assert_eq!((r.head, r.used), (0, 0));
+    }
+
+    #[test]
+    fn the_datagram_limit_holds_whatever_the_bytes() {
+        let mut r = DatagramRing::new(1 << 20, 3);
+        for i in 0..3 {
+            assert!(r.push(b"x", addr(i)));
+        }
+        assert!(!r.fits(0));
+        assert!(!r.push(b"", addr(9)));
+        let mut called = false;
+        assert!(!r.push_with(1, addr(9), |_| called = true));
+        assert!(!called);
+        r.pop();
+        assert!(r.push(b"y", addr(4)));
+    }
+
+    proptest! {
+        /// Against a plain queue: whatever the sizes and the order of
+        /// pushes and pops, every datagram comes out whole and in order,
+        /// a refused one only when the ring is really short of room, and
+        /// the ring never allocates beyond its capacity.
+        #[test]
+        fn behaves_as_a_bounded_queue(
+            capacity in 1usize..6000,
+            ops in proptest::collection::vec((any::<bool>(), 0usize..2500), 1..300),
+        ) {
+            let mut r = DatagramRing::new(capacity, 64);
+            let mut model: VecDeque<Vec<u8>> = VecDeque::new();
+            for (i, (push, len)) in ops.into_iter().enumerate() {
+                if push {
+                    let data = vec![i as u8; len];
+                    let held: usize = model.iter().map(Vec::len).sum();
+                    let fits = r.fits(len);
+                    prop_assert_eq!(r.push(&data, addr(i as u16)), fits);
+                    if fits {
+                        model.push_back(data);
+                    } else {
+                        // Refused only when short of slots, of capacity,
+                        // or of contiguous room in a full-size ring.
+                        prop_assert!(
+                            model.len() == 64
+                                || held + len > capacity
+                                || r.bytes.len() == capacity
+                        );
+                    }
+                } else {
+                    let expect = model.pop_front();
+                    prop_assert_eq!(r.front().map(|(d, _)| d.to_vec()), expect);
+                    r.pop();
+                }
+                prop_assert!(r.bytes.len() <= capacity);
+                prop_assert_eq!(r.slots.len(), model.len());
+            }
+            while let Some(expect) = model.pop_front() {
+                prop_assert_eq!(r.front().map(|(d, _)| d.to_vec()), Some(expect));
+                r.pop();
+            }
+            prop_assert!(r.front().is_none());
+        }
+    }
+}
