@@ -170,9 +170,9 @@ fn tcp_bulk_allocates_nothing_per_segment_with_copying_calls() {
     assert_eq!(allocs, 0, "{allocs} allocations for {segments} segments");
 }
 
-/// UDP: 64-byte datagrams in batches, or one per call; returns
+/// UDP: datagrams of `size` bytes in batches, or one per call; returns
 /// (allocations, datagrams) over the last `measured` rounds.
-fn udp_stream(batch: bool, rounds: u32, measured: u32) -> (u64, u64) {
+fn udp_stream(batch: bool, size: usize, rounds: u32, measured: u32) -> (u64, u64) {
     let (pa, pb) = MemoryNetwork::pair(1500);
     let mut a = Host::new(1, pa, TcpConfig::default());
     let mut b = Host::new(2, pb, TcpConfig::default());
@@ -182,8 +182,8 @@ fn udp_stream(batch: bool, rounds: u32, measured: u32) -> (u64, u64) {
     let hb = b.iface.udp().bind(dst).unwrap();
     let mut now = Instant::ZERO;
     const BATCH: usize = 200;
-    let mut buf = [0u8; 64];
-    let payloads: Vec<[u8; 64]> = (0..BATCH).map(|i| [i as u8; 64]).collect();
+    let mut buf = vec![0u8; size];
+    let payloads: Vec<Vec<u8>> = (0..BATCH).map(|i| vec![i as u8; size]).collect();
     let (mut rcvd, mut before) = (0u64, 0u64);
     let mut counted = 0;
     for round in 0..rounds {
@@ -203,13 +203,13 @@ fn udp_stream(batch: bool, rounds: u32, measured: u32) -> (u64, u64) {
         a.poll(now);
         b.poll(now);
         if batch {
-            let read = |d: &[u8], _| assert_eq!(d.len(), 64);
+            let read = |d: &[u8], _| assert_eq!(d.len(), size);
             if let Ok(n) = b.iface.udp().recv_batch(hb, usize::MAX, read) {
                 rcvd += n as u64;
             }
         } else {
             while let Ok((n, _)) = b.iface.udp().recv_from(hb, &mut buf) {
-                assert_eq!(n, 64);
+                assert_eq!(n, size);
                 rcvd += 1;
             }
         }
@@ -223,14 +223,23 @@ fn udp_stream(batch: bool, rounds: u32, measured: u32) -> (u64, u64) {
 
 #[test]
 fn udp_allocates_nothing_per_datagram_in_batches() {
-    let (allocs, datagrams) = udp_stream(true, 300, 200);
+    let (allocs, datagrams) = udp_stream(true, 64, 300, 200);
+    assert!(datagrams >= 39_000, "only {datagrams} datagrams");
+    assert_eq!(allocs, 0, "{allocs} allocations for {datagrams} datagrams");
+}
+
+/// Datagrams that fill their frames are queued in them, not copied: the
+/// frames go back to the pool when they are read.
+#[test]
+fn udp_allocates_nothing_per_large_datagram() {
+    let (allocs, datagrams) = udp_stream(true, 1200, 300, 200);
     assert!(datagrams >= 39_000, "only {datagrams} datagrams");
     assert_eq!(allocs, 0, "{allocs} allocations for {datagrams} datagrams");
 }
 
 #[test]
 fn udp_allocates_nothing_per_datagram_one_at_a_time() {
-    let (allocs, datagrams) = udp_stream(false, 300, 200);
+    let (allocs, datagrams) = udp_stream(false, 64, 300, 200);
     assert!(datagrams >= 39_000, "only {datagrams} datagrams");
     assert_eq!(allocs, 0, "{allocs} allocations for {datagrams} datagrams");
 }

@@ -2,24 +2,31 @@
 //! ring, each stored contiguously, and a ring of their lengths and
 //! addresses beside it.
 //!
-//! Both queues of a UDP socket are one of these. On receive the payload is
-//! copied out of the frame into the ring and the frame goes straight back
-//! to the link's buffer pool while it is still in cache; on send the
-//! caller's bytes are copied in and the frame is built at the next poll.
-//! Either way a datagram costs two copies of its payload and no
-//! allocation, where handing the frame itself up (as TCP does with its
-//! segments) would cost the reference counting that tells when the
-//! application has let go of it: for small datagrams, that costs more than
-//! the copies. A payload never wraps around the end of the ring, so a
-//! reader can borrow it as one slice; when it does not fit between the
-//! tail and the end, the rest of the ring up to the end is skipped and
-//! counted against the datagram that skipped it.
+//! Both queues of a UDP socket are one of these. On receive a small
+//! payload is copied out of the frame into the ring and the frame goes
+//! straight back to the link's buffer pool while it is still in cache; on
+//! send the caller's bytes are copied in and the frame is built at the
+//! next poll. Either way a datagram costs two copies of its payload and no
+//! allocation, where handing the frame itself up as a shared slice (as TCP
+//! does with its segments) would cost the reference counting that tells
+//! when the application has let go of it: for small datagrams, that costs
+//! more than the copies. A received payload that fills most of its frame
+//! is not copied: the frame itself waits in the queue
+//! ([`DatagramRing::push_frame`]), the reader borrows its payload there,
+//! and the frame is handed back when the datagram is popped.
+//!
+//! A payload never wraps around the end of the ring, so a reader can
+//! borrow it as one slice; when it does not fit between the tail and the
+//! end, the rest of the ring up to the end is skipped and counted against
+//! the datagram that skipped it.
 //!
 //! The byte ring is allocated at the first datagram and grows
 //! geometrically up to its capacity, so an idle socket holds no memory.
 
 use std::collections::VecDeque;
 use std::net::SocketAddrV4;
+
+use crate::buf::PacketBuf;
 
 /// Smallest allocation once the ring holds anything.
 const MIN_ALLOCATION: usize = 2048;
@@ -35,6 +42,8 @@ struct Slot {
     /// there), freed with it.
     skipped: usize,
     addr: SocketAddrV4,
+    /// Whether it is the next of `frames` rather than in the ring.
+    in_frame: bool,
 }
 
 /// A bounded queue of datagrams and their addresses (the sender's on
@@ -43,6 +52,10 @@ struct Slot {
 pub struct DatagramRing {
     slots: VecDeque<Slot>,
     bytes: Box<[u8]>,
+    /// Frames queued whole (their data is the payload), in order.
+    frames: VecDeque<PacketBuf>,
+    /// The memory `frames` keep alive.
+    framed: usize,
     /// Index of the first byte in use (the oldest datagram's skipped bytes,
     /// or its first byte).
     head: usize,
@@ -50,7 +63,8 @@ pub struct DatagramRing {
     used: usize,
     /// Bytes of the datagrams held, skipped ones not included.
     held: usize,
-    /// The most bytes the ring allocates.
+    /// The most bytes the ring allocates, and the most that the payloads
+    /// in the ring and the frames queued whole may hold together.
     capacity: usize,
     /// The most datagrams it holds.
     max_datagrams: usize,
@@ -95,6 +109,9 @@ impl DatagramRing {
         if self.slots.len() >= self.max_datagrams {
             return false;
         }
+        if self.held + self.framed + len > self.capacity {
+            return false;
+        }
         let (start, skipped) = match self.place(len) {
             Some(p) => p,
             None if self.can_grow(len) => {
@@ -111,26 +128,58 @@ impl DatagramRing {
             len,
             skipped,
             addr,
+            in_frame: false,
         });
         true
+    }
+
+    /// Queues a received frame whose data is the payload, without copying
+    /// it; the frame is handed back if there is no room (its memory, the
+    /// allocation, counts against the capacity).
+    pub fn push_frame(&mut self, frame: PacketBuf, addr: SocketAddrV4) -> Result<(), PacketBuf> {
+        let size = frame.truesize();
+        if self.slots.len() >= self.max_datagrams || self.held + self.framed + size > self.capacity
+        {
+            return Err(frame);
+        }
+        self.framed += size;
+        self.slots.push_back(Slot {
+            start: 0,
+            len: frame.len(),
+            skipped: 0,
+            addr,
+            in_frame: true,
+        });
+        self.frames.push_back(frame);
+        Ok(())
     }
 
     /// The oldest datagram and its address, if any.
     pub fn front(&self) -> Option<(&[u8], SocketAddrV4)> {
         let s = self.slots.front()?;
-        Some((&self.bytes[s.start..s.start + s.len], s.addr))
+        let data = if s.in_frame {
+            self.frames.front()?.data()
+        } else {
+            &self.bytes[s.start..s.start + s.len]
+        };
+        Some((data, s.addr))
     }
 
-    /// Drops the oldest datagram.
-    pub fn pop(&mut self) {
-        let Some(s) = self.slots.pop_front() else {
-            return;
-        };
+    /// Drops the oldest datagram; a frame it was queued in is handed back,
+    /// for the buffer pool.
+    pub fn pop(&mut self) -> Option<PacketBuf> {
+        let s = self.slots.pop_front()?;
+        if s.in_frame {
+            let frame = self.frames.pop_front()?;
+            self.framed -= frame.truesize();
+            return Some(frame);
+        }
         self.used -= s.skipped + s.len;
         self.held -= s.len;
         // An empty ring starts again at the front, so that the next
         // datagrams need not skip.
         self.head = if self.used == 0 { 0 } else { s.start + s.len };
+        None
     }
 
     /// Whether a larger allocation would take `len` more bytes. A ring
@@ -138,7 +187,7 @@ impl DatagramRing {
     /// datagram that finds no contiguous room there waits (or, received,
     /// is dropped) as one that finds no room at all.
     fn can_grow(&self, len: usize) -> bool {
-        self.bytes.len() < self.capacity && self.capacity - self.held >= len
+        self.bytes.len() < self.capacity && self.capacity - self.held - self.framed >= len
     }
 
     /// Where a datagram of `len` bytes goes in the present allocation, and
@@ -171,7 +220,7 @@ impl DatagramRing {
             .min(self.capacity);
         let mut bytes = vec![0; size].into_boxed_slice();
         let mut at = 0;
-        for s in &mut self.slots {
+        for s in self.slots.iter_mut().filter(|s| !s.in_frame) {
             bytes[at..at + s.len].copy_from_slice(&self.bytes[s.start..s.start + s.len]);
             *s = Slot {
                 start: at,
@@ -250,6 +299,29 @@ mod tests {
         assert!(!called);
         r.pop();
         assert!(r.push(b"y", addr(4)));
+    }
+
+    #[test]
+    fn a_frame_queued_whole_is_read_in_place_and_handed_back_in_order() {
+        let mut frame = PacketBuf::with_headroom(16, 600);
+        frame.extend_from_slice(&[5; 600]);
+        let size = frame.truesize();
+        let mut r = DatagramRing::new(size + 5, 8);
+        assert!(r.push(b"before", addr(1)));
+        assert!(
+            r.push_frame(frame.clone(), addr(2)).is_err(),
+            "6 + size > capacity"
+        );
+        r.pop();
+        assert!(r.push_frame(frame, addr(2)).is_ok());
+        assert!(r.push(b"after", addr(3)));
+        assert!(!r.push(b"x", addr(4)), "the frame's memory counts");
+        assert_eq!(r.front(), Some((&[5; 600][..], addr(2))));
+        let back = r.pop().expect("the frame comes back");
+        assert_eq!(back.truesize(), size);
+        assert_eq!(r.front(), Some((&b"after"[..], addr(3))));
+        assert!(r.pop().is_none(), "a datagram in the ring has no frame");
+        assert!(r.push(&[0; 5], addr(4)));
     }
 
     proptest! {

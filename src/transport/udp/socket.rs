@@ -3,15 +3,17 @@
 //!
 //! Sockets live in a slab and are found by local port through a hash map,
 //! so demultiplexing is O(1) whatever the number of sockets. Each socket
-//! queues datagrams in two [`DatagramRing`]s: a received payload is copied
-//! out of its frame, which goes straight back to the link's buffer pool,
-//! and is read by copying it out ([`UdpSockets::recv_from`]) or borrowing
-//! it in place ([`UdpSockets::recv_with`], [`UdpSockets::recv_batch`]); a
-//! sent payload is copied in (or written in place,
-//! [`UdpSockets::send_with`]) and copied into a pooled frame at the next
-//! poll. No datagram allocates. Both queues are bounded in datagrams and in
-//! bytes: a full receive queue drops (and counts) new datagrams, a full
-//! send queue refuses the send with [`UdpSendError::QueueFull`].
+//! queues datagrams in two rings of bytes (`DatagramRing`). A received
+//! payload is copied out of its frame, which goes straight back to the
+//! link's buffer pool (unless the payload fills most of it: the frame then
+//! waits in the queue and goes back when the datagram is read); it is read
+//! by copying it out ([`UdpSockets::recv_from`]) or borrowing it in place
+//! ([`UdpSockets::recv_with`], [`UdpSockets::recv_batch`]). A sent payload
+//! is copied in (or written in place, [`UdpSockets::send_with`]) and into
+//! a pooled frame at the next poll. No datagram allocates. Both queues are
+//! bounded in datagrams and in bytes: a full receive queue drops (and
+//! counts) new datagrams, a full send queue refuses the send with
+//! [`UdpSendError::QueueFull`].
 //!
 //! Ephemeral ports are chosen at random from 49152–65535 with bounded
 //! probing (RFC 6056 §3.3.1, "Algorithm 1"; see [`crate::transport::ports`]). ICMP errors about a socket's
@@ -45,8 +47,10 @@ pub struct UdpHandle(SlabKey);
 pub struct UdpConfig {
     /// Most datagrams waiting to be read.
     pub rx_datagrams: usize,
-    /// Most bytes of payload waiting to be read: the size the receive
-    /// queue's ring grows to. A datagram larger than this is never
+    /// Most memory held by datagrams waiting to be read: the payloads
+    /// copied into the receive queue's ring (the size it grows to), and
+    /// the frames queued whole, counted as their allocations
+    /// ([`PacketBuf::truesize`]). A datagram larger than this is never
     /// received.
     pub rx_bytes: usize,
     /// Most datagrams waiting to be sent.
@@ -61,7 +65,7 @@ impl Default for UdpConfig {
     fn default() -> Self {
         UdpConfig {
             rx_datagrams: 256,
-            rx_bytes: 256 * 1024,
+            rx_bytes: 512 * 1024,
             tx_datagrams: 256,
             tx_bytes: 256 * 1024,
         }
@@ -173,9 +177,16 @@ pub struct UdpSockets {
     /// Sockets with datagrams to send, each once.
     tx_ready: VecDeque<SlabKey>,
     ports: EphemeralPorts,
+    /// Frames of datagrams read in place, for the link's buffer pool at
+    /// the next poll.
+    spent: Vec<PacketBuf>,
     config: UdpConfig,
     stats: UdpStats,
 }
+
+/// Most read frames [`UdpSockets`] keeps for the buffer pool between polls;
+/// beyond that they are freed.
+const SPENT_FRAMES: usize = 256;
 
 impl UdpSockets {
     /// No sockets. `local_addr` is the interface address sockets may bind
@@ -187,6 +198,7 @@ impl UdpSockets {
             by_port: keyed_map(rng.derive_key("udp ports")),
             tx_ready: VecDeque::new(),
             ports: EphemeralPorts::new(rng),
+            spent: Vec::new(),
             config,
             stats: UdpStats::default(),
         }
@@ -423,7 +435,9 @@ impl UdpSockets {
             .ok_or(UdpRecvError::InvalidHandle)?;
         let (data, from) = s.rx.front().ok_or(UdpRecvError::WouldBlock)?;
         let r = read(data, from);
-        s.rx.pop();
+        if let Some(frame) = s.rx.pop() {
+            keep_spent(&mut self.spent, frame);
+        }
         Ok(r)
     }
 
@@ -449,7 +463,9 @@ impl UdpSockets {
             && let Some((data, from)) = s.rx.front()
         {
             read(data, from);
-            s.rx.pop();
+            if let Some(frame) = s.rx.pop() {
+                keep_spent(&mut self.spent, frame);
+            }
             n += 1;
         }
         Ok(n)
@@ -467,6 +483,7 @@ impl UdpSockets {
 
     /// Sends every queued datagram through `ip`.
     pub fn dispatch<S: IpSender>(&mut self, now: Instant, ip: &mut S) {
+        self.spent.drain(..).for_each(|p| ip.recycle(p));
         let fill = !ip.checksum_offload().tx;
         while let Some(k) = self.tx_ready.pop_front() {
             let Some(s) = self.sockets.get_mut(k) else {
@@ -518,29 +535,15 @@ impl UdpSockets {
         }
     }
 
-    /// Handles a received datagram (the IP payload): its payload is
-    /// copied into the socket's queue and its buffer given back to `ip`.
+    /// Handles a received datagram (the IP payload). A payload that fills
+    /// most of its frame is queued in the frame; a smaller one is copied
+    /// into the socket's queue and the frame given back to `ip` at once.
     pub fn receive<S: IpSender>(
         &mut self,
         meta: &IpMeta,
-        payload: PacketBuf,
+        mut payload: PacketBuf,
         ip: &mut S,
     ) -> Disposition {
-        let delivered = match self.deliver(meta, &payload) {
-            Some(queued) => queued,
-            None => return Disposition::PortUnreachable(payload),
-        };
-        ip.recycle(payload);
-        if delivered {
-            Disposition::Delivered
-        } else {
-            Disposition::Dropped
-        }
-    }
-
-    /// Queues a datagram's payload for its socket: whether it was queued,
-    /// or `None` if no socket takes it.
-    fn deliver(&mut self, meta: &IpMeta, payload: &PacketBuf) -> Option<bool> {
         self.stats.rx_datagrams += 1;
         let parsed = UdpPacket::new_checked(payload.data())
             .and_then(|p| UdpRepr::parse(&p, meta.src, meta.dst, !meta.checksum_verified));
@@ -553,7 +556,8 @@ impl UdpSockets {
                 } else {
                     self.stats.rx_malformed += 1;
                 }
-                return Some(false);
+                ip.recycle(payload);
+                return Disposition::Dropped;
             }
         };
         let from = SocketAddrV4::new(meta.src, repr.src_port);
@@ -565,16 +569,26 @@ impl UdpSockets {
             .filter(|s| s.remote.is_none_or(|r| r == from));
         let Some(s) = socket else {
             self.stats.rx_no_socket += 1;
-            return None;
+            return Disposition::PortUnreachable(payload);
         };
-        let data = &payload.data()[packet::HEADER_LEN..packet::HEADER_LEN + repr.payload_len];
-        if !s.rx.push(data, from) {
+        payload.pull_header(packet::HEADER_LEN);
+        payload.truncate(repr.payload_len);
+        let queued = if fills_its_frame(repr.payload_len, payload.truesize()) {
+            s.rx.push_frame(payload, from)
+                .map_err(|p| ip.recycle(p))
+                .is_ok()
+        } else {
+            let queued = s.rx.push(payload.data(), from);
+            ip.recycle(payload);
+            queued
+        };
+        if !queued {
             s.stats.rx_dropped_full += 1;
             self.stats.rx_queue_full += 1;
-            return Some(false);
+            return Disposition::Dropped;
         }
         s.stats.rx_datagrams += 1;
-        Some(true)
+        Disposition::Delivered
     }
 
     /// Records an ICMP error for the socket whose datagram it quotes. The
@@ -592,6 +606,20 @@ impl UdpSockets {
         {
             s.error = Some(*error);
         }
+    }
+}
+
+/// Whether a payload of `len` bytes fills most of a `truesize`-byte frame,
+/// so that queueing the frame costs less than copying the payload and
+/// pins little memory besides.
+fn fills_its_frame(len: usize, truesize: usize) -> bool {
+    len.saturating_mul(2) >= truesize
+}
+
+/// Keeps a read frame for the buffer pool, unless enough are kept.
+fn keep_spent(spent: &mut Vec<PacketBuf>, frame: PacketBuf) {
+    if spent.len() < SPENT_FRAMES {
+        spent.push(frame);
     }
 }
 
