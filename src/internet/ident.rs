@@ -32,10 +32,10 @@ pub struct IdentGenerator {
     /// Each counter and when it was last used (milliseconds, wrapping).
     counters: Box<[(u16, u32)]>,
     rng: KeyedRng,
-    /// The last flow and its counter's index: a bulk transfer sends to one
-    /// destination, and the keyed hash is then computed once, not per
-    /// datagram.
-    last: Option<([u8; 9], usize)>,
+    /// The last flow (source and destination as one number, protocol) and
+    /// its counter's index: a bulk transfer sends to one destination, and
+    /// the keyed hash is then computed once, not per datagram.
+    last: Option<((u64, u8), usize)>,
 }
 
 impl core::fmt::Debug for IdentGenerator {
@@ -60,15 +60,21 @@ impl IdentGenerator {
     /// The identification for the next datagram from `src` to `dst`, sent
     /// at `now`.
     pub fn next(&mut self, now: Instant, src: Ipv4Addr, dst: Ipv4Addr, protocol: Protocol) -> u16 {
-        let mut d = [0u8; 9];
-        d[..4].copy_from_slice(&src.octets());
-        d[4..8].copy_from_slice(&dst.octets());
-        d[8] = protocol.into();
+        // Compared as numbers: the byte array the hash reads is built only
+        // on a miss (comparing one just written byte by byte would wait
+        // for those stores to land).
+        let flow = (
+            u64::from(u32::from(src)) << 32 | u64::from(u32::from(dst)),
+            u8::from(protocol),
+        );
         let i = match self.last {
-            Some((flow, i)) if flow == d => i,
+            Some((last, i)) if last == flow => i,
             _ => {
+                let mut d = [0u8; 9];
+                d[..8].copy_from_slice(&flow.0.to_be_bytes());
+                d[8] = flow.1;
                 let i = siphash24(self.key, &d) as usize % BUCKETS;
-                self.last = Some((d, i));
+                self.last = Some((flow, i));
                 i
             }
         };
