@@ -184,6 +184,11 @@ pub struct ArpCache {
     entries: KeyedMap<Ipv4Addr, State>,
     /// Destinations in the Pending state (at most `max_pending`).
     pending: Vec<Ipv4Addr>,
+    /// The neighbour the last packet went to, its MAC, and until when
+    /// packets to it need nothing but that MAC (no refresh probe due): a
+    /// flow's packets skip the table. Forgotten whenever an entry is
+    /// learnt, added or removed.
+    last: Option<(Ipv4Addr, EthernetAddress, Instant)>,
     stats: ArpStats,
 }
 
@@ -195,6 +200,7 @@ impl ArpCache {
             config,
             entries: keyed_map(key),
             pending: Vec::new(),
+            last: None,
             stats: ArpStats::default(),
         }
     }
@@ -234,6 +240,7 @@ impl ArpCache {
 
     /// Adds an entry that never expires.
     pub fn insert_static(&mut self, ip: Ipv4Addr, mac: EthernetAddress) {
+        self.last = None;
         // Static entries are the administrator's choice: added even if the
         // cache is full of entries that cannot be evicted.
         self.make_room(Instant::ZERO, ip);
@@ -250,6 +257,16 @@ impl ArpCache {
 
     /// Decides what to do with `packet` bound for `ip`.
     pub fn resolve(&mut self, now: Instant, ip: Ipv4Addr, packet: PacketBuf) -> Resolution {
+        if let Some((last, mac, until)) = self.last
+            && last == ip
+            && now < until
+        {
+            return Resolution::Send {
+                mac,
+                packet,
+                refresh: false,
+            };
+        }
         let cfg = self.config;
         match self.entries.get_mut(&ip) {
             Some(State::Resolved {
@@ -271,6 +288,14 @@ impl ArpCache {
                         *probed_at = Some(now);
                         self.stats.requests += 1;
                     }
+                    // Until a refresh may be due, the next packets need
+                    // only the MAC.
+                    let until = if *permanent {
+                        Instant::from_micros(u64::MAX)
+                    } else {
+                        *expires - cfg.refresh_before
+                    };
+                    self.last = Some((ip, *mac, until));
                     return Resolution::Send {
                         mac: *mac,
                         packet,
@@ -352,6 +377,7 @@ impl ArpCache {
         mac: EthernetAddress,
         create: bool,
     ) -> VecDeque<PacketBuf> {
+        self.last = None;
         if !mac.is_unicast() || ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() {
             return VecDeque::new();
         }
@@ -487,6 +513,7 @@ impl ArpCache {
     /// (pending and permanent ones): possible when `capacity` is configured
     /// at or below `max_pending`.
     fn make_room(&mut self, now: Instant, incoming: Ipv4Addr) -> bool {
+        self.last = None;
         if self.entries.len() < self.config.capacity || self.entries.contains_key(&incoming) {
             return true;
         }
@@ -746,6 +773,47 @@ mod tests {
         assert!(matches!(
             c.resolve(gone, A, pkt(3)),
             Resolution::Queued { send_request: true }
+        ));
+    }
+
+    /// The last neighbour's MAC is reused without the table only while
+    /// nothing else is due: a refresh near expiry still happens, and a
+    /// new MAC takes effect at once.
+    #[test]
+    fn the_last_neighbour_shortcut_skips_nothing_due() {
+        let cfg = ArpConfig::default();
+        let mut c = ArpCache::new(cfg, KEY);
+        let (old, new) = (EthernetAddress::local(1), EthernetAddress::local(2));
+        c.learn(t(0), A, old, true);
+        c.learn(t(0), B, new, true);
+        for ms in [1, 2, 3] {
+            assert!(matches!(
+                c.resolve(t(ms), A, pkt(1)),
+                Resolution::Send { mac, refresh: false, .. } if mac == old
+            ));
+        }
+        assert!(matches!(
+            c.resolve(t(4), B, pkt(1)),
+            Resolution::Send { mac, .. } if mac == new
+        ));
+        assert!(matches!(
+            c.resolve(t(5), A, pkt(1)),
+            Resolution::Send { mac, .. } if mac == old
+        ));
+        let near = Instant::ZERO + cfg.reachable_time - Duration::from_secs(1);
+        assert!(matches!(
+            c.resolve(near, A, pkt(1)),
+            Resolution::Send { refresh: true, .. }
+        ));
+        c.learn(near, A, new, false);
+        assert!(matches!(
+            c.resolve(near, A, pkt(1)),
+            Resolution::Send { mac, refresh: false, .. } if mac == new
+        ));
+        c.insert_static(A, old);
+        assert!(matches!(
+            c.resolve(near, A, pkt(1)),
+            Resolution::Send { mac, .. } if mac == old
         ));
     }
 
