@@ -138,7 +138,8 @@ impl Device for BatchDevice {
 
 /// The receiving host, brought up (its first poll announces its address,
 /// into the sink) with a UDP socket bound to `RX_IP:RX_PORT` whose queue
-/// holds `queue` datagrams of up to 1472 bytes.
+/// holds `queue` datagrams of up to 1472 bytes, each in a frame buffer of
+/// its own at most.
 pub fn receiver(queue: usize) -> (Interface, UdpHandle, BatchDevice) {
     let mut cfg = InterfaceConfig::new(
         rx_mac(),
@@ -146,7 +147,7 @@ pub fn receiver(queue: usize) -> (Interface, UdpHandle, BatchDevice) {
     );
     cfg.udp = UdpConfig {
         rx_datagrams: queue,
-        rx_bytes: queue * 1472,
+        rx_bytes: queue * netstrata::buf::frame_buffer_size(1500),
         ..UdpConfig::default()
     };
     cfg.rx_budget = cfg.rx_budget.max(queue);

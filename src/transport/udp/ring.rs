@@ -21,7 +21,9 @@
 //! the datagram that skipped it.
 //!
 //! The byte ring is allocated at the first datagram and grows
-//! geometrically up to its capacity, so an idle socket holds no memory.
+//! geometrically up to its capacity, so a socket that never sends or
+//! receives holds no memory; it does not shrink again, except that an
+//! empty ring is given up when a frame needs its room.
 
 use std::collections::VecDeque;
 use std::net::SocketAddrV4;
@@ -63,8 +65,8 @@ pub struct DatagramRing {
     used: usize,
     /// Bytes of the datagrams held, skipped ones not included.
     held: usize,
-    /// The most bytes the ring allocates, and the most that the payloads
-    /// in the ring and the frames queued whole may hold together.
+    /// The most memory the byte ring's allocation and the frames queued
+    /// whole hold together.
     capacity: usize,
     /// The most datagrams it holds.
     max_datagrams: usize,
@@ -91,6 +93,13 @@ impl DatagramRing {
         self.slots.len() < self.max_datagrams && (self.place(len).is_some() || self.can_grow(len))
     }
 
+    /// The memory held: the byte ring's allocation and the frames queued
+    /// whole. Never more than the capacity.
+    #[cfg(test)]
+    fn memory(&self) -> usize {
+        self.bytes.len() + self.framed
+    }
+
     /// Queues `data` from `addr`/to `addr`; false (nothing queued) if
     /// there is no room.
     pub fn push(&mut self, data: &[u8], addr: SocketAddrV4) -> bool {
@@ -107,9 +116,6 @@ impl DatagramRing {
         fill: impl FnOnce(&mut [u8]),
     ) -> bool {
         if self.slots.len() >= self.max_datagrams {
-            return false;
-        }
-        if self.held + self.framed + len > self.capacity {
             return false;
         }
         let (start, skipped) = match self.place(len) {
@@ -135,12 +141,23 @@ impl DatagramRing {
 
     /// Queues a received frame whose data is the payload, without copying
     /// it; the frame is handed back if there is no room (its memory, the
-    /// allocation, counts against the capacity).
+    /// allocation, counts against the capacity). A byte ring that holds no
+    /// payload is freed if that makes the room.
     pub fn push_frame(&mut self, frame: PacketBuf, addr: SocketAddrV4) -> Result<(), PacketBuf> {
         let size = frame.truesize();
-        if self.slots.len() >= self.max_datagrams || self.held + self.framed + size > self.capacity
-        {
+        if self.slots.len() >= self.max_datagrams || self.framed + size > self.capacity {
             return Err(frame);
+        }
+        if self.bytes.len() + self.framed + size > self.capacity {
+            if self.used > 0 {
+                return Err(frame);
+            }
+            // Only empty datagrams are in the ring: they keep no bytes.
+            self.bytes = Box::default();
+            self.head = 0;
+            for s in self.slots.iter_mut().filter(|s| !s.in_frame) {
+                s.start = 0;
+            }
         }
         self.framed += size;
         self.slots.push_back(Slot {
@@ -174,6 +191,11 @@ impl DatagramRing {
             self.framed -= frame.truesize();
             return Some(frame);
         }
+        if s.len == 0 {
+            // It occupies no bytes: the head stays where it is (its own
+            // start may be stale, from before the ring last emptied).
+            return None;
+        }
         self.used -= s.skipped + s.len;
         self.held -= s.len;
         // An empty ring starts again at the front, so that the next
@@ -187,7 +209,8 @@ impl DatagramRing {
     /// datagram that finds no contiguous room there waits (or, received,
     /// is dropped) as one that finds no room at all.
     fn can_grow(&self, len: usize) -> bool {
-        self.bytes.len() < self.capacity && self.capacity - self.held - self.framed >= len
+        let room = self.capacity - self.framed;
+        self.bytes.len() < room && room - self.held >= len
     }
 
     /// Where a datagram of `len` bytes goes in the present allocation, and
@@ -212,12 +235,13 @@ impl DatagramRing {
     }
 
     /// Moves the datagrams held to the front of a larger allocation with
-    /// room for `len` more bytes, within the capacity.
+    /// room for `len` more bytes, within what the capacity leaves beside
+    /// the frames queued whole.
     fn grow(&mut self, len: usize) {
         let size = (self.bytes.len() * 2)
             .max(MIN_ALLOCATION)
             .max(self.held + len)
-            .min(self.capacity);
+            .min(self.capacity - self.framed);
         let mut bytes = vec![0; size].into_boxed_slice();
         let mut at = 0;
         for s in self.slots.iter_mut().filter(|s| !s.in_frame) {
@@ -324,41 +348,115 @@ mod tests {
         assert!(r.push(&[0; 5], addr(4)));
     }
 
+    /// A datagram of no bytes popped after the ring emptied and refilled
+    /// must not move the head: it did once, and the next datagram that
+    /// skipped to the front was written over one not yet read.
+    #[test]
+    fn an_empty_datagram_does_not_move_the_head() {
+        let mut r = DatagramRing::new(MIN_ALLOCATION, 100);
+        assert!(r.push(&[1; 100], addr(1)));
+        assert!(r.push(b"", addr(2)));
+        r.pop();
+        assert!(r.push(&[3; 50], addr(3)));
+        r.pop();
+        assert!(r.push(&[4; 1898], addr(4)));
+        assert!(r.push(&[5; 100], addr(5)), "exactly the rest of the ring");
+        assert!(!r.push(&[6; 1], addr(6)));
+        for (n, len) in [(3, 50), (4, 1898), (5, 100)] {
+            assert_eq!(r.front(), Some((&vec![n as u8; len][..], addr(n))));
+            r.pop();
+        }
+    }
+
+    /// The ring's allocation and the frames queued whole share one
+    /// budget; an empty ring gives its allocation up to a frame.
+    #[test]
+    fn frames_and_the_ring_share_the_capacity() {
+        let mut r = DatagramRing::new(4096, 100);
+        for _ in 0..8 {
+            assert!(r.push(&[1; 400], addr(1)));
+        }
+        assert_eq!(r.bytes.len(), 4096);
+        let frame = |n: usize| {
+            let mut f = PacketBuf::with_headroom(0, n);
+            f.extend_from_slice(&vec![9; n]);
+            f
+        };
+        assert!(
+            r.push_frame(frame(1000), addr(2)).is_err(),
+            "the ring holds it all"
+        );
+        while !r.is_empty() {
+            r.pop();
+        }
+        assert!(r.push(b"", addr(3)));
+        assert!(r.push_frame(frame(1000), addr(2)).is_ok());
+        assert_eq!(r.bytes.len(), 0, "the empty ring made way");
+        assert!(r.memory() <= 4096);
+        assert_eq!(r.front(), Some((&b""[..], addr(3))));
+        r.pop();
+        assert_eq!(r.front().map(|(d, _)| d.len()), Some(1000));
+    }
+
+    /// What a test queues: a datagram copied in, one in a frame, or a pop.
+    #[derive(Debug, Clone)]
+    enum Op {
+        Push(usize),
+        Frame(usize),
+        Pop,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        let len = prop_oneof![Just(0usize), 1usize..64, 0usize..2500];
+        prop_oneof![
+            3 => len.clone().prop_map(Op::Push),
+            1 => len.prop_map(Op::Frame),
+            3 => Just(Op::Pop),
+        ]
+    }
+
     proptest! {
         /// Against a plain queue: whatever the sizes and the order of
-        /// pushes and pops, every datagram comes out whole and in order,
-        /// a refused one only when the ring is really short of room, and
-        /// the ring never allocates beyond its capacity.
+        /// pushes, frames and pops, every datagram comes out whole and in
+        /// order, a refused one only when the ring is really short of
+        /// room, and the memory held never exceeds the capacity.
         #[test]
         fn behaves_as_a_bounded_queue(
-            capacity in 1usize..6000,
-            ops in proptest::collection::vec((any::<bool>(), 0usize..2500), 1..300),
+            capacity in 0usize..6000,
+            ops in proptest::collection::vec(op(), 1..300),
         ) {
             let mut r = DatagramRing::new(capacity, 64);
             let mut model: VecDeque<Vec<u8>> = VecDeque::new();
-            for (i, (push, len)) in ops.into_iter().enumerate() {
-                if push {
-                    let data = vec![i as u8; len];
-                    let held: usize = model.iter().map(Vec::len).sum();
-                    let fits = r.fits(len);
-                    prop_assert_eq!(r.push(&data, addr(i as u16)), fits);
-                    if fits {
-                        model.push_back(data);
-                    } else {
-                        // Refused only when short of slots, of capacity,
-                        // or of contiguous room in a full-size ring.
-                        prop_assert!(
-                            model.len() == 64
-                                || held + len > capacity
-                                || r.bytes.len() == capacity
-                        );
+            for (i, op) in ops.into_iter().enumerate() {
+                let data = |len| vec![i as u8; len];
+                match op {
+                    Op::Push(len) => {
+                        let fits = r.fits(len);
+                        let was_empty = model.is_empty() && r.framed == 0;
+                        prop_assert_eq!(r.push(&data(len), addr(i as u16)), fits);
+                        if fits {
+                            model.push_back(data(len));
+                        } else {
+                            // Refused only when short of slots, or with
+                            // something else held: an empty queue takes
+                            // anything up to its capacity.
+                            prop_assert!(model.len() == 64 || !was_empty || len > capacity);
+                        }
                     }
-                } else {
-                    let expect = model.pop_front();
-                    prop_assert_eq!(r.front().map(|(d, _)| d.to_vec()), expect);
-                    r.pop();
+                    Op::Frame(len) => {
+                        let mut f = PacketBuf::with_headroom(0, len);
+                        f.extend_from_slice(&data(len));
+                        if r.push_frame(f, addr(i as u16)).is_ok() {
+                            model.push_back(data(len));
+                        }
+                    }
+                    Op::Pop => {
+                        let expect = model.pop_front();
+                        prop_assert_eq!(r.front().map(|(d, _)| d.to_vec()), expect);
+                        r.pop();
+                    }
                 }
-                prop_assert!(r.bytes.len() <= capacity);
+                prop_assert!(r.memory() <= capacity);
                 prop_assert_eq!(r.slots.len(), model.len());
             }
             while let Some(expect) = model.pop_front() {

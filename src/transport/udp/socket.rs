@@ -47,8 +47,8 @@ pub struct UdpHandle(SlabKey);
 pub struct UdpConfig {
     /// Most datagrams waiting to be read.
     pub rx_datagrams: usize,
-    /// Most memory held by datagrams waiting to be read: the payloads
-    /// copied into the receive queue's ring (the size it grows to), and
+    /// Most memory held by datagrams waiting to be read: the allocation
+    /// of the receive queue's ring, into which payloads are copied, and
     /// the frames queued whole, counted as their allocations
     /// ([`PacketBuf::truesize`]). A datagram larger than this is never
     /// received.
@@ -573,14 +573,20 @@ impl UdpSockets {
         };
         payload.pull_header(packet::HEADER_LEN);
         payload.truncate(repr.payload_len);
-        let queued = if fills_its_frame(repr.payload_len, payload.truesize()) {
-            s.rx.push_frame(payload, from)
-                .map_err(|p| ip.recycle(p))
-                .is_ok()
+        // A frame the queue has no room for may still leave room for a
+        // copy of its payload.
+        let copy = if fills_its_frame(repr.payload_len, payload.truesize()) {
+            s.rx.push_frame(payload, from).err()
         } else {
-            let queued = s.rx.push(payload.data(), from);
-            ip.recycle(payload);
-            queued
+            Some(payload)
+        };
+        let queued = match copy {
+            Some(payload) => {
+                let queued = s.rx.push(payload.data(), from);
+                ip.recycle(payload);
+                queued
+            }
+            None => true,
         };
         if !queued {
             s.stats.rx_dropped_full += 1;
