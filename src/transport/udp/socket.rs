@@ -179,14 +179,40 @@ pub struct UdpSockets {
     ports: EphemeralPorts,
     /// Frames of datagrams read in place, for the link's buffer pool at
     /// the next poll.
-    spent: Vec<PacketBuf>,
+    spent: Spent,
     config: UdpConfig,
     stats: UdpStats,
 }
 
-/// Most read frames [`UdpSockets`] keeps for the buffer pool between polls;
-/// beyond that they are freed.
+/// Frames of datagrams the application read in place, kept for the
+/// buffer pool until the next poll: at most [`SPENT_FRAMES`] of them and
+/// [`SPENT_BYTES`] of memory; beyond that they are freed.
+#[derive(Debug, Default)]
+struct Spent {
+    frames: Vec<PacketBuf>,
+    bytes: usize,
+}
+
+/// Most read frames kept for the buffer pool between polls.
 const SPENT_FRAMES: usize = 256;
+/// Most memory those frames may hold (a frame can be a reassembled
+/// 64 KiB datagram).
+const SPENT_BYTES: usize = 1 << 20;
+
+impl Spent {
+    fn keep(&mut self, frame: PacketBuf) {
+        let size = frame.truesize();
+        if self.frames.len() < SPENT_FRAMES && self.bytes + size <= SPENT_BYTES {
+            self.bytes += size;
+            self.frames.push(frame);
+        }
+    }
+
+    fn give_back<S: IpSender>(&mut self, ip: &mut S) {
+        self.frames.drain(..).for_each(|p| ip.recycle(p));
+        self.bytes = 0;
+    }
+}
 
 impl UdpSockets {
     /// No sockets. `local_addr` is the interface address sockets may bind
@@ -198,7 +224,7 @@ impl UdpSockets {
             by_port: keyed_map(rng.derive_key("udp ports")),
             tx_ready: VecDeque::new(),
             ports: EphemeralPorts::new(rng),
-            spent: Vec::new(),
+            spent: Spent::default(),
             config,
             stats: UdpStats::default(),
         }
@@ -436,7 +462,7 @@ impl UdpSockets {
         let (data, from) = s.rx.front().ok_or(UdpRecvError::WouldBlock)?;
         let r = read(data, from);
         if let Some(frame) = s.rx.pop() {
-            keep_spent(&mut self.spent, frame);
+            self.spent.keep(frame);
         }
         Ok(r)
     }
@@ -464,7 +490,7 @@ impl UdpSockets {
         {
             read(data, from);
             if let Some(frame) = s.rx.pop() {
-                keep_spent(&mut self.spent, frame);
+                self.spent.keep(frame);
             }
             n += 1;
         }
@@ -483,7 +509,7 @@ impl UdpSockets {
 
     /// Sends every queued datagram through `ip`.
     pub fn dispatch<S: IpSender>(&mut self, now: Instant, ip: &mut S) {
-        self.spent.drain(..).for_each(|p| ip.recycle(p));
+        self.spent.give_back(ip);
         let fill = !ip.checksum_offload().tx;
         while let Some(k) = self.tx_ready.pop_front() {
             let Some(s) = self.sockets.get_mut(k) else {
@@ -620,13 +646,6 @@ impl UdpSockets {
 /// pins little memory besides.
 fn fills_its_frame(len: usize, truesize: usize) -> bool {
     len.saturating_mul(2) >= truesize
-}
-
-/// Keeps a read frame for the buffer pool, unless enough are kept.
-fn keep_spent(spent: &mut Vec<PacketBuf>, frame: PacketBuf) {
-    if spent.len() < SPENT_FRAMES {
-        spent.push(frame);
-    }
 }
 
 #[cfg(test)]
@@ -767,6 +786,25 @@ mod tests {
         assert_eq!(u.recv_from(h, &mut buf), Ok((2, from)));
         assert_eq!(&buf, b"fo");
         assert!(!u.can_recv(h));
+    }
+
+    #[test]
+    fn read_frames_kept_for_the_pool_are_bounded_in_number_and_memory() {
+        let mut spent = Spent::default();
+        let frame = |n| PacketBuf::with_headroom(0, n);
+        for _ in 0..SPENT_FRAMES + 10 {
+            spent.keep(frame(64));
+        }
+        assert_eq!(spent.frames.len(), SPENT_FRAMES);
+        let mut spent = Spent::default();
+        for _ in 0..40 {
+            spent.keep(frame(65_536));
+        }
+        assert!(spent.bytes <= SPENT_BYTES && spent.frames.len() < 40);
+        assert_eq!(
+            spent.bytes,
+            spent.frames.iter().map(PacketBuf::truesize).sum::<usize>()
+        );
     }
 
     #[test]
