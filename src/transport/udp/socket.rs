@@ -16,9 +16,48 @@
 //! [`UdpSendError::QueueFull`].
 //!
 //! Ephemeral ports are chosen at random from 49152–65535 with bounded
-//! probing (RFC 6056 §3.3.1, "Algorithm 1"; see [`crate::transport::ports`]). ICMP errors about a socket's
-//! datagrams are kept for [`UdpSockets::take_error`], as
+//! probing (RFC 6056 §3.3.1, "Algorithm 1"; see
+//! [`crate::transport::ports`]). ICMP errors about a socket's datagrams are
+//! kept for [`UdpSockets::take_error`], as
 //! `std::net::UdpSocket::take_error` reports them.
+//!
+//! # Example
+//!
+//! Many datagrams per call, each written and read in place:
+//!
+//! ```
+//! use std::net::{Ipv4Addr, SocketAddrV4};
+//! use netstrata::link::{Device, EthernetAddress, MemoryNetwork};
+//! use netstrata::sim::Simulation;
+//! use netstrata::{Duration, Interface, InterfaceConfig};
+//!
+//! let net = MemoryNetwork::new(1500);
+//! let mut sim = Simulation::new();
+//! let mut host = |n: u32| {
+//!     let port = net.attach();
+//!     let cidr = format!("192.0.2.{n}/24").parse().unwrap();
+//!     let cfg = InterfaceConfig::new(EthernetAddress::local(n), cidr);
+//!     sim.add_host(Interface::new(cfg, port.capabilities()), Box::new(port))
+//! };
+//! let (a, b) = (host(1), host(2));
+//! let rx = sim.iface(b).udp().bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 7)).unwrap();
+//! let tx = sim.iface(a).udp().bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)).unwrap();
+//! let dst = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 2), 7);
+//! for seq in 0u32..10 {
+//!     sim.iface(a)
+//!         .udp()
+//!         .send_with(tx, 4, dst, |buf| buf.copy_from_slice(&seq.to_be_bytes()))
+//!         .unwrap();
+//! }
+//! let mut got = Vec::new();
+//! sim.run_while_not(Duration::from_secs(1), |s| {
+//!     let _ = s.iface(b).udp().recv_batch(rx, 64, |data, _from| {
+//!         got.push(u32::from_be_bytes(data.try_into().unwrap()));
+//!     });
+//!     got.len() == 10
+//! });
+//! assert_eq!(got, (0..10).collect::<Vec<_>>());
+//! ```
 //!
 //! Not here: multicast membership, `SO_REUSEPORT`-style sharing of a port,
 //! IPv6.
