@@ -333,7 +333,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
 
     /// Sets version 4 and the header length in bytes (a multiple of 4).
     pub fn set_version_and_header_len(&mut self, header_len: usize) {
-        self.buffer.as_mut()[field::VER_IHL] = 0x40 | ((header_len / 4) as u8 & 0x0f);
+        self.buffer.as_mut()[field::VER_IHL] = version_ihl(header_len);
     }
 
     /// Sets the type-of-service byte.
@@ -388,6 +388,11 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
         let c = checksum::checksum(&self.buffer.as_ref()[..hlen]);
         self.set_checksum(c);
     }
+}
+
+/// The version-and-header-length byte for a header of `header_len` bytes.
+fn version_ihl(header_len: usize) -> u8 {
+    0x40 | ((header_len / 4) as u8 & 0x0f)
 }
 
 /// The flags-and-fragment-offset word for an offset in bytes (a multiple
@@ -489,7 +494,6 @@ impl Ipv4Repr {
     ) {
         let total_len = u16::try_from(self.total_len()).unwrap_or(u16::MAX);
         let frag = frag_field(self.dont_frag, self.more_frags, self.frag_offset);
-        let version_ihl = 0x40 | (HEADER_LEN / 4) as u8;
         packet.set_version_and_header_len(HEADER_LEN);
         packet.set_tos(self.tos);
         packet.set_total_len(total_len);
@@ -503,7 +507,7 @@ impl Ipv4Repr {
         // header read back.
         let checksum = if fill_checksum {
             Checksum::new()
-                .add_u16(u16::from_be_bytes([version_ihl, self.tos]))
+                .add_u16(u16::from_be_bytes([version_ihl(HEADER_LEN), self.tos]))
                 .add_u16(total_len)
                 .add_u16(self.ident)
                 .add_u16(frag)

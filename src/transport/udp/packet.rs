@@ -179,11 +179,16 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> UdpPacket<T> {
         let mut c = Checksum::new();
         c.add_ipv4_pseudo_header(src, dst, PROTOCOL, self.len());
         c.add_bytes(self.datagram());
-        let sum = match c.finish() {
-            0 => 0xffff,
-            s => s,
-        };
-        self.set_checksum(sum);
+        self.set_checksum(on_the_wire(&c));
+    }
+}
+
+/// The checksum field for a datagram whose sum is `c`: a computed zero is
+/// sent as 0xFFFF, since zero means "no checksum" (RFC 768).
+fn on_the_wire(c: &Checksum) -> u16 {
+    match c.finish() {
+        0 => 0xffff,
+        s => s,
     }
 }
 
@@ -267,17 +272,14 @@ impl UdpRepr {
         // the payload is read.
         let checksum = if fill_checksum {
             let payload = &packet.buffer.as_ref()[HEADER_LEN..usize::from(len)];
-            match Checksum::new()
-                .add_ipv4_pseudo_header(src, dst, PROTOCOL, len)
-                .add_u16(self.src_port)
-                .add_u16(self.dst_port)
-                .add_u16(len)
-                .add_bytes(payload)
-                .finish()
-            {
-                0 => 0xffff,
-                c => c,
-            }
+            on_the_wire(
+                Checksum::new()
+                    .add_ipv4_pseudo_header(src, dst, PROTOCOL, len)
+                    .add_u16(self.src_port)
+                    .add_u16(self.dst_port)
+                    .add_u16(len)
+                    .add_bytes(payload),
+            )
         } else {
             0
         };

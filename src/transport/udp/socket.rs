@@ -379,19 +379,10 @@ impl UdpSockets {
             .ok_or(UdpSendError::InvalidHandle)?;
         let mut queued = 0;
         for (data, dst) in datagrams {
-            let refused = if dst.ip().is_unspecified() || dst.port() == 0 {
-                Some(UdpSendError::Unaddressable(dst))
-            } else if data.len() > MAX_PAYLOAD {
-                Some(UdpSendError::TooLarge(data.len()))
-            } else if !s.tx.push(data, dst) {
-                Some(UdpSendError::QueueFull)
-            } else {
-                None
-            };
-            match refused {
-                Some(e) if queued == 0 => return Err(e),
-                Some(_) => break,
-                None => queued += 1,
+            match queue(&mut s.tx, data.len(), dst, |b| b.copy_from_slice(data)) {
+                Err(e) if queued == 0 => return Err(e),
+                Err(_) => break,
+                Ok(()) => queued += 1,
             }
         }
         if queued > 0 {
@@ -427,15 +418,7 @@ impl UdpSockets {
             .sockets
             .get_mut(h.0)
             .ok_or(UdpSendError::InvalidHandle)?;
-        if dst.ip().is_unspecified() || dst.port() == 0 {
-            return Err(UdpSendError::Unaddressable(dst));
-        }
-        if len > MAX_PAYLOAD {
-            return Err(UdpSendError::TooLarge(len));
-        }
-        if !s.tx.push_with(len, dst, fill) {
-            return Err(UdpSendError::QueueFull);
-        }
+        queue(&mut s.tx, len, dst, fill)?;
         self.mark_ready(h);
         Ok(())
     }
@@ -680,6 +663,25 @@ impl UdpSockets {
     }
 }
 
+/// Queues a datagram of `len` bytes to `dst` in a send queue, written by
+/// `fill`, or says why it cannot be sent.
+fn queue(
+    tx: &mut DatagramRing,
+    len: usize,
+    dst: SocketAddrV4,
+    fill: impl FnOnce(&mut [u8]),
+) -> Result<(), UdpSendError> {
+    if dst.ip().is_unspecified() || dst.port() == 0 {
+        Err(UdpSendError::Unaddressable(dst))
+    } else if len > MAX_PAYLOAD {
+        Err(UdpSendError::TooLarge(len))
+    } else if !tx.push_with(len, dst, fill) {
+        Err(UdpSendError::QueueFull)
+    } else {
+        Ok(())
+    }
+}
+
 /// Whether a payload of `len` bytes fills most of a `truesize`-byte frame,
 /// so that queueing the frame costs less than copying the payload and
 /// pins little memory besides.
@@ -693,6 +695,11 @@ mod tests {
     use crate::transport::ports::{EPHEMERAL_COUNT, EPHEMERAL_FIRST};
 
     const ME: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+
+    /// A socket table of `ME` under `config`.
+    fn with_config(config: UdpConfig) -> UdpSockets {
+        UdpSockets::new(ME, config, KeyedRng::from_seed(1))
+    }
 
     #[test]
     fn bind_rules() {
@@ -727,14 +734,10 @@ mod tests {
 
     #[test]
     fn send_errors_are_typed() {
-        let mut u = UdpSockets::new(
-            ME,
-            UdpConfig {
-                tx_datagrams: 1,
-                ..UdpConfig::default()
-            },
-            KeyedRng::from_seed(1),
-        );
+        let mut u = with_config(UdpConfig {
+            tx_datagrams: 1,
+            ..UdpConfig::default()
+        });
         let h = u.bind(SocketAddrV4::new(ME, 1000)).unwrap();
         let dst = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 2), 7);
         assert_eq!(u.send(h, b"x"), Err(UdpSendError::NotConnected));
@@ -757,14 +760,10 @@ mod tests {
 
     #[test]
     fn the_send_queue_is_bounded_in_bytes_but_always_takes_one_largest_datagram() {
-        let mut u = UdpSockets::new(
-            ME,
-            UdpConfig {
-                tx_bytes: 100,
-                ..UdpConfig::default()
-            },
-            KeyedRng::from_seed(1),
-        );
+        let mut u = with_config(UdpConfig {
+            tx_bytes: 100,
+            ..UdpConfig::default()
+        });
         let h = u.bind(SocketAddrV4::new(ME, 1000)).unwrap();
         let dst = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 2), 7);
         assert!(u.can_send(h, MAX_PAYLOAD));
@@ -776,14 +775,10 @@ mod tests {
 
     #[test]
     fn a_batch_queues_until_a_datagram_cannot_be_and_reports_that_one_first() {
-        let mut u = UdpSockets::new(
-            ME,
-            UdpConfig {
-                tx_datagrams: 3,
-                ..UdpConfig::default()
-            },
-            KeyedRng::from_seed(1),
-        );
+        let mut u = with_config(UdpConfig {
+            tx_datagrams: 3,
+            ..UdpConfig::default()
+        });
         let h = u.bind(SocketAddrV4::new(ME, 1000)).unwrap();
         let dst = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 2), 7);
         let nowhere = SocketAddrV4::new(ME, 0);
