@@ -91,7 +91,13 @@ fn main() {
     stream
         .shutdown(std::net::Shutdown::Write)
         .unwrap_or_else(|e| fail(format!("shutdown failed: {e}")));
-    // Everything, FIN included, acknowledged: FIN-WAIT-2 or later.
+    // The rate counts until the last byte is acknowledged, woken by the
+    // acknowledgment itself rather than found by polling.
+    stream
+        .wait_acked(Some(Duration::from_secs(120)))
+        .unwrap_or_else(|e| fail(format!("{total} bytes sent, not all acknowledged: {e}")));
+    let secs = start.elapsed().as_secs_f64();
+    // Then the FIN acknowledged too: FIN-WAIT-2 or later.
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let info = stream
@@ -108,7 +114,6 @@ fn main() {
             _ => std::thread::sleep(Duration::from_millis(2)),
         }
     }
-    let secs = start.elapsed().as_secs_f64();
     let info = stream.info().ok();
     println!(
         "{total} bytes in {secs:.3} s = {:.3} Gbit/s",
