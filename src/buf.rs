@@ -427,9 +427,14 @@ pub fn frame_buffer_size(mtu: usize) -> usize {
     MAX_HEADROOM + mtu + 64
 }
 
+/// How many spare buffers a stack's pool keeps. A device that keeps
+/// buffers of its own keeps as many: the two pass a window's worth of
+/// frames back and forth (about 440 KiB each at MTU 1500).
+pub const POOL_BUFFERS: usize = 256;
+
 impl Default for BufferPool {
     fn default() -> Self {
-        BufferPool::new(256, frame_buffer_size(1500))
+        BufferPool::new(POOL_BUFFERS, frame_buffer_size(1500))
     }
 }
 

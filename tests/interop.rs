@@ -1094,8 +1094,11 @@ fn linux_to_linux(sender: &Netns, receiver: &Netns, port: u16, file: &Path, out:
 ///   shape the sender's recovery as much as the sender does.
 ///
 /// Prints the medians, netstrata's retransmissions and timeouts, and both
-/// ratios; fails only if a transfer is not byte-exact (the figures are
-/// measurements, not pass marks).
+/// ratios; fails if a transfer is not byte-exact or the rules dropped
+/// nothing at 1% or 3% (or anything at 0%): the figures are measurements,
+/// not pass marks. The Linux -> Linux time runs until the sending socat
+/// exits, which can be before the kernel has sent the last of its buffer:
+/// that ratio, if anything, flatters the kernel.
 #[test]
 fn tcp_sender_against_linux_under_random_loss() {
     let Some(ns) = setup("lossrate", &["socat", "sha256sum", "ss", "nft"]) else {
@@ -1131,6 +1134,7 @@ fn tcp_sender_against_linux_under_random_loss() {
     let mib: usize = std::env::var("INTEROP_LOSS_MIB")
         .ok()
         .and_then(|v| v.parse().ok())
+        .filter(|&m| m > 0)
         .unwrap_or(16);
     let len = mib << 20;
     let blob = ns.path("blob");

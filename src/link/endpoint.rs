@@ -13,7 +13,7 @@
 
 use std::net::Ipv4Addr;
 
-use crate::buf::{BufferPool, MAX_HEADROOM, PacketBuf, frame_buffer_size};
+use crate::buf::{BufferPool, MAX_HEADROOM, POOL_BUFFERS, PacketBuf, frame_buffer_size};
 use crate::link::arp::{ArpPacket, ArpRepr, Operation};
 use crate::link::arp_cache::{ArpCache, ArpConfig, ArpStats, Resolution};
 use crate::link::device::{ChecksumOffload, Device, DeviceError};
@@ -128,7 +128,7 @@ impl EthernetEndpoint {
             mtu,
             checksum,
             arp: ArpCache::new(arp, key),
-            pool: BufferPool::new(256, frame_buffer_size(mtu)),
+            pool: BufferPool::new(POOL_BUFFERS, frame_buffer_size(mtu)),
             stats: LinkStats::default(),
         }
     }

@@ -62,7 +62,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::sync::Arc;
 
-use crate::buf::{BufferPool, PacketBuf, frame_buffer_size};
+use crate::buf::{BufferPool, POOL_BUFFERS, PacketBuf, frame_buffer_size};
 use crate::link::device::{Device, DeviceCaps, DeviceError};
 use crate::link::ethernet::{EthernetAddress, HEADER_LEN};
 use crate::time::{Duration, Instant};
@@ -75,13 +75,6 @@ pub const MAX_NAME_LEN: usize = libc::IFNAMSIZ - 1;
 
 /// Room beyond MTU + Ethernet header accepted on receive: one 802.1Q tag.
 pub const RX_SLACK: usize = 4;
-
-/// Allocations the device's pool keeps for reuse: the frames it wrote,
-/// to read into and to hand back to the stack. As many as the stack's own
-/// pool keeps, so that a window's worth of written frames is not freed
-/// only to be allocated again for the acknowledgments that follow (about
-/// 512 KiB at MTU 1500).
-const POOL_FREE: usize = 256;
 
 /// Why a TAP device could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -311,7 +304,10 @@ impl TapDevice {
             // The stack's buffer size, so that buffers pass between the
             // two pools. It exceeds `max_rx_frame(mtu) + 1`: a frame longer
             // than allowed shows up as a read that fills `max + 1` bytes.
-            pool: BufferPool::new(POOL_FREE, frame_buffer_size(mtu)),
+            // As many as the stack's pool keeps, so that a window's worth
+            // of written frames is not freed only to be allocated again
+            // for the acknowledgments that follow.
+            pool: BufferPool::new(POOL_BUFFERS, frame_buffer_size(mtu)),
             stats: TapStats::default(),
             wake: Arc::new(wake),
         })
