@@ -1058,7 +1058,7 @@ mod tests {
     #[test]
     fn a_sender_reading_acknowledgments_allocates_nothing() {
         let (mut dev, peer) = fake();
-        let mut stack = BufferPool::new(256, frame_buffer_size(MTU));
+        let mut stack = BufferPool::new(POOL_BUFFERS, frame_buffer_size(MTU));
         let mut sink = [0u8; 128];
         // A window's worth of segments in one burst, then the
         // acknowledgments of the previous one.
