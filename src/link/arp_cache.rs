@@ -240,7 +240,6 @@ impl ArpCache {
 
     /// Adds an entry that never expires.
     pub fn insert_static(&mut self, ip: Ipv4Addr, mac: EthernetAddress) {
-        self.last = None;
         // Static entries are the administrator's choice: added even if the
         // cache is full of entries that cannot be evicted.
         self.make_room(Instant::ZERO, ip);
@@ -511,7 +510,8 @@ impl ArpCache {
     /// Makes room for an entry for `incoming`, evicting one if the cache is
     /// full. Returns false if it is full of entries that cannot be evicted
     /// (pending and permanent ones): possible when `capacity` is configured
-    /// at or below `max_pending`.
+    /// at or below `max_pending`. Forgets the last neighbour's shortcut,
+    /// since an entry may be evicted and the caller then adds one.
     fn make_room(&mut self, now: Instant, incoming: Ipv4Addr) -> bool {
         self.last = None;
         if self.entries.len() < self.config.capacity || self.entries.contains_key(&incoming) {

@@ -95,7 +95,6 @@ impl DatagramRing {
 
     /// The memory held: the byte ring's allocation and the frames queued
     /// whole. Never more than the capacity.
-    #[cfg(test)]
     fn memory(&self) -> usize {
         self.bytes.len() + self.framed
     }
@@ -148,7 +147,7 @@ impl DatagramRing {
         if self.slots.len() >= self.max_datagrams || self.framed + size > self.capacity {
             return Err(frame);
         }
-        if self.bytes.len() + self.framed + size > self.capacity {
+        if self.memory() + size > self.capacity {
             if self.used > 0 {
                 return Err(frame);
             }

@@ -709,7 +709,7 @@ mod tests {
 
     #[test]
     fn bind_rules() {
-        let mut u = UdpSockets::new(ME, UdpConfig::default(), KeyedRng::from_seed(1));
+        let mut u = with_config(UdpConfig::default());
         let a = u.bind(SocketAddrV4::new(ME, 53)).unwrap();
         assert_eq!(
             u.bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 53)),
@@ -805,7 +805,7 @@ mod tests {
 
     #[test]
     fn a_batch_receive_takes_what_waits_in_order() {
-        let mut u = UdpSockets::new(ME, UdpConfig::default(), KeyedRng::from_seed(1));
+        let mut u = with_config(UdpConfig::default());
         let h = u.bind(SocketAddrV4::new(ME, 1000)).unwrap();
         let from = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 2), 7);
         let mut out = Vec::new();
@@ -849,7 +849,7 @@ mod tests {
 
     #[test]
     fn a_stale_handle_is_refused_not_taken_for_the_socket_in_its_slot() {
-        let mut u = UdpSockets::new(ME, UdpConfig::default(), KeyedRng::from_seed(1));
+        let mut u = with_config(UdpConfig::default());
         let old = u.bind(SocketAddrV4::new(ME, 1000)).unwrap();
         u.close(old);
         let new = u.bind(SocketAddrV4::new(ME, 2000)).unwrap();
@@ -878,7 +878,7 @@ mod tests {
     fn icmp_errors_must_match_a_connected_peer() {
         use crate::internet::IcmpErrorKind;
         use crate::internet::icmpv4::DstUnreachable;
-        let mut u = UdpSockets::new(ME, UdpConfig::default(), KeyedRng::from_seed(1));
+        let mut u = with_config(UdpConfig::default());
         let h = u.bind(SocketAddrV4::new(ME, 4000)).unwrap();
         let peer = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 2), 53);
         u.connect(h, peer).unwrap();
