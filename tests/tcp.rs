@@ -498,3 +498,83 @@ fn data_written_in_place_is_what_is_sent() {
     let refused = c.send_with(|_| unreachable!("no room after close"));
     assert_eq!(refused, Err(TcpSocketError::WriteShutdown));
 }
+
+/// A connection's cached path (route, neighbour) follows the routing table
+/// and the ARP cache: while the sender's entry for the receiver names a MAC
+/// no station has, or the route to it is gone, no segment reaches the
+/// receiver; once both are right again, every byte arrives.
+#[test]
+fn a_connection_follows_route_and_neighbour_changes() {
+    const LEN: u64 = 2_000_000;
+    let (mut sim, h) = network(2, 1500);
+    let (c, s) = connected(&mut sim, h[0], h[1]);
+    let (mut sent, mut received) = (0u64, 0u64);
+    let mut buf = vec![0u8; 64 * 1024];
+    // The application writes 200 KB a second, so that the transfer spans
+    // the changes.
+    let start = sim.now();
+    let mut pump = |sim: &mut Simulation, for_: Duration| {
+        let until = sim.now() + for_;
+        while sim.now() < until {
+            let due = LEN.min((sim.now() - start).as_millis() as u64 * 200);
+            let chunk: Vec<u8> = (sent..due).map(pattern).collect();
+            sent += sim.iface(h[0]).tcp().send(c, &chunk).unwrap() as u64;
+            loop {
+                let n = sim.iface(h[1]).tcp().recv(s, &mut buf).unwrap();
+                if n == 0 {
+                    break;
+                }
+                for (i, b) in buf[..n].iter().enumerate() {
+                    assert_eq!(*b, pattern(received + i as u64));
+                }
+                received += n as u64;
+            }
+            sim.step(Duration::from_millis(10));
+        }
+        received
+    };
+    let receiver_ip = |sim: &mut Simulation| sim.iface(h[1]).counters().ip.rx_packets;
+    assert!(pump(&mut sim, Duration::from_millis(100)) > 0);
+    let peer = addr(2);
+    let peer_mac = sim.iface(h[1]).mac();
+    // The neighbour's entry goes wrong: segments go nowhere.
+    sim.iface(h[0])
+        .link()
+        .arp_cache_mut()
+        .insert_static(peer, netstrata::link::EthernetAddress::local(99));
+    pump(&mut sim, Duration::from_millis(20));
+    let (got, before) = (pump(&mut sim, Duration::ZERO), receiver_ip(&mut sim));
+    pump(&mut sim, Duration::from_secs(2));
+    assert_eq!(
+        receiver_ip(&mut sim),
+        before,
+        "segments reached the old MAC"
+    );
+    sim.iface(h[0])
+        .link()
+        .arp_cache_mut()
+        .insert_static(peer, peer_mac);
+    assert!(pump(&mut sim, Duration::from_secs(5)) > got);
+    // The route goes: nothing is sent at all.
+    let subnet = "192.0.2.0/24".parse().unwrap();
+    sim.iface(h[0]).ipv4().routes_mut().remove(subnet);
+    pump(&mut sim, Duration::from_millis(20));
+    let (got, before) = (pump(&mut sim, Duration::ZERO), receiver_ip(&mut sim));
+    let no_route = sim.iface(h[0]).counters().ip.tx_no_route;
+    pump(&mut sim, Duration::from_secs(2));
+    assert_eq!(
+        receiver_ip(&mut sim),
+        before,
+        "segments sent without a route"
+    );
+    assert!(sim.iface(h[0]).counters().ip.tx_no_route > no_route);
+    sim.iface(h[0])
+        .ipv4()
+        .routes_mut()
+        .add_connected("192.0.2.1/24".parse().unwrap());
+    let deadline = sim.now() + Duration::from_secs(60);
+    while pump(&mut sim, Duration::from_millis(100)) < LEN {
+        assert!(sim.now() < deadline, "stuck at {received} of {LEN} bytes");
+    }
+    assert!(received > got);
+}

@@ -41,9 +41,10 @@ use crate::internet::icmpv4::{
 };
 use crate::internet::ident::IdentGenerator;
 use crate::internet::ipv4::{self, Ipv4Cidr, Ipv4Packet, Ipv4Repr, Protocol};
+use crate::internet::path::{CachedRoute, PathCache};
 use crate::internet::ping::{self, PingSockets};
 use crate::internet::route::{NoRoute, RouteDecision, RoutingTable};
-use crate::link::{ChecksumOffload, LinkEndpoint, LinkError, NextHop};
+use crate::link::{ChecksumOffload, LinkEndpoint, LinkError, NeighbourHint, NextHop};
 use crate::rand::KeyedRng;
 use crate::ratelimit::TokenBucket;
 use crate::time::Instant;
@@ -218,6 +219,24 @@ pub trait IpSender {
         packet: PacketBuf,
         dont_frag: bool,
     ) -> Result<(), IpSendError>;
+    /// Sends as [`IpSender::send`] does, for a flow that keeps `path`
+    /// (one per connection or socket): the route, identification counter
+    /// and next hop's link address decided for its last datagram are
+    /// reused while the routing table and neighbour cache stand. A sender
+    /// that decides nothing per datagram ignores it.
+    #[allow(clippy::too_many_arguments)]
+    fn send_on_path(
+        &mut self,
+        now: Instant,
+        _path: &mut PathCache,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        protocol: Protocol,
+        packet: PacketBuf,
+        dont_frag: bool,
+    ) -> Result<(), IpSendError> {
+        self.send(now, src, dst, protocol, packet, dont_frag)
+    }
 }
 
 /// IPv4 and ICMP counters.
@@ -767,31 +786,79 @@ impl Ipv4Endpoint {
         src: Option<Ipv4Addr>,
         dst: Ipv4Addr,
         protocol: Protocol,
+        packet: PacketBuf,
+        dont_frag: bool,
+    ) -> Result<(), IpSendError> {
+        match CachedRoute::decide(&self.routes, &mut self.idents, src, dst, protocol) {
+            Ok(path) => self.send_routed(now, link, &path, None, packet, dont_frag),
+            Err(e) => self.no_route(link, packet, e),
+        }
+    }
+
+    /// Sends `packet` (an IP payload) from `src` to `dst` as
+    /// [`Ipv4Endpoint::send_datagram`] does, for a flow that keeps `cache`:
+    /// the route, the identification counter and the neighbour are taken
+    /// from it while they hold, and it is filled afresh when they do not.
+    #[allow(clippy::too_many_arguments)]
+    pub fn send_on_path<L: LinkEndpoint>(
+        &mut self,
+        now: Instant,
+        link: &mut L,
+        cache: &mut PathCache,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        protocol: Protocol,
+        packet: PacketBuf,
+        dont_frag: bool,
+    ) -> Result<(), IpSendError> {
+        let (routes, idents) = (&self.routes, &mut self.idents);
+        let decided = cache.get_or_fill((src, dst, protocol), routes.epoch(), || {
+            CachedRoute::decide(routes, idents, Some(src), dst, protocol)
+        });
+        match decided {
+            Ok((path, neighbour)) => {
+                self.send_routed(now, link, path, Some(neighbour), packet, dont_frag)
+            }
+            Err(e) => self.no_route(link, packet, e),
+        }
+    }
+
+    fn no_route<L: LinkEndpoint>(
+        &mut self,
+        link: &mut L,
+        packet: PacketBuf,
+        e: NoRoute,
+    ) -> Result<(), IpSendError> {
+        self.stats.tx_no_route += 1;
+        link.recycle(packet);
+        Err(e.into())
+    }
+
+    /// Sends `packet` on a route decided: through `neighbour`, the flow's
+    /// hint, if it keeps one.
+    fn send_routed<L: LinkEndpoint>(
+        &mut self,
+        now: Instant,
+        link: &mut L,
+        path: &CachedRoute,
+        neighbour: Option<&mut NeighbourHint>,
         mut packet: PacketBuf,
         dont_frag: bool,
     ) -> Result<(), IpSendError> {
-        let route = match self.routes.lookup(dst) {
-            Ok(r) => r,
-            Err(e) => {
-                self.stats.tx_no_route += 1;
-                link.recycle(packet);
-                return Err(e.into());
-            }
-        };
+        let (route, dst) = (path.decision, path.dst);
         let total = ipv4::HEADER_LEN + packet.len();
         if total > ipv4::MAX_DATAGRAM_LEN {
             link.recycle(packet);
             return Err(IpSendError::TooLarge(total));
         }
-        let src_addr = src.unwrap_or(route.source);
         let mut repr = Ipv4Repr {
-            src_addr,
+            src_addr: path.src,
             dst_addr: dst,
-            protocol,
+            protocol: path.protocol,
             payload_len: packet.len(),
             ttl: self.config.ttl,
             tos: 0,
-            ident: self.idents.next(now, src_addr, dst, protocol),
+            ident: self.idents.next_of(path.ident, now),
             dont_frag,
             more_frags: false,
             frag_offset: 0,
@@ -825,7 +892,11 @@ impl Ipv4Endpoint {
                 &mut Ipv4Packet::new_unchecked(packet.push_header(ipv4::HEADER_LEN)),
                 fill,
             );
-            return link.send_ipv4(now, next_hop, packet).map_err(|e| {
+            let sent = match neighbour {
+                Some(hint) => link.send_ipv4_hinted(now, next_hop, packet, hint),
+                None => link.send_ipv4(now, next_hop, packet),
+            };
+            return sent.map_err(|e| {
                 self.stats.tx_link_errors += 1;
                 e.into()
             });
@@ -971,6 +1042,19 @@ impl<L: LinkEndpoint> IpSender for Ipv4Tx<'_, L> {
     ) -> Result<(), IpSendError> {
         self.ip
             .send_datagram(now, self.link, Some(src), dst, protocol, packet, dont_frag)
+    }
+    fn send_on_path(
+        &mut self,
+        now: Instant,
+        path: &mut PathCache,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        protocol: Protocol,
+        packet: PacketBuf,
+        dont_frag: bool,
+    ) -> Result<(), IpSendError> {
+        self.ip
+            .send_on_path(now, self.link, path, src, dst, protocol, packet, dont_frag)
     }
 }
 
@@ -1325,6 +1409,77 @@ mod tests {
             .unwrap_err();
         assert_eq!(err, IpSendError::NoRoute(NoRoute(far)));
         assert_eq!(ip.stats().tx_no_route, 1);
+    }
+
+    /// A flow's cached path follows the routing table: a route added or
+    /// removed takes effect on the flow's next datagram, and a datagram to
+    /// another destination through the same cache is routed afresh. The
+    /// flow's identifications come from the same counter as uncached
+    /// datagrams between the same hosts.
+    #[test]
+    fn a_cached_path_follows_route_changes() {
+        let (mut ip, mut link, _) = setup(1500);
+        let far = Ipv4Addr::new(198, 51, 100, 1);
+        let (gw1, gw2) = (Ipv4Addr::new(192, 0, 2, 254), Ipv4Addr::new(192, 0, 2, 253));
+        ip.routes_mut().set_default_gateway(gw1).unwrap();
+        let mut path = PathCache::default();
+        let mut send = |ip: &mut Ipv4Endpoint, path: &mut PathCache, dst: Ipv4Addr| {
+            let p = PacketBuf::from_payload(MAX_HEADROOM, b"x");
+            ip.send_on_path(
+                Instant::ZERO,
+                &mut link,
+                path,
+                ME,
+                dst,
+                Protocol::Udp,
+                p,
+                false,
+            )?;
+            let (hop, bytes) = link.sent.pop().unwrap();
+            Ok::<_, IpSendError>((hop, parse_sent(&bytes).0.ident))
+        };
+        let (hop, first) = send(&mut ip, &mut path, far).unwrap();
+        assert_eq!(hop, NextHop::Unicast(gw1));
+        assert_eq!(
+            send(&mut ip, &mut path, far).unwrap().1,
+            first.wrapping_add(1)
+        );
+        let narrower: Ipv4Cidr = "198.51.100.0/24".parse().unwrap();
+        ip.routes_mut().add_gateway(narrower, gw2).unwrap();
+        assert_eq!(
+            send(&mut ip, &mut path, far).unwrap().0,
+            NextHop::Unicast(gw2)
+        );
+        ip.routes_mut().remove(narrower);
+        assert_eq!(
+            send(&mut ip, &mut path, far).unwrap().0,
+            NextHop::Unicast(gw1)
+        );
+        assert_eq!(
+            send(&mut ip, &mut path, PEER).unwrap().0,
+            NextHop::Unicast(PEER)
+        );
+        ip.routes_mut().remove(Ipv4Cidr::ANY);
+        assert_eq!(
+            send(&mut ip, &mut path, far),
+            Err(IpSendError::NoRoute(NoRoute(far)))
+        );
+        assert_eq!(ip.stats().tx_no_route, 1);
+        // PEER's counter, shared with datagrams sent without a cache.
+        let (_, before) = send(&mut ip, &mut path, PEER).unwrap();
+        let p = PacketBuf::from_payload(MAX_HEADROOM, b"x");
+        ip.send_datagram(
+            Instant::ZERO,
+            &mut link,
+            None,
+            PEER,
+            Protocol::Udp,
+            p,
+            false,
+        )
+        .unwrap();
+        let uncached = parse_sent(&link.sent.pop().unwrap().1).0.ident;
+        assert_eq!(uncached, before.wrapping_add(1));
     }
 
     #[test]

@@ -33,10 +33,15 @@ pub struct IdentGenerator {
     counters: Box<[(u16, u32)]>,
     rng: KeyedRng,
     /// The last flow (source and destination as one number, protocol) and
-    /// its counter's index: a bulk transfer sends to one destination, and
-    /// the keyed hash is then computed once, not per datagram.
-    last: Option<((u64, u8), usize)>,
+    /// its counter: a bulk transfer sends to one destination, and the
+    /// keyed hash is then computed once, not per datagram.
+    last: Option<((u64, u8), IdentCounter)>,
 }
+
+/// One of the generator's counters, as [`IdentGenerator::counter`] chose
+/// it for a flow.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IdentCounter(usize);
 
 impl core::fmt::Debug for IdentGenerator {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -60,6 +65,14 @@ impl IdentGenerator {
     /// The identification for the next datagram from `src` to `dst`, sent
     /// at `now`.
     pub fn next(&mut self, now: Instant, src: Ipv4Addr, dst: Ipv4Addr, protocol: Protocol) -> u16 {
+        let counter = self.counter(src, dst, protocol);
+        self.next_of(counter, now)
+    }
+
+    /// Which counter the datagrams from `src` to `dst` take their
+    /// identifications from: a flow that keeps it calls
+    /// [`IdentGenerator::next_of`] with it and skips this lookup.
+    pub fn counter(&mut self, src: Ipv4Addr, dst: Ipv4Addr, protocol: Protocol) -> IdentCounter {
         // Compared as numbers: the byte array the hash reads is built only
         // on a miss (comparing one just written byte by byte would wait
         // for those stores to land).
@@ -67,17 +80,23 @@ impl IdentGenerator {
             u64::from(u32::from(src)) << 32 | u64::from(u32::from(dst)),
             u8::from(protocol),
         );
-        let i = match self.last {
-            Some((last, i)) if last == flow => i,
-            _ => {
-                let mut d = [0u8; 9];
-                d[..8].copy_from_slice(&flow.0.to_be_bytes());
-                d[8] = flow.1;
-                let i = siphash24(self.key, &d) as usize % BUCKETS;
-                self.last = Some((flow, i));
-                i
-            }
-        };
+        if let Some((last, counter)) = self.last
+            && last == flow
+        {
+            return counter;
+        }
+        let mut d = [0u8; 9];
+        d[..8].copy_from_slice(&flow.0.to_be_bytes());
+        d[8] = flow.1;
+        let counter = IdentCounter(siphash24(self.key, &d) as usize % BUCKETS);
+        self.last = Some((flow, counter));
+        counter
+    }
+
+    /// The next identification from `counter`, for a datagram sent at
+    /// `now`.
+    pub fn next_of(&mut self, counter: IdentCounter, now: Instant) -> u16 {
+        let i = counter.0;
         let now_ms = now.total_millis() as u32;
         let (id, used) = self.counters[i];
         let idle = now_ms.wrapping_sub(used);

@@ -15,6 +15,7 @@ pub mod fragment;
 pub mod icmpv4;
 pub mod ident;
 pub mod ipv4;
+pub mod path;
 pub mod ping;
 pub mod route;
 
@@ -23,3 +24,4 @@ pub use endpoint::{
     Ipv4Endpoint, Ipv4Tx, TransportDispatcher,
 };
 pub use ipv4::{Ipv4Cidr, Protocol};
+pub use path::PathCache;

@@ -58,9 +58,22 @@ pub enum RouteError {
 }
 
 /// A longest-prefix-match routing table.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct RoutingTable {
     routes: Vec<Route>,
+    /// Bumped by every change: a flow's cached decision
+    /// ([`crate::internet::path::PathCache`]) holds only while it stands.
+    /// Never 0, the epoch of an empty cache.
+    epoch: u64,
+}
+
+impl Default for RoutingTable {
+    fn default() -> Self {
+        RoutingTable {
+            routes: Vec::new(),
+            epoch: 1,
+        }
+    }
 }
 
 impl RoutingTable {
@@ -107,6 +120,12 @@ impl RoutingTable {
     /// Removes every route to exactly `destination`.
     pub fn remove(&mut self, destination: Ipv4Cidr) {
         self.routes.retain(|r| r.destination != destination);
+        self.epoch += 1;
+    }
+
+    /// A number that changes whenever the table does (never 0).
+    pub fn epoch(&self) -> u64 {
+        self.epoch
     }
 
     /// The routes, longest prefix first.
@@ -122,6 +141,7 @@ impl RoutingTable {
             .position(|r| r.destination.prefix_len() < route.destination.prefix_len())
             .unwrap_or(self.routes.len());
         self.routes.insert(at, route);
+        self.epoch += 1;
     }
 
     /// Finds how to reach `dst`.

@@ -184,12 +184,27 @@ pub struct ArpCache {
     entries: KeyedMap<Ipv4Addr, State>,
     /// Destinations in the Pending state (at most `max_pending`).
     pending: Vec<Ipv4Addr>,
-    /// The neighbour the last packet went to, its MAC, and until when
-    /// packets to it need nothing but that MAC (no refresh probe due): a
-    /// flow's packets skip the table. Forgotten whenever an entry is
-    /// learnt, added or removed.
-    last: Option<(Ipv4Addr, EthernetAddress, Instant)>,
+    /// Bumped whenever an entry is learnt, added or removed: every
+    /// [`NeighbourHint`] taken before then is void.
+    epoch: u64,
+    /// The hint of the last packet sent without one of its own: a flow
+    /// whose sender keeps no hint still skips the table.
+    last: NeighbourHint,
     stats: ArpStats,
+}
+
+/// What a flow remembers of its neighbour: the MAC, and until when its
+/// packets need nothing but that MAC (no refresh probe due). Kept by the
+/// flow and handed to [`ArpCache::resolve`] with each packet, it lets the
+/// packet skip the table. It is void once the time has passed or any entry
+/// of the cache has been learnt, added or removed since it was taken; the
+/// default hint is void.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NeighbourHint {
+    ip: Option<Ipv4Addr>,
+    mac: EthernetAddress,
+    until: Instant,
+    epoch: u64,
 }
 
 impl ArpCache {
@@ -200,7 +215,8 @@ impl ArpCache {
             config,
             entries: keyed_map(key),
             pending: Vec::new(),
-            last: None,
+            epoch: 1,
+            last: NeighbourHint::default(),
             stats: ArpStats::default(),
         }
     }
@@ -256,10 +272,35 @@ impl ArpCache {
 
     /// Decides what to do with `packet` bound for `ip`.
     pub fn resolve(&mut self, now: Instant, ip: Ipv4Addr, packet: PacketBuf) -> Resolution {
-        if let Some((last, mac, until)) = self.last
-            && last == ip
-            && now < until
-        {
+        let mut last = self.last;
+        let resolution = self.resolve_hinted(now, ip, packet, &mut last);
+        self.last = last;
+        resolution
+    }
+
+    /// The MAC that `hint` remembers for `ip`, if the hint still holds: a
+    /// packet to `ip` then needs nothing else.
+    #[inline]
+    pub fn hinted(
+        &self,
+        now: Instant,
+        ip: Ipv4Addr,
+        hint: &NeighbourHint,
+    ) -> Option<EthernetAddress> {
+        (hint.ip == Some(ip) && hint.epoch == self.epoch && now < hint.until).then_some(hint.mac)
+    }
+
+    /// Decides what to do with `packet` bound for `ip`, skipping the table
+    /// if `hint` (the flow's memory of `ip`) still holds, and refreshing
+    /// `hint` from the table when it does not.
+    pub fn resolve_hinted(
+        &mut self,
+        now: Instant,
+        ip: Ipv4Addr,
+        packet: PacketBuf,
+        hint: &mut NeighbourHint,
+    ) -> Resolution {
+        if let Some(mac) = self.hinted(now, ip, hint) {
             return Resolution::Send {
                 mac,
                 packet,
@@ -294,7 +335,12 @@ impl ArpCache {
                     } else {
                         *expires - cfg.refresh_before
                     };
-                    self.last = Some((ip, *mac, until));
+                    *hint = NeighbourHint {
+                        ip: Some(ip),
+                        mac: *mac,
+                        until,
+                        epoch: self.epoch,
+                    };
                     return Resolution::Send {
                         mac: *mac,
                         packet,
@@ -376,7 +422,7 @@ impl ArpCache {
         mac: EthernetAddress,
         create: bool,
     ) -> VecDeque<PacketBuf> {
-        self.last = None;
+        self.epoch += 1;
         if !mac.is_unicast() || ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() {
             return VecDeque::new();
         }
@@ -510,10 +556,10 @@ impl ArpCache {
     /// Makes room for an entry for `incoming`, evicting one if the cache is
     /// full. Returns false if it is full of entries that cannot be evicted
     /// (pending and permanent ones): possible when `capacity` is configured
-    /// at or below `max_pending`. Forgets the last neighbour's shortcut,
-    /// since an entry may be evicted and the caller then adds one.
+    /// at or below `max_pending`. Voids every [`NeighbourHint`], since an
+    /// entry may be evicted and the caller then adds one.
     fn make_room(&mut self, now: Instant, incoming: Ipv4Addr) -> bool {
-        self.last = None;
+        self.epoch += 1;
         if self.entries.len() < self.config.capacity || self.entries.contains_key(&incoming) {
             return true;
         }
@@ -815,6 +861,36 @@ mod tests {
             c.resolve(near, A, pkt(1)),
             Resolution::Send { mac, .. } if mac == old
         ));
+    }
+
+    /// A flow's own hint outlives other flows' packets (the shared
+    /// shortcut does not), never stands for another neighbour, and never
+    /// hides a refresh that falls due or an entry added since.
+    #[test]
+    fn a_flow_hint_holds_across_flows_and_yields_to_refresh() {
+        let cfg = ArpConfig::default();
+        let mut c = ArpCache::new(cfg, KEY);
+        let (ma, mb) = (EthernetAddress::local(1), EthernetAddress::local(2));
+        c.learn(t(0), A, ma, true);
+        c.learn(t(0), B, mb, true);
+        let mut h = NeighbourHint::default();
+        assert_eq!(c.hinted(t(1), A, &h), None);
+        c.resolve_hinted(t(1), A, pkt(1), &mut h);
+        assert_eq!(c.hinted(t(1), A, &h), Some(ma));
+        c.resolve(t(2), B, pkt(1));
+        assert_eq!(c.hinted(t(2), A, &h), Some(ma));
+        assert_eq!(c.hinted(t(2), B, &h), None);
+        let near = Instant::ZERO + cfg.reachable_time - Duration::from_secs(1);
+        assert_eq!(c.hinted(near, A, &h), None);
+        assert!(matches!(
+            c.resolve_hinted(near, A, pkt(1), &mut h),
+            Resolution::Send { mac, refresh: true, .. } if mac == ma
+        ));
+        let mut fresh = NeighbourHint::default();
+        c.resolve_hinted(t(3), B, pkt(1), &mut fresh);
+        assert_eq!(c.hinted(t(3), B, &fresh), Some(mb));
+        c.insert_static(Ipv4Addr::new(192, 0, 2, 9), ma);
+        assert_eq!(c.hinted(t(3), B, &fresh), None);
     }
 
     #[test]

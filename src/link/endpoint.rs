@@ -15,7 +15,7 @@ use std::net::Ipv4Addr;
 
 use crate::buf::{BufferPool, MAX_HEADROOM, POOL_BUFFERS, PacketBuf, frame_buffer_size};
 use crate::link::arp::{ArpPacket, ArpRepr, Operation};
-use crate::link::arp_cache::{ArpCache, ArpConfig, ArpStats, Resolution};
+use crate::link::arp_cache::{ArpCache, ArpConfig, ArpStats, NeighbourHint, Resolution};
 use crate::link::device::{ChecksumOffload, Device, DeviceError};
 use crate::link::ethernet::{self, EtherType, EthernetAddress, EthernetRepr, Frame};
 use crate::time::Instant;
@@ -63,6 +63,20 @@ pub trait LinkEndpoint {
         next_hop: NextHop,
         packet: PacketBuf,
     ) -> Result<(), LinkError>;
+    /// Sends an IPv4 datagram as [`LinkEndpoint::send_ipv4`] does, for a
+    /// flow that remembers its neighbour in `hint`: while the hint holds,
+    /// the neighbour's address is taken from it rather than looked up, and
+    /// when it does not, it is refreshed. A link without neighbour
+    /// resolution ignores it.
+    fn send_ipv4_hinted(
+        &mut self,
+        now: Instant,
+        next_hop: NextHop,
+        packet: PacketBuf,
+        _hint: &mut NeighbourHint,
+    ) -> Result<(), LinkError> {
+        self.send_ipv4(now, next_hop, packet)
+    }
 }
 
 /// Link-layer counters.
@@ -405,6 +419,7 @@ impl EthernetEndpoint {
         device: &mut D,
         next_hop: NextHop,
         packet: PacketBuf,
+        hint: Option<&mut NeighbourHint>,
     ) -> Result<(), LinkError> {
         let ip = match next_hop {
             NextHop::Broadcast => {
@@ -419,7 +434,15 @@ impl EthernetEndpoint {
             }
             NextHop::Unicast(ip) => ip,
         };
-        match self.arp.resolve(now, ip, packet) {
+        if let Some(mac) = hint.as_ref().and_then(|h| self.arp.hinted(now, ip, h)) {
+            self.transmit(now, device, mac, EtherType::Ipv4, packet);
+            return Ok(());
+        }
+        let resolution = match hint {
+            Some(hint) => self.arp.resolve_hinted(now, ip, packet, hint),
+            None => self.arp.resolve(now, ip, packet),
+        };
+        match resolution {
             Resolution::Send {
                 mac,
                 packet,
@@ -477,7 +500,17 @@ impl<D: Device> LinkEndpoint for EthernetLink<'_, D> {
         packet: PacketBuf,
     ) -> Result<(), LinkError> {
         self.endpoint
-            .send_ipv4_on(now, self.device, next_hop, packet)
+            .send_ipv4_on(now, self.device, next_hop, packet, None)
+    }
+    fn send_ipv4_hinted(
+        &mut self,
+        now: Instant,
+        next_hop: NextHop,
+        packet: PacketBuf,
+        hint: &mut NeighbourHint,
+    ) -> Result<(), LinkError> {
+        self.endpoint
+            .send_ipv4_on(now, self.device, next_hop, packet, Some(hint))
     }
 }
 
@@ -584,6 +617,44 @@ mod tests {
                 .lookup(Instant::ZERO, Ipv4Addr::new(192, 0, 2, 3)),
             None
         );
+    }
+
+    /// Flows that keep their own neighbour hints are not misled by them:
+    /// a neighbour's new address takes effect on the next frame, and a
+    /// hint taken for one neighbour never sends to another.
+    #[test]
+    fn hinted_sends_follow_the_neighbour_cache() {
+        let (mut e, mut dev) = (endpoint(), FakeDevice::default());
+        let other = Ipv4Addr::new(192, 0, 2, 3);
+        let (peer_mac, other_mac, moved) = (
+            EthernetAddress::local(2),
+            EthernetAddress::local(3),
+            EthernetAddress::local(4),
+        );
+        e.arp_cache_mut().learn(Instant::ZERO, PEER, peer_mac, true);
+        e.arp_cache_mut()
+            .learn(Instant::ZERO, other, other_mac, true);
+        let mut send = |e: &mut EthernetEndpoint, to: Ipv4Addr, hint: &mut NeighbourHint| {
+            let p = PacketBuf::from_payload(MAX_HEADROOM, &[0x45; 20]);
+            e.with_device(&mut dev)
+                .send_ipv4_hinted(Instant::ZERO, NextHop::Unicast(to), p, hint)
+                .unwrap();
+            let frame = dev.sent.pop_back().unwrap();
+            EthernetAddress::from_bytes(&frame[..6]).unwrap()
+        };
+        let (mut a, mut b) = (NeighbourHint::default(), NeighbourHint::default());
+        for _ in 0..3 {
+            assert_eq!(send(&mut e, PEER, &mut a), peer_mac);
+            assert_eq!(send(&mut e, other, &mut b), other_mac);
+        }
+        // The peer announces a new address (its request is answered).
+        let moved_req = arp_frame(EthernetAddress::BROADCAST, request(moved, PEER, ME));
+        e.receive(Instant::ZERO, moved_req, &mut FakeDevice::default());
+        assert_eq!(send(&mut e, PEER, &mut a), moved);
+        assert_eq!(send(&mut e, other, &mut b), other_mac);
+        // A flow whose next hop changed.
+        assert_eq!(send(&mut e, other, &mut a), other_mac);
+        assert_eq!(send(&mut e, PEER, &mut b), moved);
     }
 
     #[test]

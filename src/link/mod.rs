@@ -21,7 +21,7 @@ pub mod pcap;
 #[cfg(target_os = "linux")]
 pub mod tap;
 
-pub use arp_cache::{ArpCache, ArpConfig};
+pub use arp_cache::{ArpCache, ArpConfig, NeighbourHint};
 pub use device::{ChecksumOffload, Device, DeviceCaps, DeviceError};
 pub use endpoint::{EthernetEndpoint, EthernetLink, LinkEndpoint, LinkError, LinkStats, NextHop};
 pub use ethernet::{EtherType, EthernetAddress};

@@ -66,7 +66,7 @@ use bytes::Bytes;
 use crate::buf::{Lent, PacketBuf};
 use crate::error::ParseError;
 use crate::hash::{KeyedMap, keyed_map};
-use crate::internet::{Disposition, IcmpError, IpMeta, IpSender, Protocol};
+use crate::internet::{Disposition, IcmpError, IpMeta, IpSender, PathCache, Protocol};
 use crate::rand::KeyedRng;
 use crate::slab::{Slab, SlabKey};
 use crate::time::{Duration, Instant};
@@ -291,6 +291,8 @@ struct Entry {
     idle_services: u8,
     /// The memory last counted for this connection.
     charged: usize,
+    /// How its segments leave: route, identification counter, next hop.
+    path: PathCache,
 }
 
 /// Segments one connection may send per dispatch before yielding to
@@ -591,6 +593,7 @@ impl TcpSockets {
             scheduled: None,
             idle_services: 0,
             charged: 0,
+            path: PathCache::default(),
         });
         self.demux.insert(tuple, key);
         TcpHandle(key)
@@ -968,7 +971,7 @@ impl TcpSockets {
             None => {}
             Some(TimeWaitAction::Ignore) => return Disposition::Delivered,
             Some(TimeWaitAction::Ack(ack)) => {
-                emit_segment(now, segment.ends(), &ack, None, ip, &mut self.stats);
+                emit_segment(now, segment.ends(), &ack, None, ip, None, &mut self.stats);
                 return Disposition::Delivered;
             }
             Some(TimeWaitAction::Reuse { .. }) => isn_floor = self.time_wait.reopen(&tuple),
@@ -1200,7 +1203,7 @@ impl TcpSockets {
             repr.timestamp = Some((syncookie::encode_timestamp(ts_now, wscale, sack), tsval));
         }
         self.stats.syncookies_sent += 1;
-        emit_segment(now, seg.ends(), &repr, None, ip, &mut self.stats);
+        emit_segment(now, seg.ends(), &repr, None, ip, None, &mut self.stats);
     }
 
     /// An ACK for no connection may return a SYN cookie: if it checks out
@@ -1322,7 +1325,7 @@ impl TcpSockets {
 
     fn send_rst<S: IpSender>(&mut self, now: Instant, seg: &Segment<'_>, rst: TcpRepr, ip: &mut S) {
         self.stats.rst_sent += 1;
-        emit_segment(now, seg.ends(), &rst, None, ip, &mut self.stats);
+        emit_segment(now, seg.ends(), &rst, None, ip, None, &mut self.stats);
     }
 
     /// An ICMP error about one of our segments. Only errors quoting a
@@ -1454,7 +1457,8 @@ impl TcpSockets {
             let conn = &e.conn;
             let ends = (conn.local(), conn.remote());
             let payload = Some((conn, payload_offset));
-            emit_segment(now, ends, &repr, payload, ip, &mut self.stats);
+            let path = Some(&mut e.path);
+            emit_segment(now, ends, &repr, payload, ip, path, &mut self.stats);
         }
         self.recharge(key);
         let Some(e) = self.conns.get_mut(key) else {
@@ -1557,6 +1561,7 @@ fn emit_segment<S: IpSender>(
     repr: &TcpRepr,
     payload: Option<(&Connection, usize)>,
     ip: &mut S,
+    path: Option<&mut PathCache>,
     stats: &mut TcpLayerStats,
 ) {
     let mut repr = *repr;
@@ -1573,15 +1578,15 @@ fn emit_segment<S: IpSender>(
         p.extend_from_slice(b);
     }
     let fill = !ip.checksum_offload().tx;
+    let (src, dst) = (*local.ip(), *remote.ip());
     p.push_header(hlen);
-    repr.emit(
-        &mut TcpPacket::new_unchecked(p.data_mut()),
-        *local.ip(),
-        *remote.ip(),
-        fill,
-    );
+    repr.emit(&mut TcpPacket::new_unchecked(p.data_mut()), src, dst, fill);
     let dont_frag = payload.is_some_and(|(conn, _)| conn.dont_fragment());
-    match ip.send(now, *local.ip(), *remote.ip(), Protocol::Tcp, p, dont_frag) {
+    let sent = match path {
+        Some(path) => ip.send_on_path(now, path, src, dst, Protocol::Tcp, p, dont_frag),
+        None => ip.send(now, src, dst, Protocol::Tcp, p, dont_frag),
+    };
+    match sent {
         Ok(()) => stats.tx_segments += 1,
         Err(e) => {
             log::debug!("TCP segment to {remote} not sent: {e}");

@@ -67,7 +67,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use crate::buf::PacketBuf;
 use crate::hash::{KeyedMap, keyed_map};
-use crate::internet::{Disposition, IcmpError, IpMeta, IpSender, Protocol};
+use crate::internet::{Disposition, IcmpError, IpMeta, IpSender, PathCache, Protocol};
 use crate::rand::KeyedRng;
 use crate::slab::{Slab, SlabKey};
 use crate::time::Instant;
@@ -205,6 +205,8 @@ struct UdpSocket {
     queued_for_tx: bool,
     error: Option<IcmpError>,
     stats: UdpSocketStats,
+    /// How its datagrams to the last destination leave.
+    path: PathCache,
 }
 
 /// All UDP sockets of an interface.
@@ -306,6 +308,7 @@ impl UdpSockets {
             queued_for_tx: false,
             error: None,
             stats: UdpSocketStats::default(),
+            path: PathCache::default(),
         };
         let slot = self.sockets.insert(socket);
         self.by_port.insert(port, slot);
@@ -568,7 +571,7 @@ impl UdpSockets {
                     *dst.ip(),
                     fill,
                 );
-                match ip.send(now, src, *dst.ip(), Protocol::Udp, p, false) {
+                match ip.send_on_path(now, &mut s.path, src, *dst.ip(), Protocol::Udp, p, false) {
                     Ok(()) => {
                         s.stats.tx_datagrams += 1;
                         self.stats.tx_datagrams += 1;

@@ -1,0 +1,106 @@
+//! A flow's cached path: what the internet and link layers decided for the
+//! last datagram of a flow, kept by the flow so that the next one skips the
+//! decisions.
+//!
+//! Each datagram needs a route (RFC 1122 §3.3.1), an identification
+//! counter (RFC 6864, [`crate::internet::ident`]) and the next hop's link
+//! address (RFC 826). None of them changes from one datagram of a flow to
+//! the next unless the routing table or the neighbour cache does. A flow
+//! (a TCP connection, a UDP socket) keeps a [`PathCache`] and sends
+//! through [`crate::internet::IpSender::send_on_path`]: the route and the
+//! counter are taken from the cache while the routing table's epoch
+//! stands, and the neighbour's address while its
+//! [`NeighbourHint`] holds (the ARP cache voids every hint when it
+//! changes). A flow whose addresses change simply fills the cache afresh:
+//! it is keyed by source, destination and protocol.
+
+use core::net::Ipv4Addr;
+
+use crate::internet::ident::{IdentCounter, IdentGenerator};
+use crate::internet::ipv4::Protocol;
+use crate::internet::route::{NoRoute, RouteDecision, RoutingTable};
+use crate::link::NeighbourHint;
+
+/// What one flow remembers of how its datagrams leave. The default is
+/// empty: the first datagram sent through it fills it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PathCache {
+    route: CachedRoute,
+    neighbour: NeighbourHint,
+}
+
+impl Default for PathCache {
+    fn default() -> Self {
+        let none = Ipv4Addr::UNSPECIFIED;
+        PathCache {
+            // Epoch 0 is no routing table's: this never holds.
+            route: CachedRoute {
+                src: none,
+                dst: none,
+                protocol: Protocol::Unknown(0),
+                epoch: 0,
+                decision: RouteDecision {
+                    next_hop: none,
+                    source: none,
+                    broadcast: false,
+                },
+                ident: IdentCounter::default(),
+            },
+            neighbour: NeighbourHint::default(),
+        }
+    }
+}
+
+/// The decisions of the internet layer for one (source, destination,
+/// protocol), and the routing table's epoch they were made in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CachedRoute {
+    pub(crate) src: Ipv4Addr,
+    pub(crate) dst: Ipv4Addr,
+    pub(crate) protocol: Protocol,
+    pub(crate) epoch: u64,
+    pub(crate) decision: RouteDecision,
+    pub(crate) ident: IdentCounter,
+}
+
+impl CachedRoute {
+    /// The decisions for a datagram from `src` (or the route's source) to
+    /// `dst`.
+    pub(crate) fn decide(
+        routes: &RoutingTable,
+        idents: &mut IdentGenerator,
+        src: Option<Ipv4Addr>,
+        dst: Ipv4Addr,
+        protocol: Protocol,
+    ) -> Result<CachedRoute, NoRoute> {
+        let decision = routes.lookup(dst)?;
+        let src = src.unwrap_or(decision.source);
+        Ok(CachedRoute {
+            src,
+            dst,
+            protocol,
+            epoch: routes.epoch(),
+            decision,
+            ident: idents.counter(src, dst, protocol),
+        })
+    }
+}
+
+impl PathCache {
+    /// The decisions for a datagram from `src` to `dst` made in routing
+    /// epoch `epoch`, with the flow's neighbour hint: those cached if they
+    /// were made for this flow in this epoch, else those `decide` makes,
+    /// which are cached.
+    pub(crate) fn get_or_fill<E>(
+        &mut self,
+        (src, dst, protocol): (Ipv4Addr, Ipv4Addr, Protocol),
+        epoch: u64,
+        decide: impl FnOnce() -> Result<CachedRoute, E>,
+    ) -> Result<(&CachedRoute, &mut NeighbourHint), E> {
+        let r = &self.route;
+        if !(r.epoch == epoch && r.src == src && r.dst == dst && r.protocol == protocol) {
+            self.route = decide()?;
+        }
+        Ok((&self.route, &mut self.neighbour))
+    }
+}
