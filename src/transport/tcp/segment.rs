@@ -712,6 +712,23 @@ impl TcpRepr {
         dst: Ipv4Addr,
         verify_checksum: bool,
     ) -> Result<TcpRepr, ParseError> {
+        let mut repr = TcpRepr::default();
+        repr.parse_from(packet, src, dst, verify_checksum)?;
+        Ok(repr)
+    }
+
+    /// As [`TcpRepr::parse`], into `self` (every field is overwritten on
+    /// success; on error `self` holds no meaning). The receive path parses
+    /// in place: a representation returned through a `Result` is copied
+    /// with wide loads that wait for the narrow stores that just filled
+    /// it.
+    pub fn parse_from<T: AsRef<[u8]>>(
+        &mut self,
+        packet: &TcpPacket<T>,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        verify_checksum: bool,
+    ) -> Result<(), ParseError> {
         packet.check_len()?;
         let len = packet.buffer.as_ref().len();
         if len > usize::from(u16::MAX) {
@@ -721,7 +738,8 @@ impl TcpRepr {
             return Err(ParseError::BadChecksum);
         }
 
-        let mut repr = TcpRepr {
+        let repr = self;
+        *repr = TcpRepr {
             src_port: packet.src_port(),
             dst_port: packet.dst_port(),
             seq_number: packet.seq_number(),
@@ -766,7 +784,7 @@ impl TcpRepr {
         if repr.dst_port == 0 {
             return Err(ParseError::Malformed("TCP destination port 0"));
         }
-        Ok(repr)
+        Ok(())
     }
 
     /// Fills the option fields from `options`, in the order they come.

@@ -913,12 +913,16 @@ impl TcpSockets {
         ip: &mut S,
     ) -> Disposition {
         self.stats.rx_segments += 1;
+        // Parsed in place: a `TcpRepr` moved through a `Result` and a
+        // tuple is copied with wide loads that wait for the narrow stores
+        // that filled it.
+        let mut repr = TcpRepr::default();
         let parsed = TcpPacket::new_checked(payload.data()).and_then(|p| {
-            TcpRepr::parse(&p, meta.src, meta.dst, !meta.checksum_verified)
-                .map(|r| (r, p.header_len()))
+            repr.parse_from(&p, meta.src, meta.dst, !meta.checksum_verified)?;
+            Ok(p.header_len())
         });
-        let (repr, header_len) = match parsed {
-            Ok(r) => r,
+        let header_len = match parsed {
+            Ok(n) => n,
             Err(e) => {
                 log::trace!("dropping TCP segment from {}: {e}", meta.src);
                 if e == ParseError::BadChecksum {
