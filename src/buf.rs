@@ -31,7 +31,7 @@ pub const MAX_HEADROOM: usize = 192;
 
 /// A packet under construction or being taken apart, with free space in
 /// front of the data for headers.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PacketBuf {
     buf: BytesMut,
     head: usize,

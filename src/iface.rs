@@ -190,13 +190,13 @@ impl Interface {
         }
         let mut taken = 0;
         while taken < self.rx_budget {
-            let Some(frame) = device.receive(now) else {
+            let Some(mut frame) = device.receive(now) else {
                 break;
             };
             taken += 1;
-            if let Some(packet) = self.link.receive(now, frame, device) {
+            if self.link.receive_in_place(now, &mut frame, device) {
                 let mut link = self.link.with_device(device);
-                self.ip.receive(now, packet, &mut link, &mut self.transport);
+                self.ip.receive(now, frame, &mut link, &mut self.transport);
             }
         }
         self.rx_backlog = taken == self.rx_budget;

@@ -209,6 +209,21 @@ impl EthernetEndpoint {
         mut frame: PacketBuf,
         device: &mut D,
     ) -> Option<PacketBuf> {
+        self.receive_in_place(now, &mut frame, device)
+            .then_some(frame)
+    }
+
+    /// As [`EthernetEndpoint::receive`], in place: returns whether `frame`
+    /// now holds an IPv4 datagram; if not, the frame was consumed and
+    /// `frame` is left empty. A frame is not moved through this layer: a
+    /// buffer moved right after its fields were written waits for those
+    /// stores, at each layer it crosses.
+    pub fn receive_in_place<D: Device>(
+        &mut self,
+        now: Instant,
+        frame: &mut PacketBuf,
+        device: &mut D,
+    ) -> bool {
         self.stats.rx_frames += 1;
         self.stats.rx_bytes += frame.len() as u64;
         let repr = match Frame::new_checked(frame.data()).and_then(|f| EthernetRepr::parse(&f)) {
@@ -216,14 +231,14 @@ impl EthernetEndpoint {
             Err(e) => {
                 log::trace!("dropping frame: {e}");
                 self.stats.rx_malformed += 1;
-                self.recycle(device, frame);
-                return None;
+                self.recycle(device, core::mem::take(frame));
+                return false;
             }
         };
         if repr.dst_addr != self.mac && !repr.dst_addr.is_broadcast() {
             self.stats.rx_not_for_us += 1;
-            self.recycle(device, frame);
-            return None;
+            self.recycle(device, core::mem::take(frame));
+            return false;
         }
         frame.pull_header(ethernet::HEADER_LEN);
         match repr.ethertype {
@@ -238,20 +253,20 @@ impl EthernetEndpoint {
                 // `drop_unicast_in_l2_multicast`; by default Linux accepts
                 // the datagram but sends no ICMP error about it.)
                 self.stats.rx_unicast_in_broadcast += 1;
-                self.recycle(device, frame);
-                None
+                self.recycle(device, core::mem::take(frame));
+                false
             }
-            EtherType::Ipv4 => Some(frame),
+            EtherType::Ipv4 => true,
             EtherType::Arp => {
-                self.receive_arp(now, &frame, device);
-                self.recycle(device, frame);
-                None
+                self.receive_arp(now, frame, device);
+                self.recycle(device, core::mem::take(frame));
+                false
             }
             other => {
                 log::trace!("dropping frame with EtherType {other:?}");
                 self.stats.rx_unknown_ethertype += 1;
-                self.recycle(device, frame);
-                None
+                self.recycle(device, core::mem::take(frame));
+                false
             }
         }
     }
