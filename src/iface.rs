@@ -205,6 +205,7 @@ impl Interface {
         self.ip.poll(now, &mut link, &mut self.transport);
         let mut ip = self.ip.with_link(&mut link);
         self.transport.dispatch(now, &mut ip);
+        device.flush(now);
         let after = self.link.stats();
         after.rx_frames != before.rx_frames || after.tx_frames != before.tx_frames
     }

@@ -97,6 +97,18 @@ pub trait Device {
     fn spill(&mut self, pool: &mut BufferPool) {
         let _ = pool;
     }
+
+    /// The stack has sent what it will for now: a device that holds
+    /// transmitted frames back to hand them on in batches (one lock, one
+    /// doorbell, one wake-up for many) hands them on.
+    /// [`crate::Interface::poll`] calls it at the end of every poll. A
+    /// device holds frames back only once this has been called on it, so
+    /// that a program that transmits by hand and never flushes (or a
+    /// wrapper that does not forward the call) sees every frame go at
+    /// once. By default nothing is held.
+    fn flush(&mut self, now: Instant) {
+        let _ = now;
+    }
 }
 
 impl<D: Device + ?Sized> Device for &mut D {
@@ -118,6 +130,9 @@ impl<D: Device + ?Sized> Device for &mut D {
     fn spill(&mut self, pool: &mut BufferPool) {
         (**self).spill(pool);
     }
+    fn flush(&mut self, now: Instant) {
+        (**self).flush(now);
+    }
 }
 
 impl<D: Device + ?Sized> Device for Box<D> {
@@ -138,5 +153,8 @@ impl<D: Device + ?Sized> Device for Box<D> {
     }
     fn spill(&mut self, pool: &mut BufferPool) {
         (**self).spill(pool);
+    }
+    fn flush(&mut self, now: Instant) {
+        (**self).flush(now);
     }
 }

@@ -544,6 +544,10 @@ impl<D: Device> Device for FaultInjector<D> {
     fn spill(&mut self, pool: &mut BufferPool) {
         self.inner.spill(pool);
     }
+
+    fn flush(&mut self, now: Instant) {
+        self.inner.flush(now);
+    }
 }
 
 #[cfg(test)]

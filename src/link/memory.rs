@@ -31,7 +31,11 @@
 //! - a port sending another frame between the same two stations as its
 //!   last, with the table unchanged since (a generation counter, read
 //!   without a lock, says so), queues it at the destination port without
-//!   the switch's lock.
+//!   the switch's lock; and, on a port whose driver flushes (as
+//!   [`crate::Interface::poll`] does at the end of every poll), it holds
+//!   such frames back to queue them in one batch, under one lock, at
+//!   [`Device::flush`], at the port's next `receive`, before a frame that
+//!   goes another way, or when [`OUTBOX_FRAMES`] are waiting.
 //!
 //! The network also keeps spare frame buffers for its ports' stacks
 //! ([`Device::refill`] and [`Device::spill`]): in a one-way flow the
@@ -40,7 +44,7 @@
 //! allocates in the steady state.
 //!
 //! A port can register a *waker*, a callback run (outside every lock) each
-//! time a frame is queued for it, so that a runtime thread may sleep until
+//! time frames are queued for it, so that a runtime thread may sleep until
 //! work arrives.
 //!
 //! Deliberately not here: delay, loss and other impairments (wrap a port
@@ -207,6 +211,8 @@ impl MemoryNetwork {
             state,
             inbox: VecDeque::new(),
             route: None,
+            outbox: VecDeque::new(),
+            batching: false,
             tx: TxStats::default(),
         }
     }
@@ -249,18 +255,46 @@ impl fmt::Debug for MemoryNetwork {
 /// lock is released, or `None` if there is none or the frame was dropped.
 fn enqueue(port: &Mutex<PortState>, limit: usize, frame: PacketBuf) -> Option<Waker> {
     let mut p = lock(port);
-    if p.queue.len() + p.taken >= limit {
-        p.stats.rx_dropped += 1;
-        log::trace!(
-            "memory port queue full: dropping {}-byte frame",
-            frame.len()
-        );
+    if p.admit(limit, 1) == 0 {
         return None;
     }
     p.stats.rx_frames += 1;
     p.stats.rx_bytes += frame.len() as u64;
     p.queue.push_back(frame);
     p.waker.clone()
+}
+
+/// Queues the frames of `frames` at a port under one lock, as many as its
+/// queue takes (the rest are dropped), and leaves `frames` empty with its
+/// memory kept; returns the waker as [`enqueue`] does. The frames move in
+/// bulk, not one by one: a buffer moved alone right after its fields were
+/// written waits for those stores.
+fn enqueue_all(
+    port: &Mutex<PortState>,
+    limit: usize,
+    frames: &mut VecDeque<PacketBuf>,
+) -> Option<Waker> {
+    let mut p = lock(port);
+    let n = p.admit(limit, frames.len());
+    frames.truncate(n);
+    p.stats.rx_frames += n as u64;
+    p.stats.rx_bytes += frames.iter().map(|f| f.len() as u64).sum::<u64>();
+    p.queue.append(frames);
+    p.waker.clone().filter(|_| n > 0)
+}
+
+impl PortState {
+    /// How many of `n` frames arriving now the queue takes (the frames of
+    /// the port's last batch count against its limit too); the others are
+    /// counted as dropped.
+    fn admit(&mut self, limit: usize, n: usize) -> usize {
+        let room = limit.saturating_sub(self.queue.len() + self.taken);
+        if n > room {
+            self.stats.rx_dropped += (n - room) as u64;
+            log::trace!("memory port queue full: dropping {} frames", n - room);
+        }
+        n.min(room)
+    }
 }
 
 /// One attachment to a [`MemoryNetwork`]; a [`Device`]. `Send`, so it can
@@ -273,6 +307,15 @@ pub struct MemoryPort {
     inbox: VecDeque<PacketBuf>,
     /// Where the last unicast frame went.
     route: Option<Route>,
+    /// Frames sent on `route`, not yet queued at its port: they go in one
+    /// batch, under one lock, at [`Device::flush`], at this port's next
+    /// `receive`, before any frame that takes another way, or when
+    /// [`OUTBOX_FRAMES`] are waiting.
+    outbox: VecDeque<PacketBuf>,
+    /// Whoever drives the port calls [`Device::flush`] (it has once): only
+    /// then are frames held back. A program that transmits on a port by
+    /// hand and never flushes sees every frame queued at once.
+    batching: bool,
     /// The transmit counters: only this port's own calls change them, so
     /// they need no lock (the receive side's are in `state`).
     tx: TxStats,
@@ -314,7 +357,7 @@ impl MemoryPort {
         lock(&self.state).queue.len() + self.inbox.len()
     }
 
-    /// Registers a callback run every time a frame is queued for this port
+    /// Registers a callback run every time frames are queued for this port
     /// (from whichever thread transmitted it, with no lock held, so it may
     /// itself use the network). Replaces any earlier waker.
     pub fn set_waker(&self, waker: Box<dyn Fn() + Send + Sync>) {
@@ -329,7 +372,30 @@ impl MemoryPort {
     fn refuse(&mut self) {
         self.tx.refused += 1;
     }
+
+    /// Queues the frames held back at the port they were sent to.
+    fn flush_outbox(&mut self) {
+        if self.outbox.is_empty() {
+            return;
+        }
+        let limit = self.shared.queue_limit;
+        let waker = match &self.route {
+            Some(r) => enqueue_all(&r.target, limit, &mut self.outbox),
+            // Never: frames are held only while a route is known, and the
+            // route changes only after the outbox is flushed.
+            None => {
+                self.outbox.clear();
+                None
+            }
+        };
+        if let Some(w) = waker {
+            w();
+        }
+    }
 }
+
+/// Most frames a port holds back before queueing them at their port.
+const OUTBOX_FRAMES: usize = 64;
 
 impl fmt::Debug for MemoryPort {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -351,6 +417,7 @@ impl Device for MemoryPort {
     /// The next frame: from the inbox, or, when that is empty, from a new
     /// batch of every frame waiting (taken under one lock).
     fn receive(&mut self, _now: Instant) -> Option<PacketBuf> {
+        self.flush_outbox();
         if self.inbox.is_empty() {
             let mut p = lock(&self.state);
             std::mem::swap(&mut p.queue, &mut self.inbox);
@@ -377,10 +444,18 @@ impl Device for MemoryPort {
         self.shared.depot_len.store(depot.len(), Ordering::Relaxed);
     }
 
-    /// A queued frame is ready at any instant: reported as
-    /// [`Instant::ZERO`].
+    /// A queued frame is ready at any instant, and one held back to send
+    /// is due to go: reported as [`Instant::ZERO`].
     fn poll_at(&self) -> Option<Instant> {
-        (!self.inbox.is_empty() || !lock(&self.state).queue.is_empty()).then_some(Instant::ZERO)
+        let due = !self.inbox.is_empty()
+            || !self.outbox.is_empty()
+            || !lock(&self.state).queue.is_empty();
+        due.then_some(Instant::ZERO)
+    }
+
+    fn flush(&mut self, _now: Instant) {
+        self.batching = true;
+        self.flush_outbox();
     }
 
     /// Forwards the frame through the switch. Refuses frames longer than
@@ -413,8 +488,18 @@ impl Device for MemoryPort {
             && (r.src, r.dst) == (src, dst)
             && r.generation == self.shared.generation.load(Ordering::Acquire)
         {
-            unicast_waker = enqueue(&r.target, limit, frame);
+            if self.batching {
+                self.outbox.push_back(frame);
+                if self.outbox.len() >= OUTBOX_FRAMES {
+                    self.flush_outbox();
+                }
+            } else {
+                unicast_waker = enqueue(&r.target, limit, frame);
+            }
         } else {
+            // In order: what was held back goes before this frame, and
+            // before the route changes.
+            self.flush_outbox();
             let mut sw = lock(&self.shared.switch);
             // Learning: one lookup when the station is where it was.
             let src_here = src.is_unicast()
@@ -489,6 +574,7 @@ impl Drop for MemoryPort {
     /// Detaches the port: it gets no more frames and the switch forgets
     /// the stations learned on it.
     fn drop(&mut self) {
+        self.flush_outbox();
         let mut sw = lock(&self.shared.switch);
         if let Some(slot) = sw.ports.get_mut(self.id) {
             *slot = None;
@@ -577,6 +663,66 @@ mod tests {
         assert!(drain(&mut c).is_empty());
         assert!(drain(&mut a).is_empty());
         assert_eq!(c.stats().rx_frames, 1);
+    }
+
+    /// On a port whose driver flushes, frames on a remembered route are
+    /// held back and queued in one batch: at `flush`, at the sender's next
+    /// `receive`, before a frame that goes another way, and once
+    /// `OUTBOX_FRAMES` wait. Order is kept, the receiver's queue limit
+    /// still applies frame by frame, and the waker runs once a batch. A
+    /// port never flushed holds nothing back.
+    #[test]
+    fn frames_on_a_remembered_route_go_in_batches_in_order() {
+        let net = MemoryNetwork::with_queue_limit(1500, 100);
+        let mut a = net.attach();
+        let mut b = net.attach();
+        let wakes = Arc::new(AtomicUsize::new(0));
+        let w = Arc::clone(&wakes);
+        b.set_waker(Box::new(move || {
+            w.fetch_add(1, Ordering::Relaxed);
+        }));
+        b.transmit(T, frame(mac(1), mac(2), b"")).unwrap();
+        drain(&mut a);
+        let send = |a: &mut MemoryPort, n: u8| a.transmit(T, frame(mac(2), mac(1), &[n])).unwrap();
+        let payloads =
+            |b: &mut MemoryPort| -> Vec<u8> { drain(b).iter().map(|f| f[HEADER_LEN]).collect() };
+        // Never flushed: nothing is held back.
+        for n in 0..3 {
+            send(&mut a, n);
+        }
+        assert_eq!(payloads(&mut b), vec![0, 1, 2]);
+        a.flush(T);
+        for n in 0..4 {
+            send(&mut a, n);
+        }
+        assert_eq!(payloads(&mut b), Vec::<u8>::new());
+        assert_eq!(a.poll_at(), Some(Instant::ZERO));
+        let before = wakes.load(Ordering::Relaxed);
+        a.flush(T);
+        assert_eq!(payloads(&mut b), vec![0, 1, 2, 3]);
+        assert_eq!(wakes.load(Ordering::Relaxed), before + 1);
+        assert_eq!(a.poll_at(), None);
+        // The sender's next receive hands them on too.
+        send(&mut a, 4);
+        assert!(a.receive(T).is_none());
+        assert_eq!(payloads(&mut b), vec![4]);
+        // A broadcast goes after what was held.
+        send(&mut a, 5);
+        a.transmit(T, frame(EthernetAddress::BROADCAST, mac(1), &[6]))
+            .unwrap();
+        assert_eq!(payloads(&mut b), vec![5, 6]);
+        // At most OUTBOX_FRAMES wait; beyond the receiver's limit of 100,
+        // frames are dropped and counted as before.
+        for n in 0..OUTBOX_FRAMES {
+            send(&mut a, n as u8);
+        }
+        assert_eq!(b.queued(), OUTBOX_FRAMES);
+        for n in 0..60 {
+            send(&mut a, n);
+        }
+        a.flush(T);
+        assert_eq!(b.queued(), 100);
+        assert_eq!(b.stats().rx_dropped, OUTBOX_FRAMES as u64 + 60 - 100);
     }
 
     #[test]

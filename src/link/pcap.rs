@@ -310,6 +310,10 @@ impl<D: Device, W: Write> Device for PcapWriter<D, W> {
     fn spill(&mut self, pool: &mut BufferPool) {
         self.inner.spill(pool);
     }
+
+    fn flush(&mut self, now: Instant) {
+        self.inner.flush(now);
+    }
 }
 
 #[cfg(test)]
