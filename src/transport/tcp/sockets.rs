@@ -975,7 +975,7 @@ impl TcpSockets {
             None => {}
             Some(TimeWaitAction::Ignore) => return Disposition::Delivered,
             Some(TimeWaitAction::Ack(ack)) => {
-                emit_segment(now, segment.ends(), &ack, None, ip, None, &mut self.stats);
+                emit_segment(now, segment.reply(), &ack, ip, None, &mut self.stats);
                 return Disposition::Delivered;
             }
             Some(TimeWaitAction::Reuse { .. }) => isn_floor = self.time_wait.reopen(&tuple),
@@ -1207,7 +1207,7 @@ impl TcpSockets {
             repr.timestamp = Some((syncookie::encode_timestamp(ts_now, wscale, sack), tsval));
         }
         self.stats.syncookies_sent += 1;
-        emit_segment(now, seg.ends(), &repr, None, ip, None, &mut self.stats);
+        emit_segment(now, seg.reply(), &repr, ip, None, &mut self.stats);
     }
 
     /// An ACK for no connection may return a SYN cookie: if it checks out
@@ -1329,7 +1329,7 @@ impl TcpSockets {
 
     fn send_rst<S: IpSender>(&mut self, now: Instant, seg: &Segment<'_>, rst: TcpRepr, ip: &mut S) {
         self.stats.rst_sent += 1;
-        emit_segment(now, seg.ends(), &rst, None, ip, None, &mut self.stats);
+        emit_segment(now, seg.reply(), &rst, ip, None, &mut self.stats);
     }
 
     /// An ICMP error about one of our segments. Only errors quoting a
@@ -1458,11 +1458,9 @@ impl TcpSockets {
                 break;
             };
             sent += 1;
-            let conn = &e.conn;
-            let ends = (conn.local(), conn.remote());
-            let payload = Some((conn, payload_offset));
+            let origin = Origin::Connection(&e.conn, payload_offset);
             let path = Some(&mut e.path);
-            emit_segment(now, ends, &repr, payload, ip, path, &mut self.stats);
+            emit_segment(now, origin, &repr, ip, path, &mut self.stats);
         }
         self.recharge(key);
         let Some(e) = self.conns.get_mut(key) else {
@@ -1551,26 +1549,57 @@ struct Segment<'a> {
 }
 
 impl Segment<'_> {
-    /// The ends, for a segment of ours going back on the same 4-tuple.
-    fn ends(&self) -> (SocketAddrV4, SocketAddrV4) {
-        (self.local, self.remote)
+    /// Where a segment of ours answering this one comes from: its ends,
+    /// on the same 4-tuple.
+    fn reply(&self) -> Origin<'static> {
+        Origin::Reply(self.local, self.remote)
     }
+}
+
+/// Where a segment we send comes from.
+enum Origin<'a> {
+    /// A connection: its ends, and its payload at this offset into the
+    /// send buffer.
+    Connection(&'a Connection, usize),
+    /// A reply outside any connection (a reset, a SYN-ACK with a cookie,
+    /// an ACK from TIME-WAIT) from the first end to the second: no
+    /// payload.
+    Reply(SocketAddrV4, SocketAddrV4),
 }
 
 /// Builds a segment (payload copied from the connection's send buffer into
 /// a buffer with headroom, header pushed in front) and sends it.
+///
+/// A connection's ends and its segment are read where they lie, not
+/// gathered into a new tuple or copy first: values moved right after the
+/// narrow stores that made them are read back with wide loads that wait
+/// for those stores.
 fn emit_segment<S: IpSender>(
     now: Instant,
-    (local, remote): (SocketAddrV4, SocketAddrV4),
+    origin: Origin<'_>,
     repr: &TcpRepr,
-    payload: Option<(&Connection, usize)>,
     ip: &mut S,
     path: Option<&mut PathCache>,
     stats: &mut TcpLayerStats,
 ) {
-    let mut repr = *repr;
-    repr.src_port = local.port();
-    repr.dst_port = remote.port();
+    let reply;
+    let (local, remote, payload, repr) = match origin {
+        Origin::Connection(conn, offset) => {
+            debug_assert_eq!(
+                (repr.src_port, repr.dst_port),
+                (conn.local().port(), conn.remote().port())
+            );
+            (conn.local(), conn.remote(), Some((conn, offset)), repr)
+        }
+        Origin::Reply(local, remote) => {
+            reply = TcpRepr {
+                src_port: local.port(),
+                dst_port: remote.port(),
+                ..*repr
+            };
+            (local, remote, None, &reply)
+        }
+    };
     let len = repr.payload_len;
     let hlen = repr.header_len();
     let mut p = ip.alloc(len);

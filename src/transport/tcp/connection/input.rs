@@ -24,14 +24,17 @@ impl Connection {
         &mut self,
         now: Instant,
         seg: &TcpRepr,
-        payload: Bytes,
+        mut payload: Bytes,
         truesize: usize,
     ) -> Handled {
         self.stats.segs_in += 1;
         match self.state {
             State::Closed => Handled::Closed,
             State::SynSent => self.handle_syn_sent(now, seg),
-            _ => self.handle_synchronized(now, seg, (payload, truesize)),
+            // The payload goes down by reference and is taken where it is
+            // kept: a buffer handle moved from call to call right after it
+            // was made waits for the stores that made it.
+            _ => self.handle_synchronized(now, seg, &mut payload, truesize),
         }
     }
 
@@ -189,7 +192,8 @@ impl Connection {
         &mut self,
         now: Instant,
         seg: &TcpRepr,
-        payload: (Bytes, usize),
+        payload: &mut Bytes,
+        truesize: usize,
     ) -> Handled {
         let rst = seg.flags.contains(TcpFlags::RST);
         // PAWS (RFC 7323 §5.3 R1).
@@ -333,7 +337,7 @@ impl Connection {
             }
             match self.state {
                 State::Established | State::FinWait1 | State::FinWait2 => {
-                    self.receive_data(now, seg, payload);
+                    self.receive_data(now, seg, payload, truesize);
                 }
                 _ => {}
             }
@@ -716,7 +720,8 @@ impl Connection {
         &mut self,
         now: Instant,
         seg: &TcpRepr,
-        (payload, truesize): (Bytes, usize),
+        payload: &mut Bytes,
+        truesize: usize,
     ) {
         // Trim to what we have room for: the offset space of the receive
         // buffer starts at IRS + 1.
@@ -739,7 +744,7 @@ impl Connection {
             self.pending.ack = true;
             return;
         }
-        let mut data = payload;
+        let mut data = core::mem::take(payload);
         data.advance(skip);
         let r = self.rcv.buf.insert_pinned(offset, data, truesize);
         let advanced = r.new_in_order_bytes;
