@@ -12,6 +12,9 @@
 //! (a UDP socket bound to port 0) gets a random port (§3.3.1, algorithm 1).
 //! Either way the search moves on past ports that are taken, at most once
 //! around the range.
+//!
+//! [`PortTable`] holds the bound ports of a protocol, looked up on every
+//! datagram and segment that arrives.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 
@@ -88,6 +91,84 @@ impl EphemeralPorts {
     }
 }
 
+/// Ports per page of a [`PortTable`].
+const PAGE: usize = 256;
+
+/// What each bound port is bound to: indexed by the port itself, in pages
+/// of [`PAGE`] ports allocated when a port of theirs is bound and freed
+/// when the last is unbound. A lookup is two loads and no hash (there are
+/// only 65,536 ports), and nothing that arrives from the network can grow
+/// the table: only binding does.
+#[derive(Debug, Clone)]
+pub struct PortTable<V> {
+    /// Page `port / PAGE`.
+    pages: Vec<Option<Page<V>>>,
+}
+
+/// The ports of one page, and how many of them are bound.
+#[derive(Debug, Clone)]
+struct Page<V> {
+    slots: Box<[Option<V>; PAGE]>,
+    bound: usize,
+}
+
+impl<V: Copy> Default for PortTable<V> {
+    fn default() -> Self {
+        PortTable {
+            pages: (0..=usize::from(u16::MAX) / PAGE).map(|_| None).collect(),
+        }
+    }
+}
+
+impl<V: Copy> PortTable<V> {
+    /// What `port` is bound to.
+    #[inline]
+    pub fn get(&self, port: u16) -> Option<V> {
+        let (page, slot) = split(port);
+        self.pages.get(page)?.as_ref()?.slots[slot]
+    }
+
+    /// Whether `port` is bound.
+    pub fn contains(&self, port: u16) -> bool {
+        self.get(port).is_some()
+    }
+
+    /// Binds `port` to `value`; returns what it was bound to.
+    pub fn insert(&mut self, port: u16, value: V) -> Option<V> {
+        let (page, slot) = split(port);
+        let entry = self.pages.get_mut(page)?;
+        let p = entry.get_or_insert_with(|| Page {
+            slots: Box::new([None; PAGE]),
+            bound: 0,
+        });
+        let old = p.slots[slot].replace(value);
+        if old.is_none() {
+            p.bound += 1;
+        }
+        old
+    }
+
+    /// Unbinds `port`; returns what it was bound to.
+    pub fn remove(&mut self, port: u16) -> Option<V> {
+        let (page, slot) = split(port);
+        let entry = self.pages.get_mut(page)?;
+        let p = entry.as_mut()?;
+        let old = p.slots[slot].take();
+        if old.is_some() {
+            p.bound -= 1;
+            if p.bound == 0 {
+                *entry = None;
+            }
+        }
+        old
+    }
+}
+
+/// A port's page and its slot in the page.
+fn split(port: u16) -> (usize, usize) {
+    (usize::from(port) / PAGE, usize::from(port) % PAGE)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,5 +223,25 @@ mod tests {
         assert_eq!(p.random(|_| false), None);
         let r = p.random(|&q| q == 50000);
         assert_eq!(r, Some(50000));
+    }
+
+    #[test]
+    fn a_port_table_binds_looks_up_and_frees_its_pages() {
+        let mut t = PortTable::default();
+        assert_eq!(t.get(0), None);
+        assert_eq!(t.insert(80, 1u32), None);
+        assert_eq!(t.insert(81, 2), None);
+        assert_eq!(t.insert(80, 3), Some(1));
+        assert_eq!(t.insert(u16::MAX, 4), None);
+        assert_eq!((t.get(80), t.get(81), t.get(82)), (Some(3), Some(2), None));
+        assert!(t.contains(u16::MAX) && !t.contains(u16::MAX - 1));
+        assert_eq!(t.pages.iter().flatten().count(), 2);
+        assert_eq!(t.remove(80), Some(3));
+        assert_eq!(t.remove(80), None);
+        assert_eq!(t.pages.iter().flatten().count(), 2);
+        assert_eq!(t.remove(81), Some(2));
+        assert_eq!(t.remove(u16::MAX), Some(4));
+        assert_eq!(t.pages.iter().flatten().count(), 0);
+        assert_eq!(t.get(81), None);
     }
 }

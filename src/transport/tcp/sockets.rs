@@ -70,7 +70,7 @@ use crate::internet::{Disposition, IcmpError, IpMeta, IpSender, PathCache, Proto
 use crate::rand::KeyedRng;
 use crate::slab::{Slab, SlabKey};
 use crate::time::{Duration, Instant};
-use crate::transport::ports::EphemeralPorts;
+use crate::transport::ports::{EphemeralPorts, PortTable};
 use crate::transport::tcp::connection::{
     Connection, Handled, MemoryPressure, Outgoing, State, TcpConfig, TcpError, TcpInfo,
     TcpSocketError, TcpStats, mss_for_mtu, window_scale_for,
@@ -312,7 +312,7 @@ pub struct TcpSockets {
     conns: Slab<Entry>,
     demux: KeyedMap<FourTuple, SlabKey>,
     listeners: Slab<Listener>,
-    by_port: KeyedMap<u16, SlabKey>,
+    by_port: PortTable<SlabKey>,
     timers: BinaryHeap<Reverse<(Instant, SlabKey)>>,
     ready: VecDeque<SlabKey>,
     time_wait: TimeWaitTable,
@@ -351,7 +351,7 @@ impl TcpSockets {
             conns: Slab::new(),
             demux: keyed_map(rng.derive_key("tcp demux")),
             listeners: Slab::new(),
-            by_port: keyed_map(rng.derive_key("tcp ports")),
+            by_port: PortTable::default(),
             timers: BinaryHeap::new(),
             ready: VecDeque::new(),
             time_wait: TimeWaitTable::new(limits.max_time_wait, rng.derive_key("time-wait")),
@@ -444,7 +444,7 @@ impl TcpSockets {
         }
         let port = match addr.port() {
             0 => self.ephemeral_port(None)?,
-            p if self.by_port.contains_key(&p) => return Err(TcpBindError::AddrInUse(p)),
+            p if self.by_port.contains(p) => return Err(TcpBindError::AddrInUse(p)),
             p => p,
         };
         let key = self.listeners.insert(Listener {
@@ -492,7 +492,7 @@ impl TcpSockets {
         let Some(listener) = self.listeners.remove(l.0) else {
             return;
         };
-        self.by_port.remove(&listener.local.port());
+        self.by_port.remove(listener.local.port());
         for h in listener.accept_queue {
             let _ = self.abort(h);
         }
@@ -525,7 +525,7 @@ impl TcpSockets {
         let (local_addr, by_port, demux) = (self.local_addr, &self.by_port, &self.demux);
         let time_wait = &self.time_wait;
         let free = |port: u16| {
-            !by_port.contains_key(&port)
+            !by_port.contains(port)
                 && remote.is_none_or(|r| {
                     let tuple = (SocketAddrV4::new(local_addr, port), r);
                     !demux.contains_key(&tuple) && !time_wait.contains(&tuple)
@@ -963,8 +963,7 @@ impl TcpSockets {
         }
         let listener = self
             .by_port
-            .get(&repr.dst_port)
-            .copied()
+            .get(repr.dst_port)
             .filter(|&li| self.listeners.get(li).is_some_and(|l| l.takes(local)));
         let mut isn_floor = None;
         let tuple = (local, remote);
@@ -980,7 +979,7 @@ impl TcpSockets {
             }
             Some(TimeWaitAction::Reuse { .. }) => isn_floor = self.time_wait.reopen(&tuple),
         }
-        if let Some(&li) = self.by_port.get(&repr.dst_port) {
+        if let Some(li) = self.by_port.get(repr.dst_port) {
             self.segment_to_listener(now, li, &segment, (data, truesize), isn_floor, ip);
             return Disposition::Delivered;
         }

@@ -66,12 +66,11 @@ use std::collections::VecDeque;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use crate::buf::PacketBuf;
-use crate::hash::{KeyedMap, keyed_map};
 use crate::internet::{Disposition, IcmpError, IpMeta, IpSender, PathCache, Protocol};
 use crate::rand::KeyedRng;
 use crate::slab::{Slab, SlabKey};
 use crate::time::Instant;
-use crate::transport::ports::EphemeralPorts;
+use crate::transport::ports::{EphemeralPorts, PortTable};
 use crate::transport::udp::packet::{self, UdpPacket, UdpRepr};
 use crate::transport::udp::ring::DatagramRing;
 
@@ -214,7 +213,7 @@ struct UdpSocket {
 pub struct UdpSockets {
     local_addr: Ipv4Addr,
     sockets: Slab<UdpSocket>,
-    by_port: KeyedMap<u16, SlabKey>,
+    by_port: PortTable<SlabKey>,
     /// Sockets with datagrams to send, each once.
     tx_ready: VecDeque<SlabKey>,
     ports: EphemeralPorts,
@@ -262,7 +261,7 @@ impl UdpSockets {
         UdpSockets {
             local_addr,
             sockets: Slab::new(),
-            by_port: keyed_map(rng.derive_key("udp ports")),
+            by_port: PortTable::default(),
             tx_ready: VecDeque::new(),
             ports: EphemeralPorts::new(rng),
             spent: Spent::default(),
@@ -294,7 +293,7 @@ impl UdpSockets {
         }
         let port = match addr.port() {
             0 => self.ephemeral_port()?,
-            p if self.by_port.contains_key(&p) => return Err(BindError::AddrInUse(p)),
+            p if self.by_port.contains(p) => return Err(BindError::AddrInUse(p)),
             p => p,
         };
         let socket = UdpSocket {
@@ -318,14 +317,14 @@ impl UdpSockets {
     fn ephemeral_port(&mut self) -> Result<u16, BindError> {
         let by_port = &self.by_port;
         self.ports
-            .random(|p| !by_port.contains_key(p))
+            .random(|p| !by_port.contains(*p))
             .ok_or(BindError::NoEphemeralPort)
     }
 
     /// Closes a socket; queued datagrams are discarded.
     pub fn close(&mut self, h: UdpHandle) {
         if let Some(s) = self.sockets.remove(h.0) {
-            self.by_port.remove(&s.local.port());
+            self.by_port.remove(s.local.port());
         }
     }
 
@@ -614,8 +613,8 @@ impl UdpSockets {
         let from = SocketAddrV4::new(meta.src, repr.src_port);
         let socket = self
             .by_port
-            .get(&repr.dst_port)
-            .and_then(|&k| self.sockets.get_mut(k))
+            .get(repr.dst_port)
+            .and_then(|k| self.sockets.get_mut(k))
             .filter(|s| s.local.ip().is_unspecified() || *s.local.ip() == meta.dst)
             .filter(|s| s.remote.is_none_or(|r| r == from));
         let Some(s) = socket else {
@@ -663,8 +662,8 @@ impl UdpSockets {
         let quoted_remote = SocketAddrV4::new(error.remote_addr, error.remote_port);
         if let Some(s) = self
             .by_port
-            .get(&error.local_port)
-            .and_then(|&k| self.sockets.get_mut(k))
+            .get(error.local_port)
+            .and_then(|k| self.sockets.get_mut(k))
             .filter(|s| s.local.ip().is_unspecified() || *s.local.ip() == error.local_addr)
             .filter(|s| s.remote.is_none_or(|r| r == quoted_remote))
         {
