@@ -148,7 +148,7 @@ fn bench_frame_buffer(c: &mut Criterion) {
                 .map(|_| handle(pool.alloc(0, frame.len()), Some(&mut lent)))
                 .collect();
             drop(slices);
-            lent.reclaim(|buf| pool.recycle_bytes(buf));
+            lent.reclaim(|bufs| pool.recycle_all(bufs));
         });
         assert_eq!(pool.stats().0, BATCH as u64, "the pool kept allocating");
     });

@@ -257,20 +257,26 @@ impl BufferPool {
     /// allocation: when it is the only reference left, it is moved back to
     /// the start without allocating; one still shared is not kept.
     pub fn recycle_bytes(&mut self, mut buf: BytesMut) {
-        if self.free.len() >= self.max_free {
-            return;
-        }
-        // A whole buffer (it starts where its allocation does, as a frame
-        // sent or dropped does) is kept as it is, its bytes initialised.
-        // Anything else is emptied and moved back to the start.
-        if buf.capacity() < self.buffer_size {
-            buf.clear();
-            if !buf.try_reclaim(self.buffer_size) {
-                return;
-            }
-        }
-        if buf.capacity() <= self.buffer_size.saturating_mul(2) {
+        if self.free.len() < self.max_free && restore(&mut buf, self.buffer_size) {
             self.free.push(buf);
+        }
+    }
+
+    /// As [`BufferPool::recycle_bytes`], for as many allocations of `bufs`
+    /// as the pool has room for, taken from the front; the rest stay in
+    /// `bufs`. They are restored where they lie once moved: moved after
+    /// the stores that restored them, each would wait for those stores.
+    pub fn recycle_all(&mut self, bufs: &mut Vec<BytesMut>) {
+        let start = self.free.len();
+        let n = self.max_free.saturating_sub(start).min(bufs.len());
+        self.free.extend(bufs.drain(..n));
+        let mut i = start;
+        while i < self.free.len() {
+            if restore(&mut self.free[i], self.buffer_size) {
+                i += 1;
+            } else {
+                self.free.swap_remove(i);
+            }
         }
     }
 
@@ -401,21 +407,38 @@ impl Lent {
     }
 
     /// Hands `recycle` what was collected and every other allocation whose
-    /// only reference is the one held here; the others stay, in order
-    /// (one pass over what is held: in a steady flow, about what was lent
-    /// since the last call).
-    pub fn reclaim(&mut self, mut recycle: impl FnMut(BytesMut)) {
-        self.taken.drain(..).for_each(&mut recycle);
+    /// only reference is the one held here, all at once; the others stay,
+    /// in order (one pass over what is held: in a steady flow, about what
+    /// was lent since the last call).
+    pub fn reclaim(&mut self, recycle: impl FnOnce(&mut Vec<BytesMut>)) {
         for _ in 0..self.held.len() {
             let Some(bytes) = self.held.pop_front() else {
                 break;
             };
             match bytes.try_into_mut() {
-                Ok(buf) => recycle(buf),
+                Ok(buf) => self.taken.push(buf),
                 Err(bytes) => self.held.push_back(bytes),
             }
         }
+        recycle(&mut self.taken);
+        self.taken.clear();
     }
+}
+
+/// Makes `buf` fit to be handed out again by a pool of `size`-byte
+/// buffers, or says it is not. A whole buffer (it starts where its
+/// allocation does, as a frame sent or dropped does) is kept as it is, its
+/// bytes initialised; anything else is emptied and moved back to the
+/// start, which only a buffer no one else references can be. One more than
+/// twice the pool's size (a reassembled datagram's) is not kept.
+fn restore(buf: &mut BytesMut, size: usize) -> bool {
+    if buf.capacity() < size {
+        buf.clear();
+        if !buf.try_reclaim(size) {
+            return false;
+        }
+    }
+    buf.capacity() <= size.saturating_mul(2)
 }
 
 /// The size of the buffers a stack's pool keeps on a link of `mtu` bytes:
@@ -486,6 +509,48 @@ mod tests {
             p.freeze()
         };
         assert_eq!(&frozen[..], b"abc");
+    }
+
+    /// Taken back in a batch, allocations are restored as one by one:
+    /// whole buffers kept as they are, slices moved back to the start of
+    /// their allocation, small and huge allocations not kept. The batch
+    /// takes as many as the pool has room for, from the front; the rest
+    /// stay with the caller.
+    #[test]
+    fn pool_takes_back_a_batch_as_it_takes_one() {
+        const SIZE: usize = 2048;
+        let mut pool = BufferPool::new(3, SIZE);
+        let mut frame = PacketBuf::with_headroom(MAX_HEADROOM, SIZE - MAX_HEADROOM);
+        frame.extend_from_slice(&[1; 100]);
+        let slice = frame.freeze().slice(50..);
+        let slice = slice.try_into_mut().expect("unique");
+        let start = slice.as_ptr() as usize - MAX_HEADROOM - 50;
+        let mut bufs = vec![
+            BytesMut::with_capacity(SIZE),
+            slice,
+            BytesMut::with_capacity(16),
+            BytesMut::with_capacity(SIZE * 4),
+            BytesMut::with_capacity(SIZE),
+            BytesMut::with_capacity(SIZE),
+        ];
+        pool.recycle_all(&mut bufs);
+        assert_eq!((pool.spare(), bufs.len()), (2, 3));
+        pool.recycle_all(&mut bufs);
+        assert_eq!((pool.spare(), bufs.len()), (2, 2));
+        pool.recycle_all(&mut bufs);
+        assert_eq!((pool.spare(), bufs.len()), (3, 1));
+        let starts: Vec<usize> = (0..3)
+            .map(|_| {
+                let p = pool.alloc(MAX_HEADROOM, 100);
+                assert!(p.truesize() >= SIZE && p.is_empty());
+                p.data().as_ptr() as usize - MAX_HEADROOM
+            })
+            .collect();
+        assert!(
+            starts.contains(&start),
+            "the slice's allocation, from its start"
+        );
+        assert_eq!(pool.stats(), (0, 3));
     }
 
     #[test]

@@ -207,6 +207,13 @@ pub trait IpSender {
     fn alloc(&mut self, capacity: usize) -> PacketBuf;
     /// Takes back a buffer no longer needed.
     fn recycle(&mut self, packet: PacketBuf);
+    /// Takes back every allocation of `bufs` (left empty, its memory
+    /// kept), in one call: slices of received frames no longer needed.
+    fn recycle_all(&mut self, bufs: &mut Vec<BytesMut>) {
+        for buf in bufs.drain(..) {
+            self.recycle(PacketBuf::from_bytes_mut(buf));
+        }
+    }
     /// Sends `packet` (a transport header and payload) from `src` to `dst`,
     /// with the Don't Fragment flag if `dont_frag` (path MTU discovery,
     /// RFC 1191).
@@ -1030,6 +1037,9 @@ impl<L: LinkEndpoint> IpSender for Ipv4Tx<'_, L> {
     }
     fn recycle(&mut self, packet: PacketBuf) {
         self.link.recycle(packet);
+    }
+    fn recycle_all(&mut self, bufs: &mut Vec<BytesMut>) {
+        self.link.recycle_all(bufs);
     }
     fn send(
         &mut self,

@@ -13,6 +13,8 @@
 
 use std::net::Ipv4Addr;
 
+use bytes::BytesMut;
+
 use crate::buf::{BufferPool, MAX_HEADROOM, POOL_BUFFERS, PacketBuf, frame_buffer_size};
 use crate::link::arp::{ArpPacket, ArpRepr, Operation};
 use crate::link::arp_cache::{ArpCache, ArpConfig, ArpStats, NeighbourHint, Resolution};
@@ -55,6 +57,13 @@ pub trait LinkEndpoint {
     fn alloc(&mut self, capacity: usize) -> PacketBuf;
     /// Takes back a buffer that is no longer needed.
     fn recycle(&mut self, packet: PacketBuf);
+    /// Takes back every allocation of `bufs` (left empty, its memory
+    /// kept): slices of received frames the stack has no more use for.
+    fn recycle_all(&mut self, bufs: &mut Vec<BytesMut>) {
+        for buf in bufs.drain(..) {
+            self.recycle(PacketBuf::from_bytes_mut(buf));
+        }
+    }
     /// Sends an IPv4 datagram (the buffer's data) to `next_hop`. `Ok` means
     /// sent or queued for resolution.
     fn send_ipv4(
@@ -190,6 +199,21 @@ impl EthernetEndpoint {
             device.spill(&mut self.pool);
         }
         self.pool.recycle(packet);
+    }
+
+    /// Takes back every buffer of `bufs` (left empty), as
+    /// [`EthernetEndpoint::recycle`] takes one.
+    fn recycle_all<D: Device>(&mut self, device: &mut D, bufs: &mut Vec<BytesMut>) {
+        while !bufs.is_empty() {
+            if self.pool.is_full() {
+                device.spill(&mut self.pool);
+                if self.pool.is_full() {
+                    break;
+                }
+            }
+            self.pool.recycle_all(bufs);
+        }
+        bufs.clear();
     }
 
     /// Binds this endpoint to a device for a series of sends.
@@ -507,6 +531,9 @@ impl<D: Device> LinkEndpoint for EthernetLink<'_, D> {
     }
     fn recycle(&mut self, packet: PacketBuf) {
         self.endpoint.recycle(self.device, packet);
+    }
+    fn recycle_all(&mut self, bufs: &mut Vec<BytesMut>) {
+        self.endpoint.recycle_all(self.device, bufs);
     }
     fn send_ipv4(
         &mut self,

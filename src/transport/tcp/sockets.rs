@@ -1367,8 +1367,7 @@ impl TcpSockets {
 
     /// Runs expired timers and sends what every ready connection has.
     pub fn dispatch<S: IpSender>(&mut self, now: Instant, ip: &mut S) {
-        self.lent
-            .reclaim(|buf| ip.recycle(PacketBuf::from_bytes_mut(buf)));
+        self.lent.reclaim(|bufs| ip.recycle_all(bufs));
         self.time_wait.expire(now);
         while let Some(&Reverse((t, key))) = self.timers.peek() {
             if t > now {
