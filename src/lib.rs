@@ -92,6 +92,7 @@
 pub mod application;
 pub mod buf;
 pub mod checksum;
+pub mod epoch;
 pub mod error;
 pub mod hash;
 pub mod iface;

@@ -62,9 +62,10 @@ const LAYERS: [&str; 6] = [
     "socket",
     "application",
 ];
-const SHARED: [&str; 9] = [
+const SHARED: [&str; 10] = [
     "buf",
     "checksum",
+    "epoch",
     "error",
     "hash",
     "rand",

@@ -1475,6 +1475,30 @@ mod tests {
             Err(IpSendError::NoRoute(NoRoute(far)))
         );
         assert_eq!(ip.stats().tx_no_route, 1);
+        // A table put in the old one's place, new or restored from a copy,
+        // is followed at once: its epoch is no earlier table's (found by
+        // review: epochs counted per table once came round again).
+        let mut table = RoutingTable::new();
+        table.add_connected(ip.cidr());
+        table.set_default_gateway(gw2).unwrap();
+        *ip.routes_mut() = table;
+        assert_eq!(
+            send(&mut ip, &mut path, far).unwrap().0,
+            NextHop::Unicast(gw2)
+        );
+        let saved = ip.routes().clone();
+        ip.routes_mut().add_gateway(narrower, gw1).unwrap();
+        assert_eq!(
+            send(&mut ip, &mut path, far).unwrap().0,
+            NextHop::Unicast(gw1)
+        );
+        *ip.routes_mut() = saved;
+        let gw3 = Ipv4Addr::new(192, 0, 2, 252);
+        ip.routes_mut().add_gateway(narrower, gw3).unwrap();
+        assert_eq!(
+            send(&mut ip, &mut path, far).unwrap().0,
+            NextHop::Unicast(gw3)
+        );
         // PEER's counter, shared with datagrams sent without a cache.
         let (_, before) = send(&mut ip, &mut path, PEER).unwrap();
         let p = PacketBuf::from_payload(MAX_HEADROOM, b"x");

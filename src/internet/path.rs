@@ -16,6 +16,7 @@
 
 use core::net::Ipv4Addr;
 
+use crate::epoch::Epoch;
 use crate::internet::ident::{IdentCounter, IdentGenerator};
 use crate::internet::ipv4::Protocol;
 use crate::internet::route::{NoRoute, RouteDecision, RoutingTable};
@@ -33,12 +34,12 @@ impl Default for PathCache {
     fn default() -> Self {
         let none = Ipv4Addr::UNSPECIFIED;
         PathCache {
-            // Epoch 0 is no routing table's: this never holds.
+            // Epoch::NONE is no routing table's: this never holds.
             route: CachedRoute {
                 src: none,
                 dst: none,
                 protocol: Protocol::Unknown(0),
-                epoch: 0,
+                epoch: Epoch::NONE,
                 decision: RouteDecision {
                     next_hop: none,
                     source: none,
@@ -58,7 +59,7 @@ pub(crate) struct CachedRoute {
     pub(crate) src: Ipv4Addr,
     pub(crate) dst: Ipv4Addr,
     pub(crate) protocol: Protocol,
-    pub(crate) epoch: u64,
+    pub(crate) epoch: Epoch,
     pub(crate) decision: RouteDecision,
     pub(crate) ident: IdentCounter,
 }
@@ -94,7 +95,7 @@ impl PathCache {
     pub(crate) fn get_or_fill<E>(
         &mut self,
         (src, dst, protocol): (Ipv4Addr, Ipv4Addr, Protocol),
-        epoch: u64,
+        epoch: Epoch,
         decide: impl FnOnce() -> Result<CachedRoute, E>,
     ) -> Result<(&CachedRoute, &mut NeighbourHint), E> {
         let r = &self.route;

@@ -11,6 +11,7 @@
 
 use core::net::Ipv4Addr;
 
+use crate::epoch::Epoch;
 use crate::internet::ipv4::Ipv4Cidr;
 
 /// Where a route sends packets.
@@ -58,20 +59,31 @@ pub enum RouteError {
 }
 
 /// A longest-prefix-match routing table.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct RoutingTable {
     routes: Vec<Route>,
-    /// Bumped by every change: a flow's cached decision
-    /// ([`crate::internet::path::PathCache`]) holds only while it stands.
-    /// Never 0, the epoch of an empty cache.
-    epoch: u64,
+    /// Fresh at every change (and in a new table or a copy): a flow's
+    /// cached decision ([`crate::internet::path::PathCache`]) holds only
+    /// while it stands.
+    epoch: Epoch,
 }
 
 impl Default for RoutingTable {
     fn default() -> Self {
         RoutingTable {
             routes: Vec::new(),
-            epoch: 1,
+            epoch: Epoch::fresh(),
+        }
+    }
+}
+
+impl Clone for RoutingTable {
+    /// A copy with an epoch of its own: restored later, it revives no
+    /// decision cached from the table it was copied from.
+    fn clone(&self) -> Self {
+        RoutingTable {
+            routes: self.routes.clone(),
+            epoch: Epoch::fresh(),
         }
     }
 }
@@ -120,11 +132,12 @@ impl RoutingTable {
     /// Removes every route to exactly `destination`.
     pub fn remove(&mut self, destination: Ipv4Cidr) {
         self.routes.retain(|r| r.destination != destination);
-        self.epoch += 1;
+        self.epoch = Epoch::fresh();
     }
 
-    /// A number that changes whenever the table does (never 0).
-    pub fn epoch(&self) -> u64 {
+    /// The table's state: a value no other table, and no other state of
+    /// this one, ever has.
+    pub fn epoch(&self) -> Epoch {
         self.epoch
     }
 
@@ -141,7 +154,7 @@ impl RoutingTable {
             .position(|r| r.destination.prefix_len() < route.destination.prefix_len())
             .unwrap_or(self.routes.len());
         self.routes.insert(at, route);
-        self.epoch += 1;
+        self.epoch = Epoch::fresh();
     }
 
     /// Finds how to reach `dst`.

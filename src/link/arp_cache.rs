@@ -39,6 +39,7 @@ use std::collections::VecDeque;
 use std::net::Ipv4Addr;
 
 use crate::buf::PacketBuf;
+use crate::epoch::Epoch;
 use crate::hash::{KeyedMap, keyed_map};
 use crate::link::ethernet::EthernetAddress;
 use crate::time::{Duration, Instant};
@@ -184,9 +185,10 @@ pub struct ArpCache {
     entries: KeyedMap<Ipv4Addr, State>,
     /// Destinations in the Pending state (at most `max_pending`).
     pending: Vec<Ipv4Addr>,
-    /// Bumped whenever an entry is learnt, added or removed: every
-    /// [`NeighbourHint`] taken before then is void.
-    epoch: u64,
+    /// Fresh whenever an entry's address changes or an entry is added
+    /// over or removed (and in a new cache): every [`NeighbourHint`] taken
+    /// before then is void.
+    epoch: Epoch,
     /// The hint of the last packet sent without one of its own: a flow
     /// whose sender keeps no hint still skips the table.
     last: NeighbourHint,
@@ -204,7 +206,7 @@ pub struct NeighbourHint {
     ip: Option<Ipv4Addr>,
     mac: EthernetAddress,
     until: Instant,
-    epoch: u64,
+    epoch: Epoch,
 }
 
 impl ArpCache {
@@ -215,7 +217,7 @@ impl ArpCache {
             config,
             entries: keyed_map(key),
             pending: Vec::new(),
-            epoch: 1,
+            epoch: Epoch::fresh(),
             last: NeighbourHint::default(),
             stats: ArpStats::default(),
         }
@@ -259,6 +261,7 @@ impl ArpCache {
         // Static entries are the administrator's choice: added even if the
         // cache is full of entries that cannot be evicted.
         self.make_room(Instant::ZERO, ip);
+        self.epoch = Epoch::fresh();
         self.entries.insert(
             ip,
             State::Resolved {
@@ -422,7 +425,6 @@ impl ArpCache {
         mac: EthernetAddress,
         create: bool,
     ) -> VecDeque<PacketBuf> {
-        self.epoch += 1;
         if !mac.is_unicast() || ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() {
             return VecDeque::new();
         }
@@ -440,12 +442,19 @@ impl ArpCache {
             Some(state @ State::Pending { .. }) => {
                 let old = core::mem::replace(state, fresh);
                 self.pending.retain(|p| *p != ip);
+                self.epoch = Epoch::fresh();
                 match old {
                     State::Pending { queue, .. } => queue,
                     _ => VecDeque::new(),
                 }
             }
             Some(state) => {
+                // The same address again only extends the entry: hints
+                // taken from it expire sooner than it now does, which is
+                // safe. A new address voids them all.
+                if !matches!(state, State::Resolved { mac: known, .. } if *known == mac) {
+                    self.epoch = Epoch::fresh();
+                }
                 *state = fresh;
                 VecDeque::new()
             }
@@ -556,10 +565,9 @@ impl ArpCache {
     /// Makes room for an entry for `incoming`, evicting one if the cache is
     /// full. Returns false if it is full of entries that cannot be evicted
     /// (pending and permanent ones): possible when `capacity` is configured
-    /// at or below `max_pending`. Voids every [`NeighbourHint`], since an
-    /// entry may be evicted and the caller then adds one.
+    /// at or below `max_pending`. An eviction voids every
+    /// [`NeighbourHint`].
     fn make_room(&mut self, now: Instant, incoming: Ipv4Addr) -> bool {
-        self.epoch += 1;
         if self.entries.len() < self.config.capacity || self.entries.contains_key(&incoming) {
             return true;
         }
@@ -580,6 +588,7 @@ impl ArpCache {
         if let Some((_, ip)) = victim {
             log::trace!("ARP cache full at {now}: evicting {ip}");
             self.entries.remove(&ip);
+            self.epoch = Epoch::fresh();
             self.stats.evictions += 1;
             return true;
         }

@@ -662,8 +662,9 @@ mod tests {
     }
 
     /// Flows that keep their own neighbour hints are not misled by them:
-    /// a neighbour's new address takes effect on the next frame, and a
-    /// hint taken for one neighbour never sends to another.
+    /// a neighbour's new address takes effect on the next frame, a hint
+    /// taken for one neighbour never sends to another, and none outlives
+    /// the cache it came from.
     #[test]
     fn hinted_sends_follow_the_neighbour_cache() {
         let (mut e, mut dev) = (endpoint(), FakeDevice::default());
@@ -697,6 +698,11 @@ mod tests {
         // A flow whose next hop changed.
         assert_eq!(send(&mut e, other, &mut a), other_mac);
         assert_eq!(send(&mut e, PEER, &mut b), moved);
+        // A cache put in the old one's place voids every hint taken from
+        // it (found by review: epochs counted per cache came round again).
+        *e.arp_cache_mut() = ArpCache::new(ArpConfig::default(), [1, 2]);
+        e.arp_cache_mut().learn(Instant::ZERO, PEER, peer_mac, true);
+        assert_eq!(send(&mut e, PEER, &mut b), peer_mac);
     }
 
     #[test]

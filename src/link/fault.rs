@@ -546,6 +546,7 @@ impl<D: Device> Device for FaultInjector<D> {
     }
 
     fn flush(&mut self, now: Instant) {
+        self.transmit_due(now);
         self.inner.flush(now);
     }
 }
