@@ -818,11 +818,7 @@ impl Ipv4Endpoint {
         packet: PacketBuf,
         dont_frag: bool,
     ) -> Result<(), IpSendError> {
-        let (routes, idents) = (&self.routes, &mut self.idents);
-        let decided = cache.get_or_fill((src, dst, protocol), routes.epoch(), || {
-            CachedRoute::decide(routes, idents, Some(src), dst, protocol)
-        });
-        match decided {
+        match cache.get_or_fill(&self.routes, &mut self.idents, (src, dst, protocol)) {
             Ok((path, neighbour)) => {
                 self.send_routed(now, link, path, Some(neighbour), packet, dont_frag)
             }

@@ -88,19 +88,18 @@ impl CachedRoute {
 }
 
 impl PathCache {
-    /// The decisions for a datagram from `src` to `dst` made in routing
-    /// epoch `epoch`, with the flow's neighbour hint: those cached if they
-    /// were made for this flow in this epoch, else those `decide` makes,
-    /// which are cached.
-    pub(crate) fn get_or_fill<E>(
+    /// The decisions for a datagram from `src` to `dst`, with the flow's
+    /// neighbour hint: those cached if they were made for this flow while
+    /// `routes` stood as it stands, else those made now, which are cached.
+    pub(crate) fn get_or_fill(
         &mut self,
+        routes: &RoutingTable,
+        idents: &mut IdentGenerator,
         (src, dst, protocol): (Ipv4Addr, Ipv4Addr, Protocol),
-        epoch: Epoch,
-        decide: impl FnOnce() -> Result<CachedRoute, E>,
-    ) -> Result<(&CachedRoute, &mut NeighbourHint), E> {
+    ) -> Result<(&CachedRoute, &mut NeighbourHint), NoRoute> {
         let r = &self.route;
-        if !(r.epoch == epoch && r.src == src && r.dst == dst && r.protocol == protocol) {
-            self.route = decide()?;
+        if !(r.epoch == routes.epoch() && r.src == src && r.dst == dst && r.protocol == protocol) {
+            self.route = CachedRoute::decide(routes, idents, Some(src), dst, protocol)?;
         }
         Ok((&self.route, &mut self.neighbour))
     }

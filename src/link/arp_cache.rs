@@ -275,6 +275,13 @@ impl ArpCache {
 
     /// Decides what to do with `packet` bound for `ip`.
     pub fn resolve(&mut self, now: Instant, ip: Ipv4Addr, packet: PacketBuf) -> Resolution {
+        if let Some(mac) = self.hinted(now, ip, &self.last) {
+            return Resolution::Send {
+                mac,
+                packet,
+                refresh: false,
+            };
+        }
         let mut last = self.last;
         let resolution = self.resolve_hinted(now, ip, packet, &mut last);
         self.last = last;
@@ -293,9 +300,10 @@ impl ArpCache {
         (hint.ip == Some(ip) && hint.epoch == self.epoch && now < hint.until).then_some(hint.mac)
     }
 
-    /// Decides what to do with `packet` bound for `ip`, skipping the table
-    /// if `hint` (the flow's memory of `ip`) still holds, and refreshing
-    /// `hint` from the table when it does not.
+    /// Decides what to do with `packet` bound for `ip` by the table, and
+    /// refreshes `hint` (a flow's memory of `ip`) from it: for a flow whose
+    /// hint no longer holds ([`ArpCache::hinted`] said so; while it holds,
+    /// the packet needs nothing but the MAC it gives).
     pub fn resolve_hinted(
         &mut self,
         now: Instant,
@@ -303,13 +311,6 @@ impl ArpCache {
         packet: PacketBuf,
         hint: &mut NeighbourHint,
     ) -> Resolution {
-        if let Some(mac) = self.hinted(now, ip, hint) {
-            return Resolution::Send {
-                mac,
-                packet,
-                refresh: false,
-            };
-        }
         let cfg = self.config;
         match self.entries.get_mut(&ip) {
             Some(State::Resolved {

@@ -473,6 +473,7 @@ impl EthernetEndpoint {
             }
             NextHop::Unicast(ip) => ip,
         };
+        // A flow's hint that holds gives the MAC; the table only when not.
         if let Some(mac) = hint.as_ref().and_then(|h| self.arp.hinted(now, ip, h)) {
             self.transmit(now, device, mac, EtherType::Ipv4, packet);
             return Ok(());
