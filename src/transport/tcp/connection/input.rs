@@ -449,6 +449,19 @@ impl Connection {
             self.opts.ts_recent_at = now;
         }
         let window = usize::from(seg.window_len) << self.snd.wscale;
+        if self.ack_is_quiet(seg, ack) {
+            // What the full processing below would still do: the
+            // scoreboard keeps its base at SND.UNA, and a D-SACK round
+            // SND.UNA has passed is over. (The reordering timer that loss
+            // detection would disarm is already off: the ACK that brought
+            // SND.UNA to SND.MAX disarmed it.)
+            if self.opts.sack_ok {
+                self.rec.scoreboard.on_ack(ack, NO_SACK, self.snd.max);
+                self.rec.rack.on_snd_una(self.snd.una);
+            }
+            self.update_send_window(seg, ack, window);
+            return true;
+        }
         let window_changed = window != self.snd.wnd;
         let sack: [(SeqNumber, SeqNumber); 3] = {
             let mut out = [(SeqNumber(0), SeqNumber(0)); 3];
@@ -551,7 +564,13 @@ impl Connection {
             });
         }
 
-        // Window update (§3.10.7.4: SND.WL1/WL2 rule).
+        self.update_send_window(seg, ack, window);
+        true
+    }
+
+    /// The window update of an acceptable ACK (RFC 9293 §3.10.7.4, the
+    /// SND.WL1/WL2 rule): `window` is the segment's, scaled.
+    fn update_send_window(&mut self, seg: &TcpRepr, ack: SeqNumber, window: usize) {
         if self.snd.wl1 < seg.seq_number || (self.snd.wl1 == seg.seq_number && self.snd.wl2 <= ack)
         {
             self.snd.wnd = window;
@@ -572,7 +591,6 @@ impl Connection {
                 self.timers.persist_backoff = 0;
             }
         }
-        true
     }
 
     /// SND.UNA advances to `ack`. `segment_rtt` is the round-trip time

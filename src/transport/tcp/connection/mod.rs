@@ -52,6 +52,8 @@
 mod input;
 mod output;
 mod recovery;
+#[cfg(test)]
+mod tests;
 mod timers;
 pub mod types;
 

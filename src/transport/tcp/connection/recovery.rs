@@ -18,6 +18,7 @@ use crate::time::{Duration, Instant};
 use crate::transport::tcp::prr::Prr;
 use crate::transport::tcp::rack::Rack;
 use crate::transport::tcp::scoreboard::{DUP_THRESH, Scoreboard};
+use crate::transport::tcp::segment::TcpRepr;
 use crate::transport::tcp::seq::SeqNumber;
 
 use super::types::Outgoing;
@@ -305,6 +306,35 @@ impl Connection {
     /// SND.UNA not yet past what was outstanding at the timeout.
     pub(super) fn after_timeout(&self) -> bool {
         self.recovering() && !self.rec.in_recovery()
+    }
+
+    /// Whether an acceptable ACK of `ack` in `seg` leaves all of loss
+    /// recovery as it is: it acknowledges nothing new, nothing is
+    /// outstanding, it carries no SACK block (so no D-SACK), and no episode
+    /// is open for it to advance: no recovery, no timeout, no F-RTO, no
+    /// loss probe, no undo waiting for the echo of its first
+    /// retransmission. RACK
+    /// and the scoreboard then hold nothing, there is nothing to deliver,
+    /// lose or undo, and such an ACK only moves the window. This is the
+    /// common case of a connection that only receives: every data segment
+    /// carries the same ACK. As in the fast path of header prediction (Van
+    /// Jacobson's, Linux's `tcp_rcv_established`), it is recognised before
+    /// the machinery is run, not after.
+    pub(super) fn ack_is_quiet(&self, seg: &TcpRepr, ack: SeqNumber) -> bool {
+        #[cfg(test)]
+        if super::tests::FULL_ACK_PROCESSING.get() {
+            return false;
+        }
+        let quiet = ack == self.snd.una
+            && self.snd.una == self.snd.max
+            && seg.sack_ranges.iter().all(Option::is_none)
+            && !self.recovering()
+            && !(self.rec.undo.active && self.rec.undo.first_ts.is_some())
+            && !self.rec.frto
+            && self.rec.tlp_high.is_none();
+        #[cfg(test)]
+        super::tests::QUIET_ACKS.set(super::tests::QUIET_ACKS.get() + u64::from(quiet));
+        quiet
     }
 
     /// RACK's loss detection (RFC 8985 §6.2 step 5), after an ACK or when
