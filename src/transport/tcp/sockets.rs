@@ -311,6 +311,10 @@ pub struct TcpSockets {
     mtu: usize,
     conns: Slab<Entry>,
     demux: KeyedMap<FourTuple, SlabKey>,
+    /// The demultiplexer's last answer: a flow's segments come in runs,
+    /// and the next of a run then costs a comparison instead of a keyed
+    /// hash and a probe. Cleared whenever the demultiplexer changes.
+    last_demux: Option<(FourTuple, SlabKey)>,
     listeners: Slab<Listener>,
     by_port: PortTable<SlabKey>,
     timers: BinaryHeap<Reverse<(Instant, SlabKey)>>,
@@ -350,6 +354,7 @@ impl TcpSockets {
             mtu,
             conns: Slab::new(),
             demux: keyed_map(rng.derive_key("tcp demux")),
+            last_demux: None,
             listeners: Slab::new(),
             by_port: PortTable::default(),
             timers: BinaryHeap::new(),
@@ -596,6 +601,7 @@ impl TcpSockets {
             path: PathCache::default(),
         });
         self.demux.insert(tuple, key);
+        self.last_demux = None;
         TcpHandle(key)
     }
 
@@ -606,6 +612,7 @@ impl TcpSockets {
         let tuple = (e.conn.local(), e.conn.remote());
         if self.demux.get(&tuple) == Some(&key) {
             self.demux.remove(&tuple);
+            self.last_demux = None;
         }
         self.retired.accumulate(&e.conn.info().stats);
         self.memory -= e.charged;
@@ -957,7 +964,7 @@ impl TcpSockets {
             repr: &repr,
         };
 
-        if let Some(&key) = self.demux.get(&(local, remote)) {
+        if let Some(key) = self.demux((local, remote)) {
             self.deliver(now, key, &segment, data, truesize, ip);
             return Disposition::Delivered;
         }
@@ -986,6 +993,18 @@ impl TcpSockets {
         self.stats.rx_no_socket += 1;
         self.reset_for(now, &segment, ip);
         Disposition::Delivered
+    }
+
+    /// The connection of `tuple`, if any.
+    fn demux(&mut self, tuple: FourTuple) -> Option<SlabKey> {
+        if let Some((last, key)) = self.last_demux
+            && last == tuple
+        {
+            return Some(key);
+        }
+        let key = *self.demux.get(&tuple)?;
+        self.last_demux = Some((tuple, key));
+        Some(key)
     }
 
     fn deliver<S: IpSender>(
@@ -1337,7 +1356,7 @@ impl TcpSockets {
     pub fn icmp_error(&mut self, now: Instant, error: &IcmpError) {
         let local = SocketAddrV4::new(error.local_addr, error.local_port);
         let remote = SocketAddrV4::new(error.remote_addr, error.remote_port);
-        let Some(&key) = self.demux.get(&(local, remote)) else {
+        let Some(key) = self.demux((local, remote)) else {
             return;
         };
         let h = &error.transport_header;
