@@ -35,6 +35,28 @@ pub const MAX_HEADROOM: usize = 192;
 pub struct PacketBuf {
     buf: BytesMut,
     head: usize,
+    /// What the device that received the frame knows of its transport
+    /// checksum.
+    l4_checksum: L4Checksum,
+}
+
+/// What a device knows of a received frame's transport (TCP, UDP)
+/// checksum: Linux's `ip_summed`, virtio-net's header flags. Only the
+/// device that read the frame sets it; a packet being built is always
+/// [`L4Checksum::Unverified`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum L4Checksum {
+    /// Nothing is known: the stack verifies it.
+    #[default]
+    Unverified,
+    /// The device, or the kernel that handed it over, verified it
+    /// (virtio's `VIRTIO_NET_HDR_F_DATA_VALID`).
+    Verified,
+    /// Left partial by a local sender that offloads its checksums to the
+    /// device (virtio's `VIRTIO_NET_HDR_F_NEEDS_CSUM`): the field holds
+    /// only the pseudo-header's sum. The data never crossed a wire and is
+    /// as good as verified; a capture completes the sum to show it.
+    Partial,
 }
 
 impl PacketBuf {
@@ -46,6 +68,7 @@ impl PacketBuf {
         PacketBuf {
             buf,
             head: headroom,
+            l4_checksum: L4Checksum::Unverified,
         }
     }
 
@@ -58,7 +81,21 @@ impl PacketBuf {
 
     /// A packet whose data is all of `buf` (a received frame), no headroom.
     pub fn from_bytes_mut(buf: BytesMut) -> PacketBuf {
-        PacketBuf { buf, head: 0 }
+        PacketBuf {
+            buf,
+            head: 0,
+            l4_checksum: L4Checksum::Unverified,
+        }
+    }
+
+    /// What the receiving device knows of the transport checksum.
+    pub fn l4_checksum(&self) -> L4Checksum {
+        self.l4_checksum
+    }
+
+    /// Records what the receiving device knows of the transport checksum.
+    pub fn set_l4_checksum(&mut self, state: L4Checksum) {
+        self.l4_checksum = state;
     }
 
     /// The bytes of the packet from the current head to the end.
@@ -122,6 +159,9 @@ impl PacketBuf {
             *self = grown;
         }
         self.head -= n;
+        // A packet that gains a header is being sent: whatever a device
+        // said of it as received no longer holds.
+        self.l4_checksum = L4Checksum::Unverified;
         &mut self.buf[self.head..self.head + n]
     }
 
@@ -225,6 +265,7 @@ impl BufferPool {
             return PacketBuf {
                 buf,
                 head: headroom,
+                l4_checksum: L4Checksum::Unverified,
             };
         }
         self.allocated += 1;
@@ -241,6 +282,7 @@ impl BufferPool {
         PacketBuf {
             buf,
             head: headroom,
+            l4_checksum: L4Checksum::Unverified,
         }
     }
 

@@ -185,6 +185,64 @@ impl Checksum {
     }
 }
 
+/// Where a transport protocol keeps its checksum (see
+/// [`transport_checksum`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TransportChecksum {
+    /// Offset of the 16-bit field in the transport header.
+    pub offset: usize,
+    /// The shortest header that holds the field.
+    pub min_len: usize,
+    /// Whether the sum covers the IPv4 pseudo-header.
+    pub pseudo_header: bool,
+}
+
+/// Where the checksum of the transport protocol numbered `protocol`
+/// (IANA) lies: TCP (RFC 9293 §3.1), UDP (RFC 768), ICMP (RFC 792). Code
+/// that fills checksums left to it (a device with checksum offload, or
+/// the IP layer fragmenting a datagram whose checksum was left to one)
+/// needs to know, without knowing those protocols.
+pub fn transport_checksum(protocol: u8) -> Option<TransportChecksum> {
+    let (offset, min_len, pseudo_header) = match protocol {
+        1 => (2, 4, false),
+        6 => (16, 20, true),
+        17 => (6, 8, true),
+        _ => return None,
+    };
+    Some(TransportChecksum {
+        offset,
+        min_len,
+        pseudo_header,
+    })
+}
+
+/// Fills the checksum of `datagram`, a whole transport message of
+/// `protocol` from `src` to `dst`, whatever its field held. A UDP sum of
+/// zero is sent as 0xFFFF (zero says "no checksum", RFC 768). Returns
+/// false, changing nothing, for another protocol or a message too short.
+pub fn fill_transport(protocol: u8, src: Ipv4Addr, dst: Ipv4Addr, datagram: &mut [u8]) -> bool {
+    let Some(t) = transport_checksum(protocol) else {
+        return false;
+    };
+    let Ok(len) = u16::try_from(datagram.len()) else {
+        return false;
+    };
+    if datagram.len() < t.min_len {
+        return false;
+    }
+    datagram[t.offset..t.offset + 2].fill(0);
+    let mut sum = Checksum::new();
+    if t.pseudo_header {
+        sum.add_ipv4_pseudo_header(src, dst, protocol, len);
+    }
+    let mut value = sum.add_bytes(datagram).finish();
+    if value == 0 && protocol == 17 {
+        value = 0xffff;
+    }
+    datagram[t.offset..t.offset + 2].copy_from_slice(&value.to_be_bytes());
+    true
+}
+
 /// Updates checksum `old_checksum` after one 16-bit field of the summed data
 /// changed from `old_word` to `new_word`, per RFC 1624 eqn. 3:
 /// `HC' = ~(~HC + ~m + m')`, which avoids the -0 pitfall of RFC 1141.
@@ -269,6 +327,42 @@ mod tests {
             sum = (sum & 0xffff) + (sum >> 16);
         }
         sum as u16
+    }
+
+    #[test]
+    fn transport_checksums_are_filled_where_each_protocol_keeps_them() {
+        let (src, dst) = (Ipv4Addr::new(198, 18, 0, 2), Ipv4Addr::new(198, 18, 0, 1));
+        let verifies = |protocol: u8, m: &[u8]| {
+            let mut sum = Checksum::new();
+            if protocol != 1 {
+                sum.add_ipv4_pseudo_header(src, dst, protocol, m.len() as u16);
+            }
+            sum.add_bytes(m).finish() == 0
+        };
+        for (protocol, len) in [(1u8, 3000), (6, 20 + 1448), (17, 8 + 4000), (17, 8)] {
+            let mut m: Vec<u8> = (0..len).map(|i| (i * 13) as u8).collect();
+            assert!(fill_transport(protocol, src, dst, &mut m), "{protocol}");
+            assert!(verifies(protocol, &m), "{protocol}, {len} bytes");
+            // Whatever the field held before.
+            let at = transport_checksum(protocol).unwrap().offset;
+            m[at] ^= 0x5a;
+            assert!(fill_transport(protocol, src, dst, &mut m));
+            assert!(verifies(protocol, &m));
+        }
+        // A UDP sum of zero goes as all ones.
+        let mut udp = vec![0u8; 10];
+        udp[4..6].copy_from_slice(&10u16.to_be_bytes());
+        let zero = (0..=u16::MAX).find(|&v| {
+            udp[8..10].copy_from_slice(&v.to_be_bytes());
+            fill_transport(17, src, dst, &mut udp);
+            udp[6..8] == [0xff, 0xff]
+        });
+        assert!(zero.is_some() && verifies(17, &udp));
+        // Unknown protocols and short messages are left alone.
+        let mut m = vec![7u8; 30];
+        assert!(!fill_transport(47, src, dst, &mut m));
+        assert!(!fill_transport(6, src, dst, &mut m[..19]));
+        assert_eq!(m, vec![7u8; 30]);
     }
 
     #[test]

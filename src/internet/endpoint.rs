@@ -32,7 +32,7 @@ use std::net::Ipv4Addr;
 
 use bytes::BytesMut;
 
-use crate::buf::PacketBuf;
+use crate::buf::{L4Checksum, PacketBuf};
 use crate::checksum;
 use crate::error::ParseError;
 use crate::internet::fragment::{self, FragmentKey, Reassembler, ReassemblyConfig};
@@ -410,6 +410,9 @@ impl Ipv4Endpoint {
     ) {
         self.stats.rx_packets += 1;
         let verify = !link.checksum_offload().rx;
+        // A frame the device vouches for on its own (virtio's flags) still
+        // has its IP header checked here, as Linux does.
+        let l4_vouched = packet.l4_checksum() != L4Checksum::Unverified;
         let parsed = Ipv4Packet::new_checked(packet.data())
             .and_then(|p| Ipv4Repr::parse(&p, verify).map(|r| (r, p.header_len())));
         let (mut repr, header_len) = match parsed {
@@ -497,7 +500,7 @@ impl Ipv4Endpoint {
             // A device verifies the checksums of whole frames; it cannot
             // have verified the transport checksum of a datagram that
             // arrived in pieces.
-            checksum_verified: !verify && !reassembled,
+            checksum_verified: (!verify || l4_vouched) && !reassembled,
         };
         if repr.protocol == Protocol::Icmp {
             self.receive_icmp(now, &repr, &meta, packet, link, upper);
@@ -907,6 +910,17 @@ impl Ipv4Endpoint {
         if dont_frag {
             link.recycle(packet);
             return Err(IpSendError::TooBig { len: total, mtu });
+        }
+        if !fill {
+            // The device fills checksums frame by frame, and a fragment
+            // does not hold the whole message its transport checksum
+            // covers: the sum is made here, once, before the cut.
+            checksum::fill_transport(
+                repr.protocol.into(),
+                repr.src_addr,
+                repr.dst_addr,
+                packet.data_mut(),
+            );
         }
         let plan = match fragment::fragment_offsets(packet.len(), mtu, ipv4::HEADER_LEN) {
             Ok(plan) => plan,
