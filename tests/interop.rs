@@ -50,6 +50,7 @@ const VETH_FAR_IP: &str = "198.18.1.2";
 const VETH_FAR_CIDR: &str = "198.18.1.2/24";
 const STACK_CIDR: &str = "198.18.0.2/24";
 const STACK_MAC: &str = "02:00:c6:12:00:02";
+const STACK_MAC_BYTES: [u8; 6] = [0x02, 0x00, 0xc6, 0x12, 0x00, 0x02];
 /// The random file sent each way in the TCP tests.
 const BLOB_LEN: usize = 32 << 20;
 /// A port nothing listens on, on either side.
@@ -659,9 +660,22 @@ fn netstrata_to_linux(ns: &Netns, port: u16, source: &[&str], out: &Path) -> Fin
 /// socat on the kernel's side sends `file` to netstrata's `tcp_sink`,
 /// which writes `out`. Returns tcp_sink's run (exit 0 asserted).
 fn linux_to_netstrata(ns: &Netns, port: u16, file: &Path, out: &Path) -> Finished {
+    linux_to_netstrata_with(ns, port, file, out, &[])
+}
+
+/// As [`linux_to_netstrata`], `tcp_sink` given `extra` arguments too.
+fn linux_to_netstrata_with(
+    ns: &Netns,
+    port: u16,
+    file: &Path,
+    out: &Path,
+    extra: &[&str],
+) -> Finished {
     let port_arg = port.to_string();
     let out_arg = out.to_str().expect("UTF-8 path");
-    let mut sink = ns.spawn_tool("tcp_sink", &["--port", &port_arg, "-o", out_arg]);
+    let mut args = vec!["--port", &port_arg, "-o", out_arg];
+    args.extend_from_slice(extra);
+    let mut sink = ns.spawn_tool("tcp_sink", &args);
     sink.wait_for_output("listening on", Duration::from_secs(10));
     let from = format!("FILE:{}", file.display());
     let to = format!("TCP:{STACK_IP}:{port}");
@@ -739,6 +753,22 @@ fn udp_round_trips(ns: &Netns, sizes: &[usize]) {
             done.transcript()
         );
     }
+}
+
+/// The kernel pings netstrata (once with an echo it must fragment) and
+/// echoes UDP datagrams of every size class, fragmented ones included,
+/// off `udp_echo`, which must be running on port 7.
+fn pings_and_echoes(ns: &Netns) {
+    for size in ["56", "4000"] {
+        ns.run(
+            &[
+                "ping", "-n", "-c", "2", "-i", "0.2", "-W", "2", "-s", size, STACK_IP,
+            ],
+            Duration::from_secs(20),
+        )
+        .assert_success();
+    }
+    udp_round_trips(ns, &[1, 100, 1472, 1473, 8000]);
 }
 
 const CONNECT_CLIENT: &str = r#"
@@ -1430,16 +1460,7 @@ fn capture_of_a_whole_run_is_clean() {
 
     let mut echo = ns.spawn_tool("udp_echo", &["--port", "7"]);
     echo.wait_for_output("echoing on", Duration::from_secs(10));
-    for size in ["56", "4000"] {
-        ns.run(
-            &[
-                "ping", "-n", "-c", "2", "-i", "0.2", "-W", "2", "-s", size, STACK_IP,
-            ],
-            Duration::from_secs(20),
-        )
-        .assert_success();
-    }
-    udp_round_trips(&ns, &[1, 100, 1472, 1473, 8000]);
+    pings_and_echoes(&ns);
     linux_connect_refused(&ns);
     drop(echo);
 
@@ -1534,6 +1555,185 @@ fn capture_of_a_whole_run_is_clean() {
     );
 
     negative_control(&pcap, &listing, &ns.dir);
+}
+
+/// Whether `frame` (Ethernet) carries an unfragmented IPv4 TCP or UDP
+/// datagram whose checksum field holds exactly the pseudo-header's sum:
+/// the partial checksum of transmit offload, which the receiving kernel
+/// completes or trusts.
+fn partial_checksum(frame: &[u8]) -> bool {
+    use netstrata::checksum::{Checksum, transport_checksum};
+    if frame.len() < 34 || frame[12..14] != [0x08, 0x00] {
+        return false;
+    }
+    let ip = &frame[14..];
+    let ihl = usize::from(ip[0] & 0x0f) * 4;
+    let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
+    let fragment = u16::from_be_bytes([ip[6], ip[7]]) & 0x3fff != 0;
+    let Some(t) = transport_checksum(ip[9]).filter(|t| t.pseudo_header) else {
+        return false;
+    };
+    if fragment || total < ihl + t.min_len || ip.len() < ihl + t.min_len {
+        return false;
+    }
+    let src = [ip[12], ip[13], ip[14], ip[15]].into();
+    let dst = [ip[16], ip[17], ip[18], ip[19]].into();
+    let mut pseudo = Checksum::new();
+    pseudo.add_ipv4_pseudo_header(src, dst, ip[9], (total - ihl) as u16);
+    let field = &ip[ihl + t.offset..ihl + t.offset + 2];
+    u16::from_be_bytes([field[0], field[1]]) == pseudo.sum()
+}
+
+/// Checksum offload against the kernel (`--offload`: a virtio-net header
+/// on the TAP, partial checksums both ways): TCP both ways byte for byte,
+/// UDP echoes and pings both ways, fragmented ones included (their
+/// checksums cannot be left to the device). tshark reads netstrata's own
+/// capture as clean (it completes the kernel's partial checksums); in the
+/// kernel's tcpdump, taken before either side's "hardware" would finish
+/// them, the only checksums flagged are partial ones, each exactly the
+/// pseudo-header's sum.
+#[test]
+fn checksum_offload_against_the_kernel() {
+    let Some(ns) = setup(
+        "offload",
+        &[
+            "tcpdump",
+            "tshark",
+            "python3",
+            "socat",
+            "ping",
+            "ss",
+            "sha256sum",
+        ],
+    ) else {
+        return;
+    };
+    let kernel_pcap = ns.path("kernel.pcap");
+    let kernel_arg = kernel_pcap.to_str().unwrap();
+    let mut tcpdump = ns.spawn(&[
+        "tcpdump", "-n", "-U", "-B", "16384", "-i", TAP, "-w", kernel_arg,
+    ]);
+    tcpdump.wait_for_output("listening on", Duration::from_secs(20));
+    let on = |done: &Finished| {
+        assert!(
+            done.stderr.contains("checksum offload on"),
+            "offload not in use\n{}",
+            done.transcript()
+        );
+    };
+
+    let mut echo = ns.spawn_tool("udp_echo", &["--port", "7", "--offload", "-v"]);
+    echo.wait_for_output("echoing on", Duration::from_secs(10));
+    pings_and_echoes(&ns);
+    echo.interrupt();
+    on(&echo.finish(Duration::from_secs(10)));
+
+    let pinged = ns.run_tool(
+        "ping",
+        &[
+            KERNEL_IP,
+            "-c",
+            "2",
+            "-i",
+            "0.2",
+            "-s",
+            "3000",
+            "--offload",
+            "-v",
+        ],
+        Duration::from_secs(20),
+    );
+    pinged.assert_success();
+    on(&pinged);
+
+    let blob = ns.path("blob");
+    write_blob(&blob, BLOB_LEN);
+    let out = ns.path("from-netstrata");
+    let sent = netstrata_to_linux(
+        &ns,
+        5001,
+        &["--file", blob.to_str().unwrap(), "--offload", "-v"],
+        &out,
+    );
+    on(&sent);
+    assert_same_file(&blob, &out);
+    let _ = std::fs::remove_file(&out);
+    let sink_pcap = ns.path("sink.pcap");
+    let out = ns.path("to-netstrata");
+    let received = linux_to_netstrata_with(
+        &ns,
+        5002,
+        &blob,
+        &out,
+        &["--offload", "-v", "--pcap", sink_pcap.to_str().unwrap()],
+    );
+    on(&received);
+    assert_same_file(&blob, &out);
+    let _ = std::fs::remove_file(&out);
+    eprintln!(
+        "interop: TCP with checksum offload: netstrata -> Linux {:.3} Gbit/s, Linux -> netstrata {:.3} Gbit/s ({} MiB each way, sha256 equal)",
+        rate(&sent).1,
+        rate(&received).1,
+        BLOB_LEN >> 20
+    );
+
+    tcpdump.interrupt();
+    tcpdump.finish(Duration::from_secs(20)).assert_success();
+
+    // netstrata's capture: every frame as a wire would carry it, the
+    // kernel's partial checksums completed.
+    let bad = tshark(
+        &sink_pcap,
+        Some(BAD_FILTER),
+        &["frame.number", "frame.protocols", "_ws.expert.message"],
+    );
+    assert!(
+        bad.is_empty(),
+        "tcp_sink's capture: tshark flags {} frames, first {:?}",
+        bad.len(),
+        &bad[..bad.len().min(5)]
+    );
+    let sink_frames = pcap_frames(&sink_pcap);
+    assert!(
+        sink_frames
+            .iter()
+            .filter(|f| f.get(6..12) != Some(&STACK_MAC_BYTES[..]))
+            .count()
+            > 1000,
+        "the kernel's segments are missing from the sink's capture"
+    );
+
+    // The kernel's capture, taken where each side's frames are still
+    // partial: every checksum flagged is exactly a partial one, and both
+    // sides sent many.
+    let frames = pcap_frames(&kernel_pcap);
+    let bad = tshark(&kernel_pcap, Some(BAD_FILTER), &["frame.number"]);
+    let partial: Vec<bool> = frames.iter().map(|f| partial_checksum(f)).collect();
+    for row in &bad {
+        let n: usize = row[0].parse().expect("a frame number");
+        assert!(
+            partial[n - 1],
+            "tshark flags frame {n} of the kernel's capture, not a partial checksum: {:02x?}",
+            &frames[n - 1][..frames[n - 1].len().min(80)]
+        );
+    }
+    let ours = |f: &Vec<u8>| f.get(6..12) == Some(&STACK_MAC_BYTES[..]);
+    let (mut from_us, mut from_kernel) = (0, 0);
+    for (f, &p) in frames.iter().zip(&partial) {
+        if p && ours(f) {
+            from_us += 1;
+        } else if p {
+            from_kernel += 1;
+        }
+    }
+    assert!(
+        from_us > 1000 && from_kernel > 1000,
+        "partial checksums in the kernel's capture: {from_us} from netstrata, {from_kernel} from the kernel"
+    );
+    eprintln!(
+        "interop: checksum offload: {} frames on the kernel's side, partial checksums {from_us} from netstrata and {from_kernel} from the kernel, every other checksum valid",
+        frames.len()
+    );
 }
 
 /// The tools answer bad arguments with a clear message and exit status 2

@@ -3,7 +3,7 @@
 //!
 //! Link options: `--tap NAME --ip A.B.C.D/PREFIX [--gateway A.B.C.D]
 //! [--mac XX:XX:XX:XX:XX:XX] [--pcap FILE] [--cc cubic|newreno|bbr]
-//! [--pacing]`, plus `-v` (or `RUST_LOG`) for logs. Bad arguments print a clear message and exit with status 2.
+//! [--pacing] [--offload]`, plus `-v` (or `RUST_LOG`) for logs. Bad arguments print a clear message and exit with status 2.
 #![allow(dead_code)]
 
 use std::fs::File;
@@ -31,9 +31,12 @@ pub struct LinkOptions {
     pub congestion: CongestionAlgorithm,
     /// Pace TCP's window-based controllers too (`--pacing`).
     pub pacing: bool,
+    /// Exchange partial checksums with the kernel (`--offload`,
+    /// [`netstrata::link::TapConfig::checksum_offload`]).
+    pub offload: bool,
 }
 
-pub const LINK_USAGE: &str = "--tap NAME --ip A.B.C.D/PREFIX [--gateway A.B.C.D] [--mac XX:XX:XX:XX:XX:XX] [--pcap FILE] [--cc cubic|newreno|bbr] [--pacing] [-v]";
+pub const LINK_USAGE: &str = "--tap NAME --ip A.B.C.D/PREFIX [--gateway A.B.C.D] [--mac XX:XX:XX:XX:XX:XX] [--pcap FILE] [--cc cubic|newreno|bbr] [--pacing] [--offload] [-v]";
 
 /// Prints `msg` and the usage, and exits with status 2.
 pub fn usage_error(tool: &str, usage: &str, msg: &str) -> ! {
@@ -49,7 +52,7 @@ pub fn parse_args(tool: &str, usage: &str) -> (LinkOptions, Vec<String>) {
     let mut rest = Vec::new();
     let (mut tap, mut ip, mut gateway, mut mac, mut pcap, mut verbose) =
         (None, None, None, None, None, 0u8);
-    let (mut congestion, mut pacing) = (CongestionAlgorithm::default(), false);
+    let (mut congestion, mut pacing, mut offload) = (CongestionAlgorithm::default(), false, false);
     while let Some(a) = args.next() {
         let mut value = |name: &str| {
             args.next()
@@ -85,6 +88,7 @@ pub fn parse_args(tool: &str, usage: &str) -> (LinkOptions, Vec<String>) {
                 });
             }
             "--pacing" => pacing = true,
+            "--offload" => offload = true,
             "-v" => verbose += 1,
             "-vv" => verbose += 2,
             "-h" | "--help" => {
@@ -107,6 +111,7 @@ pub fn parse_args(tool: &str, usage: &str) -> (LinkOptions, Vec<String>) {
             verbose,
             congestion,
             pacing,
+            offload,
         },
         rest,
     )
@@ -136,7 +141,9 @@ pub fn open(tool: &str, opts: &LinkOptions) -> Runtime {
 }
 
 fn try_open(opts: &LinkOptions) -> Result<Runtime, Box<dyn std::error::Error>> {
-    let tap = netstrata::link::TapDevice::open(&opts.tap)?;
+    let mut tap_config = netstrata::link::TapConfig::default();
+    tap_config.checksum_offload = opts.offload;
+    let tap = netstrata::link::TapDevice::open_with(&opts.tap, tap_config)?;
     let sleeper = tap.sleeper();
     // Our own MAC, distinct from the kernel's side of the TAP.
     let mac = opts
@@ -148,17 +155,22 @@ fn try_open(opts: &LinkOptions) -> Result<Runtime, Box<dyn std::error::Error>> {
     if let Some(gw) = opts.gateway {
         cfg = cfg.with_gateway(gw);
     }
-    let iface = Interface::new(cfg, tap.capabilities());
     log::info!(
-        "{} on {}: {} {}",
+        "{} on {}: {} {}, checksum offload {}",
         env!("CARGO_PKG_NAME"),
         opts.tap,
         mac,
-        opts.ip
+        opts.ip,
+        if tap.checksum_offload() { "on" } else { "off" }
     );
+    // The interface takes the capabilities of the device it is given: a
+    // capture has the stack fill the checksums it records.
     Ok(match &opts.pcap {
-        Some(path) => Runtime::new(iface, capture(tap, path)?, sleeper)?,
-        None => Runtime::new(iface, tap, sleeper)?,
+        Some(path) => {
+            let device = capture(tap, path)?;
+            Runtime::new(Interface::new(cfg, device.capabilities()), device, sleeper)?
+        }
+        None => Runtime::new(Interface::new(cfg, tap.capabilities()), tap, sleeper)?,
     })
 }
 

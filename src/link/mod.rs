@@ -20,6 +20,7 @@ pub mod memory;
 pub mod pcap;
 #[cfg(target_os = "linux")]
 pub mod tap;
+pub mod vnet;
 
 pub use arp_cache::{ArpCache, ArpConfig, NeighbourHint};
 pub use device::{ChecksumOffload, Device, DeviceCaps, DeviceError};
@@ -29,4 +30,4 @@ pub use fault::{FaultConfig, FaultInjector, FaultStats};
 pub use memory::{MemoryNetwork, MemoryPort, PortStats};
 pub use pcap::{PcapMode, PcapSink, PcapWriter};
 #[cfg(target_os = "linux")]
-pub use tap::{TapDevice, TapError, TapSleeper, TapStats, TapWaker};
+pub use tap::{TapConfig, TapDevice, TapError, TapSleeper, TapStats, TapWaker};

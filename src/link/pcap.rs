@@ -25,13 +25,22 @@
 //! frames not recorded are counted. Writes go straight to the writer: wrap
 //! a file in a `std::io::BufWriter`, which also flushes when dropped.
 //!
+//! Checksums in the capture are the real ones, whatever the device
+//! offloads: a [`PcapWriter`] hides transmit checksum offload from the
+//! stack (which then fills every checksum; the device may still make the
+//! transport's partial, after the frame is recorded), and completes in
+//! its copy the partial checksum of a frame received that way
+//! ([`crate::buf::L4Checksum::Partial`]): the frames read as a wire would
+//! have carried them.
+//!
 //! Deliberately not here: the pcapng format, nanosecond timestamps,
 //! direction flags (classic pcap has none), and reading captures.
 
 use std::io::{self, Write};
 
-use crate::buf::{BufferPool, PacketBuf};
+use crate::buf::{BufferPool, L4Checksum, PacketBuf};
 use crate::link::device::{Device, DeviceCaps, DeviceError};
+use crate::link::vnet;
 use crate::time::{Duration, Instant};
 
 /// Magic number of a classic pcap file with microsecond timestamps.
@@ -218,6 +227,9 @@ pub struct PcapWriter<D: Device, W: Write> {
     inner: D,
     sink: PcapSink<W>,
     mode: PcapMode,
+    /// Where a received frame's partial checksum is completed for the
+    /// record.
+    scratch: Vec<u8>,
 }
 
 impl<D: Device, W: Write> PcapWriter<D, W> {
@@ -230,6 +242,7 @@ impl<D: Device, W: Write> PcapWriter<D, W> {
             inner,
             sink: PcapSink::new(writer, base_secs),
             mode: PcapMode::Both,
+            scratch: Vec::new(),
         }
     }
 
@@ -278,14 +291,25 @@ impl<D: Device, W: Write> PcapWriter<D, W> {
 }
 
 impl<D: Device, W: Write> Device for PcapWriter<D, W> {
+    /// The inner device's, without transmit checksum offload: the frames
+    /// recorded carry their checksums.
     fn capabilities(&self) -> DeviceCaps {
-        self.inner.capabilities()
+        let mut caps = self.inner.capabilities();
+        caps.checksum.tx = false;
+        caps
     }
 
     fn receive(&mut self, now: Instant) -> Option<PacketBuf> {
         let frame = self.inner.receive(now)?;
         if self.mode != PcapMode::TxOnly {
-            self.sink.record(now, frame.data());
+            if frame.l4_checksum() == L4Checksum::Partial {
+                self.scratch.clear();
+                self.scratch.extend_from_slice(frame.data());
+                vnet::complete_partial(&mut self.scratch);
+                self.sink.record(now, &self.scratch);
+            } else {
+                self.sink.record(now, frame.data());
+            }
         }
         Some(frame)
     }

@@ -35,6 +35,19 @@
 //! kernel fills in every checksum before handing a frame over and verifies
 //! every checksum of the frames it is given, so no offload is advertised.
 //!
+//! Opened with [`TapConfig::checksum_offload`], the descriptor carries a
+//! virtio-net header in front of every frame ([`crate::link::vnet`]) and
+//! the kernel is told the stack takes partial checksums
+//! (`TUNSETOFFLOAD(TUN_F_CSUM)`). Each side then leaves the transport
+//! checksum of what it sends to the other: the device advertises transmit
+//! offload, the stack leaves TCP and UDP checksums partial, and the kernel,
+//! delivering them to its own sockets, never sums them; the kernel's own
+//! TCP and UDP output arrives partial as well, marked so
+//! ([`crate::buf::L4Checksum`]), and the stack does not sum it either.
+//! Frames the kernel did not vouch for are verified as usual. A kernel
+//! that refuses the header or the offload gets a plain TAP (or a header
+//! without offload); [`TapDevice::checksum_offload`] says which.
+//!
 //! # Waiting
 //!
 //! All I/O is non-blocking. A runtime sleeps in [`TapDevice::wait`] until
@@ -50,21 +63,21 @@
 //! sound; reads and writes go through `std::fs::File`.
 //!
 //! Deliberately not here: TUN (IP-only) mode, multiqueue (`IFF_MULTI_QUEUE`),
-//! the virtio-net header (`IFF_VNET_HDR`, which would give checksum and
-//! segmentation offload), configuring the interface (addresses, routes,
+//! segmentation offload (super-frames), configuring the interface (addresses, routes,
 //! link state: that is the administrator's job, done with `ip`), and
 //! noticing MTU changes made after the interface was opened.
 
 use std::fmt;
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::sync::Arc;
 
 use crate::buf::{BufferPool, POOL_BUFFERS, PacketBuf, frame_buffer_size};
-use crate::link::device::{Device, DeviceCaps, DeviceError};
+use crate::link::device::{ChecksumOffload, Device, DeviceCaps, DeviceError};
 use crate::link::ethernet::{EthernetAddress, HEADER_LEN};
+use crate::link::vnet::{self, GSO_NONE, VnetHeader};
 use crate::time::{Duration, Instant};
 
 /// The clone device through which TUN/TAP interfaces are reached.
@@ -75,6 +88,16 @@ pub const MAX_NAME_LEN: usize = libc::IFNAMSIZ - 1;
 
 /// Room beyond MTU + Ethernet header accepted on receive: one 802.1Q tag.
 pub const RX_SLACK: usize = 4;
+
+/// How to open a TAP device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct TapConfig {
+    /// Exchange partial checksums with the kernel through a virtio-net
+    /// header (see the module documentation), if it accepts. Off by
+    /// default.
+    pub checksum_offload: bool,
+}
 
 /// Why a TAP device could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -249,6 +272,10 @@ pub struct TapDevice {
     pool: BufferPool,
     stats: TapStats,
     wake: Arc<File>,
+    /// Every frame is preceded by a virtio-net header.
+    vnet_hdr: bool,
+    /// The kernel takes partial checksums (`TUN_F_CSUM`).
+    checksum_offload: bool,
 }
 
 impl TapDevice {
@@ -260,29 +287,64 @@ impl TapDevice {
     /// such as `tap%d` lets the kernel choose a free name;
     /// [`TapDevice::name`] reports the one it chose.
     pub fn open(name: &str) -> Result<TapDevice, TapError> {
+        TapDevice::open_with(name, TapConfig::default())
+    }
+
+    /// As [`TapDevice::open`], as `config` asks.
+    pub fn open_with(name: &str, config: TapConfig) -> Result<TapDevice, TapError> {
         validate_name(name)?;
-        // std opens every file with O_CLOEXEC.
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .custom_flags(libc::O_NONBLOCK)
-            .open(TUN_PATH)
-            .map_err(|e| open_error(name, SYSCALL_OPEN, e))?;
-        let actual = sys::tun_set_iff_tap(file.as_fd(), name)
-            .map_err(|e| open_error(name, SYSCALL_SETIFF, e))?;
+        let open = || {
+            // std opens every file with O_CLOEXEC.
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(TUN_PATH)
+                .map_err(|e| open_error(name, SYSCALL_OPEN, e))
+        };
+        let mut file = open()?;
+        let mut vnet_hdr = false;
+        let mut actual = None;
+        if config.checksum_offload {
+            match sys::tun_set_iff_tap(file.as_fd(), name, true) {
+                Ok(n) => (vnet_hdr, actual) = (true, Some(n)),
+                Err(e) => {
+                    log::info!("TAP `{name}`: no virtio-net header ({e}): plain frames");
+                    // A descriptor that failed TUNSETIFF may be left
+                    // half-attached: start again with a fresh one.
+                    file = open()?;
+                }
+            }
+        }
+        let actual = match actual {
+            Some(n) => n,
+            None => sys::tun_set_iff_tap(file.as_fd(), name, false)
+                .map_err(|e| open_error(name, SYSCALL_SETIFF, e))?,
+        };
+        let checksum_offload = vnet_hdr
+            && match sys::tun_set_offload(file.as_fd(), libc::TUN_F_CSUM) {
+                Ok(()) => true,
+                Err(e) => {
+                    log::info!("TAP `{actual}`: checksum offload refused ({e})");
+                    false
+                }
+            };
         let ctl = sys::control_socket().map_err(|e| open_error(&actual, SYSCALL_SOCKET, e))?;
         let mtu = sys::interface_mtu(ctl.as_fd(), &actual)
             .map_err(|e| open_error(&actual, SYSCALL_MTU, e))?;
         let mac = sys::interface_mac(ctl.as_fd(), &actual)
             .map_err(|e| open_error(&actual, SYSCALL_HWADDR, e))?;
         drop(ctl);
-        let dev = TapDevice::from_parts(file, actual, mtu, EthernetAddress(mac))
+        let mut dev = TapDevice::from_parts(file, actual, mtu, EthernetAddress(mac))
             .map_err(|e| open_error(name, SYSCALL_EVENTFD, e))?;
+        dev.vnet_hdr = vnet_hdr;
+        dev.checksum_offload = checksum_offload;
         log::debug!(
-            "opened TAP `{}`: mtu {}, kernel MAC {}",
+            "opened TAP `{}`: mtu {}, kernel MAC {}, checksum offload {}",
             dev.name,
             dev.mtu,
-            dev.kernel_mac
+            dev.kernel_mac,
+            if checksum_offload { "on" } else { "off" }
         );
         Ok(dev)
     }
@@ -310,7 +372,15 @@ impl TapDevice {
             pool: BufferPool::new(POOL_BUFFERS, frame_buffer_size(mtu)),
             stats: TapStats::default(),
             wake: Arc::new(wake),
+            vnet_hdr: false,
+            checksum_offload: false,
         })
+    }
+
+    /// Whether checksums are exchanged partial with the kernel: asked for
+    /// ([`TapConfig::checksum_offload`]) and accepted.
+    pub fn checksum_offload(&self) -> bool {
+        self.checksum_offload
     }
 
     /// The interface's name (as the kernel reported it).
@@ -392,11 +462,16 @@ impl fmt::Debug for TapDevice {
 }
 
 impl Device for TapDevice {
-    /// The interface MTU; no checksum offload (see the module docs).
+    /// The interface MTU; transmit checksum offload if the kernel takes
+    /// partial checksums (see the module docs). Receive offload is told
+    /// frame by frame.
     fn capabilities(&self) -> DeviceCaps {
         DeviceCaps {
             mtu: self.mtu,
-            ..DeviceCaps::default()
+            checksum: ChecksumOffload {
+                tx: self.checksum_offload,
+                rx: false,
+            },
         }
     }
 
@@ -418,15 +493,37 @@ impl Device for TapDevice {
     /// longer than MTU + 14 + 4 are discarded and counted.
     fn receive(&mut self, _now: Instant) -> Option<PacketBuf> {
         let max = max_rx_frame(self.mtu);
+        let hdr = if self.vnet_hdr { vnet::HEADER_LEN } else { 0 };
         // No headroom: the buffer's data is empty, and the read fills it.
-        let mut buf = self.pool.alloc(0, max + 1).into_inner();
-        let res = sys::read_append(self.file.as_fd(), &mut buf, max + 1);
-        let p = PacketBuf::from_bytes_mut(buf);
+        let mut buf = self.pool.alloc(0, hdr + max + 1).into_inner();
+        let res = sys::read_append(self.file.as_fd(), &mut buf, hdr + max + 1);
+        let mut p = PacketBuf::from_bytes_mut(buf);
         match res {
-            Ok(n) if n <= max => {
+            Ok(n) if hdr <= n && n - hdr <= max => {
+                if self.vnet_hdr {
+                    let Some(h) = VnetHeader::parse(p.data()).filter(|h| h.gso_type == GSO_NONE)
+                    else {
+                        // A super-frame, which was not asked for.
+                        log::debug!("TAP `{}`: discarding a GSO frame", self.name);
+                        self.stats.rx_errors += 1;
+                        self.pool.recycle(p);
+                        return None;
+                    };
+                    p.pull_header(hdr);
+                    p.set_l4_checksum(h.l4_checksum());
+                }
                 self.stats.rx_frames += 1;
-                self.stats.rx_bytes += n as u64;
+                self.stats.rx_bytes += (n - hdr) as u64;
                 Some(p)
+            }
+            Ok(n) if n < hdr => {
+                log::debug!(
+                    "TAP `{}`: {n}-byte read, shorter than its header",
+                    self.name
+                );
+                self.stats.rx_errors += 1;
+                self.pool.recycle(p);
+                None
             }
             Ok(n) => {
                 log::debug!(
@@ -468,8 +565,24 @@ impl Device for TapDevice {
             self.stats.tx_refused += 1;
             return Ok(());
         }
-        let res = (&*self.file).write(frame.data());
-        self.pool.recycle(frame);
+        let res = if self.vnet_hdr {
+            let mut frame = frame;
+            let header = if self.checksum_offload {
+                vnet::prepare_transmit(frame.data_mut())
+            } else {
+                VnetHeader::default()
+            };
+            let header = header.to_bytes();
+            let res = (&*self.file)
+                .write_vectored(&[IoSlice::new(&header), IoSlice::new(frame.data())])
+                .map(|n| n.saturating_sub(header.len()));
+            self.pool.recycle(frame);
+            res
+        } else {
+            let res = (&*self.file).write(frame.data());
+            self.pool.recycle(frame);
+            res
+        };
         match res {
             Ok(n) if n == len => {
                 self.stats.tx_frames += 1;
@@ -662,15 +775,38 @@ mod sys {
     }
 
     /// Attaches the open `/dev/net/tun` descriptor to TAP interface
-    /// `name` (`IFF_TAP | IFF_NO_PI`); returns the interface's actual
-    /// name.
-    pub(super) fn tun_set_iff_tap(fd: BorrowedFd<'_>, name: &str) -> io::Result<String> {
+    /// `name` (`IFF_TAP | IFF_NO_PI`, and `IFF_VNET_HDR` if `vnet_hdr`);
+    /// returns the interface's actual name.
+    pub(super) fn tun_set_iff_tap(
+        fd: BorrowedFd<'_>,
+        name: &str,
+        vnet_hdr: bool,
+    ) -> io::Result<String> {
         let mut req = ifreq_named(name);
-        // The flags are 0x1002, well within c_short.
-        req.ifr_ifru.ifru_flags = (libc::IFF_TAP | libc::IFF_NO_PI) as libc::c_short;
+        let vnet = if vnet_hdr { libc::IFF_VNET_HDR } else { 0 };
+        // The flags are at most 0x5002, well within c_short.
+        req.ifr_ifru.ifru_flags = (libc::IFF_TAP | libc::IFF_NO_PI | vnet) as libc::c_short;
         // SAFETY: TUNSETIFF reads and writes back one `struct ifreq`.
         unsafe { ioctl_ifreq(fd, libc::TUNSETIFF as libc::c_ulong, &mut req)? };
         Ok(ifreq_name(&req))
+    }
+
+    /// `ioctl(TUNSETOFFLOAD, features)`: the `TUN_F_*` offloads the
+    /// reader of the descriptor takes.
+    pub(super) fn tun_set_offload(fd: BorrowedFd<'_>, features: libc::c_uint) -> io::Result<()> {
+        // SAFETY: TUNSETOFFLOAD takes its argument by value (an unsigned
+        // long of flags) and touches no memory of ours.
+        let rc = unsafe {
+            libc::ioctl(
+                fd.as_raw_fd(),
+                libc::TUNSETOFFLOAD as libc::Ioctl,
+                features as libc::c_ulong,
+            )
+        };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
     }
 
     /// One read(2) of at most `max` bytes into `buf`'s free space,
@@ -789,6 +925,7 @@ mod sys {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::buf::L4Checksum;
     use std::os::fd::OwnedFd;
     use std::os::unix::net::UnixDatagram;
     use std::sync::mpsc;
@@ -1116,6 +1253,100 @@ mod tests {
         assert!(dev.wait(None).unwrap());
         // Still readable: waiting does not consume the frame.
         assert!(dev.wait(Some(Duration::ZERO)).unwrap());
+    }
+
+    /// An Ethernet frame with an IPv4 TCP segment of `payload` bytes,
+    /// every checksum zero (as the stack leaves them for offload).
+    fn tcp_frame(payload: usize) -> Vec<u8> {
+        let mut f = vec![0u8; 14 + 20 + 20 + payload];
+        f[12..14].copy_from_slice(&[0x08, 0x00]);
+        let total = (40 + payload) as u16;
+        f[14] = 0x45;
+        f[16..18].copy_from_slice(&total.to_be_bytes());
+        f[22] = 64;
+        f[23] = 6;
+        f[26..30].copy_from_slice(&[198, 18, 0, 2]);
+        f[30..34].copy_from_slice(&[198, 18, 0, 1]);
+        f[46] = 5 << 4;
+        for (i, b) in f[54..].iter_mut().enumerate() {
+            *b = i as u8;
+        }
+        f
+    }
+
+    #[test]
+    fn with_a_vnet_header_the_kernel_s_word_on_checksums_comes_with_each_frame() {
+        let (mut dev, peer) = fake();
+        dev.vnet_hdr = true;
+        dev.checksum_offload = true;
+        assert!(dev.capabilities().checksum.tx);
+        assert!(!dev.capabilities().checksum.rx);
+        let header = |flags, gso_type| {
+            VnetHeader {
+                flags,
+                gso_type,
+                ..VnetHeader::default()
+            }
+            .to_bytes()
+        };
+        let body = tcp_frame(10);
+        for (flags, expect) in [
+            (vnet::F_NEEDS_CSUM, L4Checksum::Partial),
+            (vnet::F_DATA_VALID, L4Checksum::Verified),
+            (0, L4Checksum::Unverified),
+        ] {
+            peer.send(&[&header(flags, GSO_NONE)[..], &body].concat())
+                .unwrap();
+            let got = dev.receive(T).expect("a frame");
+            assert_eq!(got.data(), &body[..], "the header is not part of the frame");
+            assert_eq!(got.l4_checksum(), expect);
+        }
+        assert_eq!(dev.stats().rx_frames, 3);
+        assert_eq!(dev.stats().rx_bytes, 3 * body.len() as u64);
+        // A super-frame (not asked for) and a read shorter than a header
+        // are discarded and counted; a frame too long as well.
+        peer.send(&[&header(0, 1)[..], &body].concat()).unwrap();
+        peer.send(&[0u8; 4]).unwrap();
+        peer.send(&vec![0u8; vnet::HEADER_LEN + max_rx_frame(MTU) + 1])
+            .unwrap();
+        for _ in 0..3 {
+            assert!(dev.receive(T).is_none());
+        }
+        assert_eq!(dev.stats().rx_errors, 3);
+        // The longest frame allowed still passes.
+        peer.send(&vec![0u8; vnet::HEADER_LEN + max_rx_frame(MTU)])
+            .unwrap();
+        assert_eq!(dev.receive(T).map(|p| p.len()), Some(max_rx_frame(MTU)));
+
+        // Sent: the header, then the frame with its checksums readied.
+        let mut expected = tcp_frame(10);
+        let want = vnet::prepare_transmit(&mut expected);
+        dev.transmit(T, PacketBuf::from_payload(0, &tcp_frame(10)))
+            .unwrap();
+        let mut buf = [0u8; 256];
+        let n = peer.recv(&mut buf).unwrap();
+        let h = VnetHeader::parse(&buf[..n]).unwrap();
+        assert_eq!(h, want);
+        assert_eq!(
+            (h.flags, h.csum_start, h.csum_offset),
+            (vnet::F_NEEDS_CSUM, 34, 16)
+        );
+        assert_eq!(&buf[vnet::HEADER_LEN..n], &expected[..]);
+        assert_eq!(dev.stats().tx_frames, 1);
+        assert_eq!(dev.stats().tx_bytes, expected.len() as u64);
+    }
+
+    #[test]
+    fn a_vnet_header_without_offload_leaves_frames_as_they_are() {
+        let (mut dev, peer) = fake();
+        dev.vnet_hdr = true;
+        assert!(!dev.capabilities().checksum.tx);
+        let frame = tcp_frame(5);
+        dev.transmit(T, PacketBuf::from_payload(0, &frame)).unwrap();
+        let mut buf = [0u8; 256];
+        let n = peer.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..vnet::HEADER_LEN], &[0u8; vnet::HEADER_LEN]);
+        assert_eq!(&buf[vnet::HEADER_LEN..n], &frame[..]);
     }
 
     #[test]

@@ -1,0 +1,367 @@
+//! The virtio-net header (virtio 1.2 §5.1.6, `struct virtio_net_hdr`), as a
+//! Linux TUN/TAP descriptor opened with `IFF_VNET_HDR` puts in front of
+//! every frame, and the checksum work a device does for the stack when it
+//! offers checksum offload.
+//!
+//! With `TUNSETOFFLOAD(TUN_F_CSUM)` the kernel and the stack each leave
+//! the transport checksum to the other side's "hardware":
+//! - a frame the stack sends goes with `NEEDS_CSUM`: its TCP or UDP
+//!   checksum field holds the pseudo-header's sum, `csum_start` says where
+//!   the transport header begins and `csum_offset` where its checksum
+//!   field lies; the kernel either completes the sum or, delivering the
+//!   packet locally, trusts it (`CHECKSUM_PARTIAL`) and never sums it;
+//! - a frame the kernel sends may come the same way (its own TCP and UDP
+//!   output), or with `DATA_VALID` (already verified), or with neither
+//!   (checksums complete, unverified).
+//!
+//! The stack leaves every checksum to a device that offers transmit
+//! offload ([`crate::link::ChecksumOffload`]); the IPv4 header and ICMP
+//! checksums, which virtio does not offload, are filled here by
+//! [`prepare_transmit`], in software but on headers only (ICMP messages
+//! are rare and small). The kernel's word on a received frame travels
+//! with it ([`L4Checksum`]); the stack verifies what nobody vouched for.
+//!
+//! The link layer knows nothing of IP, so the few IPv4 fields needed
+//! (header length, total length, fragment, protocol) are read here from
+//! their fixed offsets (RFC 791 §3.1), as a NIC's offload engine does.
+
+use core::net::Ipv4Addr;
+
+use crate::buf::L4Checksum;
+use crate::checksum::{Checksum, fill_transport, ones_complement_sum, transport_checksum};
+use crate::link::ethernet::HEADER_LEN as ETHERNET_HEADER_LEN;
+
+/// Length of the header without `num_buffers` (no `VIRTIO_NET_F_MRG_RXBUF`):
+/// the size TUN/TAP uses unless told otherwise (`TUNSETVNETHDRSZ`).
+pub const HEADER_LEN: usize = 10;
+
+/// `VIRTIO_NET_HDR_F_NEEDS_CSUM`: the checksum is partial.
+pub const F_NEEDS_CSUM: u8 = 1;
+/// `VIRTIO_NET_HDR_F_DATA_VALID`: the checksum was verified.
+pub const F_DATA_VALID: u8 = 2;
+/// `VIRTIO_NET_HDR_GSO_NONE`: an ordinary frame, not a super-frame.
+pub const GSO_NONE: u8 = 0;
+
+const ETHERTYPE_IPV4: u16 = 0x0800;
+const PROTOCOL_UDP: u8 = 17;
+
+/// The fields of a virtio-net header. Multi-byte fields are in the host's
+/// byte order: a TUN/TAP descriptor uses the legacy (native-endian) layout
+/// unless `TUNSETVNETLE`/`TUNSETVNETBE` says otherwise.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VnetHeader {
+    /// `F_NEEDS_CSUM`, `F_DATA_VALID`.
+    pub flags: u8,
+    /// `GSO_NONE`, or the kind of super-frame.
+    pub gso_type: u8,
+    /// Length of the headers before the payload (GSO only).
+    pub hdr_len: u16,
+    /// Payload bytes per segment (GSO only).
+    pub gso_size: u16,
+    /// Where the checksummed range begins, from the frame's start.
+    pub csum_start: u16,
+    /// Where the checksum field lies, from `csum_start`.
+    pub csum_offset: u16,
+}
+
+impl VnetHeader {
+    /// Reads a header from the first [`HEADER_LEN`] bytes of `buf`, or
+    /// `None` if it is shorter.
+    pub fn parse(buf: &[u8]) -> Option<VnetHeader> {
+        let b = buf.first_chunk::<HEADER_LEN>()?;
+        let word = |i: usize| u16::from_ne_bytes([b[i], b[i + 1]]);
+        Some(VnetHeader {
+            flags: b[0],
+            gso_type: b[1],
+            hdr_len: word(2),
+            gso_size: word(4),
+            csum_start: word(6),
+            csum_offset: word(8),
+        })
+    }
+
+    /// The header's wire form.
+    pub fn to_bytes(&self) -> [u8; HEADER_LEN] {
+        let mut b = [0u8; HEADER_LEN];
+        b[0] = self.flags;
+        b[1] = self.gso_type;
+        for (i, w) in [
+            self.hdr_len,
+            self.gso_size,
+            self.csum_start,
+            self.csum_offset,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            b[2 + 2 * i..4 + 2 * i].copy_from_slice(&w.to_ne_bytes());
+        }
+        b
+    }
+
+    /// What a received frame's header says of its transport checksum.
+    pub fn l4_checksum(&self) -> L4Checksum {
+        if self.flags & F_NEEDS_CSUM != 0 {
+            L4Checksum::Partial
+        } else if self.flags & F_DATA_VALID != 0 {
+            L4Checksum::Verified
+        } else {
+            L4Checksum::Unverified
+        }
+    }
+}
+
+/// Where the pieces of an IPv4 datagram lie in an Ethernet frame.
+struct Ipv4Layout {
+    /// The IPv4 header: `ETHERNET_HEADER_LEN..l4_start`.
+    l4_start: usize,
+    /// End of the datagram (the frame may carry padding after it).
+    end: usize,
+    protocol: u8,
+    /// A fragment (more fragments, or an offset): the transport checksum
+    /// covers the whole datagram and cannot be computed from this frame.
+    fragment: bool,
+}
+
+/// Reads the layout of the IPv4 datagram in `frame`, if it carries a
+/// well-formed one.
+fn ipv4_layout(frame: &[u8]) -> Option<Ipv4Layout> {
+    let ethertype = frame.get(12..14)?;
+    if u16::from_be_bytes([ethertype[0], ethertype[1]]) != ETHERTYPE_IPV4 {
+        return None;
+    }
+    let ip = frame.get(ETHERNET_HEADER_LEN..)?;
+    let first = *ip.first()?;
+    let ihl = usize::from(first & 0x0f) * 4;
+    if first >> 4 != 4 || ihl < 20 || ip.len() < ihl {
+        return None;
+    }
+    let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
+    if total < ihl || total > ip.len() {
+        return None;
+    }
+    let frag = u16::from_be_bytes([ip[6], ip[7]]);
+    Some(Ipv4Layout {
+        l4_start: ETHERNET_HEADER_LEN + ihl,
+        end: ETHERNET_HEADER_LEN + total,
+        protocol: ip[9],
+        // More fragments (0x2000), or a fragment offset.
+        fragment: frag & 0x3fff != 0,
+    })
+}
+
+/// The source and destination addresses of the IPv4 datagram in `frame`
+/// (whose layout was read).
+fn addresses(frame: &[u8]) -> (Ipv4Addr, Ipv4Addr) {
+    let ip = &frame[ETHERNET_HEADER_LEN..];
+    (
+        [ip[12], ip[13], ip[14], ip[15]].into(),
+        [ip[16], ip[17], ip[18], ip[19]].into(),
+    )
+}
+
+/// The IPv4 pseudo-header's sum for the datagram of `layout` in `frame`.
+fn pseudo_header(frame: &[u8], layout: &Ipv4Layout) -> Checksum {
+    let (src, dst) = addresses(frame);
+    let len = (layout.end - layout.l4_start) as u16;
+    let mut sum = Checksum::new();
+    sum.add_ipv4_pseudo_header(src, dst, layout.protocol, len);
+    sum
+}
+
+/// Readies a frame the stack sends through a device with checksum
+/// offload, and returns its virtio-net header. The IPv4 header checksum is
+/// filled, and an ICMP message's; a TCP segment or UDP datagram (not a
+/// fragment) gets the pseudo-header's sum in its checksum field and goes
+/// as `NEEDS_CSUM`. Any other frame goes as it is, with an empty header.
+///
+/// The stack may or may not have filled the checksums (it does under a
+/// capture, [`crate::link::PcapWriter`]): they are computed again, and a
+/// full transport checksum becomes a partial one, which the receiver
+/// completes or trusts the same way.
+pub fn prepare_transmit(frame: &mut [u8]) -> VnetHeader {
+    let Some(layout) = ipv4_layout(frame) else {
+        return VnetHeader::default();
+    };
+    let ip = ETHERNET_HEADER_LEN;
+    frame[ip + 10..ip + 12].fill(0);
+    let header = !ones_complement_sum(&frame[ip..layout.l4_start]);
+    frame[ip + 10..ip + 12].copy_from_slice(&header.to_be_bytes());
+    if layout.fragment {
+        return VnetHeader::default();
+    }
+    let l4 = layout.l4_start..layout.end;
+    let Some(t) = transport_checksum(layout.protocol).filter(|t| l4.len() >= t.min_len) else {
+        return VnetHeader::default();
+    };
+    if !t.pseudo_header {
+        // ICMP: summed here.
+        let (src, dst) = addresses(frame);
+        fill_transport(layout.protocol, src, dst, &mut frame[l4]);
+        return VnetHeader::default();
+    }
+    let partial = pseudo_header(frame, &layout).sum();
+    let at = l4.start + t.offset;
+    frame[at..at + 2].copy_from_slice(&partial.to_be_bytes());
+    VnetHeader {
+        flags: F_NEEDS_CSUM,
+        csum_start: l4.start as u16,
+        csum_offset: t.offset as u16,
+        ..VnetHeader::default()
+    }
+}
+
+/// Completes the partial transport checksum of a received frame
+/// ([`L4Checksum::Partial`]: the field holds the pseudo-header's sum) as
+/// the device would have on the wire, so that the frame reads as valid,
+/// in a capture for instance. A frame without a complete, unfragmented
+/// TCP or UDP datagram is left as it is.
+pub fn complete_partial(frame: &mut [u8]) {
+    let Some(layout) = ipv4_layout(frame) else {
+        return;
+    };
+    let l4 = layout.l4_start..layout.end;
+    let Some(t) = transport_checksum(layout.protocol)
+        .filter(|t| t.pseudo_header && !layout.fragment && l4.len() >= t.min_len)
+    else {
+        return;
+    };
+    let at = l4.start + t.offset;
+    // The sum over the transport bytes with the pseudo-header's sum in
+    // the field is the sum over pseudo-header and bytes with a zero field.
+    let mut sum = !ones_complement_sum(&frame[l4]);
+    if sum == 0 && layout.protocol == PROTOCOL_UDP {
+        // Zero says "no checksum" in UDP (RFC 768).
+        sum = 0xffff;
+    }
+    frame[at..at + 2].copy_from_slice(&sum.to_be_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PROTOCOL_ICMP: u8 = 1;
+    const PROTOCOL_TCP: u8 = 6;
+
+    /// An Ethernet frame carrying an IPv4 datagram of `protocol` with
+    /// `l4` as its payload, checksums zero.
+    fn frame(protocol: u8, l4: &[u8], frag: u16) -> Vec<u8> {
+        let mut f = vec![0u8; 14];
+        f[12..14].copy_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
+        let total = (20 + l4.len()) as u16;
+        let mut ip = [0u8; 20];
+        ip[0] = 0x45;
+        ip[2..4].copy_from_slice(&total.to_be_bytes());
+        ip[6..8].copy_from_slice(&frag.to_be_bytes());
+        ip[8] = 64;
+        ip[9] = protocol;
+        ip[12..16].copy_from_slice(&[198, 18, 0, 2]);
+        ip[16..20].copy_from_slice(&[198, 18, 0, 1]);
+        f.extend_from_slice(&ip);
+        f.extend_from_slice(l4);
+        f
+    }
+
+    fn transport_sum_ok(f: &[u8]) -> bool {
+        let layout = ipv4_layout(f).unwrap();
+        let mut sum = pseudo_header(f, &layout);
+        sum.add_bytes(&f[layout.l4_start..layout.end]);
+        sum.finish() == 0
+    }
+
+    #[test]
+    fn headers_round_trip() {
+        let h = VnetHeader {
+            flags: F_NEEDS_CSUM,
+            gso_type: 1,
+            hdr_len: 54,
+            gso_size: 1448,
+            csum_start: 34,
+            csum_offset: 16,
+        };
+        assert_eq!(VnetHeader::parse(&h.to_bytes()), Some(h));
+        assert_eq!(VnetHeader::parse(&[0; 9]), None);
+        assert_eq!(h.l4_checksum(), L4Checksum::Partial);
+        let valid = VnetHeader {
+            flags: F_DATA_VALID,
+            ..VnetHeader::default()
+        };
+        assert_eq!(valid.l4_checksum(), L4Checksum::Verified);
+        assert_eq!(VnetHeader::default().l4_checksum(), L4Checksum::Unverified);
+    }
+
+    #[test]
+    fn a_tcp_segment_goes_partial_and_completes_to_the_real_checksum() {
+        let mut tcp = vec![0u8; 20 + 37];
+        tcp[12] = 5 << 4;
+        for (i, b) in tcp[20..].iter_mut().enumerate() {
+            *b = i as u8 * 7;
+        }
+        let mut f = frame(PROTOCOL_TCP, &tcp, 0x4000);
+        let h = prepare_transmit(&mut f);
+        assert_eq!(h.flags, F_NEEDS_CSUM);
+        assert_eq!((h.csum_start, h.csum_offset), (34, 16));
+        // The IPv4 header checksum is complete.
+        assert_eq!(ones_complement_sum(&f[14..34]), 0xffff);
+        // The field holds the pseudo-header's sum: not yet valid.
+        assert!(!transport_sum_ok(&f));
+        complete_partial(&mut f);
+        assert!(transport_sum_ok(&f));
+    }
+
+    #[test]
+    fn a_udp_sum_of_zero_is_sent_as_all_ones() {
+        // Find a payload whose checksum comes out zero: vary two bytes.
+        let mut udp = vec![0u8; 8 + 2];
+        udp[4..6].copy_from_slice(&10u16.to_be_bytes());
+        let mut found = false;
+        for v in 0..=u16::MAX {
+            udp[8..10].copy_from_slice(&v.to_be_bytes());
+            let mut f = frame(PROTOCOL_UDP, &udp, 0);
+            prepare_transmit(&mut f);
+            complete_partial(&mut f);
+            let field = u16::from_be_bytes([f[40], f[41]]);
+            assert_ne!(field, 0, "a UDP checksum of zero means none");
+            assert!(transport_sum_ok(&f), "payload {v:#x}");
+            found |= field == 0xffff;
+        }
+        assert!(found, "no payload gave a zero sum");
+    }
+
+    #[test]
+    fn icmp_is_summed_in_full_and_fragments_are_left_to_the_stack() {
+        let mut f = frame(PROTOCOL_ICMP, &[8, 0, 0, 0, 1, 2, 3, 4, 5], 0);
+        assert_eq!(prepare_transmit(&mut f), VnetHeader::default());
+        assert_eq!(ones_complement_sum(&f[34..]), 0xffff);
+
+        let mut udp = vec![0u8; 16];
+        udp[6] = 0xab;
+        let mut f = frame(PROTOCOL_UDP, &udp, 0x2000);
+        assert_eq!(prepare_transmit(&mut f), VnetHeader::default());
+        assert_eq!(ones_complement_sum(&f[14..34]), 0xffff);
+        assert_eq!(f[40], 0xab, "a fragment's transport bytes are not touched");
+        complete_partial(&mut f);
+        assert_eq!(f[40], 0xab);
+    }
+
+    #[test]
+    fn anything_else_goes_as_it_is() {
+        let arp = {
+            let mut f = vec![0u8; 42];
+            f[12..14].copy_from_slice(&0x0806u16.to_be_bytes());
+            f
+        };
+        let mut short = frame(PROTOCOL_TCP, &[0; 10], 0);
+        let mut truncated = frame(PROTOCOL_TCP, &[0; 30], 0);
+        truncated.truncate(40);
+        for f in [arp, vec![0u8; 5], short.clone(), truncated] {
+            let mut g = f.clone();
+            let h = prepare_transmit(&mut g);
+            assert_eq!(h.flags, 0);
+            complete_partial(&mut g);
+        }
+        // A TCP header too short for its checksum field: no partial sum.
+        assert_eq!(prepare_transmit(&mut short).flags, 0);
+    }
+}
