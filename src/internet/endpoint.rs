@@ -873,7 +873,11 @@ impl Ipv4Endpoint {
         self.stats.tx_packets += 1;
         if dst == self.address() || dst.is_loopback() {
             // Loop back: checksums are computed (the receive path verifies
-            // them) and the datagram waits for the next poll.
+            // them) and the datagram waits for the next poll. No device
+            // sees it.
+            if !fill {
+                fill_transport_checksum(&repr, &mut packet);
+            }
             repr.emit(
                 &mut Ipv4Packet::new_unchecked(packet.push_header(ipv4::HEADER_LEN)),
                 true,
@@ -915,12 +919,7 @@ impl Ipv4Endpoint {
             // The device fills checksums frame by frame, and a fragment
             // does not hold the whole message its transport checksum
             // covers: the sum is made here, once, before the cut.
-            checksum::fill_transport(
-                repr.protocol.into(),
-                repr.src_addr,
-                repr.dst_addr,
-                packet.data_mut(),
-            );
+            fill_transport_checksum(&repr, &mut packet);
         }
         let plan = match fragment::fragment_offsets(packet.len(), mtu, ipv4::HEADER_LEN) {
             Ok(plan) => plan,
@@ -1076,6 +1075,18 @@ impl<L: LinkEndpoint> IpSender for Ipv4Tx<'_, L> {
         self.ip
             .send_on_path(now, self.link, path, src, dst, protocol, packet, dont_frag)
     }
+}
+
+/// Makes the transport checksum of `packet`, the payload of `repr`, that
+/// the stack left to a device with transmit offload, for a datagram no
+/// device will see whole (looped back, or cut into fragments).
+fn fill_transport_checksum(repr: &Ipv4Repr, packet: &mut PacketBuf) {
+    checksum::fill_transport(
+        repr.protocol.into(),
+        repr.src_addr,
+        repr.dst_addr,
+        packet.data_mut(),
+    );
 }
 
 #[cfg(test)]

@@ -51,7 +51,7 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
-use crate::buf::{BufferPool, PacketBuf};
+use crate::buf::{BufferPool, L4Checksum, PacketBuf};
 use crate::link::device::{Device, DeviceCaps, DeviceError};
 use crate::link::ethernet::HEADER_LEN;
 use crate::rand::Rng;
@@ -303,6 +303,9 @@ impl Lane {
             if let Some(b) = frame.data_mut().get_mut(byte) {
                 *b ^= 1u8 << bit;
                 self.stats.corrupted += 1;
+                // Whatever the device said of the frame's checksum, it
+                // said it of the bits before the flip.
+                frame.set_l4_checksum(L4Checksum::Unverified);
             }
         }
         let copy = if rng.chance(c.duplicate) {
