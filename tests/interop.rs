@@ -1616,7 +1616,8 @@ fn checksum_offload_against_the_kernel() {
     tcpdump.wait_for_output("listening on", Duration::from_secs(20));
     let on = |done: &Finished| {
         assert!(
-            done.stderr.contains("checksum offload on"),
+            done.stderr
+                .contains("checksum offload on, large receive on"),
             "offload not in use\n{}",
             done.transcript()
         );
@@ -1671,7 +1672,7 @@ fn checksum_offload_against_the_kernel() {
     assert_same_file(&blob, &out);
     let _ = std::fs::remove_file(&out);
     eprintln!(
-        "interop: TCP with checksum offload: netstrata -> Linux {:.3} Gbit/s, Linux -> netstrata {:.3} Gbit/s ({} MiB each way, sha256 equal)",
+        "interop: TCP with checksum offload and large receive: netstrata -> Linux {:.3} Gbit/s, Linux -> netstrata {:.3} Gbit/s ({} MiB each way, sha256 equal)",
         rate(&sent).1,
         rate(&received).1,
         BLOB_LEN >> 20
@@ -1679,6 +1680,14 @@ fn checksum_offload_against_the_kernel() {
 
     tcpdump.interrupt();
     tcpdump.finish(Duration::from_secs(20)).assert_success();
+
+    // The TAP is persistent, and its offloads outlive the tools that set
+    // them: a tool without --offload must turn them off, or the kernel's
+    // partial checksums reach a stack that verifies them, and fail.
+    let mut echo = ns.spawn_tool("udp_echo", &["--port", "7", "-v"]);
+    echo.wait_for_output("checksum offload off", Duration::from_secs(10));
+    udp_round_trips(&ns, &[1, 1472]);
+    drop(echo);
 
     // netstrata's capture: every frame as a wire would carry it, the
     // kernel's partial checksums completed.
@@ -1693,14 +1702,16 @@ fn checksum_offload_against_the_kernel() {
         bad.len(),
         &bad[..bad.len().min(5)]
     );
+    // The kernel's data came coalesced: super-frames longer than the
+    // link's MTU allows a frame.
     let sink_frames = pcap_frames(&sink_pcap);
+    let super_frames = sink_frames
+        .iter()
+        .filter(|f| f.get(6..12) != Some(&STACK_MAC_BYTES[..]) && f.len() > 1514)
+        .count();
     assert!(
-        sink_frames
-            .iter()
-            .filter(|f| f.get(6..12) != Some(&STACK_MAC_BYTES[..]))
-            .count()
-            > 1000,
-        "the kernel's segments are missing from the sink's capture"
+        super_frames > 100,
+        "only {super_frames} super-frames from the kernel in the sink's capture"
     );
 
     // The kernel's capture, taken where each side's frames are still

@@ -31,8 +31,10 @@ pub struct LinkOptions {
     pub congestion: CongestionAlgorithm,
     /// Pace TCP's window-based controllers too (`--pacing`).
     pub pacing: bool,
-    /// Exchange partial checksums with the kernel (`--offload`,
-    /// [`netstrata::link::TapConfig::checksum_offload`]).
+    /// Exchange partial checksums with the kernel and take its TCP
+    /// super-frames whole (`--offload`,
+    /// [`netstrata::link::TapConfig::checksum_offload`] and
+    /// [`netstrata::link::TapConfig::large_receive`]).
     pub offload: bool,
 }
 
@@ -143,6 +145,7 @@ pub fn open(tool: &str, opts: &LinkOptions) -> Runtime {
 fn try_open(opts: &LinkOptions) -> Result<Runtime, Box<dyn std::error::Error>> {
     let mut tap_config = netstrata::link::TapConfig::default();
     tap_config.checksum_offload = opts.offload;
+    tap_config.large_receive = opts.offload;
     let tap = netstrata::link::TapDevice::open_with(&opts.tap, tap_config)?;
     let sleeper = tap.sleeper();
     // Our own MAC, distinct from the kernel's side of the TAP.
@@ -156,12 +159,13 @@ fn try_open(opts: &LinkOptions) -> Result<Runtime, Box<dyn std::error::Error>> {
         cfg = cfg.with_gateway(gw);
     }
     log::info!(
-        "{} on {}: {} {}, checksum offload {}",
+        "{} on {}: {} {}, checksum offload {}, large receive {}",
         env!("CARGO_PKG_NAME"),
         opts.tap,
         mac,
         opts.ip,
-        if tap.checksum_offload() { "on" } else { "off" }
+        if tap.checksum_offload() { "on" } else { "off" },
+        if tap.large_receive() { "on" } else { "off" }
     );
     // The interface takes the capabilities of the device it is given: a
     // capture has the stack fill the checksums it records.

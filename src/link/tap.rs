@@ -79,6 +79,7 @@ use crate::link::device::{ChecksumOffload, Device, DeviceCaps, DeviceError};
 use crate::link::ethernet::{EthernetAddress, HEADER_LEN};
 use crate::link::vnet::{self, GSO_NONE, VnetHeader};
 use crate::time::{Duration, Instant};
+use bytes::BytesMut;
 
 /// The clone device through which TUN/TAP interfaces are reached.
 pub const TUN_PATH: &str = "/dev/net/tun";
@@ -89,6 +90,10 @@ pub const MAX_NAME_LEN: usize = libc::IFNAMSIZ - 1;
 /// Room beyond MTU + Ethernet header accepted on receive: one 802.1Q tag.
 pub const RX_SLACK: usize = 4;
 
+/// The longest super-frame taken with [`TapConfig::large_receive`]: an
+/// Ethernet header, a tag, and the largest IPv4 datagram.
+pub const MAX_SUPER_FRAME: usize = HEADER_LEN + RX_SLACK + 65535;
+
 /// How to open a TAP device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -97,6 +102,12 @@ pub struct TapConfig {
     /// header (see the module documentation), if it accepts. Off by
     /// default.
     pub checksum_offload: bool,
+    /// With [`TapConfig::checksum_offload`]: take the kernel's TCP
+    /// super-frames (`TUN_F_TSO4`), each a segment of up to 64 KiB the
+    /// kernel would otherwise have cut into MSS-sized frames, and hand
+    /// them to the stack whole, as a NIC's large receive offload (and
+    /// Linux's GRO) does. Off by default.
+    pub large_receive: bool,
 }
 
 /// Why a TAP device could not be opened.
@@ -243,8 +254,13 @@ pub struct TapStats {
     /// Bytes of those frames.
     pub rx_bytes: u64,
     /// Reads that failed (other than "nothing to read"), and frames
-    /// discarded because they were longer than MTU + 14 + 4.
+    /// discarded: longer than MTU + 14 + 4 (a super-frame, longer than
+    /// [`MAX_SUPER_FRAME`]), shorter than their header, or super-frames
+    /// not asked for.
     pub rx_errors: u64,
+    /// TCP super-frames among the frames received
+    /// ([`TapConfig::large_receive`]).
+    pub rx_super_frames: u64,
     /// Frames written to the interface.
     pub tx_frames: u64,
     /// Bytes of those frames.
@@ -276,6 +292,10 @@ pub struct TapDevice {
     vnet_hdr: bool,
     /// The kernel takes partial checksums (`TUN_F_CSUM`).
     checksum_offload: bool,
+    /// The kernel sends TCP super-frames (`TUN_F_TSO4`).
+    large_receive: bool,
+    /// The allocation large reads go into, between reads.
+    spare_large: Option<BytesMut>,
 }
 
 impl TapDevice {
@@ -321,14 +341,25 @@ impl TapDevice {
             None => sys::tun_set_iff_tap(file.as_fd(), name, false)
                 .map_err(|e| open_error(name, SYSCALL_SETIFF, e))?,
         };
-        let checksum_offload = vnet_hdr
-            && match sys::tun_set_offload(file.as_fd(), libc::TUN_F_CSUM) {
-                Ok(()) => true,
-                Err(e) => {
-                    log::info!("TAP `{actual}`: checksum offload refused ({e})");
-                    false
-                }
-            };
+        let offload = |features| match sys::tun_set_offload(file.as_fd(), features) {
+            Ok(()) => true,
+            Err(e) => {
+                log::info!("TAP `{actual}`: offloads {features:#x} refused ({e})");
+                false
+            }
+        };
+        let large_receive =
+            vnet_hdr && config.large_receive && offload(libc::TUN_F_CSUM | libc::TUN_F_TSO4);
+        let checksum_offload = large_receive || (vnet_hdr && offload(libc::TUN_F_CSUM));
+        // The offloads are the interface's, not the descriptor's: a
+        // persistent TAP keeps those of the last process that set them,
+        // and the kernel would go on sending partial checksums (and
+        // super-frames) to a reader that takes neither.
+        // A kernel that refuses TUNSETOFFLOAD altogether cannot have any
+        // set either (`offload` logs the refusal).
+        if !checksum_offload {
+            offload(0);
+        }
         let ctl = sys::control_socket().map_err(|e| open_error(&actual, SYSCALL_SOCKET, e))?;
         let mtu = sys::interface_mtu(ctl.as_fd(), &actual)
             .map_err(|e| open_error(&actual, SYSCALL_MTU, e))?;
@@ -339,12 +370,14 @@ impl TapDevice {
             .map_err(|e| open_error(name, SYSCALL_EVENTFD, e))?;
         dev.vnet_hdr = vnet_hdr;
         dev.checksum_offload = checksum_offload;
+        dev.large_receive = large_receive;
         log::debug!(
-            "opened TAP `{}`: mtu {}, kernel MAC {}, checksum offload {}",
+            "opened TAP `{}`: mtu {}, kernel MAC {}, checksum offload {}, large receive {}",
             dev.name,
             dev.mtu,
             dev.kernel_mac,
-            if checksum_offload { "on" } else { "off" }
+            if checksum_offload { "on" } else { "off" },
+            if large_receive { "on" } else { "off" }
         );
         Ok(dev)
     }
@@ -374,13 +407,53 @@ impl TapDevice {
             wake: Arc::new(wake),
             vnet_hdr: false,
             checksum_offload: false,
+            large_receive: false,
+            spare_large: None,
         })
+    }
+
+    /// What the `n = read.len()` bytes of a read hold, with a header of
+    /// `hdr` bytes: the header (empty without one), or why the read is
+    /// discarded.
+    fn check_read(&self, read: &[u8], hdr: usize) -> Result<VnetHeader, &'static str> {
+        let Some(len) = read.len().checked_sub(hdr) else {
+            return Err("shorter than its header");
+        };
+        let header = if self.vnet_hdr {
+            VnetHeader::parse(read).ok_or("shorter than its header")?
+        } else {
+            VnetHeader::default()
+        };
+        let max = match header.gso_type & !vnet::GSO_ECN {
+            GSO_NONE => max_rx_frame(self.mtu),
+            vnet::GSO_TCPV4 if self.large_receive => MAX_SUPER_FRAME,
+            _ => return Err("a super-frame of a kind not asked for"),
+        };
+        if len > max {
+            return Err("longer than the link allows");
+        }
+        Ok(header)
+    }
+
+    /// Keeps the buffer of a read that gave no frame, for the next one.
+    fn keep_read_buffer(&mut self, buf: BytesMut) {
+        if self.large_receive {
+            self.spare_large = Some(buf);
+        } else {
+            self.pool.recycle(PacketBuf::from_bytes_mut(buf));
+        }
     }
 
     /// Whether checksums are exchanged partial with the kernel: asked for
     /// ([`TapConfig::checksum_offload`]) and accepted.
     pub fn checksum_offload(&self) -> bool {
         self.checksum_offload
+    }
+
+    /// Whether the kernel's TCP super-frames are taken whole: asked for
+    /// ([`TapConfig::large_receive`]) and accepted.
+    pub fn large_receive(&self) -> bool {
+        self.large_receive
     }
 
     /// The interface's name (as the kernel reported it).
@@ -490,61 +563,65 @@ impl Device for TapDevice {
 
     /// One non-blocking `read(2)`: the next frame, or `None` if there is
     /// none (or the read failed, which is counted and logged). Frames
-    /// longer than MTU + 14 + 4 are discarded and counted.
+    /// longer than MTU + 14 + 4 are discarded and counted, but for the
+    /// TCP super-frames of [`TapConfig::large_receive`] (up to a 64 KiB
+    /// datagram), which come in an allocation of their own; other frames
+    /// read that way are copied into a pool buffer, and the large one is
+    /// read into again.
     fn receive(&mut self, _now: Instant) -> Option<PacketBuf> {
-        let max = max_rx_frame(self.mtu);
         let hdr = if self.vnet_hdr { vnet::HEADER_LEN } else { 0 };
+        let most = if self.large_receive {
+            MAX_SUPER_FRAME
+        } else {
+            max_rx_frame(self.mtu)
+        };
         // No headroom: the buffer's data is empty, and the read fills it.
-        let mut buf = self.pool.alloc(0, hdr + max + 1).into_inner();
-        let res = sys::read_append(self.file.as_fd(), &mut buf, hdr + max + 1);
-        let mut p = PacketBuf::from_bytes_mut(buf);
-        match res {
-            Ok(n) if hdr <= n && n - hdr <= max => {
-                if self.vnet_hdr {
-                    let Some(h) = VnetHeader::parse(p.data()).filter(|h| h.gso_type == GSO_NONE)
-                    else {
-                        // A super-frame, which was not asked for.
-                        log::debug!("TAP `{}`: discarding a GSO frame", self.name);
-                        self.stats.rx_errors += 1;
-                        self.pool.recycle(p);
-                        return None;
-                    };
-                    p.pull_header(hdr);
-                    p.set_l4_checksum(h.l4_checksum());
-                }
-                self.stats.rx_frames += 1;
-                self.stats.rx_bytes += (n - hdr) as u64;
-                Some(p)
-            }
-            Ok(n) if n < hdr => {
-                log::debug!(
-                    "TAP `{}`: {n}-byte read, shorter than its header",
-                    self.name
-                );
-                self.stats.rx_errors += 1;
-                self.pool.recycle(p);
-                None
-            }
-            Ok(n) => {
-                log::debug!(
-                    "TAP `{}`: discarding frame of at least {n} bytes (max {max})",
-                    self.name
-                );
-                self.stats.rx_errors += 1;
-                self.pool.recycle(p);
-                None
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                self.pool.recycle(p);
-                None
-            }
+        let mut buf = match self.spare_large.take() {
+            Some(b) => b,
+            None if self.large_receive => BytesMut::with_capacity(hdr + most + 1),
+            None => self.pool.alloc(0, hdr + most + 1).into_inner(),
+        };
+        buf.clear();
+        let n = match sys::read_append(self.file.as_fd(), &mut buf, hdr + most + 1) {
+            Ok(n) => n,
             Err(e) => {
-                log::debug!("TAP `{}`: read failed: {e}", self.name);
-                self.stats.rx_errors += 1;
-                self.pool.recycle(p);
-                None
+                if e.kind() != io::ErrorKind::WouldBlock {
+                    log::debug!("TAP `{}`: read failed: {e}", self.name);
+                    self.stats.rx_errors += 1;
+                }
+                self.keep_read_buffer(buf);
+                return None;
             }
-        }
+        };
+        let header = match self.check_read(&buf[..n], hdr) {
+            Ok(h) => h,
+            Err(why) => {
+                log::debug!("TAP `{}`: discarding a {n}-byte read: {why}", self.name);
+                self.stats.rx_errors += 1;
+                self.keep_read_buffer(buf);
+                return None;
+            }
+        };
+        let len = n - hdr;
+        let mut p = if !self.large_receive {
+            let mut p = PacketBuf::from_bytes_mut(buf);
+            p.pull_header(hdr);
+            p
+        } else if header.gso_type == GSO_NONE {
+            let mut p = self.pool.alloc(0, len);
+            p.extend_from_slice(&buf[hdr..n]);
+            self.spare_large = Some(buf);
+            p
+        } else {
+            self.stats.rx_super_frames += 1;
+            let mut p = PacketBuf::from_bytes_mut(buf);
+            p.pull_header(hdr);
+            p
+        };
+        p.set_l4_checksum(header.l4_checksum());
+        self.stats.rx_frames += 1;
+        self.stats.rx_bytes += len as u64;
+        Some(p)
     }
 
     /// One non-blocking `write(2)` of the whole frame. Frames longer than
@@ -1334,6 +1411,54 @@ mod tests {
         assert_eq!(&buf[vnet::HEADER_LEN..n], &expected[..]);
         assert_eq!(dev.stats().tx_frames, 1);
         assert_eq!(dev.stats().tx_bytes, expected.len() as u64);
+    }
+
+    #[test]
+    fn large_receive_takes_super_frames_whole_and_copies_the_rest() {
+        let (mut dev, peer) = fake();
+        dev.vnet_hdr = true;
+        dev.checksum_offload = true;
+        dev.large_receive = true;
+        let gso = VnetHeader {
+            flags: vnet::F_NEEDS_CSUM,
+            gso_type: vnet::GSO_TCPV4,
+            hdr_len: 54,
+            gso_size: 1448,
+            csum_start: 34,
+            csum_offset: 16,
+        };
+        let big = tcp_frame(40_000);
+        peer.send(&[&gso.to_bytes()[..], &big].concat()).unwrap();
+        let got = dev.receive(T).expect("the super-frame");
+        assert_eq!(got.data(), &big[..]);
+        assert_eq!(got.l4_checksum(), L4Checksum::Partial);
+        assert_eq!(dev.stats().rx_super_frames, 1);
+        // An ordinary frame comes in a pool buffer; the large one is kept
+        // for the next read.
+        let small = tcp_frame(20);
+        let plain = VnetHeader::default().to_bytes();
+        peer.send(&[&plain[..], &small].concat()).unwrap();
+        let got = dev.receive(T).expect("the frame");
+        assert_eq!(got.data(), &small[..]);
+        assert!(got.truesize() < 4096, "{}", got.truesize());
+        assert!(dev.spare_large.is_some());
+        // The largest datagram passes; more, or an ordinary frame over the
+        // MTU, or another kind of super-frame, does not.
+        let most = vec![0u8; MAX_SUPER_FRAME];
+        peer.send(&[&gso.to_bytes()[..], &most].concat()).unwrap();
+        assert_eq!(dev.receive(T).map(|p| p.len()), Some(MAX_SUPER_FRAME));
+        let udp = VnetHeader { gso_type: 5, ..gso };
+        peer.send(&[&gso.to_bytes()[..], &most, &[0]].concat())
+            .unwrap();
+        peer.send(&[&plain[..], &vec![0u8; max_rx_frame(MTU) + 1]].concat())
+            .unwrap();
+        peer.send(&[&udp.to_bytes()[..], &small].concat()).unwrap();
+        for _ in 0..3 {
+            assert!(dev.receive(T).is_none());
+        }
+        assert_eq!(dev.stats().rx_errors, 3);
+        assert_eq!(dev.stats().rx_frames, 3);
+        assert_eq!(dev.stats().rx_super_frames, 2);
     }
 
     #[test]

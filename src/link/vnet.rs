@@ -41,6 +41,11 @@ pub const F_NEEDS_CSUM: u8 = 1;
 pub const F_DATA_VALID: u8 = 2;
 /// `VIRTIO_NET_HDR_GSO_NONE`: an ordinary frame, not a super-frame.
 pub const GSO_NONE: u8 = 0;
+/// `VIRTIO_NET_HDR_GSO_TCPV4`: a TCP super-frame over IPv4, to be cut (or
+/// coalesced from) segments of `gso_size` bytes.
+pub const GSO_TCPV4: u8 = 1;
+/// `VIRTIO_NET_HDR_GSO_ECN`: the super-frame's segments carry ECN (CWR).
+pub const GSO_ECN: u8 = 0x80;
 
 const ETHERTYPE_IPV4: u16 = 0x0800;
 const PROTOCOL_UDP: u8 = 17;
@@ -308,6 +313,28 @@ mod tests {
         assert!(!transport_sum_ok(&f));
         complete_partial(&mut f);
         assert!(transport_sum_ok(&f));
+    }
+
+    #[test]
+    fn a_udp_datagram_goes_partial_with_its_own_field() {
+        let mut udp = vec![0u8; 8 + 30];
+        udp[4..6].copy_from_slice(&38u16.to_be_bytes());
+        udp[8..].fill(0xa5);
+        // IP options: the transport header starts later.
+        let mut f = frame(PROTOCOL_UDP, &udp, 0);
+        f[14] = 0x46;
+        f.splice(34..34, [1u8, 1, 1, 0]);
+        let total = (24 + udp.len()) as u16;
+        f[16..18].copy_from_slice(&total.to_be_bytes());
+        let h = prepare_transmit(&mut f);
+        assert_eq!(
+            (h.flags, h.csum_start, h.csum_offset),
+            (F_NEEDS_CSUM, 38, 6)
+        );
+        assert!(!transport_sum_ok(&f));
+        complete_partial(&mut f);
+        assert!(transport_sum_ok(&f));
+        assert_eq!(ones_complement_sum(&f[14..38]), 0xffff);
     }
 
     #[test]

@@ -777,8 +777,18 @@ impl Connection {
             // Filled (part of) a hole, or carried old bytes: ACK at once.
             self.pending.ack = true;
         } else {
-            self.pending.unacked_segs += 1;
-            let full = seg.payload_len >= self.mss().min(self.path.our_mss);
+            // Counted in full-sized segments' worth (RFC 5681 §4.2: an ACK
+            // at least every second full-sized segment): a segment the
+            // device coalesced from many (GRO, a TAP's large receive)
+            // counts as all of them, so it is acknowledged at once, as
+            // Linux does by comparing bytes with its receive MSS.
+            let rcv_mss = self.mss().min(self.path.our_mss).max(1);
+            let segments = (seg.payload_len / rcv_mss).max(1);
+            self.pending.unacked_segs = self
+                .pending
+                .unacked_segs
+                .saturating_add(u32::try_from(segments).unwrap_or(u32::MAX));
+            let full = seg.payload_len >= rcv_mss;
             let pushed_small = !full && seg.flags.contains(TcpFlags::PSH);
             if self.pending.quickack > 0 {
                 self.pending.quickack -= 1;
