@@ -116,7 +116,8 @@ impl Interface {
         let mut rng = KeyedRng::new(config.seed);
         let arp_key = rng.derive_key("arp");
         let mut link =
-            EthernetEndpoint::new(config.mac, caps.mtu, caps.checksum, config.arp, arp_key);
+            EthernetEndpoint::new(config.mac, caps.mtu, caps.checksum, config.arp, arp_key)
+                .with_medium(caps.medium);
         let address = config.ipv4.address.address();
         link.set_ipv4_addr(Some(address));
         let ip = Ipv4Endpoint::new(config.ipv4, &mut rng);

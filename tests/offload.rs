@@ -33,6 +33,7 @@ impl Device for TransmitOffload {
                 tx: true,
                 rx: false,
             },
+            ..DeviceCaps::default()
         }
     }
     fn receive(&mut self, _: Instant) -> Option<PacketBuf> {

@@ -1,9 +1,9 @@
 //! What the command-line tools share: the link options, a small logger,
-//! and opening the stack on a TAP device.
+//! and opening the stack on a TAP or TUN device.
 //!
-//! Link options: `--tap NAME --ip A.B.C.D/PREFIX [--gateway A.B.C.D]
-//! [--mac XX:XX:XX:XX:XX:XX] [--pcap FILE] [--cc cubic|newreno|bbr]
-//! [--pacing] [--offload]`, plus `-v` (or `RUST_LOG`) for logs. Bad arguments print a clear message and exit with status 2.
+//! Link options: `(--tap NAME | --tun NAME) --ip A.B.C.D/PREFIX [--gateway
+//! A.B.C.D] [--mac XX:XX:XX:XX:XX:XX] [--pcap FILE] [--cc
+//! cubic|newreno|bbr] [--pacing] [--offload]`, plus `-v` (or `RUST_LOG`) for logs. Bad arguments print a clear message and exit with status 2.
 #![allow(dead_code)]
 
 use std::fs::File;
@@ -13,15 +13,25 @@ use std::path::PathBuf;
 use std::process::exit;
 
 use netstrata::internet::Ipv4Cidr;
-use netstrata::link::{Device, EthernetAddress, PcapWriter};
+use netstrata::link::{Device, EthernetAddress, PcapWriter, TapSleeper};
 use netstrata::socket::Runtime;
 use netstrata::transport::tcp::CongestionAlgorithm;
 use netstrata::{Interface, InterfaceConfig};
 
+/// The interface a tool attaches to.
+#[derive(Debug, Clone)]
+pub enum LinkDevice {
+    /// A TAP: Ethernet frames (`--tap NAME`).
+    Tap(String),
+    /// A TUN: bare IP packets, no ARP (`--tun NAME`).
+    Tun(String),
+}
+
 /// The options every tool takes to attach to a link.
 #[derive(Debug, Clone)]
 pub struct LinkOptions {
-    pub tap: String,
+    /// The interface to attach to.
+    pub device: LinkDevice,
     pub ip: Ipv4Cidr,
     pub gateway: Option<Ipv4Addr>,
     pub mac: Option<EthernetAddress>,
@@ -38,7 +48,7 @@ pub struct LinkOptions {
     pub offload: bool,
 }
 
-pub const LINK_USAGE: &str = "--tap NAME --ip A.B.C.D/PREFIX [--gateway A.B.C.D] [--mac XX:XX:XX:XX:XX:XX] [--pcap FILE] [--cc cubic|newreno|bbr] [--pacing] [--offload] [-v]";
+pub const LINK_USAGE: &str = "(--tap NAME | --tun NAME) --ip A.B.C.D/PREFIX [--gateway A.B.C.D] [--mac XX:XX:XX:XX:XX:XX] [--pcap FILE] [--cc cubic|newreno|bbr] [--pacing] [--offload] [-v]";
 
 /// Prints `msg` and the usage, and exits with status 2.
 pub fn usage_error(tool: &str, usage: &str, msg: &str) -> ! {
@@ -52,7 +62,7 @@ pub fn usage_error(tool: &str, usage: &str, msg: &str) -> ! {
 pub fn parse_args(tool: &str, usage: &str) -> (LinkOptions, Vec<String>) {
     let mut args = std::env::args().skip(1);
     let mut rest = Vec::new();
-    let (mut tap, mut ip, mut gateway, mut mac, mut pcap, mut verbose) =
+    let (mut device, mut ip, mut gateway, mut mac, mut pcap, mut verbose) =
         (None, None, None, None, None, 0u8);
     let (mut congestion, mut pacing, mut offload) = (CongestionAlgorithm::default(), false, false);
     while let Some(a) = args.next() {
@@ -61,7 +71,8 @@ pub fn parse_args(tool: &str, usage: &str) -> (LinkOptions, Vec<String>) {
                 .unwrap_or_else(|| usage_error(tool, usage, &format!("{name} needs a value")))
         };
         match a.as_str() {
-            "--tap" => tap = Some(value("--tap")),
+            "--tap" => device = Some(LinkDevice::Tap(value("--tap"))),
+            "--tun" => device = Some(LinkDevice::Tun(value("--tun"))),
             "--ip" => {
                 let v = value("--ip");
                 ip = Some(
@@ -100,12 +111,16 @@ pub fn parse_args(tool: &str, usage: &str) -> (LinkOptions, Vec<String>) {
             _ => rest.push(a),
         }
     }
-    let tap = tap.unwrap_or_else(|| usage_error(tool, usage, "--tap NAME is required"));
+    let device = device
+        .unwrap_or_else(|| usage_error(tool, usage, "--tap NAME is required (or --tun NAME)"));
+    if offload && matches!(device, LinkDevice::Tun(_)) {
+        usage_error(tool, usage, "--offload is for a TAP (--tap) only");
+    }
     let ip = ip.unwrap_or_else(|| usage_error(tool, usage, "--ip A.B.C.D/PREFIX is required"));
     init_logging(verbose);
     (
         LinkOptions {
-            tap,
+            device,
             ip,
             gateway,
             mac,
@@ -143,12 +158,8 @@ pub fn open(tool: &str, opts: &LinkOptions) -> Runtime {
 }
 
 fn try_open(opts: &LinkOptions) -> Result<Runtime, Box<dyn std::error::Error>> {
-    let mut tap_config = netstrata::link::TapConfig::default();
-    tap_config.checksum_offload = opts.offload;
-    tap_config.large_receive = opts.offload;
-    let tap = netstrata::link::TapDevice::open_with(&opts.tap, tap_config)?;
-    let sleeper = tap.sleeper();
-    // Our own MAC, distinct from the kernel's side of the TAP.
+    // Our own MAC, distinct from the kernel's side of a TAP (unused on a
+    // TUN, which has no link addresses).
     let mac = opts
         .mac
         .unwrap_or_else(|| EthernetAddress::local(u32::from(opts.ip.address())));
@@ -158,23 +169,50 @@ fn try_open(opts: &LinkOptions) -> Result<Runtime, Box<dyn std::error::Error>> {
     if let Some(gw) = opts.gateway {
         cfg = cfg.with_gateway(gw);
     }
-    log::info!(
-        "{} on {}: {} {}, checksum offload {}, large receive {}",
-        env!("CARGO_PKG_NAME"),
-        opts.tap,
-        mac,
-        opts.ip,
-        if tap.checksum_offload() { "on" } else { "off" },
-        if tap.large_receive() { "on" } else { "off" }
-    );
-    // The interface takes the capabilities of the device it is given: a
-    // capture has the stack fill the checksums it records.
+    match &opts.device {
+        LinkDevice::Tap(name) => {
+            let mut tap_config = netstrata::link::TapConfig::default();
+            tap_config.checksum_offload = opts.offload;
+            tap_config.large_receive = opts.offload;
+            let tap = netstrata::link::TapDevice::open_with(name, tap_config)?;
+            log::info!(
+                "{} on TAP {name}: {mac} {}, checksum offload {}, large receive {}",
+                env!("CARGO_PKG_NAME"),
+                opts.ip,
+                if tap.checksum_offload() { "on" } else { "off" },
+                if tap.large_receive() { "on" } else { "off" }
+            );
+            let sleeper = tap.sleeper();
+            start(cfg, tap, sleeper, opts)
+        }
+        LinkDevice::Tun(name) => {
+            let tun = netstrata::link::TunDevice::open(name)?;
+            log::info!(
+                "{} on TUN {name}: {}, checksum offload off",
+                env!("CARGO_PKG_NAME"),
+                opts.ip
+            );
+            let sleeper = tun.sleeper();
+            start(cfg, tun, sleeper, opts)
+        }
+    }
+}
+
+/// Starts the stack on `device`, captured if asked. The interface takes
+/// the capabilities of the device it is given: a capture has the stack
+/// fill the checksums it records.
+fn start<D: Device + Send + 'static>(
+    cfg: InterfaceConfig,
+    device: D,
+    sleeper: TapSleeper,
+    opts: &LinkOptions,
+) -> Result<Runtime, Box<dyn std::error::Error>> {
     Ok(match &opts.pcap {
         Some(path) => {
-            let device = capture(tap, path)?;
+            let device = capture(device, path)?;
             Runtime::new(Interface::new(cfg, device.capabilities()), device, sleeper)?
         }
-        None => Runtime::new(Interface::new(cfg, tap.capabilities()), tap, sleeper)?,
+        None => Runtime::new(Interface::new(cfg, device.capabilities()), device, sleeper)?,
     })
 }
 

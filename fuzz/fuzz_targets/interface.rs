@@ -323,6 +323,7 @@ fuzz_target!(|data: &[u8]| {
             rx: config & 1 != 0,
             tx: config & 2 != 0,
         },
+        ..DeviceCaps::default()
     };
     let mut cfg =
         InterfaceConfig::new(our_mac(), "192.0.2.1/24".parse().unwrap()).with_gateway(GATEWAY);

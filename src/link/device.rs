@@ -1,6 +1,7 @@
 //! The boundary between the stack and a network device.
 //!
-//! A [`Device`] moves whole Ethernet frames (without FCS) as owned
+//! A [`Device`] moves whole Ethernet frames (without FCS), or bare IP
+//! packets on an IP-only link ([`Medium::Ip`], a TUN device), as owned
 //! [`PacketBuf`]s. Devices compose as decorators: the fault injector and the
 //! pcap writer each wrap any device and are devices themselves.
 
@@ -19,6 +20,27 @@ pub struct ChecksumOffload {
     pub rx: bool,
 }
 
+/// What a device's frames are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Medium {
+    /// Ethernet II frames; neighbours are found with ARP.
+    #[default]
+    Ethernet,
+    /// Bare IP packets on a point-to-point link (a TUN device): no link
+    /// header, no link addresses, no ARP.
+    Ip,
+}
+
+impl Medium {
+    /// Length of the link header in front of every IP packet.
+    pub fn header_len(self) -> usize {
+        match self {
+            Medium::Ethernet => crate::link::ethernet::HEADER_LEN,
+            Medium::Ip => 0,
+        }
+    }
+}
+
 /// What a device can do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DeviceCaps {
@@ -27,6 +49,8 @@ pub struct DeviceCaps {
     pub mtu: usize,
     /// Checksum offload.
     pub checksum: ChecksumOffload,
+    /// What the frames are.
+    pub medium: Medium,
 }
 
 impl Default for DeviceCaps {
@@ -34,6 +58,7 @@ impl Default for DeviceCaps {
         DeviceCaps {
             mtu: 1500,
             checksum: ChecksumOffload::default(),
+            medium: Medium::Ethernet,
         }
     }
 }

@@ -18,7 +18,7 @@ use bytes::BytesMut;
 use crate::buf::{BufferPool, MAX_HEADROOM, POOL_BUFFERS, PacketBuf, frame_buffer_size};
 use crate::link::arp::{ArpPacket, ArpRepr, Operation};
 use crate::link::arp_cache::{ArpCache, ArpConfig, ArpStats, NeighbourHint, Resolution};
-use crate::link::device::{ChecksumOffload, Device, DeviceError};
+use crate::link::device::{ChecksumOffload, Device, DeviceError, Medium};
 use crate::link::ethernet::{self, EtherType, EthernetAddress, EthernetRepr, Frame};
 use crate::time::Instant;
 
@@ -126,6 +126,8 @@ pub struct LinkStats {
 /// Ethernet framing and ARP for one interface.
 #[derive(Debug)]
 pub struct EthernetEndpoint {
+    /// Ethernet, or bare IP packets (no header, no ARP).
+    medium: Medium,
     mac: EthernetAddress,
     ipv4: Option<Ipv4Addr>,
     mtu: usize,
@@ -146,6 +148,7 @@ impl EthernetEndpoint {
         key: [u64; 2],
     ) -> Self {
         EthernetEndpoint {
+            medium: Medium::Ethernet,
             mac,
             ipv4: None,
             mtu,
@@ -154,6 +157,20 @@ impl EthernetEndpoint {
             pool: BufferPool::new(POOL_BUFFERS, frame_buffer_size(mtu)),
             stats: LinkStats::default(),
         }
+    }
+
+    /// Builder: frames on this link are `medium`'s. On [`Medium::Ip`] (a
+    /// TUN device) IP packets go to the device and come from it bare,
+    /// with no header and no ARP: the link is point to point, and every
+    /// next hop is the one peer.
+    pub fn with_medium(mut self, medium: Medium) -> Self {
+        self.medium = medium;
+        self
+    }
+
+    /// What the link's frames are.
+    pub fn medium(&self) -> Medium {
+        self.medium
     }
 
     /// The station address.
@@ -250,6 +267,16 @@ impl EthernetEndpoint {
     ) -> bool {
         self.stats.rx_frames += 1;
         self.stats.rx_bytes += frame.len() as u64;
+        if self.medium == Medium::Ip {
+            // A bare packet: the IP layer judges it; anything but IPv4 is
+            // dropped here, as an unknown EtherType would be.
+            if frame.data().first().is_some_and(|b| b >> 4 == 4) {
+                return true;
+            }
+            self.stats.rx_unknown_ethertype += 1;
+            self.recycle(device, core::mem::take(frame));
+            return false;
+        }
         let repr = match Frame::new_checked(frame.data()).and_then(|f| EthernetRepr::parse(&f)) {
             Ok(r) => r,
             Err(e) => {
@@ -360,7 +387,9 @@ impl EthernetEndpoint {
     /// Broadcasts a gratuitous ARP request for our own address (RFC 5227
     /// §3 "ARP Announcement"), so neighbours update stale entries.
     pub fn announce<D: Device>(&mut self, now: Instant, device: &mut D) {
-        let Some(ip) = self.ipv4 else { return };
+        let Some(ip) = self.ipv4.filter(|_| self.medium == Medium::Ethernet) else {
+            return;
+        };
         let repr = ArpRepr {
             operation: Operation::Request,
             source_hardware_addr: self.mac,
@@ -419,6 +448,11 @@ impl EthernetEndpoint {
         repr.emit(&mut Frame::new_unchecked(
             packet.push_header(ethernet::HEADER_LEN),
         ));
+        self.transmit_bare(now, device, packet);
+    }
+
+    /// Hands `packet`, framed as the medium wants, to the device.
+    fn transmit_bare<D: Device>(&mut self, now: Instant, device: &mut D, packet: PacketBuf) {
         let len = packet.len() as u64;
         match device.transmit(now, packet) {
             Ok(()) => {
@@ -460,6 +494,10 @@ impl EthernetEndpoint {
         packet: PacketBuf,
         hint: Option<&mut NeighbourHint>,
     ) -> Result<(), LinkError> {
+        if self.medium == Medium::Ip {
+            self.transmit_bare(now, device, packet);
+            return Ok(());
+        }
         let ip = match next_hop {
             NextHop::Broadcast => {
                 self.transmit(
@@ -595,6 +633,38 @@ mod tests {
         );
         e.set_ipv4_addr(Some(ME));
         e
+    }
+
+    #[test]
+    fn on_an_ip_medium_packets_go_bare_both_ways_without_arp() {
+        let mut e = endpoint().with_medium(Medium::Ip);
+        let mut dev = FakeDevice::default();
+        // Sent: no header, no ARP request, whatever the next hop.
+        let datagram = [
+            0x45u8, 0, 0, 20, 0, 0, 0x40, 0, 64, 17, 0, 0, 192, 0, 2, 1, 192, 0, 2, 2,
+        ];
+        for hop in [NextHop::Unicast(PEER), NextHop::Broadcast] {
+            let p = PacketBuf::from_payload(MAX_HEADROOM, &datagram);
+            e.with_device(&mut dev)
+                .send_ipv4(Instant::ZERO, hop, p)
+                .unwrap();
+            assert_eq!(dev.sent.pop_front().as_deref(), Some(&datagram[..]));
+        }
+        assert!(dev.sent.is_empty());
+        e.announce(Instant::ZERO, &mut dev);
+        assert!(dev.sent.is_empty(), "no gratuitous ARP on an IP link");
+        assert_eq!(e.stats().tx_frames, 2);
+        // Received: an IPv4 packet is taken as it is; anything else is
+        // dropped and counted.
+        let mut p = PacketBuf::from_payload(0, &datagram);
+        assert!(e.receive_in_place(Instant::ZERO, &mut p, &mut dev));
+        assert_eq!(p.data(), &datagram[..]);
+        for junk in [&[0x60u8, 0, 0, 0][..], &[]] {
+            let mut p = PacketBuf::from_payload(0, junk);
+            assert!(!e.receive_in_place(Instant::ZERO, &mut p, &mut dev));
+        }
+        assert_eq!(e.stats().rx_unknown_ethertype, 2);
+        assert_eq!(e.medium(), Medium::Ip);
     }
 
     fn arp_frame(dst: EthernetAddress, repr: ArpRepr) -> PacketBuf {

@@ -23,11 +23,11 @@ pub mod tap;
 pub mod vnet;
 
 pub use arp_cache::{ArpCache, ArpConfig, NeighbourHint};
-pub use device::{ChecksumOffload, Device, DeviceCaps, DeviceError};
+pub use device::{ChecksumOffload, Device, DeviceCaps, DeviceError, Medium};
 pub use endpoint::{EthernetEndpoint, EthernetLink, LinkEndpoint, LinkError, LinkStats, NextHop};
 pub use ethernet::{EtherType, EthernetAddress};
 pub use fault::{FaultConfig, FaultInjector, FaultStats};
 pub use memory::{MemoryNetwork, MemoryPort, PortStats};
 pub use pcap::{PcapMode, PcapSink, PcapWriter};
 #[cfg(target_os = "linux")]
-pub use tap::{TapConfig, TapDevice, TapError, TapSleeper, TapStats, TapWaker};
+pub use tap::{TapConfig, TapDevice, TapError, TapSleeper, TapStats, TapWaker, TunDevice};

@@ -39,7 +39,7 @@
 use std::io::{self, Write};
 
 use crate::buf::{BufferPool, L4Checksum, PacketBuf};
-use crate::link::device::{Device, DeviceCaps, DeviceError};
+use crate::link::device::{Device, DeviceCaps, DeviceError, Medium};
 use crate::link::vnet;
 use crate::time::{Duration, Instant};
 
@@ -53,6 +53,10 @@ pub const VERSION_MINOR: u16 = 4;
 pub const SNAPLEN: u32 = 65535;
 /// Link type of Ethernet II frames without FCS.
 pub const LINKTYPE_ETHERNET: u32 = 1;
+
+/// `LINKTYPE_RAW`: bare IPv4 or IPv6 packets, the frames of a TUN device
+/// ([`crate::link::Medium::Ip`]).
+pub const LINKTYPE_RAW: u32 = 101;
 /// Length of the global file header.
 pub const FILE_HEADER_LEN: usize = 24;
 /// Length of a per-frame record header.
@@ -60,13 +64,18 @@ pub const RECORD_HEADER_LEN: usize = 16;
 
 /// Writes the 24-byte global header of a capture of Ethernet frames.
 pub fn write_header<W: Write + ?Sized>(w: &mut W) -> io::Result<()> {
+    write_header_for(w, LINKTYPE_ETHERNET)
+}
+
+/// Writes the 24-byte global header of a capture of frames of `linktype`.
+pub fn write_header_for<W: Write + ?Sized>(w: &mut W, linktype: u32) -> io::Result<()> {
     let mut h = [0u8; FILE_HEADER_LEN];
     h[0..4].copy_from_slice(&MAGIC_MICROS.to_le_bytes());
     h[4..6].copy_from_slice(&VERSION_MAJOR.to_le_bytes());
     h[6..8].copy_from_slice(&VERSION_MINOR.to_le_bytes());
     // thiszone (GMT offset) and sigfigs (accuracy) are always zero.
     h[16..20].copy_from_slice(&SNAPLEN.to_le_bytes());
-    h[20..24].copy_from_slice(&LINKTYPE_ETHERNET.to_le_bytes());
+    h[20..24].copy_from_slice(&linktype.to_le_bytes());
     w.write_all(&h)
 }
 
@@ -126,13 +135,19 @@ impl<W: Write> PcapSink<W> {
     /// Starts a capture on `writer`, writing the file header at once.
     /// `base_secs` is added to every timestamp.
     pub fn new(writer: W, base_secs: u64) -> PcapSink<W> {
+        PcapSink::for_linktype(writer, base_secs, LINKTYPE_ETHERNET)
+    }
+
+    /// As [`PcapSink::new`], for frames of `linktype` ([`LINKTYPE_RAW`]
+    /// for a TUN's bare packets).
+    pub fn for_linktype(writer: W, base_secs: u64, linktype: u32) -> PcapSink<W> {
         let mut sink = PcapSink {
             writer,
             base: Duration::from_secs(base_secs),
             snaplen: SNAPLEN,
             stats: PcapStats::default(),
         };
-        if let Err(e) = write_header(&mut sink.writer) {
+        if let Err(e) = write_header_for(&mut sink.writer, linktype) {
             sink.fail(e);
         }
         sink
@@ -230,19 +245,28 @@ pub struct PcapWriter<D: Device, W: Write> {
     /// Where a received frame's partial checksum is completed for the
     /// record.
     scratch: Vec<u8>,
+    /// The inner device's.
+    medium: Medium,
 }
 
 impl<D: Device, W: Write> PcapWriter<D, W> {
     /// Wraps `inner`, capturing both directions to `writer` (the file
-    /// header is written at once). `base_secs` is added to every
+    /// header is written at once, for Ethernet frames or, on an IP-only
+    /// device, bare packets). `base_secs` is added to every
     /// timestamp, e.g. the Unix time at which a simulation's instant zero
     /// should appear.
     pub fn new(inner: D, writer: W, base_secs: u64) -> PcapWriter<D, W> {
+        let medium = inner.capabilities().medium;
+        let linktype = match medium {
+            Medium::Ethernet => LINKTYPE_ETHERNET,
+            Medium::Ip => LINKTYPE_RAW,
+        };
         PcapWriter {
             inner,
-            sink: PcapSink::new(writer, base_secs),
+            sink: PcapSink::for_linktype(writer, base_secs, linktype),
             mode: PcapMode::Both,
             scratch: Vec::new(),
+            medium,
         }
     }
 
@@ -302,7 +326,9 @@ impl<D: Device, W: Write> Device for PcapWriter<D, W> {
     fn receive(&mut self, now: Instant) -> Option<PacketBuf> {
         let frame = self.inner.receive(now)?;
         if self.mode != PcapMode::TxOnly {
-            if frame.l4_checksum() == L4Checksum::Partial {
+            // Partial checksums come with virtio-net headers, which only
+            // Ethernet devices here take.
+            if frame.l4_checksum() == L4Checksum::Partial && self.medium == Medium::Ethernet {
                 self.scratch.clear();
                 self.scratch.extend_from_slice(frame.data());
                 vnet::complete_partial(&mut self.scratch);

@@ -62,10 +62,17 @@
 //! `ppoll`) sit in the private `sys` module, each with the reason it is
 //! sound; reads and writes go through `std::fs::File`.
 //!
-//! Deliberately not here: TUN (IP-only) mode, multiqueue (`IFF_MULTI_QUEUE`),
-//! segmentation offload (super-frames), configuring the interface (addresses, routes,
-//! link state: that is the administrator's job, done with `ip`), and
-//! noticing MTU changes made after the interface was opened.
+//! # TUN
+//!
+//! [`TunDevice`] is the same device on a TUN interface (`IFF_TUN`): bare
+//! IPv4 packets, no Ethernet header, no ARP; the interface runs on
+//! [`Medium::Ip`]. The virtio-net offloads are not offered on it yet.
+//!
+//! Deliberately not here: multiqueue (`IFF_MULTI_QUEUE`), segmentation
+//! offload on transmit (TSO: the stack sends MSS-sized frames), configuring
+//! the interface (addresses, routes, link state: that is the
+//! administrator's job, done with `ip`), and noticing MTU changes made
+//! after the interface was opened.
 
 use std::fmt;
 use std::fs::{File, OpenOptions};
@@ -75,7 +82,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::sync::Arc;
 
 use crate::buf::{BufferPool, POOL_BUFFERS, PacketBuf, frame_buffer_size};
-use crate::link::device::{ChecksumOffload, Device, DeviceCaps, DeviceError};
+use crate::link::device::{ChecksumOffload, Device, DeviceCaps, DeviceError, Medium};
 use crate::link::ethernet::{EthernetAddress, HEADER_LEN};
 use crate::link::vnet::{self, GSO_NONE, VnetHeader};
 use crate::time::{Duration, Instant};
@@ -141,6 +148,12 @@ pub enum TapError {
     /// TUN/TAP interface at all).
     #[error("interface `{name}` exists but is not a TAP device")]
     NotTap {
+        /// The interface name.
+        name: String,
+    },
+    /// The interface exists but is not a TUN device.
+    #[error("interface `{name}` exists but is not a TUN device")]
+    NotTun {
         /// The interface name.
         name: String,
     },
@@ -236,14 +249,14 @@ fn transmit_error(err: &io::Error) -> DeviceError {
 }
 
 /// Largest frame accepted on receive for a link of `mtu`: MTU + Ethernet
-/// header + [`RX_SLACK`].
+/// header + [`RX_SLACK`] (a TUN's packets are shorter, and fit).
 fn max_rx_frame(mtu: usize) -> usize {
     mtu.saturating_add(HEADER_LEN + RX_SLACK)
 }
 
-/// Largest frame the stack may transmit on a link of `mtu`.
-fn max_tx_frame(mtu: usize) -> usize {
-    mtu.saturating_add(HEADER_LEN)
+/// Largest frame the stack may transmit on a link of `mtu` and `medium`.
+fn max_tx_frame(mtu: usize, medium: Medium) -> usize {
+    mtu.saturating_add(medium.header_len())
 }
 
 /// Counters of one TAP device.
@@ -281,6 +294,8 @@ pub struct TapStats {
 /// wake-up eventfd once every [`TapWaker`] is gone as well); a
 /// non-persistent interface then disappears.
 pub struct TapDevice {
+    /// Ethernet frames (TAP), or bare IP packets (TUN).
+    medium: Medium,
     file: Arc<File>,
     name: String,
     mtu: usize,
@@ -312,7 +327,20 @@ impl TapDevice {
 
     /// As [`TapDevice::open`], as `config` asks.
     pub fn open_with(name: &str, config: TapConfig) -> Result<TapDevice, TapError> {
+        TapDevice::open_medium(name, config, Medium::Ethernet)
+    }
+
+    /// Opens a TAP (`Medium::Ethernet`) or a TUN (`Medium::Ip`) interface.
+    fn open_medium(name: &str, config: TapConfig, medium: Medium) -> Result<TapDevice, TapError> {
         validate_name(name)?;
+        let kind = match medium {
+            Medium::Ethernet => libc::IFF_TAP,
+            Medium::Ip => libc::IFF_TUN,
+        };
+        let setiff_error = |e: io::Error| match open_error(name, SYSCALL_SETIFF, e) {
+            TapError::NotTap { name } if medium == Medium::Ip => TapError::NotTun { name },
+            other => other,
+        };
         let open = || {
             // std opens every file with O_CLOEXEC.
             OpenOptions::new()
@@ -326,7 +354,7 @@ impl TapDevice {
         let mut vnet_hdr = false;
         let mut actual = None;
         if config.checksum_offload {
-            match sys::tun_set_iff_tap(file.as_fd(), name, true) {
+            match sys::tun_set_iff(file.as_fd(), name, kind, true) {
                 Ok(n) => (vnet_hdr, actual) = (true, Some(n)),
                 Err(e) => {
                     log::info!("TAP `{name}`: no virtio-net header ({e}): plain frames");
@@ -338,8 +366,7 @@ impl TapDevice {
         }
         let actual = match actual {
             Some(n) => n,
-            None => sys::tun_set_iff_tap(file.as_fd(), name, false)
-                .map_err(|e| open_error(name, SYSCALL_SETIFF, e))?,
+            None => sys::tun_set_iff(file.as_fd(), name, kind, false).map_err(setiff_error)?,
         };
         let offload = |features| match sys::tun_set_offload(file.as_fd(), features) {
             Ok(()) => true,
@@ -363,16 +390,22 @@ impl TapDevice {
         let ctl = sys::control_socket().map_err(|e| open_error(&actual, SYSCALL_SOCKET, e))?;
         let mtu = sys::interface_mtu(ctl.as_fd(), &actual)
             .map_err(|e| open_error(&actual, SYSCALL_MTU, e))?;
-        let mac = sys::interface_mac(ctl.as_fd(), &actual)
-            .map_err(|e| open_error(&actual, SYSCALL_HWADDR, e))?;
+        // A TUN has no link address.
+        let mac = match medium {
+            Medium::Ethernet => sys::interface_mac(ctl.as_fd(), &actual)
+                .map_err(|e| open_error(&actual, SYSCALL_HWADDR, e))?,
+            Medium::Ip => [0; 6],
+        };
         drop(ctl);
         let mut dev = TapDevice::from_parts(file, actual, mtu, EthernetAddress(mac))
             .map_err(|e| open_error(name, SYSCALL_EVENTFD, e))?;
+        dev.medium = medium;
         dev.vnet_hdr = vnet_hdr;
         dev.checksum_offload = checksum_offload;
         dev.large_receive = large_receive;
         log::debug!(
-            "opened TAP `{}`: mtu {}, kernel MAC {}, checksum offload {}, large receive {}",
+            "opened {:?} device `{}`: mtu {}, kernel MAC {}, checksum offload {}, large receive {}",
+            medium,
             dev.name,
             dev.mtu,
             dev.kernel_mac,
@@ -392,6 +425,7 @@ impl TapDevice {
     ) -> io::Result<TapDevice> {
         let wake = File::from(sys::eventfd_nonblocking()?);
         Ok(TapDevice {
+            medium: Medium::Ethernet,
             file: Arc::new(file),
             name,
             mtu,
@@ -508,6 +542,93 @@ impl TapDevice {
     }
 }
 
+/// A TUN interface opened for the stack: bare IPv4 packets to and from
+/// the host's kernel, with no Ethernet header and no ARP (the interface
+/// runs on [`Medium::Ip`]). This is the device of VPN endpoints and
+/// tun2socks-style programs: the kernel routes into it what is meant for
+/// the far side.
+///
+/// Everything but the framing is [`TapDevice`]'s: opening and
+/// privileges, non-blocking I/O, waiting and waking, counters. The
+/// virtio-net offloads are not offered on a TUN yet.
+#[derive(Debug)]
+pub struct TunDevice(TapDevice);
+
+impl TunDevice {
+    /// Opens the TUN interface `name`, creating it if it does not exist
+    /// (as [`TapDevice::open`]; `ip tuntap add dev NAME mode tun user
+    /// $USER` makes a persistent one), and reads its MTU.
+    pub fn open(name: &str) -> Result<TunDevice, TapError> {
+        TapDevice::open_medium(name, TapConfig::default(), Medium::Ip).map(TunDevice)
+    }
+
+    /// The interface's name (as the kernel reported it).
+    pub fn name(&self) -> &str {
+        self.0.name()
+    }
+
+    /// The interface's MTU when it was opened.
+    pub fn mtu(&self) -> usize {
+        self.0.mtu()
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> TapStats {
+        self.0.stats()
+    }
+
+    /// A handle that interrupts [`TunDevice::wait`] from any thread.
+    pub fn waker(&self) -> TapWaker {
+        self.0.waker()
+    }
+
+    /// As [`TapDevice::wait`].
+    pub fn wait(&self, timeout: Option<Duration>) -> io::Result<bool> {
+        self.0.wait(timeout)
+    }
+
+    /// As [`TapDevice::sleeper`].
+    pub fn sleeper(&self) -> TapSleeper {
+        self.0.sleeper()
+    }
+}
+
+impl Device for TunDevice {
+    /// The interface MTU, [`Medium::Ip`].
+    fn capabilities(&self) -> DeviceCaps {
+        self.0.capabilities()
+    }
+    fn refill(&mut self, pool: &mut BufferPool) {
+        self.0.refill(pool);
+    }
+    fn spill(&mut self, pool: &mut BufferPool) {
+        self.0.spill(pool);
+    }
+    /// One non-blocking `read(2)`: the next packet, if any.
+    fn receive(&mut self, now: Instant) -> Option<PacketBuf> {
+        self.0.receive(now)
+    }
+    /// One non-blocking `write(2)` of the whole packet (at most the MTU).
+    fn transmit(&mut self, now: Instant, frame: PacketBuf) -> Result<(), DeviceError> {
+        self.0.transmit(now, frame)
+    }
+    fn poll_at(&self) -> Option<Instant> {
+        self.0.poll_at()
+    }
+}
+
+impl AsRawFd for TunDevice {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0.as_raw_fd()
+    }
+}
+
+impl AsFd for TunDevice {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
+
 impl AsRawFd for TapDevice {
     /// The descriptor of the TAP interface, for a caller's own event loop
     /// (readable when a frame is waiting).
@@ -545,6 +666,7 @@ impl Device for TapDevice {
                 tx: self.checksum_offload,
                 rx: false,
             },
+            medium: self.medium,
         }
     }
 
@@ -632,12 +754,12 @@ impl Device for TapDevice {
     /// reuse by [`receive`](Device::receive) when it is of the right size.
     fn transmit(&mut self, _now: Instant, frame: PacketBuf) -> Result<(), DeviceError> {
         let len = frame.len();
-        let max = max_tx_frame(self.mtu);
+        let max = max_tx_frame(self.mtu, self.medium);
         if len > max {
             self.stats.tx_refused += 1;
             return Err(DeviceError::TooLarge { len, max });
         }
-        if len < HEADER_LEN {
+        if len == 0 || len < self.medium.header_len() {
             log::debug!("TAP `{}`: discarding {len}-byte runt", self.name);
             self.stats.tx_refused += 1;
             return Ok(());
@@ -851,18 +973,20 @@ mod sys {
         Ok(())
     }
 
-    /// Attaches the open `/dev/net/tun` descriptor to TAP interface
-    /// `name` (`IFF_TAP | IFF_NO_PI`, and `IFF_VNET_HDR` if `vnet_hdr`);
-    /// returns the interface's actual name.
-    pub(super) fn tun_set_iff_tap(
+    /// Attaches the open `/dev/net/tun` descriptor to interface `name` of
+    /// `kind` (`IFF_TAP` or `IFF_TUN`; with `IFF_NO_PI`, and
+    /// `IFF_VNET_HDR` if `vnet_hdr`); returns the interface's actual
+    /// name.
+    pub(super) fn tun_set_iff(
         fd: BorrowedFd<'_>,
         name: &str,
+        kind: libc::c_int,
         vnet_hdr: bool,
     ) -> io::Result<String> {
         let mut req = ifreq_named(name);
         let vnet = if vnet_hdr { libc::IFF_VNET_HDR } else { 0 };
         // The flags are at most 0x5002, well within c_short.
-        req.ifr_ifru.ifru_flags = (libc::IFF_TAP | libc::IFF_NO_PI | vnet) as libc::c_short;
+        req.ifr_ifru.ifru_flags = (kind | libc::IFF_NO_PI | vnet) as libc::c_short;
         // SAFETY: TUNSETIFF reads and writes back one `struct ifreq`.
         unsafe { ioctl_ifreq(fd, libc::TUNSETIFF as libc::c_ulong, &mut req)? };
         Ok(ifreq_name(&req))
@@ -1121,9 +1245,10 @@ mod tests {
     #[test]
     fn frame_size_limits() {
         assert_eq!(max_rx_frame(1500), 1518);
-        assert_eq!(max_tx_frame(1500), 1514);
+        assert_eq!(max_tx_frame(1500, Medium::Ethernet), 1514);
+        assert_eq!(max_tx_frame(1500, Medium::Ip), 1500);
         assert_eq!(max_rx_frame(usize::MAX), usize::MAX);
-        assert_eq!(max_tx_frame(usize::MAX), usize::MAX);
+        assert_eq!(max_tx_frame(usize::MAX, Medium::Ethernet), usize::MAX);
     }
 
     #[test]
@@ -1459,6 +1584,33 @@ mod tests {
         assert_eq!(dev.stats().rx_errors, 3);
         assert_eq!(dev.stats().rx_frames, 3);
         assert_eq!(dev.stats().rx_super_frames, 2);
+    }
+
+    #[test]
+    fn a_tun_moves_bare_packets_up_to_the_mtu() {
+        let (mut dev, peer) = fake();
+        dev.medium = Medium::Ip;
+        let mut dev = TunDevice(dev);
+        assert_eq!(dev.capabilities().medium, Medium::Ip);
+        // A 20-byte packet is no runt on a TUN; the MTU is the whole
+        // packet's limit.
+        dev.transmit(T, frame(20, 0x45)).unwrap();
+        dev.transmit(T, frame(MTU, 0x45)).unwrap();
+        assert_eq!(
+            dev.transmit(T, frame(MTU + 1, 0x45)),
+            Err(DeviceError::TooLarge {
+                len: MTU + 1,
+                max: MTU
+            })
+        );
+        assert_eq!(dev.transmit(T, frame(0, 0)), Ok(()));
+        assert_eq!(dev.stats().tx_frames, 2);
+        assert_eq!(dev.stats().tx_refused, 2);
+        let mut buf = [0u8; 256];
+        assert_eq!(peer.recv(&mut buf).unwrap(), 20);
+        assert_eq!(peer.recv(&mut buf).unwrap(), MTU);
+        peer.send(&[0x45; 40]).unwrap();
+        assert_eq!(dev.receive(T).map(|p| p.len()), Some(40));
     }
 
     #[test]

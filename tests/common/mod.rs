@@ -105,9 +105,11 @@ pub const TSHARK_BAD_FILTER: &str = "_ws.malformed || \
 
 /// The protocols tshark judges: the link, internet and transport layers
 /// and what they carry as plain data. `frame` is the root of every
-/// dissection; `ethertype` hands Ethernet frames on to ARP and IP.
+/// dissection; `ethertype` hands Ethernet frames on to ARP and IP; `raw`
+/// takes a TUN's bare IP packets (`LINKTYPE_RAW`).
 const TSHARK_LAYERS: &[&str] = &[
     "frame",
+    "raw",
     "eth",
     "ethertype",
     "arp",
