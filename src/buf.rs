@@ -489,14 +489,26 @@ impl Lent {
 /// bytes initialised; anything else is emptied and moved back to the
 /// start, which only a buffer no one else references can be. One more than
 /// twice the pool's size (a reassembled datagram's) is not kept.
+///
+/// A buffer larger than the pool's may also be the tail of a far larger
+/// allocation (a TAP's 64 KiB super-frame, read by the application up to
+/// its last few kilobytes), which it would keep alive for as long as the
+/// pool kept it. Asking it for room up to twice the pool's size tells: a
+/// whole buffer cannot give it and is left as it is, a tail can, and
+/// then shows the allocation's size.
 fn restore(buf: &mut BytesMut, size: usize) -> bool {
+    let most = size.saturating_mul(2);
     if buf.capacity() < size {
         buf.clear();
         if !buf.try_reclaim(size) {
             return false;
         }
+    } else if buf.capacity() > size {
+        let more = (most + 1).saturating_sub(buf.len());
+        // Succeeds only by showing room beyond `most`: not kept then.
+        let _ = buf.try_reclaim(more);
     }
-    buf.capacity() <= size.saturating_mul(2)
+    buf.capacity() <= most
 }
 
 /// The size of the buffers a stack's pool keeps on a link of `mtu` bytes:
@@ -522,6 +534,34 @@ impl Default for BufferPool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_tail_of_a_large_allocation_is_not_kept() {
+        let size = frame_buffer_size(1500);
+        // A super-frame's allocation, read down to its last 2500 bytes,
+        // whose slice is all that is left of it.
+        let mut big = BytesMut::with_capacity(65_564);
+        big.resize(65_564, 7);
+        let mut tail = big.split_off(65_564 - 2_500);
+        drop(big);
+        tail.truncate(1_000);
+        assert!((size..2 * size).contains(&tail.capacity()));
+        assert!(!restore(&mut tail, size), "the tail pins 64 KiB");
+        // A whole buffer a little larger than the pool's is kept, as it
+        // is.
+        let mut whole = BytesMut::with_capacity(size + size / 2);
+        whole.resize(100, 1);
+        assert!(restore(&mut whole, size));
+        assert_eq!(whole.len(), 100);
+        assert_eq!(whole.capacity(), size + size / 2);
+        // So is a pool buffer's tail (moved back to its start).
+        let mut pool_buf = BytesMut::with_capacity(size);
+        pool_buf.resize(size, 2);
+        let mut slice = pool_buf.split_off(200);
+        drop(pool_buf);
+        assert!(restore(&mut slice, size));
+        assert_eq!(slice.capacity(), size);
+    }
 
     #[test]
     #[cfg(target_pointer_width = "64")]

@@ -781,14 +781,17 @@ impl Connection {
             // at least every second full-sized segment): a segment the
             // device coalesced from many (GRO, a TAP's large receive)
             // counts as all of them, so it is acknowledged at once, as
-            // Linux does by comparing bytes with its receive MSS.
-            let rcv_mss = self.mss().min(self.path.our_mss).max(1);
-            let segments = (seg.payload_len / rcv_mss).max(1);
+            // Linux does by comparing bytes with its receive MSS. The
+            // measure is the MSS we announced, the most the peer may put
+            // in one segment; what we may send (`mss()`, 536 if the
+            // peer's SYN named none) says nothing of what it sends, and
+            // counting by it would acknowledge every segment.
+            let segments = (seg.payload_len / self.path.our_mss.max(1)).max(1);
             self.pending.unacked_segs = self
                 .pending
                 .unacked_segs
                 .saturating_add(u32::try_from(segments).unwrap_or(u32::MAX));
-            let full = seg.payload_len >= rcv_mss;
+            let full = seg.payload_len >= self.mss().min(self.path.our_mss);
             let pushed_small = !full && seg.flags.contains(TcpFlags::PSH);
             if self.pending.quickack > 0 {
                 self.pending.quickack -= 1;

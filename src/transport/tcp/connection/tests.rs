@@ -199,3 +199,71 @@ fn the_quiet_ack_shortcut_changes_nothing() {
     }
     assert!(taken > 1000, "the shortcut was taken only {taken} times");
 }
+
+/// ACKs a receiver sends for a bulk transfer, each data segment delivered
+/// on its own and answered at once, when the sender's SYN carries `mss`
+/// (or no MSS option, which leaves the receiver sending 536-byte
+/// segments). Returns (data segments, ACKs).
+fn acks_for_bulk(mss: Option<u16>) -> (u64, u64) {
+    let config = TcpConfig::default();
+    let mut now = Instant::from_millis(1000);
+    let mut a = Connection::connect(now, config.clone(), A, B, SeqNumber(1), 1500, 7);
+    let mut syn = a.poll_transmit(now).expect("a SYN").repr;
+    syn.max_seg_size = mss;
+    let mut b = Connection::accept(now, config, B, A, SeqNumber(2), 1500, 9, &syn);
+    let (mut data, mut acks) = (0, 0);
+    let mut to_b: Vec<(TcpRepr, Bytes)> = Vec::new();
+    let mut sent = 0u64;
+    for _ in 0..20_000 {
+        now += Duration::from_micros(100);
+        while sent < 2_000_000 {
+            let n = a
+                .send_with(|room| {
+                    room.fill(0x42);
+                    room.len()
+                })
+                .expect("send");
+            if n == 0 {
+                break;
+            }
+            sent += n as u64;
+        }
+        while let Some(out) = a.poll_transmit(now) {
+            let (x, y) = a.payload(out.payload_offset, out.repr.payload_len);
+            to_b.push((out.repr, Bytes::from([x, y].concat())));
+        }
+        for (repr, payload) in to_b.drain(..) {
+            if !payload.is_empty() && b.state() != State::SynReceived {
+                data += 1;
+            }
+            let len = payload.len();
+            let _ = b.handle_segment(now, &repr, payload, len);
+            while let Some(out) = b.poll_transmit(now) {
+                if out.repr.payload_len == 0 && b.state() == State::Established {
+                    acks += 1;
+                }
+                let _ = a.handle_segment(now, &out.repr, Bytes::new(), 0);
+            }
+        }
+        while b.recv_bytes(usize::MAX).expect("recv").is_some() {}
+        if b.poll_at(now).is_some_and(|t| t <= now) {
+            b.on_timer(now);
+        }
+        if a.poll_at(now).is_some_and(|t| t <= now) {
+            a.on_timer(now);
+        }
+    }
+    (data, acks)
+}
+
+#[test]
+fn a_receiver_acknowledges_every_second_segment_whatever_it_may_send() {
+    for mss in [Some(1460), None] {
+        let (data, acks) = acks_for_bulk(mss);
+        assert!(data > 1000, "{mss:?}: only {data} segments");
+        assert!(
+            acks * 10 <= data * 6,
+            "{mss:?}: {acks} ACKs for {data} segments"
+        );
+    }
+}
