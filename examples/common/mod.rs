@@ -42,7 +42,7 @@ pub struct LinkOptions {
     /// Pace TCP's window-based controllers too (`--pacing`).
     pub pacing: bool,
     /// Exchange partial checksums with the kernel and take its TCP
-    /// super-frames whole (`--offload`,
+    /// super-frames whole, on a TAP or a TUN (`--offload`,
     /// [`netstrata::link::TapConfig::checksum_offload`] and
     /// [`netstrata::link::TapConfig::large_receive`]).
     pub offload: bool,
@@ -113,9 +113,6 @@ pub fn parse_args(tool: &str, usage: &str) -> (LinkOptions, Vec<String>) {
     }
     let device = device
         .unwrap_or_else(|| usage_error(tool, usage, "--tap NAME is required (or --tun NAME)"));
-    if offload && matches!(device, LinkDevice::Tun(_)) {
-        usage_error(tool, usage, "--offload is for a TAP (--tap) only");
-    }
     let ip = ip.unwrap_or_else(|| usage_error(tool, usage, "--ip A.B.C.D/PREFIX is required"));
     init_logging(verbose);
     (
@@ -169,28 +166,31 @@ fn try_open(opts: &LinkOptions) -> Result<Runtime, Box<dyn std::error::Error>> {
     if let Some(gw) = opts.gateway {
         cfg = cfg.with_gateway(gw);
     }
+    let mut offloads = netstrata::link::TapConfig::default();
+    offloads.checksum_offload = opts.offload;
+    offloads.large_receive = opts.offload;
+    let on = |yes: bool| if yes { "on" } else { "off" };
     match &opts.device {
         LinkDevice::Tap(name) => {
-            let mut tap_config = netstrata::link::TapConfig::default();
-            tap_config.checksum_offload = opts.offload;
-            tap_config.large_receive = opts.offload;
-            let tap = netstrata::link::TapDevice::open_with(name, tap_config)?;
+            let tap = netstrata::link::TapDevice::open_with(name, offloads)?;
             log::info!(
                 "{} on TAP {name}: {mac} {}, checksum offload {}, large receive {}",
                 env!("CARGO_PKG_NAME"),
                 opts.ip,
-                if tap.checksum_offload() { "on" } else { "off" },
-                if tap.large_receive() { "on" } else { "off" }
+                on(tap.checksum_offload()),
+                on(tap.large_receive())
             );
             let sleeper = tap.sleeper();
             start(cfg, tap, sleeper, opts)
         }
         LinkDevice::Tun(name) => {
-            let tun = netstrata::link::TunDevice::open(name)?;
+            let tun = netstrata::link::TunDevice::open_with(name, offloads)?;
             log::info!(
-                "{} on TUN {name}: {}, checksum offload off",
+                "{} on TUN {name}: {}, checksum offload {}, large receive {}",
                 env!("CARGO_PKG_NAME"),
-                opts.ip
+                opts.ip,
+                on(tun.checksum_offload()),
+                on(tun.large_receive())
             );
             let sleeper = tun.sleeper();
             start(cfg, tun, sleeper, opts)

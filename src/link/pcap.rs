@@ -326,12 +326,10 @@ impl<D: Device, W: Write> Device for PcapWriter<D, W> {
     fn receive(&mut self, now: Instant) -> Option<PacketBuf> {
         let frame = self.inner.receive(now)?;
         if self.mode != PcapMode::TxOnly {
-            // Partial checksums come with virtio-net headers, which only
-            // Ethernet devices here take.
-            if frame.l4_checksum() == L4Checksum::Partial && self.medium == Medium::Ethernet {
+            if frame.l4_checksum() == L4Checksum::Partial {
                 self.scratch.clear();
                 self.scratch.extend_from_slice(frame.data());
-                vnet::complete_partial(&mut self.scratch);
+                vnet::complete_partial(&mut self.scratch, self.medium);
                 self.sink.record(now, &self.scratch);
             } else {
                 self.sink.record(now, frame.data());

@@ -66,7 +66,7 @@
 //!
 //! [`TunDevice`] is the same device on a TUN interface (`IFF_TUN`): bare
 //! IPv4 packets, no Ethernet header, no ARP; the interface runs on
-//! [`Medium::Ip`]. The virtio-net offloads are not offered on it yet.
+//! [`Medium::Ip`]. It takes the same offloads.
 //!
 //! Deliberately not here: multiqueue (`IFF_MULTI_QUEUE`), segmentation
 //! offload on transmit (TSO: the stack sends MSS-sized frames), configuring
@@ -126,15 +126,17 @@ pub enum TapError {
     NoDevice,
     /// The caller may not open the clone device or attach to the interface.
     #[error(
-        "permission denied attaching to TAP interface `{name}` ({syscall}): needs \
-         CAP_NET_ADMIN, or a persistent TAP owned by this user \
-         (`ip tuntap add dev {name} mode tap user $USER`)"
+        "permission denied attaching to {mode} interface `{name}` ({syscall}): needs \
+         CAP_NET_ADMIN, or a persistent {mode} owned by this user \
+         (`ip tuntap add dev {name} mode {mode} user $USER`)"
     )]
     PermissionDenied {
         /// The interface name asked for.
         name: String,
         /// The call that was refused.
         syscall: &'static str,
+        /// `tap` or `tun`: the kind of interface asked for.
+        mode: &'static str,
     },
     /// The name cannot be an interface name.
     #[error("invalid interface name `{name}`: {reason}")]
@@ -158,7 +160,7 @@ pub enum TapError {
         name: String,
     },
     /// Another file descriptor is already attached to the interface.
-    #[error("TAP interface `{name}` is busy: another process has it open")]
+    #[error("interface `{name}` is busy: another process has it open")]
     Busy {
         /// The interface name.
         name: String,
@@ -186,6 +188,7 @@ fn open_error(name: &str, syscall: &'static str, err: io::Error) -> TapError {
             TapError::PermissionDenied {
                 name: name.to_owned(),
                 syscall,
+                mode: "tap",
             }
         }
         Some(libc::EINVAL) if syscall == SYSCALL_SETIFF => TapError::NotTap {
@@ -330,8 +333,22 @@ impl TapDevice {
         TapDevice::open_medium(name, config, Medium::Ethernet)
     }
 
-    /// Opens a TAP (`Medium::Ethernet`) or a TUN (`Medium::Ip`) interface.
+    /// Opens a TAP (`Medium::Ethernet`) or a TUN (`Medium::Ip`) interface;
+    /// an error says which kind was asked for.
     fn open_medium(name: &str, config: TapConfig, medium: Medium) -> Result<TapDevice, TapError> {
+        TapDevice::open_kind(name, config, medium).map_err(|e| match e {
+            TapError::PermissionDenied { name, syscall, .. } if medium == Medium::Ip => {
+                TapError::PermissionDenied {
+                    name,
+                    syscall,
+                    mode: "tun",
+                }
+            }
+            other => other,
+        })
+    }
+
+    fn open_kind(name: &str, config: TapConfig, medium: Medium) -> Result<TapDevice, TapError> {
         validate_name(name)?;
         let kind = match medium {
             Medium::Ethernet => libc::IFF_TAP,
@@ -549,8 +566,8 @@ impl TapDevice {
 /// the far side.
 ///
 /// Everything but the framing is [`TapDevice`]'s: opening and
-/// privileges, non-blocking I/O, waiting and waking, counters. The
-/// virtio-net offloads are not offered on a TUN yet.
+/// privileges, non-blocking I/O, waiting and waking, counters, and the
+/// virtio-net offloads ([`TunDevice::open_with`]).
 #[derive(Debug)]
 pub struct TunDevice(TapDevice);
 
@@ -559,7 +576,24 @@ impl TunDevice {
     /// (as [`TapDevice::open`]; `ip tuntap add dev NAME mode tun user
     /// $USER` makes a persistent one), and reads its MTU.
     pub fn open(name: &str) -> Result<TunDevice, TapError> {
-        TapDevice::open_medium(name, TapConfig::default(), Medium::Ip).map(TunDevice)
+        TunDevice::open_with(name, TapConfig::default())
+    }
+
+    /// As [`TunDevice::open`], with the offloads `config` asks for (as
+    /// [`TapDevice::open_with`]: checksums and large receive work the
+    /// same on bare packets).
+    pub fn open_with(name: &str, config: TapConfig) -> Result<TunDevice, TapError> {
+        TapDevice::open_medium(name, config, Medium::Ip).map(TunDevice)
+    }
+
+    /// As [`TapDevice::checksum_offload`].
+    pub fn checksum_offload(&self) -> bool {
+        self.0.checksum_offload()
+    }
+
+    /// As [`TapDevice::large_receive`].
+    pub fn large_receive(&self) -> bool {
+        self.0.large_receive()
     }
 
     /// The interface's name (as the kernel reported it).
@@ -729,7 +763,7 @@ impl Device for TapDevice {
             let mut p = PacketBuf::from_bytes_mut(buf);
             p.pull_header(hdr);
             p
-        } else if header.gso_type == GSO_NONE {
+        } else if header.gso_type & !vnet::GSO_ECN == GSO_NONE {
             let mut p = self.pool.alloc(0, len);
             p.extend_from_slice(&buf[hdr..n]);
             self.spare_large = Some(buf);
@@ -767,7 +801,7 @@ impl Device for TapDevice {
         let res = if self.vnet_hdr {
             let mut frame = frame;
             let header = if self.checksum_offload {
-                vnet::prepare_transmit(frame.data_mut())
+                vnet::prepare_transmit(frame.data_mut(), self.medium)
             } else {
                 VnetHeader::default()
             };
@@ -1207,6 +1241,17 @@ mod tests {
             open_error("lo", SYSCALL_SETIFF, os(libc::EINVAL)),
             TapError::NotTap { .. }
         ));
+        // A TUN's refusal tells how to make a TUN.
+        let e = TapError::PermissionDenied {
+            name: "tun0".into(),
+            syscall: SYSCALL_SETIFF,
+            mode: "tun",
+        };
+        assert!(
+            e.to_string()
+                .contains("ip tuntap add dev tun0 mode tun user $USER"),
+            "{e}"
+        );
         let e = open_error("tap0", SYSCALL_SETIFF, os(libc::EBUSY));
         assert!(matches!(e, TapError::Busy { .. }));
         assert!(e.to_string().contains("busy"), "{e}");
@@ -1522,7 +1567,7 @@ mod tests {
 
         // Sent: the header, then the frame with its checksums readied.
         let mut expected = tcp_frame(10);
-        let want = vnet::prepare_transmit(&mut expected);
+        let want = vnet::prepare_transmit(&mut expected, Medium::Ethernet);
         dev.transmit(T, PacketBuf::from_payload(0, &tcp_frame(10)))
             .unwrap();
         let mut buf = [0u8; 256];

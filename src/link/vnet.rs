@@ -29,7 +29,7 @@ use core::net::Ipv4Addr;
 
 use crate::buf::L4Checksum;
 use crate::checksum::{Checksum, fill_transport, ones_complement_sum, transport_checksum};
-use crate::link::ethernet::HEADER_LEN as ETHERNET_HEADER_LEN;
+use crate::link::device::Medium;
 
 /// Length of the header without `num_buffers` (no `VIRTIO_NET_F_MRG_RXBUF`):
 /// the size TUN/TAP uses unless told otherwise (`TUNSETVNETHDRSZ`).
@@ -118,7 +118,8 @@ impl VnetHeader {
 
 /// Where the pieces of an IPv4 datagram lie in an Ethernet frame.
 struct Ipv4Layout {
-    /// The IPv4 header: `ETHERNET_HEADER_LEN..l4_start`.
+    /// The IPv4 header: `ip_start..l4_start`.
+    ip_start: usize,
     l4_start: usize,
     /// End of the datagram (the frame may carry padding after it).
     end: usize,
@@ -128,14 +129,18 @@ struct Ipv4Layout {
     fragment: bool,
 }
 
-/// Reads the layout of the IPv4 datagram in `frame`, if it carries a
+/// Reads the layout of the IPv4 datagram in `frame`, a frame of `medium`
+/// (an Ethernet frame, or a TUN's bare packet), if it carries a
 /// well-formed one.
-fn ipv4_layout(frame: &[u8]) -> Option<Ipv4Layout> {
-    let ethertype = frame.get(12..14)?;
-    if u16::from_be_bytes([ethertype[0], ethertype[1]]) != ETHERTYPE_IPV4 {
-        return None;
+fn ipv4_layout(frame: &[u8], medium: Medium) -> Option<Ipv4Layout> {
+    if medium == Medium::Ethernet {
+        let ethertype = frame.get(12..14)?;
+        if u16::from_be_bytes([ethertype[0], ethertype[1]]) != ETHERTYPE_IPV4 {
+            return None;
+        }
     }
-    let ip = frame.get(ETHERNET_HEADER_LEN..)?;
+    let ip_start = medium.header_len();
+    let ip = frame.get(ip_start..)?;
     let first = *ip.first()?;
     let ihl = usize::from(first & 0x0f) * 4;
     if first >> 4 != 4 || ihl < 20 || ip.len() < ihl {
@@ -147,18 +152,19 @@ fn ipv4_layout(frame: &[u8]) -> Option<Ipv4Layout> {
     }
     let frag = u16::from_be_bytes([ip[6], ip[7]]);
     Some(Ipv4Layout {
-        l4_start: ETHERNET_HEADER_LEN + ihl,
-        end: ETHERNET_HEADER_LEN + total,
+        ip_start,
+        l4_start: ip_start + ihl,
+        end: ip_start + total,
         protocol: ip[9],
         // More fragments (0x2000), or a fragment offset.
         fragment: frag & 0x3fff != 0,
     })
 }
 
-/// The source and destination addresses of the IPv4 datagram in `frame`
-/// (whose layout was read).
-fn addresses(frame: &[u8]) -> (Ipv4Addr, Ipv4Addr) {
-    let ip = &frame[ETHERNET_HEADER_LEN..];
+/// The source and destination addresses of the IPv4 datagram of `layout`
+/// in `frame`.
+fn addresses(frame: &[u8], layout: &Ipv4Layout) -> (Ipv4Addr, Ipv4Addr) {
+    let ip = &frame[layout.ip_start..];
     (
         [ip[12], ip[13], ip[14], ip[15]].into(),
         [ip[16], ip[17], ip[18], ip[19]].into(),
@@ -167,15 +173,15 @@ fn addresses(frame: &[u8]) -> (Ipv4Addr, Ipv4Addr) {
 
 /// The IPv4 pseudo-header's sum for the datagram of `layout` in `frame`.
 fn pseudo_header(frame: &[u8], layout: &Ipv4Layout) -> Checksum {
-    let (src, dst) = addresses(frame);
+    let (src, dst) = addresses(frame, layout);
     let len = (layout.end - layout.l4_start) as u16;
     let mut sum = Checksum::new();
     sum.add_ipv4_pseudo_header(src, dst, layout.protocol, len);
     sum
 }
 
-/// Readies a frame the stack sends through a device with checksum
-/// offload, and returns its virtio-net header. The IPv4 header checksum is
+/// Readies a frame of `medium` the stack sends through a device with
+/// checksum offload, and returns its virtio-net header. The IPv4 header checksum is
 /// filled, and an ICMP message's; a TCP segment or UDP datagram (not a
 /// fragment) gets the pseudo-header's sum in its checksum field and goes
 /// as `NEEDS_CSUM`. Any other frame goes as it is, with an empty header.
@@ -184,11 +190,11 @@ fn pseudo_header(frame: &[u8], layout: &Ipv4Layout) -> Checksum {
 /// capture, [`crate::link::PcapWriter`]): they are computed again, and a
 /// full transport checksum becomes a partial one, which the receiver
 /// completes or trusts the same way.
-pub fn prepare_transmit(frame: &mut [u8]) -> VnetHeader {
-    let Some(layout) = ipv4_layout(frame) else {
+pub fn prepare_transmit(frame: &mut [u8], medium: Medium) -> VnetHeader {
+    let Some(layout) = ipv4_layout(frame, medium) else {
         return VnetHeader::default();
     };
-    let ip = ETHERNET_HEADER_LEN;
+    let ip = layout.ip_start;
     frame[ip + 10..ip + 12].fill(0);
     let header = !ones_complement_sum(&frame[ip..layout.l4_start]);
     frame[ip + 10..ip + 12].copy_from_slice(&header.to_be_bytes());
@@ -201,7 +207,7 @@ pub fn prepare_transmit(frame: &mut [u8]) -> VnetHeader {
     };
     if !t.pseudo_header {
         // ICMP: summed here.
-        let (src, dst) = addresses(frame);
+        let (src, dst) = addresses(frame, &layout);
         fill_transport(layout.protocol, src, dst, &mut frame[l4]);
         return VnetHeader::default();
     }
@@ -216,13 +222,13 @@ pub fn prepare_transmit(frame: &mut [u8]) -> VnetHeader {
     }
 }
 
-/// Completes the partial transport checksum of a received frame
-/// ([`L4Checksum::Partial`]: the field holds the pseudo-header's sum) as
+/// Completes the partial transport checksum of a received frame of
+/// `medium` ([`L4Checksum::Partial`]: the field holds the pseudo-header's sum) as
 /// the device would have on the wire, so that the frame reads as valid,
 /// in a capture for instance. A frame without a complete, unfragmented
 /// TCP or UDP datagram is left as it is.
-pub fn complete_partial(frame: &mut [u8]) {
-    let Some(layout) = ipv4_layout(frame) else {
+pub fn complete_partial(frame: &mut [u8], medium: Medium) {
+    let Some(layout) = ipv4_layout(frame, medium) else {
         return;
     };
     let l4 = layout.l4_start..layout.end;
@@ -269,7 +275,12 @@ mod tests {
     }
 
     fn transport_sum_ok(f: &[u8]) -> bool {
-        let layout = ipv4_layout(f).unwrap();
+        let medium = if f[0] >> 4 == 4 {
+            Medium::Ip
+        } else {
+            Medium::Ethernet
+        };
+        let layout = ipv4_layout(f, medium).unwrap();
         let mut sum = pseudo_header(f, &layout);
         sum.add_bytes(&f[layout.l4_start..layout.end]);
         sum.finish() == 0
@@ -304,14 +315,14 @@ mod tests {
             *b = i as u8 * 7;
         }
         let mut f = frame(PROTOCOL_TCP, &tcp, 0x4000);
-        let h = prepare_transmit(&mut f);
+        let h = prepare_transmit(&mut f, Medium::Ethernet);
         assert_eq!(h.flags, F_NEEDS_CSUM);
         assert_eq!((h.csum_start, h.csum_offset), (34, 16));
         // The IPv4 header checksum is complete.
         assert_eq!(ones_complement_sum(&f[14..34]), 0xffff);
         // The field holds the pseudo-header's sum: not yet valid.
         assert!(!transport_sum_ok(&f));
-        complete_partial(&mut f);
+        complete_partial(&mut f, Medium::Ethernet);
         assert!(transport_sum_ok(&f));
     }
 
@@ -326,15 +337,39 @@ mod tests {
         f.splice(34..34, [1u8, 1, 1, 0]);
         let total = (24 + udp.len()) as u16;
         f[16..18].copy_from_slice(&total.to_be_bytes());
-        let h = prepare_transmit(&mut f);
+        let h = prepare_transmit(&mut f, Medium::Ethernet);
         assert_eq!(
             (h.flags, h.csum_start, h.csum_offset),
             (F_NEEDS_CSUM, 38, 6)
         );
         assert!(!transport_sum_ok(&f));
-        complete_partial(&mut f);
+        complete_partial(&mut f, Medium::Ethernet);
         assert!(transport_sum_ok(&f));
         assert_eq!(ones_complement_sum(&f[14..38]), 0xffff);
+    }
+
+    #[test]
+    fn a_tun_s_bare_packet_gets_the_same_treatment() {
+        let mut tcp = vec![0u8; 20 + 99];
+        tcp[12] = 5 << 4;
+        tcp[20..].fill(0x3c);
+        let mut f = frame(PROTOCOL_TCP, &tcp, 0x4000).split_off(14);
+        let h = prepare_transmit(&mut f, Medium::Ip);
+        assert_eq!(
+            (h.flags, h.csum_start, h.csum_offset),
+            (F_NEEDS_CSUM, 20, 16)
+        );
+        assert_eq!(ones_complement_sum(&f[..20]), 0xffff);
+        assert!(!transport_sum_ok(&f));
+        complete_partial(&mut f, Medium::Ip);
+        assert!(transport_sum_ok(&f));
+        // An Ethernet reading of the same bytes finds no IPv4 frame.
+        let before = f.clone();
+        assert_eq!(
+            prepare_transmit(&mut f, Medium::Ethernet),
+            VnetHeader::default()
+        );
+        assert_eq!(f, before);
     }
 
     #[test]
@@ -346,8 +381,8 @@ mod tests {
         for v in 0..=u16::MAX {
             udp[8..10].copy_from_slice(&v.to_be_bytes());
             let mut f = frame(PROTOCOL_UDP, &udp, 0);
-            prepare_transmit(&mut f);
-            complete_partial(&mut f);
+            prepare_transmit(&mut f, Medium::Ethernet);
+            complete_partial(&mut f, Medium::Ethernet);
             let field = u16::from_be_bytes([f[40], f[41]]);
             assert_ne!(field, 0, "a UDP checksum of zero means none");
             assert!(transport_sum_ok(&f), "payload {v:#x}");
@@ -359,16 +394,22 @@ mod tests {
     #[test]
     fn icmp_is_summed_in_full_and_fragments_are_left_to_the_stack() {
         let mut f = frame(PROTOCOL_ICMP, &[8, 0, 0, 0, 1, 2, 3, 4, 5], 0);
-        assert_eq!(prepare_transmit(&mut f), VnetHeader::default());
+        assert_eq!(
+            prepare_transmit(&mut f, Medium::Ethernet),
+            VnetHeader::default()
+        );
         assert_eq!(ones_complement_sum(&f[34..]), 0xffff);
 
         let mut udp = vec![0u8; 16];
         udp[6] = 0xab;
         let mut f = frame(PROTOCOL_UDP, &udp, 0x2000);
-        assert_eq!(prepare_transmit(&mut f), VnetHeader::default());
+        assert_eq!(
+            prepare_transmit(&mut f, Medium::Ethernet),
+            VnetHeader::default()
+        );
         assert_eq!(ones_complement_sum(&f[14..34]), 0xffff);
         assert_eq!(f[40], 0xab, "a fragment's transport bytes are not touched");
-        complete_partial(&mut f);
+        complete_partial(&mut f, Medium::Ethernet);
         assert_eq!(f[40], 0xab);
     }
 
@@ -384,11 +425,11 @@ mod tests {
         truncated.truncate(40);
         for f in [arp, vec![0u8; 5], short.clone(), truncated] {
             let mut g = f.clone();
-            let h = prepare_transmit(&mut g);
+            let h = prepare_transmit(&mut g, Medium::Ethernet);
             assert_eq!(h.flags, 0);
-            complete_partial(&mut g);
+            complete_partial(&mut g, Medium::Ethernet);
         }
         // A TCP header too short for its checksum field: no partial sum.
-        assert_eq!(prepare_transmit(&mut short).flags, 0);
+        assert_eq!(prepare_transmit(&mut short, Medium::Ethernet).flags, 0);
     }
 }
