@@ -17,7 +17,9 @@ use std::net::Ipv4Addr;
 use crate::internet::fragment::ReassemblyStats;
 use crate::internet::ping::PingSockets;
 use crate::internet::{IpStats, Ipv4Cidr, Ipv4Config, Ipv4Endpoint};
-use crate::link::{ArpConfig, Device, DeviceCaps, EthernetAddress, EthernetEndpoint, LinkStats};
+use crate::link::{
+    ArpConfig, Device, DeviceCaps, EthernetAddress, EthernetEndpoint, LinkStats, Medium,
+};
 use crate::rand::KeyedRng;
 use crate::time::Instant;
 use crate::transport::Transport;
@@ -120,7 +122,19 @@ impl Interface {
                 .with_medium(caps.medium);
         let address = config.ipv4.address.address();
         link.set_ipv4_addr(Some(address));
-        let ip = Ipv4Endpoint::new(config.ipv4, &mut rng);
+        let mut ipv4 = config.ipv4;
+        // On a point-to-point link (a TUN) the gateway is the peer, on the
+        // link whatever our address's prefix: a VPN's `A/32` with the far
+        // end `B` (Linux's `ip addr add A peer B`).
+        let peer = ipv4.gateway.take_if(|_| caps.medium == Medium::Ip);
+        let mut ip = Ipv4Endpoint::new(ipv4, &mut rng);
+        if let Some(peer) = peer {
+            let routes = ip.routes_mut();
+            routes.add_peer(address, peer);
+            if let Err(e) = routes.set_default_gateway(peer) {
+                log::warn!("ignoring default gateway: {e}");
+            }
+        }
         let udp = UdpSockets::new(address, config.udp, rng.fork());
         let tcp = TcpSockets::new(address, caps.mtu, config.tcp, config.tcp_limits, rng.fork());
         Interface {
@@ -252,6 +266,49 @@ mod tests {
         fn transmit(&mut self, _now: Instant, _frame: PacketBuf) -> Result<(), DeviceError> {
             Ok(())
         }
+    }
+
+    /// A device on an IP-only link that keeps what it is given.
+    #[derive(Default)]
+    struct PointToPoint {
+        sent: Vec<Vec<u8>>,
+    }
+
+    impl Device for PointToPoint {
+        fn capabilities(&self) -> DeviceCaps {
+            DeviceCaps {
+                medium: Medium::Ip,
+                ..DeviceCaps::default()
+            }
+        }
+        fn receive(&mut self, _now: Instant) -> Option<PacketBuf> {
+            None
+        }
+        fn transmit(&mut self, _now: Instant, frame: PacketBuf) -> Result<(), DeviceError> {
+            self.sent.push(frame.data().to_vec());
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn on_a_point_to_point_link_the_gateway_is_the_peer_whatever_the_prefix() {
+        let mut dev = PointToPoint::default();
+        let cfg = InterfaceConfig::new(EthernetAddress::local(1), "10.8.0.2/32".parse().unwrap())
+            .with_gateway(Ipv4Addr::new(10, 8, 0, 1))
+            .with_seed(1);
+        let mut iface = Interface::new(cfg, dev.capabilities());
+        let s = iface.udp().bind("0.0.0.0:5000".parse().unwrap()).unwrap();
+        for dst in ["198.18.9.9:53", "10.8.0.1:53"] {
+            iface.udp().send_to(s, b"hi", dst.parse().unwrap()).unwrap();
+            iface.poll(Instant::ZERO, &mut dev);
+        }
+        let to: Vec<[u8; 4]> = dev
+            .sent
+            .iter()
+            .map(|p| [p[16], p[17], p[18], p[19]])
+            .collect();
+        assert_eq!(to, [[198, 18, 9, 9], [10, 8, 0, 1]]);
+        assert!(dev.sent.iter().all(|p| p[0] == 0x45), "bare IPv4 packets");
     }
 
     #[test]

@@ -1759,7 +1759,8 @@ const TUN_STACK_IP: &str = "198.18.2.2";
 
 /// The tools over a TUN (`--tun`: bare IP packets, no Ethernet header, no
 /// ARP), against the kernel routing into it: pings both ways (fragmented
-/// too) and UDP echoes of 1 to 8000 bytes, plain; TCP both ways byte for
+/// too, and from a /32 with the far end as gateway) and UDP echoes of 1 to
+/// 8000 bytes, plain; TCP both ways byte for
 /// byte with the offloads (partial checksums, the kernel's super-frames
 /// taken whole); and netstrata's capture, raw IP, clean under tshark (the
 /// kernel's partial checksums completed in it).
@@ -1827,6 +1828,25 @@ fn tun_against_the_kernel() {
     tool(
         "ping",
         &[TUN_KERNEL_IP, "-c", "2", "-i", "0.2", "-s", "3000"],
+    )
+    .finish(Duration::from_secs(20))
+    .assert_success();
+    // A VPN's addressing: our address alone (/32), the far end as the
+    // gateway (the last --ip given wins).
+    let host = format!("{TUN_STACK_IP}/32");
+    tool(
+        "ping",
+        &[
+            "--ip",
+            &host,
+            "--gateway",
+            TUN_KERNEL_IP,
+            TUN_KERNEL_IP,
+            "-c",
+            "2",
+            "-i",
+            "0.2",
+        ],
     )
     .finish(Duration::from_secs(20))
     .assert_success();

@@ -103,6 +103,17 @@ impl RoutingTable {
         });
     }
 
+    /// Adds the far end of a point-to-point link: `peer` is directly
+    /// reachable whatever the prefix of our address `local` (Linux's `ip
+    /// addr add LOCAL peer PEER`), and can then be a gateway.
+    pub fn add_peer(&mut self, local: Ipv4Addr, peer: Ipv4Addr) {
+        self.insert(Route {
+            destination: Ipv4Cidr::new(peer, 32).unwrap_or(Ipv4Cidr::ANY),
+            via: Via::Direct,
+            source: local,
+        });
+    }
+
     /// Adds a route through `gateway`, which must be on a connected subnet;
     /// the source address is that subnet's interface address.
     pub fn add_gateway(
