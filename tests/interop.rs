@@ -1445,6 +1445,15 @@ fn negative_control(capture: &Path, listing: &[Vec<String>], dir: &Path) {
     assert_eq!(bad, ["2", "4", "6", "7"], "tshark's verdict on the control");
 }
 
+/// tcpdump on the kernel's side of the TAP, writing `pcap`, once it is
+/// listening.
+fn kernel_capture(ns: &Netns, pcap: &Path) -> Proc {
+    let pcap = pcap.to_str().expect("UTF-8 path");
+    let mut tcpdump = ns.spawn(&["tcpdump", "-n", "-U", "-B", "16384", "-i", TAP, "-w", pcap]);
+    tcpdump.wait_for_output("listening on", Duration::from_secs(20));
+    tcpdump
+}
+
 /// A whole run (ARP, pings, UDP, TCP, refused connections) captured with
 /// tcpdump on the kernel's side of the TAP: tshark finds nothing malformed,
 /// no expert error and no bad checksum, and the same filter does flag
@@ -1458,11 +1467,7 @@ fn capture_of_a_whole_run_is_clean() {
         return;
     };
     let pcap = ns.path("run.pcap");
-    let pcap_arg = pcap.to_str().unwrap();
-    let mut tcpdump = ns.spawn(&[
-        "tcpdump", "-n", "-U", "-B", "16384", "-i", TAP, "-w", pcap_arg,
-    ]);
-    tcpdump.wait_for_output("listening on", Duration::from_secs(20));
+    let mut tcpdump = kernel_capture(&ns, &pcap);
 
     let mut echo = ns.spawn_tool("udp_echo", &["--port", "7"]);
     echo.wait_for_output("echoing on", Duration::from_secs(10));
@@ -1615,11 +1620,7 @@ fn checksum_offload_against_the_kernel() {
         return;
     };
     let kernel_pcap = ns.path("kernel.pcap");
-    let kernel_arg = kernel_pcap.to_str().unwrap();
-    let mut tcpdump = ns.spawn(&[
-        "tcpdump", "-n", "-U", "-B", "16384", "-i", TAP, "-w", kernel_arg,
-    ]);
-    tcpdump.wait_for_output("listening on", Duration::from_secs(20));
+    let mut tcpdump = kernel_capture(&ns, &kernel_pcap);
     let on = |done: &Finished| {
         assert!(
             done.stderr

@@ -169,33 +169,43 @@ fn try_open(opts: &LinkOptions) -> Result<Runtime, Box<dyn std::error::Error>> {
     let mut offloads = netstrata::link::TapConfig::default();
     offloads.checksum_offload = opts.offload;
     offloads.large_receive = opts.offload;
-    let on = |yes: bool| if yes { "on" } else { "off" };
     match &opts.device {
         LinkDevice::Tap(name) => {
             let tap = netstrata::link::TapDevice::open_with(name, offloads)?;
-            log::info!(
-                "{} on TAP {name}: {mac} {}, checksum offload {}, large receive {}",
-                env!("CARGO_PKG_NAME"),
-                opts.ip,
-                on(tap.checksum_offload()),
-                on(tap.large_receive())
+            announce(
+                &format!("TAP {name}: {mac}"),
+                opts,
+                tap.checksum_offload(),
+                tap.large_receive(),
             );
             let sleeper = tap.sleeper();
             start(cfg, tap, sleeper, opts)
         }
         LinkDevice::Tun(name) => {
             let tun = netstrata::link::TunDevice::open_with(name, offloads)?;
-            log::info!(
-                "{} on TUN {name}: {}, checksum offload {}, large receive {}",
-                env!("CARGO_PKG_NAME"),
-                opts.ip,
-                on(tun.checksum_offload()),
-                on(tun.large_receive())
+            announce(
+                &format!("TUN {name}:"),
+                opts,
+                tun.checksum_offload(),
+                tun.large_receive(),
             );
             let sleeper = tun.sleeper();
             start(cfg, tun, sleeper, opts)
         }
     }
+}
+
+/// Logs what the stack runs on (`device`), and which offloads the kernel
+/// accepted.
+fn announce(device: &str, opts: &LinkOptions, checksum: bool, large: bool) {
+    let on = |yes: bool| if yes { "on" } else { "off" };
+    log::info!(
+        "{} on {device} {}, checksum offload {}, large receive {}",
+        env!("CARGO_PKG_NAME"),
+        opts.ip,
+        on(checksum),
+        on(large)
+    );
 }
 
 /// Starts the stack on `device`, captured if asked. The interface takes
