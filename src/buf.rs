@@ -34,8 +34,9 @@ pub const MAX_HEADROOM: usize = 192;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PacketBuf {
     buf: BytesMut,
-    /// Where the data begins in `buf` (the low 32 bits), and the device's
-    /// [`L4Checksum`] (bits 32 and 33). One word, always written whole: a
+    /// Where the data begins in `buf` (the low 32 bits), the device's
+    /// [`L4Checksum`] (bits 32 and 33), and the segment size of a TCP
+    /// super-segment (the top 16 bits, [`PacketBuf::segment_size`]). One word, always written whole: a
     /// packet is moved from layer to layer right after it is made, and a
     /// move reads this word back with one load, which waits (the store
     /// cannot be forwarded) if the word was written in two pieces. As two
@@ -49,6 +50,10 @@ pub struct PacketBuf {
 const HEAD_OFFSET: u64 = u32::MAX as u64;
 /// Where the [`L4Checksum`] sits in that word.
 const L4_SHIFT: u32 = 32;
+const L4_BITS: u64 = 3 << L4_SHIFT;
+/// Where the segment size sits in that word.
+const SEGMENT_SHIFT: u32 = 48;
+const SEGMENT_BITS: u64 = 0xffff << SEGMENT_SHIFT;
 
 /// What a device knows of a received frame's transport (TCP, UDP)
 /// checksum: Linux's `ip_summed`, virtio-net's header flags. Only the
@@ -95,7 +100,7 @@ impl PacketBuf {
 
     /// What the receiving device knows of the transport checksum.
     pub fn l4_checksum(&self) -> L4Checksum {
-        match self.head >> L4_SHIFT {
+        match (self.head & L4_BITS) >> L4_SHIFT {
             1 => L4Checksum::Verified,
             2 => L4Checksum::Partial,
             _ => L4Checksum::Unverified,
@@ -109,7 +114,24 @@ impl PacketBuf {
             L4Checksum::Verified => 1,
             L4Checksum::Partial => 2,
         };
-        self.head = (self.head & HEAD_OFFSET) | bits << L4_SHIFT;
+        self.head = (self.head & !L4_BITS) | bits << L4_SHIFT;
+    }
+
+    /// The payload bytes of each segment a device that segments (TCP
+    /// segmentation offload) cuts this packet into: set on a TCP
+    /// super-segment, a TCP header in front of more payload than one
+    /// segment carries, which only a device that segments is given
+    /// ([`crate::link::DeviceCaps::segmentation`]). 0 for an ordinary
+    /// packet. Virtio's `gso_size`, Linux's `gso_size`.
+    pub fn segment_size(&self) -> usize {
+        (self.head >> SEGMENT_SHIFT) as usize
+    }
+
+    /// Marks the packet as a TCP super-segment to be cut into segments of
+    /// `size` payload bytes (0: an ordinary packet). It stays through the
+    /// headers pushed in front of it.
+    pub fn set_segment_size(&mut self, size: u16) {
+        self.head = (self.head & !SEGMENT_BITS) | u64::from(size) << SEGMENT_SHIFT;
     }
 
     /// The bytes of the packet from the current head to the end.
@@ -174,12 +196,14 @@ impl PacketBuf {
             );
             let mut grown = PacketBuf::with_headroom(MAX_HEADROOM.max(n), self.len());
             grown.buf.extend_from_slice(self.data());
+            grown.head |= self.head & SEGMENT_BITS;
             *self = grown;
         }
         // A packet that gains a header is being sent: whatever a device
-        // said of it as received no longer holds.
+        // said of it as received no longer holds. Its segment size, set
+        // for the device, holds.
         let head = self.headroom() - n;
-        self.head = head as u64;
+        self.head = head as u64 | (self.head & SEGMENT_BITS);
         &mut self.buf[head..head + n]
     }
 
@@ -236,7 +260,18 @@ pub fn worth_compacting(len: usize, truesize: usize) -> bool {
     truesize > COMPACT_ABOVE && truesize > len.saturating_mul(2)
 }
 
-/// A bounded free list of packet allocations.
+/// The size of the buffers a pool keeps for TCP super-segments and
+/// super-frames (segmentation and large receive offloads): the largest
+/// IPv4 datagram behind [`MAX_HEADROOM`], or a TAP's largest read with its
+/// virtio-net header, rounded up.
+pub const LARGE_BUFFER_SIZE: usize = 66 * 1024;
+
+/// How many [`LARGE_BUFFER_SIZE`] buffers a pool keeps spare: a 1 MiB
+/// window's worth.
+pub const LARGE_BUFFERS: usize = 16;
+
+/// A bounded free list of packet allocations, in two sizes: frames, and
+/// super-frames ([`LARGE_BUFFER_SIZE`]).
 ///
 /// `alloc` hands out a recycled allocation when one large enough is free
 /// and allocates otherwise; `recycle` takes back the allocation of a packet
@@ -246,6 +281,10 @@ pub fn worth_compacting(len: usize, truesize: usize) -> bool {
 pub struct BufferPool {
     free: Vec<BytesMut>,
     max_free: usize,
+    /// Spare super-frame buffers, at most [`LARGE_BUFFERS`]: a device
+    /// that segments or coalesces passes one per 64 KiB, which would
+    /// otherwise be allocated (and the memory faulted in) every time.
+    large: Vec<BytesMut>,
     buffer_size: usize,
     allocated: u64,
     reused: u64,
@@ -258,6 +297,7 @@ impl BufferPool {
         BufferPool {
             free: Vec::with_capacity(max_free),
             max_free,
+            large: Vec::new(),
             buffer_size,
             allocated: 0,
             reused: 0,
@@ -268,8 +308,15 @@ impl BufferPool {
     /// bytes of data.
     pub fn alloc(&mut self, headroom: usize, capacity: usize) -> PacketBuf {
         let need = headroom + capacity;
-        if need <= self.buffer_size
-            && let Some(mut buf) = self.free.pop()
+        let (spares, size) = if need <= self.buffer_size {
+            (&mut self.free, self.buffer_size)
+        } else if need <= LARGE_BUFFER_SIZE {
+            (&mut self.large, LARGE_BUFFER_SIZE)
+        } else {
+            (&mut self.free, need)
+        };
+        if need <= size
+            && let Some(mut buf) = spares.pop()
         {
             self.reused += 1;
             // A recycled buffer keeps the length it had: those bytes are
@@ -286,7 +333,7 @@ impl BufferPool {
             };
         }
         self.allocated += 1;
-        let mut buf = BytesMut::with_capacity(self.buffer_size.max(need));
+        let mut buf = BytesMut::with_capacity(size.max(need));
         // Give the allocation its shared form now, once (`split_to` does,
         // at the cost of one small allocation): a frame that is frozen into
         // `Bytes`, sliced, handed to a socket and taken back
@@ -317,6 +364,19 @@ impl BufferPool {
     pub fn recycle_bytes(&mut self, mut buf: BytesMut) {
         if self.free.len() < self.max_free && restore(&mut buf, self.buffer_size) {
             self.free.push(buf);
+        } else {
+            self.keep_large(buf);
+        }
+    }
+
+    /// Keeps `buf` among the super-frame buffers if it is one (whole, or
+    /// a slice of one that is its only reference) and there is room.
+    fn keep_large(&mut self, mut buf: BytesMut) {
+        if self.buffer_size < LARGE_BUFFER_SIZE
+            && self.large.len() < LARGE_BUFFERS
+            && restore(&mut buf, LARGE_BUFFER_SIZE)
+        {
+            self.large.push(buf);
         }
     }
 
@@ -333,7 +393,8 @@ impl BufferPool {
             if restore(&mut self.free[i], self.buffer_size) {
                 i += 1;
             } else {
-                self.free.swap_remove(i);
+                let buf = self.free.swap_remove(i);
+                self.keep_large(buf);
             }
         }
     }
@@ -343,9 +404,19 @@ impl BufferPool {
         (self.allocated, self.reused)
     }
 
-    /// How many spare allocations the pool holds.
+    /// How many spare allocations the pool holds (frame buffers).
     pub fn spare(&self) -> usize {
         self.free.len()
+    }
+
+    /// How many spare super-frame buffers the pool holds.
+    pub fn large_spare(&self) -> usize {
+        self.large.len()
+    }
+
+    /// The size of the pool's frame buffers.
+    pub fn buffer_size(&self) -> usize {
+        self.buffer_size
     }
 
     /// Whether the pool is full: a recycled allocation would be freed.
@@ -364,7 +435,8 @@ impl BufferPool {
     }
 
     /// Moves up to `n` spare allocations into `to` (another pool: a
-    /// device's and its stack's), while `to` has room.
+    /// device's and its stack's), while `to` has room, and half the spare
+    /// super-frame buffers (rounded up).
     pub fn move_spares(&mut self, to: &mut BufferPool, n: usize) {
         for _ in 0..n {
             if to.is_full() {
@@ -372,6 +444,13 @@ impl BufferPool {
             }
             let Some(buf) = self.free.pop() else { break };
             to.recycle_bytes(buf);
+        }
+        for _ in 0..self.large.len().div_ceil(2) {
+            if to.large.len() >= LARGE_BUFFERS {
+                break;
+            }
+            let Some(buf) = self.large.pop() else { break };
+            to.keep_large(buf);
         }
     }
 
@@ -669,6 +748,63 @@ mod tests {
         assert!(worth_compacting(256, 65536));
         assert!(!worth_compacting(40_000, 65536));
         assert!(!worth_compacting(0, 0));
+    }
+
+    #[test]
+    fn super_frame_buffers_are_kept_apart_and_reused() {
+        let mut pool = BufferPool::new(4, 2048);
+        let mut p = pool.alloc(MAX_HEADROOM, 60_000);
+        assert!(p.truesize() >= LARGE_BUFFER_SIZE);
+        p.extend_from_slice(&[3; 60_000]);
+        let ptr = p.data().as_ptr();
+        pool.recycle(p);
+        assert_eq!((pool.spare(), pool.large_spare()), (0, 1));
+        // A frame does not take it; a super-segment does.
+        let small = pool.alloc(MAX_HEADROOM, 100);
+        let q = pool.alloc(MAX_HEADROOM, 1_000);
+        assert!(q.truesize() < LARGE_BUFFER_SIZE);
+        let big = pool.alloc(MAX_HEADROOM, 50_000);
+        assert_eq!(big.data().as_ptr(), ptr);
+        assert_eq!(pool.stats(), (3, 1));
+        // The tail of one, given back by the application, is kept from
+        // its start; a bounded number are kept.
+        let mut whole = big.into_inner();
+        whole.resize(LARGE_BUFFER_SIZE, 1);
+        let start = whole.as_ptr();
+        let tail = whole.split_off(LARGE_BUFFER_SIZE - 1_000);
+        drop(whole);
+        pool.recycle_bytes(tail);
+        assert_eq!(pool.large_spare(), 1);
+        assert_eq!(pool.alloc(0, 30_000).data().as_ptr(), start);
+        for _ in 0..LARGE_BUFFERS + 3 {
+            pool.recycle_bytes(BytesMut::with_capacity(LARGE_BUFFER_SIZE));
+        }
+        assert_eq!(pool.large_spare(), LARGE_BUFFERS);
+        // Another pool takes half of them.
+        let mut other = BufferPool::new(4, 2048);
+        pool.move_spares(&mut other, 0);
+        assert_eq!(other.large_spare(), LARGE_BUFFERS / 2);
+        drop((small, q));
+    }
+
+    #[test]
+    fn the_segment_size_stays_through_headers_and_apart_from_the_rest() {
+        let mut p = PacketBuf::from_payload(MAX_HEADROOM, &[0; 3000]);
+        p.push_header(20);
+        p.set_segment_size(1448);
+        p.set_l4_checksum(L4Checksum::Partial);
+        assert_eq!(p.l4_checksum(), L4Checksum::Partial);
+        assert_eq!(p.segment_size(), 1448);
+        p.push_header(20);
+        assert_eq!(p.segment_size(), 1448);
+        assert_eq!(p.l4_checksum(), L4Checksum::Unverified);
+        assert_eq!(p.len(), 3040);
+        // Even through a reallocation for want of headroom.
+        p.push_header(MAX_HEADROOM);
+        assert_eq!(p.segment_size(), 1448);
+        p.set_segment_size(0);
+        assert_eq!(p.segment_size(), 0);
+        assert_eq!(p.len(), 3040 + MAX_HEADROOM);
     }
 
     #[test]
