@@ -119,7 +119,8 @@ impl Interface {
         let arp_key = rng.derive_key("arp");
         let mut link =
             EthernetEndpoint::new(config.mac, caps.mtu, caps.checksum, config.arp, arp_key)
-                .with_medium(caps.medium);
+                .with_medium(caps.medium)
+                .with_segmentation(caps.segmentation);
         let address = config.ipv4.address.address();
         link.set_ipv4_addr(Some(address));
         let mut ipv4 = config.ipv4;
@@ -136,7 +137,8 @@ impl Interface {
             }
         }
         let udp = UdpSockets::new(address, config.udp, rng.fork());
-        let tcp = TcpSockets::new(address, caps.mtu, config.tcp, config.tcp_limits, rng.fork());
+        let tcp = TcpSockets::new(address, caps.mtu, config.tcp, config.tcp_limits, rng.fork())
+            .with_segmentation(caps.segmentation);
         Interface {
             link,
             ip,

@@ -141,6 +141,34 @@ fn havoc_20_percent_loss_50_seeds() {
     matrix(0.20, 0..50);
 }
 
+/// As [`matrix`], with every host's device segmenting TCP super-segments
+/// in software: the stacks hand down up to 64 KiB at a time, and the
+/// faults strike the segments they stand for.
+fn matrix_segmented(cfg: &TcpConfig, loss: f64, seeds: std::ops::Range<u64>) {
+    let path = Impairments::havoc(loss).with_segmentation();
+    for seed in seeds {
+        let run = run_pair(seed, Some(&path), cfg, 10 * MIB, 10 * MIB, deadline(loss));
+        if let Err(f) = run {
+            panic!("seed {seed} on a path with {path}: {f}");
+        }
+    }
+}
+
+#[test]
+fn havoc_segmented_1_percent_loss_20_seeds() {
+    matrix_segmented(&TcpConfig::default(), 0.01, 0..20);
+}
+
+#[test]
+fn havoc_segmented_10_percent_loss_20_seeds() {
+    matrix_segmented(&TcpConfig::default(), 0.10, 0..20);
+}
+
+#[test]
+fn havoc_segmented_bbr_5_percent_loss_10_seeds() {
+    matrix_segmented(&bbr(), 0.05, 0..10);
+}
+
 fn bbr() -> TcpConfig {
     TcpConfig {
         congestion: CongestionAlgorithm::Bbr,

@@ -3,7 +3,7 @@
 //!
 //! Link options: `(--tap NAME | --tun NAME) --ip A.B.C.D/PREFIX [--gateway
 //! A.B.C.D] [--mac XX:XX:XX:XX:XX:XX] [--pcap FILE] [--cc
-//! cubic|newreno|bbr] [--pacing] [--offload]`, plus `-v` (or `RUST_LOG`) for logs. Bad arguments print a clear message and exit with status 2.
+//! cubic|newreno|bbr] [--pacing] [--no-offload] [--buffer BYTES]`, plus `-v` (or `RUST_LOG`) for logs. Bad arguments print a clear message and exit with status 2.
 #![allow(dead_code)]
 
 use std::fs::File;
@@ -41,14 +41,17 @@ pub struct LinkOptions {
     pub congestion: CongestionAlgorithm,
     /// Pace TCP's window-based controllers too (`--pacing`).
     pub pacing: bool,
-    /// Exchange partial checksums with the kernel and take its TCP
-    /// super-frames whole, on a TAP or a TUN (`--offload`,
-    /// [`netstrata::link::TapConfig::checksum_offload`] and
-    /// [`netstrata::link::TapConfig::large_receive`]).
+    /// Ask the kernel for the virtio-net offloads on a TAP or a TUN
+    /// (partial checksums both ways, its TCP super-frames taken whole,
+    /// ours cut by it: [`netstrata::link::TapConfig::default`]); off with
+    /// `--no-offload` ([`netstrata::link::TapConfig::plain`]).
     pub offload: bool,
+    /// TCP's send and receive buffers, in bytes (`--buffer`), if not
+    /// the default.
+    pub buffer: Option<usize>,
 }
 
-pub const LINK_USAGE: &str = "(--tap NAME | --tun NAME) --ip A.B.C.D/PREFIX [--gateway A.B.C.D] [--mac XX:XX:XX:XX:XX:XX] [--pcap FILE] [--cc cubic|newreno|bbr] [--pacing] [--offload] [-v]";
+pub const LINK_USAGE: &str = "(--tap NAME | --tun NAME) --ip A.B.C.D/PREFIX [--gateway A.B.C.D] [--mac XX:XX:XX:XX:XX:XX] [--pcap FILE] [--cc cubic|newreno|bbr] [--pacing] [--no-offload] [--buffer BYTES] [-v]";
 
 /// Prints `msg` and the usage, and exits with status 2.
 pub fn usage_error(tool: &str, usage: &str, msg: &str) -> ! {
@@ -64,7 +67,8 @@ pub fn parse_args(tool: &str, usage: &str) -> (LinkOptions, Vec<String>) {
     let mut rest = Vec::new();
     let (mut device, mut ip, mut gateway, mut mac, mut pcap, mut verbose) =
         (None, None, None, None, None, 0u8);
-    let (mut congestion, mut pacing, mut offload) = (CongestionAlgorithm::default(), false, false);
+    let (mut congestion, mut pacing, mut offload) = (CongestionAlgorithm::default(), false, true);
+    let mut buffer = None;
     while let Some(a) = args.next() {
         let mut value = |name: &str| {
             args.next()
@@ -101,7 +105,22 @@ pub fn parse_args(tool: &str, usage: &str) -> (LinkOptions, Vec<String>) {
                 });
             }
             "--pacing" => pacing = true,
-            "--offload" => offload = true,
+            "--no-offload" => offload = false,
+            "--buffer" => {
+                let v = value("--buffer");
+                buffer = Some(
+                    v.parse::<usize>()
+                        .ok()
+                        .filter(|b| (4096..=1 << 30).contains(b))
+                        .unwrap_or_else(|| {
+                            usage_error(
+                                tool,
+                                usage,
+                                &format!("--buffer takes 4096 to 2^30 bytes, not {v:?}"),
+                            )
+                        }),
+                );
+            }
             "-v" => verbose += 1,
             "-vv" => verbose += 2,
             "-h" | "--help" => {
@@ -126,6 +145,7 @@ pub fn parse_args(tool: &str, usage: &str) -> (LinkOptions, Vec<String>) {
             congestion,
             pacing,
             offload,
+            buffer,
         },
         rest,
     )
@@ -163,32 +183,38 @@ fn try_open(opts: &LinkOptions) -> Result<Runtime, Box<dyn std::error::Error>> {
     let mut cfg = InterfaceConfig::new(mac, opts.ip);
     cfg.tcp.congestion = opts.congestion;
     cfg.tcp.pacing = opts.pacing;
+    if let Some(b) = opts.buffer {
+        cfg.tcp.send_buffer = b;
+        cfg.tcp.recv_buffer = b;
+    }
     if let Some(gw) = opts.gateway {
         cfg = cfg.with_gateway(gw);
     }
-    let mut offloads = netstrata::link::TapConfig::default();
-    offloads.checksum_offload = opts.offload;
-    offloads.large_receive = opts.offload;
+    let offloads = if opts.offload {
+        netstrata::link::TapConfig::default()
+    } else {
+        netstrata::link::TapConfig::plain()
+    };
     match &opts.device {
         LinkDevice::Tap(name) => {
             let tap = netstrata::link::TapDevice::open_with(name, offloads)?;
-            announce(
-                &format!("TAP {name}: {mac}"),
-                opts,
+            let offloads = [
                 tap.checksum_offload(),
                 tap.large_receive(),
-            );
+                tap.segmentation(),
+            ];
+            announce(&format!("TAP {name}: {mac}"), opts, offloads);
             let sleeper = tap.sleeper();
             start(cfg, tap, sleeper, opts)
         }
         LinkDevice::Tun(name) => {
             let tun = netstrata::link::TunDevice::open_with(name, offloads)?;
-            announce(
-                &format!("TUN {name}:"),
-                opts,
+            let offloads = [
                 tun.checksum_offload(),
                 tun.large_receive(),
-            );
+                tun.segmentation(),
+            ];
+            announce(&format!("TUN {name}:"), opts, offloads);
             let sleeper = tun.sleeper();
             start(cfg, tun, sleeper, opts)
         }
@@ -197,14 +223,15 @@ fn try_open(opts: &LinkOptions) -> Result<Runtime, Box<dyn std::error::Error>> {
 
 /// Logs what the stack runs on (`device`), and which offloads the kernel
 /// accepted.
-fn announce(device: &str, opts: &LinkOptions, checksum: bool, large: bool) {
+fn announce(device: &str, opts: &LinkOptions, [checksum, large, segmentation]: [bool; 3]) {
     let on = |yes: bool| if yes { "on" } else { "off" };
     log::info!(
-        "{} on {device} {}, checksum offload {}, large receive {}",
+        "{} on {device} {}, checksum offload {}, large receive {}, segmentation {}",
         env!("CARGO_PKG_NAME"),
         opts.ip,
         on(checksum),
-        on(large)
+        on(large),
+        on(segmentation)
     );
 }
 

@@ -5,7 +5,8 @@
 //! MAC is a static ARP entry, so its SYN leaves at once) and a ping in
 //! flight to the same host.
 //!
-//! Input: one configuration byte (checksum offload, MTU, receive budget),
+//! Input: one configuration byte (checksum offload, MTU, receive budget,
+//! segmentation offload),
 //! then records `[op][time][length: 2 bytes][frame]`. Each frame is
 //! received and the interface polled until it has nothing due; then the
 //! clock advances by [`time_step_millis`]`(time)`. The bits of `op`:
@@ -23,7 +24,8 @@
 //!
 //! Checked, beyond "no panic": every frame the host sends parses
 //! (Ethernet, IPv4 with its checksum, and TCP, UDP and ICMP with theirs
-//! unless offloaded) and fits the MTU; and `poll_at` does not stay "now"
+//! unless offloaded) and fits the MTU, or is a TCP super-segment for a
+//! device that segments whose every segment does; and `poll_at` does not stay "now"
 //! once the host has been polled with nothing new arriving.
 #![no_main]
 
@@ -36,7 +38,8 @@ use netstrata::internet::icmpv4::{Icmpv4Packet, Icmpv4Repr};
 use netstrata::internet::ipv4::{Ipv4Packet, Ipv4Repr, Protocol};
 use netstrata::link::arp::{ArpPacket, ArpRepr};
 use netstrata::link::ethernet::{self, EtherType, EthernetAddress, EthernetRepr, Frame};
-use netstrata::link::{ChecksumOffload, Device, DeviceCaps, DeviceError};
+use netstrata::link::vnet::segment;
+use netstrata::link::{ChecksumOffload, Device, DeviceCaps, DeviceError, Medium};
 use netstrata::time::{Duration, Instant};
 use netstrata::transport::tcp::{ListenerHandle, SeqNumber, TcpHandle, TcpPacket, TcpRepr};
 use netstrata::transport::udp::{UdpHandle, UdpPacket, UdpRepr};
@@ -89,8 +92,28 @@ impl Device for FuzzDevice {
         self.rx.pop_front()
     }
 
+    /// Checks the frame; a TCP super-segment (to a device that
+    /// segments), as each of the segments it stands for.
     fn transmit(&mut self, _now: Instant, frame: PacketBuf) -> Result<(), DeviceError> {
-        self.check_sent(frame.data());
+        let size = frame.segment_size();
+        if size == 0 || frame.len() <= ethernet::HEADER_LEN + self.caps.mtu {
+            self.check_sent(frame.data());
+            return Ok(());
+        }
+        assert!(
+            frame.len() - ethernet::HEADER_LEN <= self.caps.segmentation,
+            "a {}-byte super-segment to a device that takes {}",
+            frame.len(),
+            self.caps.segmentation
+        );
+        let mut segments = Vec::new();
+        segment(frame.data(), Medium::Ethernet, size, |h, p| {
+            segments.push([h, p].concat());
+        });
+        assert!(segments.len() >= 2, "a super-segment that is none");
+        for s in &segments {
+            self.check_sent(s);
+        }
         Ok(())
     }
 }
@@ -322,6 +345,11 @@ fuzz_target!(|data: &[u8]| {
         checksum: ChecksumOffload {
             rx: config & 1 != 0,
             tx: config & 2 != 0,
+        },
+        segmentation: if config & 0x20 != 0 {
+            netstrata::link::MAX_SUPER_SEGMENT
+        } else {
+            0
         },
         ..DeviceCaps::default()
     };

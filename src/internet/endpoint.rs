@@ -897,7 +897,11 @@ impl Ipv4Endpoint {
             NextHop::Unicast(route.next_hop)
         };
         let mtu = link.mtu();
-        if total <= mtu {
+        // A TCP super-segment goes down whole to a device that cuts it.
+        let super_segment = packet.segment_size() > 0
+            && path.protocol == Protocol::Tcp
+            && total <= link.segmentation();
+        if total <= mtu || super_segment {
             repr.emit(
                 &mut Ipv4Packet::new_unchecked(packet.push_header(ipv4::HEADER_LEN)),
                 fill,

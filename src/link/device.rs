@@ -41,6 +41,10 @@ impl Medium {
     }
 }
 
+/// The largest TCP super-segment a device may be given: the largest
+/// IPv4 datagram.
+pub const MAX_SUPER_SEGMENT: usize = 65535;
+
 /// What a device can do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DeviceCaps {
@@ -51,6 +55,14 @@ pub struct DeviceCaps {
     pub checksum: ChecksumOffload,
     /// What the frames are.
     pub medium: Medium,
+    /// TCP segmentation offload: the largest IP datagram (at most
+    /// [`MAX_SUPER_SEGMENT`]) the device takes as a TCP super-segment and cuts into
+    /// segments that fit the MTU, or 0 if it does not. A super-segment is a
+    /// frame longer than the MTU whose [`PacketBuf::segment_size`] says
+    /// how much payload each segment carries; its transport checksum is
+    /// left partial if the device also offloads checksums, and complete
+    /// over the whole otherwise (the device sums each segment anew).
+    pub segmentation: usize,
 }
 
 impl Default for DeviceCaps {
@@ -59,6 +71,7 @@ impl Default for DeviceCaps {
             mtu: 1500,
             checksum: ChecksumOffload::default(),
             medium: Medium::Ethernet,
+            segmentation: 0,
         }
     }
 }

@@ -52,6 +52,12 @@ pub trait LinkEndpoint {
     fn mtu(&self) -> usize;
     /// Which checksums the device computes or verifies.
     fn checksum_offload(&self) -> ChecksumOffload;
+    /// The largest TCP super-segment (an IP datagram) the device cuts
+    /// into segments ([`crate::link::DeviceCaps::segmentation`]); 0 if it
+    /// does not.
+    fn segmentation(&self) -> usize {
+        0
+    }
     /// A buffer with headroom for every header, for a payload of
     /// `capacity` bytes.
     fn alloc(&mut self, capacity: usize) -> PacketBuf;
@@ -132,6 +138,8 @@ pub struct EthernetEndpoint {
     ipv4: Option<Ipv4Addr>,
     mtu: usize,
     checksum: ChecksumOffload,
+    /// The device's segmentation offload (0: none).
+    segmentation: usize,
     arp: ArpCache,
     pool: BufferPool,
     stats: LinkStats,
@@ -153,6 +161,7 @@ impl EthernetEndpoint {
             ipv4: None,
             mtu,
             checksum,
+            segmentation: 0,
             arp: ArpCache::new(arp, key),
             pool: BufferPool::new(POOL_BUFFERS, frame_buffer_size(mtu)),
             stats: LinkStats::default(),
@@ -165,6 +174,15 @@ impl EthernetEndpoint {
     /// next hop is the one peer.
     pub fn with_medium(mut self, medium: Medium) -> Self {
         self.medium = medium;
+        self
+    }
+
+    /// Builder: the device cuts TCP super-segments of up to
+    /// `max_datagram` bytes into segments
+    /// ([`crate::link::DeviceCaps::segmentation`]); the internet layer
+    /// then hands such super-segments down whole.
+    pub fn with_segmentation(mut self, max_datagram: usize) -> Self {
+        self.segmentation = max_datagram;
         self
     }
 
@@ -203,7 +221,8 @@ impl EthernetEndpoint {
     /// A buffer with headroom for every header and room for `capacity`
     /// bytes: from the pool, which the device refills when it runs dry.
     fn alloc<D: Device>(&mut self, device: &mut D, capacity: usize) -> PacketBuf {
-        if self.pool.spare() == 0 {
+        let large = MAX_HEADROOM + capacity > self.pool.buffer_size();
+        if self.pool.spare() == 0 || large && self.pool.large_spare() == 0 {
             device.refill(&mut self.pool);
         }
         self.pool.alloc(MAX_HEADROOM, capacity)
@@ -564,6 +583,9 @@ impl<D: Device> LinkEndpoint for EthernetLink<'_, D> {
     }
     fn checksum_offload(&self) -> ChecksumOffload {
         self.endpoint.checksum
+    }
+    fn segmentation(&self) -> usize {
+        self.endpoint.segmentation
     }
     fn alloc(&mut self, capacity: usize) -> PacketBuf {
         self.endpoint.alloc(self.device, capacity)

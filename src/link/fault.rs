@@ -463,6 +463,9 @@ impl<D: Device> Device for FaultInjector<D> {
         if self.rx.config.corrupt > 0.0 {
             caps.checksum.rx = false;
         }
+        // Faults strike the frames of the wire, not a super-segment that
+        // stands for dozens of them.
+        caps.segmentation = 0;
         caps
     }
 

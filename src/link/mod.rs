@@ -6,6 +6,9 @@
 //! - [`memory`]: an in-memory Ethernet switch, the default network.
 //! - [`fault`]: a seeded fault-injecting device wrapper.
 //! - [`pcap`]: a device wrapper that records every frame in a pcap file.
+//! - [`gso`]: a device wrapper that cuts TCP super-segments in software.
+//! - [`vnet`]: the virtio-net header, and the checksum and segmentation
+//!   work of a device that offloads them.
 //! - `tap` (Linux only): a TAP device, frames to and from the host kernel.
 //! - [`endpoint`]: [`EthernetEndpoint`], framing and ARP on one device, and
 //!   the [`LinkEndpoint`] trait it offers the internet layer above.
@@ -16,6 +19,7 @@ pub mod device;
 pub mod endpoint;
 pub mod ethernet;
 pub mod fault;
+pub mod gso;
 pub mod memory;
 pub mod pcap;
 #[cfg(target_os = "linux")]
@@ -23,10 +27,11 @@ pub mod tap;
 pub mod vnet;
 
 pub use arp_cache::{ArpCache, ArpConfig, NeighbourHint};
-pub use device::{ChecksumOffload, Device, DeviceCaps, DeviceError, Medium};
+pub use device::{ChecksumOffload, Device, DeviceCaps, DeviceError, MAX_SUPER_SEGMENT, Medium};
 pub use endpoint::{EthernetEndpoint, EthernetLink, LinkEndpoint, LinkError, LinkStats, NextHop};
 pub use ethernet::{EtherType, EthernetAddress};
 pub use fault::{FaultConfig, FaultInjector, FaultStats};
+pub use gso::{Segmenter, SegmenterStats};
 pub use memory::{MemoryNetwork, MemoryPort, PortStats};
 pub use pcap::{PcapMode, PcapSink, PcapWriter};
 #[cfg(target_os = "linux")]

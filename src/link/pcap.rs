@@ -242,8 +242,8 @@ pub struct PcapWriter<D: Device, W: Write> {
     inner: D,
     sink: PcapSink<W>,
     mode: PcapMode,
-    /// Where a received frame's partial checksum is completed for the
-    /// record.
+    /// Where a received frame's partial checksum is completed, or a
+    /// super-segment's segments put together, for the record.
     scratch: Vec<u8>,
     /// The inner device's.
     medium: Medium,
@@ -308,6 +308,31 @@ impl<D: Device, W: Write> PcapWriter<D, W> {
         &mut self.inner
     }
 
+    /// Records `frame` as it is on the wire: a TCP super-segment (the
+    /// stack's, for a device that segments, or the kernel's, received
+    /// whole) as the segments it stands for, each with its own
+    /// checksums ([`vnet::segment`]); a partial checksum completed.
+    fn record(&mut self, now: Instant, frame: &PacketBuf) {
+        let (sink, scratch) = (&mut self.sink, &mut self.scratch);
+        let cut = vnet::segment(frame.data(), self.medium, frame.segment_size(), |h, p| {
+            scratch.clear();
+            scratch.extend_from_slice(h);
+            scratch.extend_from_slice(p);
+            sink.record(now, scratch);
+        });
+        if cut > 0 {
+            return;
+        }
+        if frame.l4_checksum() == L4Checksum::Partial {
+            scratch.clear();
+            scratch.extend_from_slice(frame.data());
+            vnet::complete_partial(scratch, self.medium);
+            sink.record(now, scratch);
+        } else {
+            sink.record(now, frame.data());
+        }
+    }
+
     /// Flushes the capture and returns the device and the writer.
     pub fn into_inner(self) -> (D, W) {
         (self.inner, self.sink.into_inner())
@@ -316,7 +341,8 @@ impl<D: Device, W: Write> PcapWriter<D, W> {
 
 impl<D: Device, W: Write> Device for PcapWriter<D, W> {
     /// The inner device's, without transmit checksum offload: the frames
-    /// recorded carry their checksums.
+    /// recorded carry their checksums. Super-segments are recorded as
+    /// the segments the device makes of them.
     fn capabilities(&self) -> DeviceCaps {
         let mut caps = self.inner.capabilities();
         caps.checksum.tx = false;
@@ -326,14 +352,7 @@ impl<D: Device, W: Write> Device for PcapWriter<D, W> {
     fn receive(&mut self, now: Instant) -> Option<PacketBuf> {
         let frame = self.inner.receive(now)?;
         if self.mode != PcapMode::TxOnly {
-            if frame.l4_checksum() == L4Checksum::Partial {
-                self.scratch.clear();
-                self.scratch.extend_from_slice(frame.data());
-                vnet::complete_partial(&mut self.scratch, self.medium);
-                self.sink.record(now, &self.scratch);
-            } else {
-                self.sink.record(now, frame.data());
-            }
+            self.record(now, &frame);
         }
         Some(frame)
     }
@@ -342,7 +361,7 @@ impl<D: Device, W: Write> Device for PcapWriter<D, W> {
     /// frame the inner device refuses is still in the capture.
     fn transmit(&mut self, now: Instant, frame: PacketBuf) -> Result<(), DeviceError> {
         if self.mode != PcapMode::RxOnly {
-            self.sink.record(now, frame.data());
+            self.record(now, &frame);
         }
         self.inner.transmit(now, frame)
     }

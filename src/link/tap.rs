@@ -35,6 +35,10 @@
 //! kernel fills in every checksum before handing a frame over and verifies
 //! every checksum of the frames it is given, so no offload is advertised.
 //!
+//! By default ([`TapConfig::default`]) the device asks the kernel for
+//! every offload below, and uses those it accepts;
+//! [`TapConfig::plain`] asks for none.
+//!
 //! Opened with [`TapConfig::checksum_offload`], the descriptor carries a
 //! virtio-net header in front of every frame ([`crate::link::vnet`]) and
 //! the kernel is told the stack takes partial checksums
@@ -68,8 +72,16 @@
 //! IPv4 packets, no Ethernet header, no ARP; the interface runs on
 //! [`Medium::Ip`]. It takes the same offloads.
 //!
-//! Deliberately not here: multiqueue (`IFF_MULTI_QUEUE`), segmentation
-//! offload on transmit (TSO: the stack sends MSS-sized frames), configuring
+//! # Segmentation
+//!
+//! With [`TapConfig::segmentation`] as well, the stack's TCP hands down
+//! super-segments of up to 64 KiB ([`DeviceCaps::segmentation`]), each
+//! written once behind a `GSO_TCPV4` header: the kernel cuts it into the
+//! segments the stack would have sent one by one, or, delivering to its
+//! own TCP, takes it whole. With [`TapConfig::large_receive`] the kernel
+//! does the same the other way.
+//!
+//! Deliberately not here: multiqueue (`IFF_MULTI_QUEUE`), configuring
 //! the interface (addresses, routes, link state: that is the
 //! administrator's job, done with `ip`), and noticing MTU changes made
 //! after the interface was opened.
@@ -82,7 +94,9 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::sync::Arc;
 
 use crate::buf::{BufferPool, POOL_BUFFERS, PacketBuf, frame_buffer_size};
-use crate::link::device::{ChecksumOffload, Device, DeviceCaps, DeviceError, Medium};
+use crate::link::device::{
+    ChecksumOffload, Device, DeviceCaps, DeviceError, MAX_SUPER_SEGMENT, Medium,
+};
 use crate::link::ethernet::{EthernetAddress, HEADER_LEN};
 use crate::link::vnet::{self, GSO_NONE, VnetHeader};
 use crate::time::{Duration, Instant};
@@ -101,20 +115,52 @@ pub const RX_SLACK: usize = 4;
 /// Ethernet header, a tag, and the largest IPv4 datagram.
 pub const MAX_SUPER_FRAME: usize = HEADER_LEN + RX_SLACK + 65535;
 
-/// How to open a TAP device.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// How to open a TAP (or TUN) device: which offloads to ask the kernel
+/// for. By default all of them, each used only if the kernel accepts it;
+/// [`TapConfig::plain`] asks for none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct TapConfig {
     /// Exchange partial checksums with the kernel through a virtio-net
-    /// header (see the module documentation), if it accepts. Off by
+    /// header (see the module documentation), if it accepts. On by
     /// default.
     pub checksum_offload: bool,
     /// With [`TapConfig::checksum_offload`]: take the kernel's TCP
     /// super-frames (`TUN_F_TSO4`), each a segment of up to 64 KiB the
     /// kernel would otherwise have cut into MSS-sized frames, and hand
     /// them to the stack whole, as a NIC's large receive offload (and
-    /// Linux's GRO) does. Off by default.
+    /// Linux's GRO) does. On by default.
     pub large_receive: bool,
+    /// With [`TapConfig::checksum_offload`]: send TCP super-segments of
+    /// up to 64 KiB behind a `GSO_TCPV4` header, which the kernel cuts
+    /// into MSS-sized segments, or takes whole into its own TCP (TCP
+    /// segmentation offload, [`DeviceCaps::segmentation`]). On by
+    /// default.
+    pub segmentation: bool,
+}
+
+impl Default for TapConfig {
+    /// Every offload, where the kernel accepts it.
+    fn default() -> Self {
+        TapConfig {
+            checksum_offload: true,
+            large_receive: true,
+            segmentation: true,
+        }
+    }
+}
+
+impl TapConfig {
+    /// No offload: complete frames of at most the MTU both ways, no
+    /// virtio-net header (and any offload a persistent interface kept
+    /// from an earlier user turned off).
+    pub fn plain() -> Self {
+        TapConfig {
+            checksum_offload: false,
+            large_receive: false,
+            segmentation: false,
+        }
+    }
 }
 
 /// Why a TAP device could not be opened.
@@ -312,6 +358,8 @@ pub struct TapDevice {
     checksum_offload: bool,
     /// The kernel sends TCP super-frames (`TUN_F_TSO4`).
     large_receive: bool,
+    /// The stack sends TCP super-segments (`GSO_TCPV4` headers).
+    segmentation: bool,
     /// The allocation large reads go into, between reads.
     spare_large: Option<BytesMut>,
 }
@@ -323,7 +371,8 @@ impl TapDevice {
     ///
     /// The descriptor is non-blocking and close-on-exec. A `%d` template
     /// such as `tap%d` lets the kernel choose a free name;
-    /// [`TapDevice::name`] reports the one it chose.
+    /// [`TapDevice::name`] reports the one it chose. Every offload the
+    /// kernel accepts is used ([`TapConfig::default`]).
     pub fn open(name: &str) -> Result<TapDevice, TapError> {
         TapDevice::open_with(name, TapConfig::default())
     }
@@ -420,14 +469,21 @@ impl TapDevice {
         dev.vnet_hdr = vnet_hdr;
         dev.checksum_offload = checksum_offload;
         dev.large_receive = large_receive;
+        // The kernel reads a GSO header whatever the offloads it was told
+        // of (those say what it may send): segmentation needs only the
+        // partial checksums every super-segment goes with.
+        dev.segmentation = checksum_offload && config.segmentation;
+        let on = |b: bool| if b { "on" } else { "off" };
         log::debug!(
-            "opened {:?} device `{}`: mtu {}, kernel MAC {}, checksum offload {}, large receive {}",
+            "opened {:?} device `{}`: mtu {}, kernel MAC {}, checksum offload {}, large receive {}, \
+             segmentation {}",
             medium,
             dev.name,
             dev.mtu,
             dev.kernel_mac,
-            if checksum_offload { "on" } else { "off" },
-            if large_receive { "on" } else { "off" }
+            on(checksum_offload),
+            on(large_receive),
+            on(dev.segmentation),
         );
         Ok(dev)
     }
@@ -459,6 +515,7 @@ impl TapDevice {
             vnet_hdr: false,
             checksum_offload: false,
             large_receive: false,
+            segmentation: false,
             spare_large: None,
         })
     }
@@ -505,6 +562,13 @@ impl TapDevice {
     /// ([`TapConfig::large_receive`]) and accepted.
     pub fn large_receive(&self) -> bool {
         self.large_receive
+    }
+
+    /// Whether the stack's TCP super-segments are handed to the kernel to
+    /// cut: asked for ([`TapConfig::segmentation`]) with checksum offload,
+    /// and that accepted.
+    pub fn segmentation(&self) -> bool {
+        self.segmentation
     }
 
     /// The interface's name (as the kernel reported it).
@@ -594,6 +658,11 @@ impl TunDevice {
     /// As [`TapDevice::large_receive`].
     pub fn large_receive(&self) -> bool {
         self.0.large_receive()
+    }
+
+    /// As [`TapDevice::segmentation`].
+    pub fn segmentation(&self) -> bool {
+        self.0.segmentation()
     }
 
     /// The interface's name (as the kernel reported it).
@@ -701,6 +770,11 @@ impl Device for TapDevice {
                 rx: false,
             },
             medium: self.medium,
+            segmentation: if self.segmentation {
+                MAX_SUPER_SEGMENT
+            } else {
+                0
+            },
         }
     }
 
@@ -734,7 +808,6 @@ impl Device for TapDevice {
         // No headroom: the buffer's data is empty, and the read fills it.
         let mut buf = match self.spare_large.take() {
             Some(b) => b,
-            None if self.large_receive => BytesMut::with_capacity(hdr + most + 1),
             None => self.pool.alloc(0, hdr + most + 1).into_inner(),
         };
         buf.clear();
@@ -772,6 +845,7 @@ impl Device for TapDevice {
             self.stats.rx_super_frames += 1;
             let mut p = PacketBuf::from_bytes_mut(buf);
             p.pull_header(hdr);
+            p.set_segment_size(header.gso_size);
             p
         };
         p.set_l4_checksum(header.l4_checksum());
@@ -781,14 +855,20 @@ impl Device for TapDevice {
     }
 
     /// One non-blocking `write(2)` of the whole frame. Frames longer than
-    /// MTU + 14 are refused with [`DeviceError::TooLarge`]; frames shorter
+    /// MTU + 14 are refused with [`DeviceError::TooLarge`], but for TCP
+    /// super-segments with [`TapConfig::segmentation`] (up to
+    /// [`MAX_SUPER_SEGMENT`]); frames shorter
     /// than an Ethernet header are discarded (and counted). A full kernel
     /// queue gives [`DeviceError::QueueFull`]; an interface that is down or
     /// deleted, [`DeviceError::Down`]. The frame's allocation is kept for
     /// reuse by [`receive`](Device::receive) when it is of the right size.
     fn transmit(&mut self, _now: Instant, frame: PacketBuf) -> Result<(), DeviceError> {
         let len = frame.len();
-        let max = max_tx_frame(self.mtu, self.medium);
+        let max = if self.segmentation && frame.segment_size() > 0 {
+            MAX_SUPER_SEGMENT + self.medium.header_len()
+        } else {
+            max_tx_frame(self.mtu, self.medium)
+        };
         if len > max {
             self.stats.tx_refused += 1;
             return Err(DeviceError::TooLarge { len, max });
@@ -801,7 +881,12 @@ impl Device for TapDevice {
         let res = if self.vnet_hdr {
             let mut frame = frame;
             let header = if self.checksum_offload {
-                vnet::prepare_transmit(frame.data_mut(), self.medium)
+                let size = if self.segmentation {
+                    frame.segment_size()
+                } else {
+                    0
+                };
+                vnet::prepare_transmit(frame.data_mut(), self.medium, size)
             } else {
                 VnetHeader::default()
             };
@@ -1567,7 +1652,7 @@ mod tests {
 
         // Sent: the header, then the frame with its checksums readied.
         let mut expected = tcp_frame(10);
-        let want = vnet::prepare_transmit(&mut expected, Medium::Ethernet);
+        let want = vnet::prepare_transmit(&mut expected, Medium::Ethernet, 0);
         dev.transmit(T, PacketBuf::from_payload(0, &tcp_frame(10)))
             .unwrap();
         let mut buf = [0u8; 256];

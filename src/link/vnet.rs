@@ -186,11 +186,16 @@ fn pseudo_header(frame: &[u8], layout: &Ipv4Layout) -> Checksum {
 /// fragment) gets the pseudo-header's sum in its checksum field and goes
 /// as `NEEDS_CSUM`. Any other frame goes as it is, with an empty header.
 ///
+/// A TCP super-segment (`segment_size` > 0, more payload than one
+/// segment) goes as `GSO_TCPV4` (with `GSO_ECN` if it carries CWR):
+/// the kernel cuts it into segments of `segment_size` payload bytes, or
+/// delivers it whole to its own TCP.
+///
 /// The stack may or may not have filled the checksums (it does under a
 /// capture, [`crate::link::PcapWriter`]): they are computed again, and a
 /// full transport checksum becomes a partial one, which the receiver
 /// completes or trusts the same way.
-pub fn prepare_transmit(frame: &mut [u8], medium: Medium) -> VnetHeader {
+pub fn prepare_transmit(frame: &mut [u8], medium: Medium, segment_size: usize) -> VnetHeader {
     let Some(layout) = ipv4_layout(frame, medium) else {
         return VnetHeader::default();
     };
@@ -214,12 +219,120 @@ pub fn prepare_transmit(frame: &mut [u8], medium: Medium) -> VnetHeader {
     let partial = pseudo_header(frame, &layout).sum();
     let at = l4.start + t.offset;
     frame[at..at + 2].copy_from_slice(&partial.to_be_bytes());
-    VnetHeader {
+    let mut header = VnetHeader {
         flags: F_NEEDS_CSUM,
         csum_start: l4.start as u16,
         csum_offset: t.offset as u16,
         ..VnetHeader::default()
+    };
+    if let Some(tcp) = tcp_layout(frame, &layout)
+        && segment_size > 0
+        && tcp.payload.len() > segment_size
+    {
+        header.gso_type = GSO_TCPV4;
+        if frame[tcp.flags] & TCP_CWR != 0 {
+            header.gso_type |= GSO_ECN;
+        }
+        header.hdr_len = tcp.payload.start as u16;
+        header.gso_size = segment_size as u16;
     }
+    header
+}
+
+/// The TCP flags byte's CWR bit (RFC 3168 §6.1).
+const TCP_CWR: u8 = 0x80;
+const TCP_PSH: u8 = 0x08;
+const TCP_FIN: u8 = 0x01;
+const PROTOCOL_TCP: u8 = 6;
+
+/// Where the pieces of a TCP segment lie in a frame.
+struct TcpLayout {
+    /// The flags byte.
+    flags: usize,
+    /// The payload, after the header and its options, to the datagram's
+    /// end.
+    payload: core::ops::Range<usize>,
+}
+
+/// The layout of the TCP segment that the datagram of `layout` carries,
+/// if it carries a whole one with a well-formed header length.
+fn tcp_layout(frame: &[u8], layout: &Ipv4Layout) -> Option<TcpLayout> {
+    if layout.protocol != PROTOCOL_TCP || layout.fragment {
+        return None;
+    }
+    let l4 = layout.l4_start;
+    let header = usize::from(frame.get(l4 + 12)? >> 4) * 4;
+    if header < 20 || l4 + header > layout.end {
+        return None;
+    }
+    Some(TcpLayout {
+        flags: l4 + 13,
+        payload: l4 + header..layout.end,
+    })
+}
+
+/// Cuts a TCP super-segment (a frame of `medium`: an IPv4 datagram whose
+/// TCP payload is longer than `segment_size`) into the segments a device
+/// with segmentation offload would put on the wire, and hands each to
+/// `emit` as its headers and its payload (a slice of `frame`): every
+/// segment's IPv4 total length, identification (one more each) and header
+/// checksum, sequence number and flags (CWR on the first only, FIN and PSH
+/// on the last only) and TCP checksum are its own, as Linux's
+/// `tcp_gso_segment` makes them. Returns how many segments it made: 0 if
+/// `frame` is not such a super-segment (then nothing is emitted).
+pub fn segment(
+    frame: &[u8],
+    medium: Medium,
+    segment_size: usize,
+    mut emit: impl FnMut(&[u8], &[u8]),
+) -> usize {
+    let Some(layout) = ipv4_layout(frame, medium) else {
+        return 0;
+    };
+    let Some(tcp) = tcp_layout(frame, &layout) else {
+        return 0;
+    };
+    if segment_size == 0 || tcp.payload.len() <= segment_size {
+        return 0;
+    }
+    let (ip, l4) = (layout.ip_start, layout.l4_start);
+    let hlen = tcp.payload.start;
+    // Ethernet, and IPv4 and TCP headers with the most options.
+    let mut headers = [0u8; 14 + 60 + 60];
+    let headers = &mut headers[..hlen];
+    headers.copy_from_slice(&frame[..hlen]);
+    let ident = u16::from_be_bytes([frame[ip + 4], frame[ip + 5]]);
+    let seq = u32::from_be_bytes([frame[l4 + 4], frame[l4 + 5], frame[l4 + 6], frame[l4 + 7]]);
+    let flags = frame[tcp.flags];
+    let (src, dst) = addresses(frame, &layout);
+    let chunks = frame[tcp.payload.clone()].chunks(segment_size);
+    let n = chunks.len();
+    for (i, chunk) in chunks.enumerate() {
+        let total = (hlen - ip + chunk.len()) as u16;
+        headers[ip + 2..ip + 4].copy_from_slice(&total.to_be_bytes());
+        headers[ip + 4..ip + 6].copy_from_slice(&ident.wrapping_add(i as u16).to_be_bytes());
+        headers[ip + 10..ip + 12].fill(0);
+        let sum = !ones_complement_sum(&headers[ip..l4]);
+        headers[ip + 10..ip + 12].copy_from_slice(&sum.to_be_bytes());
+        let offset = (i * segment_size) as u32;
+        headers[l4 + 4..l4 + 8].copy_from_slice(&seq.wrapping_add(offset).to_be_bytes());
+        let mut f = flags;
+        if i > 0 {
+            f &= !TCP_CWR;
+        }
+        if i + 1 < n {
+            f &= !(TCP_FIN | TCP_PSH);
+        }
+        headers[tcp.flags] = f;
+        headers[l4 + 16..l4 + 18].fill(0);
+        let mut sum = Checksum::new();
+        let len = (hlen - l4 + chunk.len()) as u16;
+        sum.add_ipv4_pseudo_header(src, dst, PROTOCOL_TCP, len);
+        sum.add_bytes(&headers[l4..]).add_bytes(chunk);
+        headers[l4 + 16..l4 + 18].copy_from_slice(&sum.finish().to_be_bytes());
+        emit(headers, chunk);
+    }
+    n
 }
 
 /// Completes the partial transport checksum of a received frame of
@@ -253,7 +366,6 @@ mod tests {
     use super::*;
 
     const PROTOCOL_ICMP: u8 = 1;
-    const PROTOCOL_TCP: u8 = 6;
 
     /// An Ethernet frame carrying an IPv4 datagram of `protocol` with
     /// `l4` as its payload, checksums zero.
@@ -315,7 +427,7 @@ mod tests {
             *b = i as u8 * 7;
         }
         let mut f = frame(PROTOCOL_TCP, &tcp, 0x4000);
-        let h = prepare_transmit(&mut f, Medium::Ethernet);
+        let h = prepare_transmit(&mut f, Medium::Ethernet, 0);
         assert_eq!(h.flags, F_NEEDS_CSUM);
         assert_eq!((h.csum_start, h.csum_offset), (34, 16));
         // The IPv4 header checksum is complete.
@@ -337,7 +449,7 @@ mod tests {
         f.splice(34..34, [1u8, 1, 1, 0]);
         let total = (24 + udp.len()) as u16;
         f[16..18].copy_from_slice(&total.to_be_bytes());
-        let h = prepare_transmit(&mut f, Medium::Ethernet);
+        let h = prepare_transmit(&mut f, Medium::Ethernet, 0);
         assert_eq!(
             (h.flags, h.csum_start, h.csum_offset),
             (F_NEEDS_CSUM, 38, 6)
@@ -354,7 +466,7 @@ mod tests {
         tcp[12] = 5 << 4;
         tcp[20..].fill(0x3c);
         let mut f = frame(PROTOCOL_TCP, &tcp, 0x4000).split_off(14);
-        let h = prepare_transmit(&mut f, Medium::Ip);
+        let h = prepare_transmit(&mut f, Medium::Ip, 0);
         assert_eq!(
             (h.flags, h.csum_start, h.csum_offset),
             (F_NEEDS_CSUM, 20, 16)
@@ -366,7 +478,7 @@ mod tests {
         // An Ethernet reading of the same bytes finds no IPv4 frame.
         let before = f.clone();
         assert_eq!(
-            prepare_transmit(&mut f, Medium::Ethernet),
+            prepare_transmit(&mut f, Medium::Ethernet, 0),
             VnetHeader::default()
         );
         assert_eq!(f, before);
@@ -381,7 +493,7 @@ mod tests {
         for v in 0..=u16::MAX {
             udp[8..10].copy_from_slice(&v.to_be_bytes());
             let mut f = frame(PROTOCOL_UDP, &udp, 0);
-            prepare_transmit(&mut f, Medium::Ethernet);
+            prepare_transmit(&mut f, Medium::Ethernet, 0);
             complete_partial(&mut f, Medium::Ethernet);
             let field = u16::from_be_bytes([f[40], f[41]]);
             assert_ne!(field, 0, "a UDP checksum of zero means none");
@@ -395,7 +507,7 @@ mod tests {
     fn icmp_is_summed_in_full_and_fragments_are_left_to_the_stack() {
         let mut f = frame(PROTOCOL_ICMP, &[8, 0, 0, 0, 1, 2, 3, 4, 5], 0);
         assert_eq!(
-            prepare_transmit(&mut f, Medium::Ethernet),
+            prepare_transmit(&mut f, Medium::Ethernet, 0),
             VnetHeader::default()
         );
         assert_eq!(ones_complement_sum(&f[34..]), 0xffff);
@@ -404,13 +516,103 @@ mod tests {
         udp[6] = 0xab;
         let mut f = frame(PROTOCOL_UDP, &udp, 0x2000);
         assert_eq!(
-            prepare_transmit(&mut f, Medium::Ethernet),
+            prepare_transmit(&mut f, Medium::Ethernet, 0),
             VnetHeader::default()
         );
         assert_eq!(ones_complement_sum(&f[14..34]), 0xffff);
         assert_eq!(f[40], 0xab, "a fragment's transport bytes are not touched");
         complete_partial(&mut f, Medium::Ethernet);
         assert_eq!(f[40], 0xab);
+    }
+
+    /// A TCP super-segment: a 32-byte header (timestamps), `payload`,
+    /// sequence number 1000, identification 7, flags `flags`.
+    fn super_segment(payload: &[u8], flags: u8) -> Vec<u8> {
+        let mut tcp = vec![0u8; 32];
+        tcp[4..8].copy_from_slice(&1000u32.to_be_bytes());
+        tcp[12] = 8 << 4;
+        tcp[13] = flags | 0x10;
+        tcp[20..32].copy_from_slice(&[1, 1, 8, 10, 0, 0, 0, 9, 0, 0, 0, 3]);
+        tcp.extend_from_slice(payload);
+        let mut f = frame(PROTOCOL_TCP, &tcp, 0x4000);
+        f[18..20].copy_from_slice(&7u16.to_be_bytes());
+        f
+    }
+
+    #[test]
+    fn a_super_segment_is_cut_as_the_kernel_cuts_it() {
+        let payload: Vec<u8> = (0..337u32).map(|i| (i * 13 % 251) as u8).collect();
+        let f = super_segment(&payload, TCP_CWR | TCP_PSH | TCP_FIN);
+        let mut segments = Vec::new();
+        let n = segment(&f, Medium::Ethernet, 100, |h, p| {
+            segments.push([h, p].concat())
+        });
+        assert_eq!((n, segments.len()), (4, 4));
+        let mut joined = Vec::new();
+        for (i, s) in segments.iter().enumerate() {
+            let layout = ipv4_layout(s, Medium::Ethernet).unwrap();
+            assert_eq!(ones_complement_sum(&s[14..34]), 0xffff, "IPv4 header sum");
+            assert!(transport_sum_ok(s), "TCP sum of segment {i}");
+            assert_eq!(u16::from_be_bytes([s[18], s[19]]), 7 + i as u16);
+            let seq = u32::from_be_bytes([s[38], s[39], s[40], s[41]]);
+            assert_eq!(seq, 1000 + 100 * i as u32);
+            let flags = s[47];
+            assert_eq!(flags & TCP_CWR != 0, i == 0, "CWR on the first only");
+            assert_eq!(
+                flags & (TCP_FIN | TCP_PSH) != 0,
+                i == 3,
+                "FIN, PSH on the last"
+            );
+            assert_eq!(flags & 0x10, 0x10, "ACK on all");
+            assert_eq!(&s[54..66], &f[54..66], "options copied");
+            assert_eq!(layout.end, s.len());
+            joined.extend_from_slice(&s[66..]);
+        }
+        assert_eq!(segments[3].len(), 66 + 37);
+        assert_eq!(joined, payload);
+        // The same on a TUN's bare packets.
+        let bare = f[14..].to_vec();
+        let mut sizes = Vec::new();
+        assert_eq!(
+            segment(&bare, Medium::Ip, 150, |h, p| sizes
+                .push((h.len(), p.len()))),
+            3
+        );
+        assert_eq!(sizes, [(52, 150), (52, 150), (52, 37)]);
+        // Not a super-segment: nothing.
+        assert_eq!(segment(&f, Medium::Ethernet, 337, |_, _| panic!()), 0);
+        assert_eq!(segment(&f, Medium::Ethernet, 0, |_, _| panic!()), 0);
+        let udp = frame(PROTOCOL_UDP, &[0; 300], 0);
+        assert_eq!(segment(&udp, Medium::Ethernet, 100, |_, _| panic!()), 0);
+    }
+
+    #[test]
+    fn a_super_segment_goes_with_a_gso_header() {
+        let mut f = super_segment(&[5; 3000], TCP_PSH);
+        let h = prepare_transmit(&mut f, Medium::Ethernet, 1448);
+        assert_eq!(
+            (
+                h.flags,
+                h.gso_type,
+                h.hdr_len,
+                h.gso_size,
+                h.csum_start,
+                h.csum_offset
+            ),
+            (F_NEEDS_CSUM, GSO_TCPV4, 66, 1448, 34, 16)
+        );
+        let mut f = super_segment(&[5; 3000], TCP_CWR);
+        let h = prepare_transmit(&mut f, Medium::Ethernet, 1448);
+        assert_eq!(h.gso_type, GSO_TCPV4 | GSO_ECN);
+        // One segment's worth, or no segment size: an ordinary frame.
+        for size in [3000, 0] {
+            let mut f = super_segment(&[5; 3000], 0);
+            let h = prepare_transmit(&mut f, Medium::Ethernet, size);
+            assert_eq!(
+                (h.flags, h.gso_type, h.gso_size),
+                (F_NEEDS_CSUM, GSO_NONE, 0)
+            );
+        }
     }
 
     #[test]
@@ -425,11 +627,11 @@ mod tests {
         truncated.truncate(40);
         for f in [arp, vec![0u8; 5], short.clone(), truncated] {
             let mut g = f.clone();
-            let h = prepare_transmit(&mut g, Medium::Ethernet);
+            let h = prepare_transmit(&mut g, Medium::Ethernet, 0);
             assert_eq!(h.flags, 0);
             complete_partial(&mut g, Medium::Ethernet);
         }
         // A TCP header too short for its checksum field: no partial sum.
-        assert_eq!(prepare_transmit(&mut short, Medium::Ethernet).flags, 0);
+        assert_eq!(prepare_transmit(&mut short, Medium::Ethernet, 0).flags, 0);
     }
 }

@@ -15,7 +15,8 @@ use std::fmt;
 use std::net::SocketAddrV4;
 
 use netstrata::link::{
-    Device, EthernetAddress, FaultConfig, FaultInjector, MemoryNetwork, PcapWriter,
+    Device, DeviceCaps, EthernetAddress, FaultConfig, FaultInjector, MAX_SUPER_SEGMENT,
+    MemoryNetwork, PcapWriter, Segmenter,
 };
 use netstrata::sim::{HostId, Simulation};
 use netstrata::transport::tcp::{State, TcpConfig, TcpHandle, TcpInfo, TcpLayerStats};
@@ -49,6 +50,10 @@ pub struct Impairments {
     pub rate: Option<u64>,
     /// The bottleneck's queue in bytes.
     pub buffer: usize,
+    /// Each host's device segments TCP super-segments in software
+    /// (`Segmenter`, in front of the faults): the stacks hand down
+    /// super-segments and the faults strike their segments.
+    pub segmentation: bool,
 }
 
 impl Impairments {
@@ -64,6 +69,15 @@ impl Impairments {
             jitter: Duration::ZERO,
             rate: None,
             buffer: 0,
+            segmentation: false,
+        }
+    }
+
+    /// `self` with each host's device segmenting TCP super-segments.
+    pub fn with_segmentation(self) -> Impairments {
+        Impairments {
+            segmentation: true,
+            ..self
         }
     }
 
@@ -90,6 +104,7 @@ impl Impairments {
             jitter: Duration::from_millis(2),
             rate: None,
             buffer: 0,
+            segmentation: false,
         }
     }
 
@@ -137,6 +152,9 @@ impl fmt::Display for Impairments {
         if let Some(rate) = self.rate {
             write!(f, ", bottleneck {rate} B/s with {} B of queue", self.buffer)?;
         }
+        if self.segmentation {
+            write!(f, ", TCP segmentation in the devices")?;
+        }
         Ok(())
     }
 }
@@ -170,7 +188,11 @@ pub fn add_host_with(
     tweak: impl FnOnce(&mut InterfaceConfig),
 ) -> HostId {
     let port = net.attach();
-    let caps = port.capabilities();
+    let segmented = path.is_some_and(|p| p.segmentation);
+    let caps = DeviceCaps {
+        segmentation: if segmented { MAX_SUPER_SEGMENT } else { 0 },
+        ..port.capabilities()
+    };
     let mut cfg = InterfaceConfig::new(
         EthernetAddress::local(u32::from(n)),
         format!("192.0.2.{n}/24").parse().unwrap(),
@@ -188,6 +210,11 @@ pub fn add_host_with(
             )
         }
         None => Box::new(port),
+    };
+    let device: Box<dyn Device + Send> = if segmented {
+        Box::new(Segmenter::new(device))
+    } else {
+        device
     };
     // Set TCP_SIM_PCAP=prefix to record what each host's stack sends and
     // receives (after the faults) to prefix.N.pcap, for tshark.

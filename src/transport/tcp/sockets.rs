@@ -334,6 +334,8 @@ pub struct TcpSockets {
     retired: TcpStats,
     /// Received frames whose data went to the application.
     lent: Lent,
+    /// The largest super-segment the device cuts; 0 if it does not.
+    segmentation: usize,
 }
 
 impl TcpSockets {
@@ -371,7 +373,18 @@ impl TcpSockets {
             stats: TcpLayerStats::default(),
             retired: TcpStats::default(),
             lent: Lent::new(LENT_FRAMES),
+            segmentation: 0,
         }
+    }
+
+    /// Builder: the device cuts TCP super-segments of up to
+    /// `max_datagram` bytes (an IP datagram) into segments (TCP
+    /// segmentation offload, [`crate::link::DeviceCaps::segmentation`]);
+    /// connections then hand it their new data that way. 0, the default,
+    /// for a device that does not.
+    pub fn with_segmentation(mut self, max_datagram: usize) -> Self {
+        self.segmentation = max_datagram;
+        self
     }
 
     /// Layer counters, with every connection's counters summed.
@@ -587,7 +600,8 @@ impl TcpSockets {
         Ok(h)
     }
 
-    fn insert(&mut self, conn: Connection, listener: Option<SlabKey>) -> TcpHandle {
+    fn insert(&mut self, mut conn: Connection, listener: Option<SlabKey>) -> TcpHandle {
+        conn.set_segmentation(self.segmentation);
         let tuple = (conn.local(), conn.remote());
         let key = self.conns.insert(Entry {
             conn,
@@ -1470,12 +1484,13 @@ impl TcpSockets {
             let Some(Outgoing {
                 repr,
                 payload_offset,
+                segment_size,
             }) = e.conn.poll_transmit(now)
             else {
                 break;
             };
             sent += 1;
-            let origin = Origin::Connection(&e.conn, payload_offset);
+            let origin = Origin::Connection(&e.conn, payload_offset, segment_size);
             let path = Some(&mut e.path);
             emit_segment(now, origin, &repr, ip, path, &mut self.stats);
         }
@@ -1575,9 +1590,9 @@ impl Segment<'_> {
 
 /// Where a segment we send comes from.
 enum Origin<'a> {
-    /// A connection: its ends, and its payload at this offset into the
-    /// send buffer.
-    Connection(&'a Connection, usize),
+    /// A connection: its ends, its payload at this offset into the send
+    /// buffer, and the segment size if it is a super-segment (0 if not).
+    Connection(&'a Connection, usize, u16),
     /// A reply outside any connection (a reset, a SYN-ACK with a cookie,
     /// an ACK from TIME-WAIT) from the first end to the second: no
     /// payload.
@@ -1600,8 +1615,10 @@ fn emit_segment<S: IpSender>(
     stats: &mut TcpLayerStats,
 ) {
     let reply;
+    let mut segment_size = 0;
     let (local, remote, payload, repr) = match origin {
-        Origin::Connection(conn, offset) => {
+        Origin::Connection(conn, offset, size) => {
+            segment_size = size;
             debug_assert_eq!(
                 (repr.src_port, repr.dst_port),
                 (conn.local().port(), conn.remote().port())
@@ -1631,6 +1648,7 @@ fn emit_segment<S: IpSender>(
     let (src, dst) = (*local.ip(), *remote.ip());
     p.push_header(hlen);
     repr.emit(&mut TcpPacket::new_unchecked(p.data_mut()), src, dst, fill);
+    p.set_segment_size(segment_size);
     let dont_frag = payload.is_some_and(|(conn, _)| conn.dont_fragment());
     let sent = match path {
         Some(path) => ip.send_on_path(now, path, src, dst, Protocol::Tcp, p, dont_frag),

@@ -226,6 +226,10 @@ struct PathState {
     pmtu: PathMtu,
     /// When the next data segment may leave, with pacing on.
     pacer: Pacer,
+    /// The largest IP datagram the device cuts into segments (TCP
+    /// segmentation offload), or 0: new data then goes in super-segments
+    /// ([`Connection::set_segmentation`]).
+    segmentation: usize,
 }
 
 /// Segments without data that are due, and the delayed-ACK count.
@@ -287,6 +291,7 @@ impl Connection {
                 syn_mss: DEFAULT_MSS,
                 pmtu: PathMtu::new(our_mss + 40),
                 pacer: Pacer::new(),
+                segmentation: 0,
             },
             pending: Pending {
                 ack: false,
@@ -401,6 +406,15 @@ impl Connection {
             ack_interval: self.config.invalid_ack_interval,
             acked_at: self.invalid_ack_at,
         }
+    }
+
+    /// Lets new data go in super-segments of up to `max_datagram` bytes
+    /// (an IP datagram), which the device below cuts into full-sized
+    /// segments: what TCP segmentation offload takes. 0 turns it off.
+    /// The segments on the wire are those the connection would have sent
+    /// one by one; only the number of times it is asked is smaller.
+    pub fn set_segmentation(&mut self, max_datagram: usize) {
+        self.path.segmentation = max_datagram.min(usize::from(u16::MAX));
     }
 
     /// Payload bytes in a full-sized segment (options other than SACK

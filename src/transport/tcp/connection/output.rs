@@ -32,6 +32,7 @@ impl Connection {
             return Some(Outgoing {
                 repr,
                 payload_offset: 0,
+                segment_size: 0,
             });
         }
         match self.state {
@@ -67,6 +68,7 @@ impl Connection {
             return Some(Outgoing {
                 repr,
                 payload_offset: 0,
+                segment_size: 0,
             });
         }
         self.poll_ack(now)
@@ -81,6 +83,7 @@ impl Connection {
         Some(Outgoing {
             repr,
             payload_offset: 0,
+            segment_size: 0,
         })
     }
 
@@ -116,6 +119,7 @@ impl Connection {
         Some(Outgoing {
             repr,
             payload_offset: 0,
+            segment_size: 0,
         })
     }
 
@@ -149,7 +153,7 @@ impl Connection {
                 self.arm_persist(now);
                 return None;
             }
-            let len = unsent.min(window).min(self.mss());
+            let len = unsent.min(window).min(self.send_quantum());
             if len > 0 && self.nagle_allows(len.min(unsent)) {
                 let retransmission = self.snd.nxt < self.snd.max;
                 return self.data_segment(now, self.snd.nxt, len, retransmission);
@@ -191,6 +195,7 @@ impl Connection {
             return Some(Outgoing {
                 repr,
                 payload_offset: 0,
+                segment_size: 0,
             });
         }
         None
@@ -249,14 +254,24 @@ impl Connection {
             *last = None;
         }
         let room = room(&repr);
-        let shortened = len > room && room > 0;
+        // With segmentation offload, as many whole segments of `room`
+        // bytes as `len` holds go as one super-segment; the device cuts
+        // it, and copies this header (options too) into every piece,
+        // leaving FIN and PSH on the last only.
+        let whole = if self.path.segmentation > 0 && room > 0 && len >= 2 * room {
+            len / room * room
+        } else {
+            room
+        };
+        let shortened = len > whole && whole > 0;
         let (len, send_fin) = if shortened {
             repr.flags.remove(TcpFlags::FIN);
             repr.flags.remove(TcpFlags::PSH);
-            (room, false)
+            (whole, false)
         } else {
             (len, send_fin)
         };
+        let segment_size = if len > room { room } else { 0 };
         repr.payload_len = len;
         let end = seq + len + usize::from(send_fin);
         if self.snd.nxt < end || seq == self.snd.nxt {
@@ -288,9 +303,14 @@ impl Connection {
         self.stats.bytes_sent += len as u64;
         self.last_data_sent = now;
         self.finish_output(&repr);
+        if segment_size > 0 {
+            // The segments on the wire.
+            self.stats.segs_out += (len.div_ceil(segment_size) - 1) as u64;
+        }
         Some(Outgoing {
             repr,
             payload_offset: offset,
+            segment_size: segment_size as u16,
         })
     }
 
@@ -323,6 +343,26 @@ impl Connection {
         }
         let srtt = self.rtt.srtt()?;
         Some(window_rate(self.cc.cwnd(), srtt, self.cc.in_slow_start()))
+    }
+
+    /// The most new data one segment handed to the device carries: one
+    /// MSS, or with segmentation offload as many whole segments as a
+    /// super-segment holds, fewer with pacing on: about a millisecond's
+    /// worth at the pacing rate, at least two, as Linux sizes its TSO
+    /// bursts (`tcp_tso_autosize`), so that pacing still spreads them.
+    pub(super) fn send_quantum(&self) -> usize {
+        /// An IPv4 header without options, and the longest TCP header.
+        const HEADERS: usize = 20 + 60;
+        let mss = self.mss();
+        let Some(room) = self.path.segmentation.checked_sub(HEADERS) else {
+            return mss;
+        };
+        let mut segments = room / mss;
+        if let Some(rate) = self.pacing_rate() {
+            let per_ms = usize::try_from(rate / 1000).unwrap_or(usize::MAX);
+            segments = segments.min((per_ms / mss).max(2));
+        }
+        segments.max(1) * mss
     }
 
     /// Whether pacing lets a data segment out at `now`.

@@ -108,6 +108,7 @@ fn run(seed: u64, loss: u64, bytes: u64, back: u64, config: &TcpConfig) -> (Vec<
             while let Some(Outgoing {
                 repr,
                 payload_offset,
+                ..
             }) = conn.poll_transmit(now)
             {
                 let (x, y) = conn.payload(payload_offset, repr.payload_len);

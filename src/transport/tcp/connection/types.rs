@@ -370,6 +370,10 @@ pub struct Outgoing {
     pub repr: TcpRepr,
     /// Offset of the payload from the start of the send buffer.
     pub payload_offset: usize,
+    /// Payload bytes per segment if this is a super-segment, which a
+    /// device that segments cuts into segments of this size (all but the
+    /// last full); 0 for an ordinary segment.
+    pub segment_size: u16,
 }
 
 /// What a segment did to the connection, for the socket layer.
