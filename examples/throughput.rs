@@ -5,7 +5,7 @@
 //! the same line `../shared/anchors/run.sh mem` prints for smoltcp:
 //!
 //! ```text
-//! cargo run --release --example throughput -- [--bytes N] [--buffer B] [--copy]
+//! cargo run --release --example throughput -- [--bytes N] [--buffer B] [--copy] [--segmentation]
 //! cargo run --release --example throughput -- --udp [--packets M] [--size S] [--copy]
 //! cargo run --release --example throughput -- --threads [--bytes N]
 //! ```
@@ -14,6 +14,10 @@
 //!   the data in place into the send buffer (`send_with`) and the receiver
 //!   takes it without a copy (`recv_bytes`); under `--copy`, the calls a
 //!   `Read`/`Write` user makes: `send` from its buffer, `recv` into one.
+//!   Under `--segmentation` each port is wrapped in a
+//!   [`netstrata::link::Segmenter`]: TCP hands down super-segments of up
+//!   to 64 KiB, cut into frames in software at the device (Linux's GSO):
+//!   fewer passes through the layers above, one more copy of every byte.
 //! - UDP (`--udp`, default 5 million datagrams of 64 bytes): as many as
 //!   the socket takes per call (`send_batch`, and `recv_batch` reading
 //!   each in place), or one
@@ -32,28 +36,28 @@
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Instant as WallClock;
 
-use netstrata::link::{EthernetAddress, MemoryNetwork, MemoryPort};
+use netstrata::link::{Device, EthernetAddress, MemoryNetwork, MemoryPort, Segmenter};
 use netstrata::socket::{Runtime, TcpListener, TcpStream};
 use netstrata::transport::tcp::{State, TcpConfig};
 use netstrata::{Instant, Interface, InterfaceConfig};
 
-const USAGE: &str = "usage: throughput [--bytes N] [--buffer B] [--copy] \
+const USAGE: &str = "usage: throughput [--bytes N] [--buffer B] [--copy] [--segmentation] \
      | --udp [--packets M] [--size S] [--copy] | --threads [--bytes N]";
 
-/// One host: an interface on its port of the pair.
-struct Host {
+/// One host: an interface on its port of the pair (or a device over it).
+struct Host<D = MemoryPort> {
     iface: Interface,
-    port: MemoryPort,
+    port: D,
 }
 
-impl Host {
-    fn new(n: u8, port: MemoryPort, tcp: TcpConfig) -> Host {
+impl<D: Device> Host<D> {
+    fn new(n: u8, port: D, tcp: TcpConfig) -> Host<D> {
         let mut cfg = InterfaceConfig::new(
             EthernetAddress::local(u32::from(n)),
             format!("192.0.2.{n}/24").parse().expect("valid address"),
         );
         cfg.tcp = tcp;
-        let iface = Interface::new(cfg, netstrata::link::Device::capabilities(&port));
+        let iface = Interface::new(cfg, port.capabilities());
         Host { iface, port }
     }
 
@@ -93,13 +97,21 @@ fn pattern(max_chunk: usize) -> Vec<u8> {
         .collect()
 }
 
-fn tcp_bulk(total: u64, buffer: usize, copy: bool) {
+fn tcp_bulk(total: u64, buffer: usize, copy: bool, segmentation: bool) {
+    let (pa, pb) = MemoryNetwork::pair(1500);
+    if segmentation {
+        tcp_bulk_on(Segmenter::new(pa), Segmenter::new(pb), total, buffer, copy);
+    } else {
+        tcp_bulk_on(pa, pb, total, buffer, copy);
+    }
+}
+
+fn tcp_bulk_on<D: Device>(pa: D, pb: D, total: u64, buffer: usize, copy: bool) {
     let tcp = TcpConfig {
         send_buffer: buffer,
         recv_buffer: buffer,
         ..TcpConfig::default()
     };
-    let (pa, pb) = MemoryNetwork::pair(1500);
     let mut a = Host::new(1, pa, tcp.clone());
     let mut b = Host::new(2, pb, tcp);
     let server = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 2), 5001);
@@ -334,7 +346,7 @@ fn main() {
         eprintln!("(debug build: run with --release for meaningful numbers)");
     }
     let mut args = std::env::args().skip(1);
-    let (mut udp, mut copy, mut threads) = (false, false, false);
+    let (mut udp, mut copy, mut threads, mut segmentation) = (false, false, false, false);
     let (mut bytes, mut buffer, mut packets, mut size) =
         (512u64 << 20, 256usize << 10, 5_000_000u64, 64usize);
     let num = |v: Option<String>| -> u64 {
@@ -348,6 +360,7 @@ fn main() {
             "--udp" => udp = true,
             "--copy" => copy = true,
             "--threads" => threads = true,
+            "--segmentation" => segmentation = true,
             "--bytes" => bytes = num(args.next()),
             "--buffer" => buffer = num(args.next()) as usize,
             "--packets" => packets = num(args.next()),
@@ -363,6 +376,6 @@ fn main() {
     } else if udp {
         udp_pps(packets, size, copy);
     } else {
-        tcp_bulk(bytes, buffer, copy);
+        tcp_bulk(bytes, buffer, copy, segmentation);
     }
 }

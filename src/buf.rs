@@ -309,15 +309,13 @@ impl BufferPool {
     pub fn alloc(&mut self, headroom: usize, capacity: usize) -> PacketBuf {
         let need = headroom + capacity;
         let (spares, size) = if need <= self.buffer_size {
-            (&mut self.free, self.buffer_size)
+            (Some(&mut self.free), self.buffer_size)
         } else if need <= LARGE_BUFFER_SIZE {
-            (&mut self.large, LARGE_BUFFER_SIZE)
+            (Some(&mut self.large), LARGE_BUFFER_SIZE)
         } else {
-            (&mut self.free, need)
+            (None, need)
         };
-        if need <= size
-            && let Some(mut buf) = spares.pop()
-        {
+        if let Some(mut buf) = spares.and_then(Vec::pop) {
             self.reused += 1;
             // A recycled buffer keeps the length it had: those bytes are
             // initialised (stale), and headroom within them is not zeroed
@@ -805,6 +803,21 @@ mod tests {
         p.set_segment_size(0);
         assert_eq!(p.segment_size(), 0);
         assert_eq!(p.len(), 3040 + MAX_HEADROOM);
+    }
+
+    #[test]
+    fn more_than_a_super_frame_is_allocated_not_taken_from_the_spares() {
+        let mut pool = BufferPool::new(4, 2048);
+        pool.recycle(pool_buffer(&mut BufferPool::new(4, 2048)));
+        pool.recycle_bytes(BytesMut::with_capacity(LARGE_BUFFER_SIZE));
+        assert_eq!((pool.spare(), pool.large_spare()), (1, 1));
+        let big = pool.alloc(0, 100_000);
+        assert!(big.truesize() >= 100_000, "{}", big.truesize());
+        assert_eq!((pool.spare(), pool.large_spare()), (1, 1));
+    }
+
+    fn pool_buffer(pool: &mut BufferPool) -> PacketBuf {
+        pool.alloc(0, 100)
     }
 
     #[test]

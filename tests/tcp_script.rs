@@ -2936,3 +2936,35 @@ fn the_probe_never_resends_data_it_has_not_sent() {
         ",
     );
 }
+
+#[test]
+fn one_d_sack_repeated_in_the_segments_of_a_super_segment_undoes_nothing() {
+    // As `a_d_sack_for_one_of_two_retransmissions_undoes_nothing`, but the
+    // peer's D-SACK of segment 2 comes in two data segments, as a peer
+    // with segmentation offload sends it (its super-segment's header, with
+    // the D-SACK block, copied into each segment). Segment 5 may well
+    // have been lost: still no undo.
+    let mut s = established_with(newreno(), "<mss 1000,sackOK>");
+    s.run(EIGHT_SENT);
+    s.run(
+        "
+        +100 < . 1:1(0) ack 1001
+        +0   < . 1:1(0) ack 1001 <sack 2001:3001>
+        +0   < . 1:1(0) ack 1001 <sack 2001:4001>
+        +0   < . 1:1(0) ack 1001 <sack 5001:6001 2001:4001>
+        +0   > . 1001:2001(1000) ack 1
+        +0   < . 1:1(0) ack 1001 <sack 5001:7001 2001:4001>
+        +0   > . 4001:5001(1000) ack 1
+        +1   < . 1:1(0) ack 4001 <sack 5001:7001>
+        +0   < . 1:1001(1000) ack 4001 <sack 1001:2001 5001:7001>
+        +0   > . 8001:8001(0) ack 1001
+        +0   < . 1001:2001(1000) ack 4001 <sack 1001:2001 5001:7001>
+        +0   > . 8001:8001(0) ack 2001
+        ",
+    );
+    let info = s.tcp.info(s.handle()).unwrap();
+    assert_eq!(
+        info.stats.spurious_undos, 0,
+        "one D-SACK, counted twice, undid the reduction"
+    );
+}

@@ -175,8 +175,24 @@ pub fn open(tool: &str, opts: &LinkOptions) -> Runtime {
 }
 
 fn try_open(opts: &LinkOptions) -> Result<Runtime, Box<dyn std::error::Error>> {
-    // Our own MAC, distinct from the kernel's side of a TAP (unused on a
-    // TUN, which has no link addresses).
+    let cfg = interface_config(opts);
+    match open_device(opts)? {
+        OpenDevice::Tap(tap) => {
+            let sleeper = tap.sleeper();
+            start(cfg, tap, sleeper, opts)
+        }
+        OpenDevice::Tun(tun) => {
+            let sleeper = tun.sleeper();
+            start(cfg, tun, sleeper, opts)
+        }
+    }
+}
+
+/// The interface the options describe: address, gateway, our MAC (by
+/// default one derived from the address: distinct from the kernel's side
+/// of a TAP, unused on a TUN, which has no link addresses), and TCP's
+/// settings.
+pub fn interface_config(opts: &LinkOptions) -> InterfaceConfig {
     let mac = opts
         .mac
         .unwrap_or_else(|| EthernetAddress::local(u32::from(opts.ip.address())));
@@ -190,22 +206,34 @@ fn try_open(opts: &LinkOptions) -> Result<Runtime, Box<dyn std::error::Error>> {
     if let Some(gw) = opts.gateway {
         cfg = cfg.with_gateway(gw);
     }
+    cfg
+}
+
+/// A TAP or a TUN, opened.
+pub enum OpenDevice {
+    Tap(netstrata::link::TapDevice),
+    Tun(netstrata::link::TunDevice),
+}
+
+/// Opens the device the options name, with the offloads they ask for,
+/// and logs which the kernel accepted.
+pub fn open_device(opts: &LinkOptions) -> Result<OpenDevice, netstrata::link::TapError> {
     let offloads = if opts.offload {
         netstrata::link::TapConfig::default()
     } else {
         netstrata::link::TapConfig::plain()
     };
-    match &opts.device {
+    Ok(match &opts.device {
         LinkDevice::Tap(name) => {
             let tap = netstrata::link::TapDevice::open_with(name, offloads)?;
+            let mac = interface_config(opts).mac;
             let offloads = [
                 tap.checksum_offload(),
                 tap.large_receive(),
                 tap.segmentation(),
             ];
             announce(&format!("TAP {name}: {mac}"), opts, offloads);
-            let sleeper = tap.sleeper();
-            start(cfg, tap, sleeper, opts)
+            OpenDevice::Tap(tap)
         }
         LinkDevice::Tun(name) => {
             let tun = netstrata::link::TunDevice::open_with(name, offloads)?;
@@ -215,10 +243,9 @@ fn try_open(opts: &LinkOptions) -> Result<Runtime, Box<dyn std::error::Error>> {
                 tun.segmentation(),
             ];
             announce(&format!("TUN {name}:"), opts, offloads);
-            let sleeper = tun.sleeper();
-            start(cfg, tun, sleeper, opts)
+            OpenDevice::Tun(tun)
         }
-    }
+    })
 }
 
 /// Logs what the stack runs on (`device`), and which offloads the kernel

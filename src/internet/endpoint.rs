@@ -857,6 +857,20 @@ impl Ipv4Endpoint {
             link.recycle(packet);
             return Err(IpSendError::TooLarge(total));
         }
+        let mtu = link.mtu();
+        // A TCP super-segment goes down whole to a device that cuts it,
+        // into datagrams numbered from its identification on.
+        let segments = match packet.segment_size() {
+            size if size > 0
+                && total > mtu
+                && path.protocol == Protocol::Tcp
+                && total <= link.segmentation() =>
+            {
+                let header = packet.data().get(12).map_or(0, |b| usize::from(b >> 4) * 4);
+                packet.len().saturating_sub(header).div_ceil(size)
+            }
+            _ => 1,
+        };
         let mut repr = Ipv4Repr {
             src_addr: path.src,
             dst_addr: dst,
@@ -864,7 +878,11 @@ impl Ipv4Endpoint {
             payload_len: packet.len(),
             ttl: self.config.ttl,
             tos: 0,
-            ident: self.idents.next_of(path.ident, now),
+            ident: self.idents.next_run_of(
+                path.ident,
+                now,
+                segments.min(usize::from(u16::MAX)) as u16,
+            ),
             dont_frag,
             more_frags: false,
             frag_offset: 0,
@@ -896,12 +914,7 @@ impl Ipv4Endpoint {
         } else {
             NextHop::Unicast(route.next_hop)
         };
-        let mtu = link.mtu();
-        // A TCP super-segment goes down whole to a device that cuts it.
-        let super_segment = packet.segment_size() > 0
-            && path.protocol == Protocol::Tcp
-            && total <= link.segmentation();
-        if total <= mtu || super_segment {
+        if total <= mtu || segments > 1 {
             repr.emit(
                 &mut Ipv4Packet::new_unchecked(packet.push_header(ipv4::HEADER_LEN)),
                 fill,

@@ -96,6 +96,14 @@ impl IdentGenerator {
     /// The next identification from `counter`, for a datagram sent at
     /// `now`.
     pub fn next_of(&mut self, counter: IdentCounter, now: Instant) -> u16 {
+        self.next_run_of(counter, now, 1)
+    }
+
+    /// The first of `count` consecutive identifications from `counter`,
+    /// for a TCP super-segment sent at `now` that a device cuts into
+    /// `count` datagrams numbered from it (as Linux reserves `gso_segs`
+    /// of them): the next datagram of the flow takes the one after them.
+    pub fn next_run_of(&mut self, counter: IdentCounter, now: Instant, count: u16) -> u16 {
         let i = counter.0;
         let now_ms = now.total_millis() as u32;
         let (id, used) = self.counters[i];
@@ -106,7 +114,7 @@ impl IdentGenerator {
             self.rng.below(u64::from(idle.min(1 << 16))) as u16
         };
         let id = id.wrapping_add(1).wrapping_add(jump);
-        self.counters[i] = (id, now_ms);
+        self.counters[i] = (id.wrapping_add(count.max(1) - 1), now_ms);
         id
     }
 }

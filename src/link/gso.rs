@@ -6,8 +6,10 @@
 //! The layers above then do their per-segment work (TCP's output and
 //! bookkeeping, the IPv4 header, the route and neighbour) once per
 //! super-segment instead of once per segment; the price is one more copy
-//! of every byte (from the super-segment into each segment's frame) and a
-//! checksum computed here rather than above. Whether that pays depends
+//! of every byte (from the super-segment into each segment's frame). The
+//! checksums are this device's work too (it offers transmit checksum
+//! offload): each segment's are made as it is cut, and an ordinary
+//! frame's are filled before it goes, so that none is computed twice. Whether that pays depends
 //! on what a segment costs the layers above against what a copy costs:
 //! the crate's figures (issue #12's note) say which way it went here.
 //! Below a [`crate::link::FaultInjector`], it also lets simulations drive
@@ -79,12 +81,23 @@ impl<D: Device> Segmenter<D> {
     }
 }
 
+impl<D: Device> Segmenter<D> {
+    /// Fills the checksums the stack left to this device and hands the
+    /// frame on.
+    fn transmit_filled(&mut self, now: Instant, mut frame: PacketBuf) -> Result<(), DeviceError> {
+        vnet::prepare_transmit(frame.data_mut(), self.medium, 0);
+        vnet::complete_partial(frame.data_mut(), self.medium);
+        self.inner.transmit(now, frame)
+    }
+}
+
 impl<D: Device> Device for Segmenter<D> {
     /// The inner device's, with segmentation of super-segments up to
-    /// [`MAX_SUPER_SEGMENT`] (unless the inner device offers more).
+    /// [`MAX_SUPER_SEGMENT`] and transmit checksum offload.
     fn capabilities(&self) -> DeviceCaps {
         let mut caps = self.inner.capabilities();
-        caps.segmentation = caps.segmentation.max(MAX_SUPER_SEGMENT);
+        caps.segmentation = MAX_SUPER_SEGMENT;
+        caps.checksum.tx = true;
         caps
     }
 
@@ -97,11 +110,11 @@ impl<D: Device> Device for Segmenter<D> {
     /// each in a frame of its own with its own headers and checksums; the
     /// first refusal is returned, after every segment was offered (a
     /// queue may take the later ones, and TCP recovers the rest). Any
-    /// other frame goes as it is.
-    fn transmit(&mut self, now: Instant, frame: PacketBuf) -> Result<(), DeviceError> {
+    /// other frame goes with its checksums filled.
+    fn transmit(&mut self, now: Instant, mut frame: PacketBuf) -> Result<(), DeviceError> {
         let size = frame.segment_size();
         if size == 0 {
-            return self.inner.transmit(now, frame);
+            return self.transmit_filled(now, frame);
         }
         let (inner, pool, stats) = (&mut self.inner, &mut self.pool, &mut self.stats);
         let mut result = Ok(());
@@ -120,9 +133,8 @@ impl<D: Device> Device for Segmenter<D> {
             }
         });
         if n == 0 {
-            let mut frame = frame;
             frame.set_segment_size(0);
-            return self.inner.transmit(now, frame);
+            return self.transmit_filled(now, frame);
         }
         self.stats.super_segments += 1;
         self.stats.segments += n as u64;

@@ -174,7 +174,7 @@ impl Connection {
             let seq = self.snd.nxt;
             let retransmission = seq < self.snd.max;
             let repr = self.base_repr(now, seq, TcpFlags::FIN);
-            self.on_data_sent(now, seq, seq + 1, retransmission);
+            self.on_data_sent(now, seq, seq + 1, retransmission, 0);
             self.snd.nxt = seq + 1;
             if self.snd.una == self.snd.max {
                 // Nothing was outstanding: the user timeout starts now.
@@ -233,6 +233,9 @@ impl Connection {
         if send_fin {
             flags.insert(TcpFlags::FIN);
         }
+        // A D-SACK goes in one segment only: copied into every segment
+        // of a super-segment, it would report the duplicate many times.
+        let dsack_pending = self.rcv.dsack.is_some();
         let mut repr = self.base_repr(now, seq, flags);
         // Options beyond the timestamps (SACK blocks) come out of the
         // payload: options and data together never exceed the peer's MSS
@@ -258,7 +261,7 @@ impl Connection {
         // bytes as `len` holds go as one super-segment; the device cuts
         // it, and copies this header (options too) into every piece,
         // leaving FIN and PSH on the last only.
-        let whole = if self.path.segmentation > 0 && room > 0 && len >= 2 * room {
+        let whole = if self.path.segmentation > 0 && !dsack_pending && room > 0 && len >= 2 * room {
             len / room * room
         } else {
             room
@@ -288,9 +291,14 @@ impl Connection {
         if len < self.mss() && !shortened {
             self.snd.sml = end;
         }
-        self.on_data_sent(now, seq, end, retransmission);
+        self.on_data_sent(now, seq, end, retransmission, segment_size);
+        let segments = if segment_size > 0 {
+            len.div_ceil(segment_size)
+        } else {
+            1
+        };
         if retransmission {
-            self.stats.retransmits += 1;
+            self.stats.retransmits += segments as u64;
         } else if self.rtt_probe.is_none() && !self.opts.ts_ok {
             self.rtt_probe = Some((end, now));
         }
@@ -303,10 +311,8 @@ impl Connection {
         self.stats.bytes_sent += len as u64;
         self.last_data_sent = now;
         self.finish_output(&repr);
-        if segment_size > 0 {
-            // The segments on the wire.
-            self.stats.segs_out += (len.div_ceil(segment_size) - 1) as u64;
-        }
+        // The segments on the wire.
+        self.stats.segs_out += segments as u64 - 1;
         Some(Outgoing {
             repr,
             payload_offset: offset,
@@ -314,16 +320,36 @@ impl Connection {
         })
     }
 
-    /// `[seq, end)` of the sequence space went out: RACK records it, and
-    /// in fast recovery it is spent from PRR's budget.
-    fn on_data_sent(&mut self, now: Instant, seq: SeqNumber, end: SeqNumber, retransmission: bool) {
-        self.rec.rack.on_sent(seq, end, now, retransmission);
+    /// `[seq, end)` of the sequence space went out, in segments of
+    /// `segment_size` bytes if a super-segment (0 if one segment): RACK
+    /// records each segment, as the peer's SACK blocks will speak of them,
+    /// and in fast recovery it is spent from PRR's budget.
+    fn on_data_sent(
+        &mut self,
+        now: Instant,
+        seq: SeqNumber,
+        end: SeqNumber,
+        retransmission: bool,
+        segment_size: usize,
+    ) {
+        let mut segments = 0;
+        let mut at = seq;
+        while at < end {
+            let next = if segment_size > 0 && distance(at, end) > segment_size {
+                at + segment_size
+            } else {
+                end
+            };
+            self.rec.rack.on_sent(at, next, now, retransmission);
+            segments += 1;
+            at = next;
+        }
         if let Some(rate) = self.pacing_rate() {
             let mss = self.mss();
             self.path.pacer.on_sent(now, distance(seq, end), rate, mss);
         }
         if retransmission {
-            self.note_retransmission(now, seq);
+            self.note_retransmission(now, seq, segments);
         }
         if self.opts.sack_ok && self.rec.in_recovery() {
             let len = distance(seq, end);

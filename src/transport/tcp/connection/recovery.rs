@@ -121,6 +121,12 @@ pub(super) struct Undo {
     /// The timestamp its first retransmission carried, until the first
     /// ACK beyond it is tested (RFC 3522's `RetransmitTS`).
     first_ts: Option<u32>,
+    /// The last D-SACK block counted: the same block again (in a
+    /// duplicated ACK, or in every segment a peer's device cut from one
+    /// super-segment) reports no other duplicate, and is not counted
+    /// again (as Linux stops counting once its `dsack_dups` exceed its
+    /// retransmissions).
+    counted: Option<(SeqNumber, SeqNumber)>,
 }
 
 impl Recovery {
@@ -680,13 +686,13 @@ impl Connection {
         self.rec.probe_resent == Some(dsack.1)
     }
 
-    /// `[seq, ..)` was retransmitted at `now`: one more retransmission of
-    /// the episode.
-    pub(super) fn note_retransmission(&mut self, now: Instant, seq: SeqNumber) {
+    /// `[seq, ..)` was retransmitted at `now`, `segments` segments of it:
+    /// as many more retransmissions of the episode.
+    pub(super) fn note_retransmission(&mut self, now: Instant, seq: SeqNumber, segments: u32) {
         let ts = self.ts_now(now);
         let undo = &mut self.rec.undo;
         if undo.active {
-            undo.retrans += 1;
+            undo.retrans += segments;
             if undo.first.is_none() {
                 undo.first = Some(seq);
                 undo.first_ts = Some(ts);
@@ -746,6 +752,10 @@ impl Connection {
         let Some((left, right)) = dsack.filter(|&(left, _)| first_seq <= left) else {
             return;
         };
+        if undo.counted == Some((left, right)) {
+            return;
+        }
+        undo.counted = Some((left, right));
         let segments = distance(left, right).div_ceil(mss).max(1);
         undo.retrans = undo.retrans.saturating_sub(segments as u32);
         if undo.retrans > 0 {
