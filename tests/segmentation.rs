@@ -242,19 +242,9 @@ fn exchange(
         if cb.is_none() {
             cb = b.tcp().accept(listener).ok();
         }
-        while let Ok(n) = a.tcp().recv(ca, &mut buf) {
-            if n == 0 {
-                break;
-            }
-            ga += n;
-        }
+        ga += drain(&mut a, ca, &mut buf);
         if let Some(c) = cb {
-            while let Ok(n) = b.tcp().recv(c, &mut buf) {
-                if n == 0 {
-                    break;
-                }
-                gb += n;
-            }
+            gb += drain(&mut b, c, &mut buf);
         }
         now += Duration::from_micros(100);
     }
@@ -271,14 +261,7 @@ fn segments_of_consecutive_super_segments_never_share_an_ip_id() {
         .filter(|f| f.payload_len > 0)
         .collect();
     // Any two data frames with the same IP ID within 64 frames of each other?
-    let mut dups = 0;
-    for i in 0..frames.len() {
-        for j in i + 1..frames.len().min(i + 64) {
-            if frames[i].ip_id == frames[j].ip_id {
-                dups += 1;
-            }
-        }
-    }
+    let dups = repeated_ids(frames.iter().map(|f| f.ip_id));
     eprintln!(
         "{} data frames, {dups} repeated IDs within 64 frames",
         frames.len()
@@ -361,14 +344,7 @@ fn fragmentable_segments_never_share_an_ip_id() {
         .filter(|f| f.len() > 100 && f[12..14] == [8, 0] && f[23] == 6 && f[20] & 0x40 == 0)
         .map(|f| (u16::from_be_bytes([f[18], f[19]]), f.len()))
         .collect();
-    let mut dups = 0;
-    for i in 0..frames.len() {
-        for j in i + 1..frames.len().min(i + 64) {
-            if frames[i].0 == frames[j].0 {
-                dups += 1;
-            }
-        }
-    }
+    let dups = repeated_ids(frames.iter().map(|f| f.0));
     eprintln!(
         "{} data frames without DF ({:?}...), {dups} repeated IDs within 64 frames",
         frames.len(),
@@ -475,12 +451,7 @@ fn lossy_one_way(seg: bool, loss: f64, seed: u64, bytes: usize) -> (u64, u64, u6
             cb = b.tcp().accept(listener).ok();
         }
         if let Some(c) = cb {
-            while let Ok(n) = b.tcp().recv(c, &mut buf) {
-                if n == 0 {
-                    break;
-                }
-                gb += n;
-            }
+            gb += drain(&mut b, c, &mut buf);
         }
         now += Duration::from_micros(100);
     }
@@ -512,4 +483,29 @@ fn a_lost_segment_of_a_super_segment_costs_one_retransmission() {
             assert!(resent < 2 * lost, "resent {resent} bytes for {lost} lost");
         }
     }
+}
+
+/// Receives what waits on `h` (into `buf`, discarded); returns how much.
+fn drain(iface: &mut Interface, h: netstrata::transport::tcp::TcpHandle, buf: &mut [u8]) -> usize {
+    let mut n = 0;
+    while let Ok(k) = iface.tcp().recv(h, buf) {
+        if k == 0 {
+            break;
+        }
+        n += k;
+    }
+    n
+}
+
+/// How many pairs of the identifications `ids` are equal within 64 of
+/// each other (a reassembler's window, generously).
+fn repeated_ids(ids: impl Iterator<Item = u16>) -> usize {
+    let ids: Vec<u16> = ids.collect();
+    (0..ids.len())
+        .map(|i| {
+            (i + 1..ids.len().min(i + 64))
+                .filter(|&j| ids[i] == ids[j])
+                .count()
+        })
+        .sum()
 }
