@@ -58,6 +58,7 @@ TARGETS=(
     tcp_connection:4096
     http_server:16384
     dns_resolver:8192
+    vnet:65600
 )
 
 # libFuzzer's flags common to every run.

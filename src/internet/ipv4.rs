@@ -184,6 +184,9 @@ pub const HEADER_LEN: usize = 20;
 pub const MAX_HEADER_LEN: usize = 60;
 /// The largest datagram (RFC 791).
 pub const MAX_DATAGRAM_LEN: usize = 65535;
+/// The smallest MTU a link may have: every module forwards a datagram of
+/// 68 octets without further fragmentation (RFC 791, "Fragmentation").
+pub const MIN_MTU: usize = 68;
 /// The default TTL (RFC 1700 / Linux's `ip_default_ttl`).
 pub const DEFAULT_TTL: u8 = 64;
 

@@ -62,6 +62,7 @@ use std::net::SocketAddrV4;
 use bytes::Bytes;
 
 use crate::buf::Lent;
+use crate::internet::ipv4;
 use crate::ratelimit::TokenBucket;
 use crate::time::{Duration, Instant};
 use crate::transport::tcp::congestion::{CongestionControl, CwndUsage};
@@ -289,7 +290,11 @@ impl Connection {
                 our_mss,
                 peer_mss: DEFAULT_MSS,
                 syn_mss: DEFAULT_MSS,
-                pmtu: PathMtu::new(our_mss + 40),
+                // The link's own MTU, even below the 104 bytes a segment
+                // of the floor size needs: segments on such a link are
+                // cut to fit rather than fragmented (or, with Don't
+                // Fragment, not sent at all; found by fuzzing, MTU 68).
+                pmtu: PathMtu::new(mtu.clamp(ipv4::MIN_MTU, ipv4::MAX_DATAGRAM_LEN)),
                 pacer: Pacer::new(),
                 segmentation: 0,
             },
