@@ -90,7 +90,7 @@ fn ping(sim: &mut Simulation, from: HostId, to: Ipv4Addr, size: usize, count: u1
         let deadline = sim.now() + Duration::from_secs(1);
         let mut event = None;
         sim.run_while_not(Duration::from_secs(1), |s| {
-            event = s.iface(from).ping().recv(h);
+            event = s.iface(from).ping().recv(h).ok();
             event.is_some()
         });
         match event {
@@ -112,7 +112,10 @@ fn ping(sim: &mut Simulation, from: HostId, to: Ipv4Addr, size: usize, count: u1
         // ping(8) sends one request a second.
         sim.run_until(deadline);
     }
-    sim.iface(from).ping().close(h);
+    sim.iface(from)
+        .ping()
+        .close(h)
+        .expect("the ping socket is open");
     println!("--- {to} ping statistics ---");
     println!(
         "{count} packets transmitted, {received} received, {}% packet loss",
@@ -140,11 +143,10 @@ fn tcp_transfer(
         .iface(b)
         .tcp()
         .listen(SocketAddrV4::new(addr_b, 5001), 8)?;
-    let now = sim.now();
     let client = sim
         .iface(a)
         .tcp()
-        .connect(now, SocketAddrV4::new(addr_b, 5001))?;
+        .connect(SocketAddrV4::new(addr_b, 5001))?;
     let mut server = None;
     sim.run_while_not(Duration::from_secs(5), |s| {
         server = s.iface(b).tcp().accept(listener).ok();
@@ -168,8 +170,7 @@ fn tcp_transfer(
             let n = ((len - sent) as usize).min(chunk.len());
             sent += sim.iface(a).tcp().send(client, &chunk[..n])? as u64;
             if sent == len {
-                let now = sim.now();
-                sim.iface(a).tcp().shutdown(now, client)?;
+                sim.iface(a).tcp().shutdown(client)?;
             }
         }
         loop {
@@ -205,9 +206,8 @@ fn tcp_transfer(
         info.srtt.map_or("-".into(), ms),
         info.congestion,
     );
-    let now = sim.now();
-    sim.iface(b).tcp().close(now, server)?;
-    sim.iface(a).tcp().close(now, client)?;
+    sim.iface(b).tcp().close(server)?;
+    sim.iface(a).tcp().close(client)?;
     sim.run_until(sim.now() + Duration::from_millis(10));
     println!();
     Ok(())
@@ -242,8 +242,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         _ => println!("ARP: {addr_b} did not resolve"),
     }
     sim.run_until(sim.now() + Duration::from_millis(10));
-    while sim.iface(a).ping().recv(h).is_some() {}
-    sim.iface(a).ping().close(h);
+    while sim.iface(a).ping().recv(h).is_ok() {}
+    sim.iface(a).ping().close(h)?;
     println!();
 
     ping(&mut sim, a, addr_b, 56, 4);
@@ -295,13 +295,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .udp()
         .send_to(client, b"anyone there?", SocketAddrV4::new(addr_b, 9))?;
     sim.run_while_not(Duration::from_secs(1), |s| {
-        s.iface(a).udp().peer_addr(client).is_some() || {
+        s.iface(a).udp().peer_addr(client).is_ok() || {
             // Peek without taking: stop once the error has arrived.
             s.iface(b).counters().ip.icmp_tx_errors > 0
         }
     });
     sim.run_until(sim.now() + Duration::from_millis(1));
-    match sim.iface(a).udp().take_error(client) {
+    match sim.iface(a).udp().take_error(client)? {
         Some(e) => println!(
             "UDP to {addr_b}:9 (closed): ICMP {:?} from {}",
             e.kind, e.reporter

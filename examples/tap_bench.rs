@@ -25,7 +25,7 @@ use std::net::SocketAddrV4;
 use std::time::Instant as WallClock;
 
 use netstrata::link::{Device, TapSleeper};
-use netstrata::transport::tcp::State;
+use netstrata::transport::tcp::{State, TcpError};
 use netstrata::{Duration, Instant, Interface, InterfaceConfig};
 
 const USAGE: &str = "send|recv --connect A.B.C.D:PORT [--bytes N]";
@@ -95,7 +95,7 @@ fn run<D: Device>(
     let now = || Instant::from_micros(clock.elapsed().as_micros() as u64);
     let h = iface
         .tcp()
-        .connect(now(), to)
+        .connect(to)
         .map_err(|e| format!("connect to {to}: {e}"))?;
     let mut start = None;
     let mut done = 0u64;
@@ -125,7 +125,7 @@ fn run<D: Device>(
                 done += n as u64;
             }
             if done == total && state == State::Established {
-                tcp.shutdown(t, h).map_err(|e| e.to_string())?;
+                tcp.shutdown(h).map_err(|e| e.to_string())?;
             }
             // Our FIN was acknowledged, and every byte before it.
             if matches!(state, State::FinWait2 | State::TimeWait) {
@@ -135,7 +135,12 @@ fn run<D: Device>(
                 return Err(format!("connection closed after {done} bytes"));
             }
         } else {
-            while let Some(b) = tcp.recv_bytes(h, usize::MAX).map_err(|e| e.to_string())? {
+            loop {
+                let b = match tcp.recv_bytes(h, usize::MAX) {
+                    Ok(b) if !b.is_empty() => b,
+                    Ok(_) | Err(TcpError::WouldBlock) => break,
+                    Err(e) => return Err(e.to_string()),
+                };
                 if b.iter().any(|&x| x != 0) {
                     return Err("unexpected data (the peer sends /dev/zero)".into());
                 }

@@ -38,7 +38,7 @@ use std::time::Instant as WallClock;
 
 use netstrata::link::{Device, EthernetAddress, MemoryNetwork, MemoryPort, Segmenter};
 use netstrata::socket::{Runtime, TcpListener, TcpStream};
-use netstrata::transport::tcp::{State, TcpConfig};
+use netstrata::transport::tcp::{State, TcpConfig, TcpError};
 use netstrata::{Instant, Interface, InterfaceConfig};
 
 const USAGE: &str = "usage: throughput [--bytes N] [--buffer B] [--copy] [--segmentation] \
@@ -117,7 +117,7 @@ fn tcp_bulk_on<D: Device>(pa: D, pb: D, total: u64, buffer: usize, copy: bool) {
     let server = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 2), 5001);
     let listener = b.iface.tcp().listen(server, 1).expect("port is free");
     let clock = Clock(WallClock::now());
-    let ha = a.iface.tcp().connect(clock.now(), server).expect("connect");
+    let ha = a.iface.tcp().connect(server).expect("connect");
     let hb = loop {
         let now = clock.now();
         a.poll(now);
@@ -178,8 +178,12 @@ fn tcp_bulk_on<D: Device>(pa: D, pb: D, total: u64, buffer: usize, copy: bool) {
                 check(&sink[..n], &mut rcvd);
             }
         } else {
-            while let Some(data) = b.iface.tcp().recv_bytes(hb, usize::MAX).expect("recv") {
-                check(&data, &mut rcvd);
+            loop {
+                match b.iface.tcp().recv_bytes(hb, usize::MAX) {
+                    Ok(data) if !data.is_empty() => check(&data, &mut rcvd),
+                    Ok(_) | Err(TcpError::WouldBlock) => break,
+                    Err(e) => panic!("recv: {e}"),
+                }
             }
         }
     }

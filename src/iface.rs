@@ -24,7 +24,7 @@ use crate::rand::KeyedRng;
 use crate::time::Instant;
 use crate::transport::Transport;
 use crate::transport::tcp::{TcpConfig, TcpLayerStats, TcpLimits, TcpSockets};
-use crate::transport::udp::{UdpConfig, UdpSockets, UdpStats};
+use crate::transport::udp::{UdpConfig, UdpLayerStats, UdpSockets};
 
 /// How to set up an interface.
 #[derive(Debug, Clone)]
@@ -94,7 +94,7 @@ pub struct Counters {
     /// Fragment reassembly.
     pub reassembly: ReassemblyStats,
     /// UDP.
-    pub udp: UdpStats,
+    pub udp: UdpLayerStats,
     /// TCP (layer-wide; per-connection counters are in
     /// [`crate::transport::tcp::TcpInfo`]).
     pub tcp: TcpLayerStats,

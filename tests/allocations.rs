@@ -88,7 +88,7 @@ fn tcp_bulk(copy: bool, rounds: u32, measured: u32) -> (u64, u64) {
     let listener = b.iface.tcp().listen(server, 1).unwrap();
     // A virtual clock: 10 µs a round.
     let mut now = Instant::ZERO;
-    let ha = a.iface.tcp().connect(now, server).unwrap();
+    let ha = a.iface.tcp().connect(server).unwrap();
     let mut hb = None;
     for _ in 0..100 {
         now += netstrata::Duration::from_micros(10);
@@ -113,37 +113,32 @@ fn tcp_bulk(copy: bool, rounds: u32, measured: u32) -> (u64, u64) {
             );
         }
         loop {
-            let took = a
-                .iface
-                .tcp()
-                .send_with(ha, |room| {
-                    for (i, b) in room.iter_mut().enumerate() {
-                        *b = byte(sent + i as u64);
-                    }
-                    room.len()
-                })
-                .unwrap();
-            if took == 0 {
+            let took = a.iface.tcp().send_with(ha, |room| {
+                for (i, b) in room.iter_mut().enumerate() {
+                    *b = byte(sent + i as u64);
+                }
+                room.len()
+            });
+            let Ok(took) = took else {
                 break;
-            }
+            };
             sent += took as u64;
         }
         now += netstrata::Duration::from_micros(10);
         a.poll(now);
         b.poll(now);
         if copy {
-            loop {
-                let n = b.iface.tcp().recv(hb, &mut sink).unwrap();
-                if n == 0 {
-                    break;
-                }
+            while let Ok(n @ 1..) = b.iface.tcp().recv(hb, &mut sink) {
                 for &x in &sink[..n] {
                     assert_eq!(x, byte(rcvd));
                     rcvd += 1;
                 }
             }
         } else {
-            while let Some(data) = b.iface.tcp().recv_bytes(hb, usize::MAX).unwrap() {
+            while let Ok(data) = b.iface.tcp().recv_bytes(hb, usize::MAX) {
+                if data.is_empty() {
+                    break;
+                }
                 for &x in &data[..] {
                     assert_eq!(x, byte(rcvd));
                     rcvd += 1;

@@ -323,7 +323,7 @@ fn syn_flood(limits: TcpLimits) -> (Vec<Option<Duration>>, isize, usize) {
             .get(connects.len())
             .is_some_and(|&ms| since >= Duration::from_millis(ms));
         if pending.is_none() && due {
-            let c = sim.iface(client).tcp().connect(now, service).unwrap();
+            let c = sim.iface(client).tcp().connect(service).unwrap();
             pending = Some((c, now));
         }
         if let Some((c, at)) = pending {
@@ -331,7 +331,7 @@ fn syn_flood(limits: TcpLimits) -> (Vec<Option<Duration>>, isize, usize) {
                 Ok(State::Established) => {
                     connects.push(Some(now - at));
                     let _ = sim.iface(client).tcp().send(c, b"hello");
-                    let _ = sim.iface(client).tcp().close(now, c);
+                    let _ = sim.iface(client).tcp().close(c);
                     pending = None;
                 }
                 _ if now - at > Duration::from_secs(2) => {
@@ -408,9 +408,8 @@ fn sockstress(clients: usize, limits: TcpLimits, duration: Duration) -> (usize, 
     let server = host(&mut sim, &net, 2, |cfg| cfg.tcp_limits = limits);
     let service = SocketAddrV4::new(addr(2), 80);
     let listener = sim.iface(server).tcp().listen(service, 1024).unwrap();
-    let now = sim.now();
     let conns: Vec<TcpHandle> = (0..clients)
-        .map(|_| sim.iface(client).tcp().connect(now, service).unwrap())
+        .map(|_| sim.iface(client).tcp().connect(service).unwrap())
         .collect();
     let start = sim.now();
     let mut peak = 0;
@@ -420,7 +419,7 @@ fn sockstress(clients: usize, limits: TcpLimits, duration: Duration) -> (usize, 
         while let Ok(h) = sim.iface(server).tcp().accept(listener) {
             let tcp = sim.iface(server).tcp();
             while tcp.send(h, &chunk).is_ok_and(|n| n > 0) {}
-            tcp.close(now, h).unwrap();
+            tcp.close(h).unwrap();
         }
         peak = peak.max(sim.iface(server).tcp().memory());
         sim.run_until(now + Duration::from_millis(10));
@@ -486,7 +485,7 @@ fn short_connections(
             "stuck at {done} of {total}"
         );
         while clients.len() < concurrency && started < total {
-            let c = sim.iface(client).tcp().connect(now, service).unwrap();
+            let c = sim.iface(client).tcp().connect(service).unwrap();
             clients.push((c, false));
             started += 1;
         }
@@ -498,7 +497,7 @@ fn short_connections(
             while tcp.recv(*c, &mut buf).is_ok_and(|n| n > 0) {}
             let finished = tcp.recv_eof(*c) || tcp.state(*c) == Ok(State::Closed);
             if finished {
-                tcp.close(now, *c).unwrap();
+                tcp.close(*c).unwrap();
                 done += 1;
             }
             !finished
@@ -513,7 +512,7 @@ fn short_connections(
             }
             tcp.recv(h, &mut buf).unwrap();
             tcp.send(h, &[b'!'; 64]).unwrap();
-            tcp.close(now, h).unwrap();
+            tcp.close(h).unwrap();
             false
         });
         sim.step(Duration::from_millis(5));

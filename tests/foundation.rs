@@ -23,10 +23,10 @@ fn ping_once(
     sim.iface(from).ping().send(h, to, seq, size).unwrap();
     let mut event = None;
     sim.run_while_not(Duration::from_secs(5), |s| {
-        event = s.iface(from).ping().recv(h);
+        event = s.iface(from).ping().recv(h).ok();
         event.is_some()
     });
-    sim.iface(from).ping().close(h);
+    sim.iface(from).ping().close(h).unwrap();
     event
 }
 
@@ -161,7 +161,7 @@ fn closed_port_answers_port_unreachable() {
         .unwrap();
     let mut err = None;
     assert!(sim.run_while_not(Duration::from_secs(2), |s| {
-        err = s.iface(h[0]).udp().take_error(a);
+        err = s.iface(h[0]).udp().take_error(a).unwrap();
         err.is_some()
     }));
     let e = err.unwrap();
@@ -243,7 +243,7 @@ fn arp_and_ping_recover_under_faults() {
             sim.iface(a).ping().send(h, addr(2), seq, 1000).unwrap();
             let until = sim.now() + Duration::from_secs(1);
             sim.run_while_not(until - sim.now(), |s| {
-                while let Some(e) = s.iface(a).ping().recv(h) {
+                while let Ok(e) = s.iface(a).ping().recv(h) {
                     if matches!(e, PingEvent::Reply(_)) {
                         replied = true;
                     }

@@ -370,10 +370,10 @@ impl Net {
         self.sim.iface(from).ping().send(h, to, 1, size).unwrap();
         let mut event = None;
         self.sim.run_while_not(Duration::from_secs(5), |s| {
-            event = s.iface(from).ping().recv(h);
+            event = s.iface(from).ping().recv(h).ok();
             event.is_some()
         });
-        self.sim.iface(from).ping().close(h);
+        self.sim.iface(from).ping().close(h).unwrap();
         event
     }
 
@@ -1653,7 +1653,7 @@ impl IcmpVictim {
         let quoted = kind.and(read_quote(quote));
         let ours = quoted.filter(|q| q.1 == addr(VICTIM));
         for &(h, port, connected) in &self.udp {
-            let got = self.net.victim().udp().take_error(h);
+            let got = self.net.victim().udp().take_error(h).unwrap();
             let want = ours.and_then(|(proto, src, dst, t)| {
                 let sport = u16::from_be_bytes([t[0], t[1]]);
                 let dport = u16::from_be_bytes([t[2], t[3]]);
@@ -1680,7 +1680,7 @@ impl IcmpVictim {
             );
         }
         let mut events = Vec::new();
-        while let Some(e) = self.net.victim().ping().recv(self.ping) {
+        while let Ok(e) = self.net.victim().ping().recv(self.ping) {
             events.push(e);
         }
         let want_ping = ours

@@ -132,7 +132,7 @@ fn capture_run(path: &Path) {
         .send_to(cli, b"closed?", SocketAddrV4::new(addr(2), 9))
         .unwrap();
     sim.run_until(sim.now() + Duration::from_millis(10));
-    assert!(sim.iface(0).udp().take_error(cli).is_some());
+    assert!(sim.iface(0).udp().take_error(cli).unwrap().is_some());
     // Dropping the simulation flushes the capture.
 }
 

@@ -57,10 +57,7 @@ fn loopback_transfer(seg: usize, tx: bool) -> (usize, Instant) {
     let mut dev = Sink { seg, tx };
     let mut ifc = iface("192.0.2.1/24", 7, dev.capabilities());
     let listener = ifc.tcp().listen(SocketAddrV4::new(ME, 80), 4).unwrap();
-    let client = ifc
-        .tcp()
-        .connect(Instant::ZERO, SocketAddrV4::new(ME, 80))
-        .unwrap();
+    let client = ifc.tcp().connect(SocketAddrV4::new(ME, 80)).unwrap();
     let data: Vec<u8> = (0..4u32 << 20).map(|i| (i * 7 + i / 4093) as u8).collect();
     let (mut sent, mut got) = (0, Vec::new());
     let mut conn = None;
@@ -210,7 +207,7 @@ fn exchange(
     let mut b = iface("192.0.2.11/24", 2, dev_b.capabilities());
     let server = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 11), 80);
     let listener = b.tcp().listen(server, 4).unwrap();
-    let ca = a.tcp().connect(Instant::ZERO, server).unwrap();
+    let ca = a.tcp().connect(server).unwrap();
     let data: Vec<u8> = (0..bytes as u32)
         .map(|i| (i * 7 + i / 4093) as u8)
         .collect();
@@ -456,7 +453,7 @@ fn lossy_one_way(seg: bool, loss: f64, seed: u64, bytes: usize) -> (u64, u64, u6
     let mut b = iface("192.0.2.11/24", 2, pb.capabilities());
     let server = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 11), 80);
     let listener = b.tcp().listen(server, 4).unwrap();
-    let ca = a.tcp().connect(Instant::ZERO, server).unwrap();
+    let ca = a.tcp().connect(server).unwrap();
     let data = vec![7u8; bytes];
     let (mut sa, mut gb) = (0, 0usize);
     let mut cb = None;

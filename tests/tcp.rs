@@ -46,26 +46,26 @@ fn transfer(
             for (i, b) in chunk[..n].iter_mut().enumerate() {
                 *b = pattern(sent + i as u64);
             }
-            let k = sim
-                .iface(src.0)
-                .tcp()
-                .send(src.1, &chunk[..n])
-                .expect("send");
+            let k = match sim.iface(src.0).tcp().send(src.1, &chunk[..n]) {
+                Ok(k) => k,
+                Err(TcpError::WouldBlock) => 0,
+                Err(e) => panic!("send: {e}"),
+            };
             sent += k as u64;
             if k < n {
                 break;
             }
         }
         if sent == len && !closed {
-            let now = sim.now();
-            sim.iface(src.0).tcp().shutdown(now, src.1).unwrap();
+            sim.iface(src.0).tcp().shutdown(src.1).unwrap();
             closed = true;
         }
         loop {
-            let n = sim.iface(dst.0).tcp().recv(dst.1, &mut buf).expect("recv");
-            if n == 0 {
-                break;
-            }
+            let n = match sim.iface(dst.0).tcp().recv(dst.1, &mut buf) {
+                Ok(0) | Err(TcpError::WouldBlock) => break,
+                Ok(n) => n,
+                Err(e) => panic!("recv: {e}"),
+            };
             for (i, b) in buf[..n].iter().enumerate() {
                 let at = received + i as u64;
                 assert_eq!(*b, pattern(at), "byte {at} corrupt");
@@ -89,11 +89,10 @@ fn connected(sim: &mut Simulation, client: HostId, server: HostId) -> (TcpHandle
         .tcp()
         .listen(SocketAddrV4::new(server_addr, 80), 16)
         .unwrap();
-    let now = sim.now();
     let c = sim
         .iface(client)
         .tcp()
-        .connect(now, SocketAddrV4::new(server_addr, 80))
+        .connect(SocketAddrV4::new(server_addr, 80))
         .unwrap();
     let mut accepted = None;
     assert!(
@@ -125,8 +124,7 @@ fn handshake_transfer_and_close() {
         Duration::from_secs(60),
     );
     // The server closes too; both ends finish.
-    let now = sim.now();
-    sim.iface(h[1]).tcp().shutdown(now, s).unwrap();
+    sim.iface(h[1]).tcp().shutdown(s).unwrap();
     sim.run_until(sim.now() + Duration::from_secs(1));
     assert_eq!(sim.iface(h[0]).tcp().state(c), Ok(State::TimeWait));
     assert_eq!(sim.iface(h[1]).tcp().state(s), Ok(State::Closed));
@@ -157,11 +155,10 @@ fn transfer_in_both_directions_at_once() {
 #[test]
 fn connection_refused_by_closed_port() {
     let (mut sim, h) = network(2, 1500);
-    let now = sim.now();
     let c = sim
         .iface(h[0])
         .tcp()
-        .connect(now, SocketAddrV4::new(addr(2), 81))
+        .connect(SocketAddrV4::new(addr(2), 81))
         .unwrap();
     assert!(
         sim.run_while_not(Duration::from_secs(5), |s| s.iface(h[0]).tcp().state(c)
@@ -177,12 +174,11 @@ fn connection_refused_by_closed_port() {
 #[test]
 fn connect_to_silent_host_times_out() {
     let (mut sim, h) = network(2, 1500);
-    let now = sim.now();
     // Nobody has 192.0.2.77: ARP fails, SYNs go nowhere.
     let c = sim
         .iface(h[0])
         .tcp()
-        .connect(now, SocketAddrV4::new(addr(77), 80))
+        .connect(SocketAddrV4::new(addr(77), 80))
         .unwrap();
     assert!(
         sim.run_while_not(Duration::from_secs(300), |s| s.iface(h[0]).tcp().state(c)
@@ -481,7 +477,7 @@ fn an_application_limited_sender_keeps_its_window() {
 /// same error as `send`, without calling the closure.
 #[test]
 fn data_written_in_place_is_what_is_sent() {
-    use netstrata::transport::tcp::TcpSocketError;
+    use netstrata::transport::tcp::TcpError;
     let t = Instant::from_millis;
     let mut c = newreno_by_hand(true);
     let n = c
@@ -496,7 +492,7 @@ fn data_written_in_place_is_what_is_sent() {
     assert_eq!(c.payload(out.payload_offset, 5), (&b"hello"[..], &b""[..]));
     c.close(t(200));
     let refused = c.send_with(|_| unreachable!("no room after close"));
-    assert_eq!(refused, Err(TcpSocketError::WriteShutdown));
+    assert_eq!(refused, Err(TcpError::WriteShutdown));
 }
 
 /// A connection's cached path (route, neighbour) follows the routing table
@@ -518,12 +514,8 @@ fn a_connection_follows_route_and_neighbour_changes() {
         while sim.now() < until {
             let due = LEN.min((sim.now() - start).as_millis() as u64 * 200);
             let chunk: Vec<u8> = (sent..due).map(pattern).collect();
-            sent += sim.iface(h[0]).tcp().send(c, &chunk).unwrap() as u64;
-            loop {
-                let n = sim.iface(h[1]).tcp().recv(s, &mut buf).unwrap();
-                if n == 0 {
-                    break;
-                }
+            sent += sim.iface(h[0]).tcp().send(c, &chunk).unwrap_or(0) as u64;
+            while let Ok(n @ 1..) = sim.iface(h[1]).tcp().recv(s, &mut buf) {
                 for (i, b) in buf[..n].iter().enumerate() {
                     assert_eq!(*b, pattern(received + i as u64));
                 }

@@ -1647,7 +1647,7 @@ fn a_stale_handle_is_refused_not_taken_for_the_connection_in_its_slot() {
     assert_ne!(old, new);
     assert!(s.tcp.state(old).is_err());
     assert!(s.tcp.send(old, b"x").is_err());
-    assert!(s.tcp.close(s.now, old).is_err());
+    assert!(s.tcp.close(old).is_err());
     assert_eq!(
         s.tcp.state(new),
         Ok(netstrata::transport::tcp::State::SynSent)
@@ -2755,7 +2755,7 @@ fn keep_alive_is_off_in_time_wait() {
         ..TcpConfig::default()
     };
     bare_connection(config, |c, now| {
-        c.shutdown_write(now);
+        c.shutdown_write();
         while c.poll_transmit(now).is_some() {}
         let seg = |flags, ack| TcpRepr {
             src_port: 80,

@@ -618,8 +618,7 @@ fn many_connections(n: usize, path: Option<&Impairments>) {
     }
     let data_time = sim.now() - opened_at;
     for e in &ends {
-        let now = sim.now();
-        sim.iface(e.host).tcp().close(now, e.conn).unwrap();
+        sim.iface(e.host).tcp().close(e.conn).unwrap();
     }
     // TIME-WAIT is 2 MSL (60 s).
     sim.run_until(sim.now() + Duration::from_secs(61));

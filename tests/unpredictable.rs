@@ -77,7 +77,7 @@ fn choose() -> Choices {
     let server = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 2), 80);
     sim.iface(b).tcp().listen(server, 8).unwrap();
     let now = sim.now();
-    sim.iface(a).tcp().connect(now, server).unwrap();
+    sim.iface(a).tcp().connect(server).unwrap();
     sim.run_until(now + Duration::from_millis(100));
 
     let syn = sent

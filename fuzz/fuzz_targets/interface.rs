@@ -256,7 +256,7 @@ struct Sockets {
     ping_seq: u16,
 }
 
-fn setup(iface: &mut Interface, now: Instant) -> Sockets {
+fn setup(iface: &mut Interface) -> Sockets {
     iface
         .link()
         .arp_cache_mut()
@@ -266,7 +266,7 @@ fn setup(iface: &mut Interface, now: Instant) -> Sockets {
     let listener = iface.tcp().listen(any(80), 4).expect("listen on 80");
     let client = iface
         .tcp()
-        .connect(now, SocketAddrV4::new(PEER_IP, PEER_PORT))
+        .connect(SocketAddrV4::new(PEER_IP, PEER_PORT))
         .ok();
     let ping = iface.ping().open(Duration::from_secs(5)).ok();
     if let Some(h) = ping {
@@ -283,7 +283,7 @@ fn setup(iface: &mut Interface, now: Instant) -> Sockets {
 }
 
 /// What the application does after a frame, as `op` says.
-fn application(op: u8, iface: &mut Interface, s: &mut Sockets, now: Instant) {
+fn application(op: u8, iface: &mut Interface, s: &mut Sockets) {
     let mut buf = [0u8; 2048];
     if op & 0x08 != 0 {
         while let Ok(h) = iface.tcp().accept(s.listener) {
@@ -312,7 +312,7 @@ fn application(op: u8, iface: &mut Interface, s: &mut Sockets, now: Instant) {
     if op & 0x40 != 0
         && let Some(h) = s.accepted.pop_front()
     {
-        let _ = iface.tcp().close(now, h);
+        let _ = iface.tcp().close(h);
     }
     if op & 0x80 != 0
         && let Some(h) = s.ping
@@ -321,7 +321,7 @@ fn application(op: u8, iface: &mut Interface, s: &mut Sockets, now: Instant) {
             .ping()
             .send(h, PEER_IP, s.ping_seq, usize::from(op & 0x3f) * 16);
         s.ping_seq = s.ping_seq.wrapping_add(1);
-        while iface.ping().recv(h).is_some() {}
+        while iface.ping().recv(h).is_ok() {}
     }
 }
 
@@ -364,7 +364,7 @@ fuzz_target!(|data: &[u8]| {
         client_port: None,
     };
     let mut now = Instant::from_secs(1);
-    let mut sockets = setup(&mut iface, now);
+    let mut sockets = setup(&mut iface);
     settle(&mut iface, &mut dev, now);
 
     while !input.is_empty() {
@@ -374,7 +374,7 @@ fuzz_target!(|data: &[u8]| {
         dev.rewrite(op, &mut frame);
         dev.rx.push_back(PacketBuf::from_payload(0, &frame));
         settle(&mut iface, &mut dev, now);
-        application(op, &mut iface, &mut sockets, now);
+        application(op, &mut iface, &mut sockets);
         settle(&mut iface, &mut dev, now);
         now += Duration::from_millis(time_step_millis(step));
         settle(&mut iface, &mut dev, now);

@@ -249,7 +249,7 @@ impl Peer {
     fn read(&mut self, conn: &mut Connection, max: usize, zero_copy: bool) {
         let data = if zero_copy {
             match conn.recv_bytes(max) {
-                Ok(Some(b)) => b.to_vec(),
+                Ok(b) => b.to_vec(),
                 _ => return,
             }
         } else {
@@ -520,7 +520,7 @@ fn step(input: &mut Input, conn: &mut Connection, peer: &mut Peer) {
             if op & 0x10 != 0 {
                 conn.close(peer.now);
             } else {
-                conn.shutdown_write(peer.now);
+                conn.shutdown_write();
             }
         }
         13 => {

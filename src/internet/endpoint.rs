@@ -1023,7 +1023,7 @@ impl Ipv4Endpoint {
 
     /// When [`Ipv4Endpoint::poll`] next has work.
     pub fn poll_at(&self, now: Instant) -> Option<Instant> {
-        if !self.loopback.is_empty() || self.pings.has_pending() {
+        if !self.loopback.is_empty() || self.pings.has_pending_tx() {
             return Some(now);
         }
         [self.reassembler.poll_at(), self.pings.poll_at()]

@@ -73,6 +73,9 @@ pub enum PingError {
     /// The handle does not name an open ping socket.
     #[error("no such ping socket")]
     InvalidHandle,
+    /// No event is waiting: try again after the next poll.
+    #[error("operation would block")]
+    WouldBlock,
     /// Too many requests are waiting for a reply.
     #[error("too many echo requests outstanding (at most {0})")]
     TooManyOutstanding(usize),
@@ -82,6 +85,13 @@ pub enum PingError {
     /// All 65536 identifiers are taken by open sockets.
     #[error("no free ICMP echo identifier: 65536 ping sockets are open")]
     NoFreeIdentifier,
+}
+
+/// Counters of the ping sockets of an interface.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PingLayerStats {
+    /// Echo replies that matched no outstanding request.
+    pub unmatched_replies: u64,
 }
 
 /// Largest ping payload (65535 - 20 - 8).
@@ -165,16 +175,21 @@ impl PingSockets {
     }
 
     /// Closes a socket; outstanding requests are forgotten.
-    pub fn close(&mut self, handle: PingHandle) {
-        if let Some(s) = self.sockets.remove(handle.0) {
-            self.by_ident.remove(&s.ident);
-            self.unsent -= s.outstanding.iter().filter(|o| o.sent.is_none()).count();
-        }
+    pub fn close(&mut self, handle: PingHandle) -> Result<(), PingError> {
+        let s = self
+            .sockets
+            .remove(handle.0)
+            .ok_or(PingError::InvalidHandle)?;
+        self.by_ident.remove(&s.ident);
+        self.unsent -= s.outstanding.iter().filter(|o| o.sent.is_none()).count();
+        Ok(())
     }
 
     /// The identifier a socket's requests carry.
-    pub fn ident(&self, handle: PingHandle) -> Option<u16> {
-        self.socket(handle).map(|s| s.ident)
+    pub fn ident(&self, handle: PingHandle) -> Result<u16, PingError> {
+        self.socket(handle)
+            .map(|s| s.ident)
+            .ok_or(PingError::InvalidHandle)
     }
 
     fn socket(&self, h: PingHandle) -> Option<&PingSocket> {
@@ -210,14 +225,18 @@ impl PingSockets {
         Ok(())
     }
 
-    /// The next event of a socket.
-    pub fn recv(&mut self, handle: PingHandle) -> Option<PingEvent> {
-        self.socket_mut(handle)?.events.pop_front()
+    /// The next event of a socket, or [`PingError::WouldBlock`] if none is
+    /// waiting.
+    pub fn recv(&mut self, handle: PingHandle) -> Result<PingEvent, PingError> {
+        let s = self.socket_mut(handle).ok_or(PingError::InvalidHandle)?;
+        s.events.pop_front().ok_or(PingError::WouldBlock)
     }
 
-    /// Replies that matched no outstanding request.
-    pub fn unmatched_replies(&self) -> u64 {
-        self.unmatched_replies
+    /// Counters of the ping sockets.
+    pub fn stats(&self) -> PingLayerStats {
+        PingLayerStats {
+            unmatched_replies: self.unmatched_replies,
+        }
     }
 
     /// Takes the requests waiting to be transmitted, marking them sent at
@@ -241,7 +260,7 @@ impl PingSockets {
     }
 
     /// Whether any request waits to be transmitted.
-    pub(crate) fn has_pending(&self) -> bool {
+    pub(crate) fn has_pending_tx(&self) -> bool {
         self.unsent > 0
     }
 
@@ -379,7 +398,7 @@ mod tests {
         let h = p.open(Duration::from_secs(1)).unwrap();
         let ident = p.ident(h).unwrap();
         p.send(h, DST, 1, 56).unwrap();
-        assert!(p.has_pending());
+        assert!(p.has_pending_tx());
         let mut out = vec![];
         p.take_pending(Instant::from_millis(10), &mut out);
         assert_eq!(
@@ -391,7 +410,7 @@ mod tests {
                 payload_len: 56
             }]
         );
-        assert!(!p.has_pending());
+        assert!(!p.has_pending_tx());
         // Wrong ident, wrong seq, wrong source: ignored.
         p.deliver_reply(
             Instant::from_millis(11),
@@ -410,10 +429,10 @@ mod tests {
             64,
             &[0; 56],
         );
-        assert_eq!(p.unmatched_replies(), 3);
+        assert_eq!(p.stats().unmatched_replies, 3);
         p.deliver_reply(Instant::from_millis(12), DST, ident, 1, 63, &[0; 56]);
         match p.recv(h) {
-            Some(PingEvent::Reply(r)) => {
+            Ok(PingEvent::Reply(r)) => {
                 assert_eq!(r.rtt, Duration::from_millis(2));
                 assert_eq!(r.icmp_len, 64);
                 assert_eq!(r.ttl, 63);
@@ -422,20 +441,20 @@ mod tests {
         }
         // A duplicate is not a second reply.
         p.deliver_reply(Instant::from_millis(13), DST, ident, 1, 63, &[0; 56]);
-        assert_eq!(p.recv(h), None);
+        assert_eq!(p.recv(h), Err(PingError::WouldBlock));
     }
 
     #[test]
     fn a_stale_handle_is_refused_not_taken_for_the_socket_in_its_slot() {
         let mut p = PingSockets::new(KeyedRng::from_seed(5));
         let old = p.open(Duration::from_secs(1)).unwrap();
-        p.close(old);
+        p.close(old).unwrap();
         let new = p.open(Duration::from_secs(1)).unwrap();
         assert_eq!(p.send(old, DST, 1, 0), Err(PingError::InvalidHandle));
-        assert_eq!(p.ident(old), None);
-        assert_eq!(p.recv(old), None);
-        p.close(old);
-        assert!(p.ident(new).is_some());
+        assert_eq!(p.ident(old), Err(PingError::InvalidHandle));
+        assert_eq!(p.recv(old), Err(PingError::InvalidHandle));
+        assert_eq!(p.close(old), Err(PingError::InvalidHandle));
+        assert!(p.ident(new).is_ok());
         assert!(p.send(new, DST, 1, 0).is_ok());
     }
 
@@ -447,11 +466,11 @@ mod tests {
         p.take_pending(Instant::from_secs(5), &mut vec![]);
         assert_eq!(p.poll_at(), Some(Instant::from_secs(6)));
         p.expire(Instant::from_millis(5999));
-        assert_eq!(p.recv(h), None);
+        assert_eq!(p.recv(h), Err(PingError::WouldBlock));
         p.expire(Instant::from_secs(6));
         assert_eq!(
             p.recv(h),
-            Some(PingEvent::Timeout {
+            Ok(PingEvent::Timeout {
                 dst: DST,
                 seq_no: 7
             })
@@ -461,7 +480,7 @@ mod tests {
             p.send(h, DST, 1, MAX_PAYLOAD + 1),
             Err(PingError::TooLarge(MAX_PAYLOAD + 1))
         );
-        p.close(h);
+        p.close(h).unwrap();
         assert_eq!(p.send(h, DST, 1, 1), Err(PingError::InvalidHandle));
     }
 
@@ -476,9 +495,9 @@ mod tests {
             Err(PingError::NoFreeIdentifier)
         );
         let freed = p.ident(handles[1234]).unwrap();
-        p.close(handles[1234]);
+        p.close(handles[1234]).unwrap();
         let h = p.open(Duration::from_secs(1)).unwrap();
-        assert_eq!(p.ident(h), Some(freed));
+        assert_eq!(p.ident(h), Ok(freed));
     }
 
     #[test]
@@ -488,14 +507,14 @@ mod tests {
         let b = p.open(Duration::from_secs(1)).unwrap();
         p.send(a, DST, 1, 8).unwrap();
         p.send(b, DST, 1, 8).unwrap();
-        p.close(a);
-        assert!(p.has_pending());
+        p.close(a).unwrap();
+        assert!(p.has_pending_tx());
         let mut out = vec![];
         p.take_pending(Instant::ZERO, &mut out);
         assert_eq!(out.len(), 1);
-        assert!(!p.has_pending());
+        assert!(!p.has_pending_tx());
         p.send(b, DST, 2, 8).unwrap();
-        p.close(b);
-        assert!(!p.has_pending());
+        p.close(b).unwrap();
+        assert!(!p.has_pending_tx());
     }
 }

@@ -33,7 +33,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
 use crate::iface::Interface;
-use crate::internet::ping::{EchoReply, PingEvent};
+use crate::internet::ping::{EchoReply, PingError, PingEvent};
 use crate::link::{Device, MemoryPort};
 use crate::time::{Duration, Instant};
 
@@ -299,7 +299,7 @@ impl Runtime {
                 .open(timeout)
                 .map_err(|e| io::Error::other(e.to_string()))?;
             if let Err(e) = g.iface.ping().send(h, dst, seq, size) {
-                g.iface.ping().close(h);
+                let _ = g.iface.ping().close(h);
                 return Err(io::Error::new(ErrorKind::InvalidInput, e.to_string()));
             }
             h
@@ -309,7 +309,12 @@ impl Runtime {
         // deadline here is a backstop.
         let deadline = std::time::Instant::now() + timeout + Duration::from_secs(1);
         let r = self.shared.wait_for(Some(deadline), |s| {
-            s.iface.ping().recv(handle).map(|e| match e {
+            let event = match s.iface.ping().recv(handle) {
+                Ok(event) => event,
+                Err(PingError::WouldBlock) => return None,
+                Err(e) => return Some(Err(io::Error::new(ErrorKind::NotConnected, e))),
+            };
+            Some(match event {
                 PingEvent::Reply(r) => Ok(r),
                 PingEvent::Timeout { .. } => {
                     Err(io::Error::new(ErrorKind::TimedOut, "no echo reply"))
@@ -324,7 +329,7 @@ impl Runtime {
                 )),
             })
         });
-        self.shared.lock().iface.ping().close(handle);
+        let _ = self.shared.lock().iface.ping().close(handle);
         r
     }
 

@@ -6,47 +6,26 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::socket::{Runtime, Shared, Stack, deadline, first_v4};
-use crate::transport::tcp::{
-    AcceptError, ListenerHandle, State, TcpBindError, TcpCallError, TcpError, TcpHandle, TcpInfo,
-    TcpSocketError,
-};
+use crate::transport::tcp::{ListenerHandle, State, TcpError, TcpHandle, TcpInfo};
 
 /// Backlog of a listener made by [`TcpListener::bind`] (std's is 128).
 const DEFAULT_BACKLOG: usize = 128;
 
-pub(crate) fn bind_error(e: TcpBindError) -> io::Error {
-    let kind = match e {
-        TcpBindError::AddrInUse(_) | TcpBindError::InUse(..) => ErrorKind::AddrInUse,
-        TcpBindError::AddrNotAvailable(_) | TcpBindError::NoEphemeralPort => {
-            ErrorKind::AddrNotAvailable
-        }
-        TcpBindError::Unaddressable(_) => ErrorKind::InvalidInput,
-    };
-    io::Error::new(kind, e.to_string())
-}
-
+/// The `std::io` error for a TCP error.
 pub(crate) fn tcp_error(e: TcpError) -> io::Error {
     let kind = match e {
+        TcpError::InvalidHandle | TcpError::NotConnected(_) => ErrorKind::NotConnected,
+        TcpError::WouldBlock => ErrorKind::WouldBlock,
+        TcpError::WriteShutdown => ErrorKind::BrokenPipe,
         TcpError::ConnectionRefused => ErrorKind::ConnectionRefused,
         TcpError::ConnectionReset => ErrorKind::ConnectionReset,
         TcpError::TimedOut => ErrorKind::TimedOut,
         TcpError::ConnectionAborted => ErrorKind::ConnectionAborted,
+        TcpError::AddrInUse(_) | TcpError::ConnectionExists(..) => ErrorKind::AddrInUse,
+        TcpError::AddrNotAvailable(_) | TcpError::NoEphemeralPort => ErrorKind::AddrNotAvailable,
+        TcpError::Unaddressable(_) => ErrorKind::InvalidInput,
     };
     io::Error::new(kind, e)
-}
-
-pub(crate) fn call_error(e: TcpCallError) -> io::Error {
-    match e {
-        TcpCallError::InvalidHandle => io::Error::new(ErrorKind::NotConnected, "socket is closed"),
-        TcpCallError::Socket(TcpSocketError::Failed(e)) => tcp_error(e),
-        TcpCallError::Socket(TcpSocketError::WriteShutdown) => {
-            io::Error::new(ErrorKind::BrokenPipe, "the write side is shut down")
-        }
-        TcpCallError::Socket(TcpSocketError::NotConnected(s)) => io::Error::new(
-            ErrorKind::NotConnected,
-            format!("not connected (state {s})"),
-        ),
-    }
 }
 
 /// A TCP socket listening for connections, like [`std::net::TcpListener`].
@@ -81,7 +60,7 @@ impl TcpListener {
             .iface
             .tcp()
             .listen(addr, backlog)
-            .map_err(bind_error)?;
+            .map_err(tcp_error)?;
         Ok(TcpListener {
             shared,
             handle,
@@ -113,13 +92,10 @@ impl TcpListener {
             }
             match s.iface.tcp().accept(self.handle) {
                 Ok(h) => Some(Ok(h)),
-                Err(AcceptError::WouldBlock) if self.nonblocking.load(Ordering::Relaxed) => {
-                    Some(Err(io::Error::new(
-                        ErrorKind::WouldBlock,
-                        "no connection waiting",
-                    )))
-                }
-                Err(AcceptError::WouldBlock) => None,
+                Err(TcpError::WouldBlock) if self.nonblocking.load(Ordering::Relaxed) => Some(Err(
+                    io::Error::new(ErrorKind::WouldBlock, "no connection waiting"),
+                )),
+                Err(TcpError::WouldBlock) => None,
                 Err(e) => Some(Err(io::Error::new(ErrorKind::NotConnected, e.to_string()))),
             }
         })?;
@@ -231,11 +207,10 @@ impl TcpStream {
         let shared = rt.shared().clone();
         let handle = {
             let mut g = shared.lock();
-            let now = g.now();
             if let Err(e) = g.iface.ipv4().routes().lookup(*addr.ip()) {
                 return Err(io::Error::new(ErrorKind::HostUnreachable, e.to_string()));
             }
-            g.iface.tcp().connect(now, addr).map_err(bind_error)?
+            g.iface.tcp().connect(addr).map_err(tcp_error)?
         };
         shared.kick();
         let stream = TcpStream::from_handle(shared, handle);
@@ -248,7 +223,7 @@ impl TcpStream {
                     _ => io::Error::new(ErrorKind::ConnectionAborted, "connection closed"),
                 })),
                 Ok(_) => Some(Ok(())),
-                Err(e) => Some(Err(call_error(e))),
+                Err(e) => Some(Err(tcp_error(e))),
             }
         });
         match r {
@@ -277,7 +252,7 @@ impl TcpStream {
                 .tcp()
                 .peer_addr(h)
                 .map(SocketAddr::V4)
-                .map_err(call_error)
+                .map_err(tcp_error)
         })
     }
 
@@ -288,7 +263,7 @@ impl TcpStream {
                 .tcp()
                 .local_addr(h)
                 .map(SocketAddr::V4)
-                .map_err(call_error)
+                .map_err(tcp_error)
         })
     }
 
@@ -302,10 +277,7 @@ impl TcpStream {
             self.shared.kick();
         }
         if matches!(how, Shutdown::Write | Shutdown::Both) {
-            self.with(|s, h| {
-                let now = s.now();
-                s.iface.tcp().shutdown(now, h).map_err(call_error)
-            })?;
+            self.with(|s, h| s.iface.tcp().shutdown(h).map_err(tcp_error))?;
             self.shared.kick();
         }
         Ok(())
@@ -313,7 +285,7 @@ impl TcpStream {
 
     /// Turns Nagle's algorithm off (`true`) or on.
     pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
-        self.with(|s, h| s.iface.tcp().set_nodelay(h, nodelay).map_err(call_error))
+        self.with(|s, h| s.iface.tcp().set_nodelay(h, nodelay).map_err(tcp_error))
     }
 
     /// Whether Nagle's algorithm is off.
@@ -323,7 +295,7 @@ impl TcpStream {
                 .tcp()
                 .connection(h)
                 .map(|c| c.config().nodelay)
-                .map_err(call_error)
+                .map_err(tcp_error)
         })
     }
 
@@ -366,7 +338,7 @@ impl TcpStream {
     /// Statistics and estimates of the connection (state, RTT, cwnd,
     /// retransmissions...).
     pub fn info(&self) -> io::Result<TcpInfo> {
-        self.with(|s, h| s.iface.tcp().info(h).map_err(call_error))
+        self.with(|s, h| s.iface.tcp().info(h).map_err(tcp_error))
     }
 
     /// How many received bytes wait to be read, without blocking (what
@@ -374,7 +346,7 @@ impl TcpStream {
     pub fn bytes_available(&self) -> io::Result<usize> {
         self.with(|s, h| {
             let tcp = s.iface.tcp();
-            tcp.state(h).map_err(call_error)?;
+            tcp.state(h).map_err(tcp_error)?;
             Ok(tcp.recv_queue(h))
         })
     }
@@ -389,7 +361,7 @@ impl TcpStream {
                 return Some(Err(tcp_error(e)));
             }
             match tcp.state(h) {
-                Err(e) => Some(Err(call_error(e))),
+                Err(e) => Some(Err(tcp_error(e))),
                 Ok(_) if tcp.send_queue(h) == 0 => Some(Ok(())),
                 Ok(_) => None,
             }
@@ -408,15 +380,9 @@ impl TcpStream {
             }
             let tcp = s.iface.tcp();
             match tcp.recv(h, buf) {
-                Ok(0) if tcp.recv_eof(h) => Some(Ok(0)),
-                Ok(0) => match tcp.state(h) {
-                    // Closed without a FIN from the peer and no error:
-                    // nothing more will come.
-                    Ok(State::Closed | State::TimeWait) => Some(Ok(0)),
-                    _ => None,
-                },
                 Ok(n) => Some(Ok(n)),
-                Err(e) => Some(Err(call_error(e))),
+                Err(TcpError::WouldBlock) => None,
+                Err(e) => Some(Err(tcp_error(e))),
             }
         })
     }
@@ -433,9 +399,9 @@ impl TcpStream {
         let h = self.handle;
         self.shared
             .wait_for(deadline(timeout), |s| match s.iface.tcp().send(h, buf) {
-                Ok(0) => None,
+                Err(TcpError::WouldBlock) => None,
                 Ok(n) => Some(Ok(n)),
-                Err(e) => Some(Err(call_error(e))),
+                Err(e) => Some(Err(tcp_error(e))),
             })
     }
 }
@@ -473,8 +439,7 @@ impl Write for &TcpStream {
 impl Drop for TcpStream {
     fn drop(&mut self) {
         let mut g = self.shared.lock();
-        let now = g.now();
-        let _ = g.iface.tcp().close(now, self.handle);
+        let _ = g.iface.tcp().close(self.handle);
         drop(g);
         self.shared.kick();
     }

@@ -4,27 +4,30 @@ use std::io::{self, ErrorKind};
 use std::net::{SocketAddr, SocketAddrV4, ToSocketAddrs};
 use std::sync::{Arc, Mutex};
 
-use crate::internet::IcmpErrorKind;
 use crate::internet::icmpv4::DstUnreachable;
+use crate::internet::{IcmpError, IcmpErrorKind};
 use crate::socket::{Runtime, Shared, deadline, first_v4};
-use crate::transport::udp::{BindError, UdpHandle, UdpRecvError, UdpSendError};
+use crate::transport::udp::{UdpError, UdpHandle};
 
-fn bind_error(e: BindError) -> io::Error {
+/// The `std::io` error for a UDP error.
+fn udp_error(e: UdpError) -> io::Error {
     let kind = match e {
-        BindError::AddrInUse(_) => ErrorKind::AddrInUse,
-        BindError::AddrNotAvailable(_) | BindError::NoEphemeralPort => ErrorKind::AddrNotAvailable,
+        UdpError::InvalidHandle | UdpError::NotConnected => ErrorKind::NotConnected,
+        UdpError::WouldBlock => ErrorKind::WouldBlock,
+        UdpError::AddrInUse(_) => ErrorKind::AddrInUse,
+        UdpError::AddrNotAvailable(_) | UdpError::NoEphemeralPort => ErrorKind::AddrNotAvailable,
+        UdpError::Unaddressable(_) | UdpError::TooLarge(_) => ErrorKind::InvalidInput,
     };
-    io::Error::new(kind, e.to_string())
+    io::Error::new(kind, e)
 }
 
-fn send_error(e: UdpSendError) -> io::Error {
-    let kind = match e {
-        UdpSendError::InvalidHandle => ErrorKind::NotConnected,
-        UdpSendError::Unaddressable(_) | UdpSendError::TooLarge(_) => ErrorKind::InvalidInput,
-        UdpSendError::NotConnected => ErrorKind::NotConnected,
-        UdpSendError::QueueFull => ErrorKind::WouldBlock,
+/// The `std::io` error for an ICMP error about a socket's datagrams.
+fn icmp_io_error(e: &IcmpError) -> io::Error {
+    let kind = match e.kind {
+        IcmpErrorKind::Unreachable(DstUnreachable::PortUnreachable) => ErrorKind::ConnectionRefused,
+        _ => ErrorKind::HostUnreachable,
     };
-    io::Error::new(kind, e.to_string())
+    io::Error::new(kind, format!("ICMP {:?} from {}", e.kind, e.reporter))
 }
 
 /// A UDP socket, like [`std::net::UdpSocket`].
@@ -40,7 +43,7 @@ impl UdpSocket {
     pub fn bind(rt: &Runtime, addr: impl ToSocketAddrs) -> io::Result<UdpSocket> {
         let addr = first_v4(addr)?;
         let shared = rt.shared().clone();
-        let handle = shared.lock().iface.udp().bind(addr).map_err(bind_error)?;
+        let handle = shared.lock().iface.udp().bind(addr).map_err(udp_error)?;
         Ok(UdpSocket {
             shared,
             handle,
@@ -56,7 +59,7 @@ impl UdpSocket {
             .udp()
             .local_addr(self.handle)
             .map(SocketAddr::V4)
-            .ok_or_else(|| io::Error::new(ErrorKind::NotConnected, "socket closed"))
+            .map_err(udp_error)
     }
 
     /// The connected peer.
@@ -67,7 +70,7 @@ impl UdpSocket {
             .udp()
             .peer_addr(self.handle)
             .map(SocketAddr::V4)
-            .ok_or_else(|| io::Error::new(ErrorKind::NotConnected, "not connected"))
+            .map_err(udp_error)
     }
 
     /// Sets the peer for `send`/`recv`; only its datagrams are received.
@@ -78,7 +81,7 @@ impl UdpSocket {
             .iface
             .udp()
             .connect(self.handle, addr)
-            .map_err(send_error)
+            .map_err(udp_error)
     }
 
     fn send_inner(&self, buf: &[u8], dst: Option<SocketAddrV4>) -> io::Result<usize> {
@@ -92,8 +95,8 @@ impl UdpSocket {
             };
             match r {
                 Ok(()) => Some(Ok(buf.len())),
-                Err(UdpSendError::QueueFull) => None,
-                Err(e) => Some(Err(send_error(e))),
+                Err(UdpError::WouldBlock) => None,
+                Err(e) => Some(Err(udp_error(e))),
             }
         })
     }
@@ -116,25 +119,16 @@ impl UdpSocket {
             let udp = s.iface.udp();
             // A connected socket reports an ICMP error on its next receive,
             // as Linux does (ECONNREFUSED after a port unreachable).
-            if udp.peer_addr(h).is_some()
-                && let Some(e) = udp.take_error(h)
+            if udp.peer_addr(h).is_ok()
+                && let Ok(Some(e)) = udp.take_error(h)
             {
-                let kind = match e.kind {
-                    IcmpErrorKind::Unreachable(DstUnreachable::PortUnreachable) => {
-                        ErrorKind::ConnectionRefused
-                    }
-                    _ => ErrorKind::HostUnreachable,
-                };
-                return Some(Err(io::Error::new(
-                    kind,
-                    format!("ICMP {:?} from {}", e.kind, e.reporter),
-                )));
+                return Some(Err(icmp_io_error(&e)));
             }
             // Like std: a datagram larger than the buffer is cut.
             match udp.recv_from(h, buf) {
                 Ok((n, from)) => Some(Ok((n, SocketAddr::V4(from)))),
-                Err(UdpRecvError::WouldBlock) => None,
-                Err(e) => Some(Err(io::Error::new(ErrorKind::NotConnected, e.to_string()))),
+                Err(UdpError::WouldBlock) => None,
+                Err(e) => Some(Err(udp_error(e))),
             }
         })
     }
@@ -181,26 +175,13 @@ impl UdpSocket {
     /// Takes the last ICMP error about this socket's datagrams, as an
     /// `io::Error`, like std's `take_error`.
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        Ok(self
-            .shared
-            .lock()
-            .iface
-            .udp()
-            .take_error(self.handle)
-            .map(|e| {
-                let kind = match e.kind {
-                    IcmpErrorKind::Unreachable(DstUnreachable::PortUnreachable) => {
-                        ErrorKind::ConnectionRefused
-                    }
-                    _ => ErrorKind::HostUnreachable,
-                };
-                io::Error::new(kind, format!("ICMP {:?} from {}", e.kind, e.reporter))
-            }))
+        let e = self.shared.lock().iface.udp().take_error(self.handle);
+        Ok(e.map_err(udp_error)?.map(|e| icmp_io_error(&e)))
     }
 }
 
 impl Drop for UdpSocket {
     fn drop(&mut self) {
-        self.shared.lock().iface.udp().close(self.handle);
+        let _ = self.shared.lock().iface.udp().close(self.handle);
     }
 }

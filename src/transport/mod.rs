@@ -33,7 +33,7 @@ impl Transport {
 
     /// Whether any socket has something to send now.
     pub fn has_pending_tx(&self) -> bool {
-        self.udp.has_pending_tx() || self.tcp.has_ready()
+        self.udp.has_pending_tx() || self.tcp.has_pending_tx()
     }
 
     /// When the transport layer next needs a poll (timers), if ever.

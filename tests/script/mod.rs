@@ -73,7 +73,7 @@ use netstrata::internet::route::{NoRoute, RouteDecision};
 use netstrata::internet::{IcmpError, IcmpErrorKind, IpMeta, IpSendError, IpSender, Protocol};
 use netstrata::link::ChecksumOffload;
 use netstrata::transport::tcp::{
-    ListenerHandle, SeqNumber, TcpCallError, TcpConfig, TcpFlags, TcpHandle, TcpLimits, TcpPacket,
+    ListenerHandle, SeqNumber, TcpConfig, TcpError, TcpFlags, TcpHandle, TcpLimits, TcpPacket,
     TcpRepr, TcpSockets,
 };
 use netstrata::{Duration, Instant};
@@ -683,14 +683,14 @@ impl Script {
         };
         let now = self.now;
         let remote = SocketAddrV4::new(PEER, self.peer_port);
-        let e = |e: TcpCallError| format!("{e:?}");
+        let e = |e: TcpError| format!("{e:?}");
         match words[0] {
             "peer" => self.peer_port = num(1)? as u16,
             "local" => self.local_port = num(1)? as u16,
             "connect" => {
                 let h = self
                     .tcp
-                    .connect_with(now, remote, Some(self.local_port), self.config.clone())
+                    .connect_with(remote, Some(self.local_port), self.config.clone())
                     .map_err(|e| format!("{e:?}"))?;
                 *self.conn() = Conn {
                     handle: Some(h),
@@ -766,8 +766,8 @@ impl Script {
                 }
                 self.conn().app_read += k as u64;
             }
-            "shutdown" => self.tcp.shutdown(now, self.handle()).map_err(e)?,
-            "close" => self.tcp.close(now, self.handle()).map_err(e)?,
+            "shutdown" => self.tcp.shutdown(self.handle()).map_err(e)?,
+            "close" => self.tcp.close(self.handle()).map_err(e)?,
             "abort" => self.tcp.abort(self.handle()).map_err(e)?,
             "nodelay" => self.tcp.set_nodelay(self.handle(), true).map_err(e)?,
             "keepalive" => {
@@ -775,15 +775,13 @@ impl Script {
                     Some(&"off") => None,
                     _ => Some(Duration::from_millis(num(1)?)),
                 };
-                self.tcp
-                    .set_keepalive(now, self.handle(), idle)
-                    .map_err(e)?;
+                self.tcp.set_keepalive(self.handle(), idle).map_err(e)?;
             }
             "state" => {
                 let want = words.get(1).ok_or("state of what?")?;
                 let got = match self.tcp.state(self.handle()) {
                     Ok(s) => s.to_string(),
-                    Err(TcpCallError::InvalidHandle) => "gone".to_string(),
+                    Err(TcpError::InvalidHandle) => "gone".to_string(),
                     Err(x) => format!("{x:?}"),
                 };
                 if got != *want {

@@ -19,7 +19,7 @@ use netstrata::link::{
     MemoryNetwork, PcapWriter, Segmenter,
 };
 use netstrata::sim::{HostId, Simulation};
-use netstrata::transport::tcp::{State, TcpConfig, TcpHandle, TcpInfo, TcpLayerStats};
+use netstrata::transport::tcp::{State, TcpConfig, TcpError, TcpHandle, TcpInfo, TcpLayerStats};
 use netstrata::{Duration, Instant, Interface, InterfaceConfig};
 
 /// What the path between the two hosts does to every frame, per direction
@@ -344,11 +344,10 @@ pub fn connect(
     let deadline = sim.now() + timeout;
     let mut result = None;
     'attempts: while sim.now() < deadline {
-        let now = sim.now();
         let c = sim
             .iface(client)
             .tcp()
-            .connect(now, server_addr)
+            .connect(server_addr)
             .expect("connect");
         let local = sim.iface(client).tcp().local_addr(c).unwrap();
         let mut accepted = None;
@@ -371,8 +370,7 @@ pub fn connect(
             Ok(State::Closed) => {
                 let error = sim.iface(client).tcp().error(c);
                 log::debug!("connect to {server_addr} failed ({error:?}); trying again");
-                let now = sim.now();
-                let _ = sim.iface(client).tcp().close(now, c);
+                let _ = sim.iface(client).tcp().close(c);
                 continue 'attempts;
             }
             _ if ok => result = Some((c, accepted.unwrap())),
@@ -510,7 +508,6 @@ struct Scratch {
 /// One end's application work at the current instant: queue what fits,
 /// shut down when all is queued, read and check what arrived.
 fn serve(sim: &mut Simulation, e: &mut End, scratch: &mut Scratch) -> Result<(), FailureKind> {
-    let now = sim.now();
     let tcp = sim.iface(e.host).tcp();
     while e.sent < e.send_len && tcp.send_capacity(e.conn) > 0 {
         let n = ((e.send_len - e.sent) as usize).min(scratch.chunk.len());
@@ -524,13 +521,13 @@ fn serve(sim: &mut Simulation, e: &mut End, scratch: &mut Scratch) -> Result<(),
         }
     }
     if e.sent == e.send_len && !e.shut {
-        tcp.shutdown(now, e.conn)
+        tcp.shutdown(e.conn)
             .map_err(|err| FailureKind::Error(err.to_string()))?;
         e.shut = true;
     }
     loop {
         match tcp.recv_bytes(e.conn, usize::MAX) {
-            Ok(Some(data)) if !data.is_empty() => {
+            Ok(data) if !data.is_empty() => {
                 if e.received + data.len() as u64 > e.recv_len {
                     return Err(FailureKind::TooLong);
                 }
@@ -538,7 +535,7 @@ fn serve(sim: &mut Simulation, e: &mut End, scratch: &mut Scratch) -> Result<(),
                     .map_err(|at| FailureKind::Corrupt { at })?;
                 e.received += data.len() as u64;
             }
-            Ok(_) => break,
+            Ok(_) | Err(TcpError::WouldBlock) => break,
             Err(err) => return Err(FailureKind::Error(err.to_string())),
         }
     }
@@ -697,7 +694,7 @@ pub fn open_many(
             let c = sim
                 .iface(client)
                 .tcp()
-                .connect(now, server_addr)
+                .connect(server_addr)
                 .expect("connect");
             let local = sim.iface(client).tcp().local_addr(c).unwrap();
             by_port.insert(local.port(), clients.len());

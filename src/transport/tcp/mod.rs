@@ -43,7 +43,7 @@ pub mod time_wait;
 
 pub use congestion::{Ack, Bbr, CongestionAlgorithm, CongestionControl, Cubic, Delivered, NewReno};
 pub use connection::{
-    Connection, MemoryPressure, State, TcpConfig, TcpError, TcpInfo, TcpSocketError, TcpStats,
+    Connection, MemoryPressure, State, TcpConfig, TcpError, TcpInfo, TcpSocketStats,
 };
 pub use recv_buffer::{Insert, RecvBuffer};
 pub use rtt::{RttConfig, RttEstimator};
@@ -51,7 +51,4 @@ pub use scoreboard::Scoreboard;
 pub use segment::{TcpFlags, TcpOption, TcpOptions, TcpPacket, TcpRepr};
 pub use send_buffer::SendBuffer;
 pub use seq::SeqNumber;
-pub use sockets::{
-    AcceptError, ListenerHandle, TcpBindError, TcpCallError, TcpHandle, TcpLayerStats, TcpLimits,
-    TcpSockets,
-};
+pub use sockets::{ListenerHandle, TcpHandle, TcpLayerStats, TcpLimits, TcpSockets};

@@ -8,6 +8,13 @@
 //! kept after its connection was released is refused, never taken for the
 //! connection that reused its slot. Listeners are found by port.
 //!
+//! The calls an application makes take no time argument: they act at the
+//! time of the last poll ([`TcpSockets::receive`],
+//! [`TcpSockets::dispatch`]), as every socket table of the stack does. A
+//! call fails with one flat [`TcpError`]; one that cannot go on yet (nothing
+//! to read, no room, nothing to accept) with [`TcpError::WouldBlock`],
+//! never with a count of 0, which a read keeps for the end of the stream.
+//!
 //! Timers cost nothing for idle connections: each connection's next
 //! deadline sits in a binary heap, pushed only when it moves earlier
 //! (deadlines that move later — the retransmission timer on every ACK —
@@ -73,7 +80,7 @@ use crate::time::{Duration, Instant};
 use crate::transport::ports::{EphemeralPorts, PortTable};
 use crate::transport::tcp::connection::{
     Connection, Handled, MemoryPressure, Outgoing, State, TcpConfig, TcpError, TcpInfo,
-    TcpSocketError, TcpStats, mss_for_mtu, window_scale_for,
+    TcpSocketStats, mss_for_mtu, window_scale_for,
 };
 use crate::transport::tcp::isn::IsnGenerator;
 use crate::transport::tcp::segment::{TcpFlags, TcpPacket, TcpRepr};
@@ -82,7 +89,7 @@ use crate::transport::tcp::syncookie::{self, MSS_TABLE, SynCookies};
 use crate::transport::tcp::time_wait::{FourTuple, TimeWaitAction, TimeWaitTable};
 
 /// A TCP connection of an interface. A handle kept after its connection
-/// was released is refused ([`TcpCallError::InvalidHandle`]), never taken
+/// was released is refused ([`TcpError::InvalidHandle`]), never taken
 /// for a connection that reused its slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TcpHandle(SlabKey);
@@ -90,51 +97,6 @@ pub struct TcpHandle(SlabKey);
 /// A listening socket; stale handles are refused as for [`TcpHandle`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ListenerHandle(SlabKey);
-
-/// Why a listen or connect could not be set up.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum TcpBindError {
-    /// Another listener has the port.
-    #[error("address in use: port {0} already has a listener")]
-    AddrInUse(u16),
-    /// The address is not this interface's.
-    #[error("cannot bind to {0}: not an address of this interface")]
-    AddrNotAvailable(Ipv4Addr),
-    /// The destination is unspecified or port 0.
-    #[error("cannot connect to {0}: address or port is zero")]
-    Unaddressable(SocketAddrV4),
-    /// No free ephemeral port for this destination.
-    #[error("no free ephemeral port")]
-    NoEphemeralPort,
-    /// The 4-tuple is in use.
-    #[error("connection {0} -> {1} already exists")]
-    InUse(SocketAddrV4, SocketAddrV4),
-}
-
-/// Why `accept` returned nothing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum AcceptError {
-    /// Not a listener of this interface.
-    #[error("no such listener")]
-    InvalidHandle,
-    /// No established connection is waiting.
-    #[error("no connection waiting")]
-    WouldBlock,
-}
-
-/// Why a call on a connection handle failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum TcpCallError {
-    /// The handle does not name a live connection (closed and released).
-    #[error("no such TCP connection")]
-    InvalidHandle,
-    /// The connection refused the call.
-    #[error(transparent)]
-    Socket(#[from] TcpSocketError),
-}
 
 /// Layer-wide limits of TCP (see the [module documentation](self)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -239,7 +201,7 @@ pub struct TcpLayerStats {
     /// Connections that ended with an error.
     pub failed: u64,
     /// Every connection's counters summed, live and ended ones.
-    pub connections: TcpStats,
+    pub connections: TcpSocketStats,
 }
 
 #[derive(Debug)]
@@ -331,11 +293,14 @@ pub struct TcpSockets {
     orphans: usize,
     stats: TcpLayerStats,
     /// Counters of the connections that have ended.
-    retired: TcpStats,
+    retired: TcpSocketStats,
     /// Received frames whose data went to the application.
     lent: Lent,
     /// The largest super-segment the device cuts; 0 if it does not.
     segmentation: usize,
+    /// The time of the last poll (segments in or out): user calls act at
+    /// it.
+    now: Instant,
 }
 
 impl TcpSockets {
@@ -371,9 +336,10 @@ impl TcpSockets {
             pressure: MemoryPressure::Normal,
             orphans: 0,
             stats: TcpLayerStats::default(),
-            retired: TcpStats::default(),
+            retired: TcpSocketStats::default(),
             lent: Lent::new(LENT_FRAMES),
             segmentation: 0,
+            now: Instant::ZERO,
         }
     }
 
@@ -446,7 +412,7 @@ impl TcpSockets {
         &mut self,
         addr: SocketAddrV4,
         backlog: usize,
-    ) -> Result<ListenerHandle, TcpBindError> {
+    ) -> Result<ListenerHandle, TcpError> {
         self.listen_with(addr, backlog, self.default_config.clone())
     }
 
@@ -456,13 +422,13 @@ impl TcpSockets {
         addr: SocketAddrV4,
         backlog: usize,
         config: TcpConfig,
-    ) -> Result<ListenerHandle, TcpBindError> {
+    ) -> Result<ListenerHandle, TcpError> {
         if !addr.ip().is_unspecified() && *addr.ip() != self.local_addr {
-            return Err(TcpBindError::AddrNotAvailable(*addr.ip()));
+            return Err(TcpError::AddrNotAvailable(*addr.ip()));
         }
         let port = match addr.port() {
             0 => self.ephemeral_port(None)?,
-            p if self.by_port.contains(p) => return Err(TcpBindError::AddrInUse(p)),
+            p if self.by_port.contains(p) => return Err(TcpError::AddrInUse(p)),
             p => p,
         };
         let key = self.listeners.insert(Listener {
@@ -483,18 +449,15 @@ impl TcpSockets {
     }
 
     /// Takes the next established connection of a listener.
-    pub fn accept(&mut self, l: ListenerHandle) -> Result<TcpHandle, AcceptError> {
-        let listener = self
-            .listeners
-            .get_mut(l.0)
-            .ok_or(AcceptError::InvalidHandle)?;
+    pub fn accept(&mut self, l: ListenerHandle) -> Result<TcpHandle, TcpError> {
+        let listener = self.listeners.get_mut(l.0).ok_or(TcpError::InvalidHandle)?;
         while let Some(h) = listener.accept_queue.pop_front() {
             if let Some(e) = self.conns.get_mut(h.0) {
                 e.listener = None;
                 return Ok(h);
             }
         }
-        Err(AcceptError::WouldBlock)
+        Err(TcpError::WouldBlock)
     }
 
     /// Whether a connection waits to be accepted.
@@ -539,7 +502,7 @@ impl TcpSockets {
     /// A free port for a listener (`remote` is `None`, RFC 6056's
     /// algorithm 1) or a connection to `remote` (algorithm 4): see
     /// [`crate::transport::ports`].
-    fn ephemeral_port(&mut self, remote: Option<SocketAddrV4>) -> Result<u16, TcpBindError> {
+    fn ephemeral_port(&mut self, remote: Option<SocketAddrV4>) -> Result<u16, TcpError> {
         let (local_addr, by_port, demux) = (self.local_addr, &self.by_port, &self.demux);
         let time_wait = &self.time_wait;
         let free = |port: u16| {
@@ -553,30 +516,25 @@ impl TcpSockets {
             Some(r) => self.ports.for_connection(local_addr, r, free),
             None => self.ports.random(|&p| free(p)),
         }
-        .ok_or(TcpBindError::NoEphemeralPort)
+        .ok_or(TcpError::NoEphemeralPort)
     }
 
     /// Opens a connection to `remote` from an ephemeral port; the SYN goes
     /// out at the next poll.
-    pub fn connect(
-        &mut self,
-        now: Instant,
-        remote: SocketAddrV4,
-    ) -> Result<TcpHandle, TcpBindError> {
-        self.connect_with(now, remote, None, self.default_config.clone())
+    pub fn connect(&mut self, remote: SocketAddrV4) -> Result<TcpHandle, TcpError> {
+        self.connect_with(remote, None, self.default_config.clone())
     }
 
     /// As [`TcpSockets::connect`], from `local_port` (0 for ephemeral) with
     /// the given options.
     pub fn connect_with(
         &mut self,
-        now: Instant,
         remote: SocketAddrV4,
         local_port: Option<u16>,
         config: TcpConfig,
-    ) -> Result<TcpHandle, TcpBindError> {
+    ) -> Result<TcpHandle, TcpError> {
         if remote.ip().is_unspecified() || remote.port() == 0 || remote.ip().is_broadcast() {
-            return Err(TcpBindError::Unaddressable(remote));
+            return Err(TcpError::Unaddressable(remote));
         }
         let port = match local_port {
             None | Some(0) => self.ephemeral_port(Some(remote))?,
@@ -584,10 +542,11 @@ impl TcpSockets {
         };
         let local = SocketAddrV4::new(self.local_addr, port);
         if self.demux.contains_key(&(local, remote)) {
-            return Err(TcpBindError::InUse(local, remote));
+            return Err(TcpError::ConnectionExists(local, remote));
         }
         // An explicit port may reopen a 4-tuple in TIME-WAIT: the new ISN
         // then lies beyond the old connection's sequence space.
+        let now = self.now;
         let isn = self.isn.isn(now, local, remote);
         let isn = match self.time_wait.reopen(&(local, remote)) {
             Some(floor) => floor.max(isn),
@@ -651,22 +610,22 @@ impl TcpSockets {
         }
     }
 
-    fn entry(&self, h: TcpHandle) -> Result<&Entry, TcpCallError> {
+    fn entry(&self, h: TcpHandle) -> Result<&Entry, TcpError> {
         self.conns
             .get(h.0)
             .filter(|e| !e.orphan)
-            .ok_or(TcpCallError::InvalidHandle)
+            .ok_or(TcpError::InvalidHandle)
     }
 
-    fn entry_mut(&mut self, h: TcpHandle) -> Result<&mut Entry, TcpCallError> {
+    fn entry_mut(&mut self, h: TcpHandle) -> Result<&mut Entry, TcpError> {
         self.conns
             .get_mut(h.0)
             .filter(|e| !e.orphan)
-            .ok_or(TcpCallError::InvalidHandle)
+            .ok_or(TcpError::InvalidHandle)
     }
 
     /// The connection behind a handle.
-    pub fn connection(&self, h: TcpHandle) -> Result<&Connection, TcpCallError> {
+    pub fn connection(&self, h: TcpHandle) -> Result<&Connection, TcpError> {
         self.entry(h).map(|e| &e.conn)
     }
 
@@ -734,8 +693,8 @@ impl TcpSockets {
     fn user_call<T>(
         &mut self,
         h: TcpHandle,
-        f: impl FnOnce(&mut Connection) -> Result<T, TcpSocketError>,
-    ) -> Result<T, TcpCallError> {
+        f: impl FnOnce(&mut Connection) -> Result<T, TcpError>,
+    ) -> Result<T, TcpError> {
         self.entry(h)?;
         self.brief(h.0);
         let e = self.entry_mut(h)?;
@@ -745,11 +704,12 @@ impl TcpSockets {
         // hears of it now (a read then offers the window it held back).
         self.brief(h.0);
         self.mark_ready(h.0);
-        Ok(r?)
+        r
     }
 
-    /// Queues data; returns how much fitted in the send buffer.
-    pub fn send(&mut self, h: TcpHandle, data: &[u8]) -> Result<usize, TcpCallError> {
+    /// Queues data; returns how much fitted in the send buffer, or
+    /// [`TcpError::WouldBlock`] if none did.
+    pub fn send(&mut self, h: TcpHandle, data: &[u8]) -> Result<usize, TcpError> {
         self.user_call(h, |c| c.send(data))
     }
 
@@ -760,7 +720,8 @@ impl TcpSockets {
     /// produced in place (read from a file, encoded, generated) is copied
     /// only once, into the frame. The slice may be shorter than the free
     /// space where the buffer's ring wraps: call again for the rest. `f` is
-    /// not called when the buffer is full.
+    /// not called when the buffer is full: the call fails with
+    /// [`TcpError::WouldBlock`].
     ///
     /// ```
     /// # use netstrata::link::{EthernetAddress, MemoryNetwork};
@@ -769,7 +730,7 @@ impl TcpSockets {
     /// # let cfg = InterfaceConfig::new(EthernetAddress::local(1), "192.0.2.1/24".parse().unwrap());
     /// # let mut iface = Interface::new(cfg, netstrata::link::Device::capabilities(&port));
     /// let tcp = iface.tcp();
-    /// let h = tcp.connect(Instant::ZERO, "192.0.2.2:80".parse().unwrap())?;
+    /// let h = tcp.connect("192.0.2.2:80".parse().unwrap())?;
     /// let request = b"GET / HTTP/1.1\r\nHost: example\r\n\r\n";
     /// let n = tcp.send_with(h, |room| {
     ///     let n = request.len().min(room.len());
@@ -784,13 +745,13 @@ impl TcpSockets {
         &mut self,
         h: TcpHandle,
         f: impl FnOnce(&mut [u8]) -> usize,
-    ) -> Result<usize, TcpCallError> {
+    ) -> Result<usize, TcpError> {
         self.user_call(h, |c| c.send_with(f))
     }
 
-    /// Reads received data; `Ok(0)` at end of stream or when nothing is
-    /// there yet (see [`TcpSockets::recv_eof`], [`TcpSockets::can_recv`]).
-    pub fn recv(&mut self, h: TcpHandle, buf: &mut [u8]) -> Result<usize, TcpCallError> {
+    /// Reads received data: `Ok(0)` at end of stream (or into an empty
+    /// `buf`), [`TcpError::WouldBlock`] if nothing is there yet.
+    pub fn recv(&mut self, h: TcpHandle, buf: &mut [u8]) -> Result<usize, TcpError> {
         self.lent.collect();
         let mut lent = std::mem::take(&mut self.lent);
         let r = self.user_call(h, |c| c.recv(buf, &mut lent));
@@ -798,13 +759,16 @@ impl TcpSockets {
         r
     }
 
-    /// Reads the next chunk of received data without copying. The frame it
-    /// is a slice of goes back to the buffer pool, at a later poll, once
-    /// the caller has dropped it.
-    pub fn recv_bytes(&mut self, h: TcpHandle, max: usize) -> Result<Option<Bytes>, TcpCallError> {
+    /// Reads the next chunk of received data, at most `max` bytes, without
+    /// copying: empty at end of stream, [`TcpError::WouldBlock`] if nothing
+    /// is there yet. The frame it is a slice of goes back to the buffer
+    /// pool, at a later poll, once the caller has dropped it.
+    pub fn recv_bytes(&mut self, h: TcpHandle, max: usize) -> Result<Bytes, TcpError> {
         self.lent.collect();
         let r = self.user_call(h, |c| c.recv_bytes(max));
-        if let Ok(Some(bytes)) = &r {
+        if let Ok(bytes) = &r
+            && !bytes.is_empty()
+        {
             self.lent.lend(bytes);
         }
         r
@@ -836,9 +800,9 @@ impl TcpSockets {
     }
 
     /// Shuts down the write side (a FIN follows the data).
-    pub fn shutdown(&mut self, now: Instant, h: TcpHandle) -> Result<(), TcpCallError> {
+    pub fn shutdown(&mut self, h: TcpHandle) -> Result<(), TcpError> {
         self.user_call(h, |c| {
-            c.shutdown_write(now);
+            c.shutdown_write();
             Ok(())
         })
     }
@@ -846,7 +810,8 @@ impl TcpSockets {
     /// Closes the connection and releases the handle; the stack finishes
     /// the close (FIN, TIME-WAIT) on its own. Beyond
     /// [`TcpLimits::max_orphans`] the connection is reset instead.
-    pub fn close(&mut self, now: Instant, h: TcpHandle) -> Result<(), TcpCallError> {
+    pub fn close(&mut self, h: TcpHandle) -> Result<(), TcpError> {
+        let now = self.now;
         let max_orphans = self.limits.max_orphans;
         let over = self.orphans >= max_orphans;
         let e = self.entry_mut(h)?;
@@ -868,7 +833,7 @@ impl TcpSockets {
     }
 
     /// Aborts with RST and releases the handle.
-    pub fn abort(&mut self, h: TcpHandle) -> Result<(), TcpCallError> {
+    pub fn abort(&mut self, h: TcpHandle) -> Result<(), TcpError> {
         let e = self.entry_mut(h)?;
         e.conn.abort();
         self.set_orphan(h.0);
@@ -877,32 +842,32 @@ impl TcpSockets {
     }
 
     /// The connection's state.
-    pub fn state(&self, h: TcpHandle) -> Result<State, TcpCallError> {
+    pub fn state(&self, h: TcpHandle) -> Result<State, TcpError> {
         self.entry(h).map(|e| e.conn.state())
     }
 
     /// The error that ended the connection, if any.
-    pub fn error(&self, h: TcpHandle) -> Result<Option<TcpError>, TcpCallError> {
+    pub fn error(&self, h: TcpHandle) -> Result<Option<TcpError>, TcpError> {
         self.entry(h).map(|e| e.conn.error())
     }
 
     /// Statistics and estimates of a connection.
-    pub fn info(&self, h: TcpHandle) -> Result<TcpInfo, TcpCallError> {
+    pub fn info(&self, h: TcpHandle) -> Result<TcpInfo, TcpError> {
         self.entry(h).map(|e| e.conn.info())
     }
 
     /// The local address of a connection.
-    pub fn local_addr(&self, h: TcpHandle) -> Result<SocketAddrV4, TcpCallError> {
+    pub fn local_addr(&self, h: TcpHandle) -> Result<SocketAddrV4, TcpError> {
         self.entry(h).map(|e| e.conn.local())
     }
 
     /// The peer address of a connection.
-    pub fn peer_addr(&self, h: TcpHandle) -> Result<SocketAddrV4, TcpCallError> {
+    pub fn peer_addr(&self, h: TcpHandle) -> Result<SocketAddrV4, TcpError> {
         self.entry(h).map(|e| e.conn.remote())
     }
 
     /// Turns Nagle's algorithm off (`true`) or on.
-    pub fn set_nodelay(&mut self, h: TcpHandle, nodelay: bool) -> Result<(), TcpCallError> {
+    pub fn set_nodelay(&mut self, h: TcpHandle, nodelay: bool) -> Result<(), TcpError> {
         self.user_call(h, |c| {
             c.set_nodelay(nodelay);
             Ok(())
@@ -910,12 +875,8 @@ impl TcpSockets {
     }
 
     /// Sets keep-alive (`None`: off).
-    pub fn set_keepalive(
-        &mut self,
-        now: Instant,
-        h: TcpHandle,
-        idle: Option<Duration>,
-    ) -> Result<(), TcpCallError> {
+    pub fn set_keepalive(&mut self, h: TcpHandle, idle: Option<Duration>) -> Result<(), TcpError> {
+        let now = self.now;
         self.user_call(h, |c| {
             c.set_keepalive(now, idle);
             Ok(())
@@ -933,6 +894,7 @@ impl TcpSockets {
         mut payload: PacketBuf,
         ip: &mut S,
     ) -> Disposition {
+        self.now = now;
         self.stats.rx_segments += 1;
         // Parsed in place: a `TcpRepr` moved through a `Result` and a
         // tuple is copied with wide loads that wait for the narrow stores
@@ -1368,6 +1330,7 @@ impl TcpSockets {
     /// sequence number we have outstanding are believed (RFC 5927 §4.1);
     /// see [`Connection::on_icmp_error`] for what each does.
     pub fn icmp_error(&mut self, now: Instant, error: &IcmpError) {
+        self.now = now;
         let local = SocketAddrV4::new(error.local_addr, error.local_port);
         let remote = SocketAddrV4::new(error.remote_addr, error.remote_port);
         let Some(key) = self.demux((local, remote)) else {
@@ -1385,7 +1348,7 @@ impl TcpSockets {
     // Timers and output.
 
     /// Whether any connection has something to send now.
-    pub fn has_ready(&self) -> bool {
+    pub fn has_pending_tx(&self) -> bool {
         !self.ready.is_empty()
     }
 
@@ -1400,6 +1363,7 @@ impl TcpSockets {
 
     /// Runs expired timers and sends what every ready connection has.
     pub fn dispatch<S: IpSender>(&mut self, now: Instant, ip: &mut S) {
+        self.now = now;
         self.lent.reclaim(|bufs| ip.recycle_all(bufs));
         self.time_wait.expire(now);
         while let Some(&Reverse((t, key))) = self.timers.peek() {

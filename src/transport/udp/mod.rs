@@ -5,7 +5,4 @@ mod ring;
 pub mod socket;
 
 pub use packet::{UdpPacket, UdpRepr};
-pub use socket::{
-    BindError, UdpConfig, UdpHandle, UdpRecvError, UdpSendError, UdpSocketStats, UdpSockets,
-    UdpStats,
-};
+pub use socket::{UdpConfig, UdpError, UdpHandle, UdpLayerStats, UdpSocketStats, UdpSockets};

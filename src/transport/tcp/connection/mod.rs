@@ -79,8 +79,8 @@ use recovery::Recovery;
 use timers::Timers;
 use types::{DEFAULT_MSS, EXHAUSTED_SEND_QUANTUM, QUICKACK_SEGMENTS};
 pub use types::{
-    Handled, MemoryPressure, Outgoing, State, TcpConfig, TcpError, TcpInfo, TcpSocketError,
-    TcpStats, mss_for_mtu, window_scale_for,
+    Handled, MemoryPressure, Outgoing, State, TcpConfig, TcpError, TcpInfo, TcpSocketStats,
+    mss_for_mtu, window_scale_for,
 };
 
 /// One TCP connection.
@@ -112,7 +112,7 @@ pub struct Connection {
     invalid_ack_at: Option<Instant>,
     /// The TCP layer's memory state, as its socket table last said.
     memory_pressure: MemoryPressure,
-    stats: TcpStats,
+    stats: TcpSocketStats,
 }
 
 /// The send sequence space (RFC 9293 §3.3.1) and the data in it.
@@ -316,7 +316,7 @@ impl Connection {
             challenge: TokenBucket::new(10, 10),
             invalid_ack_at: None,
             memory_pressure: MemoryPressure::Normal,
-            stats: TcpStats::default(),
+            stats: TcpSocketStats::default(),
             config,
         }
     }
@@ -530,9 +530,12 @@ impl Connection {
 
     /// Queues as much of `data` as fits in the send buffer; returns how
     /// much. Zero means the buffer is full.
-    pub fn send(&mut self, data: &[u8]) -> Result<usize, TcpSocketError> {
+    pub fn send(&mut self, data: &[u8]) -> Result<usize, TcpError> {
         self.check_can_send()?;
-        let n = data.len().min(self.send_capacity());
+        if data.is_empty() {
+            return Ok(0);
+        }
+        let n = data.len().min(self.send_room()?);
         Ok(self.snd.buf.write(&data[..n]))
     }
 
@@ -544,27 +547,32 @@ impl Connection {
     /// [`Connection::send_capacity`] bytes, and shorter when the buffer's
     /// ring wraps: call again for the rest. `f` is not called when there is
     /// no room. Fails as [`Connection::send`] does.
-    pub fn send_with(
-        &mut self,
-        f: impl FnOnce(&mut [u8]) -> usize,
-    ) -> Result<usize, TcpSocketError> {
+    pub fn send_with(&mut self, f: impl FnOnce(&mut [u8]) -> usize) -> Result<usize, TcpError> {
         self.check_can_send()?;
-        let room = self.send_capacity();
+        let room = self.send_room()?;
         Ok(self.snd.buf.write_with(room, f))
+    }
+
+    /// Free space in the send buffer, or [`TcpError::WouldBlock`] if none.
+    fn send_room(&self) -> Result<usize, TcpError> {
+        match self.send_capacity() {
+            0 => Err(TcpError::WouldBlock),
+            room => Ok(room),
+        }
     }
 
     /// Whether the user may queue data: no error, not shut down for
     /// writing, and a state that sends.
-    fn check_can_send(&self) -> Result<(), TcpSocketError> {
+    fn check_can_send(&self) -> Result<(), TcpError> {
         if let Some(e) = self.error {
-            return Err(e.into());
+            return Err(e);
         }
         if self.snd.fin_queued {
-            return Err(TcpSocketError::WriteShutdown);
+            return Err(TcpError::WriteShutdown);
         }
         match self.state {
             State::Established | State::CloseWait | State::SynSent | State::SynReceived => Ok(()),
-            s => Err(TcpSocketError::NotConnected(s)),
+            s => Err(TcpError::NotConnected(s)),
         }
     }
 
@@ -590,20 +598,31 @@ impl Connection {
     }
 
     /// Copies received data into `buf`. `Ok(0)` with a non-empty `buf`
-    /// means end of stream (the peer closed) — unless
-    /// [`Connection::can_recv`] is false and the stream is still open, in
-    /// which case nothing is there yet (check [`Connection::recv_eof`]).
-    /// The frames the data came in go to `lent`, for the buffer pool.
-    pub fn recv(&mut self, buf: &mut [u8], lent: &mut Lent) -> Result<usize, TcpSocketError> {
-        let n = self.rcv.buf.read(buf, lent);
-        if n == 0 {
-            if let Some(e) = self.error {
-                return Err(e.into());
-            }
+    /// means end of stream (the peer closed and everything was read);
+    /// [`TcpError::WouldBlock`] that nothing is there yet. The frames the
+    /// data came in go to `lent`, for the buffer pool.
+    pub fn recv(&mut self, buf: &mut [u8], lent: &mut Lent) -> Result<usize, TcpError> {
+        if buf.is_empty() {
             return Ok(0);
         }
-        self.after_read();
-        Ok(n)
+        match self.rcv.buf.read(buf, lent) {
+            0 => self.nothing_to_read().map(|()| 0),
+            n => {
+                self.after_read();
+                Ok(n)
+            }
+        }
+    }
+
+    /// Why a read found nothing: `Ok` at end of stream, the error that
+    /// ended the connection, or [`TcpError::WouldBlock`].
+    fn nothing_to_read(&self) -> Result<(), TcpError> {
+        match self.error {
+            Some(e) => Err(e),
+            // Closed with no error and no FIN (none will come either).
+            None if self.recv_eof() || self.state == State::Closed => Ok(()),
+            None => Err(TcpError::WouldBlock),
+        }
     }
 
     /// The last segment's bytes, if the connection did not keep them (it
@@ -613,17 +632,19 @@ impl Connection {
         self.rcv.buf.take_unkept()
     }
 
-    /// Takes the next chunk of received data without copying.
-    pub fn recv_bytes(&mut self, max: usize) -> Result<Option<Bytes>, TcpSocketError> {
+    /// Takes the next chunk of received data, at most `max` bytes, without
+    /// copying. Empty at end of stream (or with `max` 0); fails as
+    /// [`Connection::recv`] does.
+    pub fn recv_bytes(&mut self, max: usize) -> Result<Bytes, TcpError> {
+        if max == 0 {
+            return Ok(Bytes::new());
+        }
         match self.rcv.buf.read_bytes(max) {
             Some(b) => {
                 self.after_read();
-                Ok(Some(b))
+                Ok(b)
             }
-            None => match self.error {
-                Some(e) => Err(e.into()),
-                None => Ok(None),
-            },
+            None => self.nothing_to_read().map(|()| Bytes::new()),
         }
     }
 
@@ -684,7 +705,7 @@ impl Connection {
 
     /// Shuts down the write side: a FIN follows the queued data
     /// (RFC 9293 §3.10.4). Reading continues.
-    pub fn shutdown_write(&mut self, _now: Instant) {
+    pub fn shutdown_write(&mut self) {
         if self.snd.fin_queued {
             return;
         }
@@ -714,7 +735,7 @@ impl Connection {
             return;
         }
         self.closed_by_user = true;
-        self.shutdown_write(now);
+        self.shutdown_write();
         if self.state == State::FinWait2 {
             self.arm_fin_wait2(now);
         }

@@ -1,6 +1,8 @@
 //! The connection's configuration and the types it shares with the
 //! socket layer: states, options, errors, counters and what a segment did.
 
+use std::net::{Ipv4Addr, SocketAddrV4};
+
 use crate::time::Duration;
 use crate::transport::tcp::congestion::CongestionAlgorithm;
 use crate::transport::tcp::rtt::RttConfig;
@@ -150,10 +152,28 @@ impl Default for TcpConfig {
     }
 }
 
-/// Why a connection ended abnormally.
+/// Why a TCP call failed, or why a connection ended: one flat list a
+/// caller matches on, as `std::io::ErrorKind` is matched (the kinds a
+/// connection ends with are [`TcpError::ends_connection`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum TcpError {
+    /// The handle names no live connection or listener (closed and
+    /// released, or never of this interface).
+    #[error("no such TCP socket")]
+    InvalidHandle,
+    /// Nothing to read yet, no room to write, no connection to accept:
+    /// try again after the next poll. Not an end of stream, which a read
+    /// reports as `Ok(0)`.
+    #[error("operation would block")]
+    WouldBlock,
+    /// The connection is not (yet, or any longer) in a state that allows
+    /// the call.
+    #[error("not connected (state {0})")]
+    NotConnected(State),
+    /// The write side was shut down.
+    #[error("the write side is shut down")]
+    WriteShutdown,
     /// The peer answered our SYN with RST: nothing listens there.
     #[error("connection refused")]
     ConnectionRefused,
@@ -167,11 +187,40 @@ pub enum TcpError {
     /// We aborted the connection.
     #[error("connection aborted")]
     ConnectionAborted,
+    /// Another listener has the port.
+    #[error("address in use: port {0} already has a listener")]
+    AddrInUse(u16),
+    /// The address is not this interface's.
+    #[error("cannot bind to {0}: not an address of this interface")]
+    AddrNotAvailable(Ipv4Addr),
+    /// The destination is unspecified, broadcast or port 0.
+    #[error("cannot connect to {0}: address or port is zero")]
+    Unaddressable(SocketAddrV4),
+    /// No free ephemeral port for this destination.
+    #[error("no free ephemeral port")]
+    NoEphemeralPort,
+    /// A connection with this 4-tuple exists.
+    #[error("connection {0} -> {1} already exists")]
+    ConnectionExists(SocketAddrV4, SocketAddrV4),
+}
+
+impl TcpError {
+    /// Whether this is how a connection ended (refused, reset, timed out,
+    /// aborted), as opposed to a call that failed.
+    pub fn ends_connection(self) -> bool {
+        matches!(
+            self,
+            TcpError::ConnectionRefused
+                | TcpError::ConnectionReset
+                | TcpError::TimedOut
+                | TcpError::ConnectionAborted
+        )
+    }
 }
 
 /// Statistics of one connection, for people.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct TcpStats {
+pub struct TcpSocketStats {
     /// Segments sent.
     pub segs_out: u64,
     /// Segments received.
@@ -238,11 +287,11 @@ pub struct TcpStats {
     pub pruned_bytes: u64,
 }
 
-impl TcpStats {
+impl TcpSocketStats {
     /// Adds every counter of `other` to this one (for totals over
     /// connections).
-    pub fn accumulate(&mut self, other: &TcpStats) {
-        let TcpStats {
+    pub fn accumulate(&mut self, other: &TcpSocketStats) {
+        let TcpSocketStats {
             segs_out,
             segs_in,
             bytes_sent,
@@ -327,23 +376,7 @@ pub struct TcpInfo {
     /// The congestion control algorithm.
     pub congestion: &'static str,
     /// Counters.
-    pub stats: TcpStats,
-}
-
-/// Why a user call failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum TcpSocketError {
-    /// The connection is not (yet, or any longer) in a state that allows
-    /// the call.
-    #[error("not connected (state {0})")]
-    NotConnected(State),
-    /// The write side was shut down.
-    #[error("the write side is shut down")]
-    WriteShutdown,
-    /// The connection ended abnormally.
-    #[error(transparent)]
-    Failed(#[from] TcpError),
+    pub stats: TcpSocketStats,
 }
 
 /// How close the TCP layer's memory is to its limits (see
