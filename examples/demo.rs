@@ -32,10 +32,10 @@ use netstrata::application::dns::responder::{Zone, serve_udp};
 use netstrata::application::dns::{Class, Name, Record, RecordData, RecordType};
 use netstrata::application::http::client::Client;
 use netstrata::application::http::server::{Request, Response, Server, ServerConfig};
+use netstrata::blocking::{ParkSleeper, Runtime, TcpListener, UdpSocket};
 use netstrata::internet::ping::PingEvent;
 use netstrata::link::{Device, EthernetAddress, FaultConfig, FaultInjector, MemoryNetwork};
 use netstrata::sim::{HostId, Simulation};
-use netstrata::socket::{ParkSleeper, Runtime, TcpListener, UdpSocket};
 use netstrata::{Duration, Interface, InterfaceConfig};
 
 type DemoResult<T> = Result<T, Box<dyn std::error::Error>>;

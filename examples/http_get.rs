@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use netstrata::application::dns::resolver::{Resolver, ResolverConfig};
 use netstrata::application::http::client::{Client, ClientError, Host, Request, Resolve, Url};
-use netstrata::socket::Runtime;
+use netstrata::blocking::Runtime;
 
 const TOOL: &str = "http_get";
 const USAGE: &str =

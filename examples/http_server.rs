@@ -16,7 +16,7 @@ use std::path::PathBuf;
 
 use netstrata::application::http::StaticFiles;
 use netstrata::application::http::server::{Handler, Request, Server, ServerConfig};
-use netstrata::socket::TcpListener;
+use netstrata::blocking::TcpListener;
 
 const TOOL: &str = "http_server";
 const USAGE: &str = "[--port PORT] --root DIR";

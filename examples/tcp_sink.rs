@@ -10,7 +10,7 @@ mod common;
 use std::io::{Read, Write};
 use std::time::Instant;
 
-use netstrata::socket::TcpListener;
+use netstrata::blocking::TcpListener;
 
 const USAGE: &str = "--port PORT [-o FILE]";
 

@@ -12,7 +12,7 @@ use std::io::{Read, Write};
 use std::net::SocketAddrV4;
 use std::time::{Duration, Instant};
 
-use netstrata::socket::TcpStream;
+use netstrata::blocking::TcpStream;
 use netstrata::transport::tcp::State;
 
 const USAGE: &str = "--connect IP:PORT (--file FILE | --bytes N)";

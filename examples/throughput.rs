@@ -36,8 +36,8 @@
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Instant as WallClock;
 
+use netstrata::blocking::{Runtime, TcpListener, TcpStream};
 use netstrata::link::{Device, EthernetAddress, MemoryNetwork, MemoryPort, Segmenter};
-use netstrata::socket::{Runtime, TcpListener, TcpStream};
 use netstrata::transport::tcp::{State, TcpConfig, TcpError};
 use netstrata::{Instant, Interface, InterfaceConfig};
 

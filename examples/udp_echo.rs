@@ -5,7 +5,7 @@
 #[path = "common/mod.rs"]
 mod common;
 
-use netstrata::socket::UdpSocket;
+use netstrata::blocking::UdpSocket;
 
 const USAGE: &str = "--port PORT";
 

@@ -13,9 +13,15 @@
 //! - [`internet`]: IPv4, ICMP, routing, fragmentation and ping.
 //!   [`internet::Ipv4Endpoint`] hands datagrams up through
 //!   [`internet::TransportDispatcher`] and offers [`internet::IpSender`].
-//! - [`transport`]: UDP sockets, and the TCP segment format.
+//! - [`transport`]: UDP and TCP, wire formats and connections, and the
+//!   socket tables the sans-IO API is made of
+//!   ([`transport::tcp::TcpSockets`], [`transport::udp::UdpSockets`];
+//!   ping's is [`internet::ping::PingSockets`]).
+//! - [`blocking`]: `std::net`-like sockets (`TcpStream`, `TcpListener`,
+//!   `UdpSocket`) on a [`blocking::Runtime`] that drives an interface on
+//!   its own thread.
 //! - The [`application`] layer: DNS (codec, stub resolver, authoritative responder)
-//!   and HTTP/1.1 (codec, client, server), on the socket API.
+//!   and HTTP/1.1 (codec, client, server), on the blocking sockets.
 //!
 //! [`Interface`] wires one host's layers to one device and is driven by
 //! [`Interface::poll`] with the current time; [`sim::Simulation`] runs
@@ -71,7 +77,7 @@
 //!   more than half full; the accept queue (a handshake's last ACK dropped
 //!   while it is full, so the client retries); orphans; TIME-WAIT records
 //!   ([`transport::tcp::time_wait`]); the memory of all TCP buffers, with
-//!   pressure and a hard limit. See [`transport::tcp::sockets`].
+//!   pressure and a hard limit. See [`transport::tcp::table`].
 //! - TCP, per connection ([`transport::tcp::TcpConfig`]): buffer sizes,
 //!   retransmission, orphan and probe limits, the rate of ACKs answering
 //!   unacceptable segments; path MTU reductions ([`transport::tcp::pmtu`]).
@@ -90,6 +96,7 @@
 #![warn(missing_docs)]
 
 pub mod application;
+pub mod blocking;
 pub mod buf;
 pub mod checksum;
 pub mod epoch;
@@ -103,7 +110,6 @@ pub mod ratelimit;
 pub mod sim;
 pub mod siphash;
 pub mod slab;
-pub mod socket;
 pub mod time;
 pub mod transport;
 

@@ -14,8 +14,8 @@ use netstrata::application::dns::resolver::{ResolveError, Resolver, ResolverConf
 use netstrata::application::dns::responder::{Zone, serve_tcp, serve_udp};
 use netstrata::application::dns::{Class, Message, Name, Record, RecordData, RecordType};
 use netstrata::application::net::{DatagramSocket, StdNetwork};
+use netstrata::blocking::{Runtime, TcpListener, TcpStream, UdpSocket};
 use netstrata::link::MemoryNetwork;
-use netstrata::socket::{Runtime, TcpListener, TcpStream, UdpSocket};
 
 const SERVER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
 

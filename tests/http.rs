@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use netstrata::application::http::client::{Client, ClientError};
 use netstrata::application::http::server::{Request, Response, Server, ServerConfig};
+use netstrata::blocking::{Runtime, TcpListener};
 use netstrata::link::MemoryNetwork;
-use netstrata::socket::{Runtime, TcpListener};
 
 use common::pattern;
 

@@ -35,8 +35,8 @@ use netstrata::application::http::{
     request_body_kind,
 };
 use netstrata::application::net::{ByteStream, StdNetwork, StreamListener};
+use netstrata::blocking::{TcpListener, UdpSocket};
 use netstrata::link::MemoryNetwork;
-use netstrata::socket::{TcpListener, UdpSocket};
 
 /// The size of the big body.
 const BIG: usize = 5 << 20;
@@ -736,7 +736,7 @@ fn netstrata_client_resolves_through_dns_and_reuses_connections() {
 struct ListenerRef(Arc<TcpListener>);
 
 impl StreamListener for ListenerRef {
-    type Stream = netstrata::socket::TcpStream;
+    type Stream = netstrata::blocking::TcpStream;
     fn accept_stream(&self) -> std::io::Result<(Self::Stream, SocketAddr)> {
         self.0.accept()
     }

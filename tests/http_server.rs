@@ -16,8 +16,8 @@ use netstrata::application::http::server::{
 use netstrata::application::http::{
     Connection, Limits, ResponseHead, StaticFiles, response_body_kind,
 };
+use netstrata::blocking::{Runtime, TcpListener, TcpStream};
 use netstrata::link::MemoryNetwork;
-use netstrata::socket::{Runtime, TcpListener, TcpStream};
 
 const SERVER_IP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
 

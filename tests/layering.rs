@@ -13,9 +13,9 @@
 //! The rules (see /work/shared/STYLE.md, "The shape"):
 //!
 //! - layers, low to high: link < internet < transport < iface (the stack
-//!   that wires the three together) < socket (the runtime and std-like
+//!   that wires the three together) < blocking (the runtime and std-like
 //!   sockets, which own an interface) < application (which uses only the
-//!   socket API); a layer may use itself and the layers below it;
+//!   blocking sockets); a layer may use itself and the layers below it;
 //! - the shared crate-root modules (buf, checksum, error, rand, ratelimit,
 //!   siphash, slab, time) may be used by anyone and use no layer and no wiring;
 //! - the wiring (`lib.rs`, `sim.rs`) may use anything, and no layer or
@@ -59,7 +59,7 @@ const LAYERS: [&str; 6] = [
     "internet",
     "transport",
     "iface",
-    "socket",
+    "blocking",
     "application",
 ];
 const SHARED: [&str; 10] = [
@@ -347,7 +347,7 @@ fn group_heads(toks: &[Token], open: usize) -> (Vec<String>, usize) {
 }
 
 /// Every path into the crate in `src`, the text of the file whose module
-/// path is `module` (e.g. `["transport", "udp", "socket"]`; empty for
+/// path is `module` (e.g. `["transport", "udp", "table"]`; empty for
 /// `lib.rs`). Each reference names the top-level module (or crate-root
 /// item) it reaches.
 fn references(module: &[String], src: &str) -> Vec<Reference> {
@@ -667,13 +667,13 @@ fn scanner_detects_upward_path_in_expression() {
 #[test]
 fn scanner_detects_grouped_and_spaced_use() {
     let v = violations(
-        "transport/udp/socket.rs",
-        "use crate::{buf::PacketBuf, internet::IpSender, socket::{A, B}};\n\
+        "transport/udp/table.rs",
+        "use crate::{buf::PacketBuf, internet::IpSender, blocking::{A, B}};\n\
          use crate :: application :: Http;\n",
     );
     let targets: Vec<_> = v.iter().map(|v| v.line).collect();
     assert_eq!(targets, vec![1, 2], "{v:?}");
-    assert!(v[0].message.contains("`socket`"), "{}", v[0]);
+    assert!(v[0].message.contains("`blocking`"), "{}", v[0]);
     assert!(v[1].message.contains("`application`"), "{}", v[1]);
 }
 
@@ -692,7 +692,7 @@ fn scanner_detects_super_chains_leaving_a_layer() {
     assert_eq!(v[0].line, 5);
     assert!(v[0].message.contains("transport"), "{}", v[0]);
     // A super chain that stays inside the layer is fine.
-    assert!(violations("transport/udp/socket.rs", "use super::packet::UdpRepr;\n").is_empty());
+    assert!(violations("transport/udp/table.rs", "use super::packet::UdpRepr;\n").is_empty());
     // Climbing above the crate root is reported, not ignored.
     assert_eq!(
         violations("link/arp.rs", "use super::super::super::x;\n").len(),
@@ -705,11 +705,11 @@ fn scanner_ignores_comments_and_strings() {
     let src = r####"
         // use crate::transport::X;
         /// use crate::transport::X;
-        //! crate::socket::Y
-        /* crate::socket::Y /* nested */ crate::socket::Y */
+        //! crate::blocking::Y
+        /* crate::blocking::Y /* nested */ crate::blocking::Y */
         const A: &str = "crate::transport::X";
         const B: &str = r#"crate::transport::X "quoted" "#;
-        const C: &[u8] = b"crate::socket::Y";
+        const C: &[u8] = b"crate::blocking::Y";
         const D: char = '"';
         fn f<'a>(x: &'a str) -> &'a str { let r#type = x; r#type }
         use crate::link::Device;
@@ -729,17 +729,17 @@ fn scanner_enforces_shared_and_wiring_rules() {
     assert!(violations("ratelimit.rs", "use crate::time::Instant;").is_empty());
     // Nothing but wiring uses the wiring, directly or through a root
     // re-export.
-    assert_eq!(violations("socket/tcp.rs", "use crate::sim::X;").len(), 1);
+    assert_eq!(violations("blocking/tcp.rs", "use crate::sim::X;").len(), 1);
     assert_eq!(
         violations("transport/x.rs", "use crate::iface::X;").len(),
         1
     );
     assert_eq!(violations("link/x.rs", "fn f(_: crate::Iface) {}").len(), 1);
-    // The socket layer sits on the stack (iface); the application only on
-    // the socket layer and below.
-    assert!(violations("socket/tcp.rs", "use crate::iface::Interface;").is_empty());
+    // The blocking layer sits on the stack (iface); the application only on
+    // the blocking layer and below.
+    assert!(violations("blocking/tcp.rs", "use crate::iface::Interface;").is_empty());
     assert_eq!(
-        violations("socket/tcp.rs", "use crate::application::dns::X;").len(),
+        violations("blocking/tcp.rs", "use crate::application::dns::X;").len(),
         1
     );
     assert_eq!(
@@ -752,15 +752,15 @@ fn scanner_enforces_shared_and_wiring_rules() {
     assert!(
         violations(
             "sim.rs",
-            "use crate::socket::X; use crate::link::Y; use crate::iface::Z;"
+            "use crate::blocking::X; use crate::link::Y; use crate::iface::Z;"
         )
         .is_empty()
     );
     // Downward and same-layer uses are fine.
     assert!(
         violations(
-            "socket/tcp.rs",
-            "use crate::transport::tcp::Tcb; use crate::socket::runtime::R; use crate::link::L;"
+            "blocking/tcp.rs",
+            "use crate::transport::tcp::Tcb; use crate::blocking::runtime::R; use crate::link::L;"
         )
         .is_empty()
     );

@@ -10,8 +10,8 @@ use std::net::{Ipv4Addr, Shutdown, SocketAddr};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use netstrata::blocking::{Runtime, TcpListener, TcpStream, UdpSocket};
 use netstrata::link::MemoryNetwork;
-use netstrata::socket::{Runtime, TcpListener, TcpStream, UdpSocket};
 
 fn pair() -> (Runtime, Runtime) {
     let net = MemoryNetwork::new(1500);
@@ -311,4 +311,86 @@ fn bytes_available_counts_what_a_read_would_return_without_blocking() {
     let mut two = [0u8; 2];
     (&c).read_exact(&mut two).unwrap();
     assert_eq!(c.bytes_available().unwrap(), 3);
+}
+
+/// `try_clone`, as std users reach for it: one thread reads through a
+/// clone while another writes through the original. The clones share the
+/// read timeout, and the connection stays open until the last of them is
+/// dropped, then closes gracefully (the peer reads its end).
+#[test]
+fn a_cloned_stream_reads_while_the_original_writes() {
+    let (_a, _b, mut c, mut s) = connected(9100);
+    let reader = c.try_clone().unwrap();
+    reader
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    assert_eq!(c.read_timeout().unwrap(), Some(Duration::from_secs(10)));
+    let data = pattern(1 << 20);
+    let len = data.len();
+    let echoed = thread::scope(|scope| {
+        let echo = scope.spawn(|| {
+            let mut buf = vec![0u8; 64 * 1024];
+            let mut total = 0;
+            while total < len {
+                let n = s.read(&mut buf).unwrap();
+                assert!(n > 0, "early end of stream after {total}");
+                s.write_all(&buf[..n]).unwrap();
+                total += n;
+            }
+        });
+        let read = scope.spawn(move || {
+            let mut reader = reader;
+            let mut got = vec![0u8; len];
+            reader.read_exact(&mut got).unwrap();
+            (reader, got)
+        });
+        c.write_all(&data).unwrap();
+        echo.join().unwrap();
+        read.join().unwrap()
+    });
+    let (reader, got) = echoed;
+    assert!(got == data, "echo differs");
+    // Dropping one clone leaves the connection open for the other.
+    drop(c);
+    (&reader).write_all(b"still open").unwrap();
+    let mut buf = [0u8; 10];
+    s.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"still open");
+    // The last one closes it: the peer reads the end of the stream.
+    drop(reader);
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    assert_eq!(s.read(&mut buf).unwrap(), 0);
+}
+
+/// A cloned UDP socket is the same socket: a datagram sent through the
+/// clone is answered to the original, and the port stays bound until
+/// the last clone is dropped.
+#[test]
+fn a_cloned_udp_socket_is_the_same_socket() {
+    let (a, b) = pair();
+    let server = UdpSocket::bind(&b, (B, 53)).unwrap();
+    let client = UdpSocket::bind(&a, (A, 5300)).unwrap();
+    let clone = client.try_clone().unwrap();
+    assert_eq!(clone.local_addr().unwrap(), client.local_addr().unwrap());
+    clone.send_to(b"query", (B, 53)).unwrap();
+    let mut buf = [0u8; 100];
+    let (n, from) = server.recv_from(&mut buf).unwrap();
+    assert_eq!(
+        (&buf[..n], from),
+        (&b"query"[..], SocketAddr::from((A, 5300)))
+    );
+    server.send_to(b"answer", from).unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    assert_eq!(clone.read_timeout().unwrap(), Some(Duration::from_secs(5)));
+    let n = client.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"answer");
+    drop(client);
+    assert_eq!(
+        UdpSocket::bind(&a, (A, 5300)).unwrap_err().kind(),
+        ErrorKind::AddrInUse
+    );
+    drop(clone);
+    UdpSocket::bind(&a, (A, 5300)).unwrap();
 }

@@ -12,9 +12,9 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::process::exit;
 
+use netstrata::blocking::Runtime;
 use netstrata::internet::Ipv4Cidr;
 use netstrata::link::{Device, EthernetAddress, PcapWriter, TapSleeper};
-use netstrata::socket::Runtime;
 use netstrata::transport::tcp::CongestionAlgorithm;
 use netstrata::{Interface, InterfaceConfig};
 

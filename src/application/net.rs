@@ -1,6 +1,6 @@
 //! The few socket operations the application protocols need, as traits,
 //! so that the same protocol code runs over netstrata's sockets
-//! ([`crate::socket`]) and over [`std::net`].
+//! ([`crate::blocking`]) and over [`std::net`].
 //!
 //! [`DatagramSocket`] is a UDP socket; [`Network`] makes a client's
 //! sockets (the DNS resolver's fresh UDP socket per query, its TCP
@@ -13,7 +13,7 @@ use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::time::{Duration, Instant};
 
-use crate::socket::{Runtime, TcpListener, TcpStream, UdpSocket};
+use crate::blocking::{Runtime, TcpListener, TcpStream, UdpSocket};
 use crate::transport::tcp::State;
 
 /// A UDP socket: what DNS over UDP needs of one.

@@ -6,9 +6,9 @@ use std::net::Ipv4Addr;
 
 use netstrata::application::dns::responder::Zone;
 use netstrata::application::dns::{Class, Name, Record, RecordData};
+use netstrata::blocking::Runtime;
 use netstrata::link::{Device, EthernetAddress, FaultConfig, FaultInjector, MemoryNetwork};
 use netstrata::sim::{HostId, Simulation};
-use netstrata::socket::Runtime;
 use netstrata::{Interface, InterfaceConfig};
 
 /// 192.0.2.N/24 (TEST-NET-1, documentation addresses: never routed).

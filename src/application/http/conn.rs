@@ -2,7 +2,7 @@
 //! connection, writing chunked bodies (RFC 9112 §6, §7).
 //!
 //! [`Connection`] wraps any `Read + Write` stream (a netstrata
-//! [`TcpStream`](crate::socket::TcpStream), a `std::net::TcpStream`, an
+//! [`TcpStream`](crate::blocking::TcpStream), a `std::net::TcpStream`, an
 //! in-memory pipe in tests) with one receive buffer. It reads message
 //! heads with the push parsers of this module's parent, and hands out a
 //! [`BodyReader`] that reads exactly the body the framing says, leaving

@@ -84,7 +84,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use crate::socket::TcpListener;
+use crate::blocking::TcpListener;
 use connection::Context;
 
 /// Answers requests: request in, response out.
@@ -404,7 +404,7 @@ fn accept_loop(shared: &Arc<Shared>) {
     }
 }
 
-fn run_connection(slot: Slot, stream: crate::socket::TcpStream, peer: SocketAddr) {
+fn run_connection(slot: Slot, stream: crate::blocking::TcpStream, peer: SocketAddr) {
     let shared = &*slot.0;
     let ctx = Context {
         config: &shared.config,

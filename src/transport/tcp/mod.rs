@@ -37,8 +37,8 @@ pub mod scoreboard;
 pub mod segment;
 pub mod send_buffer;
 pub mod seq;
-pub mod sockets;
 pub mod syncookie;
+pub mod table;
 pub mod time_wait;
 
 pub use congestion::{Ack, Bbr, CongestionAlgorithm, CongestionControl, Cubic, Delivered, NewReno};
@@ -51,4 +51,4 @@ pub use scoreboard::Scoreboard;
 pub use segment::{TcpFlags, TcpOption, TcpOptions, TcpPacket, TcpRepr};
 pub use send_buffer::SendBuffer;
 pub use seq::SeqNumber;
-pub use sockets::{ListenerHandle, TcpHandle, TcpLayerStats, TcpLimits, TcpSockets};
+pub use table::{ListenerHandle, TcpHandle, TcpLayerStats, TcpLimits, TcpSockets};

@@ -2,7 +2,7 @@
 
 pub mod packet;
 mod ring;
-pub mod socket;
+pub mod table;
 
 pub use packet::{UdpPacket, UdpRepr};
-pub use socket::{UdpConfig, UdpError, UdpHandle, UdpLayerStats, UdpSocketStats, UdpSockets};
+pub use table::{UdpConfig, UdpError, UdpHandle, UdpLayerStats, UdpSocketStats, UdpSockets};

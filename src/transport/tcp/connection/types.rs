@@ -380,7 +380,7 @@ pub struct TcpInfo {
 }
 
 /// How close the TCP layer's memory is to its limits (see
-/// [`crate::transport::tcp::sockets::TcpLimits`]); the socket table
+/// [`crate::transport::tcp::table::TcpLimits`]); the socket table
 /// tells each connection before it acts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub enum MemoryPressure {

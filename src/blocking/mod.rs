@@ -392,6 +392,42 @@ fn drive<D: Device, S: Sleeper>(shared: Arc<Shared>, mut device: D, mut sleeper:
     shared.changed.notify_all();
 }
 
+/// The read and write timeouts of a socket, shared by its clones (as
+/// duplicated descriptors share `SO_RCVTIMEO` and `SO_SNDTIMEO`). `None`
+/// blocks forever.
+#[derive(Debug, Default)]
+pub(crate) struct Timeouts(Mutex<[Option<std::time::Duration>; 2]>);
+
+impl Timeouts {
+    const READ: usize = 0;
+    const WRITE: usize = 1;
+
+    pub(crate) fn read(&self) -> Option<std::time::Duration> {
+        lock(&self.0)[Self::READ]
+    }
+
+    pub(crate) fn write(&self) -> Option<std::time::Duration> {
+        lock(&self.0)[Self::WRITE]
+    }
+
+    pub(crate) fn set_read(&self, t: Option<std::time::Duration>) -> io::Result<()> {
+        self.set(Self::READ, t)
+    }
+
+    pub(crate) fn set_write(&self, t: Option<std::time::Duration>) -> io::Result<()> {
+        self.set(Self::WRITE, t)
+    }
+
+    /// A zero duration is an error, as in std.
+    fn set(&self, which: usize, t: Option<std::time::Duration>) -> io::Result<()> {
+        if t.is_some_and(|t| t.is_zero()) {
+            return Err(io::Error::new(ErrorKind::InvalidInput, "zero timeout"));
+        }
+        lock(&self.0)[which] = t;
+        Ok(())
+    }
+}
+
 /// The first IPv4 address of `addr`, or the error std would give.
 pub(crate) fn first_v4(addr: impl ToSocketAddrs) -> io::Result<SocketAddrV4> {
     addr.to_socket_addrs()?

@@ -2,10 +2,10 @@
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 
-use crate::socket::{Runtime, Shared, Stack, deadline, first_v4};
+use crate::blocking::{Runtime, Shared, Stack, Timeouts, deadline, first_v4};
 use crate::transport::tcp::{ListenerHandle, State, TcpError, TcpHandle, TcpInfo};
 
 /// Backlog of a listener made by [`TcpListener::bind`] (std's is 128).
@@ -150,19 +150,21 @@ impl Iterator for Incoming<'_> {
     }
 }
 
-#[derive(Debug, Default, Clone, Copy)]
-struct Timeouts {
-    read: Option<std::time::Duration>,
-    write: Option<std::time::Duration>,
-}
-
 /// A TCP connection, like [`std::net::TcpStream`]. Reads and writes block
-/// (up to the timeouts set); dropping it closes the connection gracefully.
+/// (up to the timeouts set); dropping it, and every clone of it
+/// ([`TcpStream::try_clone`]), closes the connection gracefully.
 #[derive(Debug)]
 pub struct TcpStream {
+    inner: Arc<Stream>,
+}
+
+/// What the clones of a stream share, as duplicated file descriptors share
+/// one socket: the connection, its timeouts and its read shutdown.
+#[derive(Debug)]
+struct Stream {
     shared: Arc<Shared>,
     handle: TcpHandle,
-    timeouts: Mutex<Timeouts>,
+    timeouts: Timeouts,
     /// Set by `shutdown(Shutdown::Read)`: reads return 0.
     read_shut: AtomicBool,
 }
@@ -170,11 +172,25 @@ pub struct TcpStream {
 impl TcpStream {
     fn from_handle(shared: Arc<Shared>, handle: TcpHandle) -> TcpStream {
         TcpStream {
-            shared,
-            handle,
-            timeouts: Mutex::new(Timeouts::default()),
-            read_shut: AtomicBool::new(false),
+            inner: Arc::new(Stream {
+                shared,
+                handle,
+                timeouts: Timeouts::default(),
+                read_shut: AtomicBool::new(false),
+            }),
         }
+    }
+
+    /// Another handle to the same connection, as
+    /// [`std::net::TcpStream::try_clone`]: one thread may read while
+    /// another writes. The clones share the timeouts and the read
+    /// shutdown, as duplicated descriptors share a socket's options; the
+    /// connection closes when the last of them is dropped. Never fails
+    /// here (the `Result` is std's signature).
+    pub fn try_clone(&self) -> io::Result<TcpStream> {
+        Ok(TcpStream {
+            inner: Arc::clone(&self.inner),
+        })
     }
 
     /// Connects to `addr`, waiting as long as the SYN retries allow
@@ -214,7 +230,7 @@ impl TcpStream {
         };
         shared.kick();
         let stream = TcpStream::from_handle(shared, handle);
-        let r = stream.shared.wait_for(deadline(timeout), |s| {
+        let r = stream.inner.shared.wait_for(deadline(timeout), |s| {
             let tcp = s.iface.tcp();
             match tcp.state(handle) {
                 Ok(State::SynSent | State::SynReceived) => None,
@@ -230,7 +246,7 @@ impl TcpStream {
             Ok(()) => Ok(stream),
             Err(e) if e.kind() == ErrorKind::WouldBlock => {
                 // The connect timeout: abort the attempt quietly.
-                let mut g = stream.shared.lock();
+                let mut g = stream.inner.shared.lock();
                 let _ = g.iface.tcp().abort(handle);
                 drop(g);
                 // Dropping `stream` now finds the handle released.
@@ -241,8 +257,8 @@ impl TcpStream {
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Stack, TcpHandle) -> T) -> T {
-        let mut g = self.shared.lock();
-        f(&mut g, self.handle)
+        let mut g = self.inner.shared.lock();
+        f(&mut g, self.inner.handle)
     }
 
     /// The peer's address.
@@ -273,12 +289,12 @@ impl TcpStream {
     /// is still acknowledged.
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         if matches!(how, Shutdown::Read | Shutdown::Both) {
-            self.read_shut.store(true, Ordering::Release);
-            self.shared.kick();
+            self.inner.read_shut.store(true, Ordering::Release);
+            self.inner.shared.kick();
         }
         if matches!(how, Shutdown::Write | Shutdown::Both) {
             self.with(|s, h| s.iface.tcp().shutdown(h).map_err(tcp_error))?;
-            self.shared.kick();
+            self.inner.shared.kick();
         }
         Ok(())
     }
@@ -302,37 +318,22 @@ impl TcpStream {
     /// Sets the read timeout (`None`: block forever). A zero duration is
     /// an error, as in std.
     pub fn set_read_timeout(&self, t: Option<std::time::Duration>) -> io::Result<()> {
-        if t.is_some_and(|t| t.is_zero()) {
-            return Err(io::Error::new(ErrorKind::InvalidInput, "zero timeout"));
-        }
-        self.timeouts.lock().unwrap_or_else(|p| p.into_inner()).read = t;
-        Ok(())
+        self.inner.timeouts.set_read(t)
     }
 
     /// Sets the write timeout.
     pub fn set_write_timeout(&self, t: Option<std::time::Duration>) -> io::Result<()> {
-        if t.is_some_and(|t| t.is_zero()) {
-            return Err(io::Error::new(ErrorKind::InvalidInput, "zero timeout"));
-        }
-        self.timeouts
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .write = t;
-        Ok(())
+        self.inner.timeouts.set_write(t)
     }
 
     /// The read timeout.
     pub fn read_timeout(&self) -> io::Result<Option<std::time::Duration>> {
-        Ok(self.timeouts.lock().unwrap_or_else(|p| p.into_inner()).read)
+        Ok(self.inner.timeouts.read())
     }
 
     /// The write timeout.
     pub fn write_timeout(&self) -> io::Result<Option<std::time::Duration>> {
-        Ok(self
-            .timeouts
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .write)
+        Ok(self.inner.timeouts.write())
     }
 
     /// Statistics and estimates of the connection (state, RTT, cwnd,
@@ -354,8 +355,8 @@ impl TcpStream {
     /// Waits until everything written has been acknowledged by the peer
     /// (or `timeout` passes).
     pub fn wait_acked(&self, timeout: Option<std::time::Duration>) -> io::Result<()> {
-        let h = self.handle;
-        self.shared.wait_for(deadline(timeout), |s| {
+        let h = self.inner.handle;
+        self.inner.shared.wait_for(deadline(timeout), |s| {
             let tcp = s.iface.tcp();
             if let Ok(Some(e)) = tcp.error(h) {
                 return Some(Err(tcp_error(e)));
@@ -372,10 +373,10 @@ impl TcpStream {
         if buf.is_empty() {
             return Ok(0);
         }
-        let timeout = self.timeouts.lock().unwrap_or_else(|p| p.into_inner()).read;
-        let h = self.handle;
-        self.shared.wait_for(deadline(timeout), |s| {
-            if self.read_shut.load(Ordering::Acquire) {
+        let timeout = self.inner.timeouts.read();
+        let h = self.inner.handle;
+        self.inner.shared.wait_for(deadline(timeout), |s| {
+            if self.inner.read_shut.load(Ordering::Acquire) {
                 return Some(Ok(0));
             }
             let tcp = s.iface.tcp();
@@ -391,13 +392,10 @@ impl TcpStream {
         if buf.is_empty() {
             return Ok(0);
         }
-        let timeout = self
-            .timeouts
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .write;
-        let h = self.handle;
-        self.shared
+        let timeout = self.inner.timeouts.write();
+        let h = self.inner.handle;
+        self.inner
+            .shared
             .wait_for(deadline(timeout), |s| match s.iface.tcp().send(h, buf) {
                 Err(TcpError::WouldBlock) => None,
                 Ok(n) => Some(Ok(n)),
@@ -436,7 +434,7 @@ impl Write for &TcpStream {
     }
 }
 
-impl Drop for TcpStream {
+impl Drop for Stream {
     fn drop(&mut self) {
         let mut g = self.shared.lock();
         let _ = g.iface.tcp().close(self.handle);

@@ -2,11 +2,11 @@
 
 use std::io::{self, ErrorKind};
 use std::net::{SocketAddr, SocketAddrV4, ToSocketAddrs};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
+use crate::blocking::{Runtime, Shared, Timeouts, deadline, first_v4};
 use crate::internet::icmpv4::DstUnreachable;
 use crate::internet::{IcmpError, IcmpErrorKind};
-use crate::socket::{Runtime, Shared, deadline, first_v4};
 use crate::transport::udp::{UdpError, UdpHandle};
 
 /// The `std::io` error for a UDP error.
@@ -30,12 +30,19 @@ fn icmp_io_error(e: &IcmpError) -> io::Error {
     io::Error::new(kind, format!("ICMP {:?} from {}", e.kind, e.reporter))
 }
 
-/// A UDP socket, like [`std::net::UdpSocket`].
+/// A UDP socket, like [`std::net::UdpSocket`]; dropping it, and every
+/// clone of it ([`UdpSocket::try_clone`]), closes it.
 #[derive(Debug)]
 pub struct UdpSocket {
+    inner: Arc<Socket>,
+}
+
+/// What the clones of a socket share: the socket and its timeouts.
+#[derive(Debug)]
+struct Socket {
     shared: Arc<Shared>,
     handle: UdpHandle,
-    timeouts: Mutex<(Option<std::time::Duration>, Option<std::time::Duration>)>,
+    timeouts: Timeouts,
 }
 
 impl UdpSocket {
@@ -45,30 +52,44 @@ impl UdpSocket {
         let shared = rt.shared().clone();
         let handle = shared.lock().iface.udp().bind(addr).map_err(udp_error)?;
         Ok(UdpSocket {
-            shared,
-            handle,
-            timeouts: Mutex::new((None, None)),
+            inner: Arc::new(Socket {
+                shared,
+                handle,
+                timeouts: Timeouts::default(),
+            }),
+        })
+    }
+
+    /// Another handle to the same socket, as
+    /// [`std::net::UdpSocket::try_clone`]. The clones share the timeouts;
+    /// the socket closes when the last of them is dropped. Never fails
+    /// here (the `Result` is std's signature).
+    pub fn try_clone(&self) -> io::Result<UdpSocket> {
+        Ok(UdpSocket {
+            inner: Arc::clone(&self.inner),
         })
     }
 
     /// The local address.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.shared
+        self.inner
+            .shared
             .lock()
             .iface
             .udp()
-            .local_addr(self.handle)
+            .local_addr(self.inner.handle)
             .map(SocketAddr::V4)
             .map_err(udp_error)
     }
 
     /// The connected peer.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.shared
+        self.inner
+            .shared
             .lock()
             .iface
             .udp()
-            .peer_addr(self.handle)
+            .peer_addr(self.inner.handle)
             .map(SocketAddr::V4)
             .map_err(udp_error)
     }
@@ -76,18 +97,19 @@ impl UdpSocket {
     /// Sets the peer for `send`/`recv`; only its datagrams are received.
     pub fn connect(&self, addr: impl ToSocketAddrs) -> io::Result<()> {
         let addr = first_v4(addr)?;
-        self.shared
+        self.inner
+            .shared
             .lock()
             .iface
             .udp()
-            .connect(self.handle, addr)
+            .connect(self.inner.handle, addr)
             .map_err(udp_error)
     }
 
     fn send_inner(&self, buf: &[u8], dst: Option<SocketAddrV4>) -> io::Result<usize> {
-        let timeout = self.timeouts.lock().unwrap_or_else(|p| p.into_inner()).1;
-        let h = self.handle;
-        self.shared.wait_for(deadline(timeout), |s| {
+        let timeout = self.inner.timeouts.write();
+        let h = self.inner.handle;
+        self.inner.shared.wait_for(deadline(timeout), |s| {
             let udp = s.iface.udp();
             let r = match dst {
                 Some(d) => udp.send_to(h, buf, d),
@@ -113,9 +135,9 @@ impl UdpSocket {
     }
 
     fn recv_inner(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        let timeout = self.timeouts.lock().unwrap_or_else(|p| p.into_inner()).0;
-        let h = self.handle;
-        self.shared.wait_for(deadline(timeout), |s| {
+        let timeout = self.inner.timeouts.read();
+        let h = self.inner.handle;
+        self.inner.shared.wait_for(deadline(timeout), |s| {
             let udp = s.iface.udp();
             // A connected socket reports an ICMP error on its next receive,
             // as Linux does (ECONNREFUSED after a port unreachable).
@@ -146,41 +168,39 @@ impl UdpSocket {
 
     /// Sets the read timeout (`None`: forever; zero is an error, as in std).
     pub fn set_read_timeout(&self, t: Option<std::time::Duration>) -> io::Result<()> {
-        if t.is_some_and(|t| t.is_zero()) {
-            return Err(io::Error::new(ErrorKind::InvalidInput, "zero timeout"));
-        }
-        self.timeouts.lock().unwrap_or_else(|p| p.into_inner()).0 = t;
-        Ok(())
+        self.inner.timeouts.set_read(t)
     }
 
     /// Sets the write timeout.
     pub fn set_write_timeout(&self, t: Option<std::time::Duration>) -> io::Result<()> {
-        if t.is_some_and(|t| t.is_zero()) {
-            return Err(io::Error::new(ErrorKind::InvalidInput, "zero timeout"));
-        }
-        self.timeouts.lock().unwrap_or_else(|p| p.into_inner()).1 = t;
-        Ok(())
+        self.inner.timeouts.set_write(t)
     }
 
     /// The read timeout.
     pub fn read_timeout(&self) -> io::Result<Option<std::time::Duration>> {
-        Ok(self.timeouts.lock().unwrap_or_else(|p| p.into_inner()).0)
+        Ok(self.inner.timeouts.read())
     }
 
     /// The write timeout.
     pub fn write_timeout(&self) -> io::Result<Option<std::time::Duration>> {
-        Ok(self.timeouts.lock().unwrap_or_else(|p| p.into_inner()).1)
+        Ok(self.inner.timeouts.write())
     }
 
     /// Takes the last ICMP error about this socket's datagrams, as an
     /// `io::Error`, like std's `take_error`.
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        let e = self.shared.lock().iface.udp().take_error(self.handle);
+        let e = self
+            .inner
+            .shared
+            .lock()
+            .iface
+            .udp()
+            .take_error(self.inner.handle);
         Ok(e.map_err(udp_error)?.map(|e| icmp_io_error(&e)))
     }
 }
 
-impl Drop for UdpSocket {
+impl Drop for Socket {
     fn drop(&mut self) {
         let _ = self.shared.lock().iface.udp().close(self.handle);
     }
