@@ -111,6 +111,8 @@ pub mod sim;
 pub mod siphash;
 pub mod slab;
 pub mod time;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 pub mod transport;
 
 pub use iface::{Counters, Interface, InterfaceConfig};

@@ -517,7 +517,10 @@ fn short_connections(
         });
         sim.step(Duration::from_millis(5));
     }
-    sim.iface(server).tcp().close_listener(listener);
+    sim.iface(server)
+        .tcp()
+        .close_listener(listener)
+        .expect("the listener is open");
     sim.now() - start
 }
 

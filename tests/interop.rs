@@ -149,10 +149,16 @@ fn examples_dir() -> &'static Path {
         let target_dir = profile_dir.parent().expect("a target directory");
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let mut cmd = Command::new(cargo);
-        cmd.args(["build", "--quiet", "--examples", "--manifest-path"])
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
-            .arg("--target-dir")
-            .arg(target_dir);
+        cmd.args([
+            "build",
+            "--quiet",
+            "--examples",
+            "--all-features",
+            "--manifest-path",
+        ])
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(target_dir);
         match profile_dir.file_name().and_then(|n| n.to_str()) {
             Some("debug") => {}
             Some("release") => {
@@ -174,6 +180,7 @@ fn examples_dir() -> &'static Path {
             "dns_lookup",
             "http_get",
             "http_server",
+            "hyper",
         ] {
             assert!(
                 dir.join(tool).is_file(),
@@ -2513,6 +2520,86 @@ fn ab_figure(done: &Finished, label: &str) -> f64 {
         .next()
         .and_then(|w| w.parse().ok())
         .unwrap_or_else(|| panic!("cannot parse {line:?}"))
+}
+
+/// CPU seconds a process has used (user and system), from `/proc`.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read /proc/PID/stat");
+    // Fields after the command name (which may hold spaces): utime and
+    // stime are the 12th and 13th, in clock ticks.
+    let rest = &stat[stat.rfind(')').expect("a stat line") + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    // Linux reports these in USER_HZ, 100 on every architecture.
+    ticks as f64 / 100.0
+}
+
+/// hyper 1.x on netstrata's tokio adapter over the TAP (`examples/hyper`),
+/// against curl: a page, 32 MiB byte-counted, a POST, connection reuse;
+/// and the idle server uses no CPU (the driver task waits on the TAP's
+/// descriptor and a timer, it does not poll in a loop).
+#[test]
+fn hyper_on_the_tokio_adapter_against_curl() {
+    let Some(ns) = setup("hyper", &["curl"]) else {
+        return;
+    };
+    let mut server = ns.spawn_tool("hyper", &["--port", "8080"]);
+    server.wait_for_output("serving on", Duration::from_secs(10));
+    let url = |path: &str| format!("http://{STACK_IP}:8080{path}");
+    let curl = |args: &[&str]| {
+        let mut all = vec!["curl", "-sS", "-m", "60"];
+        all.extend_from_slice(args);
+        let done = ns.run(&all, Duration::from_secs(90));
+        done.assert_success();
+        done.stdout
+    };
+    assert_eq!(curl(&[&url("/")]), "hello from hyper on netstrata\n");
+    let size = curl(&[
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{size_download} %{speed_download}",
+        &url(&format!("/bytes/{BLOB_LEN}")),
+    ]);
+    let (got, speed) = size.trim().split_once(' ').expect("two figures");
+    assert_eq!(got, BLOB_LEN.to_string());
+    eprintln!(
+        "hyper on tokio: {} MiB to curl at {:.0} MiB/s",
+        BLOB_LEN >> 20,
+        speed.parse::<f64>().unwrap_or(0.0) / f64::from(1 << 20)
+    );
+    assert_eq!(
+        curl(&["--data-binary", "0123456789", &url("/upload")]),
+        "10 bytes\n"
+    );
+    let both = ns.run(
+        &[
+            "curl",
+            "-sS",
+            "-v",
+            "-o",
+            "/dev/null",
+            &url("/"),
+            &url("/bytes/10"),
+        ],
+        Duration::from_secs(60),
+    );
+    both.assert_success();
+    assert!(
+        both.stderr.contains("Re-using existing connection"),
+        "{}",
+        both.transcript()
+    );
+    // Idle: a second of wall time costs (next to) no CPU time.
+    let pid = server.child().id();
+    let before = cpu_seconds(pid);
+    thread::sleep(Duration::from_secs(1));
+    let idle = cpu_seconds(pid) - before;
+    assert!(
+        idle <= 0.05,
+        "the idle server used {idle:.2} s of CPU in 1 s"
+    );
+    server.interrupt();
 }
 
 /// `http_server` serving a directory to curl and ApacheBench on the

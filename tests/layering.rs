@@ -14,7 +14,8 @@
 //!
 //! - layers, low to high: link < internet < transport < iface (the stack
 //!   that wires the three together) < blocking (the runtime and std-like
-//!   sockets, which own an interface) < application (which uses only the
+//!   sockets, which own an interface) < tokio (the async adapter, which
+//!   shares blocking's error mapping) < application (which uses only the
 //!   blocking sockets); a layer may use itself and the layers below it;
 //! - the shared crate-root modules (buf, checksum, error, rand, ratelimit,
 //!   siphash, slab, time) may be used by anyone and use no layer and no wiring;
@@ -54,12 +55,13 @@ impl fmt::Display for Class {
 }
 
 /// The layers, low to high.
-const LAYERS: [&str; 6] = [
+const LAYERS: [&str; 7] = [
     "link",
     "internet",
     "transport",
     "iface",
     "blocking",
+    "tokio",
     "application",
 ];
 const SHARED: [&str; 10] = [

@@ -394,3 +394,22 @@ fn a_cloned_udp_socket_is_the_same_socket() {
     drop(clone);
     UdpSocket::bind(&a, (A, 5300)).unwrap();
 }
+
+/// A datagram whose send succeeded goes out even if the socket is closed
+/// at once, as with a kernel's sockets; the port is free again at once.
+#[test]
+fn a_datagram_sent_just_before_close_still_goes_out() {
+    let (a, b) = pair();
+    let server = UdpSocket::bind(&b, (B, 53)).unwrap();
+    server
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    for i in 0..20u8 {
+        let client = UdpSocket::bind(&a, (A, 5301)).unwrap();
+        client.send_to(&[i; 100], (B, 53)).unwrap();
+        drop(client);
+        let mut buf = [0u8; 200];
+        let (n, _) = server.recv_from(&mut buf).unwrap();
+        assert_eq!(&buf[..n], &[i; 100]);
+    }
+}

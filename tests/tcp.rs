@@ -570,3 +570,66 @@ fn a_connection_follows_route_and_neighbour_changes() {
     }
     assert!(received > got);
 }
+
+/// The event list names the sockets whose state changed for their users,
+/// each once however many segments came, and no idle one: a runtime's
+/// wake-ups follow the active connections (`TcpSockets::take_events`).
+#[test]
+fn events_name_each_changed_socket_once_and_no_idle_one() {
+    use netstrata::transport::tcp::TcpEvent;
+    let (mut sim, h) = network(2, 1500);
+    let (c1, s1) = connected(&mut sim, h[0], h[1]);
+    let server_addr = sim.iface(h[1]).ipv4_addr();
+    let l2 = sim
+        .iface(h[1])
+        .tcp()
+        .listen(SocketAddrV4::new(server_addr, 82), 4)
+        .unwrap();
+    let c2 = sim
+        .iface(h[0])
+        .tcp()
+        .connect(SocketAddrV4::new(server_addr, 82))
+        .unwrap();
+    sim.run_until(sim.now() + Duration::from_millis(200));
+    let s2 = sim.iface(h[1]).tcp().accept(l2).unwrap();
+    let mut events = Vec::new();
+    sim.iface(h[1]).tcp().take_events(&mut events);
+    events.clear();
+    sim.iface(h[1]).tcp().take_events(&mut events);
+    assert!(events.is_empty(), "{events:?}");
+    // Many segments to one connection: one event, for it alone.
+    let data = vec![7u8; 64 * 1024];
+    sim.iface(h[0]).tcp().send(c1, &data).unwrap();
+    sim.run_until(sim.now() + Duration::from_millis(200));
+    sim.iface(h[1]).tcp().take_events(&mut events);
+    assert_eq!(events, [TcpEvent::Connection(s1)]);
+    assert_eq!(sim.iface(h[1]).tcp().recv_queue(s1), data.len());
+    // Idle, nothing more.
+    events.clear();
+    sim.run_until(sim.now() + Duration::from_millis(200));
+    sim.iface(h[1]).tcp().take_events(&mut events);
+    assert!(events.is_empty(), "{events:?}");
+    // A new connection to accept: the listener's event.
+    let l = sim
+        .iface(h[1])
+        .tcp()
+        .listen(SocketAddrV4::new(server_addr, 81), 4)
+        .unwrap();
+    sim.iface(h[0])
+        .tcp()
+        .connect(SocketAddrV4::new(server_addr, 81))
+        .unwrap();
+    sim.run_until(sim.now() + Duration::from_millis(200));
+    sim.iface(h[1]).tcp().take_events(&mut events);
+    assert_eq!(events, [TcpEvent::Listener(l)]);
+    // A reset: the connection's user hears of it.
+    events.clear();
+    sim.iface(h[0]).tcp().abort(c2).unwrap();
+    sim.run_until(sim.now() + Duration::from_millis(200));
+    sim.iface(h[1]).tcp().take_events(&mut events);
+    assert_eq!(events, [TcpEvent::Connection(s2)]);
+    assert_eq!(
+        sim.iface(h[1]).tcp().recv(s2, &mut [0; 8]),
+        Err(TcpError::ConnectionReset)
+    );
+}

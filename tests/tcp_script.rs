@@ -12,7 +12,7 @@
 
 mod script;
 
-use netstrata::transport::tcp::{CongestionAlgorithm, RttConfig, TcpConfig, TcpLimits};
+use netstrata::transport::tcp::{CongestionAlgorithm, RttConfig, TcpConfig, TcpError, TcpLimits};
 use netstrata::{Duration, Instant};
 use script::Script;
 
@@ -1655,11 +1655,12 @@ fn a_stale_handle_is_refused_not_taken_for_the_connection_in_its_slot() {
     // Listeners too.
     let any = std::net::SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 9000);
     let l = s.tcp.listen(any, 4).unwrap();
-    s.tcp.close_listener(l);
+    s.tcp.close_listener(l).unwrap();
     let l2 = s.tcp.listen(any, 4).unwrap();
     assert!(s.tcp.accept(l).is_err());
-    assert_eq!(s.tcp.listener_addr(l), None);
-    assert!(s.tcp.listener_addr(l2).is_some());
+    assert_eq!(s.tcp.listener_addr(l), Err(TcpError::InvalidHandle));
+    assert_eq!(s.tcp.close_listener(l), Err(TcpError::InvalidHandle));
+    assert!(s.tcp.listener_addr(l2).is_ok());
 }
 
 #[test]

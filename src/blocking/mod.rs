@@ -23,8 +23,12 @@
 mod tcp;
 mod udp;
 
+#[cfg(feature = "tokio")]
+pub(crate) use tcp::tcp_error;
 pub use tcp::{Incoming, TcpListener, TcpStream};
 pub use udp::UdpSocket;
+#[cfg(feature = "tokio")]
+pub(crate) use udp::udp_error;
 
 use std::io::{self, ErrorKind};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, ToSocketAddrs};

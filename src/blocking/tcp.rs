@@ -76,7 +76,7 @@ impl TcpListener {
             .tcp()
             .listener_addr(self.handle)
             .map(SocketAddr::V4)
-            .ok_or_else(|| io::Error::new(ErrorKind::NotConnected, "listener closed"))
+            .map_err(tcp_error)
     }
 
     /// Waits for a connection (or, in non-blocking mode, fails with
@@ -119,7 +119,8 @@ impl TcpListener {
     pub fn close(&self) {
         let mut g = self.shared.lock();
         if !self.closed.swap(true, Ordering::AcqRel) {
-            g.iface.tcp().close_listener(self.handle);
+            // The handle is ours and closed only here: it is live.
+            let _ = g.iface.tcp().close_listener(self.handle);
         }
         drop(g);
         self.shared.kick();

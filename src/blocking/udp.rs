@@ -10,7 +10,7 @@ use crate::internet::{IcmpError, IcmpErrorKind};
 use crate::transport::udp::{UdpError, UdpHandle};
 
 /// The `std::io` error for a UDP error.
-fn udp_error(e: UdpError) -> io::Error {
+pub(crate) fn udp_error(e: UdpError) -> io::Error {
     let kind = match e {
         UdpError::InvalidHandle | UdpError::NotConnected => ErrorKind::NotConnected,
         UdpError::WouldBlock => ErrorKind::WouldBlock,

@@ -35,7 +35,7 @@
 //!   [`crate::Interface::poll`] does at the end of every poll), it holds
 //!   such frames back to queue them in one batch, under one lock, at
 //!   [`Device::flush`], at the port's next `receive`, before a frame that
-//!   goes another way, or when [`OUTBOX_FRAMES`] are waiting.
+//!   goes another way, or when `OUTBOX_FRAMES` are waiting.
 //!
 //! The network also keeps spare frame buffers for its ports' stacks
 //! ([`Device::refill`] and [`Device::spill`]): in a one-way flow the

@@ -34,5 +34,7 @@ pub use fault::{FaultConfig, FaultInjector, FaultStats};
 pub use gso::{Segmenter, SegmenterStats};
 pub use memory::{MemoryNetwork, MemoryPort, PortStats};
 pub use pcap::{PcapMode, PcapSink, PcapWriter};
+#[cfg(all(target_os = "linux", feature = "tokio"))]
+pub use tap::AsyncDevice;
 #[cfg(target_os = "linux")]
 pub use tap::{TapConfig, TapDevice, TapError, TapSleeper, TapStats, TapWaker, TunDevice};

@@ -746,6 +746,41 @@ impl AsFd for TapDevice {
     }
 }
 
+/// A device whose descriptor tokio's reactor may watch (feature `tokio`):
+/// what [`crate::tokio::Stack::on_fd`] drives.
+#[cfg(feature = "tokio")]
+pub trait AsyncDevice: Device + AsRawFd + Sized {
+    /// Registers the descriptor with the current tokio runtime, for
+    /// readability; the device goes inside the returned [`AsyncFd`](tokio::io::unix::AsyncFd).
+    fn into_async_fd(self) -> io::Result<tokio::io::unix::AsyncFd<Self>>;
+}
+
+#[cfg(feature = "tokio")]
+impl AsyncDevice for TapDevice {
+    fn into_async_fd(self) -> io::Result<tokio::io::unix::AsyncFd<Self>> {
+        sys::watch_readable(self)
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl AsyncDevice for TunDevice {
+    fn into_async_fd(self) -> io::Result<tokio::io::unix::AsyncFd<Self>> {
+        sys::watch_readable(self)
+    }
+}
+
+/// A device that owns its descriptor for as long as it lives, neither
+/// closing nor replacing it: what makes registering it with tokio's
+/// reactor sound.
+#[cfg(feature = "tokio")]
+trait OwnsItsFd: AsRawFd {}
+
+#[cfg(feature = "tokio")]
+impl OwnsItsFd for TapDevice {}
+
+#[cfg(feature = "tokio")]
+impl OwnsItsFd for TunDevice {}
+
 impl fmt::Debug for TapDevice {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TapDevice")
@@ -1032,6 +1067,21 @@ struct Readiness {
 // (`Ioctl` and `c_char` differ between glibc, musl and architectures).
 #[allow(unsafe_code, clippy::unnecessary_cast)]
 mod sys {
+    /// Registers a device's descriptor with the current tokio runtime,
+    /// for readability.
+    #[cfg(feature = "tokio")]
+    pub(super) fn watch_readable<D: super::OwnsItsFd>(
+        device: D,
+    ) -> io::Result<tokio::io::unix::AsyncFd<D>> {
+        // SAFETY: `OwnsItsFd` promises the descriptor stays open and
+        // unchanged while the device lives, and the `AsyncFd` owns the
+        // device: the registration ends before the descriptor does.
+        unsafe {
+            tokio::io::unix::AsyncFd::register_with_interest(device, tokio::io::Interest::READABLE)
+        }
+        .map_err(io::Error::from)
+    }
+
     use std::io;
     use std::mem;
     use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};

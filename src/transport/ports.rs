@@ -95,7 +95,7 @@ impl EphemeralPorts {
 const PAGE: usize = 256;
 
 /// What each bound port is bound to: indexed by the port itself, in pages
-/// of [`PAGE`] ports allocated when a port of theirs is bound and freed
+/// of `PAGE` ports allocated when a port of theirs is bound and freed
 /// when the last is unbound. A lookup is two loads and no hash (there are
 /// only 65,536 ports), and nothing that arrives from the network can grow
 /// the table: only binding does.

@@ -378,7 +378,10 @@ pub fn connect(
         }
         break;
     }
-    sim.iface(server).tcp().close_listener(l);
+    sim.iface(server)
+        .tcp()
+        .close_listener(l)
+        .expect("the listener is open");
     result
 }
 
@@ -687,7 +690,10 @@ pub fn open_many(
     while established < n || accepted < n {
         let now = sim.now();
         if now >= deadline {
-            sim.iface(server).tcp().close_listener(l);
+            sim.iface(server)
+                .tcp()
+                .close_listener(l)
+                .expect("the listener is open");
             return Err(established.min(accepted));
         }
         while clients.len() < n && pending.len() < max_pending {
@@ -721,7 +727,10 @@ pub fn open_many(
             accepted += 1;
         }
     }
-    sim.iface(server).tcp().close_listener(l);
+    sim.iface(server)
+        .tcp()
+        .close_listener(l)
+        .expect("the listener is open");
     Ok(clients
         .into_iter()
         .zip(servers)

@@ -2,7 +2,7 @@
 //!
 //! - [`segment`] and [`seq`]: the segment format and sequence numbers.
 //! - [`connection`]: one connection's state machine, sans-IO.
-//! - [`sockets`]: [`TcpSockets`], listeners, connections, O(1)
+//! - [`table`]: [`TcpSockets`], listeners, connections, O(1)
 //!   demultiplexing and the timer heap.
 //! - [`send_buffer`], [`recv_buffer`]: the byte buffers, with out-of-order
 //!   reassembly and SACK block generation on the receive side.
@@ -51,4 +51,4 @@ pub use scoreboard::Scoreboard;
 pub use segment::{TcpFlags, TcpOption, TcpOptions, TcpPacket, TcpRepr};
 pub use send_buffer::SendBuffer;
 pub use seq::SeqNumber;
-pub use table::{ListenerHandle, TcpHandle, TcpLayerStats, TcpLimits, TcpSockets};
+pub use table::{ListenerHandle, TcpEvent, TcpHandle, TcpLayerStats, TcpLimits, TcpSockets};

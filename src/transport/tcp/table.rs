@@ -98,6 +98,18 @@ pub struct TcpHandle(SlabKey);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ListenerHandle(SlabKey);
 
+/// A socket whose state may have changed for its user: what a readiness
+/// mechanism (epoll's role) needs to wake only the tasks that can go on.
+/// See [`TcpSockets::take_events`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TcpEvent {
+    /// Data, end of stream, room to send, an established or failed
+    /// handshake, an error: a read, write or connect may go on.
+    Connection(TcpHandle),
+    /// A connection waits to be accepted.
+    Listener(ListenerHandle),
+}
+
 /// Layer-wide limits of TCP (see the [module documentation](self)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TcpLimits {
@@ -215,6 +227,8 @@ struct Listener {
     /// minutes after (as Linux does), so a listener that never overflowed
     /// cannot be probed with guessed cookies.
     cookie_sent_at: Option<Instant>,
+    /// On the event list.
+    signalled: bool,
 }
 
 impl Listener {
@@ -246,6 +260,8 @@ struct Entry {
     orphan: bool,
     /// On the ready list.
     ready: bool,
+    /// On the event list.
+    signalled: bool,
     /// The deadline of this connection's entry in the timer heap.
     scheduled: Option<Instant>,
     /// Consecutive services that sent nothing although the connection was
@@ -301,6 +317,9 @@ pub struct TcpSockets {
     /// The time of the last poll (segments in or out): user calls act at
     /// it.
     now: Instant,
+    /// Sockets whose state may have changed for their users since the
+    /// last [`TcpSockets::take_events`], each once.
+    events: VecDeque<TcpEvent>,
 }
 
 impl TcpSockets {
@@ -340,6 +359,7 @@ impl TcpSockets {
             lent: Lent::new(LENT_FRAMES),
             segmentation: 0,
             now: Instant::ZERO,
+            events: VecDeque::new(),
         }
     }
 
@@ -438,14 +458,18 @@ impl TcpSockets {
             accept_queue: VecDeque::new(),
             config,
             cookie_sent_at: None,
+            signalled: false,
         });
         self.by_port.insert(port, key);
         Ok(ListenerHandle(key))
     }
 
     /// The address a listener is bound to.
-    pub fn listener_addr(&self, l: ListenerHandle) -> Option<SocketAddrV4> {
-        self.listeners.get(l.0).map(|l| l.local)
+    pub fn listener_addr(&self, l: ListenerHandle) -> Result<SocketAddrV4, TcpError> {
+        self.listeners
+            .get(l.0)
+            .map(|l| l.local)
+            .ok_or(TcpError::InvalidHandle)
     }
 
     /// Takes the next established connection of a listener.
@@ -469,10 +493,8 @@ impl TcpSockets {
 
     /// Stops listening. Connections waiting in the accept queue are reset;
     /// half-open ones are dropped.
-    pub fn close_listener(&mut self, l: ListenerHandle) {
-        let Some(listener) = self.listeners.remove(l.0) else {
-            return;
-        };
+    pub fn close_listener(&mut self, l: ListenerHandle) -> Result<(), TcpError> {
+        let listener = self.listeners.remove(l.0).ok_or(TcpError::InvalidHandle)?;
         self.by_port.remove(listener.local.port());
         for h in listener.accept_queue {
             let _ = self.abort(h);
@@ -494,6 +516,7 @@ impl TcpSockets {
             self.set_orphan(key);
             self.mark_ready(key);
         }
+        Ok(())
     }
 
     // ------------------------------------------------------------------
@@ -568,6 +591,7 @@ impl TcpSockets {
             half_open: listener.is_some(),
             orphan: false,
             ready: false,
+            signalled: false,
             scheduled: None,
             idle_services: 0,
             charged: 0,
@@ -1020,6 +1044,7 @@ impl TcpSockets {
             self.stats.established += 1;
             self.queue_for_accept(key);
         }
+        self.signal(key);
         if let Handled::Reset { seq } = handled {
             let rst = TcpRepr {
                 seq_number: seq,
@@ -1090,10 +1115,69 @@ impl TcpSockets {
         let Some(e) = self.conns.get(key) else {
             return;
         };
-        let Some(l) = e.listener.and_then(|l| self.listeners.get_mut(l)) else {
+        let Some(lkey) = e.listener else {
+            return;
+        };
+        let Some(l) = self.listeners.get_mut(lkey) else {
             return;
         };
         l.accept_queue.push_back(TcpHandle(key));
+        if !l.signalled {
+            l.signalled = true;
+            self.push_event(TcpEvent::Listener(ListenerHandle(lkey)));
+        }
+    }
+
+    /// Appends to the event list. Entries of sockets released since they
+    /// were queued are pruned when they would outnumber the live ones, so
+    /// that a stack nobody asks for events keeps the list at about one
+    /// entry per socket, however many come and go.
+    fn push_event(&mut self, event: TcpEvent) {
+        if self.events.len() >= 2 * (self.conns.len() + self.listeners.len()) + 64 {
+            let (conns, listeners) = (&self.conns, &self.listeners);
+            self.events.retain(|e| match e {
+                TcpEvent::Connection(h) => conns.get(h.0).is_some(),
+                TcpEvent::Listener(l) => listeners.get(l.0).is_some(),
+            });
+        }
+        self.events.push_back(event);
+    }
+
+    /// Puts a connection its user holds on the event list, once.
+    fn signal(&mut self, key: SlabKey) {
+        if let Some(e) = self.conns.get_mut(key)
+            && !e.signalled
+            && !e.orphan
+            && e.listener.is_none()
+        {
+            e.signalled = true;
+            self.push_event(TcpEvent::Connection(TcpHandle(key)));
+        }
+    }
+
+    /// Takes the sockets whose state may have changed for their users
+    /// since the last call (segments arrived, timers fired, connections
+    /// came to be accepted), each once, oldest first: a runtime wakes the
+    /// tasks waiting on these and no others, so that its cost follows the
+    /// active sockets, not the open ones. The list holds at most one entry
+    /// per socket; a stack nobody asks keeps it at that.
+    pub fn take_events(&mut self, out: &mut Vec<TcpEvent>) {
+        for event in self.events.drain(..) {
+            match event {
+                TcpEvent::Connection(h) => {
+                    if let Some(e) = self.conns.get_mut(h.0) {
+                        e.signalled = false;
+                        out.push(event);
+                    }
+                }
+                TcpEvent::Listener(l) => {
+                    if let Some(listener) = self.listeners.get_mut(l.0) {
+                        listener.signalled = false;
+                        out.push(event);
+                    }
+                }
+            }
+        }
     }
 
     /// A segment for no connection, to a port with a listener (RFC 9293
@@ -1385,6 +1469,7 @@ impl TcpSockets {
                 }
                 self.recharge(key);
             }
+            self.signal(key);
             self.mark_ready(key);
         }
         let mut rounds = self.ready.len();
@@ -1471,9 +1556,10 @@ impl TcpSockets {
             return;
         }
         let mut due = e.conn.poll_at(now);
+        let timer_ran = sent == 0 && due.is_some_and(|t| t <= now);
         if sent > 0 {
             e.idle_services = 0;
-        } else if due.is_some_and(|t| t <= now) {
+        } else if timer_ran {
             // Due, yet nothing was sent: a timer has expired. Run it (the
             // next round sends what it produces). A connection that still
             // claims to be due after that is not allowed to spin the
@@ -1500,6 +1586,9 @@ impl TcpSockets {
                 self.schedule(t, key);
             }
             _ => {}
+        }
+        if timer_ran {
+            self.signal(key);
         }
         // A deadline that moved later than the scheduled one is found when
         // the stale entry pops: re-queue it then.

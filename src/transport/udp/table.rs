@@ -185,6 +185,11 @@ struct UdpSocket {
     /// Datagrams to send and their destinations.
     tx: DatagramRing,
     queued_for_tx: bool,
+    /// Closed by its user with datagrams still queued: they go out at the
+    /// next dispatch, then the slot is freed. No call reaches it.
+    closed: bool,
+    /// On the event list.
+    signalled: bool,
     error: Option<IcmpError>,
     stats: UdpSocketStats,
     /// How its datagrams to the last destination leave.
@@ -205,6 +210,9 @@ pub struct UdpSockets {
     spent: Spent,
     config: UdpConfig,
     stats: UdpLayerStats,
+    /// Sockets that received a datagram or an error, or whose send queue
+    /// drained, since the last [`UdpSockets::take_events`], each once.
+    events: VecDeque<SlabKey>,
 }
 
 /// Frames of datagrams the application read in place, kept for the
@@ -250,6 +258,7 @@ impl UdpSockets {
             spent: Spent::default(),
             config,
             stats: UdpLayerStats::default(),
+            events: VecDeque::new(),
         }
     }
 
@@ -259,11 +268,11 @@ impl UdpSockets {
     }
 
     fn socket(&self, h: UdpHandle) -> Option<&UdpSocket> {
-        self.sockets.get(h.0)
+        self.sockets.get(h.0).filter(|s| !s.closed)
     }
 
     fn socket_mut(&mut self, h: UdpHandle) -> Option<&mut UdpSocket> {
-        self.sockets.get_mut(h.0)
+        self.sockets.get_mut(h.0).filter(|s| !s.closed)
     }
 
     /// Binds a socket to `addr`. Port 0 picks a free ephemeral port;
@@ -288,12 +297,20 @@ impl UdpSockets {
                 self.config.tx_datagrams,
             ),
             queued_for_tx: false,
+            closed: false,
+            signalled: false,
             error: None,
             stats: UdpSocketStats::default(),
             path: PathCache::default(),
         };
         let slot = self.sockets.insert(socket);
         self.by_port.insert(port, slot);
+        // Entries of sockets closed since they were queued are pruned
+        // when they would outnumber the live sockets.
+        if self.events.len() >= 2 * self.sockets.len() + 64 {
+            let sockets = &self.sockets;
+            self.events.retain(|&k| sockets.get(k).is_some());
+        }
         Ok(UdpHandle(slot))
     }
 
@@ -304,10 +321,19 @@ impl UdpSockets {
             .ok_or(UdpError::NoEphemeralPort)
     }
 
-    /// Closes a socket; queued datagrams are discarded.
+    /// Closes a socket and frees its port at once. Datagrams it queued
+    /// still go out at the next dispatch, as a kernel's do after `close`
+    /// (a send that succeeded was not a maybe); received ones are
+    /// discarded.
     pub fn close(&mut self, h: UdpHandle) -> Result<(), UdpError> {
-        let s = self.sockets.remove(h.0).ok_or(UdpError::InvalidHandle)?;
-        self.by_port.remove(s.local.port());
+        let s = self.socket_mut(h).ok_or(UdpError::InvalidHandle)?;
+        let port = s.local.port();
+        if s.tx.is_empty() {
+            self.sockets.remove(h.0);
+        } else {
+            s.closed = true;
+        }
+        self.by_port.remove(port);
         Ok(())
     }
 
@@ -361,7 +387,11 @@ impl UdpSockets {
         h: UdpHandle,
         datagrams: impl IntoIterator<Item = (&'a [u8], SocketAddrV4)>,
     ) -> Result<usize, UdpError> {
-        let s = self.sockets.get_mut(h.0).ok_or(UdpError::InvalidHandle)?;
+        let s = self
+            .sockets
+            .get_mut(h.0)
+            .filter(|s| !s.closed)
+            .ok_or(UdpError::InvalidHandle)?;
         let mut queued = 0;
         for (data, dst) in datagrams {
             match queue(&mut s.tx, data.len(), dst, |b| b.copy_from_slice(data)) {
@@ -399,7 +429,11 @@ impl UdpSockets {
         dst: SocketAddrV4,
         fill: impl FnOnce(&mut [u8]),
     ) -> Result<(), UdpError> {
-        let s = self.sockets.get_mut(h.0).ok_or(UdpError::InvalidHandle)?;
+        let s = self
+            .sockets
+            .get_mut(h.0)
+            .filter(|s| !s.closed)
+            .ok_or(UdpError::InvalidHandle)?;
         queue(&mut s.tx, len, dst, fill)?;
         self.mark_ready(h);
         Ok(())
@@ -455,7 +489,11 @@ impl UdpSockets {
         h: UdpHandle,
         read: impl FnOnce(&[u8], SocketAddrV4) -> R,
     ) -> Result<R, UdpError> {
-        let s = self.sockets.get_mut(h.0).ok_or(UdpError::InvalidHandle)?;
+        let s = self
+            .sockets
+            .get_mut(h.0)
+            .filter(|s| !s.closed)
+            .ok_or(UdpError::InvalidHandle)?;
         let (data, from) = s.rx.front().ok_or(UdpError::WouldBlock)?;
         let r = read(data, from);
         if let Some(frame) = s.rx.pop() {
@@ -474,7 +512,11 @@ impl UdpSockets {
         max: usize,
         mut read: impl FnMut(&[u8], SocketAddrV4),
     ) -> Result<usize, UdpError> {
-        let s = self.sockets.get_mut(h.0).ok_or(UdpError::InvalidHandle)?;
+        let s = self
+            .sockets
+            .get_mut(h.0)
+            .filter(|s| !s.closed)
+            .ok_or(UdpError::InvalidHandle)?;
         if s.rx.is_empty() && max > 0 {
             return Err(UdpError::WouldBlock);
         }
@@ -493,8 +535,25 @@ impl UdpSockets {
 
     /// Takes the last ICMP error reported about this socket's datagrams.
     pub fn take_error(&mut self, h: UdpHandle) -> Result<Option<IcmpError>, UdpError> {
-        let s = self.socket_mut(h).ok_or(UdpError::InvalidHandle)?;
+        let s = self
+            .sockets
+            .get_mut(h.0)
+            .filter(|s| !s.closed)
+            .ok_or(UdpError::InvalidHandle)?;
         Ok(s.error.take())
+    }
+
+    /// Takes the sockets that received a datagram or an ICMP error, or
+    /// whose send queue drained, since the last call, each once, oldest
+    /// first: a runtime wakes the tasks waiting on these and no others
+    /// (see [`crate::transport::tcp::TcpSockets::take_events`]).
+    pub fn take_events(&mut self, out: &mut Vec<UdpHandle>) {
+        for key in self.events.drain(..) {
+            if let Some(s) = self.sockets.get_mut(key).filter(|s| !s.closed) {
+                s.signalled = false;
+                out.push(UdpHandle(key));
+            }
+        }
     }
 
     /// Whether any socket has datagrams to send.
@@ -511,6 +570,8 @@ impl UdpSockets {
                 continue;
             };
             s.queued_for_tx = false;
+            // Its send queue drains now: a writer waiting for room goes on.
+            signal(&mut self.events, k, s);
             while let Some((data, dst)) = s.tx.front() {
                 let src = if s.local.ip().is_unspecified() {
                     match ip.route(*dst.ip()) {
@@ -553,6 +614,9 @@ impl UdpSockets {
                     }
                 }
             }
+            if s.closed {
+                self.sockets.remove(k);
+            }
         }
     }
 
@@ -585,10 +649,10 @@ impl UdpSockets {
         let socket = self
             .by_port
             .get(repr.dst_port)
-            .and_then(|k| self.sockets.get_mut(k))
-            .filter(|s| s.local.ip().is_unspecified() || *s.local.ip() == meta.dst)
-            .filter(|s| s.remote.is_none_or(|r| r == from));
-        let Some(s) = socket else {
+            .and_then(|k| Some(k).zip(self.sockets.get_mut(k)))
+            .filter(|(_, s)| s.local.ip().is_unspecified() || *s.local.ip() == meta.dst)
+            .filter(|(_, s)| s.remote.is_none_or(|r| r == from));
+        let Some((key, s)) = socket else {
             self.stats.rx_no_socket += 1;
             return Disposition::PortUnreachable(payload);
         };
@@ -622,6 +686,7 @@ impl UdpSockets {
             return Disposition::Dropped;
         }
         s.stats.rx_datagrams += 1;
+        signal(&mut self.events, key, s);
         Disposition::Delivered
     }
 
@@ -631,14 +696,15 @@ impl UdpSockets {
     /// anyone else, so anything else is stale or forged; RFC 5927 §4.1).
     pub fn icmp_error(&mut self, error: &IcmpError) {
         let quoted_remote = SocketAddrV4::new(error.remote_addr, error.remote_port);
-        if let Some(s) = self
+        if let Some((key, s)) = self
             .by_port
             .get(error.local_port)
-            .and_then(|k| self.sockets.get_mut(k))
-            .filter(|s| s.local.ip().is_unspecified() || *s.local.ip() == error.local_addr)
-            .filter(|s| s.remote.is_none_or(|r| r == quoted_remote))
+            .and_then(|k| Some(k).zip(self.sockets.get_mut(k)))
+            .filter(|(_, s)| s.local.ip().is_unspecified() || *s.local.ip() == error.local_addr)
+            .filter(|(_, s)| s.remote.is_none_or(|r| r == quoted_remote))
         {
             s.error = Some(*error);
+            signal(&mut self.events, key, s);
         }
     }
 }
@@ -667,6 +733,14 @@ fn queue(
 /// pins little memory besides.
 fn fills_its_frame(len: usize, truesize: usize) -> bool {
     len.saturating_mul(2) >= truesize
+}
+
+/// Puts a socket on the event list, once.
+fn signal(events: &mut VecDeque<SlabKey>, key: SlabKey, s: &mut UdpSocket) {
+    if !s.signalled {
+        s.signalled = true;
+        events.push_back(key);
+    }
 }
 
 #[cfg(test)]
