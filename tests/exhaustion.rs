@@ -21,13 +21,13 @@
 //!   record each, up to a cap. Before, every TIME-WAIT kept its whole
 //!   connection.
 
+mod counting;
 mod script;
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicIsize, Ordering};
 
+use counting::held;
 use netstrata::buf::PacketBuf;
 use netstrata::internet::Protocol;
 use netstrata::internet::ipv4::{Ipv4Packet, Ipv4Repr};
@@ -40,37 +40,7 @@ use netstrata::transport::tcp::{
 use netstrata::{Duration, Instant, Interface, InterfaceConfig};
 use script::Script;
 
-/// The system allocator, counting the bytes it holds.
-struct Counting;
-
-static HELD: AtomicIsize = AtomicIsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        HELD.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        HELD.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        HELD.fetch_add(
-            new_size as isize - layout.size() as isize,
-            Ordering::Relaxed,
-        );
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: Counting = Counting;
-
 static TURN: Mutex<()> = Mutex::new(());
-
-fn held() -> isize {
-    HELD.load(Ordering::Relaxed)
-}
 
 /// Frames of one IPv4 datagram from `src` to `dst` carrying `payload`,
 /// fragmented for a 1500-byte MTU.

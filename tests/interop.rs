@@ -2602,6 +2602,58 @@ fn hyper_on_the_tokio_adapter_against_curl() {
     server.interrupt();
 }
 
+/// Opens `sys.argv[3]` connections to `sys.argv[1]:sys.argv[2]`, sends
+/// each half a request head, prints `holding N` and keeps them open until
+/// interrupted (at most two minutes).
+const HALF_HEADS_PY: &str = r#"
+import resource, socket, sys, time
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+host, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+held = []
+for i in range(n):
+    s = socket.create_connection((host, port), timeout=10)
+    s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+    held.append(s)
+print("holding", len(held), flush=True)
+try:
+    time.sleep(120)
+except KeyboardInterrupt:
+    pass
+"#;
+
+/// What `http_server` could not do (issue 13): 2,000 clients each send half
+/// a request head and wait, and the server holds them all while a
+/// legitimate client is answered at once. Here the server is hyper on
+/// netstrata's tokio adapter (`examples/hyper`), one thread, a task per
+/// connection.
+#[test]
+fn the_tokio_adapter_holds_2000_half_sent_heads_and_answers_at_once() {
+    let Some(ns) = setup("halfheads", &["curl", "python3"]) else {
+        return;
+    };
+    let mut server = ns.spawn_tool("hyper", &["--port", "8080"]);
+    server.wait_for_output("serving on", Duration::from_secs(10));
+    let script = ns.path("half_heads.py");
+    std::fs::write(&script, HALF_HEADS_PY).expect("write the script");
+    let script = script.to_str().expect("UTF-8 path");
+    let mut idle = ns.spawn(&["python3", script, STACK_IP, "8080", "2000"]);
+    idle.wait_for_output("holding 2000", Duration::from_secs(60));
+    let url = format!("http://{STACK_IP}:8080/");
+    let done = ns.run(
+        &["curl", "-sS", "-m", "5", "-w", "\n%{time_total}", &url],
+        Duration::from_secs(30),
+    );
+    done.assert_success();
+    let (body, took) = done.stdout.rsplit_once('\n').expect("a time");
+    assert_eq!(body, "hello from hyper on netstrata\n");
+    let took: f64 = took.trim().parse().expect("a number");
+    eprintln!("2,000 half-sent heads held; curl answered in {took:.3} s");
+    assert!(took < 1.0, "the legitimate client waited {took} s");
+    idle.interrupt();
+    server.interrupt();
+}
+
 /// `http_server` serving a directory to curl and ApacheBench on the
 /// kernel's side: pages, HEAD, a 32 MiB file byte for byte, traversal
 /// attempts refused, a redirect, connection reuse, `Expect:

@@ -3,8 +3,11 @@
 //! UDP, and hyper 1.x client and server over netstrata's `TcpStream`
 //! through hyper-util's `TokioIo`.
 
+mod tokio_support;
+
 use std::convert::Infallible;
 use std::net::SocketAddrV4;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -12,22 +15,9 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
-use netstrata::link::{Device, EthernetAddress, MemoryNetwork};
-use netstrata::tokio::{Stack, TcpListener, TcpStream, UdpSocket};
-use netstrata::{Interface, InterfaceConfig};
+use netstrata::tokio::{TcpListener, TcpStream, UdpSocket};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// Two stacks on one in-memory switch: 192.0.2.1 and 192.0.2.2.
-fn two_stacks() -> (Stack, Stack) {
-    let net = MemoryNetwork::new(1500);
-    let host = |n: u32| {
-        let port = net.attach();
-        let cidr = format!("192.0.2.{n}/24").parse().unwrap();
-        let cfg = InterfaceConfig::new(EthernetAddress::local(n), cidr);
-        Stack::on_memory(Interface::new(cfg, port.capabilities()), port)
-    };
-    (host(1), host(2))
-}
+use tokio_support::two_stacks;
 
 fn addr(s: &str) -> SocketAddrV4 {
     s.parse().unwrap()
@@ -174,4 +164,69 @@ async fn hyper_on_the_current_thread_runtime() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hyper_on_the_multi_thread_runtime() {
     hyper_both_ways().await;
+}
+
+/// Two tasks wait on one UDP socket; one gives up. The other still gets
+/// the datagram (every waiting task is woken, not the last to ask).
+#[tokio::test(flavor = "current_thread")]
+async fn a_reader_that_gives_up_does_not_steal_the_wake_up() {
+    let (a, b) = two_stacks();
+    let server = std::sync::Arc::new(UdpSocket::bind(&b, addr("192.0.2.2:53")).unwrap());
+    let patient = {
+        let server = server.clone();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 64];
+            server.recv_from(&mut buf).await.map(|(n, _)| n)
+        })
+    };
+    tokio::task::yield_now().await;
+    let mut buf = [0u8; 64];
+    let impatient =
+        tokio::time::timeout(Duration::from_millis(20), server.recv_from(&mut buf)).await;
+    assert!(impatient.is_err(), "nothing was sent yet");
+    let client = UdpSocket::bind(&a, addr("0.0.0.0:0")).unwrap();
+    client.send_to(b"late", addr("192.0.2.2:53")).await.unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(5), patient)
+        .await
+        .expect("the patient reader was woken")
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, 4);
+}
+
+/// What a user sent leaves even if the socket and the stack are dropped
+/// at once: a datagram, and a stream's data and FIN (the driver lingers
+/// until they are out).
+#[tokio::test(flavor = "current_thread")]
+async fn data_sent_before_dropping_the_stack_still_arrives() {
+    let (a, b) = two_stacks();
+    let server = UdpSocket::bind(&b, addr("192.0.2.2:53")).unwrap();
+    let listener = TcpListener::bind(&b, addr("192.0.2.2:80")).unwrap();
+    let client = UdpSocket::bind(&a, addr("0.0.0.0:0")).unwrap();
+    let stream = TcpStream::connect(&a, addr("192.0.2.2:80")).await.unwrap();
+    let (mut accepted, _) = listener.accept().await.unwrap();
+    client.send_to(b"bye", addr("192.0.2.2:53")).await.unwrap();
+    let data = pattern(1 << 20);
+    let mut stream = stream;
+    // Written into the send buffer in pieces, then everything dropped.
+    let sent = data.clone();
+    let writer = tokio::spawn(async move {
+        stream.write_all(&sent).await.unwrap();
+        drop(stream);
+        drop(client);
+        drop(a);
+    });
+    let mut buf = [0u8; 16];
+    let (n, _) = tokio::time::timeout(Duration::from_secs(5), server.recv_from(&mut buf))
+        .await
+        .expect("the datagram arrived")
+        .unwrap();
+    assert_eq!(&buf[..n], b"bye");
+    let mut got = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), accepted.read_to_end(&mut got))
+        .await
+        .expect("the stream ended")
+        .unwrap();
+    writer.await.unwrap();
+    assert!(got == data, "got {} of {} bytes", got.len(), data.len());
 }

@@ -100,29 +100,44 @@ struct Shared {
 struct State {
     iface: Interface,
     wakers: Wakers,
+    /// The driver stopped on a device error: every call fails.
+    dead: bool,
 }
 
 /// Who waits for what: one entry per waiting socket, removed when woken.
 #[derive(Debug, Default)]
 struct Wakers {
     tcp: HashMap<TcpHandle, Waiting>,
-    listeners: HashMap<ListenerHandle, Waker>,
+    listeners: HashMap<ListenerHandle, Vec<Waker>>,
     udp: HashMap<UdpHandle, Waiting>,
 }
 
-/// The tasks waiting to read and to write on one socket.
+/// The tasks waiting to read and to write on one socket: several may wait
+/// on one side (two accept loops on one listener, a reader that gave up
+/// and one that did not), and every one is woken.
 #[derive(Debug, Default)]
 struct Waiting {
-    read: Option<Waker>,
-    write: Option<Waker>,
+    read: Vec<Waker>,
+    write: Vec<Waker>,
 }
 
 impl Waiting {
-    fn wake(self) {
-        self.read
-            .into_iter()
-            .chain(self.write)
-            .for_each(Waker::wake);
+    fn into_wakers(self) -> impl Iterator<Item = Waker> {
+        self.read.into_iter().chain(self.write)
+    }
+
+    fn set(&mut self, side: Side, waker: &Waker) {
+        match side {
+            Side::Read => add_waker(&mut self.read, waker),
+            Side::Write => add_waker(&mut self.write, waker),
+        }
+    }
+}
+
+/// Adds `waker` to those waiting, unless it is there already.
+fn add_waker(wakers: &mut Vec<Waker>, waker: &Waker) {
+    if !wakers.iter().any(|w| w.will_wake(waker)) {
+        wakers.push(waker.clone());
     }
 }
 
@@ -131,19 +146,6 @@ impl Waiting {
 enum Side {
     Read,
     Write,
-}
-
-impl Waiting {
-    fn set(&mut self, side: Side, waker: &Waker) {
-        let slot = match side {
-            Side::Read => &mut self.read,
-            Side::Write => &mut self.write,
-        };
-        match slot {
-            Some(w) if w.will_wake(waker) => {}
-            _ => *slot = Some(waker.clone()),
-        }
-    }
 }
 
 impl Shared {
@@ -163,32 +165,70 @@ impl Shared {
     }
 }
 
+/// The driver's scratch lists, kept between polls.
+#[derive(Debug, Default)]
+struct Scratch {
+    tcp: Vec<TcpEvent>,
+    udp: Vec<UdpHandle>,
+    /// Taken under the lock, woken after it.
+    wake: Vec<Waker>,
+}
+
 impl State {
-    /// Wakes the tasks waiting on the sockets the stack names as changed.
-    fn wake_changed(&mut self, tcp: &mut Vec<TcpEvent>, udp: &mut Vec<UdpHandle>) {
-        self.iface.tcp().take_events(tcp);
-        for event in tcp.drain(..) {
+    /// Takes the wakers of the tasks waiting on the sockets the stack
+    /// names as changed.
+    fn take_changed(&mut self, scratch: &mut Scratch) {
+        self.iface.tcp().take_events(&mut scratch.tcp);
+        for event in scratch.tcp.drain(..) {
             match event {
                 TcpEvent::Connection(h) => {
                     if let Some(w) = self.wakers.tcp.remove(&h) {
-                        w.wake();
+                        scratch.wake.extend(w.into_wakers());
                     }
                 }
                 TcpEvent::Listener(l) => {
                     if let Some(w) = self.wakers.listeners.remove(&l) {
-                        w.wake();
+                        scratch.wake.extend(w);
                     }
                 }
             }
         }
-        self.iface.udp().take_events(udp);
-        for h in udp.drain(..) {
+        self.iface.udp().take_events(&mut scratch.udp);
+        for h in scratch.udp.drain(..) {
             if let Some(w) = self.wakers.udp.remove(&h) {
-                w.wake();
+                scratch.wake.extend(w.into_wakers());
             }
         }
     }
+
+    /// Takes every waker: the stack is dead and every call fails.
+    fn take_all(&mut self, scratch: &mut Scratch) {
+        let w = std::mem::take(&mut self.wakers);
+        scratch
+            .wake
+            .extend(w.tcp.into_values().flat_map(Waiting::into_wakers));
+        scratch.wake.extend(w.listeners.into_values().flatten());
+        scratch
+            .wake
+            .extend(w.udp.into_values().flat_map(Waiting::into_wakers));
+    }
+
+    /// Fails a call on a stack whose driver stopped.
+    fn check_alive(&self) -> io::Result<()> {
+        if self.dead {
+            return Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "the stack's device failed; its driver stopped",
+            ));
+        }
+        Ok(())
+    }
 }
+
+/// How long the driver goes on after the last user dropped the stack,
+/// for what they sent to leave and their connections to close (a kernel
+/// finishes orphaned connections the same way).
+const LINGER: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// How the driver learns that the device may have a frame.
 enum Source<D: Device + AsRawFd> {
@@ -231,6 +271,7 @@ impl Stack {
                 state: Mutex::new(State {
                     iface,
                     wakers: Wakers::default(),
+                    dead: false,
                 }),
                 kick: Notify::new(),
                 epoch: ::tokio::time::Instant::now(),
@@ -256,14 +297,12 @@ impl Drop for Stack {
 
 /// The driver task: poll, wake the tasks whose sockets changed, wait for
 /// a frame, a socket call or the next deadline. Ends when nothing but the
-/// driver holds the stack.
+/// driver holds the stack and what its users sent has left (at most
+/// [`LINGER`] later), or when the device fails.
 async fn drive<D: Device + AsRawFd>(shared: Arc<Shared>, mut source: Source<D>) {
-    let (mut tcp, mut udp) = (Vec::new(), Vec::new());
+    let mut scratch = Scratch::default();
+    let mut orphaned_at = None;
     loop {
-        if Arc::strong_count(&shared) == 1 {
-            log::debug!("tokio stack: no user left, the driver ends");
-            return;
-        }
         let (busy, next) = {
             let mut state = shared.lock();
             let mut busy = false;
@@ -278,7 +317,18 @@ async fn drive<D: Device + AsRawFd>(shared: Arc<Shared>, mut source: Source<D>) 
                 }
                 busy = true;
             }
-            state.wake_changed(&mut tcp, &mut udp);
+            state.take_changed(&mut scratch);
+            if Arc::strong_count(&shared) == 1 {
+                // No user left: what they sent still leaves, and their
+                // connections close, for at most LINGER.
+                let since = *orphaned_at.get_or_insert_with(::tokio::time::Instant::now);
+                let finished = state.iface.tcp().connection_count() == 0
+                    && !state.iface.udp().has_pending_tx();
+                if finished || since.elapsed() >= LINGER {
+                    log::debug!("tokio stack: no user left, the driver ends");
+                    return;
+                }
+            }
             let device_at = match &source {
                 Source::Fd(fd) => fd.get_ref().poll_at(),
                 Source::Waker(port, _) => port.poll_at(),
@@ -289,6 +339,7 @@ async fn drive<D: Device + AsRawFd>(shared: Arc<Shared>, mut source: Source<D>) 
                 .min();
             (busy, next)
         };
+        scratch.wake.drain(..).for_each(Waker::wake);
         if busy || next.is_some_and(|t| t <= shared.now()) {
             // More to do at once: let other tasks run first, then go on.
             ::tokio::task::yield_now().await;
@@ -309,6 +360,11 @@ async fn drive<D: Device + AsRawFd>(shared: Arc<Shared>, mut source: Source<D>) 
                         Ok(mut guard) => guard.clear_ready(),
                         Err(e) => {
                             log::warn!("tokio stack: the device's descriptor failed: {e}");
+                            let mut state = shared.lock();
+                            state.dead = true;
+                            state.take_all(&mut scratch);
+                            drop(state);
+                            scratch.wake.drain(..).for_each(Waker::wake);
                             return;
                         }
                     },

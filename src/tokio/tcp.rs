@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 
 use ::tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use super::{Shared, Side, Stack};
+use super::{Shared, Side, Stack, add_waker};
 use crate::blocking::tcp_error;
 use crate::transport::tcp::{ListenerHandle, State, TcpError, TcpHandle};
 
@@ -61,17 +61,18 @@ impl TcpListener {
     /// comes.
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
         let mut state = self.shared.lock();
+        state.check_alive()?;
         match state.iface.tcp().accept(self.handle) {
             Ok(h) => {
-                let peer = state.iface.tcp().peer_addr(h).map_err(tcp_error)?;
                 drop(state);
+                // Wrapped at once: dropped on any error below, it closes.
                 let stream = TcpStream::from_handle(self.shared.clone(), h);
-                Poll::Ready(Ok((stream, SocketAddr::V4(peer))))
+                let peer = stream.inner.peer_addr()?;
+                Poll::Ready(Ok((stream, peer)))
             }
             Err(TcpError::WouldBlock) => {
-                let w = state.wakers.listeners.entry(self.handle);
-                w.and_modify(|w| w.clone_from(cx.waker()))
-                    .or_insert_with(|| cx.waker().clone());
+                let waiting = state.wakers.listeners.entry(self.handle).or_default();
+                add_waker(waiting, cx.waker());
                 Poll::Pending
             }
             Err(e) => Poll::Ready(Err(tcp_error(e))),
@@ -170,6 +171,7 @@ impl Stream {
 
     fn poll_connected(&self, cx: &Context<'_>) -> Poll<io::Result<()>> {
         let mut state = self.shared.lock();
+        state.check_alive()?;
         let tcp = state.iface.tcp();
         match tcp.state(self.handle) {
             Ok(State::SynSent | State::SynReceived) => {
@@ -189,6 +191,7 @@ impl Stream {
 
     fn poll_read(&self, cx: &Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let mut state = self.shared.lock();
+        state.check_alive()?;
         match state
             .iface
             .tcp()
@@ -216,6 +219,7 @@ impl Stream {
             return Poll::Ready(Ok(0));
         }
         let mut state = self.shared.lock();
+        state.check_alive()?;
         match state.iface.tcp().send(self.handle, buf) {
             Ok(n) => {
                 drop(state);

@@ -47,6 +47,7 @@ impl UdpSocket {
         dst: SocketAddrV4,
     ) -> Poll<io::Result<usize>> {
         let mut state = self.shared.lock();
+        state.check_alive()?;
         match state.iface.udp().send_to(self.handle, buf, dst) {
             Ok(()) => {
                 drop(state);
@@ -76,6 +77,7 @@ impl UdpSocket {
         buf: &mut [u8],
     ) -> Poll<io::Result<(usize, SocketAddr)>> {
         let mut state = self.shared.lock();
+        state.check_alive()?;
         match state.iface.udp().recv_from(self.handle, buf) {
             Ok((n, from)) => Poll::Ready(Ok((n, SocketAddr::V4(from)))),
             Err(UdpError::WouldBlock) => {
@@ -93,5 +95,9 @@ impl Drop for UdpSocket {
         let mut state = self.shared.lock();
         let _ = state.iface.udp().close(self.handle);
         state.wakers.udp.remove(&self.handle);
+        drop(state);
+        // What it queued leaves at the next poll; a driver with no other
+        // user left looks at whether to end.
+        self.shared.kick.notify_one();
     }
 }
