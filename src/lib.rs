@@ -116,4 +116,9 @@ pub mod tokio;
 pub mod transport;
 
 pub use iface::{Counters, Interface, InterfaceConfig};
+
+/// The README's Rust examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
 pub use time::{Duration, Instant};
