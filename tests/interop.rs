@@ -2535,12 +2535,13 @@ fn cpu_seconds(pid: u32) -> f64 {
 }
 
 /// hyper 1.x on netstrata's tokio adapter over the TAP (`examples/hyper`),
-/// against curl: a page, 32 MiB byte-counted, a POST, connection reuse;
-/// and the idle server uses no CPU (the driver task waits on the TAP's
+/// against curl (a page, 32 MiB byte-counted, a POST, connection reuse)
+/// and ApacheBench (with and without keep-alive, no failure); and the
+/// idle server uses no CPU (the driver task waits on the TAP's
 /// descriptor and a timer, it does not poll in a loop).
 #[test]
 fn hyper_on_the_tokio_adapter_against_curl() {
-    let Some(ns) = setup("hyper", &["curl"]) else {
+    let Some(ns) = setup("hyper", &["curl", "ab"]) else {
         return;
     };
     let mut server = ns.spawn_tool("hyper", &["--port", "8080"]);
@@ -2589,6 +2590,15 @@ fn hyper_on_the_tokio_adapter_against_curl() {
         both.stderr.contains("Re-using existing connection"),
         "{}",
         both.transcript()
+    );
+    // ApacheBench, with and without keep-alive: nothing fails.
+    let index = url("/");
+    let ab = run_ab(&ns, &["-k", "-n", "5000", "-c", "16", &index], 5000);
+    let with_keep_alive = ab_figure(&ab, "Requests per second:");
+    let ab = run_ab(&ns, &["-n", "2000", "-c", "8", &index], 2000);
+    eprintln!(
+        "hyper on tokio: ab -k {with_keep_alive:.0} requests/s, without keep-alive {:.0}",
+        ab_figure(&ab, "Requests per second:")
     );
     // Idle: a second of wall time costs (next to) no CPU time.
     let pid = server.child().id();
