@@ -431,6 +431,30 @@ fn rst_in_syn_sent() {
     );
 }
 
+/// A host's "port unreachable" quoting our SYN ends the attempt (RFC 1122
+/// §4.2.3.9 lets a hard error abort it), and the connection goes on the
+/// event list at once, so a runtime wakes the task that waits on connect
+/// now rather than at the next SYN retry.
+#[test]
+fn port_unreachable_in_syn_sent_refuses_and_signals_at_once() {
+    let mut s = Script::default();
+    s.run(
+        "
+        0    connect
+        0    > S 0:0(0)
+        +0   event no
+        // Quoting a sequence number not in flight: ignored.
+        +10  icmp portunreach 7
+        +0   state SYN-SENT
+        +0   event no
+        +0   icmp portunreach 0
+        +0   state CLOSED
+        +0   error ConnectionRefused
+        +0   event yes
+        ",
+    );
+}
+
 // ----------------------------------------------------------------------
 // RFC 5961: blind in-window attacks.
 

@@ -57,11 +57,12 @@
 //! `connect`, `listen [backlog]`, `accept` / `accept none`,
 //! `send N [= M]` (M: how much is accepted), `recv N [= M]`, `recv eof`,
 //! `shutdown`, `close`, `abort`, `nodelay`, `keepalive MS|off`,
-//! `icmp fragneeded MTU SEQ` (a router's ICMP error quoting our segment at
-//! relative SEQ), and the checks `state NAME` (as RFC 9293 spells it, or
-//! `gone` for a released handle), `error NAME|none`, `conns N`
-//! (connections in any state) and `df on|off` (the last segment's Don't
-//! Fragment flag).
+//! `icmp fragneeded MTU SEQ` and `icmp portunreach SEQ` (a router's or
+//! host's ICMP error quoting our segment at relative SEQ), and the checks
+//! `state NAME` (as RFC 9293 spells it, or `gone` for a released handle),
+//! `error NAME|none`, `conns N` (connections in any state), `df on|off`
+//! (the last segment's Don't Fragment flag) and `event yes|no` (whether
+//! the connection is on the table's event list, which is then emptied).
 
 #![allow(dead_code)]
 
@@ -70,10 +71,11 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use netstrata::buf::{MAX_HEADROOM, PacketBuf};
 use netstrata::internet::route::{NoRoute, RouteDecision};
+use netstrata::internet::icmpv4::DstUnreachable;
 use netstrata::internet::{IcmpError, IcmpErrorKind, IpMeta, IpSendError, IpSender, Protocol};
 use netstrata::link::ChecksumOffload;
 use netstrata::transport::tcp::{
-    ListenerHandle, SeqNumber, TcpConfig, TcpError, TcpFlags, TcpHandle, TcpLimits, TcpPacket,
+    ListenerHandle, SeqNumber, TcpEvent, TcpConfig, TcpError, TcpFlags, TcpHandle, TcpLimits, TcpPacket,
     TcpRepr, TcpSockets,
 };
 use netstrata::{Duration, Instant};
@@ -798,11 +800,17 @@ impl Script {
                     return Err(format!("error is {got}"));
                 }
             }
-            "icmp" if words.get(1) == Some(&"fragneeded") => {
+            "icmp" if matches!(words.get(1), Some(&"fragneeded" | &"portunreach")) => {
                 // `icmp fragneeded MTU SEQ`: a router's "fragmentation
-                // needed" quoting our segment at SEQ (relative).
-                let mtu = num(2)? as u16;
-                let seq = num(3)? as u32;
+                // needed" quoting our segment at SEQ (relative);
+                // `icmp portunreach SEQ`: a host's "port unreachable".
+                let (kind, seq) = if words[1] == "fragneeded" {
+                    let mtu = num(2)? as u16;
+                    (IcmpErrorKind::FragmentationNeeded { mtu }, num(3)? as u32)
+                } else {
+                    let unreachable = DstUnreachable::PortUnreachable;
+                    (IcmpErrorKind::Unreachable(unreachable), num(2)? as u32)
+                };
                 let iss = self.conn().iss.ok_or("ISS not known yet")?;
                 let mut quote = [0u8; 8];
                 quote[..2].copy_from_slice(&self.local_port.to_be_bytes());
@@ -810,7 +818,7 @@ impl Script {
                 quote[4..].copy_from_slice(&iss.wrapping_add(seq).to_be_bytes());
                 let error = IcmpError {
                     reporter: Ipv4Addr::new(198, 51, 100, 1),
-                    kind: IcmpErrorKind::FragmentationNeeded { mtu },
+                    kind,
                     protocol: Protocol::Tcp,
                     local_addr: US,
                     local_port: self.local_port,
@@ -819,6 +827,18 @@ impl Script {
                     transport_header: quote,
                 };
                 self.tcp.icmp_error(now, &error);
+            }
+            "event" => {
+                // `event yes|no`: whether the connection is on the event
+                // list (which this empties).
+                let want = words.get(1) == Some(&"yes");
+                let h = self.conn().handle.ok_or("no connection")?;
+                let mut events = Vec::new();
+                self.tcp.take_events(&mut events);
+                let got = events.contains(&TcpEvent::Connection(h));
+                if got != want {
+                    return Err(format!("event list {events:?}"));
+                }
             }
             "df" => {
                 // `df on|off`: whether the last segment sent had DF set.

@@ -1423,10 +1423,13 @@ impl TcpSockets {
         let h = &error.transport_header;
         let seq = SeqNumber(u32::from_be_bytes([h[4], h[5], h[6], h[7]]));
         if let Some(e) = self.conns.get_mut(key) {
+            let was = e.conn.state();
             e.conn.on_icmp_error(now, error.kind, seq);
-            // It may have ended a connection attempt (RFC 1122
-            // §4.2.3.9): its user hears of it now, not at the next retry.
-            self.signal(key);
+            // If it ended a connection attempt (RFC 1122 §4.2.3.9), the
+            // user hears of it now, not at the next retry.
+            if e.conn.state() != was {
+                self.signal(key);
+            }
             self.mark_ready(key);
         }
     }
