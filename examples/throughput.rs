@@ -8,6 +8,7 @@
 //! cargo run --release --example throughput -- [--bytes N] [--buffer B] [--copy] [--segmentation]
 //! cargo run --release --example throughput -- --udp [--packets M] [--size S] [--copy]
 //! cargo run --release --example throughput -- --threads [--bytes N]
+//! cargo run --release --features tokio --example throughput -- --tokio [--bytes N]
 //! ```
 //!
 //! - TCP bulk (default 512 MiB, 256 KiB socket buffers): the sender writes
@@ -29,6 +30,9 @@
 //!   `std::net` user would; default socket buffers. Not the figure
 //!   compared with smoltcp (four threads on the machine's cores), but what
 //!   the socket API delivers.
+//! - TCP on tokio (`--tokio`, feature `tokio`): both stacks driven by
+//!   tasks of one current-thread runtime ([`netstrata::tokio`]), a writing
+//!   and a reading task; default socket buffers.
 //!
 //! This program is the edge of the system, so it reads the wall clock; the
 //! stack itself never does. Numbers from a debug build are meaningless.
@@ -42,7 +46,7 @@ use netstrata::transport::tcp::{State, TcpConfig, TcpError};
 use netstrata::{Instant, Interface, InterfaceConfig};
 
 const USAGE: &str = "usage: throughput [--bytes N] [--buffer B] [--copy] [--segmentation] \
-     | --udp [--packets M] [--size S] [--copy] | --threads [--bytes N]";
+     | --udp [--packets M] [--size S] [--copy] | --threads [--bytes N] | --tokio [--bytes N]";
 
 /// One host: an interface on its port of the pair (or a device over it).
 struct Host<D = MemoryPort> {
@@ -345,12 +349,77 @@ fn tcp_threads(total: u64) {
     eprintln!("# api=TcpStream write_all+read, 2 runtime threads, verified=ok");
 }
 
+/// TCP through the tokio adapter (feature `tokio`): two stacks driven by
+/// tasks on one current-thread runtime, a writing and a reading task
+/// using `AsyncWriteExt::write_all` and `AsyncReadExt::read`.
+#[cfg(feature = "tokio")]
+fn tcp_tokio(total: u64) {
+    use netstrata::tokio::{Stack, TcpListener, TcpStream};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    rt.block_on(async move {
+        let net = MemoryNetwork::new(1500);
+        let stack = |n: u8| {
+            let port = net.attach();
+            let cfg = InterfaceConfig::new(
+                EthernetAddress::local(u32::from(n)),
+                format!("192.0.2.{n}/24").parse().expect("valid address"),
+            );
+            Stack::on_memory(Interface::new(cfg, port.capabilities()), port)
+        };
+        let (a, b) = (stack(1), stack(2));
+        let addr = "192.0.2.2:5001".parse().expect("an address");
+        let listener = TcpListener::bind(&b, addr).expect("port is free");
+        let pat = pattern(1 << 16);
+        let expected = pat.clone();
+        let receiver = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.expect("accept");
+            let mut buf = vec![0u8; 1 << 16];
+            let mut rcvd = 0u64;
+            loop {
+                let n = s.read(&mut buf).await.expect("read");
+                if n == 0 {
+                    return rcvd;
+                }
+                let off = (rcvd % PERIOD as u64) as usize;
+                assert!(
+                    buf[..n] == expected[off..off + n],
+                    "data mismatch at byte {rcvd}"
+                );
+                rcvd += n as u64;
+            }
+        });
+        let mut stream = TcpStream::connect(&a, addr).await.expect("connect");
+        let start = WallClock::now();
+        let mut sent = 0u64;
+        while sent < total {
+            let off = (sent % PERIOD as u64) as usize;
+            let n = ((1u64 << 16).min(total - sent)) as usize;
+            stream.write_all(&pat[off..off + n]).await.expect("write");
+            sent += n as u64;
+        }
+        drop(stream);
+        let rcvd = receiver.await.expect("the receiver");
+        let secs = start.elapsed().as_secs_f64();
+        assert_eq!(rcvd, total);
+        println!(
+            "netstrata tcp_tokio bytes={total} secs={secs:.4} gbit_per_s={:.3}",
+            total as f64 * 8.0 / secs / 1e9
+        );
+        eprintln!("# api=tokio TcpStream write_all+read, one current-thread runtime, verified=ok");
+    });
+}
+
 fn main() {
     if cfg!(debug_assertions) {
         eprintln!("(debug build: run with --release for meaningful numbers)");
     }
     let mut args = std::env::args().skip(1);
     let (mut udp, mut copy, mut threads, mut segmentation) = (false, false, false, false);
+    let mut on_tokio = false;
     let (mut bytes, mut buffer, mut packets, mut size) =
         (512u64 << 20, 256usize << 10, 5_000_000u64, 64usize);
     let num = |v: Option<String>| -> u64 {
@@ -364,6 +433,7 @@ fn main() {
             "--udp" => udp = true,
             "--copy" => copy = true,
             "--threads" => threads = true,
+            "--tokio" => on_tokio = true,
             "--segmentation" => segmentation = true,
             "--bytes" => bytes = num(args.next()),
             "--buffer" => buffer = num(args.next()) as usize,
@@ -375,7 +445,15 @@ fn main() {
             }
         }
     }
-    if threads {
+    if on_tokio {
+        #[cfg(feature = "tokio")]
+        tcp_tokio(bytes);
+        #[cfg(not(feature = "tokio"))]
+        {
+            eprintln!("--tokio needs the tokio feature (cargo run --features tokio ...)");
+            std::process::exit(2)
+        }
+    } else if threads {
         tcp_threads(bytes);
     } else if udp {
         udp_pps(packets, size, copy);

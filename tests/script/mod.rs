@@ -70,13 +70,13 @@ use std::collections::{HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use netstrata::buf::{MAX_HEADROOM, PacketBuf};
-use netstrata::internet::route::{NoRoute, RouteDecision};
 use netstrata::internet::icmpv4::DstUnreachable;
+use netstrata::internet::route::{NoRoute, RouteDecision};
 use netstrata::internet::{IcmpError, IcmpErrorKind, IpMeta, IpSendError, IpSender, Protocol};
 use netstrata::link::ChecksumOffload;
 use netstrata::transport::tcp::{
-    ListenerHandle, SeqNumber, TcpEvent, TcpConfig, TcpError, TcpFlags, TcpHandle, TcpLimits, TcpPacket,
-    TcpRepr, TcpSockets,
+    ListenerHandle, SeqNumber, TcpConfig, TcpError, TcpEvent, TcpFlags, TcpHandle, TcpLimits,
+    TcpPacket, TcpRepr, TcpSockets,
 };
 use netstrata::{Duration, Instant};
 
