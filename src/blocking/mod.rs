@@ -19,6 +19,36 @@
 //! All sockets of a runtime share one lock around the interface: simple
 //! and adequate for the socket counts a user-space stack serves; a
 //! sharded design would be the next step if contention showed.
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use netstrata::blocking::{Runtime, TcpListener, TcpStream};
+//! use netstrata::link::{Device, EthernetAddress, MemoryNetwork};
+//! use netstrata::{Interface, InterfaceConfig};
+//!
+//! let net = MemoryNetwork::new(1500);
+//! let runtime = |n: u32| {
+//!     let port = net.attach();
+//!     let cidr = format!("192.0.2.{n}/24").parse().unwrap();
+//!     let iface = Interface::new(InterfaceConfig::new(EthernetAddress::local(n), cidr), port.capabilities());
+//!     Runtime::on_memory_port(iface, port)
+//! };
+//! let (client, server) = (runtime(1)?, runtime(2)?);
+//! let listener = TcpListener::bind(&server, "192.0.2.2:7")?;
+//! let echo = std::thread::spawn(move || -> std::io::Result<()> {
+//!     let (mut s, _) = listener.accept()?;
+//!     let mut buf = [0; 5];
+//!     s.read_exact(&mut buf)?;
+//!     s.write_all(&buf)
+//! });
+//! let mut c = TcpStream::connect(&client, "192.0.2.2:7")?;
+//! c.write_all(b"hello")?;
+//! let mut got = [0; 5];
+//! c.read_exact(&mut got)?;
+//! assert_eq!(&got, b"hello");
+//! echo.join().unwrap()?;
+//! # Ok::<(), std::io::Error>(())
+//! ```
 
 mod tcp;
 mod udp;

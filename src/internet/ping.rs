@@ -10,6 +10,36 @@
 //! Requests are queued by [`PingSockets::send`] and transmitted by the next
 //! poll of the interface; replies, ICMP errors and timeouts come back as
 //! [`PingEvent`]s. Queues are bounded; lookups are by identifier in O(1).
+//!
+//! ```
+//! use std::net::Ipv4Addr;
+//! use netstrata::internet::ping::{PingError, PingEvent};
+//! use netstrata::link::{Device, EthernetAddress, MemoryNetwork};
+//! use netstrata::sim::Simulation;
+//! use netstrata::{Duration, Interface, InterfaceConfig};
+//!
+//! let net = MemoryNetwork::new(1500);
+//! let mut sim = Simulation::new();
+//! let mut host = |n: u32| {
+//!     let port = net.attach();
+//!     let cidr = format!("192.0.2.{n}/24").parse().unwrap();
+//!     let iface = Interface::new(InterfaceConfig::new(EthernetAddress::local(n), cidr), port.capabilities());
+//!     sim.add_host(iface, Box::new(port))
+//! };
+//! let (a, _b) = (host(1), host(2));
+//! let h = sim.iface(a).ping().open(Duration::from_secs(1))?;
+//! sim.iface(a).ping().send(h, Ipv4Addr::new(192, 0, 2, 2), 1, 56)?;
+//! // Nothing yet: WouldBlock, until the reply comes.
+//! assert_eq!(sim.iface(a).ping().recv(h), Err(PingError::WouldBlock));
+//! let mut event = None;
+//! sim.run_while_not(Duration::from_secs(2), |s| {
+//!     event = s.iface(a).ping().recv(h).ok();
+//!     event.is_some()
+//! });
+//! let Some(PingEvent::Reply(reply)) = event else { panic!("{event:?}") };
+//! assert_eq!(reply.seq_no, 1);
+//! # Ok::<(), PingError>(())
+//! ```
 
 use std::collections::{HashMap, VecDeque};
 use std::net::Ipv4Addr;

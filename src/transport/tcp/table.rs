@@ -15,6 +15,43 @@
 //! to read, no room, nothing to accept) with [`TcpError::WouldBlock`],
 //! never with a count of 0, which a read keeps for the end of the stream.
 //!
+//! ```
+//! use std::net::SocketAddrV4;
+//! use netstrata::link::{Device, EthernetAddress, MemoryNetwork};
+//! use netstrata::sim::Simulation;
+//! use netstrata::transport::tcp::TcpError;
+//! use netstrata::{Duration, Interface, InterfaceConfig};
+//!
+//! let net = MemoryNetwork::new(1500);
+//! let mut sim = Simulation::new();
+//! let mut host = |n: u32| {
+//!     let port = net.attach();
+//!     let cidr = format!("192.0.2.{n}/24").parse().unwrap();
+//!     let iface = Interface::new(InterfaceConfig::new(EthernetAddress::local(n), cidr), port.capabilities());
+//!     sim.add_host(iface, Box::new(port))
+//! };
+//! let (a, b) = (host(1), host(2));
+//! let server: SocketAddrV4 = "192.0.2.2:80".parse().unwrap();
+//! let listener = sim.iface(b).tcp().listen(server, 16)?;
+//! let client = sim.iface(a).tcp().connect(server)?;
+//! // Queued now, sent once the handshake is done.
+//! sim.iface(a).tcp().send(client, b"hello")?;
+//! let mut buf = [0u8; 64];
+//! assert_eq!(sim.iface(a).tcp().recv(client, &mut buf), Err(TcpError::WouldBlock));
+//! let mut accepted = None;
+//! sim.run_while_not(Duration::from_secs(5), |s| {
+//!     accepted = accepted.or_else(|| s.iface(b).tcp().accept(listener).ok());
+//!     accepted.is_some_and(|h| s.iface(b).tcp().can_recv(h))
+//! });
+//! let h = accepted.expect("accepted");
+//! let n = sim.iface(b).tcp().recv(h, &mut buf)?;
+//! assert_eq!(&buf[..n], b"hello");
+//! sim.iface(a).tcp().shutdown(client)?;
+//! sim.run_while_not(Duration::from_secs(5), |s| s.iface(b).tcp().recv_eof(h));
+//! assert_eq!(sim.iface(b).tcp().recv(h, &mut buf), Ok(0)); // end of stream
+//! # Ok::<(), TcpError>(())
+//! ```
+//!
 //! Timers cost nothing for idle connections: each connection's next
 //! deadline sits in a binary heap, pushed only when it moves earlier
 //! (deadlines that move later — the retransmission timer on every ACK —
