@@ -31,7 +31,7 @@ use std::hint::black_box;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use netstrata::Duration;
 use netstrata::sim::{HostId, Simulation};
-use netstrata::transport::tcp::{State, TcpConfig, TcpHandle};
+use netstrata::transport::tcp::{State, TcpConfig, TcpError, TcpHandle};
 use tcp_support::{connect, open_many, pair};
 
 /// Two stacks with `idle` idle connections and one more, Nagle off, ready
@@ -81,14 +81,18 @@ fn bench_per_segment(cr: &mut Criterion) {
         let mut moved = 0u64;
         g.bench_function(format!("idle_{idle}"), |bch| {
             bch.iter(|| {
-                let n = sim.iface(a).tcp().send(c, &data).unwrap();
+                let n = match sim.iface(a).tcp().send(c, &data) {
+                    Ok(n) => n,
+                    Err(TcpError::WouldBlock) => 0,
+                    Err(e) => panic!("send: {e}"),
+                };
                 sim.settle();
                 loop {
-                    let k = sim.iface(b).tcp().recv(s, &mut buf).unwrap();
-                    if k == 0 {
-                        break;
-                    }
-                    black_box(&buf[..k]);
+                    match sim.iface(b).tcp().recv(s, &mut buf) {
+                        Ok(0) | Err(TcpError::WouldBlock) => break,
+                        Ok(k) => black_box(&buf[..k]),
+                        Err(e) => panic!("recv: {e}"),
+                    };
                 }
                 if n < data.len() {
                     // The odd segment waits for the delayed ACK: let it fire.
@@ -121,7 +125,11 @@ fn bulk(
     loop {
         while sent < len {
             let n = (len - sent).min(data.len());
-            let k = sim.iface(a).tcp().send(c, &data[..n]).unwrap();
+            let k = match sim.iface(a).tcp().send(c, &data[..n]) {
+                Ok(k) => k,
+                Err(TcpError::WouldBlock) => 0,
+                Err(e) => panic!("send: {e}"),
+            };
             sent += k;
             if k < n {
                 break;

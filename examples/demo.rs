@@ -36,6 +36,7 @@ use netstrata::blocking::{ParkSleeper, Runtime, TcpListener, UdpSocket};
 use netstrata::internet::ping::PingEvent;
 use netstrata::link::{Device, EthernetAddress, FaultConfig, FaultInjector, MemoryNetwork};
 use netstrata::sim::{HostId, Simulation};
+use netstrata::transport::tcp::TcpError;
 use netstrata::{Duration, Interface, InterfaceConfig};
 
 type DemoResult<T> = Result<T, Box<dyn std::error::Error>>;
@@ -168,17 +169,21 @@ fn tcp_transfer(
     while received < len {
         if sent < len {
             let n = ((len - sent) as usize).min(chunk.len());
-            sent += sim.iface(a).tcp().send(client, &chunk[..n])? as u64;
+            sent += match sim.iface(a).tcp().send(client, &chunk[..n]) {
+                Ok(k) => k as u64,
+                Err(TcpError::WouldBlock) => 0,
+                Err(e) => return Err(e.into()),
+            };
             if sent == len {
                 sim.iface(a).tcp().shutdown(client)?;
             }
         }
         loop {
-            let n = sim.iface(b).tcp().recv(server, &mut buf)?;
-            if n == 0 {
-                break;
+            match sim.iface(b).tcp().recv(server, &mut buf) {
+                Ok(0) | Err(TcpError::WouldBlock) => break,
+                Ok(n) => received += n as u64,
+                Err(e) => return Err(e.into()),
             }
-            received += n as u64;
         }
         if sim.now() - start > Duration::from_secs(600) {
             println!("TCP: transfer stalled at {received} bytes");

@@ -112,17 +112,16 @@ fn run<D: Device>(
         }
         if send {
             while done < total {
-                let n = tcp
-                    .send_with(h, |room| {
-                        let n = room.len().min((total - done) as usize);
-                        room[..n].fill(0x5a);
-                        n
-                    })
-                    .map_err(|e| e.to_string())?;
-                if n == 0 {
-                    break;
+                let n = tcp.send_with(h, |room| {
+                    let n = room.len().min((total - done) as usize);
+                    room[..n].fill(0x5a);
+                    n
+                });
+                match n {
+                    Ok(n) => done += n as u64,
+                    Err(TcpError::WouldBlock) => break,
+                    Err(e) => return Err(e.to_string()),
                 }
-                done += n as u64;
             }
             if done == total && state == State::Established {
                 tcp.shutdown(h).map_err(|e| e.to_string())?;

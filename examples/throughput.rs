@@ -155,12 +155,12 @@ fn tcp_bulk_on<D: Device>(pa: D, pb: D, total: u64, buffer: usize, copy: bool) {
                     room[..n].copy_from_slice(&chunk[..n]);
                     n
                 })
+            };
+            match took {
+                Ok(took) => sent += took as u64,
+                Err(TcpError::WouldBlock) => break,
+                Err(e) => panic!("send: {e}"),
             }
-            .expect("send");
-            if took == 0 {
-                break;
-            }
-            sent += took as u64;
         }
         let now = clock.now();
         a.poll(now);
@@ -175,11 +175,11 @@ fn tcp_bulk_on<D: Device>(pa: D, pb: D, total: u64, buffer: usize, copy: bool) {
         };
         if copy {
             loop {
-                let n = b.iface.tcp().recv(hb, &mut sink).expect("recv");
-                if n == 0 {
-                    break;
+                match b.iface.tcp().recv(hb, &mut sink) {
+                    Ok(0) | Err(TcpError::WouldBlock) => break,
+                    Ok(n) => check(&sink[..n], &mut rcvd),
+                    Err(e) => panic!("recv: {e}"),
                 }
-                check(&sink[..n], &mut rcvd);
             }
         } else {
             loop {
