@@ -104,34 +104,15 @@ struct State {
     dead: bool,
 }
 
-/// Who waits for what: one entry per waiting socket, removed when woken.
+/// Who waits for what: the tasks waiting on each socket, removed when
+/// woken. Several may wait on one socket (a reader and a writer, two
+/// accept loops, a reader that gave up and one that did not); a change to
+/// the socket wakes every one, and each looks again at what it waits for.
 #[derive(Debug, Default)]
 struct Wakers {
-    tcp: HashMap<TcpHandle, Waiting>,
+    tcp: HashMap<TcpHandle, Vec<Waker>>,
     listeners: HashMap<ListenerHandle, Vec<Waker>>,
-    udp: HashMap<UdpHandle, Waiting>,
-}
-
-/// The tasks waiting to read and to write on one socket: several may wait
-/// on one side (two accept loops on one listener, a reader that gave up
-/// and one that did not), and every one is woken.
-#[derive(Debug, Default)]
-struct Waiting {
-    read: Vec<Waker>,
-    write: Vec<Waker>,
-}
-
-impl Waiting {
-    fn into_wakers(self) -> impl Iterator<Item = Waker> {
-        self.read.into_iter().chain(self.write)
-    }
-
-    fn set(&mut self, side: Side, waker: &Waker) {
-        match side {
-            Side::Read => add_waker(&mut self.read, waker),
-            Side::Write => add_waker(&mut self.write, waker),
-        }
-    }
+    udp: HashMap<UdpHandle, Vec<Waker>>,
 }
 
 /// Adds `waker` to those waiting, unless it is there already.
@@ -139,13 +120,6 @@ fn add_waker(wakers: &mut Vec<Waker>, waker: &Waker) {
     if !wakers.iter().any(|w| w.will_wake(waker)) {
         wakers.push(waker.clone());
     }
-}
-
-/// Which side of a socket a task waits on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Side {
-    Read,
-    Write,
 }
 
 impl Shared {
@@ -183,7 +157,7 @@ impl State {
             match event {
                 TcpEvent::Connection(h) => {
                     if let Some(w) = self.wakers.tcp.remove(&h) {
-                        scratch.wake.extend(w.into_wakers());
+                        scratch.wake.extend(w);
                     }
                 }
                 TcpEvent::Listener(l) => {
@@ -196,7 +170,7 @@ impl State {
         self.iface.udp().take_events(&mut scratch.udp);
         for h in scratch.udp.drain(..) {
             if let Some(w) = self.wakers.udp.remove(&h) {
-                scratch.wake.extend(w.into_wakers());
+                scratch.wake.extend(w);
             }
         }
     }
@@ -204,13 +178,9 @@ impl State {
     /// Takes every waker: the stack is dead and every call fails.
     fn take_all(&mut self, scratch: &mut Scratch) {
         let w = std::mem::take(&mut self.wakers);
-        scratch
-            .wake
-            .extend(w.tcp.into_values().flat_map(Waiting::into_wakers));
+        scratch.wake.extend(w.tcp.into_values().flatten());
         scratch.wake.extend(w.listeners.into_values().flatten());
-        scratch
-            .wake
-            .extend(w.udp.into_values().flat_map(Waiting::into_wakers));
+        scratch.wake.extend(w.udp.into_values().flatten());
     }
 
     /// Fails a call on a stack whose driver stopped.

@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 
 use ::tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use super::{Shared, Side, Stack, add_waker};
+use super::{Shared, Stack, add_waker};
 use crate::blocking::tcp_error;
 use crate::transport::tcp::{ListenerHandle, State, TcpError, TcpHandle};
 
@@ -164,9 +164,8 @@ impl Stream {
     }
 
     /// Registers `cx` to be woken when the connection changes.
-    fn wait(&self, state: &mut super::State, side: Side, cx: &Context<'_>) {
-        let w = state.wakers.tcp.entry(self.handle).or_default();
-        w.set(side, cx.waker());
+    fn wait(&self, state: &mut super::State, cx: &Context<'_>) {
+        add_waker(state.wakers.tcp.entry(self.handle).or_default(), cx.waker());
     }
 
     fn poll_connected(&self, cx: &Context<'_>) -> Poll<io::Result<()>> {
@@ -175,7 +174,7 @@ impl Stream {
         let tcp = state.iface.tcp();
         match tcp.state(self.handle) {
             Ok(State::SynSent | State::SynReceived) => {
-                self.wait(&mut state, Side::Write, cx);
+                self.wait(&mut state, cx);
                 Poll::Pending
             }
             Ok(State::Closed) => Poll::Ready(Err(tcp_error(
@@ -207,7 +206,7 @@ impl Stream {
                 Poll::Ready(Ok(()))
             }
             Err(TcpError::WouldBlock) => {
-                self.wait(&mut state, Side::Read, cx);
+                self.wait(&mut state, cx);
                 Poll::Pending
             }
             Err(e) => Poll::Ready(Err(tcp_error(e))),
@@ -227,7 +226,7 @@ impl Stream {
                 Poll::Ready(Ok(n))
             }
             Err(TcpError::WouldBlock) => {
-                self.wait(&mut state, Side::Write, cx);
+                self.wait(&mut state, cx);
                 Poll::Pending
             }
             Err(e) => Poll::Ready(Err(tcp_error(e))),

@@ -6,7 +6,7 @@ use std::net::{SocketAddr, SocketAddrV4};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use super::{Shared, Side, Stack};
+use super::{Shared, Stack, add_waker};
 use crate::blocking::udp_error;
 use crate::transport::udp::{UdpError, UdpHandle};
 
@@ -55,8 +55,7 @@ impl UdpSocket {
                 Poll::Ready(Ok(buf.len()))
             }
             Err(UdpError::WouldBlock) => {
-                let w = state.wakers.udp.entry(self.handle).or_default();
-                w.set(Side::Write, cx.waker());
+                add_waker(state.wakers.udp.entry(self.handle).or_default(), cx.waker());
                 Poll::Pending
             }
             Err(e) => Poll::Ready(Err(udp_error(e))),
@@ -81,8 +80,7 @@ impl UdpSocket {
         match state.iface.udp().recv_from(self.handle, buf) {
             Ok((n, from)) => Poll::Ready(Ok((n, SocketAddr::V4(from)))),
             Err(UdpError::WouldBlock) => {
-                let w = state.wakers.udp.entry(self.handle).or_default();
-                w.set(Side::Read, cx.waker());
+                add_waker(state.wakers.udp.entry(self.handle).or_default(), cx.waker());
                 Poll::Pending
             }
             Err(e) => Poll::Ready(Err(udp_error(e))),

@@ -267,12 +267,15 @@ impl UdpSockets {
         self.stats
     }
 
-    fn socket(&self, h: UdpHandle) -> Option<&UdpSocket> {
-        self.sockets.get(h.0).filter(|s| !s.closed)
+    fn socket(&self, h: UdpHandle) -> Result<&UdpSocket, UdpError> {
+        self.sockets
+            .get(h.0)
+            .filter(|s| !s.closed)
+            .ok_or(UdpError::InvalidHandle)
     }
 
-    fn socket_mut(&mut self, h: UdpHandle) -> Option<&mut UdpSocket> {
-        self.sockets.get_mut(h.0).filter(|s| !s.closed)
+    fn socket_mut(&mut self, h: UdpHandle) -> Result<&mut UdpSocket, UdpError> {
+        open_socket(&mut self.sockets, h)
     }
 
     /// Binds a socket to `addr`. Port 0 picks a free ephemeral port;
@@ -326,7 +329,7 @@ impl UdpSockets {
     /// (a send that succeeded was not a maybe); received ones are
     /// discarded.
     pub fn close(&mut self, h: UdpHandle) -> Result<(), UdpError> {
-        let s = self.socket_mut(h).ok_or(UdpError::InvalidHandle)?;
+        let s = self.socket_mut(h)?;
         let port = s.local.port();
         if s.tx.is_empty() {
             self.sockets.remove(h.0);
@@ -337,24 +340,20 @@ impl UdpSockets {
         Ok(())
     }
 
-    fn socket_or_err(&self, h: UdpHandle) -> Result<&UdpSocket, UdpError> {
-        self.socket(h).ok_or(UdpError::InvalidHandle)
-    }
-
     /// The local address of a socket.
     pub fn local_addr(&self, h: UdpHandle) -> Result<SocketAddrV4, UdpError> {
-        self.socket_or_err(h).map(|s| s.local)
+        self.socket(h).map(|s| s.local)
     }
 
     /// The peer of a connected socket ([`UdpError::NotConnected`] if it is
     /// not).
     pub fn peer_addr(&self, h: UdpHandle) -> Result<SocketAddrV4, UdpError> {
-        self.socket_or_err(h)?.remote.ok_or(UdpError::NotConnected)
+        self.socket(h)?.remote.ok_or(UdpError::NotConnected)
     }
 
     /// Counters of a socket.
     pub fn socket_stats(&self, h: UdpHandle) -> Result<UdpSocketStats, UdpError> {
-        self.socket_or_err(h).map(|s| s.stats)
+        self.socket(h).map(|s| s.stats)
     }
 
     /// Sets the socket's peer: `send` goes there and only datagrams from
@@ -363,7 +362,7 @@ impl UdpSockets {
         if remote.ip().is_unspecified() || remote.port() == 0 {
             return Err(UdpError::Unaddressable(remote));
         }
-        self.socket_mut(h).ok_or(UdpError::InvalidHandle)?.remote = Some(remote);
+        self.socket_mut(h)?.remote = Some(remote);
         Ok(())
     }
 
@@ -387,11 +386,7 @@ impl UdpSockets {
         h: UdpHandle,
         datagrams: impl IntoIterator<Item = (&'a [u8], SocketAddrV4)>,
     ) -> Result<usize, UdpError> {
-        let s = self
-            .sockets
-            .get_mut(h.0)
-            .filter(|s| !s.closed)
-            .ok_or(UdpError::InvalidHandle)?;
+        let s = open_socket(&mut self.sockets, h)?;
         let mut queued = 0;
         for (data, dst) in datagrams {
             match queue(&mut s.tx, data.len(), dst, |b| b.copy_from_slice(data)) {
@@ -429,11 +424,7 @@ impl UdpSockets {
         dst: SocketAddrV4,
         fill: impl FnOnce(&mut [u8]),
     ) -> Result<(), UdpError> {
-        let s = self
-            .sockets
-            .get_mut(h.0)
-            .filter(|s| !s.closed)
-            .ok_or(UdpError::InvalidHandle)?;
+        let s = open_socket(&mut self.sockets, h)?;
         queue(&mut s.tx, len, dst, fill)?;
         self.mark_ready(h);
         Ok(())
@@ -459,12 +450,12 @@ impl UdpSockets {
     /// Whether a datagram of `len` bytes would be queued now.
     pub fn can_send(&self, h: UdpHandle, len: usize) -> bool {
         self.socket(h)
-            .is_some_and(|s| len <= MAX_PAYLOAD && s.tx.fits(len))
+            .is_ok_and(|s| len <= MAX_PAYLOAD && s.tx.fits(len))
     }
 
     /// Whether a datagram is waiting to be read.
     pub fn can_recv(&self, h: UdpHandle) -> bool {
-        self.socket(h).is_some_and(|s| !s.rx.is_empty())
+        self.socket(h).is_ok_and(|s| !s.rx.is_empty())
     }
 
     /// Copies the next datagram into `buf` and returns its length there
@@ -489,11 +480,7 @@ impl UdpSockets {
         h: UdpHandle,
         read: impl FnOnce(&[u8], SocketAddrV4) -> R,
     ) -> Result<R, UdpError> {
-        let s = self
-            .sockets
-            .get_mut(h.0)
-            .filter(|s| !s.closed)
-            .ok_or(UdpError::InvalidHandle)?;
+        let s = open_socket(&mut self.sockets, h)?;
         let (data, from) = s.rx.front().ok_or(UdpError::WouldBlock)?;
         let r = read(data, from);
         if let Some(frame) = s.rx.pop() {
@@ -512,11 +499,7 @@ impl UdpSockets {
         max: usize,
         mut read: impl FnMut(&[u8], SocketAddrV4),
     ) -> Result<usize, UdpError> {
-        let s = self
-            .sockets
-            .get_mut(h.0)
-            .filter(|s| !s.closed)
-            .ok_or(UdpError::InvalidHandle)?;
+        let s = open_socket(&mut self.sockets, h)?;
         if s.rx.is_empty() && max > 0 {
             return Err(UdpError::WouldBlock);
         }
@@ -535,11 +518,7 @@ impl UdpSockets {
 
     /// Takes the last ICMP error reported about this socket's datagrams.
     pub fn take_error(&mut self, h: UdpHandle) -> Result<Option<IcmpError>, UdpError> {
-        let s = self
-            .sockets
-            .get_mut(h.0)
-            .filter(|s| !s.closed)
-            .ok_or(UdpError::InvalidHandle)?;
+        let s = open_socket(&mut self.sockets, h)?;
         Ok(s.error.take())
     }
 
@@ -733,6 +712,16 @@ fn queue(
 /// pins little memory besides.
 fn fills_its_frame(len: usize, truesize: usize) -> bool {
     len.saturating_mul(2) >= truesize
+}
+
+/// The socket a handle names, unless closed (with or without datagrams
+/// still leaving): a free function, so that a call may hold it beside the
+/// table's other fields.
+fn open_socket(sockets: &mut Slab<UdpSocket>, h: UdpHandle) -> Result<&mut UdpSocket, UdpError> {
+    sockets
+        .get_mut(h.0)
+        .filter(|s| !s.closed)
+        .ok_or(UdpError::InvalidHandle)
 }
 
 /// Puts a socket on the event list, once.

@@ -153,8 +153,8 @@ impl Default for TcpConfig {
 }
 
 /// Why a TCP call failed, or why a connection ended: one flat list a
-/// caller matches on, as `std::io::ErrorKind` is matched (the kinds a
-/// connection ends with are [`TcpError::ends_connection`]).
+/// caller matches on, as `std::io::ErrorKind` is matched (a connection
+/// ends refused, reset, timed out or aborted).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum TcpError {
@@ -202,20 +202,6 @@ pub enum TcpError {
     /// A connection with this 4-tuple exists.
     #[error("connection {0} -> {1} already exists")]
     ConnectionExists(SocketAddrV4, SocketAddrV4),
-}
-
-impl TcpError {
-    /// Whether this is how a connection ended (refused, reset, timed out,
-    /// aborted), as opposed to a call that failed.
-    pub fn ends_connection(self) -> bool {
-        matches!(
-            self,
-            TcpError::ConnectionRefused
-                | TcpError::ConnectionReset
-                | TcpError::TimedOut
-                | TcpError::ConnectionAborted
-        )
-    }
 }
 
 /// Statistics of one connection, for people.
