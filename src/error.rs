@@ -4,6 +4,20 @@
 //! wrong. Such errors never reach the user of a socket: the layer that hit
 //! one drops the packet and counts it (see the interface counters). API
 //! misuse has per-operation error enums next to the operations.
+//!
+//! # Example
+//!
+//!
+//! A header cut short says how much was missing:
+//!
+//! ```
+//! use netstrata::error::ParseError;
+//! use netstrata::link::ethernet::Frame;
+//!
+//! let err = Frame::new_checked(&[0u8; 10][..]).unwrap_err();
+//! assert_eq!(err, ParseError::Truncated { needed: 14, had: 10 });
+//! assert_eq!(err.to_string(), "truncated: needed 14 bytes, had 10");
+//! ```
 
 /// Why a packet or header could not be parsed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

@@ -4,6 +4,35 @@
 //! 0x0800, lengths 6 and 4) is represented; other combinations parse as
 //! [`ParseError::Unsupported`]. The resolution logic lives in
 //! [`crate::link::arp_cache`].
+//!
+//! # Example
+//!
+//!
+//! Parse a request ("who has 192.0.2.2? tell 192.0.2.1") and emit the same
+//! packet from its representation:
+//!
+//! ```
+//! use std::net::Ipv4Addr;
+//! use netstrata::link::arp::{ArpPacket, ArpRepr, Operation, PACKET_LEN};
+//! use netstrata::link::EthernetAddress;
+//!
+//! let bytes: [u8; PACKET_LEN] = [
+//!     0x00, 0x01, 0x08, 0x00, 6, 4, // Ethernet, IPv4, lengths 6 and 4
+//!     0x00, 0x01, // request
+//!     0x02, 0x00, 0x00, 0x00, 0x00, 0x01, 192, 0, 2, 1, // sender
+//!     0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 192, 0, 2, 2, // target
+//! ];
+//! let repr = ArpRepr::parse(&ArpPacket::new_checked(&bytes[..])?)?;
+//! assert_eq!(repr.operation, Operation::Request);
+//! assert_eq!(repr.source_hardware_addr, EthernetAddress::local(1));
+//! assert_eq!(repr.source_protocol_addr, Ipv4Addr::new(192, 0, 2, 1));
+//! assert_eq!(repr.target_protocol_addr, Ipv4Addr::new(192, 0, 2, 2));
+//!
+//! let mut out = [0u8; PACKET_LEN];
+//! repr.emit(&mut ArpPacket::new_unchecked(&mut out[..]));
+//! assert_eq!(out, bytes);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use core::net::Ipv4Addr;
 

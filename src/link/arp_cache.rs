@@ -33,6 +33,35 @@
 //!
 //! Not here: proxy ARP, ARP for multiple interfaces, static entries beyond
 //! [`ArpCache::insert_static`].
+//!
+//! # Example
+//!
+//!
+//! A packet for an unknown neighbour waits while a request goes out, and is
+//! handed back when the reply is learnt:
+//!
+//! ```
+//! use std::net::Ipv4Addr;
+//! use netstrata::buf::PacketBuf;
+//! use netstrata::link::arp_cache::Resolution;
+//! use netstrata::link::{ArpCache, ArpConfig, EthernetAddress};
+//! use netstrata::{Duration, Instant};
+//!
+//! let mut cache = ArpCache::new(ArpConfig::default(), [1, 2]);
+//! let peer = Ipv4Addr::new(192, 0, 2, 2);
+//! let now = Instant::ZERO;
+//! let packet = PacketBuf::from_payload(64, b"datagram");
+//! let r = cache.resolve(now, peer, packet);
+//! assert!(matches!(r, Resolution::Queued { send_request: true }));
+//! // The first retransmission is due after `retry_initial`.
+//! assert_eq!(cache.poll_at(), Some(now + Duration::from_millis(100)));
+//!
+//! let waiting = cache.learn(now, peer, EthernetAddress::local(2), true);
+//! assert_eq!(waiting[0].data(), b"datagram");
+//! assert_eq!(cache.lookup(now, peer), Some(EthernetAddress::local(2)));
+//! let r = cache.resolve(now, peer, PacketBuf::from_payload(64, b"next"));
+//! assert!(matches!(r, Resolution::Send { mac, .. } if mac == EthernetAddress::local(2)));
+//! ```
 
 use std::cmp::Reverse;
 use std::collections::VecDeque;

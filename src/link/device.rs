@@ -4,6 +4,34 @@
 //! packets on an IP-only link ([`Medium::Ip`], a TUN device), as owned
 //! [`PacketBuf`]s. Devices compose as decorators: the fault injector and the
 //! pcap writer each wrap any device and are devices themselves.
+//!
+//! # Example
+//!
+//!
+//! Any device is driven the same way; here the two ends of an in-memory
+//! cable:
+//!
+//! ```
+//! use netstrata::buf::PacketBuf;
+//! use netstrata::link::{Device, EthernetAddress, MemoryNetwork, Medium};
+//! use netstrata::Instant;
+//!
+//! let (mut a, mut b) = MemoryNetwork::pair(1500);
+//! assert_eq!(a.capabilities().mtu, 1500);
+//! assert_eq!(a.capabilities().medium, Medium::Ethernet);
+//!
+//! let mut frame = PacketBuf::from_payload(14, b"payload");
+//! let header = frame.push_header(14);
+//! header[..6].copy_from_slice(&EthernetAddress::BROADCAST.0);
+//! header[6..12].copy_from_slice(&EthernetAddress::local(1).0);
+//! header[12..].copy_from_slice(&[0x08, 0x00]);
+//! a.transmit(Instant::ZERO, frame)?;
+//!
+//! let got = b.receive(Instant::ZERO).expect("a frame");
+//! assert_eq!(&got.data()[14..], b"payload");
+//! assert!(b.receive(Instant::ZERO).is_none());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use crate::buf::{BufferPool, PacketBuf};
 use crate::time::Instant;

@@ -10,6 +10,45 @@
 //! The device is passed in for each call rather than stored, so the same
 //! endpoint can be driven by a simulation, a runtime thread, or a test with
 //! a fake device.
+//!
+//! # Example
+//!
+//!
+//! Two endpoints on a cable: the first datagram for a neighbour waits for
+//! ARP, and arrives once the reply is in.
+//!
+//! ```
+//! use std::net::Ipv4Addr;
+//! use netstrata::link::{ArpConfig, ChecksumOffload, Device, EthernetAddress, EthernetEndpoint};
+//! use netstrata::link::{LinkEndpoint, MemoryNetwork, NextHop};
+//! use netstrata::Instant;
+//!
+//! let endpoint = |n: u32| {
+//!     let mac = EthernetAddress::local(n);
+//!     let (offload, arp) = (ChecksumOffload::default(), ArpConfig::default());
+//!     let mut ep = EthernetEndpoint::new(mac, 1500, offload, arp, [0, n.into()]);
+//!     ep.set_ipv4_addr(Some(Ipv4Addr::new(192, 0, 2, n as u8)));
+//!     ep
+//! };
+//! let (mut a, mut b) = (endpoint(1), endpoint(2));
+//! let (mut dev_a, mut dev_b) = MemoryNetwork::pair(1500);
+//! let now = Instant::ZERO;
+//!
+//! let mut link = a.with_device(&mut dev_a);
+//! let mut datagram = link.alloc(5);
+//! datagram.extend_from_slice(b"hello");
+//! link.send_ipv4(now, NextHop::Unicast(Ipv4Addr::new(192, 0, 2, 2)), datagram)?;
+//!
+//! let request = dev_b.receive(now).unwrap();
+//! assert!(b.receive(now, request, &mut dev_b).is_none()); // answered
+//! let reply = dev_a.receive(now).unwrap();
+//! assert!(a.receive(now, reply, &mut dev_a).is_none()); // learnt; sent
+//! let frame = dev_b.receive(now).unwrap();
+//! let datagram = b.receive(now, frame, &mut dev_b).expect("an IPv4 datagram");
+//! assert!(datagram.data().starts_with(b"hello")); // then link padding
+//! assert_eq!(b.stats().arp_replies_sent, 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::net::Ipv4Addr;
 

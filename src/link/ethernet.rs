@@ -4,6 +4,35 @@
 //! parsed header. The frame check sequence is not seen by software and is
 //! not handled here; neither are 802.1Q tags or 802.3 length-framed frames
 //! (EtherType values below 0x0600 parse as [`EtherType::Unknown`]).
+//!
+//! # Example
+//!
+//!
+//! Parse the header of a broadcast ARP frame, then emit it back:
+//!
+//! ```
+//! use netstrata::link::ethernet::{EthernetRepr, Frame, HEADER_LEN};
+//! use netstrata::link::{EtherType, EthernetAddress};
+//!
+//! let bytes = [
+//!     0xff, 0xff, 0xff, 0xff, 0xff, 0xff, // destination: broadcast
+//!     0x02, 0x00, 0x00, 0x00, 0x00, 0x01, // source
+//!     0x08, 0x06, // EtherType: ARP
+//!     0xde, 0xad, // payload
+//! ];
+//! let frame = Frame::new_checked(&bytes[..])?;
+//! let repr = EthernetRepr::parse(&frame)?;
+//! assert_eq!(repr.dst_addr, EthernetAddress::BROADCAST);
+//! assert_eq!(repr.src_addr, "02:00:00:00:00:01".parse()?);
+//! assert_eq!(repr.ethertype, EtherType::Arp);
+//! assert_eq!(frame.payload(), &[0xde, 0xad]);
+//!
+//! let mut out = [0u8; 16];
+//! repr.emit(&mut Frame::new_unchecked(&mut out[..]));
+//! assert_eq!(out[..HEADER_LEN], bytes[..HEADER_LEN]);
+//! assert!(Frame::new_checked(&bytes[..13]).is_err()); // truncated
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use core::fmt;
 use core::str::FromStr;

@@ -47,6 +47,35 @@
 //! computed after corruption, which hides it; the injector clears the
 //! receive offload flag in its capabilities when it corrupts received
 //! frames.
+//!
+//! # Example
+//!
+//!
+//! Wrap one end of a cable in an injector that loses every frame it
+//! transmits, and one that delays them by 10 ms:
+//!
+//! ```
+//! use netstrata::buf::PacketBuf;
+//! use netstrata::link::{Device, FaultConfig, FaultInjector, MemoryNetwork};
+//! use netstrata::{Duration, Instant};
+//!
+//! let frame = || PacketBuf::from_payload(0, &[0xff; 60]); // broadcast
+//! let (a, mut b) = MemoryNetwork::pair(1500);
+//! let mut lossy = FaultInjector::new(a, 7).with_tx(FaultConfig::new().with_loss(1.0));
+//! for _ in 0..10 {
+//!     lossy.transmit(Instant::ZERO, frame())?;
+//! }
+//! assert_eq!(lossy.tx_stats().lost, 10);
+//! assert!(b.receive(Instant::ZERO).is_none());
+//!
+//! let delay = FaultConfig::new().with_delay(Duration::from_millis(10));
+//! let mut slow = FaultInjector::new(lossy.into_inner(), 7).with_tx(delay);
+//! slow.transmit(Instant::ZERO, frame())?;
+//! assert_eq!(slow.poll_at(), Some(Instant::from_millis(10)));
+//! slow.transmit_due(Instant::from_millis(10));
+//! assert_eq!(b.receive(Instant::from_millis(10)).map(|f| f.len()), Some(60));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;

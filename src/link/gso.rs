@@ -15,6 +15,41 @@
 //! Below a [`crate::link::FaultInjector`], it also lets simulations drive
 //! TCP's super-segments through loss, reordering and duplication of the
 //! segments they stand for.
+//!
+//! # Example
+//!
+//!
+//! A TCP super-segment of 3000 payload bytes leaves as three segments of
+//! 1000:
+//!
+//! ```
+//! use netstrata::buf::PacketBuf;
+//! use netstrata::link::{Device, MemoryNetwork, Segmenter};
+//! use netstrata::Instant;
+//! # fn super_segment(link_header: &[u8]) -> Vec<u8> {
+//! #     let mut f = link_header.to_vec();
+//! #     let ip = [0x45, 0, 0x0b, 0xe0, 0, 1, 0x40, 0, 64, 6, 0, 0, 192, 0, 2, 1, 192, 0, 2, 2];
+//! #     f.extend_from_slice(&ip); // IPv4: 3040 bytes, DF, TCP
+//! #     let tcp = [0x30, 0x39, 0, 80, 0, 0, 0x03, 0xe8, 0, 0, 0, 1, 0x50, 0x18, 0xff, 0xff, 0, 0, 0, 0];
+//! #     f.extend_from_slice(&tcp); // TCP: seq 1000, ACK | PSH
+//! #     f.extend_from_slice(&[b'x'; 3000]);
+//! #     f
+//! # }
+//!
+//! let (a, mut b) = MemoryNetwork::pair(1500);
+//! let mut dev = Segmenter::new(a);
+//! assert!(dev.capabilities().segmentation >= 3040 && dev.capabilities().checksum.tx);
+//! let ethernet = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0, 0, 1, 0x08, 0x00];
+//! let mut frame = PacketBuf::from_payload(0, &super_segment(&ethernet));
+//! frame.set_segment_size(1000);
+//! dev.transmit(Instant::ZERO, frame)?;
+//! assert_eq!(dev.stats().segments, 3);
+//! for _ in 0..3 {
+//!     let segment = b.receive(Instant::ZERO).expect("a segment");
+//!     assert_eq!(segment.len(), 14 + 20 + 20 + 1000);
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use crate::buf::{BufferPool, PacketBuf};
 use crate::link::device::{Device, DeviceCaps, DeviceError, MAX_SUPER_SEGMENT, Medium};

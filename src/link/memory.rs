@@ -54,6 +54,38 @@
 //! spanning tree (there is one switch, so no loops). The learning table is
 //! bounded at [`MAX_LEARNED`] addresses; beyond that new stations are not
 //! learned and frames for them are flooded.
+//!
+//! # Example
+//!
+//!
+//! A frame for a station the switch has not seen yet is flooded; once the
+//! station has sent, frames for it go to its port only:
+//!
+//! ```
+//! use netstrata::buf::PacketBuf;
+//! use netstrata::link::{Device, EthernetAddress, MemoryNetwork};
+//! use netstrata::Instant;
+//!
+//! let frame = |dst: u32, src: u32| {
+//!     let mut f = PacketBuf::from_payload(14, b"hi");
+//!     let h = f.push_header(14);
+//!     h[..6].copy_from_slice(&EthernetAddress::local(dst).0);
+//!     h[6..12].copy_from_slice(&EthernetAddress::local(src).0);
+//!     h[12..].copy_from_slice(&[0x08, 0x00]);
+//!     f
+//! };
+//! let now = Instant::ZERO;
+//! let net = MemoryNetwork::new(1500);
+//! let (mut a, mut b, mut c) = (net.attach(), net.attach(), net.attach());
+//!
+//! a.transmit(now, frame(2, 1))?; // 2 is unknown: flooded to b and c
+//! assert!(b.receive(now).is_some() && c.receive(now).is_some());
+//! b.transmit(now, frame(1, 2))?; // 1 was learned on a's port
+//! assert!(a.receive(now).is_some() && c.receive(now).is_none());
+//! assert_eq!(net.lookup(EthernetAddress::local(2)), Some(b.id()));
+//! assert_eq!(c.stats().rx_frames, 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;

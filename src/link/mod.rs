@@ -12,6 +12,34 @@
 //! - `tap` (Linux only): a TAP device, frames to and from the host kernel.
 //! - [`endpoint`]: [`EthernetEndpoint`], framing and ARP on one device, and
 //!   the [`LinkEndpoint`] trait it offers the internet layer above.
+//!
+//! # Example
+//!
+//!
+//! Devices stack as decorators: a port of an in-memory switch, behind a
+//! seeded fault injector, behind a pcap writer, is still a [`Device`].
+//!
+//! ```
+//! use netstrata::buf::PacketBuf;
+//! use netstrata::link::{Device, FaultConfig, FaultInjector, MemoryNetwork, PcapWriter};
+//! use netstrata::Instant;
+//!
+//! let net = MemoryNetwork::new(1500);
+//! let (port, mut other) = (net.attach(), net.attach());
+//! let lossy = FaultInjector::new(port, 42).with_tx(FaultConfig::new().with_loss(0.5));
+//! let mut dev = PcapWriter::new(lossy, Vec::new(), 0);
+//! for _ in 0..100 {
+//!     dev.transmit(Instant::ZERO, PacketBuf::from_payload(0, &[0xff; 60]))?;
+//! }
+//! let mut arrived = 0;
+//! while other.receive(Instant::ZERO).is_some() {
+//!     arrived += 1;
+//! }
+//! assert_eq!(dev.stats().written, 100); // recorded before the faults
+//! assert_eq!(arrived + dev.inner().tx_stats().lost, 100);
+//! assert!((20..80).contains(&arrived));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 pub mod arp;
 pub mod arp_cache;

@@ -35,6 +35,32 @@
 //!
 //! Deliberately not here: the pcapng format, nanosecond timestamps,
 //! direction flags (classic pcap has none), and reading captures.
+//!
+//! # Example
+//!
+//!
+//! Record what one end of a cable sends, into memory:
+//!
+//! ```
+//! use netstrata::buf::PacketBuf;
+//! use netstrata::link::pcap::{FILE_HEADER_LEN, MAGIC_MICROS, RECORD_HEADER_LEN};
+//! use netstrata::link::{Device, MemoryNetwork, PcapWriter};
+//! use netstrata::Instant;
+//!
+//! let (a, _b) = MemoryNetwork::pair(1500);
+//! let mut dev = PcapWriter::new(a, Vec::new(), 1_700_000_000);
+//! let frame = PacketBuf::from_payload(0, &[0xff; 60]);
+//! dev.transmit(Instant::from_millis(1500), frame)?;
+//! assert_eq!(dev.stats().written, 1);
+//!
+//! let (_, file) = dev.into_inner();
+//! assert_eq!(file.len(), FILE_HEADER_LEN + RECORD_HEADER_LEN + 60);
+//! assert_eq!(file[..4], MAGIC_MICROS.to_le_bytes());
+//! let record = &file[FILE_HEADER_LEN..];
+//! assert_eq!(record[..4], 1_700_000_001u32.to_le_bytes()); // seconds
+//! assert_eq!(record[4..8], 500_000u32.to_le_bytes()); // microseconds
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::io::{self, Write};
 

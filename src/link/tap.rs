@@ -85,6 +85,31 @@
 //! the interface (addresses, routes, link state: that is the
 //! administrator's job, done with `ip`), and noticing MTU changes made
 //! after the interface was opened.
+//!
+//! # Example
+//!
+//!
+//! Not run here: it needs the `tap0` interface set up as above. One host on
+//! the TAP, answering ARP and ping from the kernel's side of the link:
+//!
+//! ```no_run
+//! use netstrata::link::{Device, EthernetAddress, TapDevice};
+//! use netstrata::{Instant, Interface, InterfaceConfig};
+//!
+//! let mut tap = TapDevice::open("tap0")?;
+//! assert_ne!(tap.kernel_mac(), EthernetAddress::local(2));
+//! let cfg = InterfaceConfig::new(EthernetAddress::local(2), "198.18.0.2/24".parse()?);
+//! let mut iface = Interface::new(cfg, tap.capabilities());
+//! let start = std::time::Instant::now();
+//! loop {
+//!     let now = Instant::from_micros(start.elapsed().as_micros() as u64);
+//!     iface.poll(now, &mut tap);
+//!     let timeout = iface.poll_at(now).map(|t| t.saturating_duration_since(now));
+//!     tap.wait(timeout)?;
+//! }
+//! # #[allow(unreachable_code)]
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::fmt;
 use std::fs::{File, OpenOptions};

@@ -24,6 +24,47 @@
 //! The link layer knows nothing of IP, so the few IPv4 fields needed
 //! (header length, total length, fragment, protocol) are read here from
 //! their fixed offsets (RFC 791 §3.1), as a NIC's offload engine does.
+//!
+//! # Example
+//!
+//!
+//! Cut a TCP super-segment (here a bare IPv4 packet, as on a TUN device) into
+//! segments of 1000 payload bytes: each has its own sequence number, length
+//! and identification.
+//!
+//! ```
+//! use netstrata::link::{vnet, Medium};
+//! # fn super_segment(link_header: &[u8]) -> Vec<u8> {
+//! #     let mut f = link_header.to_vec();
+//! #     let ip = [0x45, 0, 0x0b, 0xe0, 0, 1, 0x40, 0, 64, 6, 0, 0, 192, 0, 2, 1, 192, 0, 2, 2];
+//! #     f.extend_from_slice(&ip); // IPv4: 3040 bytes, DF, TCP
+//! #     let tcp = [0x30, 0x39, 0, 80, 0, 0, 0x03, 0xe8, 0, 0, 0, 1, 0x50, 0x18, 0xff, 0xff, 0, 0, 0, 0];
+//! #     f.extend_from_slice(&tcp); // TCP: seq 1000, ACK | PSH
+//! #     f.extend_from_slice(&[b'x'; 3000]);
+//! #     f
+//! # }
+//!
+//! let packet = super_segment(&[]);
+//! let mut segments = Vec::new();
+//! let n = vnet::segment(&packet, Medium::Ip, 1000, |headers, payload| {
+//!     segments.push((headers.to_vec(), payload.len()));
+//! });
+//! assert_eq!(n, 3);
+//! for (i, (headers, len)) in segments.iter().enumerate() {
+//!     assert_eq!(*len, 1000);
+//!     assert_eq!(headers[2..4], 1040u16.to_be_bytes()); // IPv4 total length
+//!     assert_eq!(headers[4..6], (1 + i as u16).to_be_bytes()); // identification
+//!     assert_eq!(headers[24..28], (1000 + 1000 * i as u32).to_be_bytes()); // seq
+//! }
+//! // The virtio-net header round-trips through its wire form.
+//! let hdr = vnet::VnetHeader {
+//!     flags: vnet::F_NEEDS_CSUM,
+//!     csum_start: 34,
+//!     csum_offset: 16,
+//!     ..Default::default()
+//! };
+//! assert_eq!(vnet::VnetHeader::parse(&hdr.to_bytes()), Some(hdr));
+//! ```
 
 use core::net::Ipv4Addr;
 
