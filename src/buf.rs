@@ -19,6 +19,37 @@
 //!
 //! Deliberately not here: scatter-gather chains. Every packet is one slice,
 //! which keeps parsing simple and matches what TAP and pcap want.
+//!
+//! # Example
+//!
+//!
+//! A payload written once, with headers pushed in front of it and pulled off
+//! again, never moves:
+//!
+//! ```
+//! use netstrata::buf::{BufferPool, MAX_HEADROOM, PacketBuf};
+//!
+//! let mut packet = PacketBuf::from_payload(MAX_HEADROOM, b"payload");
+//! let at = packet.data().as_ptr();
+//! packet.push_header(8).copy_from_slice(b"UDPHEADR");
+//! packet.push_header(20).fill(0x45);
+//! assert_eq!(packet.len(), 20 + 8 + 7);
+//! assert_eq!(packet.headroom(), MAX_HEADROOM - 28);
+//!
+//! assert!(packet.pull_header(28));
+//! assert_eq!(packet.data(), b"payload");
+//! assert_eq!(packet.data().as_ptr(), at);
+//!
+//! // A pool hands a recycled buffer out again instead of allocating.
+//! let mut pool = BufferPool::new(8, 2048);
+//! let mut frame = pool.alloc(MAX_HEADROOM, 1500);
+//! frame.extend_from_slice(&packet.data()[..4]);
+//! pool.recycle(frame);
+//! assert_eq!(pool.spare(), 1);
+//! let again = pool.alloc(MAX_HEADROOM, 1500);
+//! assert!(again.is_empty() && again.headroom() == MAX_HEADROOM);
+//! assert_eq!(pool.stats(), (1, 1)); // (allocated, reused)
+//! ```
 
 use std::collections::VecDeque;
 

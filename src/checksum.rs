@@ -15,6 +15,33 @@
 //! [`Checksum`] accumulates several pieces (a pseudo-header, a header, a
 //! payload) and keeps track of odd-length pieces so that they combine as if
 //! they were one buffer.
+//!
+//! # Example
+//!
+//!
+//! A real IPv4 header sums to zero with its checksum field in place, and an
+//! incremental update after a change agrees with summing afresh:
+//!
+//! ```
+//! use netstrata::checksum::{Checksum, checksum, update};
+//!
+//! let mut header = [
+//!     0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0xb8, 0x61, // checksum b861
+//!     0xc0, 0xa8, 0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7,
+//! ];
+//! assert_eq!(checksum(&header), 0);
+//! header[10..12].fill(0);
+//! assert_eq!(checksum(&header), 0xb861);
+//!
+//! // Pieces of odd length combine as if they were one buffer.
+//! let whole = Checksum::new().add_bytes(&header).finish();
+//! let pieces = Checksum::new().add_bytes(&header[..5]).add_bytes(&header[5..]).finish();
+//! assert_eq!(whole, pieces);
+//!
+//! // The TTL drops from 64 to 63 (RFC 1624).
+//! header[8] = 63;
+//! assert_eq!(update(0xb861, 0x4011, 0x3f11), checksum(&header));
+//! ```
 
 use core::net::Ipv4Addr;
 

@@ -11,6 +11,19 @@
 //! from the one it replaced. Epochs are only ever compared, never sent or
 //! used to decide anything else, so that the counter is shared by every
 //! stack in the process changes nothing a simulation replays.
+//!
+//! # Example
+//!
+//!
+//! ```
+//! use netstrata::epoch::Epoch;
+//!
+//! let filled_in = Epoch::fresh();
+//! let table_now = Epoch::fresh(); // the table changed since
+//! assert_ne!(filled_in, table_now); // so what was cached is void
+//! assert_ne!(filled_in, Epoch::NONE);
+//! assert_eq!(Epoch::default(), Epoch::NONE);
+//! ```
 
 use core::sync::atomic::{AtomicU64, Ordering};
 

@@ -18,6 +18,27 @@
 //! Keys hash as the sequence of integers their `Hash` impls write
 //! (`Ipv4Addr` writes a `u32`, a port a `u16`); byte strings are taken 8
 //! bytes at a time, their length mixed in.
+//!
+//! # Example
+//!
+//!
+//! A map keyed by 4-tuples, under a secret key; the same key hashes the
+//! same, another key differently:
+//!
+//! ```
+//! use std::hash::BuildHasher;
+//! use std::net::Ipv4Addr;
+//! use netstrata::hash::{KeyedHash, keyed_map};
+//!
+//! let tuple = (Ipv4Addr::new(192, 0, 2, 1), 49152u16, Ipv4Addr::new(192, 0, 2, 2), 80u16);
+//! let mut map = keyed_map([7, 11]);
+//! map.insert(tuple, "connection");
+//! assert_eq!(map.get(&tuple), Some(&"connection"));
+//!
+//! let h = |key| KeyedHash::new(key).hash_one(tuple);
+//! assert_eq!(h([7, 11]), h([7, 11]));
+//! assert_ne!(h([7, 11]), h([7, 12]));
+//! ```
 
 use core::hash::{BuildHasher, Hasher};
 use std::collections::HashMap;

@@ -11,6 +11,41 @@
 //! It is sans-IO: [`Interface::poll`] takes the time and the device, does
 //! all the work that is due, and [`Interface::poll_at`] says when it next
 //! needs to be called. It never sleeps, spawns or reads a clock.
+//!
+//! # Example
+//!
+//!
+//! Two interfaces on a cable, driven by hand: each poll does what is due
+//! and nothing else.
+//!
+//! ```
+//! use std::net::{Ipv4Addr, SocketAddrV4};
+//! use netstrata::link::{Device, EthernetAddress, MemoryNetwork};
+//! use netstrata::{Instant, Interface, InterfaceConfig};
+//!
+//! let (mut dev_a, mut dev_b) = MemoryNetwork::pair(1500);
+//! let cfg = |n: u32| {
+//!     let cidr = format!("192.0.2.{n}/24").parse().unwrap();
+//!     InterfaceConfig::new(EthernetAddress::local(n), cidr).with_seed(n.into())
+//! };
+//! let mut a = Interface::new(cfg(1), dev_a.capabilities());
+//! let mut b = Interface::new(cfg(2), dev_b.capabilities());
+//! let any = |port| SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port);
+//! let rx = b.udp().bind(any(7))?;
+//! let tx = a.udp().bind(any(0))?;
+//! let dst = SocketAddrV4::new(b.ipv4_addr(), 7);
+//! a.udp().send_to(tx, b"hello", dst)?;
+//!
+//! let now = Instant::ZERO;
+//! for _ in 0..4 {
+//!     a.poll(now, &mut dev_a); // ARP request; then the datagram
+//!     b.poll(now, &mut dev_b); // ARP reply; then the datagram up
+//! }
+//! assert!(b.udp().can_recv(rx));
+//! assert_eq!(a.counters().link.arp.requests, 1);
+//! assert_eq!(b.counters().link.arp_replies_sent, 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::net::Ipv4Addr;
 

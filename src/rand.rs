@@ -14,6 +14,27 @@
 //! - [`Rng`] is SplitMix64: fast, statistically sound and not
 //!   cryptographic (its outputs reveal its state). Fault injection and
 //!   tests use it; nothing an attacker can observe comes from it.
+//!
+//! # Example
+//!
+//!
+//! A seeded generator replays; a forked one is independent of its parent:
+//!
+//! ```
+//! use netstrata::rand::{KeyedRng, Rng};
+//!
+//! let mut a = KeyedRng::from_seed(42);
+//! let mut b = KeyedRng::from_seed(42);
+//! assert_eq!(a.next_u64(), b.next_u64());
+//! let key = a.derive_key("isn"); // does not advance `a`
+//! assert_eq!(a.next_u64(), b.next_u64());
+//! assert_ne!(key, a.derive_key("syncookie"));
+//! assert!((0..100).all(|_| a.below(6) < 6));
+//!
+//! let mut fast = Rng::new(1);
+//! assert!(fast.chance(1.0) && !fast.chance(0.0));
+//! assert_ne!(KeyedRng::from_os().next_u64(), KeyedRng::from_os().next_u64());
+//! ```
 
 use std::io::Read;
 

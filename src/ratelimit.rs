@@ -1,5 +1,23 @@
 //! A token bucket, for rate-limiting messages the stack generates on its
 //! own (ICMP errors, RFC 1812 §4.3.2.8; TCP challenge ACKs, RFC 5961 §7).
+//!
+//! # Example
+//!
+//!
+//! A burst of 2, then one every 100 ms:
+//!
+//! ```
+//! use netstrata::ratelimit::TokenBucket;
+//! use netstrata::Instant;
+//!
+//! let mut bucket = TokenBucket::new(2, 10);
+//! let t = Instant::from_secs(1);
+//! assert!(bucket.try_take(t) && bucket.try_take(t));
+//! assert!(!bucket.try_take(t)); // empty
+//! assert!(!bucket.try_take(Instant::from_millis(1050)));
+//! assert!(bucket.try_take(Instant::from_millis(1100))); // refilled one
+//! assert!(!bucket.try_take(Instant::from_millis(1100)));
+//! ```
 
 use crate::time::{Duration, Instant};
 

@@ -7,6 +7,41 @@
 //! simulate and a run is exactly repeatable for the same seeds. Hosts are
 //! usually attached to a [`crate::link::MemoryNetwork`], optionally through
 //! a [`crate::link::FaultInjector`] and a [`crate::link::PcapWriter`].
+//!
+//! # Example
+//!
+//!
+//! Host B sits behind a link that delays every frame by 25 ms each way. A's
+//! first datagram waits for ARP until B's gratuitous announcement, sent as
+//! it comes up, arrives (25 ms), then crosses (25 ms more): 50 ms of
+//! virtual time, simulated at once.
+//!
+//! ```
+//! use std::net::{Ipv4Addr, SocketAddrV4};
+//! use netstrata::link::{Device, EthernetAddress, FaultConfig, FaultInjector, MemoryNetwork};
+//! use netstrata::sim::Simulation;
+//! use netstrata::{Duration, Instant, Interface, InterfaceConfig};
+//!
+//! let (port_a, port_b) = MemoryNetwork::pair(1500);
+//! let delay = FaultConfig::new().with_delay(Duration::from_millis(25));
+//! let port_b = FaultInjector::new(port_b, 1).with_rx(delay.clone()).with_tx(delay);
+//! let cfg = |n: u32| {
+//!     let cidr = format!("192.0.2.{n}/24").parse().unwrap();
+//!     InterfaceConfig::new(EthernetAddress::local(n), cidr).with_seed(n.into())
+//! };
+//! let mut sim = Simulation::new();
+//! let a = sim.add_host(Interface::new(cfg(1), port_a.capabilities()), Box::new(port_a));
+//! let b = sim.add_host(Interface::new(cfg(2), port_b.capabilities()), Box::new(port_b));
+//!
+//! let any = |port| SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port);
+//! let rx = sim.iface(b).udp().bind(any(7))?;
+//! let tx = sim.iface(a).udp().bind(any(0))?;
+//! let dst = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 2), 7);
+//! sim.iface(a).udp().send_to(tx, b"hello", dst)?;
+//! assert!(sim.run_while_not(Duration::from_secs(1), |s| s.iface(b).udp().can_recv(rx)));
+//! assert_eq!(sim.now(), Instant::from_millis(50));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use crate::iface::Interface;
 use crate::link::Device;

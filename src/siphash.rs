@@ -6,6 +6,21 @@
 //! attacker who sees outputs learns nothing about the key or about other
 //! outputs, which is what these values need and what a plain generator
 //! (whose state its outputs reveal) does not give.
+//!
+//! # Example
+//!
+//!
+//! The test vectors of the SipHash paper (Appendix A), with key `00 01 .. 0f`:
+//!
+//! ```
+//! use netstrata::siphash::siphash24;
+//!
+//! let key = [0x0706050403020100, 0x0f0e0d0c0b0a0908];
+//! assert_eq!(siphash24(key, b""), 0x726fdb47dd0e0e31);
+//! let message: Vec<u8> = (0..15).collect();
+//! assert_eq!(siphash24(key, &message), 0xa129ca6149be45e5);
+//! assert_ne!(siphash24([0, 0], &message), siphash24(key, &message));
+//! ```
 
 /// SipHash-2-4 (Aumasson and Bernstein, 2012) of `data` under `key`.
 pub fn siphash24(key: [u64; 2], data: &[u8]) -> u64 {

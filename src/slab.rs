@@ -7,6 +7,26 @@
 //! with: a key kept after its value was removed finds the slot's
 //! generation moved on and addresses nothing, never the value that reused
 //! the slot.
+//!
+//! # Example
+//!
+//!
+//! A key kept after its value was removed addresses nothing, even once the
+//! slot is reused:
+//!
+//! ```
+//! use netstrata::slab::Slab;
+//!
+//! let mut slab = Slab::new();
+//! let old = slab.insert("first");
+//! assert_eq!(slab.remove(old), Some("first"));
+//! let new = slab.insert("second");
+//! assert_eq!(new.index(), old.index()); // the slot is reused...
+//! assert_ne!(new.generation(), old.generation()); // ...under a new generation
+//! assert_eq!(slab.get(old), None);
+//! assert_eq!(slab.get(new), Some(&"second"));
+//! assert_eq!(slab.len(), 1);
+//! ```
 
 /// The address of a value in a [`Slab`]: its slot and the slot's
 /// generation when the value was stored.

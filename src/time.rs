@@ -5,6 +5,20 @@
 //! next instant at which it wants to be polled. A simulation drives the same
 //! code with a virtual clock; a runtime derives instants from
 //! `std::time::Instant`. Durations are `core::time::Duration`.
+//!
+//! # Example
+//!
+//!
+//! ```
+//! use netstrata::{Duration, Instant};
+//!
+//! let start = Instant::from_millis(1500);
+//! let deadline = start + Duration::from_millis(200);
+//! assert_eq!(deadline.total_micros(), 1_700_000);
+//! assert_eq!(deadline - start, Duration::from_millis(200));
+//! assert_eq!(start.saturating_duration_since(deadline), Duration::ZERO);
+//! assert!(Instant::ZERO < start);
+//! ```
 
 use core::fmt;
 use core::ops::{Add, AddAssign, Sub};
