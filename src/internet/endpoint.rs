@@ -26,6 +26,64 @@
 //! asked for. Datagrams to the host's own address loop back.
 //!
 //! To the transport layer above it offers [`IpSender`].
+//!
+//! # Example
+//!
+//!
+//! Host A sends a 3000-byte payload over a 1500-byte link: three fragments
+//! go out, and host B reassembles them and hands the payload up. (The link
+//! and the transport layer are stand-ins that keep what they are given.)
+//!
+//! ```
+//! use std::net::Ipv4Addr;
+//! use netstrata::internet::ipv4::Protocol;
+//! use netstrata::internet::{Ipv4Config, Ipv4Endpoint};
+//! use netstrata::rand::KeyedRng;
+//! use netstrata::Instant;
+//! # use netstrata::buf::{MAX_HEADROOM, PacketBuf};
+//! # use netstrata::internet::{Disposition, IcmpError, IpMeta, IpSender, TransportDispatcher};
+//! # use netstrata::link::{ChecksumOffload, LinkEndpoint, LinkError, NextHop};
+//! # /// A link that keeps what is sent on it.
+//! # #[derive(Default)]
+//! # struct Wire(Vec<PacketBuf>);
+//! # impl LinkEndpoint for Wire {
+//! #     fn mtu(&self) -> usize { 1500 }
+//! #     fn checksum_offload(&self) -> ChecksumOffload { ChecksumOffload::default() }
+//! #     fn alloc(&mut self, capacity: usize) -> PacketBuf { PacketBuf::with_headroom(MAX_HEADROOM, capacity) }
+//! #     fn recycle(&mut self, _: PacketBuf) {}
+//! #     fn send_ipv4(&mut self, _: Instant, _: NextHop, p: PacketBuf) -> Result<(), LinkError> {
+//! #         Ok(self.0.push(p))
+//! #     }
+//! # }
+//! # /// A transport layer that keeps what it is handed.
+//! # #[derive(Default)]
+//! # struct Up(Vec<Vec<u8>>);
+//! # impl TransportDispatcher for Up {
+//! #     fn receive<S: IpSender>(&mut self, _: Instant, _: &IpMeta, p: PacketBuf, _: &mut S) -> Disposition {
+//! #         self.0.push(p.data().to_vec());
+//! #         Disposition::Delivered
+//! #     }
+//! #     fn icmp_error(&mut self, _: Instant, _: &IcmpError) {}
+//! # }
+//!
+//! let endpoint = |cidr: &str| {
+//!     let config = Ipv4Config::new(cidr.parse().unwrap());
+//!     Ipv4Endpoint::new(config, &mut KeyedRng::from_seed(1))
+//! };
+//! let (mut a, mut b) = (endpoint("192.0.2.1/24"), endpoint("192.0.2.2/24"));
+//! let (mut wire, mut up, now) = (Wire::default(), Up::default(), Instant::ZERO);
+//!
+//! let mut payload = wire.alloc(3000);
+//! payload.extend_from_slice(&[7; 3000]);
+//! a.send_datagram(now, &mut wire, None, b.address(), Protocol::Udp, payload, false)?;
+//! assert_eq!(wire.0.len(), 3);
+//! for fragment in std::mem::take(&mut wire.0) {
+//!     b.receive(now, fragment, &mut wire, &mut up);
+//! }
+//! assert_eq!(up.0, [vec![7; 3000]]);
+//! assert_eq!(b.stats().reassembled, 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::collections::VecDeque;
 use std::net::Ipv4Addr;

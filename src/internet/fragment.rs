@@ -82,6 +82,43 @@
 //! re-fragmenting a fragment in the planner (the caller adds the original
 //! offset and ORs in the original More Fragments flag); per-source limits;
 //! IPv6.
+//!
+//! # Example
+//!
+//!
+//! Plan the fragments of a 3000-byte payload for a 1500-byte MTU, and
+//! reassemble them arriving out of order:
+//!
+//! ```
+//! use std::net::Ipv4Addr;
+//! use bytes::Bytes;
+//! use netstrata::internet::fragment::{FragmentKey, Reassembler, ReassemblyConfig};
+//! use netstrata::internet::fragment::fragment_offsets;
+//! use netstrata::Instant;
+//!
+//! let plan: Vec<_> = fragment_offsets(3000, 1500, 20)?.collect();
+//! let pieces: Vec<_> = plan.iter().map(|f| (f.offset, f.len)).collect();
+//! assert_eq!(pieces, [(0, 1480), (1480, 1480), (2960, 40)]);
+//! assert!(plan[0].more_fragments && !plan[2].more_fragments);
+//!
+//! let payload: Vec<u8> = (0..3000).map(|i| i as u8).collect();
+//! let key = FragmentKey {
+//!     src: Ipv4Addr::new(192, 0, 2, 1),
+//!     dst: Ipv4Addr::new(192, 0, 2, 2),
+//!     protocol: 17,
+//!     ident: 0x1234,
+//! };
+//! let mut reassembler = Reassembler::new(ReassemblyConfig::default());
+//! let mut done = None;
+//! for f in plan.iter().rev() {
+//!     let piece = Bytes::copy_from_slice(&payload[f.offset..f.offset + f.len]);
+//!     done = reassembler.add(Instant::ZERO, key, f.offset, f.more_fragments, piece)?;
+//! }
+//! assert_eq!(done.unwrap().payload, payload);
+//! assert_eq!(reassembler.stats().completed, 1);
+//! assert!(reassembler.is_empty());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use core::net::Ipv4Addr;
 use std::collections::BTreeMap;

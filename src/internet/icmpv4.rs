@@ -23,6 +23,35 @@
 //! fragment...), which belongs to the IPv4 layer; the extension structures
 //! of RFC 4884 (the length byte is ignored and emitted as zero); timestamp,
 //! address-mask and router-discovery messages (parsed as `Other`).
+//!
+//! # Example
+//!
+//!
+//! Parse an echo request, emit its reply, and read the socket an error is
+//! about from the datagram it quotes:
+//!
+//! ```
+//! use netstrata::internet::icmpv4::{
+//!     DstUnreachable, Icmpv4Packet, Icmpv4Repr, quoted_addrs_and_ports,
+//! };
+//!
+//! let request = [8, 0, 0x8f, 0x93, 0x00, 0x01, 0x00, 0x02, b'h', b'i'];
+//! let repr = Icmpv4Repr::parse(&Icmpv4Packet::new_checked(&request[..])?, true)?;
+//! assert!(matches!(repr, Icmpv4Repr::EchoRequest { ident: 1, seq_no: 2, data: b"hi" }));
+//!
+//! let reply = repr.echo_reply().unwrap();
+//! let mut out = vec![0; reply.buffer_len()];
+//! reply.emit(&mut Icmpv4Packet::new_unchecked(&mut out[..]), true);
+//! assert_eq!(out, [0, 0, 0x97, 0x93, 0x00, 0x01, 0x00, 0x02, b'h', b'i']);
+//!
+//! // A port unreachable quoting a UDP datagram from 192.0.2.1:5353 to 192.0.2.2:53.
+//! let mut quoted = vec![0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0, 0, 192, 0, 2, 1, 192, 0, 2, 2];
+//! quoted.extend_from_slice(&[0x14, 0xe9, 0, 53, 0, 8, 0, 0]);
+//! let error = Icmpv4Repr::dst_unreachable(DstUnreachable::PortUnreachable, 0, &quoted);
+//! let about = quoted_addrs_and_ports(error.invoking().unwrap()).unwrap();
+//! assert_eq!((about.protocol, about.src_port, about.dst_port), (17, 5353, 53));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use core::net::Ipv4Addr;
 

@@ -14,6 +14,31 @@
 //! counters do since Knockel and Crandall counted packets between other
 //! hosts through shared ones (2014), so its steps no longer count
 //! datagrams.
+//!
+//! # Example
+//!
+//!
+//! Identifications count up per destination, from a random start:
+//!
+//! ```
+//! use std::net::Ipv4Addr;
+//! use netstrata::internet::ident::IdentGenerator;
+//! use netstrata::internet::ipv4::Protocol;
+//! use netstrata::rand::KeyedRng;
+//! use netstrata::Instant;
+//!
+//! let mut idents = IdentGenerator::new(&mut KeyedRng::from_seed(1));
+//! let (me, peer) = (Ipv4Addr::new(192, 0, 2, 1), Ipv4Addr::new(192, 0, 2, 2));
+//! let now = Instant::from_secs(1);
+//! let first = idents.next(now, me, peer, Protocol::Udp);
+//! assert_eq!(idents.next(now, me, peer, Protocol::Udp), first.wrapping_add(1));
+//! // A flow that keeps its counter skips the lookup.
+//! let counter = idents.counter(me, peer, Protocol::Udp);
+//! assert_eq!(idents.next_of(counter, now), first.wrapping_add(2));
+//! // Another seed, another start.
+//! let mut other = IdentGenerator::new(&mut KeyedRng::from_seed(2));
+//! assert_ne!(other.next(now, me, peer, Protocol::Udp), first);
+//! ```
 
 use std::net::Ipv4Addr;
 

@@ -6,6 +6,42 @@
 //! header checksum. Options are accepted and skipped (RFC 1122 §3.2.1.8
 //! requires passing those we do not implement); this stack never emits
 //! options.
+//!
+//! # Example
+//!
+//!
+//! Parse a captured header (a UDP datagram from 192.168.0.1), emit it back,
+//! and reject it once a byte is corrupted:
+//!
+//! ```
+//! use std::net::Ipv4Addr;
+//! use netstrata::error::ParseError;
+//! use netstrata::internet::ipv4::{HEADER_LEN, Ipv4Cidr, Ipv4Packet, Ipv4Repr, Protocol};
+//!
+//! let mut bytes = vec![
+//!     0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0xb8, 0x61,
+//!     0xc0, 0xa8, 0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7,
+//! ];
+//! bytes.resize(0x73, 0); // the payload
+//! let repr = Ipv4Repr::parse(&Ipv4Packet::new_checked(&bytes[..])?, true)?;
+//! assert_eq!(repr.src_addr, Ipv4Addr::new(192, 168, 0, 1));
+//! assert_eq!(repr.dst_addr, Ipv4Addr::new(192, 168, 0, 199));
+//! assert_eq!((repr.protocol, repr.ttl, repr.payload_len), (Protocol::Udp, 64, 0x73 - 20));
+//! assert!(repr.dont_frag && !repr.is_fragment());
+//!
+//! let mut out = vec![0; repr.total_len()];
+//! repr.emit(&mut Ipv4Packet::new_unchecked(&mut out[..]), true);
+//! assert_eq!(out[..HEADER_LEN], bytes[..HEADER_LEN]);
+//!
+//! bytes[8] = 1; // TTL
+//! let err = Ipv4Repr::parse(&Ipv4Packet::new_checked(&bytes[..])?, true);
+//! assert_eq!(err, Err(ParseError::BadChecksum));
+//!
+//! let net: Ipv4Cidr = "192.168.0.1/24".parse()?;
+//! assert!(net.contains(repr.dst_addr));
+//! assert_eq!(net.broadcast(), Some(Ipv4Addr::new(192, 168, 0, 255)));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use core::fmt;
 use core::net::Ipv4Addr;

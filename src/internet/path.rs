@@ -13,6 +13,63 @@
 //! [`NeighbourHint`] holds (the ARP cache voids every hint when it
 //! changes). A flow whose addresses change simply fills the cache afresh:
 //! it is keyed by source, destination and protocol.
+//!
+//! # Example
+//!
+//!
+//! A flow sends through its cache: the first datagram fills it, the next
+//! take the route and counter from it, and a change to the routing table is
+//! noticed. (The link is a stand-in that keeps what it is given.)
+//!
+//! ```
+//! use std::net::Ipv4Addr;
+//! use netstrata::internet::ipv4::{Ipv4Packet, Protocol};
+//! use netstrata::internet::{Ipv4Config, Ipv4Endpoint, PathCache};
+//! use netstrata::rand::KeyedRng;
+//! use netstrata::Instant;
+//! # use netstrata::buf::{MAX_HEADROOM, PacketBuf};
+//! # use netstrata::internet::{Disposition, IcmpError, IpMeta, IpSender, TransportDispatcher};
+//! # use netstrata::link::{ChecksumOffload, LinkEndpoint, LinkError, NextHop};
+//! # /// A link that keeps what is sent on it.
+//! # #[derive(Default)]
+//! # struct Wire(Vec<PacketBuf>);
+//! # impl LinkEndpoint for Wire {
+//! #     fn mtu(&self) -> usize { 1500 }
+//! #     fn checksum_offload(&self) -> ChecksumOffload { ChecksumOffload::default() }
+//! #     fn alloc(&mut self, capacity: usize) -> PacketBuf { PacketBuf::with_headroom(MAX_HEADROOM, capacity) }
+//! #     fn recycle(&mut self, _: PacketBuf) {}
+//! #     fn send_ipv4(&mut self, _: Instant, _: NextHop, p: PacketBuf) -> Result<(), LinkError> {
+//! #         Ok(self.0.push(p))
+//! #     }
+//! # }
+//! # /// A transport layer that keeps what it is handed.
+//! # #[derive(Default)]
+//! # struct Up(Vec<Vec<u8>>);
+//! # impl TransportDispatcher for Up {
+//! #     fn receive<S: IpSender>(&mut self, _: Instant, _: &IpMeta, p: PacketBuf, _: &mut S) -> Disposition {
+//! #         self.0.push(p.data().to_vec());
+//! #         Disposition::Delivered
+//! #     }
+//! #     fn icmp_error(&mut self, _: Instant, _: &IcmpError) {}
+//! # }
+//!
+//! let config = Ipv4Config::new("192.0.2.1/24".parse()?);
+//! let mut ip = Ipv4Endpoint::new(config, &mut KeyedRng::from_seed(1));
+//! let (mut wire, mut path, now) = (Wire::default(), PathCache::default(), Instant::ZERO);
+//! let (src, dst) = (ip.address(), Ipv4Addr::new(198, 51, 100, 7));
+//! let mut send = |ip: &mut Ipv4Endpoint, wire: &mut Wire| {
+//!     let payload = PacketBuf::from_payload(MAX_HEADROOM, b"data");
+//!     ip.send_on_path(now, wire, &mut path, src, dst, Protocol::Udp, payload, false)
+//! };
+//! assert!(send(&mut ip, &mut wire).is_err()); // no route off the subnet yet
+//! ip.routes_mut().set_default_gateway(Ipv4Addr::new(192, 0, 2, 254))?;
+//! send(&mut ip, &mut wire)?;
+//! send(&mut ip, &mut wire)?;
+//! let ident = |p: &PacketBuf| Ipv4Packet::new_unchecked(p.data()).ident();
+//! assert_eq!(ident(&wire.0[1]), ident(&wire.0[0]).wrapping_add(1));
+//! assert_eq!(Ipv4Packet::new_unchecked(wire.0[1].data()).dst_addr(), dst);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use core::net::Ipv4Addr;
 

@@ -8,6 +8,34 @@
 //! host), so the scan is a few comparisons.
 //!
 //! Not here: route metrics, multipath, policy routing, forwarding.
+//!
+//! # Example
+//!
+//!
+//! A host on 192.0.2.0/24 with a default gateway, and a more specific route
+//! through another router:
+//!
+//! ```
+//! use std::net::Ipv4Addr;
+//! use netstrata::internet::route::RoutingTable;
+//!
+//! let mut table = RoutingTable::new();
+//! table.add_connected("192.0.2.10/24".parse()?);
+//! table.set_default_gateway(Ipv4Addr::new(192, 0, 2, 1))?;
+//! table.add_gateway("198.51.100.0/24".parse()?, Ipv4Addr::new(192, 0, 2, 254))?;
+//!
+//! let on_link = table.lookup(Ipv4Addr::new(192, 0, 2, 77))?;
+//! assert_eq!(on_link.next_hop, Ipv4Addr::new(192, 0, 2, 77));
+//! assert_eq!(on_link.source, Ipv4Addr::new(192, 0, 2, 10));
+//! let specific = table.lookup(Ipv4Addr::new(198, 51, 100, 5))?;
+//! assert_eq!(specific.next_hop, Ipv4Addr::new(192, 0, 2, 254)); // longest prefix
+//! let default = table.lookup(Ipv4Addr::new(203, 0, 113, 9))?;
+//! assert_eq!(default.next_hop, Ipv4Addr::new(192, 0, 2, 1));
+//! assert!(table.lookup(Ipv4Addr::new(192, 0, 2, 255))?.broadcast);
+//! // A gateway must be on a connected subnet.
+//! assert!(table.add_gateway("10.0.0.0/8".parse()?, Ipv4Addr::new(10, 0, 0, 1)).is_err());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use core::net::Ipv4Addr;
 
