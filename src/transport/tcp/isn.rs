@@ -7,6 +7,26 @@
 //! incarnations of a 4-tuple moving forward. The same hash, with a
 //! different domain byte, gives each connection its timestamp offset
 //! (RFC 7323 §5.4), so timestamps reveal no global clock.
+//!
+//! # Example
+//!
+//!
+//! ```
+//! use std::net::{Ipv4Addr, SocketAddrV4};
+//! use netstrata::transport::tcp::isn::IsnGenerator;
+//! use netstrata::Instant;
+//!
+//! let local = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 1), 49152);
+//! let remote = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 2), 80);
+//! let isns = IsnGenerator::new([1, 2]);
+//! let first = isns.isn(Instant::ZERO, local, remote);
+//! // The clock ticks every 4 µs: a later incarnation starts further on.
+//! assert_eq!(isns.isn(Instant::from_micros(400), local, remote), first + 100);
+//! // Another 4-tuple, or another key, starts somewhere unrelated.
+//! let other = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 3), 80);
+//! assert_ne!(isns.isn(Instant::ZERO, local, other), first);
+//! assert_ne!(IsnGenerator::new([1, 3]).isn(Instant::ZERO, local, remote), first);
+//! ```
 
 use std::net::SocketAddrV4;
 

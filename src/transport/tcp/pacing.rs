@@ -20,6 +20,28 @@
 //! Segments may leave back to back up to a quantum of one millisecond at
 //! the rate, at least two segments (Linux's `tcp_tso_autosize`): finer
 //! spacing buys nothing on a real link and costs a timer per segment.
+//!
+//! # Example
+//!
+//!
+//! A window of 100 kB over a 100 ms round trip, in congestion avoidance, is
+//! paced at 1.2 MB/s; a sender that has just let its quantum go waits:
+//!
+//! ```
+//! use netstrata::transport::tcp::pacing::{Pacer, window_rate};
+//! use netstrata::{Duration, Instant};
+//!
+//! let rate = window_rate(100_000, Duration::from_millis(100), false);
+//! assert_eq!(rate, 1_200_000);
+//! let mut pacer = Pacer::new();
+//! let now = Instant::from_secs(1);
+//! assert!(pacer.ready(now));
+//! for _ in 0..3 {
+//!     pacer.on_sent(now, 1200, rate, 1200); // 1 ms of sending each
+//! }
+//! assert!(!pacer.ready(now));
+//! assert!(pacer.next() > now && pacer.ready(pacer.next()));
+//! ```
 
 use crate::time::{Duration, Instant};
 

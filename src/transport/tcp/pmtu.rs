@@ -26,6 +26,29 @@
 //! Not here: a path MTU cache shared by connections to one destination
 //! (Linux keeps it in the route), and packetization-layer probing (RFC
 //! 4821), which also finds black holes that send no ICMP.
+//!
+//! # Example
+//!
+//!
+//! ```
+//! use netstrata::transport::tcp::pmtu::{MIN_PMTU, PMTU_AGING, PathMtu};
+//! use netstrata::{Duration, Instant};
+//!
+//! let mut pmtu = PathMtu::new(1500);
+//! let now = Instant::from_secs(1);
+//! assert!(pmtu.on_fragmentation_needed(now, 1400, None));
+//! assert_eq!(pmtu.mtu(), 1400);
+//! // A second report within a round trip is ignored.
+//! let rtt = Some(Duration::from_millis(50));
+//! assert!(!pmtu.on_fragmentation_needed(now, 1280, rtt));
+//! // A forged report of 100 bytes sets the floor and clears Don't Fragment.
+//! let later = now + Duration::from_secs(1);
+//! assert!(pmtu.on_fragmentation_needed(later, 100, rtt));
+//! assert_eq!((pmtu.mtu(), pmtu.dont_fragment()), (MIN_PMTU, false));
+//! // The estimate is raised again after a while.
+//! assert!(pmtu.age(later + PMTU_AGING));
+//! assert_eq!((pmtu.mtu(), pmtu.dont_fragment()), (1500, true));
+//! ```
 
 use crate::time::{Duration, Instant};
 

@@ -59,6 +59,32 @@
 //! which SACK blocks were *sent* (blocks are ordered by when they last
 //! received data, which is what RFC 2018 §4 asks for the first block and
 //! approximates it for the rest).
+//!
+//! # Example
+//!
+//!
+//! A segment beyond a hole waits and is reported in a SACK block; the
+//! segment that fills the hole makes both readable:
+//!
+//! ```
+//! use bytes::Bytes;
+//! use netstrata::buf::Lent;
+//! use netstrata::transport::tcp::recv_buffer::RecvBuffer;
+//!
+//! let mut buf = RecvBuffer::new(1024);
+//! let later = buf.insert(5, Bytes::from_static(b"world"));
+//! assert!(later.out_of_order);
+//! assert_eq!(buf.readable(), 0);
+//! assert_eq!(buf.sack_blocks().collect::<Vec<_>>(), [(5, 10)]);
+//!
+//! let first = buf.insert(0, Bytes::from_static(b"hello"));
+//! assert!(first.fills_gap);
+//! assert_eq!((buf.readable(), buf.next_expected()), (10, 10));
+//! let mut out = [0; 16];
+//! let n = buf.read(&mut out, &mut Lent::new(8));
+//! assert_eq!(&out[..n], b"helloworld");
+//! assert_eq!(buf.window(), 1024);
+//! ```
 
 use std::collections::VecDeque;
 

@@ -55,6 +55,34 @@
 //! connection may use [`RttEstimator::consecutive_timeouts`]), clearing
 //! SRTT after many backoffs (RFC 6298 §5, a MAY), and any windowed minimum
 //! RTT filter ([`RttEstimator::min_rtt`] is the minimum over the lifetime).
+//!
+//! # Example
+//!
+//!
+//! The first sample sets SRTT and RTTVAR (RFC 6298 §2.2); a timeout doubles
+//! the RTO until the next valid sample:
+//!
+//! ```
+//! use netstrata::transport::tcp::rtt::{RttConfig, RttEstimator};
+//! use netstrata::Duration;
+//!
+//! let ms = Duration::from_millis;
+//! let mut rtt = RttEstimator::new(RttConfig::rfc6298());
+//! assert_eq!(rtt.rto(), ms(1000)); // before any sample
+//! rtt.sample(ms(100));
+//! assert_eq!((rtt.srtt(), rtt.rttvar()), (Some(ms(100)), Some(ms(50))));
+//! assert_eq!(rtt.rto(), ms(1000)); // 100 + 4 * 50 = 300, raised to min_rto
+//!
+//! let mut rtt = RttEstimator::new(RttConfig::linux());
+//! rtt.sample(ms(100));
+//! assert_eq!(rtt.rto(), ms(300));
+//! rtt.on_timeout();
+//! assert_eq!((rtt.rto(), rtt.backoff()), (ms(600), 1)); // one doubling
+//! rtt.on_new_ack(); // the ACK of a retransmission: no sample (Karn)
+//! assert_eq!(rtt.rto(), ms(600));
+//! rtt.sample(ms(100)); // a valid sample ends the backoff
+//! assert_eq!(rtt.rto(), ms(300));
+//! ```
 
 use crate::time::Duration;
 

@@ -17,6 +17,26 @@
 //! Deliberately not here: sequence numbers, SYN and FIN (they occupy
 //! sequence space but no buffer space: the connection accounts for them),
 //! and segmentation decisions (Nagle, MSS).
+//!
+//! # Example
+//!
+//!
+//! ```
+//! use netstrata::transport::tcp::send_buffer::SendBuffer;
+//!
+//! let mut buf = SendBuffer::new(8);
+//! assert_eq!(buf.write(b"hello, world"), 8); // as much as fits
+//! assert_eq!(buf.free(), 0);
+//! // A segment takes bytes from any offset (here: a retransmission of 2..6).
+//! let (first, second) = buf.slices(2, 4);
+//! assert_eq!([first, second].concat(), b"llo,");
+//! // The peer acknowledges 5 bytes: they leave, and make room.
+//! assert_eq!(buf.consume(5), 5);
+//! assert_eq!(buf.write(b"world"), 5);
+//! let mut out = [0; 8];
+//! assert_eq!(buf.copy_to(0, &mut out), 8);
+//! assert_eq!(&out, b", wworld");
+//! ```
 
 /// Smallest allocation once the ring holds anything.
 const MIN_ALLOCATION: usize = 4096;

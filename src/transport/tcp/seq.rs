@@ -11,6 +11,23 @@
 //!
 //! Deliberately not here: window acceptability tests and PAWS (RFC 7323 §5),
 //! which belong to the state machine.
+//!
+//! # Example
+//!
+//!
+//! Numbers compare across the wrap at 2^32:
+//!
+//! ```
+//! use netstrata::transport::tcp::seq::SeqNumber;
+//!
+//! let near_end = SeqNumber(u32::MAX - 9);
+//! let wrapped = near_end + 20;
+//! assert_eq!(wrapped, SeqNumber(10));
+//! assert!(near_end < wrapped); // 20 bytes later, though numerically smaller
+//! assert_eq!(wrapped - near_end, 20);
+//! assert_eq!(wrapped.wrapping_distance(near_end), 20);
+//! assert_eq!(near_end.max(wrapped), wrapped);
+//! ```
 
 use core::cmp::Ordering;
 use core::fmt;

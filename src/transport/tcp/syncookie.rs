@@ -31,6 +31,36 @@
 //! none), SACK permitted, and ECN (unused here). The peer echoes the
 //! value in its ACK. Without timestamps, a cookie connection goes without
 //! window scaling and SACK, as on Linux.
+//!
+//! # Example
+//!
+//!
+//! A listener answers a SYN with a cookie, and recognises it (and the
+//! peer's MSS) in the ACK that returns it, for a while:
+//!
+//! ```
+//! use std::net::{Ipv4Addr, SocketAddrV4};
+//! use netstrata::transport::tcp::seq::SeqNumber;
+//! use netstrata::transport::tcp::syncookie::{MSS_TABLE, SynCookies};
+//! use netstrata::transport::tcp::syncookie::{decode_timestamp, encode_timestamp};
+//! use netstrata::Instant;
+//!
+//! let cookies = SynCookies::new([[1, 2], [3, 4]]);
+//! let local = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 1), 80);
+//! let remote = SocketAddrV4::new(Ipv4Addr::new(198, 51, 100, 7), 40000);
+//! let peer_isn = SeqNumber(1000);
+//! let mss = SynCookies::mss_index(1460);
+//! let now = Instant::from_secs(30);
+//! let cookie = cookies.cookie(now, local, remote, peer_isn, mss);
+//!
+//! let check = |at, cookie| cookies.check(at, local, remote, peer_isn, cookie);
+//! assert_eq!(check(now, cookie).map(|i| MSS_TABLE[i as usize]), Some(1460));
+//! assert_eq!(check(now, cookie + 1), None); // forged
+//! assert_eq!(check(Instant::from_secs(600), cookie), None); // too old
+//!
+//! let ts = encode_timestamp(123_456, Some(7), true);
+//! assert_eq!(decode_timestamp(ts), (Some(7), true));
+//! ```
 
 use std::net::SocketAddrV4;
 
