@@ -35,6 +35,49 @@
 //! after losses beyond 2%), and the ACK aggregation estimate of later
 //! Linux versions. Gains are `f64` with only basic IEEE operations, so runs
 //! are reproducible.
+//!
+//! # Example
+//!
+//!
+//! BBR builds its model from delivery rate samples: here a path that
+//! delivers 1 MB/s with a 50 ms round trip. Once three round trips bring no
+//! more bandwidth, Startup ends, and the window settles at twice the
+//! bandwidth-delay product plus three send quanta (§4.2.3.2).
+//!
+//! ```
+//! use netstrata::transport::tcp::bbr::{Bbr, Mode};
+//! use netstrata::transport::tcp::congestion::{CongestionControl, Delivered};
+//! use netstrata::transport::tcp::rate::RateSample;
+//! use netstrata::{Duration, Instant};
+//!
+//! let rtt = Duration::from_millis(50);
+//! let mut bbr = Bbr::new(1000, 1);
+//! assert_eq!(bbr.mode(), Mode::Startup);
+//! let mut total = 0;
+//! for round in 1..=10 {
+//!     let rate = RateSample {
+//!         delivered: 50_000,
+//!         interval: rtt,
+//!         prior_delivered: total,
+//!         app_limited: false,
+//!     };
+//!     total += 50_000;
+//!     bbr.on_delivery(&Delivered {
+//!         now: Instant::ZERO + rtt * round,
+//!         bytes: 50_000,
+//!         lost: 0,
+//!         in_flight: 10_000,
+//!         total,
+//!         rate: Some(rate),
+//!         rtt: Some(rtt),
+//!     });
+//! }
+//! assert_eq!(bbr.btl_bw(), 1_000_000);
+//! assert_eq!(bbr.rt_prop(), Some(rtt));
+//! assert_eq!(bbr.mode(), Mode::ProbeBw);
+//! let send_quantum = 2 * 1000; // two segments at this rate
+//! assert_eq!(bbr.cwnd(), 2 * 50_000 + 3 * send_quantum);
+//! ```
 
 use super::congestion::{Ack, CongestionControl, Delivered, MAX_CWND, MAX_MSS, initial_window};
 use crate::time::{Duration, Instant};

@@ -101,6 +101,37 @@
 //! [`pacing_rate`](CongestionControl::pacing_rate) or its own); and the
 //! congestion window validation of RFC 7661 beyond the "do not grow an
 //! unused window" test above.
+//!
+//! # Example
+//!
+//!
+//! NewReno with a 1000-byte MSS: slow start grows the window by what each ACK
+//! acknowledges, and a loss halves it.
+//!
+//! ```
+//! use netstrata::transport::tcp::congestion::{Ack, CongestionAlgorithm, initial_window};
+//! use netstrata::{Duration, Instant};
+//!
+//! let mut cc = CongestionAlgorithm::NewReno.build(1000);
+//! assert_eq!(cc.cwnd(), initial_window(1000));
+//! assert_eq!(cc.cwnd(), 10_000);
+//! let ack = |acked| Ack {
+//!     now: Instant::from_millis(100),
+//!     acked,
+//!     srtt: Some(Duration::from_millis(100)),
+//!     rtt: Some(Duration::from_millis(100)),
+//!     cwnd_limited: true,
+//!     round_start: false,
+//! };
+//! cc.on_ack(&ack(2000));
+//! assert_eq!(cc.cwnd(), 12_000);
+//! assert!(cc.in_slow_start());
+//!
+//! cc.on_congestion_event(Instant::from_millis(200), 12_000);
+//! assert_eq!(cc.ssthresh(), 6_000);
+//! assert!(cc.in_recovery() && !cc.in_slow_start());
+//! assert_eq!(CongestionAlgorithm::from_name("cubic"), Some(CongestionAlgorithm::Cubic));
+//! ```
 
 use core::fmt::Debug;
 

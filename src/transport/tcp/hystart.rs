@@ -22,6 +22,31 @@
 //! RFC 9406 limits the growth per ACK to L = 8 segments without pacing;
 //! this stack's slow start allows 64 (its receivers acknowledge batches at
 //! once, see `congestion::ABC_L`) and HyStart++ keeps that.
+//!
+//! # Example
+//!
+//!
+//! Round trips at 100 ms keep slow start going; when a round's minimum RTT
+//! rises by more than an eighth, slow start turns conservative:
+//!
+//! ```
+//! use netstrata::transport::tcp::hystart::{Growth, HyStart, N_RTT_SAMPLE};
+//! use netstrata::Duration;
+//!
+//! let mut hs = HyStart::new();
+//! let mut round = |hs: &mut HyStart, ms| {
+//!     let rtt = Some(Duration::from_millis(ms));
+//!     let mut growth = hs.on_ack(rtt, true);
+//!     for _ in 1..N_RTT_SAMPLE {
+//!         growth = hs.on_ack(rtt, false);
+//!     }
+//!     growth
+//! };
+//! assert_eq!(round(&mut hs, 100), Growth::SlowStart);
+//! assert_eq!(round(&mut hs, 100), Growth::SlowStart);
+//! assert_eq!(round(&mut hs, 130), Growth::Conservative); // +30 ms > 100/8
+//! assert!(hs.in_css() && !hs.is_done());
+//! ```
 
 use crate::time::Duration;
 

@@ -16,6 +16,32 @@
 //! (a drop-tail queue overrun by slow start) got two segments for each
 //! one delivered, all through the recovery, and kept the queue overrun. At the end of recovery `pipe` is
 //! close to ssthresh, neither far below nor bursting above.
+//!
+//! # Example
+//!
+//!
+//! Recovery starts with 20 segments in flight and ssthresh cut to 10: PRR
+//! lets out one segment for every two delivered (the first at once: the
+//! fast retransmission), so
+//! the window comes down over a round trip instead of at once.
+//!
+//! ```
+//! use netstrata::transport::tcp::prr::Prr;
+//!
+//! let mss = 1000;
+//! let mut prr = Prr::new(20 * mss, 10 * mss);
+//! let mut pipe = 19 * mss; // one segment lost
+//! let mut sent = 0;
+//! for _ in 0..10 {
+//!     pipe -= mss; // a segment delivered
+//!     let allowed = prr.on_ack(mss, pipe, mss, false);
+//!     prr.on_sent(allowed);
+//!     pipe += allowed;
+//!     sent += allowed;
+//! }
+//! assert_eq!(sent, 5 * mss); // 10 delivered × 10 / 20
+//! assert_eq!(pipe, 14 * mss); // on its way down to ssthresh
+//! ```
 
 /// The PRR state of one recovery (RFC 6937 §3).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -34,6 +34,37 @@
 //! what to send: the connection's recovery (`connection/recovery.rs`).
 //! The reordering timer is the connection's too; [`Rack::detect_loss`]
 //! says when it should fire.
+//!
+//! # Example
+//!
+//!
+//! Three segments go out a millisecond apart; the peer SACKs the third. The
+//! two before it are lost once the reordering window has passed since the
+//! third's round trip.
+//!
+//! ```
+//! use netstrata::transport::tcp::rack::Rack;
+//! use netstrata::transport::tcp::seq::SeqNumber;
+//! use netstrata::{Duration, Instant};
+//!
+//! let ms = |n| Instant::from_millis(n);
+//! let seq = SeqNumber;
+//! let mut rack = Rack::new(seq(0));
+//! for i in 0..3 {
+//!     rack.on_sent(seq(1 + 1000 * i), seq(1001 + 1000 * i), ms(i.into()), false);
+//! }
+//! assert_eq!(rack.pipe(), 3000);
+//! let d = rack.on_ack(seq(1), &[(seq(2001), seq(3001))], seq(3001), ms(50), |_| false);
+//! assert_eq!((d.bytes, d.rtt), (1000, Some(Duration::from_millis(48))));
+//!
+//! let reo_wnd = Duration::from_millis(5);
+//! let early = rack.detect_loss(ms(50), reo_wnd);
+//! assert_eq!(early.segments, 0);
+//! assert!(early.reorder_timer.is_some()); // not yet: maybe reordered
+//! let late = rack.detect_loss(ms(60), reo_wnd);
+//! assert_eq!((late.segments, late.bytes), (2, 2000));
+//! assert_eq!(rack.pipe(), 0);
+//! ```
 
 use std::collections::VecDeque;
 

@@ -15,6 +15,29 @@
 //! [`DeliveryRate`] is the connection-wide state (`C.delivered`,
 //! `C.delivered_time`, `C.first_sent_time`, `C.app_limited`); the RACK
 //! records (`super::rack`) carry each segment's [`TxState`].
+//!
+//! # Example
+//!
+//!
+//! Ten segments sent at once and delivered 100 ms later: 10 kB in 100 ms.
+//!
+//! ```
+//! use netstrata::transport::tcp::rate::DeliveryRate;
+//! use netstrata::{Duration, Instant};
+//!
+//! let mut rate = DeliveryRate::new();
+//! let sent = Instant::from_secs(1);
+//! let states: Vec<_> = (0..10).map(|i| rate.on_sent(sent, i == 0)).collect();
+//! let acked = sent + Duration::from_millis(100);
+//! for tx in states {
+//!     rate.on_delivered(tx, sent, 1000, acked);
+//! }
+//! let sample = rate.sample(Some(Duration::from_millis(10))).unwrap();
+//! assert_eq!((sample.delivered, sample.interval), (10_000, Duration::from_millis(100)));
+//! assert_eq!(sample.rate(), 100_000); // bytes per second
+//! assert!(!sample.app_limited);
+//! assert_eq!(rate.delivered(), 10_000);
+//! ```
 
 use crate::time::{Duration, Instant};
 

@@ -48,6 +48,31 @@
 //! (RACK widens its reordering window on one): the connection passes it
 //! on. Detecting SACK reneging: with no such test, a retransmission
 //! timeout clears the scoreboard as RFC 2018 and RFC 6675 §5.1 recommend.
+//!
+//! # Example
+//!
+//!
+//! With 5000 octets in flight from 1, the peer SACKs two blocks beyond a
+//! hole; a later cumulative ACK passes the first of them.
+//!
+//! ```
+//! use netstrata::transport::tcp::scoreboard::Scoreboard;
+//! use netstrata::transport::tcp::seq::SeqNumber;
+//!
+//! let s = SeqNumber;
+//! let mut board = Scoreboard::new();
+//! let info = board.on_ack(s(1), [(s(1001), s(2001)), (s(3001), s(4001))], s(5001));
+//! assert!(info.dup_ack);
+//! assert_eq!((info.newly_sacked, info.sacked_ranges), (2000, 2));
+//! assert_eq!(info.highest_sacked, Some(s(4001)));
+//! assert!(board.is_sacked(s(1500)) && !board.is_sacked(s(2500)));
+//!
+//! let info = board.on_ack(s(2001), [(s(3001), s(4001))], s(5001));
+//! assert_eq!((info.newly_acked, info.sacked_bytes), (2000, 1000));
+//! // A block beyond SND.NXT is ignored and counted.
+//! let info = board.on_ack(s(2001), [(s(4001), s(9001))], s(5001));
+//! assert_eq!(info.invalid_blocks, 1);
+//! ```
 
 use core::borrow::Borrow;
 

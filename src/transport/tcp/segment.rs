@@ -21,6 +21,45 @@
 //! TCP-MD5 and TCP-AO (RFC 5925), Fast Open cookies (RFC 7413) and multipath
 //! options, which parse as [`TcpOption::Unknown`] and are skipped; ECN
 //! negotiation (CWR and ECE are carried as flags only).
+//!
+//! # Example
+//!
+//!
+//! A SYN with every option this stack speaks, laid out as Linux lays it
+//! out, and parsed back:
+//!
+//! ```
+//! use std::net::Ipv4Addr;
+//! use netstrata::transport::tcp::seq::SeqNumber;
+//! use netstrata::transport::tcp::segment::{TcpFlags, TcpPacket, TcpRepr};
+//!
+//! let (src, dst) = (Ipv4Addr::new(192, 0, 2, 1), Ipv4Addr::new(192, 0, 2, 2));
+//! let syn = TcpRepr {
+//!     src_port: 49152,
+//!     dst_port: 80,
+//!     seq_number: SeqNumber(1000),
+//!     flags: TcpFlags::SYN,
+//!     window_len: 65535,
+//!     max_seg_size: Some(1460),
+//!     window_scale: Some(7),
+//!     sack_permitted: true,
+//!     timestamp: Some((1, 0)),
+//!     ..TcpRepr::default()
+//! };
+//! assert_eq!(syn.header_len(), 40);
+//! let mut bytes = vec![0; syn.buffer_len()];
+//! syn.emit(&mut TcpPacket::new_unchecked(&mut bytes[..]), src, dst, true);
+//! // MSS, SACK_PERM, TS, NOP, WSCALE
+//! assert_eq!(bytes[20..24], [2, 4, 0x05, 0xb4]);
+//! assert_eq!(bytes[24..28], [4, 2, 8, 10]);
+//! assert_eq!(bytes[36..40], [1, 3, 3, 7]);
+//!
+//! let packet = TcpPacket::new_checked(&bytes[..])?;
+//! assert!(packet.syn() && !packet.ack() && packet.verify_checksum(src, dst));
+//! assert_eq!(TcpRepr::parse(&packet, src, dst, true)?, syn);
+//! assert!(TcpRepr::parse(&packet, dst, dst, true).is_err()); // wrong pseudo-header
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use core::fmt;
 use core::iter::FusedIterator;

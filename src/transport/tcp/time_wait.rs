@@ -31,6 +31,54 @@
 //!   restarts the 2·MSL timer (RFC 9293 §3.10.7.4);
 //! - anything else gets an ACK, at most one per
 //!   [`super::TcpConfig::invalid_ack_interval`].
+//!
+//! # Example
+//!
+//!
+//! A record answers the peer's FIN sent again (our last ACK was lost),
+//! ignores a RST (RFC 1337), and goes when its timer does:
+//!
+//! ```
+//! use std::net::{Ipv4Addr, SocketAddrV4};
+//! use netstrata::transport::tcp::segment::{TcpFlags, TcpRepr};
+//! use netstrata::transport::tcp::seq::SeqNumber;
+//! use netstrata::transport::tcp::time_wait::{TimeWaitAction, TimeWaitRecord, TimeWaitTable};
+//! use netstrata::{Duration, Instant};
+//!
+//! let local = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 1), 80);
+//! let remote = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 2), 49152);
+//! let msl2 = Duration::from_secs(60);
+//! let record = TimeWaitRecord {
+//!     snd_nxt: SeqNumber(5000),
+//!     rcv_nxt: SeqNumber(9001), // after the peer's FIN at 9000
+//!     window: 65535,
+//!     timestamps: None,
+//!     expires: Instant::ZERO + msl2,
+//!     duration: msl2,
+//!     ack_interval: Duration::from_millis(500),
+//!     acked_at: None,
+//! };
+//! let mut table = TimeWaitTable::new(1024, [1, 2]);
+//! assert!(table.insert((local, remote), record));
+//!
+//! let fin = TcpRepr {
+//!     src_port: 49152,
+//!     dst_port: 80,
+//!     seq_number: SeqNumber(9000),
+//!     ack_number: Some(SeqNumber(5000)),
+//!     flags: TcpFlags::FIN,
+//!     ..TcpRepr::default()
+//! };
+//! let now = Instant::from_secs(1);
+//! let action = table.on_segment(now, (local, remote), &fin, false);
+//! let Some(TimeWaitAction::Ack(ack)) = action else { panic!("no ACK") };
+//! assert_eq!(ack.ack_number, Some(SeqNumber(9001)));
+//! let rst = TcpRepr { flags: TcpFlags::RST, ..fin };
+//! assert_eq!(table.on_segment(now, (local, remote), &rst, false), Some(TimeWaitAction::Ignore));
+//!
+//! table.expire(now + msl2); // the FIN restarted the timer
+//! assert!(table.is_empty());
+//! ```
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
