@@ -15,6 +15,35 @@
 //!
 //! [`PortTable`] holds the bound ports of a protocol, looked up on every
 //! datagram and segment that arrives.
+//!
+//! # Example
+//!
+//!
+//! Successive connections to one destination take successive ports, from
+//! a start that depends on the destination and a secret:
+//!
+//! ```
+//! use std::net::{Ipv4Addr, SocketAddrV4};
+//! use netstrata::rand::KeyedRng;
+//! use netstrata::transport::ports::{EPHEMERAL_COUNT, EPHEMERAL_FIRST};
+//! use netstrata::transport::ports::{EphemeralPorts, PortTable};
+//!
+//! let mut ports = EphemeralPorts::new(KeyedRng::from_seed(1));
+//! let me = Ipv4Addr::new(192, 0, 2, 1);
+//! let web = SocketAddrV4::new(Ipv4Addr::new(198, 51, 100, 7), 443);
+//! let first = ports.for_connection(me, web, |_| true).unwrap();
+//! let second = ports.for_connection(me, web, |_| true).unwrap();
+//! let ephemeral = EPHEMERAL_FIRST..=EPHEMERAL_FIRST + (EPHEMERAL_COUNT - 1);
+//! assert!(ephemeral.contains(&first) && ephemeral.contains(&second));
+//! assert_eq!(second, first + 1); // (wrapping within the range)
+//! // A port in use is skipped.
+//! let third = ports.for_connection(me, web, |p| p != second + 1).unwrap();
+//! assert_ne!(third, second + 1);
+//!
+//! let mut bound = PortTable::default();
+//! bound.insert(53, "dns");
+//! assert_eq!((bound.get(53), bound.contains(54)), (Some("dns"), false));
+//! ```
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 

@@ -20,6 +20,36 @@
 //! - [`syncookie`]: SYN cookies (RFC 4987), for listeners under a SYN flood.
 //! - [`time_wait`]: TIME-WAIT as compact records (RFC 1337, RFC 6191).
 //! - [`pmtu`]: path MTU discovery (RFC 1191), hardened against forgery.
+//!
+//! # Example
+//!
+//!
+//! A SYN to a port nobody listens on is answered with a RST, and the
+//! connection ends refused. (Two hosts on a
+//! [`Simulation`](crate::sim::Simulation), set up as in the crate's
+//! example; [`table`] has a whole exchange.)
+//!
+//! ```
+//! use netstrata::link::{Device, EthernetAddress, MemoryNetwork};
+//! use netstrata::sim::Simulation;
+//! use netstrata::transport::tcp::{State, TcpError};
+//! use netstrata::{Duration, Interface, InterfaceConfig};
+//!
+//! # let net = MemoryNetwork::new(1500);
+//! # let mut sim = Simulation::new();
+//! # let mut host = |n: u32| {
+//! #     let port = net.attach();
+//! #     let cidr = format!("192.0.2.{n}/24").parse().unwrap();
+//! #     let cfg = InterfaceConfig::new(EthernetAddress::local(n), cidr).with_seed(n.into());
+//! #     sim.add_host(Interface::new(cfg, port.capabilities()), Box::new(port))
+//! # };
+//! let (a, _b) = (host(1), host(2));
+//! let h = sim.iface(a).tcp().connect("192.0.2.2:81".parse()?)?;
+//! assert_eq!(sim.iface(a).tcp().state(h)?, State::SynSent);
+//! sim.run_while_not(Duration::from_secs(5), |s| s.iface(a).tcp().state(h) == Ok(State::Closed));
+//! assert_eq!(sim.iface(a).tcp().error(h)?, Some(TcpError::ConnectionRefused));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 pub mod bbr;
 pub mod congestion;

@@ -15,6 +15,33 @@
 //! Deliberately not here: IPv6 (zero checksums are forbidden there, and
 //! jumbograms use a zero length field), UDP-Lite (RFC 3828), and any
 //! payload format.
+//!
+//! # Example
+//!
+//!
+//! A DNS query's UDP header, parsed with its checksum verified, and emitted
+//! back:
+//!
+//! ```
+//! use std::net::Ipv4Addr;
+//! use netstrata::transport::udp::{UdpPacket, UdpRepr};
+//!
+//! let (src, dst) = (Ipv4Addr::new(192, 0, 2, 1), Ipv4Addr::new(192, 0, 2, 2));
+//! let mut bytes = vec![0xc0, 0x00, 0x00, 0x35, 0x00, 0x0d, 0x00, 0x00];
+//! bytes.extend_from_slice(b"query");
+//! let mut packet = UdpPacket::new_checked(&mut bytes[..])?;
+//! packet.fill_checksum(src, dst);
+//! let repr = UdpRepr::parse(&packet, src, dst, true)?;
+//! assert_eq!((repr.src_port, repr.dst_port, repr.payload_len), (49152, 53, 5));
+//! assert_eq!(packet.payload(), b"query");
+//! assert!(UdpRepr::parse(&packet, src, Ipv4Addr::new(192, 0, 2, 3), true).is_err());
+//!
+//! let mut out = bytes.clone();
+//! out[..8].fill(0);
+//! repr.emit(&mut UdpPacket::new_unchecked(&mut out[..]), src, dst, true);
+//! assert_eq!(out, bytes);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use core::net::Ipv4Addr;
 

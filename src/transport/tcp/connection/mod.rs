@@ -48,6 +48,47 @@
 //!
 //! Not implemented: urgent data (the URG flag is ignored, RFC 6093 §4
 //! recommends against using it), ECN, TCP Fast Open, MD5/AO signatures.
+//!
+//! # Example
+//!
+//!
+//! Two connections, and nothing between them but this loop: each segment one
+//! polls out goes straight into the other, payload and all. The handshake
+//! is done, then data flows, without a clock ever being read.
+//!
+//! ```
+//! use std::net::SocketAddrV4;
+//! use bytes::Bytes;
+//! use netstrata::buf::Lent;
+//! use netstrata::transport::tcp::seq::SeqNumber;
+//! use netstrata::transport::tcp::{Connection, State, TcpConfig};
+//! use netstrata::Instant;
+//!
+//! let now = Instant::from_secs(1);
+//! let a: SocketAddrV4 = "192.0.2.1:49152".parse()?;
+//! let b: SocketAddrV4 = "192.0.2.2:80".parse()?;
+//! let mut client = Connection::connect(now, TcpConfig::default(), a, b, SeqNumber(100), 1500, 0);
+//! let syn = client.poll_transmit(now).expect("a SYN");
+//! let mut server =
+//!     Connection::accept(now, TcpConfig::default(), b, a, SeqNumber(500), 1500, 0, &syn.repr);
+//! // Moves every segment `from` has to send into `to`.
+//! let pump = |from: &mut Connection, to: &mut Connection| {
+//!     while let Some(out) = from.poll_transmit(now) {
+//!         let (head, tail) = from.payload(out.payload_offset, out.repr.payload_len);
+//!         let payload = Bytes::from([head, tail].concat());
+//!         to.handle_segment(now, &out.repr, payload, 0);
+//!     }
+//! };
+//! pump(&mut server, &mut client); // SYN-ACK
+//! assert_eq!(client.state(), State::Established);
+//! client.send(b"hello")?;
+//! pump(&mut client, &mut server); // ACK, data
+//! assert_eq!(server.state(), State::Established);
+//! let mut buf = [0; 16];
+//! let n = server.recv(&mut buf, &mut Lent::new(8))?;
+//! assert_eq!(&buf[..n], b"hello");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod input;
 mod output;

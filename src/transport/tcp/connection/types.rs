@@ -1,5 +1,26 @@
 //! The connection's configuration and the types it shares with the
 //! socket layer: states, options, errors, counters and what a segment did.
+//!
+//! # Example
+//!
+//!
+//! ```
+//! use netstrata::transport::tcp::congestion::CongestionAlgorithm;
+//! use netstrata::transport::tcp::connection::types::{State, TcpConfig, TcpError};
+//! use netstrata::Duration;
+//!
+//! let config = TcpConfig {
+//!     congestion: CongestionAlgorithm::Bbr,
+//!     delayed_ack: Duration::from_millis(10),
+//!     ..TcpConfig::default()
+//! };
+//! assert!(config.sack && config.timestamps && config.window_scaling);
+//!
+//! assert!(State::CloseWait.can_send() && !State::FinWait1.can_send());
+//! assert!(!State::SynReceived.is_synchronized());
+//! assert_eq!(State::TimeWait.to_string(), "TIME-WAIT");
+//! assert_eq!(TcpError::InvalidHandle.to_string(), "no such TCP socket");
+//! ```
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 
