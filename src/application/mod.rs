@@ -14,6 +14,28 @@
 //! The protocol logic is generic over small traits (datagram sockets,
 //! `Read + Write` streams), implemented for netstrata's sockets and for
 //! `std::net`'s, so it runs on either.
+//!
+//! # Example
+//!
+//!
+//! The codecs need no network at all: a DNS response and an HTTP request
+//! head, each parsed from its bytes.
+//!
+//! ```
+//! use netstrata::application::dns::{Message, Rcode};
+//! use netstrata::application::http::{Limits, Status, parse_request};
+//!
+//! let nxdomain = [0xab, 0xcd, 0x81, 0x83, 0, 0, 0, 0, 0, 0, 0, 0]; // QR RD RA, RCODE 3
+//! let dns = Message::parse(&nxdomain)?;
+//! assert_eq!((dns.header.id, dns.header.rcode), (0xabcd, Rcode::NxDomain));
+//!
+//! let get = b"GET /index.html HTTP/1.1\r\nHost: demo.test\r\n\r\n";
+//! let Status::Complete(head, used) = parse_request(get, &Limits::default())? else {
+//!     unreachable!("the head is whole")
+//! };
+//! assert_eq!((head.target.as_str(), used), ("/index.html", get.len()));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 pub mod dns;
 pub mod http;

@@ -24,6 +24,40 @@
 //!
 //! Not here yet: EDNS option parsing, DNSSEC record types, and zone-file
 //! text beyond domain names.
+//!
+//! # Example
+//!
+//!
+//! A query for `www.example.com`, emitted with its name compressed in the
+//! answer, and parsed back:
+//!
+//! ```
+//! use std::net::Ipv4Addr;
+//! use netstrata::application::dns::{Class, Header, Message, Name, Question, Record};
+//! use netstrata::application::dns::{RecordData, RecordType};
+//!
+//! let name: Name = "www.example.com".parse()?;
+//! let question = Question { name: name.clone(), qtype: RecordType::A, qclass: Class::In };
+//! let mut message = Message {
+//!     header: Header::query(0x1234),
+//!     questions: vec![question],
+//!     answers: Vec::new(),
+//!     authorities: Vec::new(),
+//!     additionals: Vec::new(),
+//! };
+//! let query = message.emit()?;
+//! assert_eq!(query[..4], [0x12, 0x34, 0x01, 0x00]); // ID, RD set
+//! assert_eq!(query[12..29], *b"\x03www\x07example\x03com\x00");
+//!
+//! message.header.qr = true;
+//! let data = RecordData::A(Ipv4Addr::new(192, 0, 2, 80));
+//! message.answers.push(Record { name, class: Class::In, ttl: 300, data });
+//! let response = message.emit()?;
+//! assert_eq!(response.len(), query.len() + 2 + 10 + 4); // a pointer, not the name again
+//! assert_eq!(Message::parse(&response)?, message);
+//! assert!(Message::parse(&response[..response.len() - 1]).is_err());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod message;
 mod name;

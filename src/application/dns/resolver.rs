@@ -37,6 +37,50 @@
 //!
 //! Not done: several servers, search lists, EDNS, DNSSEC, 0x20 case
 //! randomisation, and IPv6 transport over netstrata.
+//!
+//! # Example
+//!
+//!
+//! Resolve a name from an authoritative [`responder`] on the loopback
+//! interface, here over `std::net` ([`StdNetwork`](crate::application::net::StdNetwork)):
+//!
+//! ```
+//! use std::net::{Ipv4Addr, UdpSocket};
+//! use std::sync::atomic::{AtomicBool, Ordering};
+//! use netstrata::application::dns::resolver::{Resolver, ResolverConfig};
+//! use netstrata::application::dns::responder::{Zone, serve_udp};
+//! use netstrata::application::dns::{Class, Record, RecordData};
+//! use netstrata::application::net::StdNetwork;
+//!
+//! let record = |name: &str, data| Record {
+//!     name: name.parse().unwrap(),
+//!     class: Class::In,
+//!     ttl: 60,
+//!     data,
+//! };
+//! # let soa = RecordData::Soa {
+//! #     mname: "ns.demo.test".parse()?,
+//! #     rname: "admin.demo.test".parse()?,
+//! #     serial: 1, refresh: 3600, retry: 600, expire: 86400, minimum: 30,
+//! # };
+//! let mut zone = Zone::new(record("demo.test", soa))?;
+//! zone.add(record("www.demo.test", RecordData::Cname("web.demo.test".parse()?)))?;
+//! zone.add(record("web.demo.test", RecordData::A(Ipv4Addr::new(192, 0, 2, 2))))?;
+//!
+//! let socket = UdpSocket::bind("127.0.0.1:0")?;
+//! let server = socket.local_addr()?;
+//! let stop = AtomicBool::new(false);
+//! std::thread::scope(|s| -> Result<(), Box<dyn std::error::Error>> {
+//!     s.spawn(|| serve_udp(&socket, &zone, &stop));
+//!     let resolver = Resolver::new(StdNetwork, server, ResolverConfig::default());
+//!     assert_eq!(resolver.lookup_ipv4("www.demo.test")?, [Ipv4Addr::new(192, 0, 2, 2)]);
+//!     assert_eq!(resolver.cache_len(), 2); // the CNAME and the address
+//!     assert!(resolver.lookup_ipv4("nope.demo.test").is_err());
+//!     stop.store(true, Ordering::Release);
+//!     Ok(())
+//! })?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::collections::HashMap;
 use std::io;

@@ -16,6 +16,60 @@
 //!
 //! Not done: zone files, wildcards (RFC 4592), delegations and glue, ANY
 //! beyond "every record at the name", EDNS, zone transfers.
+//!
+//! # Example
+//!
+//!
+//! A zone for `demo.test`: names in it are answered with authority, names
+//! missing from it with NXDOMAIN and the SOA, names outside it are refused.
+//!
+//! ```
+//! use std::net::Ipv4Addr;
+//! use netstrata::application::dns::responder::Zone;
+//! use netstrata::application::dns::{
+//!     Class, Header, Message, Question, Rcode, Record, RecordData, RecordType,
+//! };
+//!
+//! let record = |name: &str, data| Record {
+//!     name: name.parse().unwrap(),
+//!     class: Class::In,
+//!     ttl: 60,
+//!     data,
+//! };
+//! let soa = RecordData::Soa {
+//!     mname: "ns.demo.test".parse()?,
+//!     rname: "admin.demo.test".parse()?,
+//!     serial: 1,
+//!     refresh: 3600,
+//!     retry: 600,
+//!     expire: 86400,
+//!     minimum: 30,
+//! };
+//! let mut zone = Zone::new(record("demo.test", soa))?;
+//! zone.add(record("www.demo.test", RecordData::A(Ipv4Addr::new(192, 0, 2, 2))))?;
+//! assert!(zone.add(record("www.other.test", RecordData::A(Ipv4Addr::LOCALHOST))).is_err());
+//!
+//! let ask = |name: &str| {
+//!     let name = name.parse().unwrap();
+//!     let question = Question { name, qtype: RecordType::A, qclass: Class::In };
+//!     let query = Message {
+//!         header: Header::query(7),
+//!         questions: vec![question],
+//!         answers: Vec::new(),
+//!         authorities: Vec::new(),
+//!         additionals: Vec::new(),
+//!     };
+//!     zone.answer(&query)
+//! };
+//! let found = ask("www.demo.test");
+//! assert!(found.header.aa && found.header.rcode == Rcode::NoError);
+//! assert_eq!(found.answers[0].data, RecordData::A(Ipv4Addr::new(192, 0, 2, 2)));
+//! let missing = ask("nope.demo.test");
+//! assert_eq!(missing.header.rcode, Rcode::NxDomain);
+//! assert_eq!(missing.authorities[0].rtype(), RecordType::Soa);
+//! assert_eq!(ask("example.com").header.rcode, Rcode::Refused);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::collections::HashMap;
 use std::io;

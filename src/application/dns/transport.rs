@@ -1,5 +1,24 @@
 //! DNS over TCP framing (RFC 1035 §4.2.2): each message is preceded by
 //! its length in two octets.
+//!
+//! # Example
+//!
+//!
+//! ```
+//! use netstrata::application::dns::transport::{read_framed, write_framed};
+//!
+//! let mut stream = Vec::new();
+//! write_framed(&mut stream, b"first")?;
+//! write_framed(&mut stream, b"second")?;
+//! assert_eq!(stream[..7], *b"\x00\x05first");
+//!
+//! let mut reader = &stream[..];
+//! assert_eq!(read_framed(&mut reader)?.as_deref(), Some(&b"first"[..]));
+//! assert_eq!(read_framed(&mut reader)?.as_deref(), Some(&b"second"[..]));
+//! assert_eq!(read_framed(&mut reader)?, None); // a clean end of stream
+//! assert!(read_framed(&mut &b"\x00\x05fir"[..]).is_err()); // cut short
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::io::{self, Read, Write};
 

@@ -48,6 +48,50 @@
 //! Not implemented here: most of the semantics of RFC 9110 (caching,
 //! conditional requests, ranges, content codings); what the client and
 //! the server do implement is listed in [`client`] and [`server`].
+//!
+//! # Example
+//!
+//!
+//! Parse a request as it arrives, decide how its body is framed, and decode
+//! a chunked body; then write a response head:
+//!
+//! ```
+//! use netstrata::application::http::{
+//!     BodyKind, ChunkedDecoder, Headers, Limits, ResponseHead, Status, Version, encode_chunk,
+//!     parse_request, request_body_kind,
+//! };
+//!
+//! let limits = Limits::default();
+//! let wire = b"POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n\
+//!     5\r\nhello\r\n0\r\n\r\n";
+//! assert_eq!(parse_request(&wire[..20], &limits)?, Status::Partial);
+//! let Status::Complete(head, used) = parse_request(wire, &limits)? else { unreachable!() };
+//! assert_eq!((head.method.as_str(), head.target.as_str()), ("POST", "/upload"));
+//! assert_eq!(head.headers.get("host"), Some(&b"a"[..])); // names match in any case
+//! assert_eq!(request_body_kind(&head)?, BodyKind::Chunked);
+//!
+//! let mut body = Vec::new();
+//! let mut chunked = ChunkedDecoder::new(&limits);
+//! assert_eq!(chunked.decode(&wire[used..], &mut body)?, wire.len() - used);
+//! assert!(chunked.is_done());
+//! assert_eq!(body, b"hello");
+//! let mut again = Vec::new();
+//! encode_chunk(b"hello", &mut again);
+//! assert_eq!(again, b"5\r\nhello\r\n");
+//!
+//! let mut headers = Headers::new();
+//! headers.push("Content-Length", "0");
+//! let response = ResponseHead {
+//!     version: Version::Http11,
+//!     status: 204,
+//!     reason: b"No Content".to_vec(),
+//!     headers,
+//! };
+//! let mut out = Vec::new();
+//! response.write_to(&mut out);
+//! assert_eq!(out, b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod chunked;
 pub mod client;
