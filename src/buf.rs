@@ -22,7 +22,6 @@
 //!
 //! # Example
 //!
-//!
 //! A payload written once, with headers pushed in front of it and pulled off
 //! again, never moves:
 //!

@@ -18,7 +18,6 @@
 //!
 //! # Example
 //!
-//!
 //! A real IPv4 header sums to zero with its checksum field in place, and an
 //! incremental update after a change agrees with summing afresh:
 //!

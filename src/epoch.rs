@@ -14,7 +14,6 @@
 //!
 //! # Example
 //!
-//!
 //! ```
 //! use netstrata::epoch::Epoch;
 //!

@@ -7,7 +7,6 @@
 //!
 //! # Example
 //!
-//!
 //! A header cut short says how much was missing:
 //!
 //! ```

@@ -21,7 +21,6 @@
 //!
 //! # Example
 //!
-//!
 //! A map keyed by 4-tuples, under a secret key; the same key hashes the
 //! same, another key differently:
 //!

@@ -14,7 +14,6 @@
 //!
 //! # Example
 //!
-//!
 //! Two interfaces on a cable, driven by hand: each poll does what is due
 //! and nothing else.
 //!

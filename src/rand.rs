@@ -17,7 +17,6 @@
 //!
 //! # Example
 //!
-//!
 //! A seeded generator replays; a forked one is independent of its parent:
 //!
 //! ```

@@ -3,7 +3,6 @@
 //!
 //! # Example
 //!
-//!
 //! A burst of 2, then one every 100 ms:
 //!
 //! ```

@@ -10,7 +10,6 @@
 //!
 //! # Example
 //!
-//!
 //! Host B sits behind a link that delays every frame by 25 ms each way. A's
 //! first datagram waits for ARP until B's gratuitous announcement, sent as
 //! it comes up, arrives (25 ms), then crosses (25 ms more): 50 ms of

@@ -9,7 +9,6 @@
 //!
 //! # Example
 //!
-//!
 //! The test vectors of the SipHash paper (Appendix A), with key `00 01 .. 0f`:
 //!
 //! ```

@@ -10,7 +10,6 @@
 //!
 //! # Example
 //!
-//!
 //! A key kept after its value was removed addresses nothing, even once the
 //! slot is reused:
 //!

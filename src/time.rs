@@ -8,7 +8,6 @@
 //!
 //! # Example
 //!
-//!
 //! ```
 //! use netstrata::{Duration, Instant};
 //!

@@ -17,7 +17,6 @@
 //!
 //! # Example
 //!
-//!
 //! The codecs need no network at all: a DNS response and an HTTP request
 //! head, each parsed from its bytes.
 //!

@@ -29,7 +29,6 @@
 //!
 //! # Example
 //!
-//!
 //! Host A sends a 3000-byte payload over a 1500-byte link: three fragments
 //! go out, and host B reassembles them and hands the payload up. (The link
 //! and the transport layer are stand-ins that keep what they are given.)

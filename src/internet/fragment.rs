@@ -85,7 +85,6 @@
 //!
 //! # Example
 //!
-//!
 //! Plan the fragments of a 3000-byte payload for a 1500-byte MTU, and
 //! reassemble them arriving out of order:
 //!

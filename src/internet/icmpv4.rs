@@ -26,7 +26,6 @@
 //!
 //! # Example
 //!
-//!
 //! Parse an echo request, emit its reply, and read the socket an error is
 //! about from the datagram it quotes:
 //!

@@ -17,7 +17,6 @@
 //!
 //! # Example
 //!
-//!
 //! Identifications count up per destination, from a random start:
 //!
 //! ```

@@ -9,7 +9,6 @@
 //!
 //! # Example
 //!
-//!
 //! Parse a captured header (a UDP datagram from 192.168.0.1), emit it back,
 //! and reject it once a byte is corrupted:
 //!

@@ -12,7 +12,6 @@
 //!
 //! # Example
 //!
-//!
 //! The two wire formats of this layer together: an echo request inside an
 //! IPv4 datagram, read layer by layer.
 //!

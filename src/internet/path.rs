@@ -16,7 +16,6 @@
 //!
 //! # Example
 //!
-//!
 //! A flow sends through its cache: the first datagram fills it, the next
 //! take the route and counter from it, and a change to the routing table is
 //! noticed. (The link is a stand-in that keeps what it is given.)

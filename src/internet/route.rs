@@ -11,7 +11,6 @@
 //!
 //! # Example
 //!
-//!
 //! A host on 192.0.2.0/24 with a default gateway, and a more specific route
 //! through another router:
 //!

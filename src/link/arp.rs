@@ -7,7 +7,6 @@
 //!
 //! # Example
 //!
-//!
 //! Parse a request ("who has 192.0.2.2? tell 192.0.2.1") and emit the same
 //! packet from its representation:
 //!

@@ -36,7 +36,6 @@
 //!
 //! # Example
 //!
-//!
 //! A packet for an unknown neighbour waits while a request goes out, and is
 //! handed back when the reply is learnt:
 //!

@@ -7,7 +7,6 @@
 //!
 //! # Example
 //!
-//!
 //! Any device is driven the same way; here the two ends of an in-memory
 //! cable:
 //!

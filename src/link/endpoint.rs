@@ -13,7 +13,6 @@
 //!
 //! # Example
 //!
-//!
 //! Two endpoints on a cable: the first datagram for a neighbour waits for
 //! ARP, and arrives once the reply is in.
 //!

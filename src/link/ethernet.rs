@@ -7,7 +7,6 @@
 //!
 //! # Example
 //!
-//!
 //! Parse the header of a broadcast ARP frame, then emit it back:
 //!
 //! ```

@@ -50,7 +50,6 @@
 //!
 //! # Example
 //!
-//!
 //! Wrap one end of a cable in an injector that loses every frame it
 //! transmits, and one that delays them by 10 ms:
 //!

@@ -18,7 +18,6 @@
 //!
 //! # Example
 //!
-//!
 //! A TCP super-segment of 3000 payload bytes leaves as three segments of
 //! 1000:
 //!

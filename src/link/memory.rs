@@ -57,7 +57,6 @@
 //!
 //! # Example
 //!
-//!
 //! A frame for a station the switch has not seen yet is flooded; once the
 //! station has sent, frames for it go to its port only:
 //!

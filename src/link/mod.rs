@@ -15,7 +15,6 @@
 //!
 //! # Example
 //!
-//!
 //! Devices stack as decorators: a port of an in-memory switch, behind a
 //! seeded fault injector, behind a pcap writer, is still a [`Device`].
 //!

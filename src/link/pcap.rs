@@ -38,7 +38,6 @@
 //!
 //! # Example
 //!
-//!
 //! Record what one end of a cable sends, into memory:
 //!
 //! ```

@@ -88,7 +88,6 @@
 //!
 //! # Example
 //!
-//!
 //! Not run here: it needs the `tap0` interface set up as above. One host on
 //! the TAP, answering ARP and ping from the kernel's side of the link:
 //!

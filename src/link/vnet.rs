@@ -27,7 +27,6 @@
 //!
 //! # Example
 //!
-//!
 //! Cut a TCP super-segment (here a bare IPv4 packet, as on a TUN device) into
 //! segments of 1000 payload bytes: each has its own sequence number, length
 //! and identification.

@@ -7,7 +7,6 @@
 //!
 //! # Example
 //!
-//!
 //! A datagram to a port nobody is bound to is answered with ICMP port
 //! unreachable (RFC 1122 §4.1.3.1), which comes back to the socket that
 //! sent it. (Two hosts on a [`Simulation`](crate::sim::Simulation), set up

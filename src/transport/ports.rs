@@ -18,7 +18,6 @@
 //!
 //! # Example
 //!
-//!
 //! Successive connections to one destination take successive ports, from
 //! a start that depends on the destination and a secret:
 //!

@@ -27,7 +27,6 @@
 //!
 //! # Example
 //!
-//!
 //! A query for `www.example.com`, emitted with its name compressed in the
 //! answer, and parsed back:
 //!

@@ -40,9 +40,9 @@
 //!
 //! # Example
 //!
-//!
-//! Resolve a name from an authoritative [`responder`] on the loopback
-//! interface, here over `std::net` ([`StdNetwork`](crate::application::net::StdNetwork)):
+//! Resolve a name from an authoritative [`responder`](super::responder)
+//! on the loopback interface, here over `std::net`
+//! ([`StdNetwork`](crate::application::net::StdNetwork)):
 //!
 //! ```
 //! use std::net::{Ipv4Addr, UdpSocket};

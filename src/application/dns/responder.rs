@@ -19,7 +19,6 @@
 //!
 //! # Example
 //!
-//!
 //! A zone for `demo.test`: names in it are answered with authority, names
 //! missing from it with NXDOMAIN and the SOA, names outside it are refused.
 //!

@@ -3,7 +3,6 @@
 //!
 //! # Example
 //!
-//!
 //! ```
 //! use netstrata::application::dns::transport::{read_framed, write_framed};
 //!

@@ -51,7 +51,6 @@
 //!
 //! # Example
 //!
-//!
 //! Parse a request as it arrives, decide how its body is framed, and decode
 //! a chunked body; then write a response head:
 //!

@@ -38,7 +38,6 @@
 //!
 //! # Example
 //!
-//!
 //! BBR builds its model from delivery rate samples: here a path that
 //! delivers 1 MB/s with a 50 ms round trip. Once three round trips bring no
 //! more bandwidth, Startup ends, and the window settles at twice the

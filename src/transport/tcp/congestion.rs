@@ -104,7 +104,6 @@
 //!
 //! # Example
 //!
-//!
 //! NewReno with a 1000-byte MSS: slow start grows the window by what each ACK
 //! acknowledges, and a loss halves it.
 //!

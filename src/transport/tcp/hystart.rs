@@ -25,7 +25,6 @@
 //!
 //! # Example
 //!
-//!
 //! Round trips at 100 ms keep slow start going; when a round's minimum RTT
 //! rises by more than an eighth, slow start turns conservative:
 //!

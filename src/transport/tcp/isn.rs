@@ -10,7 +10,6 @@
 //!
 //! # Example
 //!
-//!
 //! ```
 //! use std::net::{Ipv4Addr, SocketAddrV4};
 //! use netstrata::transport::tcp::isn::IsnGenerator;

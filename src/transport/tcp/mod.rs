@@ -23,7 +23,6 @@
 //!
 //! # Example
 //!
-//!
 //! A SYN to a port nobody listens on is answered with a RST, and the
 //! connection ends refused. (Two hosts on a
 //! [`Simulation`](crate::sim::Simulation), set up as in the crate's

@@ -23,7 +23,6 @@
 //!
 //! # Example
 //!
-//!
 //! A window of 100 kB over a 100 ms round trip, in congestion avoidance, is
 //! paced at 1.2 MB/s; a sender that has just let its quantum go waits:
 //!

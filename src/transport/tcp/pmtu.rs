@@ -29,7 +29,6 @@
 //!
 //! # Example
 //!
-//!
 //! ```
 //! use netstrata::transport::tcp::pmtu::{MIN_PMTU, PMTU_AGING, PathMtu};
 //! use netstrata::{Duration, Instant};

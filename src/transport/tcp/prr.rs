@@ -19,7 +19,6 @@
 //!
 //! # Example
 //!
-//!
 //! Recovery starts with 20 segments in flight and ssthresh cut to 10: PRR
 //! lets out one segment for every two delivered (the first at once: the
 //! fast retransmission), so

@@ -37,7 +37,6 @@
 //!
 //! # Example
 //!
-//!
 //! Three segments go out a millisecond apart; the peer SACKs the third. The
 //! two before it are lost once the reordering window has passed since the
 //! third's round trip.

@@ -18,7 +18,6 @@
 //!
 //! # Example
 //!
-//!
 //! Ten segments sent at once and delivered 100 ms later: 10 kB in 100 ms.
 //!
 //! ```

@@ -62,7 +62,6 @@
 //!
 //! # Example
 //!
-//!
 //! A segment beyond a hole waits and is reported in a SACK block; the
 //! segment that fills the hole makes both readable:
 //!

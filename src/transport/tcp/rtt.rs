@@ -58,7 +58,6 @@
 //!
 //! # Example
 //!
-//!
 //! The first sample sets SRTT and RTTVAR (RFC 6298 §2.2); a timeout doubles
 //! the RTO until the next valid sample:
 //!

@@ -51,7 +51,6 @@
 //!
 //! # Example
 //!
-//!
 //! With 5000 octets in flight from 1, the peer SACKs two blocks beyond a
 //! hole; a later cumulative ACK passes the first of them.
 //!

@@ -24,7 +24,6 @@
 //!
 //! # Example
 //!
-//!
 //! A SYN with every option this stack speaks, laid out as Linux lays it
 //! out, and parsed back:
 //!

@@ -20,7 +20,6 @@
 //!
 //! # Example
 //!
-//!
 //! ```
 //! use netstrata::transport::tcp::send_buffer::SendBuffer;
 //!

@@ -14,7 +14,6 @@
 //!
 //! # Example
 //!
-//!
 //! Numbers compare across the wrap at 2^32:
 //!
 //! ```

@@ -34,7 +34,6 @@
 //!
 //! # Example
 //!
-//!
 //! A listener answers a SYN with a cookie, and recognises it (and the
 //! peer's MSS) in the ACK that returns it, for a while:
 //!

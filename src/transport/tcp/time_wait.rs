@@ -34,7 +34,6 @@
 //!
 //! # Example
 //!
-//!
 //! A record answers the peer's FIN sent again (our last ACK was lost),
 //! ignores a RST (RFC 1337), and goes when its timer does:
 //!

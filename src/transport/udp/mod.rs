@@ -2,7 +2,6 @@
 //!
 //! # Example
 //!
-//!
 //! A socket table needs no network to bind: ports are taken once, and
 //! port 0 picks an ephemeral one.
 //!

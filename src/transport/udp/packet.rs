@@ -18,7 +18,6 @@
 //!
 //! # Example
 //!
-//!
 //! A DNS query's UDP header, parsed with its checksum verified, and emitted
 //! back:
 //!

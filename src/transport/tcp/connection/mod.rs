@@ -51,7 +51,6 @@
 //!
 //! # Example
 //!
-//!
 //! Two connections, and nothing between them but this loop: each segment one
 //! polls out goes straight into the other, payload and all. The handshake
 //! is done, then data flows, without a clock ever being read.

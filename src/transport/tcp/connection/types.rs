@@ -3,7 +3,6 @@
 //!
 //! # Example
 //!
-//!
 //! ```
 //! use netstrata::transport::tcp::congestion::CongestionAlgorithm;
 //! use netstrata::transport::tcp::connection::types::{State, TcpConfig, TcpError};
