@@ -10,7 +10,7 @@ use std::net::{Ipv4Addr, Shutdown, SocketAddr};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use netstrata::blocking::{Runtime, TcpListener, TcpStream, UdpSocket};
+use netstrata::blocking::{Poller, Runtime, TcpListener, TcpStream, Token, UdpSocket};
 use netstrata::link::MemoryNetwork;
 
 fn pair() -> (Runtime, Runtime) {
@@ -412,4 +412,98 @@ fn a_datagram_sent_just_before_close_still_goes_out() {
         let (n, _) = server.recv_from(&mut buf).unwrap();
         assert_eq!(&buf[..n], &[i; 100]);
     }
+}
+
+/// Waits on `poller` (at most 2 s) until `token` is reported.
+fn reported(poller: &Poller, token: Token) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut events = Vec::new();
+    while Instant::now() < deadline {
+        poller
+            .wait(&mut events, Some(Duration::from_millis(200)))
+            .unwrap();
+        if events.contains(&token) {
+            return true;
+        }
+    }
+    false
+}
+
+#[test]
+fn poller_reports_connections_data_end_of_stream_and_wakes() {
+    let (client_rt, server_rt) = pair();
+    let listener = TcpListener::bind(&server_rt, "192.0.2.2:90").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let poller = Poller::new(&server_rt);
+    poller.register_listener(&listener, Token(7)).unwrap();
+    // Registering reports the token once, then a wait times out empty.
+    assert!(reported(&poller, Token(7)));
+    assert_eq!(listener.accept().unwrap_err().kind(), ErrorKind::WouldBlock);
+    let mut events = Vec::new();
+    let start = Instant::now();
+    poller
+        .wait(&mut events, Some(Duration::from_millis(100)))
+        .unwrap();
+    assert!(events.is_empty() && start.elapsed() >= Duration::from_millis(90));
+
+    // A connection waiting to be accepted.
+    let client = TcpStream::connect(&client_rt, "192.0.2.2:90").unwrap();
+    assert!(reported(&poller, Token(7)));
+    let (server, _) = listener.accept().unwrap();
+    server.set_nonblocking(true).unwrap();
+    poller.register(&server, Token(8)).unwrap();
+    assert!(reported(&poller, Token(8)));
+    let mut buf = [0u8; 16];
+    assert_eq!(
+        (&server).read(&mut buf).unwrap_err().kind(),
+        ErrorKind::WouldBlock
+    );
+
+    // Data, then the end of the stream.
+    (&client).write_all(b"hi").unwrap();
+    assert!(reported(&poller, Token(8)));
+    assert_eq!((&server).read(&mut buf).unwrap(), 2);
+    client.shutdown(Shutdown::Write).unwrap();
+    assert!(reported(&poller, Token(8)));
+    assert_eq!((&server).read(&mut buf).unwrap(), 0);
+
+    // A waker from another thread ends a wait with no token.
+    let waker = poller.waker();
+    let waking = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(50));
+        waker.wake();
+    });
+    let start = Instant::now();
+    poller
+        .wait(&mut events, Some(Duration::from_secs(5)))
+        .unwrap();
+    assert!(start.elapsed() < Duration::from_secs(2));
+    waking.join().unwrap();
+
+    // A deregistered stream is not reported; nor is a socket of another
+    // runtime taken.
+    poller.deregister(&server).unwrap();
+    drop(client);
+    poller
+        .wait(&mut events, Some(Duration::from_millis(200)))
+        .unwrap();
+    assert!(!events.contains(&Token(8)));
+    let other = TcpListener::bind(&client_rt, "192.0.2.1:91").unwrap();
+    assert_eq!(
+        poller
+            .register_listener(&other, Token(9))
+            .unwrap_err()
+            .kind(),
+        ErrorKind::InvalidInput
+    );
+
+    // A stopped runtime ends every wait.
+    drop((server, listener, other));
+    let waiting = thread::spawn(move || poller.wait(&mut Vec::new(), None));
+    thread::sleep(Duration::from_millis(50));
+    server_rt.shutdown();
+    assert_eq!(
+        waiting.join().unwrap().unwrap_err().kind(),
+        ErrorKind::NotConnected
+    );
 }

@@ -50,10 +50,12 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
+pub mod poll;
 mod tcp;
 mod udp;
 
-#[cfg(feature = "tokio")]
+pub use poll::{PollWaker, Poller, Token};
+
 pub(crate) use tcp::tcp_error;
 pub use tcp::{Incoming, TcpListener, TcpStream};
 pub use udp::UdpSocket;
@@ -169,6 +171,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub(crate) struct Stack {
     pub(crate) iface: Interface,
     epoch: std::time::Instant,
+    /// The sockets [`Poller`]s watch.
+    pub(crate) registry: poll::Registry,
 }
 
 impl Stack {
@@ -269,6 +273,7 @@ impl Runtime {
             stack: Mutex::new(Stack {
                 iface,
                 epoch: std::time::Instant::now(),
+                registry: poll::Registry::default(),
             }),
             changed: Condvar::new(),
             wake: sleeper.waker(),
@@ -377,6 +382,7 @@ impl Runtime {
         self.shared.stop.store(true, Ordering::Release);
         self.shared.kick();
         self.shared.changed.notify_all();
+        self.shared.lock().registry.wake_all();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -390,6 +396,7 @@ impl Drop for Runtime {
 }
 
 fn drive<D: Device, S: Sleeper>(shared: Arc<Shared>, mut device: D, mut sleeper: S) {
+    let mut notify = Vec::new();
     loop {
         if shared.stop.load(Ordering::Acquire) {
             break;
@@ -410,8 +417,13 @@ fn drive<D: Device, S: Sleeper>(shared: Arc<Shared>, mut device: D, mut sleeper:
                 .into_iter()
                 .flatten()
                 .min();
+            let Stack {
+                iface, registry, ..
+            } = &mut *g;
+            registry.signal(iface, &mut notify);
             drop(g);
             shared.changed.notify_all();
+            poll::notify_all(&mut notify);
             if busy {
                 Some(Duration::ZERO)
             } else {

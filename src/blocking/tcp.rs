@@ -111,6 +111,17 @@ impl TcpListener {
         Ok(())
     }
 
+    /// The runtime and the handle, for a [`Poller`](super::Poller).
+    pub(crate) fn parts(&self) -> (&Arc<Shared>, ListenerHandle) {
+        (&self.shared, self.handle)
+    }
+
+    /// Whether [`TcpListener::close`] was called (read under the stack's
+    /// lock, it is stable until the lock is released).
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
     /// Stops listening, from any thread: connections not yet accepted are
     /// reset, new SYNs are refused, and `accept` calls blocked on other
     /// threads return `NotConnected`. This is how a server shuts down
@@ -121,6 +132,7 @@ impl TcpListener {
         if !self.closed.swap(true, Ordering::AcqRel) {
             // The handle is ours and closed only here: it is live.
             let _ = g.iface.tcp().close_listener(self.handle);
+            g.registry.forget_listener(self.handle);
         }
         drop(g);
         self.shared.kick();
@@ -168,6 +180,8 @@ struct Stream {
     timeouts: Timeouts,
     /// Set by `shutdown(Shutdown::Read)`: reads return 0.
     read_shut: AtomicBool,
+    /// Reads and writes fail with `WouldBlock` rather than wait.
+    nonblocking: AtomicBool,
 }
 
 impl TcpStream {
@@ -178,6 +192,7 @@ impl TcpStream {
                 handle,
                 timeouts: Timeouts::default(),
                 read_shut: AtomicBool::new(false),
+                nonblocking: AtomicBool::new(false),
             }),
         }
     }
@@ -255,6 +270,29 @@ impl TcpStream {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// The runtime and the handle, for a [`Poller`](super::Poller).
+    pub(crate) fn parts(&self) -> (&Arc<Shared>, TcpHandle) {
+        (&self.inner.shared, self.inner.handle)
+    }
+
+    /// Moves the stream into or out of non-blocking mode, like
+    /// [`std::net::TcpStream::set_nonblocking`]: reads and writes that
+    /// would wait fail with `WouldBlock` instead. The mode is shared by
+    /// the stream's clones, as a descriptor's flag is.
+    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        self.inner.nonblocking.store(nonblocking, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// The error a call that would wait returns in non-blocking mode, or
+    /// `None` (wait).
+    fn would_block(&self) -> Option<io::Result<usize>> {
+        self.inner
+            .nonblocking
+            .load(Ordering::Relaxed)
+            .then(|| Err(io::Error::new(ErrorKind::WouldBlock, "would block")))
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Stack, TcpHandle) -> T) -> T {
@@ -383,7 +421,7 @@ impl TcpStream {
             let tcp = s.iface.tcp();
             match tcp.recv(h, buf) {
                 Ok(n) => Some(Ok(n)),
-                Err(TcpError::WouldBlock) => None,
+                Err(TcpError::WouldBlock) => self.would_block(),
                 Err(e) => Some(Err(tcp_error(e))),
             }
         })
@@ -398,7 +436,7 @@ impl TcpStream {
         self.inner
             .shared
             .wait_for(deadline(timeout), |s| match s.iface.tcp().send(h, buf) {
-                Err(TcpError::WouldBlock) => None,
+                Err(TcpError::WouldBlock) => self.would_block(),
                 Ok(n) => Some(Ok(n)),
                 Err(e) => Some(Err(tcp_error(e))),
             })
@@ -439,6 +477,7 @@ impl Drop for Stream {
     fn drop(&mut self) {
         let mut g = self.shared.lock();
         let _ = g.iface.tcp().close(self.handle);
+        g.registry.forget(self.handle);
         drop(g);
         self.shared.kick();
     }
