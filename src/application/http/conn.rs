@@ -69,6 +69,30 @@ impl<S: Read + Write> Connection<S> {
         }
     }
 
+    /// A connection over `stream` whose first bytes, `received`, were
+    /// read from it already (by an event loop that waited for a whole
+    /// head).
+    pub(crate) fn with_received(stream: S, limits: Limits, received: Vec<u8>) -> Connection<S> {
+        Connection {
+            stream,
+            buf: received,
+            pos: 0,
+            limits,
+        }
+    }
+
+    /// The stream and the bytes received but not consumed (in a buffer
+    /// that holds no more than they need).
+    pub(crate) fn into_parts(self) -> (S, Vec<u8>) {
+        let rest = self.buffered().to_vec();
+        (self.stream, rest)
+    }
+
+    /// The bytes received and not consumed yet.
+    pub(crate) fn buffered(&self) -> &[u8] {
+        &self.buf[self.pos..]
+    }
+
     /// The stream, to set timeouts or write on.
     pub fn stream(&self) -> &S {
         &self.stream

@@ -1,5 +1,5 @@
-//! An HTTP/1.1 server (RFC 9110, RFC 9112) on the socket API: blocking
-//! I/O, one thread per connection.
+//! An HTTP/1.1 server (RFC 9110, RFC 9112) on the socket API:
+//! event-driven between requests, blocking I/O within one.
 //!
 //! - [`Handler`] turns a [`Request`] into a [`Response`]; closures
 //!   `Fn(&mut Request) -> Response` are handlers. Bodies stream both
@@ -12,10 +12,15 @@
 //!   fields, bounded draining of unread bodies, lingering close, and the
 //!   error statuses of malformed or refused requests. Its documentation
 //!   lists the rules.
-//! - [`Server`] accepts on a netstrata [`TcpListener`], runs
-//!   [`serve_connection`] on a thread per connection up to
-//!   [`ServerConfig::max_connections`], counts what happens
-//!   ([`ServerStats`]), and shuts down gracefully.
+//! - [`Server`] accepts on a netstrata [`TcpListener`] and holds every
+//!   connection that waits for a request (idle, or with a head begun) in
+//!   one event loop on a [`crate::blocking::Poller`], with no
+//!   thread of its own; a fixed pool of [`ServerConfig::workers`] serves
+//!   each request once its head has arrived, as [`serve_connection`]
+//!   does. It holds tens of thousands of connections on a few threads
+//!   (`tests/http_scale.rs`: 10,000 slow clients, a few hundred bytes of
+//!   heap each beyond TCP), counts what happens ([`ServerStats`]), and
+//!   shuts down gracefully.
 //! - [`ServerConfig`] bounds what a client can hold: the keep-alive
 //!   timeout, a deadline for a whole head (a slowloris trickling bytes
 //!   within the read timeout is still cut off), read and write timeouts,
@@ -31,8 +36,7 @@
 //! read and dropped); a client that keeps up with the minimum rate may
 //! take as long as that rate allows over a body or a response (there is
 //! no overall deadline), and a response body cannot borrow from the
-//! request. With blocking threads, idle keep-alive connections look
-//! at the shutdown flag every 100 ms rather than being woken.
+//! request.
 //!
 //! A handler is usually a closure (annotate its argument so that it takes
 //! a request of any lifetime). Here one connection is served over std's
@@ -66,6 +70,7 @@
 mod config;
 mod connection;
 mod date;
+mod event_loop;
 mod message;
 #[cfg(test)]
 mod test_stream;
@@ -78,14 +83,14 @@ pub use message::{Body, Request, RequestBody, Response, reason_phrase};
 
 use std::io;
 use std::net::SocketAddr;
-use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use crate::blocking::TcpListener;
+use crate::blocking::{PollWaker, Poller, TcpListener};
 use connection::Context;
+use event_loop::{EventLoop, Pool};
 
 /// Answers requests: request in, response out.
 ///
@@ -183,32 +188,25 @@ pub struct ShutdownStats {
     pub elapsed: Duration,
 }
 
-/// What the accept thread, the connection threads and the [`Server`]
-/// handle share.
+/// What the event loop, the workers and the [`Server`] handle share.
 struct Shared {
-    listener: TcpListener,
     handler: Box<dyn Handler>,
     config: ServerConfig,
     shutdown: AtomicBool,
     counters: Counters,
-    /// Connections being served.
+    /// Connections open, as the event loop last published.
     active: Mutex<u64>,
-    /// Signalled when a connection ends, and on shutdown.
+    /// Signalled when the number of connections changes.
     changed: Condvar,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Shared {
     fn active(&self) -> MutexGuard<'_, u64> {
-        self.active.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn begin_shutdown(&self) {
-        self.shutdown.store(true, Ordering::Release);
-        // Under the lock, so that the accept thread cannot miss it between
-        // looking at the flag and waiting.
-        drop(self.active());
-        self.changed.notify_all();
-        self.listener.close();
+        lock(&self.active)
     }
 
     fn stats(&self) -> ServerStats {
@@ -229,30 +227,31 @@ impl Shared {
     }
 }
 
-/// Releases a connection's place when its thread ends, however it ends.
-struct Slot(Arc<Shared>);
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        *self.0.active() -= 1;
-        self.0.changed.notify_all();
-    }
-}
-
-/// An HTTP server running on its own threads: one accepting, one per
-/// connection.
+/// An event-driven HTTP server on threads of its own: one event loop
+/// that holds every connection while it waits for a request, and
+/// [`ServerConfig::workers`] threads that serve the requests whose heads
+/// have arrived (see [`serve_connection`] for what serving means).
+///
+/// An idle keep-alive connection, or one whose client trickles its head,
+/// costs memory but no thread, so the server holds tens of thousands of
+/// them (up to [`ServerConfig::max_connections`]) and still answers a
+/// new client at once. A worker is busy from a request's last head byte
+/// to its response's last byte: a handler that blocks, a slow request
+/// body or a slow reader of the response occupies it (bounded by the
+/// timeouts and [`ServerConfig::min_rate`]), and while every worker is
+/// busy, complete requests wait in a queue.
 ///
 /// At [`ServerConfig::max_connections`] it stops accepting until a
-/// connection ends: new connections wait in the listener's backlog
-/// (and beyond it are refused by the stack) rather than being answered
-/// 503, which would cost a thread or a reset each.
+/// connection ends: new connections wait in the listener's backlog (and
+/// beyond it are refused by the stack) rather than being answered 503.
 ///
 /// Dropping the server stops it without waiting, as
 /// [`shutdown`](Server::shutdown) with no grace.
 pub struct Server {
     local_addr: SocketAddr,
     shared: Arc<Shared>,
-    accept_thread: Option<JoinHandle<()>>,
+    waker: PollWaker,
+    event_loop: Option<JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for Server {
@@ -267,7 +266,7 @@ impl std::fmt::Debug for Server {
 impl Server {
     /// Serves `handler` on `listener` until shut down. Fails if the
     /// configuration is invalid (`InvalidInput`, wrapping a
-    /// [`ConfigError`]) or no thread can be started.
+    /// [`ConfigError`]) or the threads cannot be started.
     pub fn spawn<H: Handler + 'static>(
         listener: TcpListener,
         handler: H,
@@ -277,9 +276,7 @@ impl Server {
             .validate()
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let local_addr = listener.local_addr()?;
-        listener.set_nonblocking(false)?;
         let shared = Arc::new(Shared {
-            listener,
             handler: Box::new(handler),
             config,
             shutdown: AtomicBool::new(false),
@@ -287,15 +284,34 @@ impl Server {
             active: Mutex::new(0),
             changed: Condvar::new(),
         });
-        let accepting = shared.clone();
-        let accept_thread = thread::Builder::new()
-            .name("http-accept".into())
-            .spawn(move || accept_loop(&accepting))?;
-        log::info!("HTTP server listening on {local_addr}");
+        let poller = Poller::for_listener(&listener);
+        let waker = poller.waker();
+        let pool = Arc::new(Pool::default());
+        let event_loop = EventLoop::new(shared.clone(), pool.clone(), poller, listener)?;
+        for _ in 0..config.workers {
+            let (shared, jobs, waker) = (shared.clone(), pool.clone(), waker.clone());
+            let started = thread::Builder::new()
+                .name("http-worker".into())
+                .spawn(move || event_loop::work(&shared, &jobs, &waker));
+            if let Err(e) = started {
+                pool.close();
+                return Err(e);
+            }
+        }
+        let closing = pool.clone();
+        let event_loop = thread::Builder::new()
+            .name("http-events".into())
+            .spawn(move || event_loop.run())
+            .inspect_err(|_| closing.close())?;
+        log::info!(
+            "HTTP server listening on {local_addr} ({} workers)",
+            config.workers
+        );
         Ok(Server {
             local_addr,
             shared,
-            accept_thread: Some(accept_thread),
+            waker,
+            event_loop: Some(event_loop),
         })
     }
 
@@ -309,19 +325,19 @@ impl Server {
         self.shared.stats()
     }
 
+    fn begin_shutdown(&self) {
+        self.shared.shutdown.store(true, Ordering::Release);
+        self.waker.wake();
+    }
+
     /// Shuts down gracefully: stops accepting (the listener closes, so
-    /// new connections are refused), lets requests in progress finish
-    /// (their responses say `Connection: close`), closes idle
-    /// keep-alive connections within 100 ms, and waits up to `grace`
-    /// for every connection to end.
+    /// new connections are refused), closes the connections waiting for
+    /// a request at once, lets requests in progress (and heads begun)
+    /// finish, their responses saying `Connection: close`, and waits up
+    /// to `grace` for every connection to end.
     pub fn shutdown(mut self, grace: Duration) -> ShutdownStats {
         let start = Instant::now();
-        self.shared.begin_shutdown();
-        if let Some(t) = self.accept_thread.take() {
-            if t.join().is_err() {
-                log::error!("HTTP accept thread panicked");
-            }
-        }
+        self.begin_shutdown();
         let deadline = start + grace;
         let mut active = self.shared.active();
         while *active > 0 {
@@ -336,6 +352,13 @@ impl Server {
         }
         let unfinished = *active;
         drop(active);
+        if unfinished == 0 {
+            if let Some(t) = self.event_loop.take() {
+                if t.join().is_err() {
+                    log::error!("HTTP event loop panicked");
+                }
+            }
+        }
         let stats = self.shared.stats();
         log::info!(
             "HTTP server on {} shut down: {} connections, {} requests, {} unfinished",
@@ -354,76 +377,6 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        self.shared.begin_shutdown();
-    }
-}
-
-fn accept_loop(shared: &Arc<Shared>) {
-    loop {
-        // At the limit, stop accepting: connections wait in the backlog.
-        // Only this thread adds connections, so the count cannot pass the
-        // limit between this wait and the accept.
-        {
-            let mut active = shared.active();
-            while *active >= shared.config.max_connections as u64
-                && !shared.shutdown.load(Ordering::Acquire)
-            {
-                active = shared
-                    .changed
-                    .wait(active)
-                    .unwrap_or_else(|p| p.into_inner());
-            }
-        }
-        if shared.shutdown.load(Ordering::Acquire) {
-            return;
-        }
-        match shared.listener.accept() {
-            Ok((stream, peer)) => {
-                *shared.active() += 1;
-                let slot = Slot(shared.clone());
-                shared.counters.accepted.fetch_add(1, Ordering::Relaxed);
-                log::debug!("HTTP connection from {peer}");
-                let spawned = thread::Builder::new()
-                    .name("http-conn".into())
-                    .spawn(move || run_connection(slot, stream, peer));
-                if let Err(e) = spawned {
-                    // The closure, stream and slot with it, is dropped.
-                    log::warn!("cannot start a thread for {peer}: {e}");
-                }
-            }
-            Err(_) if shared.shutdown.load(Ordering::Acquire) => return,
-            Err(e) if e.kind() == io::ErrorKind::NotConnected => {
-                log::warn!("HTTP listener closed: {e}");
-                return;
-            }
-            Err(e) => {
-                log::warn!("accept failed: {e}");
-                thread::sleep(Duration::from_millis(10));
-            }
-        }
-    }
-}
-
-fn run_connection(slot: Slot, stream: crate::blocking::TcpStream, peer: SocketAddr) {
-    let shared = &*slot.0;
-    let ctx = Context {
-        config: &shared.config,
-        shutdown: &shared.shutdown,
-        counters: Some(&shared.counters),
-    };
-    let counters = &shared.counters;
-    let served = panic::catch_unwind(AssertUnwindSafe(|| {
-        connection::serve(stream, peer, &*shared.handler, &ctx)
-    }));
-    match served {
-        Ok(Ok(stats)) => counters.count_end(stats.end),
-        Ok(Err(e)) => {
-            log::debug!("{peer}: connection failed: {e}");
-            counters.io_errors.fetch_add(1, Ordering::Relaxed);
-        }
-        Err(_) => {
-            log::error!("{peer}: connection thread panicked");
-            counters.handler_panics.fetch_add(1, Ordering::Relaxed);
-        }
+        self.begin_shutdown();
     }
 }

@@ -54,10 +54,14 @@ pub struct ServerConfig {
     /// closing connection readable until the client has seen the
     /// response (default 2 s).
     pub linger: Duration,
-    /// Connections served at once by [`Server`](super::Server) (default
-    /// 512). At the limit the server stops accepting, and new
-    /// connections wait in the listener's backlog until one closes.
+    /// Connections open at once in a [`Server`](super::Server) (default
+    /// 16,384), idle or not. At the limit the server stops accepting, and
+    /// new connections wait in the listener's backlog until one closes.
     pub max_connections: usize,
+    /// Worker threads of a [`Server`](super::Server) (default 16): how
+    /// many requests are served at once, from the end of a head to the
+    /// end of the response. Connections waiting for a request need none.
+    pub workers: usize,
 }
 
 impl Default for ServerConfig {
@@ -73,7 +77,8 @@ impl Default for ServerConfig {
             max_body_size: 8 * 1024 * 1024,
             max_drain: 256 * 1024,
             linger: Duration::from_secs(2),
-            max_connections: 512,
+            max_connections: 16 * 1024,
+            workers: 16,
         }
     }
 }
@@ -85,8 +90,8 @@ pub enum ConfigError {
     /// A timeout is zero.
     #[error("{0} must not be zero")]
     ZeroTimeout(&'static str),
-    /// `max_connections`, `max_requests_per_connection` or `min_rate` is
-    /// zero.
+    /// `max_connections`, `workers`, `max_requests_per_connection` or
+    /// `min_rate` is zero.
     #[error("{0} must be at least 1")]
     ZeroCount(&'static str),
 }
@@ -107,6 +112,9 @@ impl ServerConfig {
         }
         if self.max_connections == 0 {
             return Err(ConfigError::ZeroCount("max_connections"));
+        }
+        if self.workers == 0 {
+            return Err(ConfigError::ZeroCount("workers"));
         }
         if self.max_requests_per_connection == 0 {
             return Err(ConfigError::ZeroCount("max_requests_per_connection"));

@@ -14,8 +14,8 @@ use super::wire::{Expired, Phase, Wire, WireControl};
 use super::{Counters, Handler, ServerConfig};
 use crate::application::http::parse::{content_length, is_field_byte, is_tchar};
 use crate::application::http::{
-    BodyKind, ChunkedWriter, Connection, Headers, ReadError, RequestHead, ResponseHead, Version,
-    request_body_kind,
+    BodyKind, ChunkedWriter, Connection, Headers, Limits, ReadError, RequestHead, ResponseHead,
+    Status, Version, parse_request, request_body_kind,
 };
 use crate::application::net::ByteStream;
 
@@ -169,7 +169,7 @@ pub(super) fn serve<S: ByteStream, H: Handler + ?Sized>(
         log::debug!("{peer}: cannot turn Nagle off: {e}");
     }
     let control = WireControl::new();
-    let wire = Wire::new(stream, &control, config, ctx.shutdown);
+    let wire = Wire::new(stream, &control, config);
     let mut conn = Connection::new(wire, config.limits);
     let mut requests = 0;
     let (end, linger) = loop {
@@ -187,6 +187,76 @@ pub(super) fn serve<S: ByteStream, H: Handler + ?Sized>(
         requests,
         bytes_read: wire.bytes_read,
         bytes_written: wire.bytes_written,
+        end,
+    })
+}
+
+/// How a [`Turn`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum TurnEnd {
+    /// The connection persists and waits for the rest of a request: it
+    /// goes back to the event loop until a whole head has arrived.
+    Park,
+    /// The connection ends. With `linger`, the write side is shut down
+    /// already and what the client still sends is to be discarded (RFC
+    /// 9112 §9.6) before it closes.
+    Close { end: ConnectionEnd, linger: bool },
+}
+
+/// What a worker hands back after serving a connection for a while.
+#[derive(Debug)]
+pub(super) struct Turn<S> {
+    pub(super) stream: S,
+    /// Bytes received and not used yet: the start of the next request.
+    pub(super) received: Vec<u8>,
+    /// Responses written on the connection so far.
+    pub(super) requests: u64,
+    pub(super) end: TurnEnd,
+}
+
+/// Whether `received` holds enough to act on without waiting: a whole
+/// request head, or a head that is malformed or too large already.
+pub(super) fn head_ready(received: &[u8], limits: &Limits) -> bool {
+    !received.is_empty() && !matches!(parse_request(received, limits), Ok(Status::Partial))
+}
+
+/// Serves the requests whose heads have arrived (`received` holds at
+/// least one whole head, as [`head_ready`] says), on a worker of the
+/// event-driven [`Server`](super::Server): each exchange as [`serve`]
+/// runs it, until the connection closes or waits for a head that has
+/// not arrived in full. Waiting for heads is the event loop's work, so
+/// that an idle or slow client holds no thread.
+pub(super) fn serve_turn<S: ByteStream, H: Handler + ?Sized>(
+    stream: S,
+    received: Vec<u8>,
+    peer: SocketAddr,
+    handler: &H,
+    ctx: &Context<'_>,
+    mut requests: u64,
+) -> io::Result<Turn<S>> {
+    let config = ctx.config;
+    let control = WireControl::new();
+    let wire = Wire::new(stream, &control, config);
+    let mut conn = Connection::with_received(wire, config.limits, received);
+    let end = loop {
+        match exchange(&mut conn, &control, peer, handler, ctx, &mut requests)? {
+            Outcome::KeepAlive if head_ready(conn.buffered(), &config.limits) => continue,
+            Outcome::KeepAlive => break TurnEnd::Park,
+            Outcome::Close { end, linger } => break TurnEnd::Close { end, linger },
+        }
+    };
+    let (mut wire, received) = conn.into_parts();
+    let end = match end {
+        TurnEnd::Close { end, linger: true } => TurnEnd::Close {
+            end,
+            linger: begin_linger(&mut wire),
+        },
+        other => other,
+    };
+    Ok(Turn {
+        stream: wire.into_inner(),
+        received,
+        requests,
         end,
     })
 }
@@ -228,7 +298,6 @@ fn exchange<S: ByteStream, H: Handler + ?Sized>(
         Err(e) if e.is_timeout() => {
             return Ok(match control.expired() {
                 Some(Expired::Idle) => close(ConnectionEnd::IdleTimeout, false),
-                Some(Expired::Shutdown) => close(ConnectionEnd::Shutdown, false),
                 _ => {
                     // The head took too long; the client may be gone,
                     // so the answer is a courtesy.
@@ -637,12 +706,30 @@ fn write_body<W: Write>(out: &mut W, body: Body, framing: Framing) -> io::Result
 /// sends until it closes, `max_drain` bytes or `linger` pass. Closing
 /// with its bytes unread would send a reset, which may destroy the
 /// response before the client has read it.
+/// What the event loop sends, before a lingering close, to a client
+/// whose head took longer than [`ServerConfig::head_timeout`]: `408
+/// Request Timeout` with `Connection: close`.
+pub(super) fn head_timeout_response() -> Vec<u8> {
+    let response = Response::error(408);
+    let plan = Plan::new(false, Version::Http11, &response);
+    let mut out = Vec::new();
+    // Writing into a vector cannot fail.
+    let _ = write_response(&mut out, response, &plan, false, Version::Http11);
+    out
+}
+
+/// Starts a lingering close: sends what is buffered and shuts the write
+/// side down. False if the connection failed meanwhile.
+fn begin_linger<S: ByteStream>(wire: &mut Wire<'_, S>) -> bool {
+    wire.flush().is_ok() && wire.stream().shutdown_write().is_ok()
+}
+
 fn linger_close<S: ByteStream>(
     wire: &mut Wire<'_, S>,
     control: &WireControl,
     config: &ServerConfig,
 ) {
-    if wire.flush().is_err() || wire.stream().shutdown_write().is_err() {
+    if !begin_linger(wire) {
         return;
     }
     control.set_phase(Phase::Discard {

@@ -1,6 +1,5 @@
 //! The server's side of a connection's byte stream: deadlines that span
-//! many reads, a minimum transfer rate, the shutdown flag, and the
-//! interim `100 Continue`.
+//! many reads, a minimum transfer rate, and the interim `100 Continue`.
 //!
 //! A read timeout alone does not stop a slowloris: a client that sends a
 //! head one byte per second never lets a 30-second read timeout expire.
@@ -13,17 +12,11 @@
 
 use std::cell::Cell;
 use std::io::{self, Read, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::ServerConfig;
 use crate::application::is_timeout;
 use crate::application::net::ByteStream;
-
-/// How often a connection waiting for a request looks at the shutdown
-/// flag: the bound on how long a graceful shutdown waits for idle
-/// keep-alive connections to close.
-pub(super) const SHUTDOWN_POLL: Duration = Duration::from_millis(100);
 
 /// The interim response to `Expect: 100-continue` (RFC 9110 §15.2.1).
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
@@ -56,8 +49,6 @@ pub(super) enum Expired {
     Head,
     /// One read waited longer than the read timeout.
     Read,
-    /// The server is shutting down and no request had started.
-    Shutdown,
     /// Discarding took too long.
     Discard,
     /// The client sent a body, or took the response, more slowly than
@@ -150,7 +141,6 @@ pub(super) struct Wire<'a, S> {
     head_timeout: Duration,
     write_timeout: Duration,
     min_rate: Option<u64>,
-    shutdown: &'a AtomicBool,
     /// The read timeout last set on `inner`.
     applied: Option<Duration>,
     /// The write timeout last set on `inner`.
@@ -161,12 +151,7 @@ pub(super) struct Wire<'a, S> {
 
 impl<'a, S: ByteStream> Wire<'a, S> {
     /// A wire with the timeouts and the rate of `config`.
-    pub(super) fn new(
-        inner: S,
-        control: &'a WireControl,
-        config: &ServerConfig,
-        shutdown: &'a AtomicBool,
-    ) -> Wire<'a, S> {
+    pub(super) fn new(inner: S, control: &'a WireControl, config: &ServerConfig) -> Wire<'a, S> {
         Wire {
             inner,
             control,
@@ -174,12 +159,16 @@ impl<'a, S: ByteStream> Wire<'a, S> {
             head_timeout: config.head_timeout,
             write_timeout: config.write_timeout,
             min_rate: config.min_rate,
-            shutdown,
             applied: None,
             applied_write: None,
             bytes_read: 0,
             bytes_written: 0,
         }
+    }
+
+    /// The stream, giving up the wire.
+    pub(super) fn into_inner(self) -> S {
+        self.inner
     }
 
     pub(super) fn stream(&self) -> &S {
@@ -200,13 +189,7 @@ impl<'a, S: ByteStream> Wire<'a, S> {
             }
         };
         match self.control.phase.get() {
-            Phase::Idle { deadline } => {
-                if self.shutdown.load(Ordering::Acquire) {
-                    return Err(Expired::Shutdown);
-                }
-                // A poll tick that expires only means: look at the flag.
-                until(deadline, Expired::Idle, SHUTDOWN_POLL, None)
-            }
+            Phase::Idle { deadline } => until(deadline, Expired::Idle, Duration::MAX, None),
             Phase::Head { deadline } => until(
                 deadline,
                 Expired::Head,
@@ -268,7 +251,6 @@ impl<'a, S: ByteStream> Wire<'a, S> {
             Expired::Idle => "keep-alive timeout",
             Expired::Head => "request head timeout",
             Expired::Read => "read timeout",
-            Expired::Shutdown => "server shutting down",
             Expired::Discard => "discarding took too long",
             Expired::TooSlow => "client slower than the minimum rate",
         };
@@ -379,10 +361,9 @@ mod tests {
 
     #[test]
     fn head_deadline_caps_the_read_timeout() {
-        let shutdown = AtomicBool::new(false);
         let control = WireControl::new();
         let mut silent = silent();
-        let wire = Wire::new(&mut silent, &control, &timeouts(), &shutdown);
+        let wire = Wire::new(&mut silent, &control, &timeouts());
         let now = Instant::now();
         control.set_phase(Phase::Head {
             deadline: now + 100 * MS,
@@ -397,26 +378,10 @@ mod tests {
     }
 
     #[test]
-    fn idle_polls_the_shutdown_flag() {
-        let shutdown = AtomicBool::new(false);
+    fn an_idle_read_times_out_at_the_deadline() {
         let control = WireControl::new();
         let mut silent = silent();
-        let wire = Wire::new(&mut silent, &control, &timeouts(), &shutdown);
-        let now = Instant::now();
-        control.set_phase(Phase::Idle {
-            deadline: now + Duration::from_secs(5),
-        });
-        assert_eq!(wire.next_wait(now), Ok((SHUTDOWN_POLL, None)));
-        shutdown.store(true, Ordering::Release);
-        assert_eq!(wire.next_wait(now), Err(Expired::Shutdown));
-    }
-
-    #[test]
-    fn an_idle_read_times_out_at_the_deadline_not_at_a_poll() {
-        let shutdown = AtomicBool::new(false);
-        let control = WireControl::new();
-        let mut silent = silent();
-        let mut wire = Wire::new(&mut silent, &control, &timeouts(), &shutdown);
+        let mut wire = Wire::new(&mut silent, &control, &timeouts());
         let start = Instant::now();
         control.set_phase(Phase::Idle {
             deadline: start + 250 * MS,
@@ -427,10 +392,14 @@ mod tests {
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
         assert_eq!(control.expired(), Some(Expired::Idle));
         assert!(waited >= 240 * MS && waited < 2000 * MS, "{waited:?}");
-        // Polls of 100 ms, then the rest; the 100 Continue went first.
+        // One read, waiting for the whole time; the 100 Continue went
+        // first.
         let timeouts = silent.read_timeouts.borrow().clone();
-        assert_eq!(timeouts.first(), Some(&SHUTDOWN_POLL));
-        assert!(timeouts.last().unwrap() <= &(100 * MS));
+        assert_eq!(timeouts.len(), 1);
+        assert!(
+            timeouts[0] <= 250 * MS && timeouts[0] > 200 * MS,
+            "{timeouts:?}"
+        );
         assert_eq!(silent.written, CONTINUE);
     }
 }
