@@ -8,6 +8,56 @@
 //! [`StreamListener`] and [`ByteStream`] serve TCP. The two
 //! implementations are [`StdNetwork`] and `&`[`Runtime`]. Not here: IPv6
 //! sources for netstrata (the stack is IPv4 only).
+//!
+//! Code written against the traits runs on either; here a line is sent
+//! over std's loopback and over netstrata's in-memory network alike:
+//!
+//! ```
+//! use std::io::{BufRead, BufReader, Write};
+//! use std::net::SocketAddr;
+//! use netstrata::application::net::{ByteStream, Network, StdNetwork, StreamListener};
+//! use netstrata::blocking::Runtime;
+//! use netstrata::link::{Device, EthernetAddress, MemoryNetwork};
+//! use netstrata::{Interface, InterfaceConfig};
+//!
+//! /// Sends a line to `listener` through `network` and reads it back.
+//! fn round_trip<N, L>(network: N, listener: L, addr: SocketAddr) -> std::io::Result<String>
+//! where
+//!     N: Network,
+//!     L: StreamListener + Send + 'static,
+//! {
+//!     let echo = std::thread::spawn(move || -> std::io::Result<()> {
+//!         let (mut s, _) = listener.accept_stream()?;
+//!         let mut line = String::new();
+//!         BufReader::new(&mut s).read_line(&mut line)?;
+//!         s.write_all(line.as_bytes())
+//!     });
+//!     let mut c = network.connect_stream(addr, std::time::Duration::from_secs(5))?;
+//!     c.set_timeouts(Some(std::time::Duration::from_secs(5)))?;
+//!     c.write_all(b"over any network\n")?;
+//!     let mut line = String::new();
+//!     BufReader::new(&mut c).read_line(&mut line)?;
+//!     echo.join().unwrap()?;
+//!     Ok(line)
+//! }
+//!
+//! let std_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+//! let addr = std_listener.local_addr()?;
+//! assert_eq!(round_trip(StdNetwork, std_listener, addr)?, "over any network\n");
+//!
+//! let net = MemoryNetwork::new(1500);
+//! let runtime = |n: u32| {
+//!     let port = net.attach();
+//!     let cidr = format!("192.0.2.{n}/24").parse().unwrap();
+//!     let iface = Interface::new(InterfaceConfig::new(EthernetAddress::local(n), cidr), port.capabilities());
+//!     Runtime::on_memory_port(iface, port)
+//! };
+//! let (client, server) = (runtime(1)?, runtime(2)?);
+//! let listener = netstrata::blocking::TcpListener::bind(&server, "192.0.2.2:7")?;
+//! let addr = listener.local_addr()?;
+//! assert_eq!(round_trip(&client, listener, addr)?, "over any network\n");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr};
