@@ -601,3 +601,109 @@ fn serve_connection_over_std_loopback() {
     assert_eq!(stats.requests, 2);
     assert_eq!(stats.end, ConnectionEnd::Close);
 }
+
+/// Reads what arrives first (at most `timeout` of waiting).
+fn first_bytes(stream: &TcpStream, timeout: Duration) -> Vec<u8> {
+    stream.set_read_timeout(Some(timeout)).unwrap();
+    let mut got = vec![0u8; 256];
+    let n = (&*stream).read(&mut got).unwrap_or(0);
+    got.truncate(n);
+    got
+}
+
+/// Sends a small `Connection: close` GET and says whether it was answered
+/// 200 within 3 s.
+fn answered_at_once(setup: &Setup) -> bool {
+    let legit = setup.connect();
+    (&legit)
+        .write_all(b"GET /hello HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    first_bytes(&legit, Duration::from_secs(3)).starts_with(b"HTTP/1.1 200")
+}
+
+/// Clients that stall their bodies, or never read their responses, hold
+/// a worker each; when every worker is busy, more start (up to
+/// `max_workers`), so a legitimate client is still answered. (With a
+/// fixed pool of 16, found in review, 16 such clients stopped the
+/// server.)
+#[test]
+fn stalled_bodies_and_unread_responses_do_not_take_every_worker() {
+    let config = ServerConfig {
+        workers: 2,
+        max_workers: 16,
+        ..ServerConfig::default()
+    };
+    let big = vec![b'z'; 4 << 20];
+    let setup = start(config, move |req: &mut Request<'_>| {
+        if req.path() == "/big" {
+            Response::bytes(200, "application/octet-stream", big.clone())
+        } else {
+            echo(req)
+        }
+    });
+    let mut slow = Vec::new();
+    for _ in 0..3 {
+        let s = setup.connect();
+        (&s).write_all(b"POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: 1000000\r\n\r\nx")
+            .unwrap();
+        slow.push(s);
+        let s = setup.connect();
+        (&s).write_all(b"GET /big HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
+        slow.push(s);
+    }
+    thread::sleep(Duration::from_millis(300));
+    assert!(answered_at_once(&setup), "a legitimate client waited");
+    drop(slow);
+}
+
+/// A head buffer per connection would let 16,384 clients hold 64 KiB of
+/// head each (found in review). Past `head_memory`, heads beyond 8 KiB
+/// are answered 431 and closed, and a usual head is still served.
+#[test]
+fn heads_beyond_the_head_memory_are_refused_and_usual_ones_served() {
+    let config = ServerConfig {
+        head_memory: 256 * 1024,
+        head_timeout: Duration::from_secs(20),
+        ..ServerConfig::default()
+    };
+    let setup = start(config, echo);
+    // Incomplete heads of 40 KiB: 60,000 valid field bytes short of an end.
+    let mut head = b"GET / HTTP/1.1\r\nHost: t\r\n".to_vec();
+    for i in 0..40 {
+        head.extend_from_slice(format!("X-{i:04}: {}\r\n", "a".repeat(1014)).as_bytes());
+    }
+    let big: Vec<TcpStream> = (0..16)
+        .map(|_| {
+            let s = setup.connect();
+            (&s).write_all(&head).unwrap();
+            s
+        })
+        .collect();
+    thread::sleep(Duration::from_millis(500));
+    assert!(answered_at_once(&setup), "a usual head waited");
+    // The budget holds about six of the 40 KiB heads; the rest are
+    // refused.
+    let refused = big
+        .iter()
+        .filter(|s| first_bytes(s, Duration::from_millis(100)).starts_with(b"HTTP/1.1 431"))
+        .count();
+    assert!((8..16).contains(&refused), "{refused} refused");
+    assert_eq!(setup.server.stats().malformed, refused as u64);
+    drop(big);
+}
+
+/// A timeout too long to be a deadline is refused up front; it used to
+/// panic the event loop at the first connection (found in review).
+#[test]
+fn absurd_timeouts_are_refused_by_the_configuration() {
+    let net = MemoryNetwork::new(1500);
+    let server_rt = runtime(&net, 2);
+    let listener = TcpListener::bind(&server_rt, (SERVER_IP, 80)).unwrap();
+    let config = ServerConfig {
+        idle_timeout: Duration::MAX,
+        ..ServerConfig::default()
+    };
+    let e = Server::spawn(listener, echo, config).unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+}

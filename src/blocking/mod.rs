@@ -490,6 +490,7 @@ pub(crate) fn first_v4(addr: impl ToSocketAddrs) -> io::Result<SocketAddrV4> {
 }
 
 /// A deadline `timeout` from now, if any.
+/// A timeout too long to be an instant is none.
 pub(crate) fn deadline(timeout: Option<std::time::Duration>) -> Option<std::time::Instant> {
-    timeout.map(|t| std::time::Instant::now() + t)
+    timeout.and_then(|t| std::time::Instant::now().checked_add(t))
 }

@@ -15,7 +15,8 @@
 //! - [`Server`] accepts on a netstrata [`TcpListener`] and holds every
 //!   connection that waits for a request (idle, or with a head begun) in
 //!   one event loop on a [`crate::blocking::Poller`], with no
-//!   thread of its own; a fixed pool of [`ServerConfig::workers`] serves
+//!   thread of its own; a pool of [`ServerConfig::workers`] threads
+//!   (growing to [`ServerConfig::max_workers`] while all are busy) serves
 //!   each request once its head has arrived, as [`serve_connection`]
 //!   does. It holds tens of thousands of connections on a few threads
 //!   (`tests/http_scale.rs`: 10,000 slow clients, a few hundred bytes of
@@ -194,10 +195,19 @@ struct Shared {
     config: ServerConfig,
     shutdown: AtomicBool,
     counters: Counters,
-    /// Connections open, as the event loop last published.
-    active: Mutex<u64>,
-    /// Signalled when the number of connections changes.
+    /// What the event loop last published.
+    published: Mutex<Published>,
+    /// Signalled when it publishes a change.
     changed: Condvar,
+}
+
+/// The event loop's state, for the stats and a shutdown.
+#[derive(Debug, Default)]
+struct Published {
+    /// Connections open.
+    open: u64,
+    /// The event loop has ended (every connection is closed).
+    ended: bool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -205,8 +215,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
-    fn active(&self) -> MutexGuard<'_, u64> {
-        lock(&self.active)
+    fn published(&self) -> MutexGuard<'_, Published> {
+        lock(&self.published)
     }
 
     fn stats(&self) -> ServerStats {
@@ -214,7 +224,7 @@ impl Shared {
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
         ServerStats {
             connections_accepted: get(&c.accepted),
-            connections_active: *self.active(),
+            connections_active: self.published().open,
             requests: get(&c.requests),
             malformed: get(&c.malformed),
             too_large: get(&c.too_large),
@@ -230,7 +240,8 @@ impl Shared {
 /// An event-driven HTTP server on threads of its own: one event loop
 /// that holds every connection while it waits for a request, and
 /// [`ServerConfig::workers`] threads that serve the requests whose heads
-/// have arrived (see [`serve_connection`] for what serving means).
+/// have arrived (see [`serve_connection`] for what serving means), more
+/// while they are all busy, up to [`ServerConfig::max_workers`].
 ///
 /// An idle keep-alive connection, or one whose client trickles its head,
 /// costs memory but no thread, so the server holds tens of thousands of
@@ -238,8 +249,10 @@ impl Shared {
 /// new client at once. A worker is busy from a request's last head byte
 /// to its response's last byte: a handler that blocks, a slow request
 /// body or a slow reader of the response occupies it (bounded by the
-/// timeouts and [`ServerConfig::min_rate`]), and while every worker is
-/// busy, complete requests wait in a queue.
+/// timeouts and [`ServerConfig::min_rate`]); while every worker is busy
+/// another starts, and at [`ServerConfig::max_workers`] complete requests
+/// wait in a queue. Heads being received share
+/// [`ServerConfig::head_memory`].
 ///
 /// At [`ServerConfig::max_connections`] it stops accepting until a
 /// connection ends: new connections wait in the listener's backlog (and
@@ -281,22 +294,16 @@ impl Server {
             config,
             shutdown: AtomicBool::new(false),
             counters: Counters::default(),
-            active: Mutex::new(0),
+            published: Mutex::new(Published::default()),
             changed: Condvar::new(),
         });
         let poller = Poller::for_listener(&listener);
         let waker = poller.waker();
         let pool = Arc::new(Pool::default());
         let event_loop = EventLoop::new(shared.clone(), pool.clone(), poller, listener)?;
-        for _ in 0..config.workers {
-            let (shared, jobs, waker) = (shared.clone(), pool.clone(), waker.clone());
-            let started = thread::Builder::new()
-                .name("http-worker".into())
-                .spawn(move || event_loop::work(&shared, &jobs, &waker));
-            if let Err(e) = started {
-                pool.close();
-                return Err(e);
-            }
+        if let Err(e) = event_loop::start_workers(&shared, &pool, &waker) {
+            pool.close();
+            return Err(e);
         }
         let closing = pool.clone();
         let event_loop = thread::Builder::new()
@@ -338,21 +345,23 @@ impl Server {
     pub fn shutdown(mut self, grace: Duration) -> ShutdownStats {
         let start = Instant::now();
         self.begin_shutdown();
+        // The event loop ends once it has seen the flag and every
+        // connection has closed.
         let deadline = start + grace;
-        let mut active = self.shared.active();
-        while *active > 0 {
+        let mut published = self.shared.published();
+        while !published.ended {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 break;
             }
-            active = match self.shared.changed.wait_timeout(active, left) {
+            published = match self.shared.changed.wait_timeout(published, left) {
                 Ok((guard, _)) => guard,
                 Err(p) => p.into_inner().0,
             };
         }
-        let unfinished = *active;
-        drop(active);
-        if unfinished == 0 {
+        let (ended, unfinished) = (published.ended, published.open);
+        drop(published);
+        if ended {
             if let Some(t) = self.event_loop.take() {
                 if t.join().is_err() {
                     log::error!("HTTP event loop panicked");

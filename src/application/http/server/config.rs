@@ -58,10 +58,25 @@ pub struct ServerConfig {
     /// 16,384), idle or not. At the limit the server stops accepting, and
     /// new connections wait in the listener's backlog until one closes.
     pub max_connections: usize,
-    /// Worker threads of a [`Server`](super::Server) (default 16): how
-    /// many requests are served at once, from the end of a head to the
-    /// end of the response. Connections waiting for a request need none.
+    /// Worker threads a [`Server`](super::Server) keeps (default 16). A
+    /// worker serves a request from the end of its head to the end of
+    /// the response; connections waiting for a request need none.
     pub workers: usize,
+    /// Most worker threads at once (default 512). When every worker is
+    /// busy (a handler that blocks, a slow body, a slow reader of the
+    /// response) and a request is ready, another starts, up to this;
+    /// those beyond [`ServerConfig::workers`] end after 5 s without
+    /// work. It bounds how many slow clients it takes to hold every
+    /// request waiting, as the thread-per-connection design's connection
+    /// limit did.
+    pub max_workers: usize,
+    /// Bytes of request heads the event loop holds at once, over all the
+    /// connections still receiving one (default 32 MiB). Past it, a head
+    /// that grows beyond 8 KiB is answered 431 and its connection
+    /// closed, while usual heads are still read and served: heads then
+    /// hold at most this plus 8 KiB per connection, where each could
+    /// otherwise hold [`Limits::max_header_bytes`].
+    pub head_memory: usize,
 }
 
 impl Default for ServerConfig {
@@ -79,6 +94,8 @@ impl Default for ServerConfig {
             linger: Duration::from_secs(2),
             max_connections: 16 * 1024,
             workers: 16,
+            max_workers: 512,
+            head_memory: 32 * 1024 * 1024,
         }
     }
 }
@@ -90,6 +107,12 @@ pub enum ConfigError {
     /// A timeout is zero.
     #[error("{0} must not be zero")]
     ZeroTimeout(&'static str),
+    /// `max_workers` is below `workers`.
+    #[error("max_workers must be at least workers")]
+    MaxWorkers,
+    /// A timeout is longer than [`ServerConfig::MAX_TIMEOUT`].
+    #[error("{0} must not exceed a year")]
+    TooLong(&'static str),
     /// `max_connections`, `workers`, `max_requests_per_connection` or
     /// `min_rate` is zero.
     #[error("{0} must be at least 1")]
@@ -97,7 +120,12 @@ pub enum ConfigError {
 }
 
 impl ServerConfig {
-    /// Checks that every timeout, count and rate is positive.
+    /// The longest timeout accepted (a year): longer ones are mistakes,
+    /// and would overflow the clock's deadlines.
+    pub const MAX_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 3600);
+
+    /// Checks that every timeout, count and rate is positive, and every
+    /// timeout at most [`ServerConfig::MAX_TIMEOUT`].
     pub fn validate(&self) -> Result<(), ConfigError> {
         for (name, t) in [
             ("idle_timeout", self.idle_timeout),
@@ -109,12 +137,18 @@ impl ServerConfig {
             if t.is_zero() {
                 return Err(ConfigError::ZeroTimeout(name));
             }
+            if t > Self::MAX_TIMEOUT {
+                return Err(ConfigError::TooLong(name));
+            }
         }
         if self.max_connections == 0 {
             return Err(ConfigError::ZeroCount("max_connections"));
         }
         if self.workers == 0 {
             return Err(ConfigError::ZeroCount("workers"));
+        }
+        if self.max_workers < self.workers {
+            return Err(ConfigError::MaxWorkers);
         }
         if self.max_requests_per_connection == 0 {
             return Err(ConfigError::ZeroCount("max_requests_per_connection"));
@@ -139,10 +173,20 @@ mod tests {
         };
         assert_eq!(c.validate(), Err(ConfigError::ZeroTimeout("head_timeout")));
         let c = ServerConfig {
+            idle_timeout: Duration::MAX,
+            ..ServerConfig::default()
+        };
+        assert_eq!(c.validate(), Err(ConfigError::TooLong("idle_timeout")));
+        let c = ServerConfig {
             max_connections: 0,
             ..ServerConfig::default()
         };
         assert_eq!(c.validate(), Err(ConfigError::ZeroCount("max_connections")));
+        let c = ServerConfig {
+            max_workers: 15,
+            ..ServerConfig::default()
+        };
+        assert_eq!(c.validate(), Err(ConfigError::MaxWorkers));
         let c = ServerConfig {
             min_rate: Some(0),
             ..ServerConfig::default()

@@ -701,16 +701,11 @@ fn write_body<W: Write>(out: &mut W, body: Body, framing: Framing) -> io::Result
     }
 }
 
-/// Closes lingeringly (RFC 9112 §9.6): shut the write side so the client
-/// sees the end of the response, then read and discard what it still
-/// sends until it closes, `max_drain` bytes or `linger` pass. Closing
-/// with its bytes unread would send a reset, which may destroy the
-/// response before the client has read it.
 /// What the event loop sends, before a lingering close, to a client
-/// whose head took longer than [`ServerConfig::head_timeout`]: `408
-/// Request Timeout` with `Connection: close`.
-pub(super) fn head_timeout_response() -> Vec<u8> {
-    let response = Response::error(408);
+/// whose head it refuses: the error `status` (408 when the head took
+/// longer than [`ServerConfig::head_timeout`]) with `Connection: close`.
+pub(super) fn closing_error_response(status: u16) -> Vec<u8> {
+    let response = Response::error(status);
     let plan = Plan::new(false, Version::Http11, &response);
     let mut out = Vec::new();
     // Writing into a vector cannot fail.
@@ -724,6 +719,11 @@ fn begin_linger<S: ByteStream>(wire: &mut Wire<'_, S>) -> bool {
     wire.flush().is_ok() && wire.stream().shutdown_write().is_ok()
 }
 
+/// Closes lingeringly (RFC 9112 §9.6): shut the write side so the client
+/// sees the end of the response, then read and discard what it still
+/// sends until it closes, `max_drain` bytes or `linger` pass. Closing
+/// with its bytes unread would send a reset, which may destroy the
+/// response before the client has read it.
 fn linger_close<S: ByteStream>(
     wire: &mut Wire<'_, S>,
     control: &WireControl,

@@ -24,14 +24,19 @@ use std::net::SocketAddr;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::Instant;
+use std::thread;
+use std::time::{Duration, Instant};
 
-use super::connection::{self, ConnectionEnd, Turn, TurnEnd, head_ready, head_timeout_response};
+use super::connection::{self, ConnectionEnd, Turn, TurnEnd, closing_error_response, head_ready};
 use super::{Context, Shared, lock};
-use crate::blocking::{Poller, TcpListener, TcpStream, Token};
+use crate::blocking::{PollWaker, Poller, TcpListener, TcpStream, Token};
 
 /// The listener's token; connections count up from 1.
 const LISTENER: Token = Token(0);
+
+/// The largest head read while head memory is short
+/// ([`ServerConfig::head_memory`](super::ServerConfig::head_memory)).
+const PRESSED_HEAD: usize = 8 * 1024;
 
 /// How much the event loop reads from a connection at a time.
 const READ_CHUNK: usize = 16 * 1024;
@@ -63,6 +68,46 @@ struct Parked {
     discarded: u64,
 }
 
+/// An instant `t` from now (the server's timeouts are at most a year,
+/// `ServerConfig::validate` says so).
+fn after(t: Duration) -> Instant {
+    Instant::now() + t
+}
+
+/// Appends `bytes` to a head buffer, growing it by doubling but never
+/// beyond `limit` bytes of capacity.
+fn append_bounded(buf: &mut Vec<u8>, bytes: &[u8], limit: usize) {
+    let needed = buf.len() + bytes.len();
+    if needed > buf.capacity() {
+        let target = (buf.capacity() * 2)
+            .max(needed)
+            .max(64)
+            .min(limit.max(needed));
+        buf.reserve_exact(target - buf.len());
+    }
+    buf.extend_from_slice(bytes);
+}
+
+/// Whether a head could have ended within `buf[from..]`: a blank line
+/// (`\n\n` or `\n\r\n`) ends in it.
+fn may_end_head(buf: &[u8], from: usize) -> bool {
+    let start = from.saturating_sub(2);
+    buf[start..]
+        .iter()
+        .enumerate()
+        .any(|(i, &b)| b == b'\n' && (ends_line_before(buf, start + i)))
+}
+
+/// Whether the line feed at `at` follows another line's end: `\n\n` or
+/// `\n\r\n`.
+fn ends_line_before(buf: &[u8], at: usize) -> bool {
+    match at.checked_sub(1).map(|i| buf[i]) {
+        Some(b'\n') => true,
+        Some(b'\r') => at >= 2 && buf[at - 2] == b'\n',
+        _ => false,
+    }
+}
+
 /// What a parked connection does after a read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Next {
@@ -74,6 +119,8 @@ enum Next {
     Remove,
     /// Closes, counted.
     End(ConnectionEnd),
+    /// Answers this error status and closes lingeringly.
+    Reject(u16),
 }
 
 #[derive(Debug)]
@@ -113,14 +160,42 @@ pub(super) struct Pool {
 #[derive(Debug, Default)]
 struct Jobs {
     queue: VecDeque<Job>,
+    /// Workers running, and those of them waiting for a job.
+    threads: usize,
+    idle: usize,
     /// The event loop has ended: workers end once the queue is empty.
     closed: bool,
 }
 
+/// How long a worker beyond [`ServerConfig::workers`] waits for a job
+/// before it ends.
+///
+/// [`ServerConfig::workers`]: super::ServerConfig::workers
+const SPARE_WORKER_IDLE: Duration = Duration::from_secs(5);
+
 impl Pool {
-    fn push(&self, job: Job) {
-        lock(&self.jobs).queue.push_back(job);
+    /// Queues a job. True if no worker is free for it and fewer than
+    /// `max` run: the caller starts one (counted already).
+    fn push(&self, job: Job, max: usize) -> bool {
+        let mut jobs = lock(&self.jobs);
+        jobs.queue.push_back(job);
+        let start = jobs.idle < jobs.queue.len() && jobs.threads < max;
+        if start {
+            jobs.threads += 1;
+        }
+        drop(jobs);
         self.work.notify_one();
+        start
+    }
+
+    /// Counts a worker that is starting.
+    fn starting(&self) {
+        lock(&self.jobs).threads += 1;
+    }
+
+    /// Uncounts a worker that could not start.
+    fn not_started(&self) {
+        lock(&self.jobs).threads -= 1;
     }
 
     pub(super) fn close(&self) {
@@ -128,30 +203,82 @@ impl Pool {
         self.work.notify_all();
     }
 
-    fn next(&self) -> Option<Job> {
+    /// The next job; `None` when the worker is to end: the pool closed,
+    /// or it is a spare worker (beyond `keep`) that had nothing to do
+    /// for a while.
+    fn next(&self, keep: usize) -> Option<Job> {
         let mut jobs = lock(&self.jobs);
         loop {
             if let Some(job) = jobs.queue.pop_front() {
                 return Some(job);
             }
             if jobs.closed {
+                jobs.threads -= 1;
                 return None;
             }
-            jobs = self.work.wait(jobs).unwrap_or_else(|p| p.into_inner());
+            jobs.idle += 1;
+            let spare = jobs.threads > keep;
+            let timed_out;
+            (jobs, timed_out) = if spare {
+                let (g, t) = self
+                    .work
+                    .wait_timeout(jobs, SPARE_WORKER_IDLE)
+                    .unwrap_or_else(|p| p.into_inner());
+                (g, t.timed_out())
+            } else {
+                (
+                    self.work.wait(jobs).unwrap_or_else(|p| p.into_inner()),
+                    false,
+                )
+            };
+            jobs.idle -= 1;
+            if timed_out && jobs.queue.is_empty() && jobs.threads > keep {
+                jobs.threads -= 1;
+                return None;
+            }
         }
     }
 }
 
+/// Starts a worker thread (counted in the pool already).
+pub(super) fn spawn_worker(
+    shared: &Arc<Shared>,
+    pool: &Arc<Pool>,
+    waker: &PollWaker,
+) -> io::Result<()> {
+    let (shared, pool, waker) = (shared.clone(), pool.clone(), waker.clone());
+    thread::Builder::new()
+        .name("http-worker".into())
+        .spawn(move || work(&shared, &pool, &waker))
+        .map(drop)
+}
+
+/// Starts the workers a server keeps.
+pub(super) fn start_workers(
+    shared: &Arc<Shared>,
+    pool: &Arc<Pool>,
+    waker: &PollWaker,
+) -> io::Result<()> {
+    for _ in 0..shared.config.workers {
+        pool.starting();
+        if let Err(e) = spawn_worker(shared, pool, waker) {
+            pool.not_started();
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
 /// A worker: serves connections whose heads have arrived until the pool
-/// closes.
-pub(super) fn work(shared: &Shared, pool: &Pool, poller_waker: &crate::blocking::PollWaker) {
+/// closes (or, beyond the workers kept, until it idles).
+fn work(shared: &Shared, pool: &Pool, poller_waker: &PollWaker) {
     let ctx = Context {
         config: &shared.config,
         shutdown: &shared.shutdown,
         counters: Some(&shared.counters),
     };
     let counters = &shared.counters;
-    while let Some(job) = pool.next() {
+    while let Some(job) = pool.next(shared.config.workers) {
         let Job {
             token,
             stream,
@@ -194,8 +321,15 @@ pub(super) struct EventLoop {
     /// moved on since is skipped when it comes up.
     timers: BinaryHeap<Reverse<(Instant, Token)>>,
     scratch: Vec<u8>,
-    /// The response to a head that took too long.
+    /// The responses to a head that took too long, and to one refused
+    /// under memory pressure.
     timeout_response: Vec<u8>,
+    too_large_response: Vec<u8>,
+    /// For the workers it starts.
+    waker: PollWaker,
+    /// The capacity of every parked connection's head buffer, against
+    /// [`ServerConfig::head_memory`](super::ServerConfig::head_memory).
+    head_memory: usize,
 }
 
 impl EventLoop {
@@ -207,6 +341,7 @@ impl EventLoop {
     ) -> io::Result<EventLoop> {
         listener.set_nonblocking(true)?;
         poller.register_listener(&listener, LISTENER)?;
+        let waker = poller.waker();
         Ok(EventLoop {
             shared,
             pool,
@@ -217,12 +352,16 @@ impl EventLoop {
             next_token: LISTENER.0 + 1,
             timers: BinaryHeap::new(),
             scratch: vec![0; READ_CHUNK],
-            timeout_response: head_timeout_response(),
+            timeout_response: closing_error_response(408),
+            too_large_response: closing_error_response(431),
+            waker,
+            head_memory: 0,
         })
     }
 
     /// Runs until the server has shut down and every connection has ended,
-    /// or the runtime stops; then closes the pool.
+    /// or the runtime stops; then (or if it panics) drops the connections
+    /// left and closes the pool.
     pub(super) fn run(mut self) {
         let mut events = Vec::new();
         loop {
@@ -256,11 +395,6 @@ impl EventLoop {
                 break;
             }
         }
-        let dropped = self.conns.len();
-        self.conns.clear();
-        self.publish();
-        self.pool.close();
-        log::debug!("HTTP event loop ended ({dropped} connections dropped)");
     }
 
     /// Stops accepting, and closes the connections that wait for a
@@ -335,13 +469,13 @@ impl EventLoop {
         received: Vec<u8>,
         requests: u64,
     ) {
+        self.head_memory += received.capacity();
         let config = &self.shared.config;
-        let deadline = Instant::now()
-            + match wait {
-                Wait::Idle => config.idle_timeout,
-                Wait::Head => config.head_timeout,
-                Wait::Linger => config.linger,
-            };
+        let deadline = after(match wait {
+            Wait::Idle => config.idle_timeout,
+            Wait::Head => config.head_timeout,
+            Wait::Linger => config.linger,
+        });
         self.schedule(token, deadline);
         self.conns.insert(
             token,
@@ -430,6 +564,7 @@ impl EventLoop {
             Next::Dispatch => self.dispatch(token),
             Next::Remove => self.remove(token),
             Next::End(end) => self.end(token, end),
+            Next::Reject(status) => self.reject(token, status),
         }
     }
 
@@ -440,9 +575,33 @@ impl EventLoop {
             return (Next::Wait, None);
         };
         let config = &self.shared.config;
+        // A head is done, one way or another, by this many bytes.
+        let head_limit = config.limits.max_header_bytes + 1;
         let mut head_begun = None;
         loop {
-            let n = match p.stream.read(&mut self.scratch) {
+            // Under memory pressure a head may not grow past
+            // `PRESSED_HEAD`: a larger one is refused, a usual one served.
+            let pressed = self.head_memory >= config.head_memory;
+            let cap = if pressed {
+                head_limit.min(PRESSED_HEAD)
+            } else {
+                head_limit
+            };
+            let want = if p.wait == Wait::Linger {
+                self.scratch.len()
+            } else {
+                cap.saturating_sub(p.received.len()).min(self.scratch.len())
+            };
+            if want == 0 {
+                // Full already: the parser decides, or the pressure.
+                let next = if head_ready(&p.received, &config.limits) {
+                    Next::Dispatch
+                } else {
+                    Next::Reject(431)
+                };
+                return (next, head_begun);
+            }
+            let n = match p.stream.read(&mut self.scratch[..want]) {
                 Ok(n) => n,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return (Next::Wait, head_begun),
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
@@ -474,19 +633,27 @@ impl EventLoop {
                 Wait::Idle | Wait::Head => {
                     if p.wait == Wait::Idle {
                         p.wait = Wait::Head;
-                        p.deadline = Instant::now() + config.head_timeout;
+                        p.deadline = after(config.head_timeout);
                         head_begun = Some(p.deadline);
                     }
-                    p.received.extend_from_slice(bytes);
-                    // Parse again only when a line ended (or the head
-                    // outgrew the limit): a head sent a byte at a time
-                    // costs a parse per line, not one per byte.
-                    let line_ended = bytes.contains(&b'\n');
-                    let too_long = p.received.len() > config.limits.max_header_bytes;
-                    if !((line_ended || too_long) && head_ready(&p.received, &config.limits)) {
+                    let before = p.received.capacity();
+                    append_bounded(&mut p.received, bytes, head_limit);
+                    self.head_memory += p.received.capacity() - before;
+                    // Parse only when the head may have ended (a blank
+                    // line among the new bytes) or reached its limit: a
+                    // head sent a byte at a time is parsed once, not once
+                    // per byte or per line.
+                    let from = p.received.len() - n;
+                    let ended = may_end_head(&p.received, from);
+                    let full = p.received.len() >= cap;
+                    if (ended || full) && head_ready(&p.received, &config.limits) {
+                        Next::Dispatch
+                    } else if full {
+                        log::debug!("{}: head refused under memory pressure", p.peer);
+                        Next::Reject(431)
+                    } else {
                         continue;
                     }
-                    Next::Dispatch
                 }
             };
             return (next, head_begun);
@@ -501,18 +668,26 @@ impl EventLoop {
         let Slot::Parked(p) = std::mem::replace(slot, Slot::Busy) else {
             return;
         };
+        self.head_memory -= p.received.capacity();
         if let Err(e) = p.stream.set_nonblocking(false) {
             log::debug!("{}: {e}", p.peer);
             self.remove(token);
             return;
         }
-        self.pool.push(Job {
+        let job = Job {
             token,
             stream: p.stream,
             peer: p.peer,
             received: p.received,
             requests: p.requests,
-        });
+        };
+        if self.pool.push(job, self.shared.config.max_workers) {
+            // Every worker is busy: one more, up to the limit.
+            if let Err(e) = spawn_worker(&self.shared, &self.pool, &self.waker) {
+                log::warn!("cannot start an HTTP worker: {e}");
+                self.pool.not_started();
+            }
+        }
     }
 
     /// Acts on the deadlines that have passed.
@@ -533,32 +708,43 @@ impl EventLoop {
                 Wait::Linger => self.remove(token),
                 Wait::Head => {
                     // The head took too long; the client may be gone, so
-                    // the answer is a courtesy, sent if it fits at once.
+                    // the answer is a courtesy.
                     log::debug!("{}: request head timed out", p.peer);
-                    let _ = p.stream.write(&self.timeout_response);
-                    self.shared
-                        .counters
-                        .requests
-                        .fetch_add(1, Ordering::Relaxed);
-                    self.shared.counters.count_end(ConnectionEnd::Rejected(408));
-                    let shut = p.stream.shutdown(std::net::Shutdown::Write);
-                    let Some(Slot::Parked(p)) = self.conns.remove(&token) else {
-                        continue;
-                    };
-                    if shut.is_ok() {
-                        self.park(
-                            token,
-                            p.stream,
-                            p.peer,
-                            Wait::Linger,
-                            Vec::new(),
-                            p.requests,
-                        );
-                    } else {
-                        self.publish();
-                    }
+                    self.reject(token, 408);
                 }
             }
+        }
+    }
+
+    /// Answers a parked connection's head with an error status, sent if it
+    /// fits at once, and closes lingeringly.
+    fn reject(&mut self, token: Token, status: u16) {
+        let Some(Slot::Parked(p)) = self.conns.remove(&token) else {
+            return;
+        };
+        self.head_memory -= p.received.capacity();
+        let response = if status == 408 {
+            &self.timeout_response
+        } else {
+            &self.too_large_response
+        };
+        let _ = (&p.stream).write(response);
+        self.shared
+            .counters
+            .requests
+            .fetch_add(1, Ordering::Relaxed);
+        self.shared
+            .counters
+            .count_end(ConnectionEnd::Rejected(status));
+        if p.stream.shutdown(std::net::Shutdown::Write).is_ok() {
+            self.park(
+                token,
+                p.stream,
+                p.peer,
+                Wait::Linger,
+                Vec::new(),
+                p.requests,
+            );
         }
     }
 
@@ -577,18 +763,34 @@ impl EventLoop {
 
     /// Drops a connection (closing it) and frees its place.
     fn remove(&mut self, token: Token) {
-        self.conns.remove(&token);
+        if let Some(Slot::Parked(p)) = self.conns.remove(&token) {
+            self.head_memory -= p.received.capacity();
+        }
     }
 
     /// Publishes the number of connections, for the stats and for a
     /// shutdown waiting for them to end.
     fn publish(&self) {
-        let n = self.conns.len() as u64;
-        let mut active = self.shared.active();
-        if *active != n {
-            *active = n;
-            drop(active);
+        let open = self.conns.len() as u64;
+        let mut published = self.shared.published();
+        if published.open != open {
+            published.open = open;
+            drop(published);
             self.shared.changed.notify_all();
         }
+    }
+}
+
+impl Drop for EventLoop {
+    fn drop(&mut self) {
+        let dropped = self.conns.len();
+        self.conns.clear();
+        let mut published = self.shared.published();
+        published.open = 0;
+        published.ended = true;
+        drop(published);
+        self.shared.changed.notify_all();
+        self.pool.close();
+        log::debug!("HTTP event loop ended ({dropped} connections dropped)");
     }
 }

@@ -26,8 +26,7 @@ const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Phase {
     /// The first byte of a request, until `deadline` (the keep-alive
-    /// timeout), giving up early if the server shuts down. The first byte
-    /// starts [`Phase::Head`].
+    /// timeout). The first byte starts [`Phase::Head`].
     Idle { deadline: Instant },
     /// The rest of a head, which must be complete by `deadline`; each read
     /// also waits no longer than the read timeout.
