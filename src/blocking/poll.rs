@@ -17,7 +17,10 @@
 //! again. A socket is also reported once when it is registered, since it
 //! may be ready already. A token may be reported when nothing is left to
 //! read (a change the caller already consumed): a read then says
-//! `WouldBlock`.
+//! `WouldBlock`. Changes made locally are not reported (a
+//! `shutdown(Read)`, a listener closed from another thread): the thread
+//! that makes them tells the poller's thread itself, with a
+//! [`PollWaker`].
 //!
 //! ```
 //! use std::io::{ErrorKind, Read, Write};

@@ -548,8 +548,20 @@ impl EventLoop {
                     self.park(token, stream, peer, Wait::Linger, Vec::new(), requests);
                 }
             }
-            // Whatever arrived while the worker had it was not reported.
-            self.pump(token);
+            // Watched again; the registration reports it once, for what
+            // arrived while the worker had it.
+            if let Err(e) = self.register(token) {
+                log::debug!("{peer}: cannot watch the connection: {e}");
+                self.remove(token);
+            }
+        }
+    }
+
+    /// Watches a parked connection.
+    fn register(&self, token: Token) -> io::Result<()> {
+        match self.conns.get(&token) {
+            Some(Slot::Parked(p)) => self.poller.register(&p.stream, token),
+            _ => Ok(()),
         }
     }
 
@@ -669,7 +681,12 @@ impl EventLoop {
             return;
         };
         self.head_memory -= p.received.capacity();
-        if let Err(e) = p.stream.set_nonblocking(false) {
+        // A worker has it: its segments need not wake the event loop.
+        let handed = self
+            .poller
+            .deregister(&p.stream)
+            .and_then(|()| p.stream.set_nonblocking(false));
+        if let Err(e) = handed {
             log::debug!("{}: {e}", p.peer);
             self.remove(token);
             return;
