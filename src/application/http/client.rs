@@ -13,6 +13,36 @@
 //! # Ok::<(), netstrata::application::http::client::ClientError>(())
 //! ```
 //!
+//! The same client on netstrata's sockets, against netstrata's server on
+//! the in-memory network (an IPv4 literal needs no resolver):
+//!
+//! ```
+//! use netstrata::application::http::client::Client;
+//! use netstrata::application::http::server::{Request, Response, Server, ServerConfig};
+//! use netstrata::blocking::{Runtime, TcpListener};
+//! use netstrata::link::{Device, EthernetAddress, MemoryNetwork};
+//! use netstrata::{Interface, InterfaceConfig};
+//!
+//! let net = MemoryNetwork::new(1500);
+//! let runtime = |n: u32| {
+//!     let port = net.attach();
+//!     let cidr = format!("192.0.2.{n}/24").parse().unwrap();
+//!     let iface = Interface::new(InterfaceConfig::new(EthernetAddress::local(n), cidr), port.capabilities());
+//!     Runtime::on_memory_port(iface, port)
+//! };
+//! let (a, b) = (runtime(1)?, runtime(2)?);
+//! let hello = |req: &mut Request<'_>| Response::text(200, format!("hello {}\n", req.path()));
+//! let server = Server::spawn(TcpListener::bind(&b, "192.0.2.2:80")?, hello, ServerConfig::default())?;
+//!
+//! let client = Client::new(&a);
+//! let mut response = client.get("http://192.0.2.2/you")?;
+//! assert_eq!(response.status(), 200);
+//! assert_eq!(response.read_to_vec(1 << 20)?, b"hello /you\n");
+//! drop(response);
+//! assert_eq!(server.shutdown(std::time::Duration::from_secs(1)).stats.requests, 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! What it does:
 //! - **Requests** with any method (GET, HEAD, POST, PUT, DELETE have
 //!   shorthands), in origin-form (RFC 9112 §3.2.1), with `Host` first
