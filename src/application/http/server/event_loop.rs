@@ -88,24 +88,19 @@ fn append_bounded(buf: &mut Vec<u8>, bytes: &[u8], limit: usize) {
     buf.extend_from_slice(bytes);
 }
 
-/// Whether a head could have ended within `buf[from..]`: a blank line
-/// (`\n\n` or `\n\r\n`) ends in it.
-fn may_end_head(buf: &[u8], from: usize) -> bool {
+/// Whether the bytes `buf[from..]` may have decided the head: a blank
+/// line (`\n\n` or `\n\r\n`) ends in them, or a line ends with a bare
+/// line feed, which the parser refuses at once (RFC 9112 §2.2 lets a
+/// server reject it).
+fn worth_parsing(buf: &[u8], from: usize) -> bool {
     let start = from.saturating_sub(2);
-    buf[start..]
-        .iter()
-        .enumerate()
-        .any(|(i, &b)| b == b'\n' && (ends_line_before(buf, start + i)))
-}
-
-/// Whether the line feed at `at` follows another line's end: `\n\n` or
-/// `\n\r\n`.
-fn ends_line_before(buf: &[u8], at: usize) -> bool {
-    match at.checked_sub(1).map(|i| buf[i]) {
-        Some(b'\n') => true,
-        Some(b'\r') => at >= 2 && buf[at - 2] == b'\n',
-        _ => false,
-    }
+    (start..buf.len()).any(|at| {
+        buf[at] == b'\n'
+            && match at.checked_sub(1).map(|i| buf[i]) {
+                Some(b'\r') => at >= 2 && buf[at - 2] == b'\n',
+                _ => true,
+            }
+    })
 }
 
 /// What a parked connection does after a read.
@@ -652,11 +647,11 @@ impl EventLoop {
                     append_bounded(&mut p.received, bytes, head_limit);
                     self.head_memory += p.received.capacity() - before;
                     // Parse only when the head may have ended (a blank
-                    // line among the new bytes) or reached its limit: a
-                    // head sent a byte at a time is parsed once, not once
-                    // per byte or per line.
+                    // line among the new bytes), reached its limit, or
+                    // broke the line rules: a head sent a byte at a time
+                    // is parsed once, not once per byte or per line.
                     let from = p.received.len() - n;
-                    let ended = may_end_head(&p.received, from);
+                    let ended = worth_parsing(&p.received, from);
                     let full = p.received.len() >= cap;
                     if (ended || full) && head_ready(&p.received, &config.limits) {
                         Next::Dispatch
@@ -809,5 +804,85 @@ impl Drop for EventLoop {
         self.shared.changed.notify_all();
         self.pool.close();
         log::debug!("HTTP event loop ended ({dropped} connections dropped)");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::application::http::Limits;
+
+    /// Feeds `input` in the pieces that end at `cuts`, as the event loop
+    /// reads it, and says after how many bytes it would hand the head to
+    /// a worker (`None`: never).
+    fn dispatched_after(input: &[u8], cuts: &[usize], limits: &Limits) -> Option<usize> {
+        let limit = limits.max_header_bytes + 1;
+        let mut received = Vec::new();
+        let mut start = 0;
+        for &end in cuts.iter().chain(std::iter::once(&input.len())) {
+            let from = received.len();
+            append_bounded(&mut received, &input[start..end], limit);
+            assert!(received.capacity() <= limit.max(received.len()));
+            start = end;
+            let full = received.len() >= limit;
+            if (worth_parsing(&received, from) || full) && head_ready(&received, limits) {
+                return Some(received.len());
+            }
+        }
+        None
+    }
+
+    /// Where parsing after every byte would first find the head ready.
+    fn ready_after(input: &[u8], limits: &Limits) -> Option<usize> {
+        (1..=input.len()).find(|&n| head_ready(&input[..n], limits))
+    }
+
+    #[test]
+    fn a_head_is_handed_over_as_soon_as_it_is_whole_however_it_is_cut() {
+        let limits = Limits::default();
+        let heads: [&[u8]; 5] = [
+            b"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"GET / HTTP/1.1\nHost: a\n\n",
+            b"GET /x HTTP/1.1\r\nHost: a\r\nX: \r\n\r\nbody",
+            b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nhiGET / HTTP/1.1\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\nX: y\r\n\r\n",
+        ];
+        for input in heads {
+            let expected = ready_after(input, &limits);
+            assert!(expected.is_some());
+            for a in 1..input.len() {
+                // The event loop stops reading at the first piece that
+                // completes the head, so it sees the head whole at the
+                // end of that piece.
+                let got = dispatched_after(input, &[a], &limits);
+                let piece_end = if expected.unwrap() <= a {
+                    a
+                } else {
+                    input.len()
+                };
+                assert_eq!(got, Some(piece_end), "{input:?} cut at {a}");
+                for b in a + 1..input.len() {
+                    let got = dispatched_after(input, &[a, b], &limits);
+                    let e = expected.unwrap();
+                    let piece_end = [a, b, input.len()].into_iter().find(|&c| c >= e);
+                    assert_eq!(got, piece_end, "{input:?} cut at {a}, {b}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn an_endless_head_is_handed_over_at_the_limit_and_no_later() {
+        let limits = Limits {
+            max_header_bytes: 1000,
+            ..Limits::default()
+        };
+        let mut input = b"GET / HTTP/1.1\r\n".to_vec();
+        while input.len() < 3000 {
+            input.extend_from_slice(b"X-Long: aaaaaaaaaaaaaaaaaaaaaaaa\r\n");
+        }
+        let cuts: Vec<usize> = (1..input.len()).step_by(7).collect();
+        let got = dispatched_after(&input, &cuts, &limits).expect("handed over");
+        assert!((1000..=1001 + 7).contains(&got), "{got}");
     }
 }
