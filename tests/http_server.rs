@@ -707,3 +707,29 @@ fn absurd_timeouts_are_refused_by_the_configuration() {
     let e = Server::spawn(listener, echo, config).unwrap_err();
     assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
 }
+
+/// A CRLF after a request's body, as some clients send, is ignored before
+/// the next request (RFC 9112 §2.2), pipelined or sent later.
+#[test]
+fn a_crlf_after_a_body_is_ignored() {
+    let setup = start(ServerConfig::default(), echo);
+    let stream = setup.connect();
+    (&stream)
+        .write_all(b"POST /a HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nhi\r\nGET /b HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    let mut conn = client(&stream);
+    assert_eq!(read_answer(&mut conn, "POST").body, b"POST /a 2");
+    assert_eq!(read_answer(&mut conn, "GET").body, b"GET /b 0");
+    (&stream)
+        .write_all(b"POST /c HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\n\r\nx\r\n")
+        .unwrap();
+    assert_eq!(read_answer(&mut conn, "POST").body, b"POST /c 1");
+    thread::sleep(Duration::from_millis(50));
+    (&stream)
+        .write_all(b"GET /d HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    assert_eq!(read_answer(&mut conn, "GET").body, b"GET /d 0");
+    drop(conn);
+    drop(stream);
+    assert_eq!(setup.finish().requests, 4);
+}

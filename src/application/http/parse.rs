@@ -383,12 +383,22 @@ fn parse_head<S>(
 ///
 /// Returns [`Status::Partial`] while the head is incomplete and within
 /// `limits`; an error as soon as it is malformed or exceeds them.
+///
+/// One empty line before the request line is skipped, as RFC 9112 §2.2
+/// asks of a server (a client may send a CRLF after a request's body);
+/// a second is an error.
 pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Status<RequestHead>, HttpError> {
-    let Some(((method, target, version), headers, consumed)) =
-        parse_head(buf, limits, HttpError::UriTooLong, parse_request_line)?
+    let skipped = if buf.starts_with(b"\r\n") { 2 } else { 0 };
+    let Some(((method, target, version), headers, consumed)) = parse_head(
+        &buf[skipped..],
+        limits,
+        HttpError::UriTooLong,
+        parse_request_line,
+    )?
     else {
         return Ok(Status::Partial);
     };
+    let consumed = skipped + consumed;
     let head = RequestHead {
         method,
         target,
@@ -676,6 +686,17 @@ mod tests {
     }
 
     #[test]
+    fn one_empty_line_before_the_request_line_is_skipped() {
+        // RFC 9112 §2.2: what a client may send after a request's body.
+        let buf = b"\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\nnext";
+        let (head, used) = complete(req(buf));
+        assert_eq!((head.method.as_str(), head.target.as_str()), ("GET", "/"));
+        assert_eq!(&buf[used..], b"next");
+        assert!(matches!(req(b"\r\n"), Ok(Status::Partial)));
+        assert!(matches!(req(b"\r\nGET / HT"), Ok(Status::Partial)));
+    }
+
+    #[test]
     fn malformed_requests_rejected() {
         use HttpError::*;
         let cases: &[(&[u8], HttpError)] = &[
@@ -695,7 +716,7 @@ mod tests {
             (b"GET / HTTP/1.1\nHost: x\r\n\r\n", BadLineEnding),
             (b"GET / HTTP/1.1\r\nHost: x\n\r\n", BadLineEnding),
             (b"GET / HTTP/1.1\r\nHost: x\r\n\n", BadLineEnding),
-            (b"\r\nGET / HTTP/1.1\r\n\r\n", InvalidRequestLine),
+            (b"\r\n\r\nGET / HTTP/1.1\r\n\r\n", InvalidRequestLine),
             (b"GET / HTTP/1.1\r\n\n", BadLineEnding),
             (b"G@T / HTTP/1.1\r\n\r\n", InvalidMethod),
             (b" GET / HTTP/1.1\r\n\r\n", InvalidMethod),

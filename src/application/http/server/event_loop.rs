@@ -840,7 +840,8 @@ mod tests {
     #[test]
     fn a_head_is_handed_over_as_soon_as_it_is_whole_however_it_is_cut() {
         let limits = Limits::default();
-        let heads: [&[u8]; 5] = [
+        let heads: [&[u8]; 6] = [
+            b"\r\nGET /y HTTP/1.1\r\nHost: a\r\n\r\n",
             b"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
             b"GET / HTTP/1.1\nHost: a\n\n",
             b"GET /x HTTP/1.1\r\nHost: a\r\nX: \r\n\r\nbody",
