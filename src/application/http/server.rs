@@ -95,8 +95,9 @@ use event_loop::{EventLoop, Pool};
 
 /// Answers requests: request in, response out.
 ///
-/// Called on the connection's thread, so it may block (reading the
-/// body, doing I/O of its own); many connections call it at once. A
+/// Called on a worker thread of the [`Server`] (or the thread that runs
+/// [`serve_connection`]), so it may block (reading the body, doing I/O of
+/// its own); many connections call it at once. A
 /// panic is caught and answered 500. Closures
 /// `Fn(&mut Request<'_>) -> Response` are handlers, and so is `Arc<H>`
 /// for a handler `H` (`Arc<dyn Handler>` included).
@@ -121,7 +122,7 @@ impl<H: Handler + ?Sized> Handler for Arc<H> {
     }
 }
 
-/// Live counters, shared by the connection threads.
+/// Live counters, shared by the event loop and the workers.
 #[derive(Debug, Default)]
 struct Counters {
     accepted: AtomicU64,
@@ -155,7 +156,8 @@ impl Counters {
 pub struct ServerStats {
     /// Connections accepted.
     pub connections_accepted: u64,
-    /// Connections being served now.
+    /// Connections open now: waiting for a request, receiving a head,
+    /// being served or closing.
     pub connections_active: u64,
     /// Responses written.
     pub requests: u64,
@@ -182,8 +184,9 @@ pub struct ServerStats {
 pub struct ShutdownStats {
     /// The counters at the end.
     pub stats: ServerStats,
-    /// Connections still open when the grace period ran out; their
-    /// threads end on their own within the configured timeouts.
+    /// Connections still open when the grace period ran out; the event
+    /// loop and the workers go on until they end, within the configured
+    /// timeouts.
     pub unfinished: u64,
     /// How long the shutdown took.
     pub elapsed: Duration,
@@ -300,16 +303,13 @@ impl Server {
         let poller = Poller::for_listener(&listener);
         let waker = poller.waker();
         let pool = Arc::new(Pool::default());
+        // On a failure below, dropping the event loop closes the pool,
+        // which ends the workers started.
         let event_loop = EventLoop::new(shared.clone(), pool.clone(), poller, listener)?;
-        if let Err(e) = event_loop::start_workers(&shared, &pool, &waker) {
-            pool.close();
-            return Err(e);
-        }
-        let closing = pool.clone();
+        event_loop::start_workers(&shared, &pool, &waker)?;
         let event_loop = thread::Builder::new()
             .name("http-events".into())
-            .spawn(move || event_loop.run())
-            .inspect_err(|_| closing.close())?;
+            .spawn(move || event_loop.run())?;
         log::info!(
             "HTTP server listening on {local_addr} ({} workers)",
             config.workers

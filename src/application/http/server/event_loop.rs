@@ -1,6 +1,6 @@
 //! The server's threads: one event loop that holds every connection while
-//! it waits for a request, and a fixed pool of workers that serve the
-//! requests whose heads have arrived.
+//! it waits for a request, and a pool of workers (growing while all are
+//! busy) that serve the requests whose heads have arrived.
 //!
 //! A connection between requests is only data here: its stream, the bytes
 //! of a head that has begun, and a deadline. The event loop reads what a
@@ -193,7 +193,7 @@ impl Pool {
         lock(&self.jobs).threads -= 1;
     }
 
-    pub(super) fn close(&self) {
+    fn close(&self) {
         lock(&self.jobs).closed = true;
         self.work.notify_all();
     }
@@ -316,10 +316,6 @@ pub(super) struct EventLoop {
     /// moved on since is skipped when it comes up.
     timers: BinaryHeap<Reverse<(Instant, Token)>>,
     scratch: Vec<u8>,
-    /// The responses to a head that took too long, and to one refused
-    /// under memory pressure.
-    timeout_response: Vec<u8>,
-    too_large_response: Vec<u8>,
     /// For the workers it starts.
     waker: PollWaker,
     /// The capacity of every parked connection's head buffer, against
@@ -347,8 +343,6 @@ impl EventLoop {
             next_token: LISTENER.0 + 1,
             timers: BinaryHeap::new(),
             scratch: vec![0; READ_CHUNK],
-            timeout_response: closing_error_response(408),
-            too_large_response: closing_error_response(431),
             waker,
             head_memory: 0,
         })
@@ -438,8 +432,7 @@ impl EventLoop {
             // their last segment.
             let set_up = stream
                 .set_nodelay(true)
-                .and_then(|()| stream.set_nonblocking(true))
-                .and_then(|()| self.poller.register(&stream, token));
+                .and_then(|()| self.watch(&stream, token));
             if let Err(e) = set_up {
                 log::debug!("{peer}: cannot watch the connection: {e}");
                 self.shared
@@ -516,48 +509,39 @@ impl EventLoop {
                 requests,
                 end,
             } = turn;
-            match end {
-                TurnEnd::Park => {
-                    if received.is_empty() && self.shared.shutdown.load(Ordering::Acquire) {
-                        self.remove(token);
-                        continue;
-                    }
-                    let wait = if received.is_empty() {
-                        Wait::Idle
-                    } else {
-                        Wait::Head
-                    };
-                    if let Err(e) = stream.set_nonblocking(true) {
-                        log::debug!("{peer}: {e}");
-                        self.remove(token);
-                        continue;
-                    }
-                    self.park(token, stream, peer, wait, received, requests);
+            let shutting_down = self.shared.shutdown.load(Ordering::Acquire);
+            let (wait, received) = match end {
+                TurnEnd::Park if received.is_empty() && shutting_down => {
+                    self.remove(token);
+                    continue;
                 }
+                TurnEnd::Park if received.is_empty() => (Wait::Idle, received),
+                TurnEnd::Park => (Wait::Head, received),
                 TurnEnd::Close { end, linger } => {
                     self.shared.counters.count_end(end);
-                    if !linger || stream.set_nonblocking(true).is_err() {
+                    if !linger {
                         self.remove(token);
                         continue;
                     }
-                    self.park(token, stream, peer, Wait::Linger, Vec::new(), requests);
+                    (Wait::Linger, Vec::new())
                 }
-            }
+            };
             // Watched again; the registration reports it once, for what
             // arrived while the worker had it.
-            if let Err(e) = self.register(token) {
+            if let Err(e) = self.watch(&stream, token) {
                 log::debug!("{peer}: cannot watch the connection: {e}");
                 self.remove(token);
+                continue;
             }
+            self.park(token, stream, peer, wait, received, requests);
         }
     }
 
-    /// Watches a parked connection.
-    fn register(&self, token: Token) -> io::Result<()> {
-        match self.conns.get(&token) {
-            Some(Slot::Parked(p)) => self.poller.register(&p.stream, token),
-            _ => Ok(()),
-        }
+    /// Puts a connection in non-blocking mode and watches it; the
+    /// registration reports it once.
+    fn watch(&self, stream: &TcpStream, token: Token) -> io::Result<()> {
+        stream.set_nonblocking(true)?;
+        self.poller.register(stream, token)
     }
 
     /// Reads what a parked connection has received, and acts on it.
@@ -669,13 +653,9 @@ impl EventLoop {
 
     /// Hands a connection whose head has arrived to a worker.
     fn dispatch(&mut self, token: Token) {
-        let Some(slot) = self.conns.get_mut(&token) else {
+        let Some(p) = self.take(token) else {
             return;
         };
-        let Slot::Parked(p) = std::mem::replace(slot, Slot::Busy) else {
-            return;
-        };
-        self.head_memory -= p.received.capacity();
         // A worker has it: its segments need not wake the event loop.
         let handed = self
             .poller
@@ -683,9 +663,9 @@ impl EventLoop {
             .and_then(|()| p.stream.set_nonblocking(false));
         if let Err(e) = handed {
             log::debug!("{}: {e}", p.peer);
-            self.remove(token);
             return;
         }
+        self.conns.insert(token, Slot::Busy);
         let job = Job {
             token,
             stream: p.stream,
@@ -731,16 +711,11 @@ impl EventLoop {
     /// Answers a parked connection's head with an error status, sent if it
     /// fits at once, and closes lingeringly.
     fn reject(&mut self, token: Token, status: u16) {
-        let Some(Slot::Parked(p)) = self.conns.remove(&token) else {
+        let Some(p) = self.take(token) else {
             return;
         };
-        self.head_memory -= p.received.capacity();
-        let response = if status == 408 {
-            &self.timeout_response
-        } else {
-            &self.too_large_response
-        };
-        let _ = (&p.stream).write(response);
+        // Rendered now, for its Date.
+        let _ = (&p.stream).write(&closing_error_response(status));
         self.shared
             .counters
             .requests
@@ -775,8 +750,19 @@ impl EventLoop {
 
     /// Drops a connection (closing it) and frees its place.
     fn remove(&mut self, token: Token) {
-        if let Some(Slot::Parked(p)) = self.conns.remove(&token) {
-            self.head_memory -= p.received.capacity();
+        self.take(token);
+    }
+
+    /// Takes a connection out of the table, freeing its place, and its
+    /// head buffer out of the head memory: the one place that does. The
+    /// connection if it was parked; one a worker has is only forgotten.
+    fn take(&mut self, token: Token) -> Option<Parked> {
+        match self.conns.remove(&token)? {
+            Slot::Parked(p) => {
+                self.head_memory -= p.received.capacity();
+                Some(p)
+            }
+            Slot::Busy => None,
         }
     }
 
